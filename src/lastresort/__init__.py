@@ -1,0 +1,113 @@
+"""lastresort: the Dutch "mayor as last resort" arrangement for abused children,
+as an executable, checkable and embeddable protocol.
+
+Everything a user needs is importable from here::
+
+    import lastresort as lr
+    engine = lr.Engine(store=lr.MemoryStore(), clock=lr.VirtualClock(start))
+"""
+
+from .clock import Clock, SystemClock, VirtualClock
+from .convert import dump_protocol, load_protocol
+from .engine import Engine
+from .errors import (
+    ConcurrentUpdate,
+    FactsRefused,
+    GuardRefused,
+    LastResortError,
+    NotPermitted,
+    ProtocolError,
+    ScenarioError,
+    StoreError,
+    TransitionNotAllowed,
+    UnknownEncounter,
+    UnknownProtocol,
+)
+from .events import (
+    DeadlineCleared,
+    DeadlineMissed,
+    DeadlineScheduled,
+    EncounterClosed,
+    EncounterOpened,
+    Event,
+    NotificationDelivered,
+    NotificationQueued,
+    ObserverFailed,
+    ResponsibilityTransferred,
+    StepEntered,
+)
+from .hookspecs import hookimpl
+from .model import (
+    Actor,
+    Deadline,
+    Encounter,
+    Fact,
+    Party,
+    PartyKind,
+    Protocol,
+    ProtocolKind,
+    Requirements,
+    Step,
+    StepKind,
+    Text,
+    Transition,
+)
+from .outbox import Backoff, Notification
+from .plugins import PluginLoadError
+from .store import MemoryStore, PendingDeadline, Store
+from .validate import validate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Actor",
+    "Backoff",
+    "Clock",
+    "ConcurrentUpdate",
+    "Deadline",
+    "DeadlineCleared",
+    "DeadlineMissed",
+    "DeadlineScheduled",
+    "Encounter",
+    "EncounterClosed",
+    "EncounterOpened",
+    "Engine",
+    "Event",
+    "Fact",
+    "FactsRefused",
+    "GuardRefused",
+    "LastResortError",
+    "MemoryStore",
+    "NotPermitted",
+    "Notification",
+    "NotificationDelivered",
+    "NotificationQueued",
+    "ObserverFailed",
+    "Party",
+    "PartyKind",
+    "PendingDeadline",
+    "PluginLoadError",
+    "Protocol",
+    "ProtocolError",
+    "ProtocolKind",
+    "Requirements",
+    "ResponsibilityTransferred",
+    "ScenarioError",
+    "Step",
+    "StepEntered",
+    "StepKind",
+    "Store",
+    "StoreError",
+    "SystemClock",
+    "Text",
+    "Transition",
+    "TransitionNotAllowed",
+    "UnknownEncounter",
+    "UnknownProtocol",
+    "VirtualClock",
+    "__version__",
+    "dump_protocol",
+    "hookimpl",
+    "load_protocol",
+    "validate",
+]

@@ -1,0 +1,77 @@
+"""Clocks: the engine never reads the time except through one of these."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "SystemClock", "VirtualClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Anything with ``now()`` returning a timezone-aware datetime."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
+
+
+class SystemClock:
+    """The real time, in UTC."""
+
+    def now(self) -> datetime:
+        """The current time in UTC."""
+        return datetime.now(UTC)
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+class VirtualClock:
+    """A clock that only moves when told to: for tests, scenarios and simulation.
+
+    :param start: a timezone-aware start time.
+    :raises ValueError: for a naive start time.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        _aware(start)
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """The current virtual time."""
+        return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move forward by ``delta`` and return the new time.
+
+        :raises ValueError: for a negative ``delta`` (time never runs backwards).
+        """
+        if delta < timedelta(0):
+            raise ValueError(f"cannot move a clock backwards (advance by {delta})")
+        with self._lock:
+            self._now += delta
+            return self._now
+
+    def set(self, moment: datetime) -> datetime:
+        """Jump to ``moment`` (not earlier than now) and return it.
+
+        :raises ValueError: for a naive or earlier moment.
+        """
+        _aware(moment)
+        with self._lock:
+            if moment < self._now:
+                raise ValueError(f"cannot set the clock back from {self._now} to {moment}")
+            self._now = moment
+            return moment
+
+    def __repr__(self) -> str:
+        return f"VirtualClock({self._now.isoformat()})"
+
+
+def _aware(moment: datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"time {moment} has no time zone; use a timezone-aware datetime")

@@ -1,0 +1,555 @@
+"""The one cattrs converter: protocol files, scenario files, stored rows, exported JSON.
+
+Strict: unknown keys, wrong types and malformed durations are errors, and every
+problem is reported at once with its path (``$.transitions[3].to: ...``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+from attrs import frozen
+from cattrs import Converter
+from cattrs.errors import (
+    BaseValidationError,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from .errors import ProtocolError
+from .model import (
+    Fact,
+    FactKind,
+    FrozenMap,
+    Party,
+    PartyKind,
+    Protocol,
+    ProtocolKind,
+    Requirements,
+    Step,
+    StepKind,
+    Text,
+    Transition,
+)
+
+__all__ = [
+    "converter",
+    "dump_protocol",
+    "format_duration",
+    "load_protocol",
+    "parse_duration",
+    "read_document",
+    "structure",
+    "suggest",
+]
+
+T = TypeVar("T")
+
+_SHORT = re.compile(
+    r"^(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$"
+)
+_ISO = re.compile(
+    r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
+    r"(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+class Invalid(ValueError):
+    """A structuring failure whose message is meant for people as it stands."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``45m``, ``2h``, ``10d``, ``1h30m``, ``2w`` or ISO 8601 (``PT45M``, ``P10D``).
+
+    :raises ValueError: for anything else (negative and empty durations included).
+    """
+    if not isinstance(text, str):
+        raise Invalid(f"expected a duration string such as '45m', got {text!r}")
+    raw = text.strip()
+    match = _SHORT.match(raw) or _ISO.match(raw.upper())
+    if not raw or raw in {"P", "PT"} or match is None or not any(match.groupdict().values()):
+        raise Invalid(
+            f"invalid duration {text!r}; use e.g. '45m', '2h', '10d', '1h30m' or ISO 8601 'PT45M'"
+        )
+    parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
+    return timedelta(
+        weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"]
+    )
+
+
+def format_duration(delta: timedelta) -> str:
+    """The compact form of a duration (``1h30m``, ``10d``); inverse of :func:`parse_duration`."""
+    total = delta.total_seconds()
+    if total < 0:
+        raise ValueError(f"negative duration {delta}")
+    if total != int(total):
+        return f"PT{total}S"
+    seconds = int(total)
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            out.append(f"{amount}{unit}")
+    return "".join(out) or "0s"
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# -- the file shape of a protocol -------------------------------------------------
+
+
+@frozen
+class _Header:
+    id: str
+    version: str
+    municipality: str
+    title: Text
+    initial: str
+    source: str
+    kind: ProtocolKind = ProtocolKind.ENCOUNTER
+
+
+@frozen
+class _ProtocolFile:
+    protocol: _Header
+    parties: dict[str, Party]
+    steps: dict[str, Step]
+    transitions: list[Transition]
+    facts: dict[str, Fact] = attrs.Factory(dict)
+    requirements: Requirements = attrs.Factory(Requirements)
+
+
+#: attribute name -> the key it has in files
+_RENAMES = {"sources": "from", "target": "to"}
+
+
+def _strict(kind: type[T], label: str) -> Callable[[Any, Any], T]:
+    def hook(value: Any, _: Any) -> T:
+        # bool is an int subclass: never accept True for a number or a number for a bool
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise Invalid(f"expected {label}, got {type(value).__name__} {value!r}")
+        return value
+
+    return hook
+
+
+def _enum_hook(kind: type[Enum], what: str) -> Callable[[Any, Any], Enum]:
+    choices = [str(member.value) for member in kind]
+
+    def hook(value: Any, _: Any) -> Enum:
+        if isinstance(value, str):
+            for member in kind:
+                if member.value == value:
+                    return member
+        raise Invalid(
+            f"unknown {what} {value!r}{suggest(str(value), choices)}; one of {', '.join(choices)}"
+        )
+
+    return hook
+
+
+def _names(value: Any, _: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise Invalid(f"expected a name or a list of names, got {value!r}")
+
+
+def _fact(value: Any, _: Any) -> Fact:
+    if value == "bool":
+        return Fact(FactKind.BOOL)
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        if len(set(value)) != len(value):
+            raise Invalid(f"duplicate values in {value!r}")
+        return Fact(FactKind.ENUM, tuple(value))
+    raise Invalid(f'expected "bool" or a non-empty list of allowed values, got {value!r}')
+
+
+def _unfact(fact: Fact) -> Any:
+    return "bool" if fact.kind is FactKind.BOOL else list(fact.values)
+
+
+def _fact_value(value: Any, _: Any) -> str | bool:
+    if isinstance(value, str | bool):
+        return value
+    raise Invalid(f"expected a string or a boolean, got {value!r}")
+
+
+def _datetime(value: Any, _: Any) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise Invalid(f"invalid date-time {value!r}; use ISO 8601") from None
+    else:
+        raise Invalid(f"expected an ISO 8601 date-time, got {value!r}")
+    if parsed.tzinfo is None:
+        raise Invalid(f"date-time {value!r} has no time zone")
+    return parsed
+
+
+def _structure_timedelta(value: Any, _: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    return parse_duration(value)
+
+
+def make_converter() -> Converter:
+    """Build the converter; :data:`converter` is the one instance everything uses."""
+    conv = Converter(forbid_extra_keys=True, omit_if_default=True)
+    configure_converter(conv)
+    return conv
+
+
+def configure_converter(conv: Converter) -> None:
+    """Register lastresort's hooks on ``conv``."""
+    conv.register_structure_hook(str, _strict(str, "a string"))
+    conv.register_structure_hook(bool, _strict(bool, "true or false"))
+    conv.register_structure_hook(int, _strict(int, "a whole number"))
+    conv.register_structure_hook(float, lambda v, _: float(_strict((int, float), "a number")(v, _)))  # type: ignore[arg-type]
+    conv.register_structure_hook(timedelta, _structure_timedelta)
+    conv.register_unstructure_hook(timedelta, format_duration)
+    conv.register_structure_hook(datetime, _datetime)
+    conv.register_unstructure_hook(datetime, datetime.isoformat)
+    conv.register_structure_hook(str | bool, _fact_value)
+    for enum_type, what in (
+        (PartyKind, "party kind"),
+        (StepKind, "step kind"),
+        (ProtocolKind, "protocol kind"),
+        (FactKind, "fact kind"),
+    ):
+        conv.register_structure_hook(enum_type, _enum_hook(enum_type, what))
+    conv.register_structure_hook(Fact, _fact)
+    conv.register_unstructure_hook(Fact, _unfact)
+    conv.register_unstructure_hook(
+        FrozenMap, lambda m: {k: conv.unstructure(v) for k, v in m.items()}
+    )
+    conv.register_structure_hook(
+        Party, make_dict_structure_fn(Party, conv, key=override(omit=True))
+    )
+    conv.register_unstructure_hook(
+        Party,
+        make_dict_unstructure_fn(
+            Party, conv, _cattrs_omit_if_default=True, key=override(omit=True)
+        ),
+    )
+    conv.register_structure_hook(
+        Step,
+        make_dict_structure_fn(
+            Step, conv, key=override(omit=True), tags=override(struct_hook=_names)
+        ),
+    )
+    conv.register_unstructure_hook(
+        Step,
+        make_dict_unstructure_fn(
+            Step,
+            conv,
+            _cattrs_omit_if_default=True,
+            key=override(omit=True),
+            tags=override(unstruct_hook=list),
+        ),
+    )
+    names = override(struct_hook=_names)
+    conv.register_structure_hook(
+        Transition,
+        make_dict_structure_fn(
+            Transition,
+            conv,
+            sources=override(rename="from", struct_hook=_names),
+            target=override(rename="to"),
+            by=names,
+            notify=names,
+        ),
+    )
+    as_list = override(unstruct_hook=list)
+    conv.register_unstructure_hook(
+        Transition,
+        make_dict_unstructure_fn(
+            Transition,
+            conv,
+            _cattrs_omit_if_default=True,
+            sources=override(rename="from", unstruct_hook=list),
+            target=override(rename="to"),
+            by=as_list,
+            notify=as_list,
+        ),
+    )
+
+
+converter: Converter = make_converter()
+"""The one converter. Use :func:`structure` for located errors."""
+
+
+# -- errors with paths ------------------------------------------------------------
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def _key_path(path: str, key: object) -> str:
+    if isinstance(key, str) and _IDENT.match(key):
+        return f"{path}.{key}"
+    return f"{path}[{key!r}]"
+
+
+def _allowed_keys(cls: type) -> list[str]:
+    if not attrs.has(cls):
+        return []
+    return [
+        _RENAMES.get(a.name, a.name) if cls is Transition else a.name
+        for a in attrs.fields(cls)
+        if a.name != "key"
+    ]
+
+
+def _message(exc: BaseException, expected: Any) -> str:
+    if isinstance(exc, Invalid):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    if isinstance(exc, AttributeError) and ("items" in str(exc) or "keys" in str(exc)):
+        return "expected a table (mapping)"
+    if isinstance(exc, TypeError) and "not iterable" in str(exc):
+        return "expected a list"
+    name = getattr(expected, "__name__", None) or (repr(expected) if expected else "")
+    if isinstance(exc, TypeError | ValueError):
+        return f"invalid value, expected {name}" if name else f"invalid value ({exc})"
+    return f"unexpected error {type(exc).__name__}: {exc}"
+
+
+def problems_of(exc: BaseException, path: str = "$") -> list[str]:
+    """Turn a (nested) cattrs validation error into ``"<path>: <problem>"`` lines."""
+    out: list[str] = []
+    if isinstance(exc, ForbiddenExtraKeysError):
+        allowed = _allowed_keys(exc.cl)
+        for key in sorted(exc.extra_fields):
+            out.append(f"{_key_path(path, key)}: unknown key {key!r}{suggest(key, allowed)}")
+        return out
+    if isinstance(exc, IterableValidationError):
+        with_notes, without = exc.group_exceptions()
+        for sub, note in with_notes:
+            index = note.index
+            sub_path = f"{path}[{index}]" if isinstance(index, int) else _key_path(path, index)
+            out.extend(_leaf(sub, sub_path, note.type))
+        for sub in without:
+            out.extend(_leaf(sub, path, None))
+        return out
+    if isinstance(exc, ClassValidationError):
+        with_notes_c, without_c = exc.group_exceptions()
+        for sub, cnote in with_notes_c:
+            out.extend(_leaf(sub, f"{path}.{_RENAMES.get(cnote.name, cnote.name)}", cnote.type))
+        for sub in without_c:
+            out.extend(_leaf(sub, path, None))
+        return out
+    return _leaf(exc, path, None)
+
+
+def _leaf(exc: BaseException, path: str, expected: Any) -> list[str]:
+    if isinstance(exc, BaseValidationError | ForbiddenExtraKeysError):
+        return problems_of(exc, path)
+    # A missing attribute arrives as KeyError('name') located at the class: point at the key
+    if isinstance(exc, KeyError) and path.rsplit(".", 1)[-1] in {str(a) for a in exc.args}:
+        return [f"{path}: required key missing"]
+    return [f"{path}: {_message(exc, expected)}"]
+
+
+def structure(data: Any, cls: type[T], path: str = "$") -> T:
+    """Structure ``data`` into ``cls`` with the one converter.
+
+    :raises ProtocolError: listing every problem with its path.
+    """
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:
+        raise ProtocolError(problems_of(exc, path)) from exc
+
+
+# -- reading files ----------------------------------------------------------------
+
+
+def read_document(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[Any, str | None]:
+    """Read a TOML or JSON file (or take a mapping as it is).
+
+    :returns: the data and a name for error messages.
+    :raises ProtocolError: when the file cannot be read or parsed.
+    """
+    if isinstance(source, Mapping):
+        return source, None
+    if not isinstance(source, str | os.PathLike):
+        raise ProtocolError([f"$: expected a file path or a mapping, got {type(source).__name__}"])
+    path = Path(source)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProtocolError([f"$: cannot read file: {exc}"], name) from exc
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text), name
+        return tomllib.loads(text), name
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        raise ProtocolError([f"$: invalid {kind}: {exc}"], name) from exc
+
+
+def _to_protocol(file: _ProtocolFile) -> Protocol:
+    header = file.protocol
+    return Protocol(
+        id=header.id,
+        version=header.version,
+        municipality=header.municipality,
+        title=header.title,
+        initial=header.initial,
+        source=header.source,
+        kind=header.kind,
+        parties=file.parties,
+        steps=file.steps,
+        transitions=file.transitions,
+        facts=file.facts,
+        requirements=file.requirements,
+    )
+
+
+def _salvage_header(raw: Mapping[str, Any], broken: dict[str, Any]) -> _Header:
+    def text(key: str) -> str:
+        value = raw.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+        broken["header"] = True
+        return "?"
+
+    initial = raw.get("initial")
+    if not isinstance(initial, str):
+        broken["initial"] = True
+        initial = ""
+    try:
+        title = converter.structure(raw.get("title"), Text)
+    except Exception:  # noqa: BLE001
+        title = Text("?", "?")
+    return _Header(
+        text("id"), text("version"), text("municipality"), title, initial, text("source")
+    )
+
+
+def _salvage(data: Mapping[str, Any]) -> tuple[Protocol | None, dict[str, Any]]:
+    """Structure what can be structured, item by item, so that semantic problems
+    can be reported beside structural ones. Returns the partial protocol and what
+    was broken (so validation does not report knock-on problems)."""
+    broken: dict[str, Any] = {"parties": set(), "steps": set(), "transitions": True}
+    raw_header = data.get("protocol")
+    if not isinstance(raw_header, Mapping):
+        return None, broken
+    try:
+        header = converter.structure(raw_header, _Header)
+    except Exception:  # noqa: BLE001 - a broken header still lets the rest be checked
+        header = _salvage_header(raw_header, broken)
+    parts: dict[str, Any] = {}
+    for section, cls in (("parties", Party), ("steps", Step), ("facts", Fact)):
+        raw = data.get(section, {})
+        good = {}
+        if isinstance(raw, Mapping):
+            for key, value in raw.items():
+                try:
+                    good[key] = converter.structure(value, cls)
+                except Exception:  # noqa: BLE001
+                    broken.setdefault(section, set()).add(key)
+        parts[section] = good
+    transitions: list[Transition] = []
+    index: list[int] = []
+    raw_transitions = data.get("transitions", [])
+    all_good = isinstance(raw_transitions, list)
+    for i, value in enumerate(raw_transitions if all_good else []):
+        try:
+            transitions.append(converter.structure(value, Transition))
+            index.append(i)
+        except Exception:  # noqa: BLE001
+            all_good = False
+    broken["transitions"] = not all_good
+    broken["transition_index"] = index
+    try:
+        requirements = converter.structure(data.get("requirements", {}), Requirements)
+    except Exception:  # noqa: BLE001
+        requirements = Requirements()
+    file = _ProtocolFile(
+        header, parts["parties"], parts["steps"], transitions, parts["facts"], requirements
+    )
+    return _to_protocol(file), broken
+
+
+def load_protocol(
+    source: str | os.PathLike[str] | Mapping[str, Any], *, check: bool = True
+) -> Protocol:
+    """Load a protocol from a TOML or JSON file, or from a mapping of the same shape.
+
+    Every problem, structural (unknown keys, wrong types, bad durations) and
+    semantic (unknown references, unreachable steps, ...), is reported at once.
+
+    :param source: a path to a ``.toml`` or ``.json`` file, or a mapping.
+    :param check: run the structural validation (:func:`lastresort.validate`).
+    :raises ProtocolError: with ``.problems``, each ``"<path>: <problem>"``.
+    """
+    from .validate import validate
+
+    data, name = read_document(source)
+    if not isinstance(data, Mapping):
+        raise ProtocolError([f"$: expected a table (mapping), got {type(data).__name__}"], name)
+    try:
+        file = converter.structure(data, _ProtocolFile)
+    except Exception as exc:
+        problems = problems_of(exc)
+        if check:
+            partial, broken = _salvage(data)
+            if partial is not None:
+                problems.extend(p for p in validate(partial, broken=broken) if p not in problems)
+        raise ProtocolError(problems, name) from exc
+    protocol = _to_protocol(file)
+    if check:
+        found = validate(protocol)
+        if found:
+            raise ProtocolError(found, name)
+    return protocol
+
+
+def dump_protocol(protocol: Protocol) -> dict[str, Any]:
+    """A protocol as TOML-compatible data (strings, numbers, booleans, lists, tables);
+    ``load_protocol(dump_protocol(p)) == p``."""
+    header = _Header(
+        protocol.id,
+        protocol.version,
+        protocol.municipality,
+        protocol.title,
+        protocol.initial,
+        protocol.source,
+        protocol.kind,
+    )
+    data: dict[str, Any] = {
+        "protocol": converter.unstructure(header),
+        "parties": {k: converter.unstructure(v, Party) for k, v in protocol.parties.items()},
+        "steps": {k: converter.unstructure(v) for k, v in protocol.steps.items()},
+        "transitions": [converter.unstructure(t, Transition) for t in protocol.transitions],
+    }
+    if protocol.facts:
+        data["facts"] = {k: _unfact(v) for k, v in protocol.facts.items()}
+    requirements = converter.unstructure(protocol.requirements)
+    if requirements:
+        data["requirements"] = requirements
+    return data

@@ -1,0 +1,573 @@
+"""The Engine: the embedding facade. Open encounters, fire events, tick deadlines,
+deliver the outbox.
+
+Every call either commits one complete change through the store or raises and
+changes nothing. Side effects (observers, deliveries) run only after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from attrs import evolve
+
+from .clock import Clock, SystemClock
+from .errors import (
+    ConcurrentUpdate,
+    FactsRefused,
+    GuardRefused,
+    LastResortError,
+    NotPermitted,
+    ProtocolError,
+    TransitionNotAllowed,
+    UnknownEncounter,
+    UnknownProtocol,
+)
+from .events import (
+    DeadlineCleared,
+    DeadlineMissed,
+    DeadlineScheduled,
+    EncounterClosed,
+    EncounterOpened,
+    Event,
+    NotificationDelivered,
+    NotificationQueued,
+    ObserverFailed,
+    ResponsibilityTransferred,
+    StepEntered,
+)
+from .machine import CompiledProtocol
+from .model import CLOCK, Actor, Encounter, Protocol, Transition
+from .outbox import Backoff, Notification
+from .plugins import Hooks, make_plugin_manager
+from .store.base import Change, PendingDeadline, Store
+from .store.memory import MemoryStore
+from .validate import validate
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("lastresort.engine")
+
+_CLOCK = Actor(CLOCK)
+_OUTBOX = Actor("outbox")
+
+
+class Engine:
+    """Runs protocols for encounters, on a store, with a clock and plugins.
+
+    :param protocols: the protocols to run; ``None`` takes every protocol the
+        plugins provide (the reference ``taskforce`` and installed plugins).
+    :param plugins: plugin objects or modules, asked before installed plugins.
+    :param store: where encounters live (default: a new :class:`MemoryStore`).
+    :param clock: where the time comes from (default: :class:`SystemClock`).
+    :param entry_points: load plugins from the ``lastresort`` entry point group.
+    :param strict: refuse protocols that fail a safety property of the verifier.
+    :param backoff: the retry policy of outbox deliveries.
+    :param ids: makes new encounter ids (default: random UUIDs, pseudonymous).
+    :raises ProtocolError: when a protocol is invalid (every problem listed).
+    :raises PluginLoadError: when a plugin cannot be registered.
+    """
+
+    def __init__(
+        self,
+        protocols: Iterable[Protocol] | None = None,
+        plugins: Iterable[object] = (),
+        store: Store | None = None,
+        clock: Clock | None = None,
+        entry_points: bool = True,
+        *,
+        strict: bool = False,
+        backoff: Backoff | None = None,
+        ids: Callable[[], str] | None = None,
+    ) -> None:
+        self.store: Store = store if store is not None else MemoryStore()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.backoff = backoff or Backoff()
+        self.strict = strict  # the verifier's safety properties are wired in with verify.py
+        self._ids = ids or (lambda: uuid.uuid4().hex)
+        self.plugin_manager = make_plugin_manager(plugins, entry_points)
+        self.hooks = Hooks(self.plugin_manager)
+        found = self.hooks.protocols() if protocols is None else _by_id(protocols)
+        self._check(found.values())
+        self._compiled = {pid: CompiledProtocol(p) for pid, p in found.items()}
+
+    # -- protocols ------------------------------------------------------------------
+
+    def _check(self, protocols: Iterable[Protocol]) -> None:
+        guard_names = self.hooks.guard_names()
+        problems: list[str] = []
+        for protocol in protocols:
+            found = validate(protocol, extra=[self.hooks.validate_protocol])
+            for i, transition in enumerate(protocol.transitions):
+                if transition.guard is not None and transition.guard not in guard_names:
+                    found.append(
+                        f"$.transitions[{i}].guard: no plugin answers guard {transition.guard!r}"
+                        " (declare it in lastresort_guard_names)"
+                    )
+            problems.extend(f"protocol {protocol.id!r}: {p}" for p in found)
+        if problems:
+            raise ProtocolError(problems)
+
+    @property
+    def protocols(self) -> Mapping[str, Protocol]:
+        """The protocols this engine runs, by id."""
+        return {pid: c.protocol for pid, c in self._compiled.items()}
+
+    def protocol(self, protocol_id: str) -> Protocol:
+        """The protocol ``protocol_id``. :raises UnknownProtocol:"""
+        return self._machine(protocol_id).protocol
+
+    def _machine(self, protocol_id: str) -> CompiledProtocol:
+        try:
+            return self._compiled[protocol_id]
+        except KeyError:
+            raise UnknownProtocol(protocol_id, list(self._compiled)) from None
+
+    # -- reading ----------------------------------------------------------------------
+
+    def get(self, encounter_id: str) -> Encounter:
+        """The encounter as stored now. :raises UnknownEncounter:"""
+        return self.store.load(encounter_id)
+
+    def timeline(self, encounter_id: str) -> list[Event]:
+        """The encounter's events in order (sequence numbers 1, 2, 3, ...)."""
+        return self.store.timeline(encounter_id)
+
+    def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
+        """The encounter's pending deadlines."""
+        self.store.load(encounter_id)
+        return self.store.deadlines(encounter_id)
+
+    def outbox(self, encounter_id: str | None = None) -> list[Notification]:
+        """Notifications queued (delivered or not), for one encounter or all."""
+        return self.store.outbox(encounter_id)
+
+    def allowed(self, encounter_id: str, actor: Actor | str) -> list[str]:
+        """The events ``actor`` may fire now (permissions, handover rule and guards)."""
+        encounter = self.store.load(encounter_id)
+        return self._allowed(encounter, Actor.of(actor))
+
+    def _allowed(self, encounter: Encounter, actor: Actor) -> list[str]:
+        machine = self._machine(encounter.protocol)
+        allowed = []
+        for event in machine.events(encounter.state):
+            for transition in machine.candidates(encounter.state, event):
+                if machine.permitted(encounter.state, transition, actor.role) and (
+                    transition.guard is None
+                    or self.hooks.guard(transition.guard, encounter, event, actor) is None
+                ):
+                    allowed.append(event)
+                    break
+        return allowed
+
+    def on_duty(self, protocol_id: str, party: str, at: datetime | None = None) -> str | None:
+        """Who is on duty for ``party`` (``lastresort_party_directory``), if a plugin knows."""
+        protocol = self.protocol(protocol_id)
+        if party not in protocol.parties:
+            raise NotPermitted("-", "-", "on_duty", party, list(protocol.parties), "unknown party")
+        return self.hooks.party_directory(protocol, protocol.parties[party], at or self.clock.now())
+
+    # -- changing -----------------------------------------------------------------------
+
+    def open(
+        self,
+        protocol_id: str,
+        actor: Actor | str,
+        facts: Mapping[str, str | bool] | None = None,
+        channel: str = "counter",
+    ) -> Encounter:
+        """A child arrives: open an encounter in the protocol's initial step.
+
+        :param actor: the role (or :class:`Actor`) opening it; must be a party of
+            the protocol.
+        :param facts: declared facts only (no names, no BSN, no free text).
+        :raises UnknownProtocol, NotPermitted, FactsRefused: nothing is written.
+        """
+        machine = self._machine(protocol_id)
+        protocol = machine.protocol
+        who = Actor.of(actor)
+        if who.role not in protocol.parties:
+            raise NotPermitted(
+                "-",
+                protocol.initial,
+                "open",
+                who.role,
+                list(protocol.parties),
+                "only a party of the protocol can open an encounter",
+            )
+        clean = self._facts(protocol, facts or {})
+        now = self.clock.now()
+        step = protocol.steps[protocol.initial]
+        encounter = Encounter(
+            id=self._ids(),
+            protocol=protocol.id,
+            protocol_version=protocol.version,
+            state=protocol.initial,
+            responsible=step.responsible,
+            facts=clean,
+            version=1,
+            opened_at=now,
+            channel=channel,
+        )
+        events: list[Event] = [
+            EncounterOpened(
+                encounter_id=encounter.id,
+                at=now,
+                actor=who,
+                protocol=protocol.id,
+                protocol_version=protocol.version,
+                step=protocol.initial,
+                responsible=step.responsible,
+                channel=channel,
+            )
+        ]
+        schedule = self._enter(encounter, protocol.initial, now, who, events)
+        committed = self.store.commit(
+            Change(encounter=encounter, expected_version=None, events=events, schedule=schedule)
+        )
+        self._observe(committed, encounter)
+        return encounter
+
+    def fire(
+        self,
+        encounter_id: str,
+        event: str,
+        actor: Actor | str,
+        expected_version: int | None = None,
+    ) -> list[Event]:
+        """Fire ``event`` on an encounter as ``actor``.
+
+        :param expected_version: refuse with :class:`ConcurrentUpdate` unless the
+            stored version is this one (what the caller's screen showed).
+        :returns: the committed events, then any :class:`ObserverFailed`.
+        :raises TransitionNotAllowed, NotPermitted, GuardRefused, UnknownEncounter,
+            ConcurrentUpdate: nothing is written.
+        """
+        encounter = self.store.load(encounter_id)
+        if expected_version is not None and encounter.version != expected_version:
+            raise ConcurrentUpdate(encounter_id, expected_version, encounter.version)
+        return self._fire(encounter, event, Actor.of(actor), self.clock.now(), ())
+
+    def _fire(
+        self,
+        encounter: Encounter,
+        event: str,
+        actor: Actor,
+        now: datetime,
+        prefix: Sequence[Event],
+        fired: str | None = None,
+    ) -> list[Event]:
+        machine = self._machine(encounter.protocol)
+        protocol = machine.protocol
+        state = encounter.state
+        candidates = machine.candidates(state, event)
+        if not candidates:
+            raise TransitionNotAllowed(encounter.id, state, event, self._allowed(encounter, actor))
+        permitted = [t for t in candidates if machine.permitted(state, t, actor.role)]
+        if not permitted:
+            may = sorted(
+                {role for t in candidates for role in t.by if machine.permitted(state, t, role)}
+            )
+            receiver = machine.receiver(state, candidates[0])
+            reason = (
+                f"handover to {receiver!r}: only the receiving party accepts it"
+                if receiver and actor.role in candidates[0].by
+                else ""
+            )
+            raise NotPermitted(encounter.id, state, event, actor.role, may, reason)
+        refusals: list[tuple[str, str]] = []
+
+        def guard(transition: Transition) -> bool:
+            assert transition.guard is not None
+            reason = self.hooks.guard(transition.guard, encounter, event, actor)
+            if reason is not None:
+                refusals.append((transition.guard, reason))
+            return reason is None
+
+        taken = machine.step(state, event, permit=permitted.__contains__, guard=guard)
+        if taken is None:
+            name, reason = refusals[-1] if refusals else ("?", "refused")
+            raise GuardRefused(encounter.id, state, event, name, reason)
+
+        target = protocol.steps[taken.target]
+        version = encounter.version + 1
+        events: list[Event] = list(prefix)
+        cleared = [d for d in self.store.deadlines(encounter.id) if d.id != fired]
+        for deadline in cleared:
+            events.append(
+                DeadlineCleared(
+                    encounter_id=encounter.id,
+                    at=now,
+                    actor=actor,
+                    deadline_id=deadline.id,
+                    step=deadline.step,
+                    event=deadline.event,
+                    due=deadline.due,
+                )
+            )
+        events.append(
+            StepEntered(
+                encounter_id=encounter.id,
+                at=now,
+                actor=actor,
+                event=event,
+                from_step=state,
+                step=taken.target,
+                responsible=target.responsible,
+            )
+        )
+        if target.responsible != encounter.responsible and target.responsible is not None:
+            events.append(
+                ResponsibilityTransferred(
+                    encounter_id=encounter.id,
+                    at=now,
+                    actor=actor,
+                    event=event,
+                    from_party=encounter.responsible,
+                    to_party=target.responsible,
+                    step=taken.target,
+                )
+            )
+        after = evolve(
+            encounter,
+            state=taken.target,
+            responsible=target.responsible,
+            version=version,
+            closed_at=now if target.terminal else None,
+        )
+        schedule = self._enter(after, taken.target, now, actor, events)
+        notes = []
+        for party in taken.notify:
+            note = Notification(
+                key=f"{encounter.id}:v{version}:{event}:{party}",
+                encounter_id=encounter.id,
+                protocol=protocol.id,
+                event=event,
+                step=taken.target,
+                party=party,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            notes.append(note)
+            events.append(
+                NotificationQueued(
+                    encounter_id=encounter.id,
+                    at=now,
+                    actor=actor,
+                    key=note.key,
+                    party=party,
+                    event=event,
+                )
+            )
+        if target.terminal:
+            events.append(
+                EncounterClosed(encounter_id=encounter.id, at=now, actor=actor, step=taken.target)
+            )
+        committed = self.store.commit(
+            Change(
+                encounter=after,
+                expected_version=encounter.version,
+                events=events,
+                schedule=schedule,
+                clear=[d.id for d in cleared] + ([fired] if fired else []),
+                outbox=notes,
+            )
+        )
+        return committed + self._observe(committed, after)
+
+    def _enter(
+        self,
+        encounter: Encounter,
+        step_key: str,
+        now: datetime,
+        actor: Actor,
+        events: list[Event],
+    ) -> list[PendingDeadline]:
+        step = self._compiled[encounter.protocol].protocol.steps[step_key]
+        if step.deadline is None:
+            return []
+        deadline = PendingDeadline(
+            id=f"{encounter.id}:v{encounter.version}:{step_key}",
+            encounter_id=encounter.id,
+            step=step_key,
+            event=step.deadline.event,
+            due=now + step.deadline.after,
+        )
+        events.append(
+            DeadlineScheduled(
+                encounter_id=encounter.id,
+                at=now,
+                actor=actor,
+                deadline_id=deadline.id,
+                step=step_key,
+                event=deadline.event,
+                due=deadline.due,
+            )
+        )
+        return [deadline]
+
+    def tick(self, now: datetime | None = None, limit: int | None = None) -> list[Event]:
+        """Fire every deadline that is due: its event is fired as actor ``clock``
+        if the encounter is still in the deadline's step. A deadline fires once.
+
+        :param now: the moment to check against (default: the clock's now).
+        :param limit: handle at most this many deadlines.
+        :returns: the committed events of every deadline fired.
+        """
+        now = now or self.clock.now()
+        out: list[Event] = []
+        for deadline in self.store.claim_deadlines(now, timedelta(minutes=1), limit):
+            try:
+                encounter = self.store.load(deadline.encounter_id)
+            except UnknownEncounter:
+                self.store.release_deadline(deadline.id)
+                continue
+            missed = DeadlineMissed(
+                encounter_id=encounter.id,
+                at=now,
+                actor=_CLOCK,
+                deadline_id=deadline.id,
+                step=deadline.step,
+                event=deadline.event,
+                due=deadline.due,
+            )
+            if encounter.state != deadline.step:  # cannot happen with a consistent store
+                self.store.release_deadline(deadline.id)
+                continue
+            try:
+                out.extend(
+                    self._fire(encounter, deadline.event, _CLOCK, now, [missed], fired=deadline.id)
+                )
+            except ConcurrentUpdate:
+                continue  # someone moved it meanwhile; the lease runs out, next tick decides
+            except LastResortError as exc:
+                log.warning(
+                    "deadline %s of encounter %s could not fire %s: %s",
+                    deadline.id,
+                    encounter.id,
+                    deadline.event,
+                    type(exc).__name__,
+                )
+                committed = self.store.commit(
+                    Change(
+                        encounter=evolve(encounter, version=encounter.version + 1),
+                        expected_version=encounter.version,
+                        events=[missed],
+                        clear=[deadline.id],
+                    )
+                )
+                out.extend(committed)
+        return out
+
+    def next_deadline(self) -> datetime | None:
+        """When the earliest pending deadline of any encounter falls due."""
+        return self.store.next_due()
+
+    def deliver(self, limit: int | None = None) -> list[Event]:
+        """Hand each due outbox notification to the ``lastresort_deliver`` hook.
+
+        A failure is recorded and retried later with exponential backoff
+        (:attr:`backoff`); it never changes an encounter's state.
+
+        :returns: the :class:`NotificationDelivered` events recorded.
+        """
+        now = self.clock.now()
+        out: list[Event] = []
+        for note in self.store.claim_outbox(now, timedelta(minutes=5), limit):
+            attempt = note.attempts + 1
+            try:
+                machine = self._machine(note.protocol)
+                party = machine.protocol.parties[note.party]
+                contact = self.hooks.party_directory(machine.protocol, party, now)
+                receipt = self.hooks.deliver(evolve(note, contact=contact, attempts=attempt))
+                if receipt is None:
+                    raise LookupError("no plugin delivered it")
+            except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, never fatal
+                delay = self.backoff.delay(attempt)
+                self.store.failed(
+                    note.key, attempt, now + delay, f"{type(exc).__name__}: {exc}"[:300]
+                )
+                log.warning(
+                    "delivery of %s to %s failed (attempt %d), retry in %s: %s",
+                    note.key,
+                    note.party,
+                    attempt,
+                    delay,
+                    type(exc).__name__,
+                )
+                continue
+            event = self.store.delivered(
+                note.key,
+                NotificationDelivered(
+                    encounter_id=note.encounter_id,
+                    at=now,
+                    actor=_OUTBOX,
+                    key=note.key,
+                    party=note.party,
+                    receipt=receipt,
+                    attempts=attempt,
+                ),
+            )
+            out.append(event)
+            out.extend(self._observe([event], self.store.load(note.encounter_id)))
+        return out
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _facts(self, protocol: Protocol, facts: Mapping[str, str | bool]) -> dict[str, str | bool]:
+        problems = []
+        for key, value in facts.items():
+            spec = protocol.facts.get(key)
+            if spec is None:
+                problems.append(
+                    f"unknown fact {key!r} (declared: {', '.join(protocol.facts) or 'none'})"
+                )
+            elif not spec.allows(value):
+                allowed = "true or false" if spec.kind.value == "bool" else ", ".join(spec.values)
+                # never echo the value: it could be something about the child
+                problems.append(f"fact {key!r}: value not allowed (allowed: {allowed})")
+        if problems:
+            raise FactsRefused(protocol.id, problems)
+        return dict(facts)
+
+    def _observe(self, events: Sequence[Event], encounter: Encounter) -> list[Event]:
+        failed: list[Event] = []
+        for event in events:
+            for plugin, exc in self.hooks.on_event(event, encounter):
+                log.error(
+                    "observer %s failed on %s of encounter %s: %s",
+                    plugin,
+                    event.kind,
+                    event.encounter_id,
+                    type(exc).__name__,
+                )
+                failed.append(
+                    ObserverFailed(
+                        encounter_id=event.encounter_id,
+                        seq=event.seq,
+                        at=event.at,
+                        actor=event.actor,
+                        plugin=plugin,
+                        error=f"{type(exc).__name__}: {exc}"[:300],
+                        observed_seq=event.seq,
+                    )
+                )
+        return failed
+
+    def __repr__(self) -> str:
+        return f"Engine(protocols={sorted(self._compiled)}, store={self.store!r})"
+
+
+def _by_id(protocols: Iterable[Protocol]) -> dict[str, Protocol]:
+    found: dict[str, Protocol] = {}
+    problems = []
+    for protocol in protocols:
+        if protocol.id in found:
+            problems.append(f"$.protocol.id: protocol id {protocol.id!r} given twice")
+        found[protocol.id] = protocol
+    if problems:
+        raise ProtocolError(problems)
+    return found

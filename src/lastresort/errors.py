@@ -1,0 +1,148 @@
+"""Errors of lastresort: one base class, one subclass per kind of refusal.
+
+Every error says what was refused, where (encounter, step, event, actor) and what
+is allowed instead. An error never leaves anything half-changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConcurrentUpdate",
+    "FactsRefused",
+    "GuardRefused",
+    "LastResortError",
+    "NotPermitted",
+    "ProtocolError",
+    "ScenarioError",
+    "StoreError",
+    "TransitionNotAllowed",
+    "UnknownEncounter",
+    "UnknownProtocol",
+]
+
+
+class LastResortError(Exception):
+    """Base class of every error lastresort raises on purpose."""
+
+
+class ProtocolError(LastResortError):
+    """A protocol (file or mapping) is unusable.
+
+    :ivar problems: every problem found, each ``"<path>: <what is wrong>"``.
+    """
+
+    def __init__(self, problems: Sequence[str], source: str | None = None) -> None:
+        self.problems: list[str] = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        count = len(self.problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{count} {noun}{where}:\n{lines}")
+
+
+class ScenarioError(ProtocolError):
+    """A scenario file is unusable; ``.problems`` lists each problem with its path."""
+
+
+class UnknownProtocol(LastResortError):
+    """No protocol with that id is known to the engine."""
+
+    def __init__(self, protocol_id: str, known: Sequence[str]) -> None:
+        self.protocol_id = protocol_id
+        self.known = list(known)
+        super().__init__(
+            f"unknown protocol {protocol_id!r}; known: {', '.join(sorted(known)) or 'none'}"
+        )
+
+
+class TransitionNotAllowed(LastResortError):
+    """The event cannot happen in the encounter's current step."""
+
+    def __init__(self, encounter_id: str, step: str, event: str, allowed: Sequence[str]) -> None:
+        self.encounter_id = encounter_id
+        self.step = step
+        self.event = event
+        self.allowed = list(allowed)
+        super().__init__(
+            f"encounter {encounter_id}: event {event!r} is not allowed in step {step!r};"
+            f" allowed now: {', '.join(self.allowed) or 'nothing (the encounter is closed)'}"
+        )
+
+
+class NotPermitted(LastResortError):
+    """The actor's role may not fire the event (``by``), or a handover was fired
+    by someone other than the receiving party."""
+
+    def __init__(
+        self,
+        encounter_id: str,
+        step: str,
+        event: str,
+        actor: str,
+        may: Sequence[str],
+        reason: str = "",
+    ) -> None:
+        self.encounter_id = encounter_id
+        self.step = step
+        self.event = event
+        self.actor = actor
+        self.may = list(may)
+        extra = f" ({reason})" if reason else ""
+        super().__init__(
+            f"encounter {encounter_id}, step {step!r}: {actor!r} may not fire {event!r}{extra};"
+            f" who may: {', '.join(self.may) or 'nobody'}"
+        )
+
+
+class GuardRefused(LastResortError):
+    """A plugin's guard refused the transition; ``reason`` is the plugin's text."""
+
+    def __init__(self, encounter_id: str, step: str, event: str, guard: str, reason: str) -> None:
+        self.encounter_id = encounter_id
+        self.step = step
+        self.event = event
+        self.guard = guard
+        self.reason = reason
+        super().__init__(
+            f"encounter {encounter_id}, step {step!r}: guard {guard!r} refused {event!r}: {reason}"
+        )
+
+
+class FactsRefused(LastResortError):
+    """Facts given to an encounter are not declared by its protocol.
+
+    :ivar problems: one line per refused key or value.
+    """
+
+    def __init__(self, protocol_id: str, problems: Sequence[str]) -> None:
+        self.protocol_id = protocol_id
+        self.problems = list(problems)
+        super().__init__(f"facts refused by protocol {protocol_id!r}: " + "; ".join(self.problems))
+
+
+class UnknownEncounter(LastResortError):
+    """No encounter with that id is stored."""
+
+    def __init__(self, encounter_id: str) -> None:
+        self.encounter_id = encounter_id
+        super().__init__(f"unknown encounter {encounter_id!r}")
+
+
+class ConcurrentUpdate(LastResortError):
+    """Someone else changed the encounter first; nothing was written."""
+
+    def __init__(self, encounter_id: str, expected: int, actual: int) -> None:
+        self.encounter_id = encounter_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"encounter {encounter_id} changed concurrently: expected version {expected},"
+            f" found {actual}; reload it and try again"
+        )
+
+
+class StoreError(LastResortError):
+    """The store failed; the operation was not applied."""

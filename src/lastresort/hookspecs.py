@@ -1,0 +1,156 @@
+"""The plugin contract: every hook lastresort calls, with its exact signature.
+
+A plugin is any object or module with functions marked ``@hookimpl`` and named
+like the hooks below. Implementations may accept a subset of a hook's arguments.
+Hook arguments only ever grow; none is renamed or removed.
+
+Call order: pluggy calls implementations last-registered first. lastresort
+registers its default plugins first (marked ``trylast``), then the plugins found
+under the ``lastresort`` entry point group, then the plugins given to
+:class:`lastresort.Engine`, so an explicit plugin is asked before an installed
+one, and both before the defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .events import Event
+    from .model import Actor, Encounter, Party, Protocol
+    from .outbox import Notification
+
+__all__ = [
+    "PROJECT",
+    "hookimpl",
+    "hookspec",
+    "lastresort_deliver",
+    "lastresort_guard",
+    "lastresort_guard_names",
+    "lastresort_on_event",
+    "lastresort_party_directory",
+    "lastresort_protocols",
+    "lastresort_validate_protocol",
+]
+
+#: The pluggy project name, and the entry point group plugins register under.
+PROJECT = "lastresort"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+#: Mark a plugin's function as an implementation of the hook of the same name.
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def lastresort_protocols() -> Sequence[Protocol]:
+    """Return the protocols this plugin provides.
+
+    Called once when an :class:`~lastresort.Engine` is built (and by the CLI to list
+    installed protocols). Every implementation is called; the results are merged.
+    Two plugins providing the same protocol id is an error (:class:`ProtocolError`).
+    Each protocol is validated (including :func:`lastresort_validate_protocol`)
+    before the engine accepts it.
+
+    :returns: a list of :class:`~lastresort.Protocol` values, usually made with
+        :func:`lastresort.load_protocol` from a data file in the plugin's package.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lastresort_validate_protocol(protocol: Protocol) -> Sequence[str]:
+    """Return extra problems with ``protocol`` (empty when there are none).
+
+    Called for every protocol the engine accepts, after the core's structural
+    checks, and by ``lastresort check``. Every implementation is called; all
+    problems are reported together in one :class:`ProtocolError`.
+
+    :param protocol: the protocol being checked.
+    :returns: problem strings, each ``"<path>: <what is wrong>"``.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lastresort_guard_names() -> Sequence[str]:
+    """Return the guard names this plugin answers in :func:`lastresort_guard`.
+
+    Called when the engine accepts protocols: a protocol whose transition names a
+    guard that no plugin declares is refused, so a misspelt guard can never be
+    silently allowed. Every implementation is called; the results are merged.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def lastresort_guard(name: str, encounter: Encounter, event: str, actor: Actor) -> str | None:
+    """Decide a named guard of a transition.
+
+    Called by :meth:`Engine.fire` for each candidate transition with a ``guard``,
+    after the actor's permission was checked and before anything is written.
+    Stops at the first implementation that returns something other than ``None``.
+
+    :param name: the transition's ``guard`` value.
+    :param encounter: the encounter as it is now (frozen).
+    :param event: the event being fired.
+    :param actor: who fires it.
+    :returns: ``None`` to allow, or a reason (a string) to refuse: the engine then
+        raises :class:`GuardRefused` with that reason and changes nothing. An
+        exception raised here also changes nothing; it reaches the caller as it is.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lastresort_on_event(event: Event, encounter: Encounter) -> None:
+    """Observe an event after it has been committed.
+
+    Called for every event returned by :meth:`Engine.open`, :meth:`Engine.fire`,
+    :meth:`Engine.tick` and :meth:`Engine.deliver`, in order, after the commit.
+    Every implementation is called. An implementation that raises is logged and
+    reported as an :class:`ObserverFailed` event in the returned list; the
+    committed step is never undone.
+
+    :param event: the committed event.
+    :param encounter: the encounter after the commit.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def lastresort_deliver(notification: Notification) -> str | None:
+    """Deliver one outbox notification (pager, SMS, e-mail, a ZGW notification).
+
+    Called by :meth:`Engine.deliver` for each notification that is due, at least
+    once per notification (delivery may repeat after a crash: use
+    ``notification.key`` as the idempotency key). Stops at the first implementation
+    that returns something other than ``None``. The default plugin, called last,
+    logs the notification (it carries no data about the child) and returns ``"log"``.
+
+    :param notification: what to deliver, to which party; ids and event names only.
+    :returns: a short receipt (e.g. a provider's message id) when delivered.
+        Raise to report a failure: the notification is retried with exponential
+        backoff, and the encounter is never changed by it.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def lastresort_party_directory(protocol: Protocol, party: Party, at: datetime) -> str | None:
+    """Say who is on duty for a role at a moment.
+
+    Called by :meth:`Engine.deliver` to address a notification (the answer is set
+    as ``notification.contact``) and by :meth:`Engine.on_duty`. Stops at the first
+    implementation that returns something other than ``None``.
+
+    :param protocol: the protocol the party belongs to.
+    :param party: the role.
+    :param at: the moment (timezone-aware).
+    :returns: an address or identifier of the person or desk on duty (never data
+        about the child), or ``None`` when this plugin does not know.
+    """
+    raise NotImplementedError

@@ -1,0 +1,141 @@
+"""Protocol -> one compiled ``transitions.Machine``, shared by every encounter.
+
+An encounter is a small frozen record; it is never bound to the machine. To move
+one, the machine's single flyweight model is pointed at the encounter's step and
+triggered under a lock (``add_model`` per encounter would cost ~9 KB each and grow
+slower with every open encounter).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from transitions import Machine, MachineError
+
+from .errors import TransitionNotAllowed
+from .model import ACUTE_DANGER, CLOCK, Protocol, Transition
+
+__all__ = ["CompiledProtocol", "compile_protocol"]
+
+#: ``permit(transition) -> bool``: may this actor take this transition (``by``, handover)?
+Permit = Callable[[Transition], bool]
+#: ``guard(transition) -> bool``: does the transition's named guard allow it?
+Guard = Callable[[Transition], bool]
+
+
+class _Cursor:
+    """The flyweight model: the one object the machine moves."""
+
+    state: str
+
+    def __init__(self) -> None:
+        self.permit: Permit = _yes
+        self.guard: Guard = _yes
+        self.taken: Transition | None = None
+        self.trigger: Callable[..., bool]  # attached by transitions.Machine
+
+
+def _yes(_: Transition) -> bool:
+    return True
+
+
+class CompiledProtocol:
+    """A protocol compiled once into a ``transitions.Machine``.
+
+    :ivar protocol: the protocol it was compiled from.
+    """
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        self._lock = threading.Lock()
+        self._cursor = _Cursor()
+        self._machine = Machine(
+            model=self._cursor,
+            states=list(protocol.steps),
+            initial=protocol.initial,
+            auto_transitions=False,
+            ignore_invalid_triggers=False,
+            send_event=False,
+            model_override=False,
+        )
+        self._from: dict[str, dict[str, tuple[Transition, ...]]] = {
+            key: {} for key in protocol.steps
+        }
+        for transition in protocol.transitions:
+            condition = self._condition(transition)
+            for source in protocol.sources_of(transition):
+                self._machine.add_transition(
+                    transition.event, source, transition.target, conditions=[condition]
+                )
+                by_event = self._from[source]
+                by_event[transition.event] = (*by_event.get(transition.event, ()), transition)
+        self._allowed: dict[str, tuple[str, ...]] = {
+            key: tuple(events) for key, events in self._from.items()
+        }
+
+    def _condition(self, transition: Transition) -> Callable[..., bool]:
+        cursor = self._cursor
+
+        def condition(*_: Any, **__: Any) -> bool:
+            if not cursor.permit(transition):
+                return False
+            if transition.guard is not None and not cursor.guard(transition):
+                return False
+            cursor.taken = transition
+            return True
+
+        return condition
+
+    def events(self, state: str) -> tuple[str, ...]:
+        """Every event defined from ``state`` (for any actor), in declaration order."""
+        return self._allowed.get(state, ())
+
+    def candidates(self, state: str, event: str) -> tuple[Transition, ...]:
+        """The transitions for ``event`` from ``state``, in declaration order."""
+        return self._from.get(state, {}).get(event, ())
+
+    def receiver(self, state: str, transition: Transition) -> str | None:
+        """The party that receives responsibility when ``transition`` is taken from
+        ``state``, or ``None`` when it is not a handover."""
+        steps = self.protocol.steps
+        before = steps[state].responsible
+        after = steps[transition.target].responsible
+        return after if after != before else None
+
+    def permitted(self, state: str, transition: Transition, role: str) -> bool:
+        """Whether ``role`` may take ``transition`` from ``state``: it is named in
+        ``by``, and a handover is fired by the receiving party, the clock, or the
+        acute-danger path (the receiver accepts before the giver is released)."""
+        if role not in transition.by:
+            return False
+        receiver = self.receiver(state, transition)
+        return receiver is None or role in {receiver, CLOCK} or transition.event == ACUTE_DANGER
+
+    def step(
+        self, state: str, event: str, permit: Permit = _yes, guard: Guard = _yes
+    ) -> Transition | None:
+        """Run ``event`` from ``state`` through the machine.
+
+        :returns: the transition taken, or ``None`` when every candidate was not
+            permitted or refused by its guard.
+        :raises TransitionNotAllowed: when ``event`` is not defined from ``state``.
+        """
+        cursor = self._cursor
+        with self._lock:
+            cursor.state = state
+            cursor.permit, cursor.guard, cursor.taken = permit, guard, None
+            try:
+                moved = cursor.trigger(event)
+            except (MachineError, AttributeError, ValueError) as exc:
+                raise TransitionNotAllowed("-", state, event, self.events(state)) from exc
+            finally:
+                cursor.permit = cursor.guard = _yes
+            taken, cursor.taken = cursor.taken, None
+        return taken if moved else None
+
+
+def compile_protocol(protocol: Protocol) -> CompiledProtocol:
+    """Compile ``protocol`` (already validated) into a shared machine."""
+    return CompiledProtocol(protocol)

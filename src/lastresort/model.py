@@ -1,0 +1,355 @@
+"""Frozen domain values: the protocol as pure data, and the encounter it runs.
+
+Nothing here executes a protocol: the machine (``machine.py``) compiles it and the
+engine (``engine.py``) runs it. Every value is frozen and slotted; change one with
+:func:`attrs.evolve`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from attrs import evolve, field, frozen
+
+__all__ = [
+    "ACUTE_DANGER",
+    "CLOCK",
+    "Actor",
+    "Deadline",
+    "Encounter",
+    "Fact",
+    "FactKind",
+    "FrozenMap",
+    "Party",
+    "PartyKind",
+    "Protocol",
+    "ProtocolKind",
+    "Requirements",
+    "ResponseModel",
+    "Step",
+    "StepKind",
+    "Text",
+    "Transition",
+]
+
+#: The reserved event that leads from every non-terminal step to an emergency step.
+ACUTE_DANGER = "acute_danger"
+#: The pseudo-role that fires deadline events.
+CLOCK = "clock"
+#: ``from = "*"``: every non-terminal step.
+ANY_STEP = "*"
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FrozenMap(Mapping[K, V]):
+    """An immutable, hashable, picklable mapping that keeps insertion order.
+
+    Used for every mapping inside a domain value, so that plugins receive values
+    they cannot mutate.
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
+        self._data: dict[K, V] = dict(data)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: K) -> V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenMap):
+            return self._data == other._data
+        if isinstance(other, Mapping):
+            return self._data == dict(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (self._data,))
+
+
+def _tuple(items: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(items, str):
+        return (items,)
+    return tuple(items)
+
+
+class PartyKind(enum.Enum):
+    """What kind of adult a party is; the verifier's rules depend on it."""
+
+    MUNICIPAL_STAFF = "municipal_staff"
+    EXPERT = "expert"
+    MAYOR = "mayor"
+    EMERGENCY = "emergency"
+    ESCALATION = "escalation"
+
+
+class StepKind(enum.Enum):
+    """``active``: the responsible party acts; ``waiting``: it waits on another
+    party (needs a deadline); ``terminal``: the encounter is closed."""
+
+    ACTIVE = "active"
+    WAITING = "waiting"
+    TERMINAL = "terminal"
+
+
+class ProtocolKind(enum.Enum):
+    """An ``encounter`` is a child at the counter; an ``order`` is a measure such
+    as a huisverbod (temporary restraining order) that runs for days."""
+
+    ENCOUNTER = "encounter"
+    ORDER = "order"
+
+
+class FactKind(enum.Enum):
+    """``enum``: one of the declared values; ``bool``: true or false."""
+
+    ENUM = "enum"
+    BOOL = "bool"
+
+
+@frozen
+class Text:
+    """A text shown to people, in Dutch (``nl``) and English (``en``)."""
+
+    nl: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        """The text in ``lang`` (``nl`` or ``en``)."""
+        return self.nl if lang == "nl" else self.en
+
+
+@frozen
+class ResponseModel:
+    """How fast a party responds (simulation model): median and 90th percentile."""
+
+    median: timedelta
+    p90: timedelta
+
+
+@frozen
+class Party:
+    """A role (not a person) that can hold responsibility or fire events.
+
+    :param key: the role key, e.g. ``counter`` (filled from the protocol's table key).
+    :param name: bilingual display name.
+    :param kind: what kind of adult this is.
+    :param hours: availability, ``always`` or e.g. ``mon-fri 08:00-18:00``.
+    :param response: response-time model for simulation, if known.
+    """
+
+    name: Text
+    kind: PartyKind
+    hours: str = "always"
+    response: ResponseModel | None = None
+    no_show: float = 0.0
+    capacity: int | None = None
+    key: str = ""
+
+
+@frozen
+class Deadline:
+    """When the encounter is still in the step ``after`` entering it, the clock fires ``event``."""
+
+    after: timedelta
+    event: str
+
+
+@frozen
+class Step:
+    """One step of a protocol.
+
+    :param responsible: the party responsible for the child in this step (terminal
+        steps may have none).
+    :param kind: active, waiting or terminal.
+    :param deadline: optional deadline fired by the clock.
+    :param tags: markers the verifier and simulator read, e.g. ``emergency``,
+        ``child_with_expert``, ``mayor_involved``, ``reported``, ``safe_arrangement``.
+    :param instructions: bilingual instructions for the responsible party.
+    """
+
+    kind: StepKind
+    instructions: Text
+    responsible: str | None = None
+    deadline: Deadline | None = None
+    tags: tuple[str, ...] = field(default=(), converter=_tuple)
+    key: str = ""
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the encounter is closed in this step."""
+        return self.kind is StepKind.TERMINAL
+
+
+@frozen
+class Transition:
+    """A move from ``sources`` to ``target`` on ``event``.
+
+    :param sources: step keys, or ``("*",)`` for every non-terminal step
+        (file key ``from``).
+    :param target: the step entered (file key ``to``).
+    :param by: roles that may fire it; ``clock`` for deadline events.
+    :param notify: parties told when it happens (through the outbox).
+    :param guard: optional named condition answered by the ``lastresort_guard`` hook.
+    """
+
+    event: str
+    sources: tuple[str, ...] = field(converter=_tuple)
+    target: str
+    by: tuple[str, ...] = field(converter=_tuple)
+    notify: tuple[str, ...] = field(default=(), converter=_tuple)
+    guard: str | None = None
+
+
+@frozen
+class Fact:
+    """A fact an encounter may carry: a declared set of values, or a boolean.
+
+    Facts are the only data about the child: no names, no BSN, no free text.
+    """
+
+    kind: FactKind
+    values: tuple[str, ...] = field(default=(), converter=_tuple)
+
+    def allows(self, value: object) -> bool:
+        """Whether ``value`` is an allowed value of this fact."""
+        if self.kind is FactKind.BOOL:
+            return isinstance(value, bool)
+        return isinstance(value, str) and value in self.values
+
+
+@frozen
+class Requirements:
+    """What the protocol promises, checked by the verifier and the simulator.
+
+    :param mayor_contact: every closing path passes a step tagged ``mayor_involved``.
+    :param max_wait_for_expert: worst-case time until a step tagged ``child_with_expert``.
+    :param max_wait_for_mayor: worst-case time until a step tagged ``mayor_involved``.
+    :param report_before_close: every closing path passes ``reported`` or ``safe_arrangement``.
+    """
+
+    mayor_contact: bool = False
+    max_wait_for_expert: timedelta | None = None
+    max_wait_for_mayor: timedelta | None = None
+    report_before_close: bool = True
+
+
+def _keyed_parties(items: Mapping[str, Party]) -> Mapping[str, Party]:
+    return FrozenMap((k, v if v.key == k else evolve(v, key=k)) for k, v in items.items())
+
+
+def _keyed_steps(items: Mapping[str, Step]) -> Mapping[str, Step]:
+    return FrozenMap((k, v if v.key == k else evolve(v, key=k)) for k, v in items.items())
+
+
+def _facts(items: Mapping[str, Fact]) -> Mapping[str, Fact]:
+    return items if isinstance(items, FrozenMap) else FrozenMap(items)
+
+
+def _values(items: Mapping[str, str | bool]) -> Mapping[str, str | bool]:
+    return items if isinstance(items, FrozenMap) else FrozenMap(items)
+
+
+def _transitions(items: Iterable[Transition]) -> tuple[Transition, ...]:
+    return tuple(items)
+
+
+@frozen
+class Protocol:
+    """A municipality's arrangement, as data.
+
+    Build one with :func:`lastresort.load_protocol`; it is checked structurally by
+    :func:`lastresort.validate` and compiled by the engine.
+    """
+
+    id: str
+    version: str
+    municipality: str
+    title: Text
+    initial: str
+    source: str
+    parties: Mapping[str, Party] = field(converter=_keyed_parties)
+    steps: Mapping[str, Step] = field(converter=_keyed_steps)
+    transitions: tuple[Transition, ...] = field(converter=_transitions)
+    facts: Mapping[str, Fact] = field(factory=dict, converter=_facts)
+    requirements: Requirements = field(factory=Requirements)
+    kind: ProtocolKind = ProtocolKind.ENCOUNTER
+
+    def sources_of(self, transition: Transition) -> tuple[str, ...]:
+        """The step keys ``transition`` leaves from, with ``*`` expanded to every
+        non-terminal step (in declaration order)."""
+        if ANY_STEP in transition.sources:
+            return tuple(key for key, step in self.steps.items() if not step.terminal)
+        return transition.sources
+
+    def closing_steps(self) -> tuple[str, ...]:
+        """Terminal steps that close the encounter normally (not tagged ``emergency``)."""
+        return tuple(
+            key
+            for key, step in self.steps.items()
+            if step.terminal and "emergency" not in step.tags
+        )
+
+
+@frozen
+class Actor:
+    """Who fires an event: a role key, and an optional identifier of the person.
+
+    The id is recorded in the timeline, never interpreted.
+    """
+
+    role: str
+    id: str | None = None
+
+    @classmethod
+    def of(cls, actor: Actor | str) -> Actor:
+        """Accept a role key or an :class:`Actor`."""
+        return actor if isinstance(actor, Actor) else cls(actor)
+
+
+@frozen
+class Encounter:
+    """One child's encounter with the protocol: a small frozen record.
+
+    :param facts: only declared facts (no names, no BSN, no free text).
+    :param version: increases by one with every committed change.
+    """
+
+    id: str
+    protocol: str
+    protocol_version: str
+    state: str
+    responsible: str | None
+    facts: Mapping[str, str | bool] = field(converter=_values)
+    version: int
+    opened_at: datetime
+    closed_at: datetime | None = None
+    channel: str = "counter"
+
+    @property
+    def closed(self) -> bool:
+        """Whether the encounter has reached a terminal step."""
+        return self.closed_at is not None

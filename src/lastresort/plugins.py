@@ -1,0 +1,151 @@
+"""One PluginManager per Engine, and the typed facade the core calls hooks through.
+
+Load order: the default plugins (``trylast``), then the ``lastresort`` entry
+points (unless switched off), then the plugins given explicitly; then
+``check_pending()``, so that a misspelt hook name is an error at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .convert import load_protocol
+from .errors import LastResortError, ProtocolError
+from .events import Event
+from .hookspecs import PROJECT, hookimpl
+from .model import Actor, Encounter, Party, Protocol
+from .outbox import Notification
+
+__all__ = ["DefaultPlugin", "Hooks", "PluginLoadError", "make_plugin_manager"]
+
+log = logging.getLogger("lastresort.plugins")
+
+
+class PluginLoadError(LastResortError):
+    """A plugin could not be registered (bad hook name or signature, or a failing entry point)."""
+
+
+class DefaultPlugin:
+    """The core's own behaviour, registered first and asked last: the reference
+    protocol ``taskforce`` and a delivery that only logs (no child data)."""
+
+    @hookimpl(trylast=True)
+    def lastresort_protocols(self) -> Sequence[Protocol]:
+        path = resources.files("lastresort.protocols").joinpath("taskforce.toml")
+        with resources.as_file(path) as file:
+            return [load_protocol(file)]
+
+    @hookimpl(trylast=True)
+    def lastresort_deliver(self, notification: Notification) -> str | None:
+        log.info(
+            "notify %s of %s (encounter %s, step %s, key %s)",
+            notification.party,
+            notification.event,
+            notification.encounter_id,
+            notification.step,
+            notification.key,
+        )
+        return "log"
+
+
+def make_plugin_manager(
+    plugins: Iterable[object] = (), entry_points: bool = True
+) -> pluggy.PluginManager:
+    """Build a fresh PluginManager in the documented order.
+
+    :raises PluginLoadError: naming the plugin and what is wrong with it.
+    """
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    try:
+        pm.register(DefaultPlugin(), name="lastresort.default")
+        if entry_points:
+            pm.load_setuptools_entrypoints(PROJECT)
+        for plugin in plugins:
+            pm.register(plugin)
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginLoadError(f"plugin {exc.plugin!r}: {exc}") from exc
+    except LastResortError:
+        raise
+    except Exception as exc:  # an entry point that fails to import
+        raise PluginLoadError(f"could not load the lastresort plugins: {exc!r}") from exc
+    return pm
+
+
+class Hooks:
+    """Typed calls of every hook; the core never touches ``pm.hook`` elsewhere."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self._hook: Any = pm.hook
+
+    def protocols(self) -> dict[str, Protocol]:
+        """Every protocol the plugins provide, by id.
+
+        :raises ProtocolError: when two plugins provide the same id.
+        """
+        found: dict[str, Protocol] = {}
+        owner: dict[str, str] = {}
+        problems: list[str] = []
+        for impl in reversed(self._hook.lastresort_protocols.get_hookimpls()):
+            name = impl.plugin_name
+            for protocol in impl.function(*_args(impl, {})) or ():
+                if protocol.id in found:
+                    problems.append(
+                        f"$.protocol.id: protocol id {protocol.id!r} is provided by both"
+                        f" {owner[protocol.id]!r} and {name!r}"
+                    )
+                    continue
+                found[protocol.id] = protocol
+                owner[protocol.id] = name
+        if problems:
+            raise ProtocolError(problems)
+        return found
+
+    def validate_protocol(self, protocol: Protocol) -> list[str]:
+        """Extra problems from every plugin."""
+        results = self._hook.lastresort_validate_protocol(protocol=protocol)
+        return [problem for result in results for problem in result or ()]
+
+    def guard_names(self) -> set[str]:
+        """Guard names some plugin answers."""
+        return {name for result in self._hook.lastresort_guard_names() for name in result or ()}
+
+    def guard(self, name: str, encounter: Encounter, event: str, actor: Actor) -> str | None:
+        """``None`` allows; a string refuses with that reason."""
+        result = self._hook.lastresort_guard(
+            name=name, encounter=encounter, event=event, actor=actor
+        )
+        return None if result is None else str(result)
+
+    def on_event(self, event: Event, encounter: Encounter) -> list[tuple[str, BaseException]]:
+        """Call every observer; return ``(plugin name, exception)`` for each that raised."""
+        failures: list[tuple[str, BaseException]] = []
+        for impl in reversed(self._hook.lastresort_on_event.get_hookimpls()):
+            try:
+                impl.function(*_args(impl, {"event": event, "encounter": encounter}))
+            except Exception as exc:  # noqa: BLE001 - an observer never undoes a commit
+                failures.append((impl.plugin_name, exc))
+        return failures
+
+    def deliver(self, notification: Notification) -> str | None:
+        """The first receipt from a delivery plugin (exceptions propagate)."""
+        result = self._hook.lastresort_deliver(notification=notification)
+        return None if result is None else str(result)
+
+    def party_directory(self, protocol: Protocol, party: Party, at: datetime) -> str | None:
+        """Who is on duty for ``party`` at ``at``, if a plugin knows."""
+        result = self._hook.lastresort_party_directory(protocol=protocol, party=party, at=at)
+        return None if result is None else str(result)
+
+
+def _args(impl: Any, kwargs: dict[str, Any]) -> list[Any]:
+    return [kwargs[name] for name in impl.argnames]

@@ -1,0 +1,141 @@
+"""The store contract: what the engine needs from durable state, and nothing more.
+
+Narrow enough for SQLite and PostgreSQL: load, one atomic commit per step (with
+optimistic concurrency on the encounter's version), timelines, deadlines and the
+outbox, claimed with leases so that two workers never take the same row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from attrs import field, frozen
+
+from ..events import Event, NotificationDelivered
+from ..model import Encounter
+from ..outbox import Notification
+
+__all__ = ["Change", "PendingDeadline", "Store"]
+
+
+@frozen(kw_only=True)
+class PendingDeadline:
+    """A scheduled deadline: if ``encounter_id`` is still in ``step`` at ``due``,
+    the clock fires ``event``.
+
+    :param id: stable id (``<encounter>:v<version>:<step>``).
+    """
+
+    id: str
+    encounter_id: str
+    step: str
+    event: str
+    due: datetime
+
+
+def _events(items: Iterable[Event]) -> tuple[Event, ...]:
+    return tuple(items)
+
+
+def _deadlines(items: Iterable[PendingDeadline]) -> tuple[PendingDeadline, ...]:
+    return tuple(items)
+
+
+def _ids(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
+def _notes(items: Iterable[Notification]) -> tuple[Notification, ...]:
+    return tuple(items)
+
+
+@frozen(kw_only=True)
+class Change:
+    """Everything one ``open`` or ``fire`` writes, committed in one transaction.
+
+    :param encounter: the new snapshot.
+    :param expected_version: the version the change was computed from; ``None``
+        for a new encounter.
+    :param events: new events, ``seq`` 0: the store numbers them.
+    :param schedule: deadlines to add.
+    :param clear: ids of deadlines to remove.
+    :param outbox: notifications to queue.
+    """
+
+    encounter: Encounter
+    expected_version: int | None
+    events: tuple[Event, ...] = field(converter=_events)
+    schedule: tuple[PendingDeadline, ...] = field(default=(), converter=_deadlines)
+    clear: tuple[str, ...] = field(default=(), converter=_ids)
+    outbox: tuple[Notification, ...] = field(default=(), converter=_notes)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable state of encounters. Implementations: :class:`MemoryStore`,
+    :class:`SQLiteStore`. All methods are safe to call from several threads."""
+
+    def load(self, encounter_id: str) -> Encounter:
+        """The stored encounter. :raises UnknownEncounter: when there is none."""
+        ...
+
+    def commit(self, change: Change) -> list[Event]:
+        """Apply ``change`` atomically and return its events numbered.
+
+        :raises ConcurrentUpdate: when the stored version is not
+            ``change.expected_version`` (or the encounter exists already for a
+            new one); nothing is written.
+        :raises StoreError: when the store fails; nothing is written.
+        """
+        ...
+
+    def timeline(self, encounter_id: str) -> list[Event]:
+        """The encounter's events in order. :raises UnknownEncounter:"""
+        ...
+
+    def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
+        """The encounter's pending deadlines, earliest first."""
+        ...
+
+    def claim_deadlines(
+        self, now: datetime, lease: timedelta, limit: int | None = None
+    ) -> list[PendingDeadline]:
+        """Pending deadlines due at ``now``, earliest first, not claimed by another
+        worker within its lease; claims them for ``lease``."""
+        ...
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending deadline falls due (``None`` when there is none)."""
+        ...
+
+    def release_deadline(self, deadline_id: str) -> None:
+        """Remove a deadline that was claimed but could not fire (it will not fire again)."""
+        ...
+
+    def claim_outbox(
+        self, now: datetime, lease: timedelta, limit: int | None = None
+    ) -> list[Notification]:
+        """Undelivered notifications due at ``now``, oldest first; claims them for ``lease``."""
+        ...
+
+    def delivered(self, key: str, event: NotificationDelivered) -> Event:
+        """Mark notification ``key`` delivered and append ``event`` to its timeline."""
+        ...
+
+    def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+        """Record a failed delivery attempt of notification ``key``."""
+        ...
+
+    def outbox(self, encounter_id: str | None = None) -> list[Notification]:
+        """Notifications (all, or one encounter's), delivered or not, oldest first."""
+        ...
+
+    def encounter_ids(self, open_only: bool = False) -> Sequence[str]:
+        """Ids of stored encounters (only those not closed, with ``open_only``)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...

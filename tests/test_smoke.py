@@ -1,0 +1,27 @@
+"""The reference protocol loads, runs end to end, and the CLI prints it."""
+
+from __future__ import annotations
+
+import lastresort as lr
+from lastresort.cli import main
+from lastresort.demo import run_demo
+
+
+def test_reference_protocol_round_trips(taskforce: lr.Protocol) -> None:
+    assert lr.load_protocol(lr.dump_protocol(taskforce)) == taskforce
+
+
+def test_demo_walks_to_closed_with_an_escalation(engine: lr.Engine, clock: lr.VirtualClock) -> None:
+    run = run_demo(engine, "taskforce", clock)
+    kinds = [e.kind for e in run.timeline]
+    assert engine.get(run.encounter_id).state == "closed"
+    assert "DeadlineMissed" in kinds
+    assert "ResponsibilityTransferred" in kinds
+    assert [e.seq for e in run.timeline] == list(range(1, len(run.timeline) + 1))
+
+
+def test_cli_lists_and_shows(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["protocols"]) == 0
+    assert "taskforce" in capsys.readouterr().out
+    assert main(["show", "taskforce", "--lang", "nl"]) == 0
+    assert "Baliemedewerker" in capsys.readouterr().out
