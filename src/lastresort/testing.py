@@ -1,0 +1,68 @@
+"""Opt-in helpers for tests of protocols and plugins (public API).
+
+Use them from your plugin's tests::
+
+    from lastresort.testing import make_engine, walk_happy_path
+
+    def test_happy_path():
+        engine, clock = make_engine(plugins=[my_plugin])
+        encounter = walk_happy_path(engine, "my-city")
+        assert engine.get(encounter.id).closed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from .clock import VirtualClock
+from .demo import DEMO_START, actor_for, happy_path
+from .engine import Engine
+from .model import Encounter, Protocol
+from .store.memory import MemoryStore
+
+__all__ = ["make_engine", "walk_happy_path"]
+
+
+def make_engine(
+    protocols: Iterable[Protocol] | None = None,
+    plugins: Iterable[object] = (),
+    start: datetime = DEMO_START,
+    entry_points: bool = False,
+) -> tuple[Engine, VirtualClock]:
+    """An engine on a :class:`MemoryStore` and a :class:`VirtualClock` at ``start``
+    (a Monday morning in Amsterdam), without installed plugins unless asked.
+
+    :returns: the engine and its clock (advance the clock, then ``engine.tick()``).
+    """
+    clock = VirtualClock(start)
+    engine = Engine(
+        protocols=protocols,
+        plugins=plugins,
+        store=MemoryStore(),
+        clock=clock,
+        entry_points=entry_points,
+    )
+    return engine, clock
+
+
+def walk_happy_path(
+    engine: Engine,
+    protocol_id: str,
+    facts: dict[str, str | bool] | None = None,
+) -> Encounter:
+    """Open an encounter and fire, with the right actor, every event of the
+    protocol's happy path (see :func:`lastresort.demo.happy_path`) to a closing step.
+
+    :returns: the encounter after the last event.
+    :raises AssertionError: when the protocol has no path to a closing step.
+    :raises LastResortError: when the engine refuses a step (e.g. a guard).
+    """
+    protocol = engine.protocol(protocol_id)
+    path = happy_path(protocol)
+    assert path, f"protocol {protocol_id!r} has no path to a closing step"
+    opener = protocol.steps[protocol.initial].responsible or next(iter(protocol.parties))
+    encounter = engine.open(protocol_id, opener, facts=facts)
+    for state, transition in path:
+        engine.fire(encounter.id, transition.event, actor_for(protocol, state, transition))
+    return engine.get(encounter.id)
