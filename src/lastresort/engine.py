@@ -146,9 +146,11 @@ class Engine:
         return self.store.outbox(encounter_id)
 
     def allowed(self, encounter_id: str, actor: Actor | str) -> list[str]:
-        """The events ``actor`` may fire now (permissions, handover rule and guards)."""
+        """The events ``actor`` may fire now (permissions, handover rule and guards).
+        Deadline events are never listed: only :meth:`tick` fires them."""
         encounter = self.store.load(encounter_id)
-        return self._allowed(encounter, Actor.of(actor))
+        who = Actor.of(actor)
+        return [] if who.role == CLOCK else self._allowed(encounter, who)
 
     def _allowed(self, encounter: Encounter, actor: Actor) -> list[str]:
         machine = self._machine(encounter.protocol)
@@ -247,9 +249,19 @@ class Engine:
             ConcurrentUpdate: nothing is written.
         """
         encounter = self.store.load(encounter_id)
+        who = Actor.of(actor)
+        if who.role == CLOCK:
+            raise NotPermitted(
+                encounter_id,
+                encounter.state,
+                event,
+                CLOCK,
+                [],
+                "deadline events are fired only by tick()",
+            )
         if expected_version is not None and encounter.version != expected_version:
             raise ConcurrentUpdate(encounter_id, expected_version, encounter.version)
-        return self._fire(encounter, event, Actor.of(actor), self.clock.now(), ())
+        return self._fire(encounter, event, who, self.clock.now(), ())
 
     def _fire(
         self,

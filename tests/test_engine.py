@@ -1,0 +1,264 @@
+"""Engine semantics: permissions, warm handover, deadlines, facts, and errors that change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import lastresort as lr
+from lastresort.model import Actor
+from tests.conftest import minutes
+
+
+def snapshot(engine: lr.Engine, encounter_id: str) -> tuple[Any, ...]:
+    """Everything stored about one encounter, to prove a refusal changed nothing."""
+    return (
+        engine.get(encounter_id),
+        engine.timeline(encounter_id),
+        engine.deadlines(encounter_id),
+        engine.outbox(encounter_id),
+    )
+
+
+def test_open_starts_in_the_initial_step_with_its_deadline(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter", {"age_band": "8-11", "disclosure": True})
+    assert (enc.state, enc.responsible, enc.version) == ("arrived", "counter", 1)
+    assert dict(enc.facts) == {"age_band": "8-11", "disclosure": True}
+    kinds = [e.kind for e in engine.timeline(enc.id)]
+    assert kinds == ["EncounterOpened", "DeadlineScheduled"]
+    [deadline] = engine.deadlines(enc.id)
+    assert (deadline.step, deadline.event) == ("arrived", "expert_not_called")
+    assert deadline.due == enc.opened_at + minutes(15)
+
+
+def test_fire_moves_queues_notifications_and_reschedules(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter")
+    events = engine.fire(enc.id, "call_expert", Actor("counter", "desk-3"))
+    assert [e.kind for e in events] == [
+        "DeadlineCleared",
+        "StepEntered",
+        "DeadlineScheduled",
+        "NotificationQueued",
+    ]
+    assert all(e.actor == Actor("counter", "desk-3") for e in events)
+    after = engine.get(enc.id)
+    assert (after.state, after.version) == ("awaiting_expert", 2)
+    [note] = engine.outbox(enc.id)
+    assert (note.party, note.event, note.delivered_at) == ("expert", "call_expert", None)
+    assert [d.event for d in engine.deadlines(enc.id)] == ["expert_overdue"]
+
+
+def test_handover_is_accepted_by_the_receiver_only(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter")
+    engine.fire(enc.id, "call_expert", "counter")
+    events = engine.fire(enc.id, "expert_takes_over", "expert")
+    [transfer] = [e for e in events if isinstance(e, lr.ResponsibilityTransferred)]
+    assert (transfer.from_party, transfer.to_party) == ("counter", "expert")
+    assert engine.get(enc.id).responsible == "expert"
+
+
+def test_a_handover_fired_by_the_giver_is_refused_and_changes_nothing(
+    engine: lr.Engine, taskforce: lr.Protocol
+) -> None:
+    # a protocol where the counter is (wrongly) listed in `by` of the handover
+    transitions = [
+        lr.Transition(t.event, t.sources, t.target, (*t.by, "counter"), t.notify, t.guard)
+        if t.event == "expert_takes_over"
+        else t
+        for t in taskforce.transitions
+    ]
+    from attrs import evolve
+
+    loose = evolve(taskforce, transitions=transitions)
+    eng = lr.Engine(protocols=[loose], clock=engine.clock, entry_points=False)
+    enc = eng.open("taskforce", "counter")
+    before = snapshot(eng, enc.id)
+    with pytest.raises(lr.NotPermitted) as info:
+        eng.fire(enc.id, "expert_takes_over", "counter")
+    assert "only the receiving party" in str(info.value)
+    assert info.value.may == ["expert"]
+    assert snapshot(eng, enc.id) == before
+
+
+def test_transition_not_allowed_names_step_event_and_what_is_allowed(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter")
+    before = snapshot(engine, enc.id)
+    with pytest.raises(lr.TransitionNotAllowed) as info:
+        engine.fire(enc.id, "report_made", "expert")
+    err = info.value
+    assert (err.step, err.event) == ("arrived", "report_made")
+    assert err.allowed == ["expert_takes_over", "acute_danger"]
+    assert "'report_made' is not allowed in step 'arrived'" in str(err)
+    assert snapshot(engine, enc.id) == before
+
+
+def test_not_permitted_names_actor_event_and_who_may(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter")
+    before = snapshot(engine, enc.id)
+    with pytest.raises(lr.NotPermitted) as info:
+        engine.fire(enc.id, "call_expert", "mayor")
+    assert (info.value.actor, info.value.event, info.value.may) == (
+        "mayor",
+        "call_expert",
+        ["counter"],
+    )
+    assert snapshot(engine, enc.id) == before
+
+
+def test_clock_events_cannot_be_fired_by_people(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter")
+    before = snapshot(engine, enc.id)
+    with pytest.raises(lr.NotPermitted):
+        engine.fire(enc.id, "expert_not_called", "counter")
+    assert snapshot(engine, enc.id) == before
+
+
+def test_unknown_encounter_and_protocol(engine: lr.Engine) -> None:
+    with pytest.raises(lr.UnknownEncounter, match="nope"):
+        engine.fire("nope", "call_expert", "counter")
+    with pytest.raises(lr.UnknownEncounter):
+        engine.get("nope")
+    with pytest.raises(lr.UnknownProtocol, match="known: taskforce"):
+        engine.open("utrecht", "counter")
+    assert engine.store.encounter_ids() == []
+
+
+def test_concurrent_update_reports_expected_and_actual(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter")
+    engine.fire(enc.id, "call_expert", "counter", expected_version=1)
+    before = snapshot(engine, enc.id)
+    with pytest.raises(lr.ConcurrentUpdate) as info:
+        engine.fire(enc.id, "expert_takes_over", "expert", expected_version=1)
+    assert (info.value.expected, info.value.actual) == (1, 2)
+    assert snapshot(engine, enc.id) == before
+
+
+@pytest.mark.parametrize(
+    ("facts", "message"),
+    [
+        ({"name": "Jan"}, "unknown fact 'name'"),
+        ({"age_band": "13"}, "fact 'age_band': value not allowed"),
+        ({"disclosure": "yes"}, "fact 'disclosure': value not allowed (allowed: true or false)"),
+    ],
+)
+def test_facts_outside_the_declared_ones_are_refused(
+    engine: lr.Engine, facts: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(lr.FactsRefused) as info:
+        engine.open("taskforce", "counter", facts)
+    assert message in str(info.value)
+    assert "Jan" not in str(info.value)  # never echo a value: it could identify the child
+    assert engine.store.encounter_ids() == []
+
+
+def test_only_a_party_can_open(engine: lr.Engine) -> None:
+    with pytest.raises(lr.NotPermitted):
+        engine.open("taskforce", "visitor")
+    assert engine.store.encounter_ids() == []
+
+
+def test_acute_danger_from_every_non_terminal_step(engine: lr.Engine, clock: Any) -> None:
+    protocol = engine.protocol("taskforce")
+    paths = {
+        "arrived": [],
+        "awaiting_expert": [("call_expert", "counter")],
+        "with_expert": [("expert_takes_over", "expert")],
+        "awaiting_mayor": [("expert_takes_over", "expert"), ("inform_mayor", "expert")],
+    }
+    for step, path in paths.items():
+        enc = engine.open("taskforce", "counter")
+        for event, actor in path:
+            engine.fire(enc.id, event, actor)
+        assert engine.get(enc.id).state == step
+        responsible = protocol.steps[step].responsible
+        assert responsible is not None
+        engine.fire(enc.id, "acute_danger", responsible)
+        after = engine.get(enc.id)
+        assert (after.state, after.responsible) == ("with_police", "police")
+        assert after.closed
+        assert engine.deadlines(enc.id) == []
+
+
+def test_deadline_fires_once_as_clock_even_when_the_tick_is_late(
+    engine: lr.Engine, clock: lr.VirtualClock
+) -> None:
+    enc = engine.open("taskforce", "counter")
+    engine.fire(enc.id, "call_expert", "counter")
+    clock.advance(minutes(44))
+    assert engine.tick() == []
+    clock.advance(minutes(300))  # a very late tick: both chained deadlines are overdue
+    events = engine.tick()
+    missed = [e for e in events if isinstance(e, lr.DeadlineMissed)]
+    assert [m.event for m in missed] == ["expert_overdue"]
+    assert all(e.actor.role == "clock" for e in events)
+    assert engine.get(enc.id).state == "escalated"
+    # the next deadline was scheduled from the moment it fired; a second tick fires it once
+    clock.advance(minutes(46))
+    second = engine.tick()
+    assert [e.event for e in second if isinstance(e, lr.DeadlineMissed)] == ["no_expert_available"]
+    assert engine.get(enc.id).state == "with_police"
+    assert engine.tick() == []
+    kinds = [e.kind for e in engine.timeline(enc.id)]
+    assert kinds.count("DeadlineMissed") == 2
+
+
+def test_leaving_a_step_clears_its_deadline(engine: lr.Engine, clock: lr.VirtualClock) -> None:
+    enc = engine.open("taskforce", "counter")
+    engine.fire(enc.id, "call_expert", "counter")
+    engine.fire(enc.id, "expert_takes_over", "expert")
+    assert [d.step for d in engine.deadlines(enc.id)] == ["with_expert"]
+    clock.advance(minutes(60))
+    assert engine.tick() == []
+    assert engine.get(enc.id).state == "with_expert"
+
+
+def test_tick_with_explicit_now(engine: lr.Engine, clock: lr.VirtualClock) -> None:
+    enc = engine.open("taskforce", "counter")
+    events = engine.tick(now=clock.now() + minutes(16))
+    assert next(e.kind for e in events) == "DeadlineMissed"
+    assert engine.get(enc.id).state == "awaiting_expert"
+
+
+def test_next_deadline(engine: lr.Engine) -> None:
+    assert engine.next_deadline() is None
+    enc = engine.open("taskforce", "counter")
+    assert engine.next_deadline() == enc.opened_at + minutes(15)
+
+
+def test_allowed_depends_on_actor(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter")
+    assert engine.allowed(enc.id, "counter") == ["call_expert", "acute_danger"]
+    assert engine.allowed(enc.id, "expert") == ["expert_takes_over", "acute_danger"]
+    assert engine.allowed(enc.id, "police") == []
+    assert engine.allowed(enc.id, "clock") == []
+
+
+def test_nobody_fires_as_the_clock(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter")
+    before = snapshot(engine, enc.id)
+    with pytest.raises(lr.NotPermitted, match="only by tick"):
+        engine.fire(enc.id, "expert_not_called", "clock")
+    assert snapshot(engine, enc.id) == before
+
+
+def test_closed_encounter_allows_nothing(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter")
+    engine.fire(enc.id, "acute_danger", "counter")
+    assert engine.allowed(enc.id, "police") == []
+    with pytest.raises(lr.TransitionNotAllowed, match="nothing"):
+        engine.fire(enc.id, "call_expert", "counter")
+
+
+def test_actor_id_is_recorded_never_interpreted(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", Actor("counter", "emp-0042"))
+    [opened, _] = engine.timeline(enc.id)
+    assert opened.actor == Actor("counter", "emp-0042")
+
+
+def test_encounter_is_frozen(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter", {"age_band": "8-11"})
+    with pytest.raises(AttributeError):
+        enc.state = "closed"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        enc.facts["age_band"] = "0-7"  # type: ignore[index]
