@@ -357,3 +357,49 @@ def test_notifications_carry_no_child_data(engine: lr.Engine) -> None:
     import attrs
 
     assert not any("0-7" in str(v) for v in attrs.asdict(note).values())
+
+
+def clock_guarded(taskforce: lr.Protocol) -> lr.Protocol:
+    return evolve(
+        taskforce,
+        transitions=[
+            evolve(t, guard="child_consents") if t.event == "expert_overdue" else t
+            for t in taskforce.transitions
+        ],
+    )
+
+
+def test_lastresort_guard_refusing_a_deadline_records_it_missed_once(
+    taskforce: lr.Protocol, clock: lr.VirtualClock
+) -> None:
+    engine = make([Consent("not now")], clock, clock_guarded(taskforce))
+    enc = engine.open("taskforce", "counter")
+    engine.fire(enc.id, "call_expert", "counter")
+    clock.advance(minutes(46))
+    events = engine.tick()
+    assert [e.kind for e in events] == ["DeadlineMissed"]
+    assert engine.get(enc.id).state == "awaiting_expert"
+    assert engine.deadlines(enc.id) == []
+    clock.advance(minutes(60))
+    assert engine.tick() == []
+
+
+def test_lastresort_guard_raising_in_tick_does_not_stop_other_deadlines(
+    taskforce: lr.Protocol, clock: lr.VirtualClock
+) -> None:
+    plugin = Consent(ZeroDivisionError("roster down"))
+    engine = make([plugin], clock, clock_guarded(taskforce))
+    stuck = engine.open("taskforce", "counter")
+    engine.fire(stuck.id, "call_expert", "counter")
+    other = engine.open("taskforce", "counter")
+    clock.advance(minutes(46))
+    events = engine.tick()
+    assert {e.encounter_id for e in events} == {other.id}  # the other deadline fired
+    assert engine.get(stuck.id).state == "awaiting_expert"
+    assert [d.event for d in engine.deadlines(stuck.id)] == ["expert_overdue"]
+    plugin.answer = None  # the plugin recovers; after the lease the deadline fires once
+    assert engine.tick() == []  # still leased
+    clock.advance(minutes(2))
+    fired = engine.tick()
+    assert [e.kind for e in fired if e.encounter_id == stuck.id][0] == "DeadlineMissed"
+    assert engine.get(stuck.id).state == "escalated"

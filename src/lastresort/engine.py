@@ -343,12 +343,17 @@ class Engine:
                     step=taken.target,
                 )
             )
-        after = evolve(
-            encounter,
+        after = Encounter(  # the constructor, not attrs.evolve: this is the hot path
+            id=encounter.id,
+            protocol=encounter.protocol,
+            protocol_version=encounter.protocol_version,
             state=taken.target,
             responsible=target.responsible,
+            facts=encounter.facts,
             version=version,
+            opened_at=encounter.opened_at,
             closed_at=now if target.terminal else None,
+            channel=encounter.channel,
         )
         schedule = self._enter(after, taken.target, now, actor, events)
         notes = []
@@ -463,15 +468,29 @@ class Engine:
                     deadline.event,
                     type(exc).__name__,
                 )
-                committed = self.store.commit(
-                    Change(
-                        encounter=evolve(encounter, version=encounter.version + 1),
-                        expected_version=encounter.version,
-                        events=[missed],
-                        clear=[deadline.id],
+                # the deadline is recorded as missed and cleared: it never fires twice
+                after = evolve(encounter, version=encounter.version + 1)
+                try:
+                    committed = self.store.commit(
+                        Change(
+                            encounter=after,
+                            expected_version=encounter.version,
+                            events=[missed],
+                            clear=[deadline.id],
+                        )
                     )
-                )
+                except ConcurrentUpdate:
+                    continue
                 out.extend(committed)
+                out.extend(self._observe(committed, after))
+            except Exception as exc:  # noqa: BLE001 - a plugin failing must not stop the other deadlines
+                log.error(
+                    "deadline %s of encounter %s: a plugin raised %s; retried after the lease",
+                    deadline.id,
+                    encounter.id,
+                    type(exc).__name__,
+                )
+                continue
         return out
 
     def next_deadline(self) -> datetime | None:
