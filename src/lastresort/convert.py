@@ -10,16 +10,23 @@ import difflib
 import json
 import os
 import re
+import reprlib
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 from attrs import frozen
 from cattrs import Converter
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    is_mutable_sequence,
+    is_sequence,
+    list_structure_factory,
+)
 from cattrs.errors import (
     BaseValidationError,
     ClassValidationError,
@@ -70,39 +77,65 @@ class Invalid(ValueError):
     """A structuring failure whose message is meant for people as it stands."""
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 60, 60
+
+
+def _show(value: Any) -> str:
+    """``type value`` for messages, with long or deeply nested values shortened."""
+    return f"{type(value).__name__} {_REPR.repr(value)}"
+
+
 def parse_duration(text: str) -> timedelta:
     """Parse ``45m``, ``2h``, ``10d``, ``1h30m``, ``2w`` or ISO 8601 (``PT45M``, ``P10D``).
 
     :raises ValueError: for anything else (negative and empty durations included).
     """
     if not isinstance(text, str):
-        raise Invalid(f"expected a duration string such as '45m', got {text!r}")
+        raise Invalid(f"expected a duration string such as '45m', got {_show(text)}")
     raw = text.strip()
     match = _SHORT.match(raw) or _ISO.match(raw.upper())
     if not raw or raw in {"P", "PT"} or match is None or not any(match.groupdict().values()):
         raise Invalid(
-            f"invalid duration {text!r}; use e.g. '45m', '2h', '10d', '1h30m' or ISO 8601 'PT45M'"
+            f"invalid duration {_REPR.repr(text)}; use e.g. '45m', '2h', '10d', '1h30m'"
+            " or ISO 8601 'PT45M'"
         )
-    parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
-    return timedelta(
-        weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"]
-    )
+    parts = match.groupdict()
+    # seconds are read exactly (no float), so that format_duration(parse_duration(x)) is exact
+    whole, _, fraction = (parts["s"] or "0").partition(".")
+    if fraction[6:].strip("0"):
+        raise Invalid(f"duration {text!r} is finer than a microsecond")
+    try:
+        return timedelta(
+            weeks=int(parts["w"] or 0),
+            days=int(parts["d"] or 0),
+            hours=int(parts["h"] or 0),
+            minutes=int(parts["m"] or 0),
+            seconds=int(whole),
+            microseconds=int(fraction[:6].ljust(6, "0")),
+        )
+    except (OverflowError, ValueError):  # beyond timedelta's range, or absurdly many digits
+        raise Invalid(f"duration {_REPR.repr(text)} is too long") from None
 
 
 def format_duration(delta: timedelta) -> str:
-    """The compact form of a duration (``1h30m``, ``10d``); inverse of :func:`parse_duration`."""
-    total = delta.total_seconds()
-    if total < 0:
+    """The compact form of a duration (``1h30m``, ``10d``); inverse of :func:`parse_duration`.
+
+    Durations with a fraction of a second use ISO 8601 (``PT1M0.5S``).
+
+    :raises ValueError: for a negative duration.
+    """
+    if delta < timedelta(0):
         raise ValueError(f"negative duration {delta}")
-    if total != int(total):
-        return f"PT{total}S"
-    seconds = int(total)
-    out = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        amount, seconds = divmod(seconds, size)
-        if amount:
-            out.append(f"{amount}{unit}")
-    return "".join(out) or "0s"
+    hours, rest = divmod(delta.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if delta.microseconds:
+        fraction = f"{delta.microseconds:06d}".rstrip("0")
+        days = f"{delta.days}D" if delta.days else ""
+        clock = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M")) if n)
+        return f"P{days}T{clock}{seconds}.{fraction}S"
+    units = ((delta.days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s"))
+    return "".join(f"{n}{u}" for n, u in units if n) or "0s"
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -143,7 +176,7 @@ def _strict(kind: type[T], label: str) -> Callable[[Any, Any], T]:
     def hook(value: Any, _: Any) -> T:
         # bool is an int subclass: never accept True for a number or a number for a bool
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise Invalid(f"expected {label}, got {type(value).__name__} {value!r}")
+            raise Invalid(f"expected {label}, got {_show(value)}")
         return value
 
     return hook
@@ -157,8 +190,10 @@ def _enum_hook(kind: type[Enum], what: str) -> Callable[[Any, Any], Enum]:
             for member in kind:
                 if member.value == value:
                     return member
+        if not isinstance(value, str):
+            raise Invalid(f"expected a {what} ({', '.join(choices)}), got {_show(value)}")
         raise Invalid(
-            f"unknown {what} {value!r}{suggest(str(value), choices)}; one of {', '.join(choices)}"
+            f"unknown {what} {value!r}{suggest(value, choices)}; one of {', '.join(choices)}"
         )
 
     return hook
@@ -169,7 +204,7 @@ def _names(value: Any, _: Any) -> tuple[str, ...]:
         return (value,)
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise Invalid(f"expected a name or a list of names, got {value!r}")
+    raise Invalid(f"expected a name or a list of names, got {_show(value)}")
 
 
 def _fact(value: Any, _: Any) -> Fact:
@@ -177,9 +212,9 @@ def _fact(value: Any, _: Any) -> Fact:
         return Fact(FactKind.BOOL)
     if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
         if len(set(value)) != len(value):
-            raise Invalid(f"duplicate values in {value!r}")
+            raise Invalid(f"duplicate values in {_REPR.repr(value)}")
         return Fact(FactKind.ENUM, tuple(value))
-    raise Invalid(f'expected "bool" or a non-empty list of allowed values, got {value!r}')
+    raise Invalid(f'expected "bool" or a non-empty list of allowed values, got {_show(value)}')
 
 
 def _unfact(fact: Fact) -> Any:
@@ -189,7 +224,7 @@ def _unfact(fact: Fact) -> Any:
 def _fact_value(value: Any, _: Any) -> str | bool:
     if isinstance(value, str | bool):
         return value
-    raise Invalid(f"expected a string or a boolean, got {value!r}")
+    raise Invalid(f"expected a string or a boolean, got {_show(value)}")
 
 
 def _datetime(value: Any, _: Any) -> datetime:
@@ -201,7 +236,7 @@ def _datetime(value: Any, _: Any) -> datetime:
         except ValueError:
             raise Invalid(f"invalid date-time {value!r}; use ISO 8601") from None
     else:
-        raise Invalid(f"expected an ISO 8601 date-time, got {value!r}")
+        raise Invalid(f"expected an ISO 8601 date-time, got {_show(value)}")
     if parsed.tzinfo is None:
         raise Invalid(f"date-time {value!r} has no time zone")
     return parsed
@@ -211,6 +246,30 @@ def _structure_timedelta(value: Any, _: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     return parse_duration(value)
+
+
+def _is_homogeneous_sequence(kind: Any) -> bool:
+    if not is_sequence(kind):
+        return False
+    args = get_args(kind)
+    return (get_origin(kind) or kind) is not tuple or (len(args) == 2 and args[1] is Ellipsis)
+
+
+def _strict_sequence(kind: Any, conv: Converter) -> Callable[[Any, Any], Any]:
+    """cattrs would take a string or a table as a list of its characters or keys;
+    lastresort wants an actual list."""
+    base = (
+        list_structure_factory(kind, conv)
+        if is_mutable_sequence(kind)
+        else homogenous_tuple_structure_factory(kind, conv)
+    )
+
+    def hook(value: Any, _: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise Invalid(f"expected a list, got {_show(value)}")
+        return base(value, kind)
+
+    return hook
 
 
 def make_converter() -> Converter:
@@ -231,6 +290,9 @@ def configure_converter(conv: Converter) -> None:
     conv.register_structure_hook(datetime, _datetime)
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_structure_hook(str | bool, _fact_value)
+    conv.register_structure_hook_factory(
+        _is_homogeneous_sequence, lambda kind: _strict_sequence(kind, conv)
+    )
     for enum_type, what in (
         (PartyKind, "party kind"),
         (StepKind, "step kind"),
@@ -321,11 +383,18 @@ def _allowed_keys(cls: type) -> list[str]:
     ]
 
 
+def _expects_table(expected: Any) -> bool:
+    origin = get_origin(expected) or expected
+    return attrs.has(origin) or (isinstance(origin, type) and issubclass(origin, Mapping))
+
+
 def _message(exc: BaseException, expected: Any) -> str:
     if isinstance(exc, Invalid):
         return str(exc)
     if isinstance(exc, KeyError):
         return "required key missing"
+    if isinstance(exc, TypeError | AttributeError) and _expects_table(expected):
+        return "expected a table (mapping)"
     if isinstance(exc, AttributeError) and ("items" in str(exc) or "keys" in str(exc)):
         return "expected a table (mapping)"
     if isinstance(exc, TypeError) and "not iterable" in str(exc):
@@ -400,7 +469,7 @@ def read_document(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[A
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: undecodable bytes, NUL in path
         raise ProtocolError([f"$: cannot read file: {exc}"], name) from exc
     try:
         if path.suffix.lower() == ".json":
@@ -432,8 +501,8 @@ def _to_protocol(file: _ProtocolFile) -> Protocol:
 def _salvage_header(raw: Mapping[str, Any], broken: dict[str, Any]) -> _Header:
     def text(key: str) -> str:
         value = raw.get(key)
-        if isinstance(value, str) and value.strip():
-            return value
+        if isinstance(value, str):
+            return value  # an empty one is reported by validation
         broken["header"] = True
         return "?"
 
@@ -445,8 +514,13 @@ def _salvage_header(raw: Mapping[str, Any], broken: dict[str, Any]) -> _Header:
         title = converter.structure(raw.get("title"), Text)
     except Exception:  # noqa: BLE001
         title = Text("?", "?")
+    try:
+        kind = converter.structure(raw.get("kind", ProtocolKind.ENCOUNTER.value), ProtocolKind)
+    except Exception:  # noqa: BLE001 - unknown kind: the kind-specific rules cannot be judged
+        broken["kind"] = True
+        kind = ProtocolKind.ENCOUNTER
     return _Header(
-        text("id"), text("version"), text("municipality"), title, initial, text("source")
+        text("id"), text("version"), text("municipality"), title, initial, text("source"), kind
     )
 
 
@@ -457,7 +531,7 @@ def _salvage(data: Mapping[str, Any]) -> tuple[Protocol | None, dict[str, Any]]:
     broken: dict[str, Any] = {"parties": set(), "steps": set(), "transitions": True}
     raw_header = data.get("protocol")
     if not isinstance(raw_header, Mapping):
-        return None, broken
+        raw_header = {}
     try:
         header = converter.structure(raw_header, _Header)
     except Exception:  # noqa: BLE001 - a broken header still lets the rest be checked
@@ -466,12 +540,17 @@ def _salvage(data: Mapping[str, Any]) -> tuple[Protocol | None, dict[str, Any]]:
     for section, cls in (("parties", Party), ("steps", Step), ("facts", Fact)):
         raw = data.get(section, {})
         good = {}
-        if isinstance(raw, Mapping):
-            for key, value in raw.items():
-                try:
-                    good[key] = converter.structure(value, cls)
-                except Exception:  # noqa: BLE001
-                    broken.setdefault(section, set()).add(key)
+        if not isinstance(raw, Mapping):
+            # the whole section is unreadable: references into it cannot be judged
+            broken[f"all_{section}"] = True
+            raw = {}
+        for key, value in raw.items():
+            try:
+                if not isinstance(key, str):
+                    raise Invalid(f"expected a string key, got {_show(key)}")
+                good[key] = converter.structure(value, cls)
+            except Exception:  # noqa: BLE001
+                broken.setdefault(section, set()).add(key)
         parts[section] = good
     transitions: list[Transition] = []
     index: list[int] = []

@@ -7,11 +7,12 @@ verifier's (``verify.py``).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .convert import suggest
+from .convert import _key_path, suggest
 from .hours import Hours
 from .model import ACUTE_DANGER, ANY_STEP, CLOCK, PartyKind, Protocol, ProtocolKind, Text
 
@@ -51,6 +52,17 @@ FORBIDDEN_FACTS = frozenset(
 )
 
 
+#: Step, party and event names: what TOML allows as a bare key. This also keeps out
+#: ``*`` and ``=``, which the transitions library reads as "every state" and "same state".
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+
+
+def _name_problem(name: str, path: str, what: str) -> list[str]:
+    if _NAME.match(name):
+        return []
+    return [f"{path}: {what} {name!r} is not a plain name (use letters, digits, '_' and '-')"]
+
+
 def _text_problems(text: Text, path: str) -> list[str]:
     return [
         f"{path}.{lang}: empty text (texts shown to people need both nl and en)"
@@ -82,17 +94,21 @@ def validate(
     steps, parties = protocol.steps, protocol.parties
     known_steps = set(steps) | broken_steps
     known_parties = set(parties) | broken_parties
+    # a section that could not be read at all: references into it cannot be judged
+    steps_unreadable = bool(broken.get("all_steps"))
+    parties_unreadable = bool(broken.get("all_parties"))
 
     def step_ref(key: str, path: str) -> bool:
         if key in known_steps:
             return key in steps
-        add(f"{path}: unknown step {key!r}{suggest(key, steps)}")
+        if not steps_unreadable:
+            add(f"{path}: unknown step {key!r}{suggest(key, steps)}")
         return False
 
     def party_ref(key: str, path: str, allow_clock: bool = False) -> None:
         if allow_clock and key == CLOCK:
             return
-        if key not in known_parties:
+        if key not in known_parties and not parties_unreadable:
             add(f"{path}: unknown party {key!r}{suggest(key, parties)}")
 
     # -- header
@@ -106,7 +122,8 @@ def validate(
 
     # -- parties
     for key, party in parties.items():
-        path = f"$.parties.{key}"
+        path = _key_path("$.parties", key)
+        problems.extend(_name_problem(key, path, "party key"))
         if key == CLOCK:
             add(f"{path}: 'clock' is reserved for deadline events and cannot be a party")
         problems.extend(_text_problems(party.name, f"{path}.name"))
@@ -125,7 +142,8 @@ def validate(
 
     # -- steps
     for key, step in steps.items():
-        path = f"$.steps.{key}"
+        path = _key_path("$.steps", key)
+        problems.extend(_name_problem(key, path, "step key"))
         problems.extend(_text_problems(step.instructions, f"{path}.instructions"))
         if step.responsible is not None:
             party_ref(step.responsible, f"{path}.responsible")
@@ -143,7 +161,7 @@ def validate(
     for key in protocol.facts:
         if key.lower() in FORBIDDEN_FACTS:
             add(
-                f"$.facts.{key}: may not be declared: an encounter never holds a child's"
+                f"{_key_path('$.facts', key)}: may not be declared: an encounter never holds a child's"
                 " name, BSN, address or free text"
             )
 
@@ -154,6 +172,8 @@ def validate(
         path = f"$.transitions[{i}]"
         if not transition.event.strip():
             add(f"{path}.event: must not be empty")
+        else:
+            problems.extend(_name_problem(transition.event, f"{path}.event", "event"))
         target_ok = step_ref(transition.target, f"{path}.to")
         if not transition.sources:
             add(f"{path}.from: names no step")
@@ -188,7 +208,8 @@ def validate(
                     f"{path}.to: acute_danger must lead to a step tagged 'emergency', not {transition.target!r}"
                 )
             resp = parties.get(target.responsible or "")
-            if resp is None or resp.kind is not PartyKind.EMERGENCY:
+            unjudgeable = parties_unreadable or target.responsible in broken_parties
+            if not unjudgeable and (resp is None or resp.kind is not PartyKind.EMERGENCY):
                 add(
                     f"{path}.to: acute_danger must lead to a step whose responsible party is"
                     f" of kind 'emergency' (step {transition.target!r} has {target.responsible!r})"
@@ -212,7 +233,8 @@ def validate(
     # acute danger from every non-terminal step
     covered = {s for s, items in outgoing.items() if any(t.event == ACUTE_DANGER for _, t in items)}
     missing = [k for k, s in steps.items() if not s.terminal and k not in covered]
-    if missing and transitions_complete and protocol.kind is ProtocolKind.ENCOUNTER:
+    encounter_kind = protocol.kind is ProtocolKind.ENCOUNTER and not broken.get("kind")
+    if missing and transitions_complete and encounter_kind:
         add(
             "$.transitions: acute_danger does not cover step(s) "
             + ", ".join(repr(k) for k in missing)
@@ -226,12 +248,12 @@ def validate(
         leaving = [t for _, t in outgoing.get(key, []) if t.event == step.deadline.event]
         if not leaving:
             add(
-                f"$.steps.{key}.deadline.event: no transition for {step.deadline.event!r}"
-                f" leaves step {key!r}"
+                f"{_key_path('$.steps', key)}.deadline.event: no transition for"
+                f" {step.deadline.event!r} leaves step {key!r}"
             )
         elif not any(CLOCK in t.by for t in leaving):
             add(
-                f"$.steps.{key}.deadline.event: the transition for {step.deadline.event!r}"
+                f"{_key_path('$.steps', key)}.deadline.event: the transition for {step.deadline.event!r}"
                 " must name 'clock' in its 'by'"
             )
 
@@ -247,7 +269,10 @@ def validate(
                     frontier.append(transition.target)
         for key in steps:
             if key not in reached:
-                add(f"$.steps.{key}: no transition reaches this step from {protocol.initial!r}")
+                add(
+                    f"{_key_path('$.steps', key)}: no transition reaches this step"
+                    f" from {protocol.initial!r}"
+                )
 
     for check in extra:
         problems.extend(check(protocol))
