@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .card import protocol_card, timeline_table
+from .cli_scenario import register as _register_scenario
 from .convert import load_protocol
 from .errors import LastResortError, ProtocolError
 from .model import Protocol
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Further subcommands, each registering itself on the subparsers.
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+_EXTENSIONS.append(_register_scenario)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
