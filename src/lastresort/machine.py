@@ -120,15 +120,22 @@ class CompiledProtocol:
 
         :returns: the transition taken, or ``None`` when every candidate was not
             permitted or refused by its guard.
+        :param permit: may the actor take this transition (``by``, handover)?
+        :param guard: does the transition's named guard allow it?
         :raises TransitionNotAllowed: when ``event`` is not defined from ``state``.
+            An exception raised by ``permit`` or ``guard`` propagates unchanged.
         """
+        if event not in self._from.get(state, {}):
+            # decided here, not by catching transitions' AttributeError/ValueError: those
+            # would also swallow the same errors raised by a crashing permit or guard
+            raise TransitionNotAllowed("-", state, event, self.events(state))
         cursor = self._cursor
         with self._lock:
             cursor.state = state
             cursor.permit, cursor.guard, cursor.taken = permit, guard, None
             try:
                 moved = cursor.trigger(event)
-            except (MachineError, AttributeError, ValueError) as exc:
+            except MachineError as exc:
                 raise TransitionNotAllowed("-", state, event, self.events(state)) from exc
             finally:
                 cursor.permit = cursor.guard = _yes
