@@ -8,12 +8,19 @@ Use them from your plugin's tests::
         engine, clock = make_engine(plugins=[my_plugin])
         encounter = walk_happy_path(engine, "my-city")
         assert engine.get(encounter.id).closed
+
+It is also a pytest plugin (this part needs pytest): enabled with
+``-p lastresort.testing`` or ``pytest_plugins = ["lastresort.testing"]`` in a
+``conftest.py``, pytest collects every ``*.scenario.toml`` file as a test that runs
+the scenario (see ``docs/scenarios.md``). pytest is imported only when it does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .clock import VirtualClock
 from .demo import DEMO_START, actor_for, happy_path
@@ -21,7 +28,10 @@ from .engine import Engine
 from .model import Encounter, Protocol
 from .store.memory import MemoryStore
 
-__all__ = ["make_engine", "walk_happy_path"]
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = ["make_engine", "pytest_collect_file", "walk_happy_path"]
 
 
 def make_engine(
@@ -66,3 +76,17 @@ def walk_happy_path(
     for state, transition in path:
         engine.fire(encounter.id, transition.event, actor_for(protocol, state, transition))
     return engine.get(encounter.id)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """pytest hook: collect a ``*.scenario.toml`` file as a test of its scenario.
+
+    A failing step is reported with the scenario's diff and timeline; an unusable
+    file is a collection error listing every problem with its path.
+    """
+    if not file_path.name.endswith(".scenario.toml"):
+        return None
+    from .simulate.scenario_pytest import ScenarioFile
+
+    file: pytest.Collector = ScenarioFile.from_parent(parent, path=file_path)
+    return file
