@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 from attrs import frozen
@@ -34,8 +34,10 @@ from cattrs.errors import (
     IterableValidationError,
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.strategies import configure_tagged_union
 
-from .errors import ProtocolError
+from .errors import ProtocolError, StoreError
+from .events import Event
 from .model import (
     Fact,
     FactKind,
@@ -52,10 +54,17 @@ from .model import (
 )
 
 __all__ = [
+    "StoredEvent",
+    "canonical_json",
+    "configure_stored_rows",
     "converter",
+    "dump_event",
     "dump_protocol",
+    "dump_row",
     "format_duration",
+    "load_event",
     "load_protocol",
+    "load_row",
     "parse_duration",
     "read_document",
     "structure",
@@ -632,3 +641,89 @@ def dump_protocol(protocol: Protocol) -> dict[str, Any]:
     if requirements:
         data["requirements"] = requirements
     return data
+
+
+# -- stored rows: events, encounters, notifications, deadlines -------------------------
+
+
+def _event_classes() -> tuple[type[Event], ...]:
+    """Every concrete event class of :mod:`lastresort.events`, in its ``__all__`` order."""
+    from . import events
+
+    found = []
+    for name in events.__all__:
+        cls = getattr(events, name)
+        if isinstance(cls, type) and issubclass(cls, Event) and cls is not Event:
+            found.append(cls)
+    return tuple(found)
+
+
+#: The union of every event class; stored and exported tagged by class name (``kind``).
+StoredEvent: Any = Union.__getitem__(_event_classes())
+
+
+def configure_stored_rows(conv: Converter) -> None:
+    """Register on ``conv`` how events are stored: tagged with their class name."""
+    configure_tagged_union(StoredEvent, conv, tag_generator=_kind, tag_name="kind")
+
+
+def _kind(cls: type) -> str:
+    return cls.__name__
+
+
+configure_stored_rows(converter)
+
+
+def canonical_json(data: Any) -> str:
+    """The one canonical JSON text of ``data``: sorted keys, no spaces, UTF-8 text.
+
+    What the audit trail hashes, so it never changes for the same data.
+    """
+    return json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def dump_event(event: Event) -> dict[str, Any]:
+    """An event as data: its fields, tagged with its class name under ``kind``
+    (``seq`` is left out while it is ``0``)."""
+    data: dict[str, Any] = converter.unstructure(event, StoredEvent)
+    return data
+
+
+def load_event(data: Mapping[str, Any]) -> Event:
+    """The event that :func:`dump_event` gave ``data`` for.
+
+    :raises StoreError: naming every problem with its path (an unknown ``kind``
+        included).
+    """
+    kind = data.get("kind") if isinstance(data, Mapping) else None
+    if kind not in _KINDS:
+        known = ", ".join(sorted(_KINDS))
+        raise StoreError(f"$.kind: unknown event kind {kind!r}; one of {known}")
+    try:
+        event: Event = converter.structure(dict(data), StoredEvent)
+    except Exception as exc:
+        raise StoreError("; ".join(problems_of(exc))) from exc
+    return event
+
+
+_KINDS = frozenset(cls.__name__ for cls in _event_classes())
+
+
+def dump_row(value: Any) -> dict[str, Any]:
+    """A stored value (:class:`Encounter`, :class:`Notification`,
+    :class:`PendingDeadline`) as data, for a row or for export."""
+    data: dict[str, Any] = converter.unstructure(value)
+    return data
+
+
+def load_row(data: Mapping[str, Any], cls: type[T]) -> T:
+    """``data`` read from a stored row, structured into ``cls`` by the one converter.
+
+    :raises StoreError: naming every problem with its path.
+    """
+    try:
+        return converter.structure(dict(data), cls)
+    except Exception as exc:
+        raise StoreError("; ".join(problems_of(exc))) from exc

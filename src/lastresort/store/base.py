@@ -13,11 +13,12 @@ from typing import Protocol, runtime_checkable
 
 from attrs import field, frozen
 
+from ..errors import StoreError
 from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
 
-__all__ = ["Change", "PendingDeadline", "Store"]
+__all__ = ["Change", "PendingDeadline", "Store", "check_change"]
 
 
 @frozen(kw_only=True)
@@ -72,6 +73,36 @@ class Change:
     outbox: tuple[Notification, ...] = field(default=(), converter=_notes)
 
 
+def check_change(change: Change) -> None:
+    """Refuse a change that does not hold together, before anything is written.
+
+    Every store calls this first, so that all stores refuse the same changes: the
+    new snapshot is exactly one version past ``expected_version`` (``1`` for a new
+    encounter), and every event, deadline and notification belongs to that
+    encounter.
+
+    :raises StoreError: naming the encounter and what does not fit.
+    """
+    encounter = change.encounter
+    base = 0 if change.expected_version is None else change.expected_version
+    if encounter.version != base + 1:
+        raise StoreError(
+            f"encounter {encounter.id}: a change from version {base} must carry version"
+            f" {base + 1}, not {encounter.version}; nothing was written"
+        )
+    for what, owners in (
+        ("event", [e.encounter_id for e in change.events]),
+        ("deadline", [d.encounter_id for d in change.schedule]),
+        ("notification", [n.encounter_id for n in change.outbox]),
+    ):
+        for index, owner in enumerate(owners):
+            if owner != encounter.id:
+                raise StoreError(
+                    f"encounter {encounter.id}: {what} {index} of the change belongs to"
+                    f" encounter {owner}; nothing was written"
+                )
+
+
 @runtime_checkable
 class Store(Protocol):
     """Durable state of encounters. Implementations: :class:`MemoryStore`,
@@ -87,7 +118,10 @@ class Store(Protocol):
         :raises ConcurrentUpdate: when the stored version is not
             ``change.expected_version`` (or the encounter exists already for a
             new one); nothing is written.
-        :raises StoreError: when the store fails; nothing is written.
+        :raises UnknownEncounter: when ``expected_version`` is set and the
+            encounter is not stored.
+        :raises StoreError: when the change does not hold together
+            (:func:`check_change`) or the store fails; nothing is written.
         """
         ...
 
@@ -121,11 +155,16 @@ class Store(Protocol):
         ...
 
     def delivered(self, key: str, event: NotificationDelivered) -> Event:
-        """Mark notification ``key`` delivered and append ``event`` to its timeline."""
+        """Mark notification ``key`` delivered and append ``event`` to its timeline
+        (numbered; the encounter's version does not change).
+
+        :raises StoreError: when there is no notification ``key``."""
         ...
 
     def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
-        """Record a failed delivery attempt of notification ``key``."""
+        """Record a failed delivery attempt of notification ``key``.
+
+        :raises StoreError: when there is no notification ``key``."""
         ...
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:

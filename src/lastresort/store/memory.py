@@ -1,20 +1,31 @@
-"""An in-memory store: the default for tests and simulation. Not durable."""
+"""An in-memory store: the default for tests and simulation. Not durable.
+
+Indexed so that the engine scales to very many open encounters: deadlines and
+notifications are kept per encounter, and what falls due is found through heaps
+(stale heap entries are skipped lazily and compacted now and then), so that no
+call walks every stored row.
+"""
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from attrs import evolve
 
-from ..errors import ConcurrentUpdate, UnknownEncounter
+from ..errors import ConcurrentUpdate, StoreError, UnknownEncounter
 from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
-from .base import Change, PendingDeadline
+from .base import Change, PendingDeadline, check_change
 
 __all__ = ["MemoryStore"]
+
+#: Rebuild a heap when it holds this many times more entries than live rows.
+_COMPACT_FACTOR = 3
+_COMPACT_MIN = 1024
 
 
 class MemoryStore:
@@ -24,10 +35,16 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._encounters: dict[str, Encounter] = {}
         self._events: dict[str, list[Event]] = {}
-        self._deadlines: dict[str, PendingDeadline] = {}
-        self._deadline_lease: dict[str, datetime] = {}
-        self._outbox: dict[str, Notification] = {}
         self._open: set[str] = set()
+        self._deadlines: dict[str, PendingDeadline] = {}
+        self._deadlines_of: dict[str, dict[str, PendingDeadline]] = {}
+        self._deadline_lease: dict[str, datetime] = {}
+        self._due: list[tuple[datetime, str]] = []  # (due, deadline id); may hold stale entries
+        self._outbox: dict[str, Notification] = {}
+        self._outbox_of: dict[str, list[str]] = {}
+        self._pending: list[tuple[datetime, str]] = []  # (next_attempt_at, key) of undelivered
+
+    # -- encounters -----------------------------------------------------------------
 
     def load(self, encounter_id: str) -> Encounter:
         try:
@@ -36,6 +53,7 @@ class MemoryStore:
             raise UnknownEncounter(encounter_id) from None
 
     def commit(self, change: Change) -> list[Event]:
+        check_change(change)
         encounter = change.encounter
         eid = encounter.id
         with self._lock:
@@ -50,7 +68,7 @@ class MemoryStore:
             timeline = self._events.setdefault(eid, [])
             start = len(timeline)
             numbered = [evolve(e, seq=start + i + 1) for i, e in enumerate(change.events)]
-            # nothing above can fail half-way: apply
+            # nothing below can fail half-way: apply
             timeline.extend(numbered)
             self._encounters[eid] = encounter
             if encounter.closed_at is None:
@@ -58,12 +76,11 @@ class MemoryStore:
             else:
                 self._open.discard(eid)
             for deadline_id in change.clear:
-                self._deadlines.pop(deadline_id, None)
-                self._deadline_lease.pop(deadline_id, None)
+                self._drop_deadline(deadline_id)
             for deadline in change.schedule:
-                self._deadlines[deadline.id] = deadline
+                self._add_deadline(deadline)
             for note in change.outbox:
-                self._outbox[note.key] = note
+                self._put_note(note)
             return numbered
 
     def timeline(self, encounter_id: str) -> list[Event]:
@@ -72,56 +89,134 @@ class MemoryStore:
                 raise UnknownEncounter(encounter_id)
             return list(self._events.get(encounter_id, ()))
 
+    def encounter_ids(self, open_only: bool = False) -> Sequence[str]:
+        with self._lock:
+            return sorted(self._open) if open_only else list(self._encounters)
+
+    # -- deadlines ------------------------------------------------------------------
+
+    def _add_deadline(self, deadline: PendingDeadline) -> None:
+        old = self._deadlines.get(deadline.id)
+        if old is not None and old.encounter_id != deadline.encounter_id:
+            self._drop_deadline(deadline.id)
+        self._deadlines[deadline.id] = deadline
+        self._deadlines_of.setdefault(deadline.encounter_id, {})[deadline.id] = deadline
+        self._deadline_lease.pop(deadline.id, None)  # a newly scheduled deadline is unclaimed
+        if old is None or old.due != deadline.due:
+            heapq.heappush(self._due, (deadline.due, deadline.id))
+            self._compact_due()
+
+    def _drop_deadline(self, deadline_id: str) -> None:
+        deadline = self._deadlines.pop(deadline_id, None)
+        self._deadline_lease.pop(deadline_id, None)
+        if deadline is not None:
+            of = self._deadlines_of.get(deadline.encounter_id)
+            if of is not None:
+                of.pop(deadline_id, None)
+                if not of:
+                    del self._deadlines_of[deadline.encounter_id]
+
+    def _live(self, entry: tuple[datetime, str]) -> PendingDeadline | None:
+        deadline = self._deadlines.get(entry[1])
+        return deadline if deadline is not None and deadline.due == entry[0] else None
+
+    def _compact_due(self) -> None:
+        if len(self._due) > max(_COMPACT_MIN, _COMPACT_FACTOR * len(self._deadlines)):
+            self._due = [(d.due, d.id) for d in self._deadlines.values()]
+            heapq.heapify(self._due)
+
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
         with self._lock:
-            found = [d for d in self._deadlines.values() if d.encounter_id == encounter_id]
+            found = list(self._deadlines_of.get(encounter_id, {}).values())
         return sorted(found, key=lambda d: (d.due, d.id))
 
     def claim_deadlines(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[PendingDeadline]:
         with self._lock:
-            due = sorted(
-                (
-                    d
-                    for d in self._deadlines.values()
-                    if d.due <= now and self._deadline_lease.get(d.id, now) <= now
-                ),
-                key=lambda d: (d.due, d.id),
-            )[:limit]
-            for deadline in due:
+            claimed: list[PendingDeadline] = []
+            leased: list[PendingDeadline] = []
+            seen: set[str] = set()
+            heap = self._due
+            while heap and heap[0][0] <= now and (limit is None or len(claimed) < limit):
+                entry = heapq.heappop(heap)
+                deadline = self._live(entry)
+                if deadline is None or deadline.id in seen:
+                    continue  # cleared, released or rescheduled since it was pushed
+                seen.add(deadline.id)
+                until = self._deadline_lease.get(deadline.id)
+                if until is not None and until > now:
+                    leased.append(deadline)
+                    continue
                 self._deadline_lease[deadline.id] = now + lease
-            return due
+                claimed.append(deadline)
+            for deadline in claimed + leased:  # still pending until cleared or released
+                heapq.heappush(heap, (deadline.due, deadline.id))
+            return claimed
 
     def next_due(self) -> datetime | None:
         with self._lock:
-            return min((d.due for d in self._deadlines.values()), default=None)
+            heap = self._due
+            while heap and self._live(heap[0]) is None:
+                heapq.heappop(heap)
+            return heap[0][0] if heap else None
 
     def release_deadline(self, deadline_id: str) -> None:
         with self._lock:
-            self._deadlines.pop(deadline_id, None)
-            self._deadline_lease.pop(deadline_id, None)
+            self._drop_deadline(deadline_id)
+
+    # -- outbox ---------------------------------------------------------------------
+
+    def _put_note(self, note: Notification) -> None:
+        if note.key not in self._outbox:
+            self._outbox_of.setdefault(note.encounter_id, []).append(note.key)
+        elif self._outbox[note.key].encounter_id != note.encounter_id:
+            self._outbox_of[self._outbox[note.key].encounter_id].remove(note.key)
+            self._outbox_of.setdefault(note.encounter_id, []).append(note.key)
+        self._outbox[note.key] = note
+        if note.delivered_at is None:
+            heapq.heappush(self._pending, (note.next_attempt_at, note.key))
+            if len(self._pending) > max(_COMPACT_MIN, _COMPACT_FACTOR * len(self._outbox)):
+                self._pending = [
+                    (n.next_attempt_at, n.key)
+                    for n in self._outbox.values()
+                    if n.delivered_at is None
+                ]
+                heapq.heapify(self._pending)
+
+    def _note(self, key: str) -> Notification:
+        try:
+            return self._outbox[key]
+        except KeyError:
+            raise StoreError(f"no notification with key {key!r} in the outbox") from None
 
     def claim_outbox(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[Notification]:
         with self._lock:
-            due = sorted(
-                (
-                    n
-                    for n in self._outbox.values()
-                    if n.delivered_at is None and n.next_attempt_at <= now
-                ),
-                key=lambda n: (n.created_at, n.key),
-            )[:limit]
-            claimed = [evolve(n, next_attempt_at=now + lease) for n in due]
-            for note in claimed:
-                self._outbox[note.key] = note
-            return due
+            due: dict[str, Notification] = {}
+            heap = self._pending
+            while heap and heap[0][0] <= now:
+                at, key = heapq.heappop(heap)
+                note = self._outbox.get(key)
+                if note is not None and note.delivered_at is None and note.next_attempt_at == at:
+                    due[key] = note
+            ordered = sorted(due.values(), key=lambda n: (n.created_at, n.key))
+            taken = ordered[:limit]
+            for note in taken:
+                self._put_note(evolve(note, next_attempt_at=now + lease))
+            for note in ordered[len(taken) :]:
+                heapq.heappush(heap, (note.next_attempt_at, note.key))
+            return taken
 
     def delivered(self, key: str, event: NotificationDelivered) -> Event:
         with self._lock:
-            note = self._outbox[key]
+            note = self._note(key)
+            if event.encounter_id != note.encounter_id:
+                raise StoreError(
+                    f"notification {key!r} belongs to encounter {note.encounter_id},"
+                    f" not {event.encounter_id}; nothing was written"
+                )
             timeline = self._events.setdefault(note.encounter_id, [])
             numbered = evolve(event, seq=len(timeline) + 1)
             timeline.append(numbered)
@@ -132,26 +227,29 @@ class MemoryStore:
 
     def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
         with self._lock:
-            note = self._outbox[key]
-            self._outbox[key] = evolve(
-                note, attempts=attempts, next_attempt_at=next_attempt_at, last_error=error
+            note = self._note(key)
+            self._put_note(
+                evolve(note, attempts=attempts, next_attempt_at=next_attempt_at, last_error=error)
             )
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
         with self._lock:
-            notes = [
-                n
-                for n in self._outbox.values()
-                if encounter_id is None or n.encounter_id == encounter_id
-            ]
+            if encounter_id is None:
+                notes = list(self._outbox.values())
+            else:
+                notes = [self._outbox[k] for k in self._outbox_of.get(encounter_id, ())]
         return sorted(notes, key=lambda n: (n.created_at, n.key))
 
-    def encounter_ids(self, open_only: bool = False) -> Sequence[str]:
-        with self._lock:
-            return sorted(self._open) if open_only else list(self._encounters)
+    # -- lifetime -------------------------------------------------------------------
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"MemoryStore({len(self._encounters)} encounters)"
