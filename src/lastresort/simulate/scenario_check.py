@@ -290,4 +290,6 @@ class Checker:
 
 
 def _offset_text(offset: timedelta | None) -> str:
-    return "?" if offset is None else f"+{format_duration(offset)}"
+    if offset is None:
+        return "?"
+    return f"+{format_duration(offset)}" if offset else "+0m"

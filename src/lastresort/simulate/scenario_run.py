@@ -417,6 +417,8 @@ def _pending_deadline(deadline: PendingDeadline, scenario: Scenario) -> str:
 
 
 def _offset(offset: timedelta) -> str:
+    if not offset:
+        return "+0m"
     if offset < timedelta(0):
         return f"-{format_duration(-offset)}"
     return f"+{format_duration(offset)}"
