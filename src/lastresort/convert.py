@@ -487,6 +487,8 @@ def read_document(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[A
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
         raise ProtocolError([f"$: invalid {kind}: {exc}"], name) from exc
+    except RecursionError as exc:  # both parsers recurse once per nesting level
+        raise ProtocolError(["$: nested too deeply to read"], name) from exc
 
 
 def _to_protocol(file: _ProtocolFile) -> Protocol:
