@@ -249,12 +249,15 @@ class Requirements:
     :param max_wait_for_expert: worst-case time until a step tagged ``child_with_expert``.
     :param max_wait_for_mayor: worst-case time until a step tagged ``mayor_involved``.
     :param report_before_close: every closing path passes ``reported`` or ``safe_arrangement``.
+    :param max_order_duration: for ``kind = "order"``: the most time the order may be in
+        force in total (the sum of the deadlines of steps tagged ``order_in_force``).
     """
 
     mayor_contact: bool = False
     max_wait_for_expert: timedelta | None = None
     max_wait_for_mayor: timedelta | None = None
     report_before_close: bool = True
+    max_order_duration: timedelta | None = None
 
 
 def _keyed_parties(items: Mapping[str, Party]) -> Mapping[str, Party]:
