@@ -54,7 +54,7 @@ from .model import (
 )
 from .outbox import Backoff, Notification
 from .plugins import PluginLoadError
-from .store import MemoryStore, PendingDeadline, Store
+from .store import MemoryStore, PendingDeadline, SQLiteStore, Store
 from .validate import validate
 
 __version__ = "0.1.0"
@@ -92,6 +92,7 @@ __all__ = [
     "ProtocolKind",
     "Requirements",
     "ResponsibilityTransferred",
+    "SQLiteStore",
     "ScenarioError",
     "Step",
     "StepEntered",

@@ -1,6 +1,7 @@
 """Stores: where encounters, timelines, deadlines and the outbox live."""
 
-from .base import Change, PendingDeadline, Store
+from .base import Change, PendingDeadline, Store, check_change
 from .memory import MemoryStore
+from .sqlite import SQLiteStore
 
-__all__ = ["Change", "MemoryStore", "PendingDeadline", "Store"]
+__all__ = ["Change", "MemoryStore", "PendingDeadline", "SQLiteStore", "Store", "check_change"]

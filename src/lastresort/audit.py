@@ -1,0 +1,434 @@
+"""The audit trail: hash-chained timelines, a commit ledger, and their verification.
+
+Every stored event row carries ``prev`` (the hash of the previous event of its
+encounter, :data:`GENESIS` for the first) and its own ``hash``::
+
+    hash = sha256(prev \\n seq \\n snapshot \\n event_json)
+
+``event_json`` is the event's canonical JSON through the one converter (sorted keys,
+tagged with its class name, without ``seq``, which is hashed on its own).
+``snapshot`` is the digest of the encounter snapshot that the event's commit wrote::
+
+    snapshot = sha256(facts_digest \\n canonical JSON of the snapshot without facts)
+    facts_digest = sha256(salt + canonical JSON of the facts)
+
+The facts are hashed on their own, with a random per-encounter salt, so that
+retention can delete the facts *and* the salt while every hash still verifies (the
+digest alone cannot be brute-forced back to a handful of possible facts without
+the salt). Every commit also appends a ``ledger`` row chaining the encounter's new
+head hash into one chain over the whole file, so that deleting a whole encounter
+or the last commit of one is detected too.
+
+:func:`verify` reads a store file and reports every broken link;
+``lastresort audit verify DB`` prints it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from attrs import frozen
+
+from .convert import canonical_json, converter, dump_event, dump_row, load_event, load_row
+from .errors import StoreError
+from .events import (
+    DeadlineCleared,
+    DeadlineMissed,
+    DeadlineScheduled,
+    EncounterClosed,
+    EncounterOpened,
+    Event,
+    StepEntered,
+)
+from .model import Encounter
+
+__all__ = [
+    "GENESIS",
+    "AuditProblem",
+    "AuditReport",
+    "event_json",
+    "facts_digest",
+    "ledger_link",
+    "link_hash",
+    "snapshot_digest",
+    "snapshot_json",
+    "verify",
+]
+
+#: The ``prev`` of the first event of every encounter and of the first ledger row.
+GENESIS = "0" * 64
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def facts_digest(facts_json: str, salt: bytes) -> str:
+    """The salted digest of an encounter's facts (their canonical JSON)."""
+    return hashlib.sha256(salt + facts_json.encode("utf-8")).hexdigest()
+
+
+def snapshot_json(encounter: Encounter) -> str:
+    """The canonical JSON of an encounter snapshot without its facts."""
+    data = dump_row(encounter)
+    data.pop("facts", None)
+    return canonical_json(data)
+
+
+def snapshot_digest(snapshot: str, facts: str) -> str:
+    """The digest binding a snapshot (:func:`snapshot_json`) to its facts digest."""
+    return _sha(f"{facts}\n{snapshot}")
+
+
+def event_json(event: Event) -> str:
+    """The canonical JSON of an event as stored and hashed (without ``seq``)."""
+    data = dump_event(event)
+    data.pop("seq", None)
+    return canonical_json(data)
+
+
+def link_hash(prev: str, seq: int, snapshot: str, event: str) -> str:
+    """The hash of event number ``seq`` of an encounter (see the module docstring)."""
+    return _sha(f"{prev}\n{seq}\n{snapshot}\n{event}")
+
+
+def ledger_link(prev: str, encounter_id: str, seq: int, head: str) -> str:
+    """The link of a ledger row: the previous link, and an encounter's new head."""
+    return _sha(f"{prev}\n{encounter_id}\n{seq}\n{head}")
+
+
+@frozen
+class AuditProblem:
+    """One broken link: where (encounter and event number, when known) and what."""
+
+    encounter_id: str | None
+    seq: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = "file" if self.encounter_id is None else f"encounter {self.encounter_id}"
+        if self.seq is not None:
+            where += f" seq {self.seq}"
+        return f"{where}: {self.message}"
+
+
+@frozen
+class AuditReport:
+    """What :func:`verify` found.
+
+    :param encounters: encounters checked.
+    :param events: event rows checked.
+    :param commits: ledger rows checked.
+    :param head: the last ledger row ``(n, link)``: write it down elsewhere and
+        pass it as ``anchor`` later to detect the file being cut back.
+    :param problems: every problem, the first broken link first.
+    """
+
+    encounters: int
+    events: int
+    commits: int
+    head: tuple[int, str] | None
+    problems: tuple[AuditProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every chain verified."""
+        return not self.problems
+
+    @property
+    def first(self) -> AuditProblem | None:
+        """The first broken link (in the order the encounters were opened)."""
+        return self.problems[0] if self.problems else None
+
+
+def _when(text: str | None) -> datetime | None:
+    """A stored time, or ``None`` when it is missing or unreadable (then it differs)."""
+    if text is None:
+        return None
+    try:
+        value: datetime = converter.structure(text, datetime)
+    except ValueError:
+        return None
+    return value
+
+
+_ENC = (
+    "id, protocol, protocol_version, state, responsible, version, opened_at, closed_at,"
+    " channel, facts, facts_salt, facts_digest, snapshot, seq, head"
+)
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise StoreError(f"{path}: no such file")
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: not a readable SQLite database: {exc}") from exc
+    return conn
+
+
+def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = None) -> AuditReport:
+    """Check every hash chain of a store file, the ledger, and that every snapshot
+    and every pending deadline agrees with its timeline. Read-only, in one read
+    transaction (a consistent view while other processes write).
+
+    :param anchor: a ledger head ``(n, link)`` recorded earlier; the ledger must
+        still hold it.
+    :raises StoreError: when the file is missing, not SQLite, not a lastresort
+        store or written by a newer lastresort.
+    """
+    from .store.schema import SCHEMA_VERSION, schema_version
+
+    file = Path(path)
+    conn = _open_readonly(file)
+    try:
+        conn.execute("BEGIN")
+        version = schema_version(conn, str(file))
+        if version == 0:
+            raise StoreError(f"{file}: an empty file, not a lastresort store")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{file} has schema version {version}, newer than this lastresort"
+                f" understands ({SCHEMA_VERSION})"
+            )
+        return _Verifier(conn).run(anchor)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{file}: cannot be read: {exc}") from exc
+    finally:
+        conn.close()
+
+
+class _Verifier:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.problems: dict[str | None, list[AuditProblem]] = {}
+
+    def add(self, eid: str | None, seq: int | None, message: str) -> None:
+        self.problems.setdefault(eid, []).append(AuditProblem(eid, seq, message))
+
+    def run(self, anchor: tuple[int, str] | None) -> AuditReport:
+        conn = self.conn
+        rows = conn.execute(f"SELECT {_ENC} FROM encounters ORDER BY rowid").fetchall()
+        encounters = {r[0]: r for r in rows}
+        pending: dict[str, list[tuple[str, str, str, str]]] = {}
+        for did, eid, step, event, due in conn.execute(
+            "SELECT id, encounter_id, step, event, due FROM deadlines"
+        ):
+            pending.setdefault(eid, []).append((did, step, event, due))
+        events = 0
+        seen: set[str] = set()
+        for eid, group in self._events_by_encounter():
+            seen.add(eid)
+            events += len(group)
+            if eid not in encounters:
+                self.add(eid, None, f"{len(group)} event(s) of an encounter row that is gone")
+                continue
+            self._encounter(encounters[eid], group, pending.pop(eid, []))
+        for eid, row in encounters.items():
+            if eid not in seen:
+                self._encounter(row, [], pending.pop(eid, []))
+        for eid in pending:
+            if eid not in encounters:
+                self.add(eid, None, "pending deadlines of an encounter row that is gone")
+        for (eid,) in conn.execute(
+            "SELECT DISTINCT encounter_id FROM outbox WHERE encounter_id NOT IN"
+            " (SELECT id FROM encounters)"
+        ):
+            self.add(eid, None, "notifications of an encounter row that is gone")
+        commits, head = self._ledger(encounters, anchor)
+        order = {eid: i for i, eid in enumerate(encounters)}
+        ranked = sorted(
+            self.problems.items(),
+            key=lambda item: (
+                item[0] is None,
+                order.get(item[0], len(order)) if item[0] is not None else 0,
+                item[0] or "",
+            ),
+        )
+        found = tuple(p for _, group in ranked for p in group)
+        return AuditReport(len(encounters), events, commits, head, found)
+
+    def _events_by_encounter(self) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+        current: str | None = None
+        group: list[tuple[Any, ...]] = []
+        for row in self.conn.execute(
+            "SELECT encounter_id, seq, kind, data, snapshot, prev, hash FROM events"
+            " ORDER BY encounter_id, seq"
+        ):
+            if row[0] != current:
+                if current is not None:
+                    yield current, group
+                current, group = row[0], []
+            group.append(row[1:])
+        if current is not None:
+            yield current, group
+
+    def _encounter(
+        self,
+        enc: tuple[Any, ...],
+        group: list[tuple[Any, ...]],
+        pending: list[tuple[str, str, str, str]],
+    ) -> None:
+        eid = enc[0]
+        prev, expected, last_snapshot = GENESIS, 1, None
+        timeline: list[Event] = []
+        for seq, kind, data, snapshot, prev_col, hash_col in group:
+            if seq != expected:
+                self.add(eid, expected, f"event {expected} is missing (deleted?)")
+                return
+            if prev_col != prev:
+                self.add(eid, seq, f"does not link to event {seq - 1} (a row was changed)")
+                return
+            if link_hash(prev_col, seq, snapshot, data) != hash_col:
+                self.add(eid, seq, "its content does not match its hash (the row was changed)")
+                return
+            try:
+                event = load_event({**json.loads(data), "seq": seq})
+            except (StoreError, ValueError) as exc:
+                self.add(eid, seq, f"unreadable event: {exc}")
+                return
+            if event_json(event) != data or event.kind != kind or event.encounter_id != eid:
+                self.add(eid, seq, "the stored event is not what was hashed (the row was changed)")
+                return
+            timeline.append(event)
+            prev, expected, last_snapshot = hash_col, expected + 1, snapshot
+        last = expected - 1
+        if enc[13] != last:
+            self.add(
+                eid,
+                last + 1 if enc[13] > last else enc[13],
+                f"the encounter says its timeline ends at event {enc[13]}, but it ends at"
+                f" {last} (events deleted?)",
+            )
+            return
+        if enc[14] != prev:
+            self.add(eid, last, "the encounter's head hash is not its last event's hash")
+            return
+        self._snapshot(enc, last, last_snapshot)
+        self._agrees(enc, timeline)
+        self._deadlines(eid, timeline, pending)
+
+    def _snapshot(self, enc: tuple[Any, ...], last: int, last_snapshot: str | None) -> None:
+        eid = enc[0]
+        facts_text, salt, digest, stored = enc[9], enc[10], enc[11], enc[12]
+        if facts_text is not None and (salt is None or facts_digest(facts_text, salt) != digest):
+            self.add(eid, None, "its facts do not match their digest (the facts were changed)")
+        names = [n.strip() for n in _ENC.split(",")][:9]
+        data = dict(zip(names, enc[:9], strict=True))
+        data["facts"] = {}
+        try:
+            encounter = load_row(data, Encounter)
+        except StoreError as exc:
+            self.add(eid, None, f"unreadable encounter row: {exc}")
+            return
+        if snapshot_digest(snapshot_json(encounter), digest) != stored:
+            self.add(eid, last or None, "the encounter snapshot was changed after its last commit")
+        elif last_snapshot is not None and last_snapshot != stored:
+            self.add(eid, last, "the encounter snapshot is not the one its last commit wrote")
+
+    def _agrees(self, enc: tuple[Any, ...], timeline: list[Event]) -> None:
+        eid = enc[0]
+        if not timeline:
+            return
+        opened = timeline[0]
+        if not isinstance(opened, EncounterOpened):
+            self.add(eid, 1, f"the timeline starts with {opened.kind}, not EncounterOpened")
+            return
+        step, responsible, step_seq = opened.step, opened.responsible, 1
+        closed_at: datetime | None = None
+        for event in timeline:
+            if isinstance(event, StepEntered):
+                step, responsible, step_seq = event.step, event.responsible, event.seq
+            elif isinstance(event, EncounterClosed):
+                closed_at = event.at
+        if (enc[1], enc[2], enc[8]) != (opened.protocol, opened.protocol_version, opened.channel):
+            self.add(eid, 1, "protocol, version or channel differ from its EncounterOpened")
+        if _when(enc[6]) != opened.at:
+            self.add(eid, 1, "opened_at differs from its EncounterOpened")
+        if enc[3] != step or enc[4] != responsible:
+            self.add(
+                eid,
+                step_seq,
+                f"the encounter is in step {enc[3]!r} (responsible {enc[4]!r}) but its"
+                f" timeline entered {step!r} (responsible {responsible!r}) last",
+            )
+        if _when(enc[7]) != closed_at:
+            self.add(eid, None, "closed_at does not match its EncounterClosed event")
+
+    def _deadlines(
+        self, eid: str, timeline: list[Event], pending: list[tuple[str, str, str, str]]
+    ) -> None:
+        scheduled: dict[str, tuple[int, tuple[str, str, datetime | None]]] = {}
+        ended: set[str] = set()
+        for event in timeline:
+            if isinstance(event, DeadlineScheduled):
+                key = (event.step, event.event, event.due)
+                scheduled[event.deadline_id] = (event.seq, key)
+            elif isinstance(event, DeadlineCleared | DeadlineMissed):
+                ended.add(event.deadline_id)
+        open_ones = {did: v for did, v in scheduled.items() if did not in ended}
+        for did, step, event_name, due in pending:
+            if did not in open_ones:
+                self.add(
+                    eid, None, f"deadline {did} is pending but its timeline never left it open"
+                )
+            elif open_ones.pop(did)[1] != (step, event_name, _when(due)):
+                self.add(eid, None, f"deadline {did} differs from its DeadlineScheduled event")
+        for did, (seq, _) in open_ones.items():
+            self.add(eid, seq, f"deadline {did} was scheduled but is neither pending nor ended")
+
+    def _ledger(
+        self, encounters: Mapping[str, tuple[Any, ...]], anchor: tuple[int, str] | None
+    ) -> tuple[int, tuple[int, str] | None]:
+        link, expected, head = GENESIS, 1, None
+        last_seq: dict[str, int] = {}
+        broken = False
+        anchored = anchor is None
+        rows = self.conn.execute(
+            "SELECT l.n, l.encounter_id, l.seq, l.hash, l.link, e.hash FROM ledger AS l"
+            " LEFT JOIN events AS e ON e.encounter_id = l.encounter_id AND e.seq = l.seq"
+            " ORDER BY l.n"
+        )
+        count = 0
+        for n, eid, seq, digest, link_col, event_hash in rows:
+            count += 1
+            if anchor is not None and n == anchor[0]:
+                anchored = link_col == anchor[1]
+            if broken:
+                continue
+            if n != expected:
+                self.add(None, None, f"ledger row {expected} is missing (deleted?)")
+                broken = True
+            elif ledger_link(link, eid, seq, digest) != link_col:
+                self.add(None, None, f"ledger row {n} was changed")
+                broken = True
+            elif event_hash != digest:
+                gone = "is gone" if event_hash is None else "was changed"
+                self.add(eid, seq, f"event {seq}, committed as ledger row {n}, {gone}")
+            elif seq <= last_seq.get(eid, 0):
+                self.add(eid, seq, f"ledger row {n} goes back in the encounter's timeline")
+            last_seq[eid] = max(seq, last_seq.get(eid, 0))
+            link, expected, head = link_col, n + 1, (n, link_col)
+        if not anchored:
+            assert anchor is not None
+            self.add(None, None, f"the ledger no longer holds anchor {anchor[0]}:{anchor[1]}")
+        if not broken:
+            for eid, enc in encounters.items():
+                if enc[13] and last_seq.get(eid) != enc[13]:
+                    self.add(
+                        eid,
+                        enc[13],
+                        f"the ledger's last commit of this encounter is event"
+                        f" {last_seq.get(eid, 0)}, not {enc[13]}",
+                    )
+        return count, head

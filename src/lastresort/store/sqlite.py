@@ -1,0 +1,547 @@
+"""The embedded default store: one SQLite file, durable, shared by threads and processes.
+
+WAL journal, ``synchronous=FULL`` by default, one ``BEGIN IMMEDIATE`` transaction
+per commit holding the event rows, the encounter snapshot, the deadline changes,
+the outbox rows and the ledger entry. Sequence numbers and the audit hashes are
+assigned inside that transaction, so they are gapless per encounter whatever
+process writes. Every thread gets its own connection (and a forked child its own,
+never one inherited from its parent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+from attrs import evolve
+
+from ..audit import (
+    GENESIS,
+    event_json,
+    facts_digest,
+    ledger_link,
+    link_hash,
+    snapshot_digest,
+    snapshot_json,
+)
+from ..convert import canonical_json, converter, dump_row, load_event, load_row
+from ..errors import ConcurrentUpdate, LastResortError, StoreError, UnknownEncounter
+from ..events import Event, NotificationDelivered
+from ..model import Encounter
+from ..outbox import Notification
+from .base import Change, PendingDeadline, check_change
+from .schema import micros, upgrade
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+_SYNC = ("FULL", "NORMAL", "EXTRA")
+_ENCOUNTER = (
+    "id, protocol, protocol_version, state, responsible, facts, version, opened_at,"
+    " closed_at, channel"
+)
+_DEADLINE = "id, encounter_id, step, event, due"
+_NOTE = (
+    "key, encounter_id, protocol, event, step, party, created_at, attempts,"
+    " next_attempt_at, contact, last_error, delivered_at"
+)
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    """The unstructured defaults of ``cls``'s fields (the converter omits them)."""
+    out: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        if field.default is not attrs.NOTHING and not isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+            out[field.name] = converter.unstructure(field.default)
+    return out
+
+
+_ENCOUNTER_DEFAULTS = _defaults(Encounter)
+_NOTE_DEFAULTS = _defaults(Notification)
+
+
+def _row(names: str, values: Sequence[Any]) -> dict[str, Any]:
+    """A row as data for the converter, keyed by the value's field names."""
+    return dict(zip((n.strip() for n in names.split(",")), values, strict=True))
+
+
+class SQLiteStore:
+    """Encounters, their hash-chained timelines, deadlines and the outbox in one
+    SQLite file. Safe from several threads and several processes at once.
+
+    :param path: the database file (created, with its directory's permission, when
+        missing).
+    :param synchronous: ``"FULL"`` (default: a returned commit survives power
+        loss), ``"NORMAL"`` (survives a crash of the process, may lose the last
+        commits on power loss; faster) or ``"EXTRA"``.
+    :param busy_timeout: seconds to wait for another writer before failing with
+        :class:`StoreError`.
+    :raises ValueError: for ``:memory:``, an unknown ``synchronous`` or a
+        negative timeout.
+    :raises StoreError: when the file cannot be opened, is not a lastresort
+        store or was written by a newer lastresort.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "FULL",
+        busy_timeout: float = 10.0,
+    ) -> None:
+        if str(path) in {"", ":memory:"} or str(path).startswith("file:"):
+            raise ValueError(
+                f"SQLiteStore needs a file path, not {str(path)!r}; use MemoryStore in memory"
+            )
+        sync = synchronous.upper()
+        if sync not in _SYNC:
+            raise ValueError(
+                f"synchronous must be one of {', '.join(_SYNC)}, not {synchronous!r}"
+                " (OFF would lose commits that fire returned)"
+            )
+        if busy_timeout < 0:
+            raise ValueError(f"busy_timeout must not be negative, got {busy_timeout}")
+        self.path = Path(path)
+        self.synchronous = sync
+        self.busy_timeout = float(busy_timeout)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._closed = False
+        try:
+            conn = self._conn()
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.path}: cannot switch to WAL (journal mode {mode})")
+            upgrade(conn, name=str(self.path))
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreError(f"cannot open {self.path} as a lastresort store: {exc}") from exc
+        except LastResortError:
+            self.close()
+            raise
+
+    # -- connections and transactions --------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        local = self._local
+        pid = os.getpid()
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is None or local.pid != pid:  # a forked child never uses its parent's
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=64,
+            )
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            local.conn, local.pid = conn, pid
+            with self._lock:
+                self._connections.append((pid, conn))
+        return conn
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed whole, or rolled back whole."""
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot {what}: {exc}") from exc
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            with suppress(sqlite3.Error):  # gone already, e.g. the connection was closed
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"{self.path}: cannot {what}: {exc}; nothing was written") from exc
+            raise
+
+    def _read(self, what: str, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot {what}: {exc}") from exc
+
+    # -- encounters ------------------------------------------------------------------
+
+    def load(self, encounter_id: str) -> Encounter:
+        rows = self._read(
+            "load an encounter",
+            f"SELECT {_ENCOUNTER} FROM encounters WHERE id = ?",
+            (encounter_id,),
+        )
+        if not rows:
+            raise UnknownEncounter(encounter_id)
+        data = _row(_ENCOUNTER, rows[0])
+        facts = data["facts"]
+        data["facts"] = {} if facts is None else json.loads(facts)  # {} once purged
+        return self._structure(data, Encounter, f"encounter {encounter_id}")
+
+    def _structure(self, data: dict[str, Any], cls: type[T], where: str) -> T:
+        try:
+            return load_row(data, cls)
+        except StoreError as exc:
+            raise StoreError(f"{self.path}: {where} is unreadable: {exc}") from exc
+
+    def commit(self, change: Change) -> list[Event]:
+        check_change(change)
+        encounter = change.encounter
+        eid = encounter.id
+        # serialise outside the transaction: the write lock is held as briefly as possible
+        row = {**_ENCOUNTER_DEFAULTS, **dump_row(encounter)}
+        facts = canonical_json(row.pop("facts", {}))
+        snap = snapshot_json(encounter)
+        datas = [event_json(e) for e in change.events]
+        deadlines = [
+            (d.id, eid, d.step, d.event, d.due.isoformat(), micros(d.due)) for d in change.schedule
+        ]
+        notes = [self._note_row(n) for n in change.outbox]
+        closed_us = None if encounter.closed_at is None else micros(encounter.closed_at)
+        with self._write(f"commit encounter {eid}") as conn:
+            found = conn.execute(
+                "SELECT version, seq, head, facts, facts_salt, facts_digest FROM encounters"
+                " WHERE id = ?",
+                (eid,),
+            ).fetchone()
+            if change.expected_version is None:
+                if found is not None:
+                    raise ConcurrentUpdate(eid, 0, found[0])
+                seq, prev, salt = 0, GENESIS, os.urandom(16)
+                digest = facts_digest(facts, salt)
+            elif found is None:
+                raise UnknownEncounter(eid)
+            elif found[0] != change.expected_version:
+                raise ConcurrentUpdate(eid, change.expected_version, found[0])
+            else:
+                seq, prev = found[1], found[2]
+                if found[3] == facts:
+                    salt, digest = found[4], found[5]
+                else:
+                    salt = found[4] or os.urandom(16)
+                    digest = facts_digest(facts, salt)
+            snapshot = snapshot_digest(snap, digest)
+            numbered: list[Event] = []
+            rows = []
+            for event, data in zip(change.events, datas, strict=True):
+                seq += 1
+                digest_of_event = link_hash(prev, seq, snapshot, data)
+                rows.append((eid, seq, event.kind, data, snapshot, prev, digest_of_event))
+                numbered.append(evolve(event, seq=seq))
+                prev = digest_of_event
+            conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            values = (
+                row["protocol"],
+                row["protocol_version"],
+                row["state"],
+                row["responsible"],
+                row["version"],
+                row["opened_at"],
+                row["closed_at"],
+                closed_us,
+                row["channel"],
+                facts,
+                salt,
+                digest,
+                snapshot,
+                seq,
+                prev,
+                eid,
+            )
+            if found is None:
+                conn.execute(
+                    "INSERT INTO encounters (protocol, protocol_version, state, responsible,"
+                    " version, opened_at, closed_at, closed_us, channel, facts, facts_salt,"
+                    " facts_digest, snapshot, seq, head, id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+            else:
+                conn.execute(
+                    "UPDATE encounters SET protocol = ?, protocol_version = ?, state = ?,"
+                    " responsible = ?, version = ?, opened_at = ?, closed_at = ?, closed_us = ?,"
+                    " channel = ?, facts = ?, facts_salt = ?, facts_digest = ?, snapshot = ?,"
+                    " seq = ?, head = ? WHERE id = ?",
+                    values,
+                )
+            if rows:
+                self._append_ledger(conn, eid, seq, prev)
+            conn.executemany("DELETE FROM deadlines WHERE id = ?", [(d,) for d in change.clear])
+            conn.executemany(
+                "INSERT INTO deadlines (id, encounter_id, step, event, due, due_us)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " encounter_id = excluded.encounter_id, step = excluded.step,"
+                " event = excluded.event, due = excluded.due, due_us = excluded.due_us,"
+                " lease_us = NULL",
+                deadlines,
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                notes,
+            )
+        return numbered
+
+    @staticmethod
+    def _append_ledger(conn: sqlite3.Connection, eid: str, seq: int, head: str) -> None:
+        last = conn.execute("SELECT n, link FROM ledger ORDER BY n DESC LIMIT 1").fetchone()
+        n, link = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        conn.execute(
+            "INSERT INTO ledger VALUES (?, ?, ?, ?, ?)",
+            (n, eid, seq, head, ledger_link(link, eid, seq, head)),
+        )
+
+    def timeline(self, encounter_id: str) -> list[Event]:
+        rows = self._read(
+            "read a timeline",
+            "SELECT seq, data FROM events WHERE encounter_id = ? ORDER BY seq",
+            (encounter_id,),
+        )
+        if not rows:
+            self.load(encounter_id)  # raises UnknownEncounter
+        out = []
+        for seq, data in rows:
+            try:
+                event = load_event({**json.loads(data), "seq": seq})
+            except (StoreError, ValueError) as exc:
+                raise StoreError(
+                    f"{self.path}: event {seq} of encounter {encounter_id} is unreadable: {exc}"
+                ) from exc
+            out.append(event)
+        return out
+
+    def encounter_ids(self, open_only: bool = False) -> Sequence[str]:
+        sql = (
+            "SELECT id FROM encounters WHERE closed_at IS NULL ORDER BY id"
+            if open_only
+            else "SELECT id FROM encounters ORDER BY rowid"
+        )
+        return [r[0] for r in self._read("list encounters", sql)]
+
+    # -- deadlines ------------------------------------------------------------------
+
+    def _deadlines(self, rows: list[Any]) -> list[PendingDeadline]:
+        return [
+            self._structure(_row(_DEADLINE, r), PendingDeadline, f"deadline {r[0]}") for r in rows
+        ]
+
+    def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
+        return self._deadlines(
+            self._read(
+                "read deadlines",
+                f"SELECT {_DEADLINE} FROM deadlines WHERE encounter_id = ? ORDER BY due_us, id",
+                (encounter_id,),
+            )
+        )
+
+    def claim_deadlines(
+        self, now: datetime, lease: timedelta, limit: int | None = None
+    ) -> list[PendingDeadline]:
+        now_us = micros(now)
+        where = "due_us <= ? AND (lease_us IS NULL OR lease_us <= ?)"
+        if not self._read(
+            "find due deadlines", f"SELECT 1 FROM deadlines WHERE {where} LIMIT 1", (now_us, now_us)
+        ):
+            return []  # nothing due: no write lock taken
+        with self._write("claim deadlines") as conn:
+            rows = conn.execute(
+                f"SELECT {_DEADLINE} FROM deadlines WHERE {where} ORDER BY due_us, id LIMIT ?",
+                (now_us, now_us, -1 if limit is None else limit),
+            ).fetchall()
+            until = micros(now + lease)
+            conn.executemany(
+                "UPDATE deadlines SET lease_us = ? WHERE id = ?", [(until, r[0]) for r in rows]
+            )
+        return self._deadlines(rows)
+
+    def next_due(self) -> datetime | None:
+        rows = self._read(
+            "find the next deadline", "SELECT due FROM deadlines ORDER BY due_us, id LIMIT 1"
+        )
+        return datetime.fromisoformat(rows[0][0]) if rows else None
+
+    def release_deadline(self, deadline_id: str) -> None:
+        with self._write(f"release deadline {deadline_id}") as conn:
+            conn.execute("DELETE FROM deadlines WHERE id = ?", (deadline_id,))
+
+    # -- outbox ---------------------------------------------------------------------
+
+    @staticmethod
+    def _note_row(note: Notification) -> tuple[Any, ...]:
+        d = {**_NOTE_DEFAULTS, **dump_row(note)}
+        return (
+            d["key"],
+            d["encounter_id"],
+            d["protocol"],
+            d["event"],
+            d["step"],
+            d["party"],
+            d["created_at"],
+            micros(note.created_at),
+            d["attempts"],
+            d["next_attempt_at"],
+            micros(note.next_attempt_at),
+            d["contact"],
+            d["last_error"],
+            d["delivered_at"],
+        )
+
+    def _notes(self, rows: list[Any]) -> list[Notification]:
+        return [self._structure(_row(_NOTE, r), Notification, f"notification {r[0]}") for r in rows]
+
+    def claim_outbox(
+        self, now: datetime, lease: timedelta, limit: int | None = None
+    ) -> list[Notification]:
+        now_us = micros(now)
+        where = "delivered_at IS NULL AND next_attempt_us <= ?"
+        if not self._read(
+            "find due notifications", f"SELECT 1 FROM outbox WHERE {where} LIMIT 1", (now_us,)
+        ):
+            return []
+        with self._write("claim notifications") as conn:
+            rows = conn.execute(
+                f"SELECT {_NOTE} FROM outbox WHERE {where} ORDER BY created_us, key LIMIT ?",
+                (now_us, -1 if limit is None else limit),
+            ).fetchall()
+            until = now + lease
+            conn.executemany(
+                "UPDATE outbox SET next_attempt_at = ?, next_attempt_us = ? WHERE key = ?",
+                [(until.isoformat(), micros(until), r[0]) for r in rows],
+            )
+        return self._notes(rows)
+
+    def _known_note(self, conn: sqlite3.Connection, key: str) -> str:
+        found = conn.execute("SELECT encounter_id FROM outbox WHERE key = ?", (key,)).fetchone()
+        if found is None:
+            raise StoreError(f"no notification with key {key!r} in the outbox")
+        return str(found[0])
+
+    def delivered(self, key: str, event: NotificationDelivered) -> Event:
+        data = event_json(event)
+        at = converter.unstructure(event.at)
+        with self._write(f"record delivery of {key}") as conn:
+            eid = self._known_note(conn, key)
+            if event.encounter_id != eid:
+                raise StoreError(
+                    f"notification {key!r} belongs to encounter {eid},"
+                    f" not {event.encounter_id}; nothing was written"
+                )
+            seq, prev, snapshot = conn.execute(
+                "SELECT seq, head, snapshot FROM encounters WHERE id = ?", (eid,)
+            ).fetchone()
+            seq += 1
+            digest = link_hash(prev, seq, snapshot, data)
+            conn.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (eid, seq, event.kind, data, snapshot, prev, digest),
+            )
+            conn.execute("UPDATE encounters SET seq = ?, head = ? WHERE id = ?", (seq, digest, eid))
+            self._append_ledger(conn, eid, seq, digest)
+            conn.execute(
+                "UPDATE outbox SET delivered_at = ?, attempts = ?, contact = NULL WHERE key = ?",
+                (at, event.attempts, key),
+            )
+        return evolve(event, seq=seq)
+
+    def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+        with self._write(f"record failed delivery of {key}") as conn:
+            self._known_note(conn, key)
+            conn.execute(
+                "UPDATE outbox SET attempts = ?, next_attempt_at = ?, next_attempt_us = ?,"
+                " last_error = ? WHERE key = ?",
+                (attempts, next_attempt_at.isoformat(), micros(next_attempt_at), error, key),
+            )
+
+    def outbox(self, encounter_id: str | None = None) -> list[Notification]:
+        if encounter_id is None:
+            rows = self._read(
+                "read the outbox", f"SELECT {_NOTE} FROM outbox ORDER BY created_us, key"
+            )
+        else:
+            rows = self._read(
+                "read the outbox",
+                f"SELECT {_NOTE} FROM outbox WHERE encounter_id = ? ORDER BY created_us, key",
+                (encounter_id,),
+            )
+        return self._notes(rows)
+
+    # -- retention ------------------------------------------------------------------
+
+    def purge_facts(
+        self, closed_before: datetime, *, dry_run: bool = False, now: datetime | None = None
+    ) -> int:
+        """Remove the facts (and their salt) of encounters closed before
+        ``closed_before``; keep their step timeline and a verifiable audit chain.
+
+        Deleted content is overwritten (``secure_delete``) and the WAL is
+        checkpointed, so the facts do not linger in free pages or the journal.
+
+        :param dry_run: only count what would be purged.
+        :param now: recorded as the purge time (default: the current UTC time).
+        :returns: how many encounters were (or would be) purged.
+        """
+        where = "closed_us IS NOT NULL AND closed_us < ? AND purged_at IS NULL"
+        limit = micros(closed_before)
+        if dry_run:
+            return int(
+                self._read(
+                    "count purgeable encounters",
+                    f"SELECT COUNT(*) FROM encounters WHERE {where}",
+                    (limit,),
+                )[0][0]
+            )
+        stamp = (now or datetime.now(UTC)).isoformat()
+        conn = self._conn()
+        try:
+            conn.execute("PRAGMA secure_delete = ON")
+            with self._write("purge facts") as tx:
+                count = tx.execute(
+                    f"UPDATE encounters SET facts = NULL, facts_salt = NULL, purged_at = ?"
+                    f" WHERE {where}",
+                    (stamp, limit),
+                ).rowcount
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA secure_delete = OFF")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot finish purging facts: {exc}") from exc
+        return int(count)
+
+    # -- lifetime -------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the file (always :data:`SCHEMA_VERSION` once open)."""
+        return int(
+            self._read("read the schema version", "SELECT MAX(version) FROM schema_version")[0][0]
+        )
+
+    def close(self) -> None:
+        """Close every connection this process opened; the store is unusable after."""
+        self._closed = True
+        pid = os.getpid()
+        with self._lock:
+            mine = [c for p, c in self._connections if p == pid]
+            self._connections = []
+        for conn in mine:  # never close a parent's connection inherited through fork
+            with suppress(sqlite3.Error):
+                conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r}, synchronous={self.synchronous!r})"
