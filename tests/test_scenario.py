@@ -17,7 +17,12 @@ from attrs import evolve
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.simulate import ScenarioResult, load_scenario, run_scenario
+from lastresort.simulate import (
+    NotificationExpectation,
+    ScenarioResult,
+    load_scenario,
+    run_scenario,
+)
 from tests.conftest import AMS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -542,6 +547,21 @@ def test_steps_without_at_happen_with_the_previous_step(tmp_path: Path) -> None:
     scenario = load_scenario(write(tmp_path, text))
     assert scenario.steps[2].at == timedelta(minutes=46)
     assert run_scenario(scenario).passed
+
+
+def test_single_tables_stand_for_arrays(tmp_path: Path) -> None:
+    text = LATE.replace(
+        'queued = [{ party = "mayor_staff", event = "expert_overdue" }]',
+        'queued = { party = "mayor_staff", event = "expert_overdue" }\n'
+        'delivered = { party = "expert", event = "expert_overdue" }\n'
+        'deadlines = { step = "escalated", due = "+1h31m" }',
+    )
+    step = load_scenario(write(tmp_path, text)).steps[1]
+    assert step.queued == (NotificationExpectation("mayor_staff", "expert_overdue"),)
+    assert step.delivered == (NotificationExpectation("expert", "expert_overdue"),)
+    assert step.deadlines is not None
+    assert [(d.step, d.due) for d in step.deadlines] == [("escalated", timedelta(minutes=91))]
+    assert run_scenario(load_scenario(write(tmp_path, text))).passed
 
 
 def test_a_json_scenario_runs(tmp_path: Path) -> None:

@@ -162,6 +162,7 @@ def _register() -> None:
             allowed=override(struct_hook=_one_or_many(AllowedExpectation)),
             queued=override(struct_hook=_one_or_many(NotificationExpectation)),
             delivered=override(struct_hook=_one_or_many(NotificationExpectation)),
+            deadlines=override(struct_hook=_one_or_many(_DeadlineFile)),
         ),
     )
     conv.register_structure_hook(
