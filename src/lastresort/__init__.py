@@ -56,6 +56,7 @@ from .outbox import Backoff, Notification
 from .plugins import PluginLoadError
 from .store import MemoryStore, PendingDeadline, SQLiteStore, Store
 from .validate import validate
+from .verify import PathStep, Property, PropertyResult, Report, Violation, verify
 
 __version__ = "0.1.0"
 
@@ -85,11 +86,15 @@ __all__ = [
     "ObserverFailed",
     "Party",
     "PartyKind",
+    "PathStep",
     "PendingDeadline",
     "PluginLoadError",
+    "Property",
+    "PropertyResult",
     "Protocol",
     "ProtocolError",
     "ProtocolKind",
+    "Report",
     "Requirements",
     "ResponsibilityTransferred",
     "SQLiteStore",
@@ -105,10 +110,12 @@ __all__ = [
     "TransitionNotAllowed",
     "UnknownEncounter",
     "UnknownProtocol",
+    "Violation",
     "VirtualClock",
     "__version__",
     "dump_protocol",
     "hookimpl",
     "load_protocol",
     "validate",
+    "verify",
 ]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .card import protocol_card, timeline_table
+from .cli_check import register as _register_check
 from .cli_scenario import register as _register_scenario
 from .convert import load_protocol
 from .errors import LastResortError, ProtocolError
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: Further subcommands, each registering itself on the subparsers.
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
 _EXTENSIONS.append(_register_scenario)
+_EXTENSIONS.append(_register_check)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,6 +46,7 @@ from .plugins import Hooks, make_plugin_manager
 from .store.base import Change, PendingDeadline, Store
 from .store.memory import MemoryStore
 from .validate import validate
+from .verify import verify
 
 __all__ = ["Engine"]
 
@@ -86,7 +87,7 @@ class Engine:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.backoff = backoff or Backoff()
-        self.strict = strict  # the verifier's safety properties are wired in with verify.py
+        self.strict = strict  # refuse protocols the verifier finds unsafe (see _check)
         self._ids = ids or (lambda: uuid.uuid4().hex)
         self.plugin_manager = make_plugin_manager(plugins, entry_points)
         self.hooks = Hooks(self.plugin_manager)
@@ -107,6 +108,10 @@ class Engine:
                         f"$.transitions[{i}].guard: no plugin answers guard {transition.guard!r}"
                         " (declare it in lastresort_guard_names)"
                     )
+            if self.strict and not found:
+                # strict: the verifier's safety properties, on a structurally sound protocol
+                report = verify(protocol, self.hooks.protocol_properties(protocol))
+                found.extend(f"unsafe: {p}" for p in report.problems())
             problems.extend(f"protocol {protocol.id!r}: {p}" for p in found)
         if problems:
             raise ProtocolError(problems)

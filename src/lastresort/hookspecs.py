@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .events import Event
     from .model import Actor, Encounter, Party, Protocol
     from .outbox import Notification
+    from .verify import Property
 
 __all__ = [
     "PROJECT",
@@ -33,6 +34,7 @@ __all__ = [
     "lastresort_guard_names",
     "lastresort_on_event",
     "lastresort_party_directory",
+    "lastresort_protocol_properties",
     "lastresort_protocols",
     "lastresort_validate_protocol",
 ]
@@ -152,5 +154,25 @@ def lastresort_party_directory(protocol: Protocol, party: Party, at: datetime) -
     :param at: the moment (timezone-aware).
     :returns: an address or identifier of the person or desk on duty (never data
         about the child), or ``None`` when this plugin does not know.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lastresort_protocol_properties(protocol: Protocol) -> Sequence[Property]:
+    """Return extra safety properties the verifier checks for ``protocol``.
+
+    Called by :meth:`lastresort.Engine` when ``strict=True`` (for every protocol
+    it accepts), by ``lastresort check`` and by
+    :func:`lastresort.testing.assert_protocol_safe` (with ``plugins=``). Every
+    implementation is called; the results are merged and checked after the core
+    properties. A name that is already taken (by the core or another plugin) is a
+    :class:`PluginLoadError`.
+
+    :param protocol: the protocol being verified; return an empty list for the
+        protocols your plugin has nothing to say about.
+    :returns: :class:`lastresort.Property` values, each with a stable ``name``, a
+        one-line ``rule`` and a ``check(protocol)`` returning every
+        :class:`lastresort.Violation` (none when it holds).
     """
     raise NotImplementedError

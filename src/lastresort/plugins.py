@@ -22,6 +22,7 @@ from .events import Event
 from .hookspecs import PROJECT, hookimpl
 from .model import Actor, Encounter, Party, Protocol
 from .outbox import Notification
+from .verify import RULES, Property
 
 __all__ = ["DefaultPlugin", "Hooks", "PluginLoadError", "make_plugin_manager"]
 
@@ -114,6 +115,30 @@ class Hooks:
         """Extra problems from every plugin."""
         results = self._hook.lastresort_validate_protocol(protocol=protocol)
         return [problem for result in results for problem in result or ()]
+
+    def protocol_properties(self, protocol: Protocol) -> list[Property]:
+        """Extra safety properties from every plugin, for ``protocol``.
+
+        :raises PluginLoadError: when a plugin returns something that is not a
+            :class:`~lastresort.Property`, or a name already taken.
+        """
+        found: list[Property] = []
+        owner: dict[str, str] = dict.fromkeys(RULES, "lastresort (core)")
+        for impl in reversed(self._hook.lastresort_protocol_properties.get_hookimpls()):
+            for prop in impl.function(*_args(impl, {"protocol": protocol})) or ():
+                if not isinstance(prop, Property):
+                    raise PluginLoadError(
+                        f"plugin {impl.plugin_name!r}: lastresort_protocol_properties returned"
+                        f" {type(prop).__name__}, expected lastresort.Property"
+                    )
+                if prop.name in owner:
+                    raise PluginLoadError(
+                        f"plugin {impl.plugin_name!r}: property name {prop.name!r} is already"
+                        f" taken by {owner[prop.name]!r}"
+                    )
+                owner[prop.name] = impl.plugin_name
+                found.append(prop)
+        return found
 
     def guard_names(self) -> set[str]:
         """Guard names some plugin answers."""

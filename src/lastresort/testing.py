@@ -25,13 +25,15 @@ from typing import TYPE_CHECKING
 from .clock import VirtualClock
 from .demo import DEMO_START, actor_for, happy_path
 from .engine import Engine
+from .errors import ProtocolError
 from .model import Encounter, Protocol
 from .store.memory import MemoryStore
+from .verify import Property, Report, render_path, verify
 
 if TYPE_CHECKING:
     import pytest
 
-__all__ = ["make_engine", "pytest_collect_file", "walk_happy_path"]
+__all__ = ["assert_protocol_safe", "make_engine", "pytest_collect_file", "walk_happy_path"]
 
 
 def make_engine(
@@ -76,6 +78,44 @@ def walk_happy_path(
     for state, transition in path:
         engine.fire(encounter.id, transition.event, actor_for(protocol, state, transition))
     return engine.get(encounter.id)
+
+
+def assert_protocol_safe(
+    protocol: Protocol,
+    extra_properties: Iterable[Property] = (),
+    plugins: Iterable[object] = (),
+) -> Report:
+    """Assert that ``protocol`` passes every safety property of the verifier.
+
+    :param extra_properties: further properties to check.
+    :param plugins: plugin objects or modules whose ``lastresort_protocol_properties``
+        are checked as well (installed plugins are not loaded).
+    :returns: the report, for further assertions (e.g. on ``report.bounds``).
+    :raises AssertionError: listing each failing property with its message and
+        counterexample path, or the problems that make the protocol unusable.
+    """
+    from .plugins import Hooks, make_plugin_manager
+
+    extra = [
+        *extra_properties,
+        *Hooks(make_plugin_manager(plugins, False)).protocol_properties(protocol),
+    ]
+    try:
+        report = verify(protocol, extra)
+    except ProtocolError as exc:
+        listed = "\n".join(f"  - {p}" for p in exc.problems)
+        raise AssertionError(f"protocol {protocol.id!r} is unusable:\n{listed}") from exc
+    if not report.ok:
+        lines = []
+        for r in report.failed:
+            lines.append(f"  ✗ {r.name}: {r.message}")
+            if r.counterexample:
+                lines.append(f"      counterexample: {render_path(r.counterexample)}")
+        raise AssertionError(
+            f"protocol {protocol.id!r} fails {len(report.failed)} safety"
+            f" propert{'y' if len(report.failed) == 1 else 'ies'}:\n" + "\n".join(lines)
+        )
+    return report
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

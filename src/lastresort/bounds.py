@@ -1,0 +1,459 @@
+"""A protocol's graph, shortest counterexample paths, and worst-case time bounds.
+
+The verifier (``verify.py``) checks properties over this graph; this module holds
+the graph itself and the two numeric measures: the worst-case time until a goal
+step (``child_with_expert``, ``mayor_involved``) and the total time an order is in
+force. Everything is deterministic: transitions are visited in file order, so the
+same protocol always yields the same paths.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
+
+from attrs import frozen
+
+from .model import ACUTE_DANGER, ANY_STEP, CLOCK, Protocol, Transition
+
+__all__ = [
+    "Bound",
+    "Edge",
+    "PathStep",
+    "ProtocolGraph",
+    "goal_bound",
+    "graph_problems",
+    "order_bound",
+]
+
+ZERO = timedelta(0)
+
+
+@frozen
+class PathStep:
+    """One point of a counterexample path.
+
+    :param event: the event that led here (``None`` for the initial step).
+    :param step: the step entered.
+    :param party: the party responsible in that step (``None`` for a terminal step
+        without one).
+    """
+
+    event: str | None
+    step: str
+    party: str | None
+
+    def __str__(self) -> str:
+        head = self.step if self.event is None else f"--{self.event}--> {self.step}"
+        return f"{head} ({self.party or 'nobody'})"
+
+
+@frozen
+class Edge:
+    """A transition taken from one particular source step (``*`` expanded)."""
+
+    source: str
+    target: str
+    transition: Transition
+    index: int
+
+    @property
+    def event(self) -> str:
+        """The transition's event."""
+        return self.transition.event
+
+
+@frozen
+class Bound:
+    """A worst-case measure of a protocol, compared with its stated requirement.
+
+    :param goal: the tag measured (``child_with_expert``, ``mayor_involved``) or,
+        for an order, ``order_in_force``.
+    :param what: what is measured, for people.
+    :param requirement_name: the key in ``[requirements]`` it is compared with.
+    :param requirement: the stated maximum, or ``None`` when none is stated.
+    :param worst: the worst case, or ``None`` when unbounded or never reached (an
+        order that is never in force has a worst case of zero).
+    :param reachable: whether a goal step can be reached at all.
+    :param path: the worst path (for a bounded measure).
+    :param costs: what each step of ``path`` costs, aligned with ``path``.
+    :param cycle: a cycle that makes the measure unbounded (starts and ends at the
+        same step), or empty.
+    :param open_step: a step that costs an unknown time (no deadline and no
+        response model), making the measure unbounded, or ``None``.
+    :param ends: for each step where a path ends without reaching the goal, the
+        shortest path there (reported apart; not counted in ``worst``).
+    """
+
+    goal: str
+    what: str
+    requirement_name: str
+    requirement: timedelta | None
+    worst: timedelta | None
+    reachable: bool
+    path: tuple[PathStep, ...] = ()
+    costs: tuple[timedelta, ...] = ()
+    cycle: tuple[PathStep, ...] = ()
+    open_step: str | None = None
+    ends: tuple[tuple[PathStep, ...], ...] = ()
+
+    @property
+    def unbounded(self) -> bool:
+        """Whether no finite worst case exists (a cycle or a step of unknown cost)."""
+        return bool(self.cycle) or self.open_step is not None
+
+    @property
+    def holds(self) -> bool | None:
+        """``None`` when no requirement is stated; otherwise whether the worst
+        case is known and within it."""
+        if self.requirement is None:
+            return None
+        return self.worst is not None and self.worst <= self.requirement
+
+
+def graph_problems(protocol: Protocol) -> list[str]:
+    """Structural problems that make the graph meaningless (unusable input).
+
+    Unknown steps in ``initial``/``from``/``to``, ``from`` naming nothing or mixing
+    ``*`` with names, outgoing transitions of a terminal step, ``by`` naming nobody
+    or an unknown party, and a party called ``clock``.
+    """
+    steps, parties = protocol.steps, protocol.parties
+    problems: list[str] = []
+    if protocol.initial not in steps:
+        problems.append(f"$.protocol.initial: unknown step {protocol.initial!r}")
+    if CLOCK in parties:
+        problems.append("$.parties.clock: 'clock' is reserved for deadline events")
+    for i, transition in enumerate(protocol.transitions):
+        path = f"$.transitions[{i}]"
+        if transition.target not in steps:
+            problems.append(f"{path}.to: unknown step {transition.target!r}")
+        if not transition.sources:
+            problems.append(f"{path}.from: names no step")
+        elif ANY_STEP in transition.sources and len(transition.sources) > 1:
+            problems.append(f"{path}.from: '*' cannot be combined with step names")
+        elif ANY_STEP not in transition.sources:
+            for j, source in enumerate(transition.sources):
+                if source not in steps:
+                    problems.append(f"{path}.from[{j}]: unknown step {source!r}")
+                elif steps[source].terminal:
+                    problems.append(
+                        f"{path}.from[{j}]: terminal step {source!r} cannot have outgoing transitions"
+                    )
+        if not transition.by:
+            problems.append(f"{path}.by: names nobody who may fire it")
+        for j, role in enumerate(transition.by):
+            if role != CLOCK and role not in parties:
+                problems.append(f"{path}.by[{j}]: unknown party {role!r}")
+    return problems
+
+
+class ProtocolGraph:
+    """The steps reachable from the initial step and the transitions between them.
+
+    Guards are treated as possibly true or false: every transition may be taken.
+    Build it only for a protocol without :func:`graph_problems`.
+    """
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        out: dict[str, list[Edge]] = {key: [] for key in protocol.steps}
+        for index, transition in enumerate(protocol.transitions):
+            for source in protocol.sources_of(transition):
+                out[source].append(Edge(source, transition.target, transition, index))
+        self.out: Mapping[str, list[Edge]] = out
+        self.parent = self.search(protocol.initial)
+        #: reachable steps, in breadth-first order (the initial step first)
+        self.reachable: tuple[str, ...] = tuple(self.parent)
+
+    def party(self, step: str) -> str | None:
+        """The responsible party of ``step``."""
+        return self.protocol.steps[step].responsible
+
+    def search(
+        self,
+        start: str,
+        node: Callable[[str], bool] = lambda _: True,
+        edge: Callable[[Edge], bool] = lambda _: True,
+    ) -> dict[str, Edge | None]:
+        """Breadth-first search from ``start`` through steps where ``node`` holds
+        (a step where it fails is entered but not left), along edges where ``edge``
+        holds. :returns: each step reached and the edge it was first reached by."""
+        parent: dict[str, Edge | None] = {start: None}
+        queue = deque([start])
+        while queue:
+            here = queue.popleft()
+            if here != start and not node(here):
+                continue
+            for e in self.out[here]:
+                if e.target not in parent and edge(e):
+                    parent[e.target] = e
+                    queue.append(e.target)
+        return parent
+
+    def path(
+        self, step: str, parent: Mapping[str, Edge | None] | None = None
+    ) -> tuple[PathStep, ...]:
+        """The path to ``step`` recorded in ``parent`` (default: the shortest path
+        from the initial step)."""
+        parent = self.parent if parent is None else parent
+        edges: list[Edge] = []
+        here = step
+        while (e := parent[here]) is not None:
+            edges.append(e)
+            here = e.source
+        return self.walk(here, reversed(edges))
+
+    def walk(self, start: str, edges: Iterable[Edge]) -> tuple[PathStep, ...]:
+        """The path that starts in ``start`` and follows ``edges``."""
+        out = [PathStep(None, start, self.party(start))]
+        out.extend(PathStep(e.event, e.target, self.party(e.target)) for e in edges)
+        return tuple(out)
+
+    def path_over(self, edge: Edge) -> tuple[PathStep, ...]:
+        """The shortest path from the initial step to ``edge.source``, then ``edge``."""
+        return (*self.path(edge.source), PathStep(edge.event, edge.target, self.party(edge.target)))
+
+    def first(self, bad: Callable[[str], bool]) -> str | None:
+        """The reachable step nearest the initial step for which ``bad`` holds."""
+        return next((step for step in self.reachable if bad(step)), None)
+
+    def first_edge(self, bad: Callable[[Edge], bool]) -> Edge | None:
+        """The reachable edge whose counterexample path is shortest: the nearest
+        source first, then file order."""
+        for step in self.reachable:
+            for e in self.out[step]:
+                if bad(e):
+                    return e
+        return None
+
+    def avoiding(
+        self, avoid: Callable[[str], bool], goal: Callable[[str], bool]
+    ) -> tuple[PathStep, ...] | None:
+        """The shortest path to a step where ``goal`` holds that passes no step
+        where ``avoid`` holds (its first and last step included), or ``None`` when
+        every path to a goal step passes one."""
+        if avoid(self.protocol.initial):
+            return None
+        parent = self.search(self.protocol.initial, node=lambda s: not avoid(s))
+        found = next((s for s in parent if goal(s) and not avoid(s)), None)
+        return None if found is None else self.path(found, parent)
+
+    def cycle_in(self, nodes: set[str], edge: Callable[[Edge], bool]) -> tuple[Edge, ...]:
+        """A cycle within ``nodes`` along edges where ``edge`` holds, or ``()``;
+        depth-first from the steps in breadth-first order, edges in file order."""
+        done: set[str] = set()
+        for root in self.reachable:
+            if root not in nodes or root in done:
+                continue
+            stack: list[tuple[str, int]] = [(root, 0)]
+            on_stack = {root: 0}  # step -> its position in ``stack``
+            trail: list[Edge] = []  # trail[k] leads from stack[k] to stack[k + 1]
+            while stack:
+                here, i = stack[-1]
+                edges = self.out[here]
+                if i == len(edges):
+                    stack.pop()
+                    del on_stack[here]
+                    done.add(here)
+                    if trail:
+                        trail.pop()
+                    continue
+                stack[-1] = (here, i + 1)
+                e = edges[i]
+                if e.target not in nodes or e.target in done or not edge(e):
+                    continue
+                if e.target in on_stack:
+                    return (*trail[on_stack[e.target] :], e)
+                on_stack[e.target] = len(stack)
+                trail.append(e)
+                stack.append((e.target, 0))
+        return ()
+
+
+def _cost(protocol: Protocol, step: str) -> timedelta | None:
+    here = protocol.steps[step]
+    if here.deadline is not None:
+        return here.deadline.after
+    party = protocol.parties.get(here.responsible or "")
+    if party is not None and party.response is not None:
+        return party.response.p90
+    return None
+
+
+def goal_bound(
+    graph: ProtocolGraph,
+    goal: str,
+    what: str,
+    requirement_name: str,
+    requirement: timedelta | None,
+) -> Bound:
+    """The worst-case time from opening until the first step tagged ``goal``.
+
+    Each step passed costs its deadline's ``after`` (the clock moves the child on
+    at the latest then), or the p90 of its responsible party's response model when
+    it has no deadline; ``acute_danger`` is not followed. See docs/verifier.md.
+    """
+    protocol = graph.protocol
+    steps = protocol.steps
+    is_goal = {k for k, s in steps.items() if goal in s.tags}
+
+    def calm(e: Edge) -> bool:
+        return e.event != ACUTE_DANGER
+
+    initial = protocol.initial
+    if initial in is_goal:
+        return Bound(
+            goal, what, requirement_name, requirement, ZERO, True, graph.walk(initial, ()), (ZERO,)
+        )
+    # steps reached before any goal step
+    before = graph.search(initial, node=lambda s: s not in is_goal, edge=calm)
+    region = [s for s in before if s not in is_goal]
+    # of those, the ones from which a goal step can still be reached
+    leads: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for s in region:
+            if s not in leads and any(
+                calm(e) and (e.target in is_goal or e.target in leads) for e in graph.out[s]
+            ):
+                leads.add(s)
+                changed = True
+    ends = tuple(
+        graph.path(s, before)
+        for s in region
+        if steps[s].terminal or not any(calm(e) for e in graph.out[s])
+    )
+    if initial not in leads:
+        return Bound(goal, what, requirement_name, requirement, None, False, ends=ends)
+    cycle = graph.cycle_in(leads, calm)
+    if cycle:
+        entry = cycle[0].source
+        return Bound(
+            goal, what, requirement_name, requirement, None, True,
+            cycle=graph.walk(entry, cycle), ends=ends,
+        )  # fmt: skip
+    open_step = next((s for s in region if s in leads and _cost(protocol, s) is None), None)
+    if open_step is not None:
+        return Bound(
+            goal, what, requirement_name, requirement, None, True,
+            path=graph.path(open_step, before), open_step=open_step, ends=ends,
+        )  # fmt: skip
+    # longest path over the acyclic region, memoised, file order breaks ties
+    best: dict[str, tuple[timedelta, Edge | None]] = {}
+    order = _topological(graph, leads, calm)
+    for s in reversed(order):
+        cost = _cost(protocol, s)
+        assert cost is not None
+        choice: tuple[timedelta, Edge | None] = (timedelta.min, None)
+        for e in graph.out[s]:
+            if not calm(e):
+                continue
+            if e.target in is_goal:
+                value = ZERO
+            elif e.target in leads:
+                value = best[e.target][0]
+            else:
+                continue
+            if value > choice[0]:
+                choice = (value, e)
+        best[s] = (cost + choice[0], choice[1])
+    edges: list[Edge] = []
+    here = initial
+    costs: list[timedelta] = []
+    while here not in is_goal:
+        costs.append(_cost(protocol, here) or ZERO)
+        chosen = best[here][1]
+        assert chosen is not None
+        edges.append(chosen)
+        here = chosen.target
+    costs.append(ZERO)
+    return Bound(
+        goal, what, requirement_name, requirement, best[initial][0], True,
+        path=graph.walk(initial, edges), costs=tuple(costs), ends=ends,
+    )  # fmt: skip
+
+
+def _topological(graph: ProtocolGraph, nodes: set[str], edge: Callable[[Edge], bool]) -> list[str]:
+    """``nodes`` (acyclic along ``edge``) in topological order."""
+    indegree = {n: 0 for n in nodes}
+    for n in nodes:
+        for e in graph.out[n]:
+            if edge(e) and e.target in nodes:
+                indegree[e.target] += 1
+    queue = deque(n for n in graph.reachable if n in nodes and indegree[n] == 0)
+    order: list[str] = []
+    while queue:
+        n = queue.popleft()
+        order.append(n)
+        for e in graph.out[n]:
+            if edge(e) and e.target in nodes:
+                indegree[e.target] -= 1
+                if indegree[e.target] == 0:
+                    queue.append(e.target)
+    return order
+
+
+def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
+    """The most time an order can be in force in total: the largest sum of the
+    deadlines of steps tagged ``order_in_force`` along any path (every transition
+    followed). A cycle through such a step, or such a step without a deadline,
+    makes it unbounded."""
+    protocol = graph.protocol
+    steps = protocol.steps
+    tag, what, name = "order_in_force", "total time the order is in force", "max_order_duration"
+    force = [s for s in graph.reachable if tag in steps[s].tags]
+    if not force:
+        return Bound(tag, what, name, requirement, ZERO, False)
+    for f in force:
+        parent = graph.search(f)
+        back = next((e for s in parent for e in graph.out[s] if e.target == f), None)
+        if back is not None:
+            return Bound(
+                tag, what, name, requirement, None, True,
+                cycle=(*graph.path(back.source, parent), PathStep(back.event, f, graph.party(f))),
+            )  # fmt: skip
+    for f in force:
+        if steps[f].deadline is None:
+            return Bound(tag, what, name, requirement, None, True, path=graph.path(f), open_step=f)
+    weighted = set(force)
+
+    def between(start: str) -> dict[str, Edge | None]:
+        return graph.search(start, node=lambda s: s not in weighted)
+
+    reach = {f: between(f) for f in force}
+    # no cycle runs through a weighted step, so the chain of them is acyclic
+    best: dict[str, tuple[timedelta, str | None]] = {}
+    pending = list(force)
+    while pending:
+        f = pending.pop()
+        if f in best:
+            continue
+        later = [g for g in reach[f] if g in weighted and g != f]
+        missing = [g for g in later if g not in best]
+        if missing:
+            pending.append(f)
+            pending.extend(missing)
+            continue
+        deadline = steps[f].deadline
+        assert deadline is not None
+        choice: tuple[timedelta, str | None] = (ZERO, None)
+        for g in later:
+            if best[g][0] > choice[0]:
+                choice = (best[g][0], g)
+        best[f] = (deadline.after + choice[0], choice[1])
+    start = between(protocol.initial)
+    first = [f for f in force if f in start]
+    top = max(first, key=lambda f: best[f][0])
+    path = list(graph.path(top, start))
+    here: str | None = top
+    while (after := best[here][1] if here is not None else None) is not None:
+        assert here is not None
+        path.extend(graph.path(after, reach[here])[1:])
+        here = after
+    costs = tuple(
+        d.after if p.step in weighted and (d := steps[p.step].deadline) else ZERO for p in path
+    )
+    return Bound(tag, what, name, requirement, best[top][0], True, path=tuple(path), costs=costs)
