@@ -1,0 +1,474 @@
+"""The Store contract: one suite, run against MemoryStore and SQLiteStore alike.
+
+Every refusal is checked to change nothing (the whole store compared before and
+after), and a differential test drives both stores with the same random
+operations and compares every answer.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lastresort as lr
+from lastresort.store import Change
+from tests.store_kit import ACTOR, START, Receipts, consistency_problems, moves, relay
+
+LEASE = timedelta(minutes=1)
+
+
+def make_memory(_: Path) -> lr.Store:
+    return lr.MemoryStore()
+
+
+def make_sqlite(tmp: Path) -> lr.Store:
+    return lr.SQLiteStore(tmp / "contract.db", synchronous="NORMAL")
+
+
+STORES = [pytest.param(make_memory, id="memory"), pytest.param(make_sqlite, id="sqlite")]
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[lr.Store]:
+    made: lr.Store = request.param(tmp_path)
+    yield made
+    made.close()
+
+
+def at(minutes: float) -> datetime:
+    return START + timedelta(minutes=minutes)
+
+
+def encounter(eid: str = "e1", version: int = 1, state: str = "desk", **kw: Any) -> lr.Encounter:
+    return lr.Encounter(
+        id=eid,
+        protocol="relay",
+        protocol_version="1",
+        state=state,
+        responsible=kw.pop("responsible", "counter"),
+        facts=kw.pop("facts", {"age_band": "8-11"}),
+        version=version,
+        opened_at=START,
+        **kw,
+    )
+
+
+def opened(eid: str = "e1") -> lr.Event:
+    return lr.EncounterOpened(
+        encounter_id=eid,
+        at=START,
+        actor=lr.Actor("counter"),
+        protocol="relay",
+        protocol_version="1",
+        step="desk",
+        responsible="counter",
+        channel="counter",
+    )
+
+
+def entered(eid: str, step: str, minutes: float = 1) -> lr.Event:
+    return lr.StepEntered(
+        encounter_id=eid,
+        at=at(minutes),
+        actor=lr.Actor("counter", id="desk-2"),
+        event="go",
+        from_step="desk",
+        step=step,
+        responsible="counter",
+    )
+
+
+def deadline(eid: str, name: str, minutes: float, step: str = "desk") -> lr.PendingDeadline:
+    return lr.PendingDeadline(
+        id=f"{eid}:{name}", encounter_id=eid, step=step, event="desk_timeout", due=at(minutes)
+    )
+
+
+def note(eid: str, party: str, minutes: float = 0) -> lr.Notification:
+    return lr.Notification(
+        key=f"{eid}:{party}",
+        encounter_id=eid,
+        protocol="relay",
+        event="go",
+        step="room",
+        party=party,
+        created_at=at(minutes),
+        next_attempt_at=at(minutes),
+    )
+
+
+def new(store: lr.Store, eid: str = "e1", **kw: Any) -> list[lr.Event]:
+    return store.commit(
+        Change(encounter=encounter(eid), expected_version=None, events=[opened(eid)], **kw)
+    )
+
+
+def everything(store: lr.Store) -> dict[str, Any]:
+    """The whole observable state of a store, for before == after checks."""
+    ids = list(store.encounter_ids())
+    return {
+        "ids": ids,
+        "open": list(store.encounter_ids(open_only=True)),
+        "encounters": [store.load(i) for i in ids],
+        "timelines": [store.timeline(i) for i in ids],
+        "deadlines": [store.deadlines(i) for i in ids],
+        "outbox": store.outbox(),
+        "next_due": store.next_due(),
+    }
+
+
+# -- commit -------------------------------------------------------------------------
+
+
+def test_commit_numbers_events_and_stores_the_snapshot(store: lr.Store) -> None:
+    first = new(store)
+    assert [e.seq for e in first] == [1]
+    second = store.commit(
+        Change(
+            encounter=encounter(version=2, state="room"),
+            expected_version=1,
+            events=[entered("e1", "room"), entered("e1", "room", 2)],
+        )
+    )
+    assert [e.seq for e in second] == [2, 3]
+    assert store.timeline("e1") == first + second
+    assert store.load("e1") == encounter(version=2, state="room")
+    assert store.load("e1").facts == {"age_band": "8-11"}
+    assert list(store.encounter_ids()) == ["e1"]
+
+
+def test_encounter_ids_keep_insertion_order_and_drop_closed_from_open(store: lr.Store) -> None:
+    for eid in ["b", "c", "a"]:
+        new(store, eid)
+    store.commit(
+        Change(
+            encounter=encounter("c", 2, "closed", responsible=None, closed_at=at(5)),
+            expected_version=1,
+            events=[],
+        )
+    )
+    assert list(store.encounter_ids()) == ["b", "c", "a"]
+    assert list(store.encounter_ids(open_only=True)) == ["a", "b"]
+    assert store.load("c").closed_at == at(5)
+
+
+def test_a_new_encounter_that_exists_is_a_concurrent_update(store: lr.Store) -> None:
+    new(store)
+    before = everything(store)
+    with pytest.raises(lr.ConcurrentUpdate) as caught:
+        new(store, schedule=[deadline("e1", "x", 5)], outbox=[note("e1", "expert")])
+    assert (caught.value.expected, caught.value.actual) == (0, 1)
+    assert everything(store) == before
+
+
+def test_a_stale_version_is_refused_and_writes_nothing(store: lr.Store) -> None:
+    new(store, schedule=[deadline("e1", "d1", 30)])
+    store.commit(Change(encounter=encounter(version=2), expected_version=1, events=[]))
+    before = everything(store)
+    with pytest.raises(lr.ConcurrentUpdate) as caught:
+        store.commit(
+            Change(
+                encounter=encounter(version=2, state="room"),
+                expected_version=1,
+                events=[entered("e1", "room")],
+                schedule=[deadline("e1", "d2", 20, "room")],
+                clear=["e1:d1"],
+                outbox=[note("e1", "expert")],
+            )
+        )
+    assert (caught.value.expected, caught.value.actual) == (1, 2)
+    assert "reload it and try again" in str(caught.value)
+    assert everything(store) == before
+
+
+def test_an_update_of_an_unknown_encounter_writes_nothing(store: lr.Store) -> None:
+    new(store)
+    before = everything(store)
+    with pytest.raises(lr.UnknownEncounter):
+        store.commit(
+            Change(encounter=encounter("nope", 2), expected_version=1, events=[opened("nope")])
+        )
+    assert everything(store) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            Change(encounter=encounter(version=3), expected_version=1, events=[]),
+            "a change from version 1 must carry version 2, not 3",
+        ),
+        (
+            Change(encounter=encounter(version=2), expected_version=1, events=[opened("other")]),
+            "event 0 of the change belongs to encounter other",
+        ),
+        (
+            Change(
+                encounter=encounter(version=2),
+                expected_version=1,
+                events=[],
+                schedule=[deadline("other", "d", 5)],
+            ),
+            "deadline 0 of the change belongs to encounter other",
+        ),
+        (
+            Change(
+                encounter=encounter(version=2),
+                expected_version=1,
+                events=[],
+                outbox=[note("other", "expert")],
+            ),
+            "notification 0 of the change belongs to encounter other",
+        ),
+    ],
+)
+def test_a_change_that_does_not_hold_together_is_refused(
+    store: lr.Store, change: Change, message: str
+) -> None:
+    new(store)
+    before = everything(store)
+    with pytest.raises(lr.StoreError, match=message):
+        store.commit(change)
+    assert everything(store) == before
+
+
+def test_unknown_encounters_are_reported(store: lr.Store) -> None:
+    with pytest.raises(lr.UnknownEncounter, match="'ghost'"):
+        store.load("ghost")
+    with pytest.raises(lr.UnknownEncounter):
+        store.timeline("ghost")
+    assert store.deadlines("ghost") == []
+    assert store.outbox("ghost") == []
+
+
+# -- deadlines ------------------------------------------------------------------------
+
+
+def test_deadlines_are_scheduled_cleared_and_ordered_by_instant(store: lr.Store) -> None:
+    # 09:40 UTC is 10:40 in Amsterdam: as text it would sort first, as an instant it is between
+    utc_earlier = lr.PendingDeadline(
+        id="e1:z",
+        encounter_id="e1",
+        step="desk",
+        event="desk_timeout",
+        due=at(40).astimezone(UTC),
+    )
+    new(store, schedule=[deadline("e1", "b", 50), utc_earlier, deadline("e1", "a", 30)])
+    assert [d.id for d in store.deadlines("e1")] == ["e1:a", "e1:z", "e1:b"]
+    assert store.next_due() == at(30)
+    store.commit(
+        Change(encounter=encounter(version=2), expected_version=1, events=[], clear=["e1:a"])
+    )
+    assert [d.id for d in store.deadlines("e1")] == ["e1:z", "e1:b"]
+    assert store.next_due() == at(40)
+    assert store.deadlines("e1")[0] == utc_earlier
+
+
+def test_claim_deadlines_takes_due_ones_once_within_the_lease(store: lr.Store) -> None:
+    new(store, schedule=[deadline("e1", "b", 10), deadline("e1", "a", 10), deadline("e1", "c", 60)])
+    assert store.claim_deadlines(at(5), LEASE) == []
+    claimed = store.claim_deadlines(at(20), LEASE, limit=1)
+    assert [d.id for d in claimed] == ["e1:a"]
+    assert [d.id for d in store.claim_deadlines(at(20), LEASE)] == ["e1:b"]
+    assert store.claim_deadlines(at(20.5), LEASE) == []  # both leased
+    assert [d.id for d in store.claim_deadlines(at(21), LEASE)] == ["e1:a", "e1:b"]  # expired
+    assert store.next_due() == at(10)  # claimed deadlines stay pending until cleared
+    store.release_deadline("e1:a")
+    assert [d.id for d in store.deadlines("e1")] == ["e1:b", "e1:c"]
+    store.release_deadline("e1:never")  # releasing an unknown deadline is a no-op
+    assert [d.id for d in store.claim_deadlines(at(100), LEASE)] == ["e1:b", "e1:c"]
+
+
+def test_rescheduling_a_deadline_replaces_it_and_its_lease(store: lr.Store) -> None:
+    new(store, schedule=[deadline("e1", "a", 10)])
+    assert len(store.claim_deadlines(at(10), timedelta(hours=1))) == 1
+    store.commit(
+        Change(
+            encounter=encounter(version=2),
+            expected_version=1,
+            events=[],
+            schedule=[deadline("e1", "a", 15)],
+        )
+    )
+    assert store.deadlines("e1") == [deadline("e1", "a", 15)]
+    assert store.claim_deadlines(at(15), LEASE) == [deadline("e1", "a", 15)]
+
+
+def test_next_due_is_none_without_deadlines(store: lr.Store) -> None:
+    assert store.next_due() is None
+    new(store, schedule=[deadline("e1", "a", 10)])
+    store.release_deadline("e1:a")
+    assert store.next_due() is None
+
+
+# -- outbox ---------------------------------------------------------------------------
+
+
+def test_outbox_claims_oldest_first_and_hides_claimed_ones(store: lr.Store) -> None:
+    new(store, outbox=[note("e1", "police", 2), note("e1", "expert", 0), note("e1", "mayor", 0)])
+    first = store.claim_outbox(at(5), LEASE, limit=2)
+    assert [n.key for n in first] == ["e1:expert", "e1:mayor"]
+    assert first[0] == note("e1", "expert", 0)  # as it was before the claim
+    assert [n.key for n in store.claim_outbox(at(5), LEASE)] == ["e1:police"]
+    assert store.claim_outbox(at(5.5), LEASE) == []
+    assert [n.key for n in store.claim_outbox(at(6), LEASE)] == [
+        "e1:expert",
+        "e1:mayor",
+        "e1:police",
+    ]
+
+
+def test_failed_and_delivered_are_recorded(store: lr.Store) -> None:
+    new(store, outbox=[note("e1", "expert")])
+    store.failed("e1:expert", 1, at(3), "ConnectionError: pager down")
+    assert store.claim_outbox(at(2), LEASE) == []
+    [failed] = store.outbox("e1")
+    assert (failed.attempts, failed.next_attempt_at, failed.last_error) == (
+        1,
+        at(3),
+        "ConnectionError: pager down",
+    )
+    event = store.delivered(
+        "e1:expert",
+        lr.NotificationDelivered(
+            encounter_id="e1",
+            at=at(4),
+            actor=lr.Actor("outbox"),
+            key="e1:expert",
+            party="expert",
+            receipt="r-1",
+            attempts=2,
+        ),
+    )
+    assert event.seq == 2
+    assert store.timeline("e1")[-1] == event
+    assert store.load("e1").version == 1  # a delivery does not change the encounter
+    [done] = store.outbox()
+    assert (done.delivered_at, done.attempts, done.contact) == (at(4), 2, None)
+    assert store.claim_outbox(at(100), LEASE) == []
+
+
+def test_outbox_of_one_encounter(store: lr.Store) -> None:
+    new(store, "a", outbox=[note("a", "expert")])
+    new(store, "b", outbox=[note("b", "expert"), note("b", "police")])
+    assert [n.key for n in store.outbox("b")] == ["b:expert", "b:police"]
+    assert [n.key for n in store.outbox()] == ["a:expert", "b:expert", "b:police"]
+
+
+@pytest.mark.parametrize("call", ["delivered", "failed", "wrong-encounter"])
+def test_unknown_notification_keys_are_refused(store: lr.Store, call: str) -> None:
+    new(store, outbox=[note("e1", "expert")])
+    new(store, "e2")
+    before = everything(store)
+    delivery = lr.NotificationDelivered(
+        encounter_id="e2",
+        at=at(1),
+        actor=lr.Actor("outbox"),
+        key="e1:expert",
+        party="expert",
+        receipt="r",
+        attempts=1,
+    )
+    calls: dict[str, Callable[[], object]] = {
+        "delivered": lambda: store.delivered("nope", delivery),
+        "failed": lambda: store.failed("nope", 1, at(2), "x"),
+        "wrong-encounter": lambda: store.delivered("e1:expert", delivery),
+    }
+    with pytest.raises(lr.StoreError, match=r"'nope'|belongs to encounter e1"):
+        calls[call]()
+    assert everything(store) == before
+
+
+# -- the engine on both stores --------------------------------------------------------
+
+
+def drive(store: lr.Store, seed: int, steps: int = 120) -> list[Any]:
+    """Random engine work on ``store``; returns every answer (for comparing stores)."""
+    rng = random.Random(seed)
+    protocol = relay()
+    counter = iter(range(10**6))
+    clock = lr.VirtualClock(START)
+    engine = lr.Engine(
+        protocols=[protocol],
+        store=store,
+        clock=clock,
+        plugins=[Receipts()],
+        entry_points=False,
+        ids=lambda: f"enc-{next(counter):03d}",
+    )
+    answers: list[Any] = []
+    for _ in range(steps):
+        roll = rng.random()
+        open_ids = list(engine.store.encounter_ids(open_only=True))
+        if roll < 0.15 or not open_ids:
+            answers.append(engine.open("relay", "counter", facts={"age_band": "12-15"}))
+        elif roll < 0.75:
+            eid = rng.choice(open_ids)
+            event = rng.choice([*moves(protocol, engine.get(eid).state), "close", "go"])
+            try:
+                answers.append(engine.fire(eid, event, ACTOR[event]))
+            except lr.LastResortError as exc:
+                answers.append(type(exc).__name__)
+        elif roll < 0.9:
+            clock.advance(timedelta(minutes=rng.choice([5, 15, 25])))
+            answers.append(engine.tick())
+        else:
+            answers.append(engine.deliver())
+    for eid in engine.store.encounter_ids():
+        answers.append((engine.get(eid), engine.timeline(eid), engine.deadlines(eid)))
+    answers.append((engine.outbox(), engine.next_deadline()))
+    assert consistency_problems(engine.store) == []
+    return answers
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_memory_and_sqlite_give_the_same_answers(tmp_path: Path, seed: int) -> None:
+    memory, sqlite = lr.MemoryStore(), make_sqlite(tmp_path)
+    try:
+        assert drive(memory, seed) == drive(sqlite, seed)
+    finally:
+        sqlite.close()
+
+
+def test_the_demo_runs_the_same_on_both_stores(tmp_path: Path) -> None:
+    from lastresort.demo import DEMO_START, run_demo
+
+    def run(store: lr.Store) -> list[lr.Event]:
+        clock = lr.VirtualClock(DEMO_START)
+        counter = iter(range(100))
+        engine = lr.Engine(
+            store=store, clock=clock, entry_points=False, ids=lambda: f"demo-{next(counter)}"
+        )
+        return list(run_demo(engine, "taskforce", clock).timeline)
+
+    assert run(lr.MemoryStore()) == run(make_sqlite(tmp_path))
+
+
+def test_both_stores_satisfy_the_protocol(tmp_path: Path) -> None:
+    for make in (make_memory, make_sqlite):
+        made: Callable[[Path], lr.Store] = make
+        assert isinstance(made(tmp_path), lr.Store)
+
+
+def test_times_come_back_as_the_same_instant(store: lr.Store) -> None:
+    moment = datetime(2026, 7, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    store.commit(
+        Change(
+            encounter=encounter(version=1),
+            expected_version=None,
+            events=[opened()],
+            schedule=[
+                lr.PendingDeadline(
+                    id="d", encounter_id="e1", step="desk", event="desk_timeout", due=moment
+                )
+            ],
+        )
+    )
+    [back] = store.deadlines("e1")
+    assert back.due == moment
+    assert back.due.utcoffset() == timedelta(0)
