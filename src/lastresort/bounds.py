@@ -311,16 +311,19 @@ def goal_bound(
     before = graph.search(initial, node=lambda s: s not in is_goal, edge=calm)
     region = [s for s in before if s not in is_goal]
     # of those, the ones from which a goal step can still be reached
+    inside = set(region)
+    into: dict[str, list[str]] = {}
+    for s in region:
+        for e in graph.out[s]:
+            if calm(e):
+                into.setdefault(e.target, []).append(s)
     leads: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for s in region:
-            if s not in leads and any(
-                calm(e) and (e.target in is_goal or e.target in leads) for e in graph.out[s]
-            ):
+    queue = deque(goal_step for goal_step in is_goal if goal_step in into)
+    while queue:
+        for s in into.get(queue.popleft(), ()):
+            if s in inside and s not in leads:
                 leads.add(s)
-                changed = True
+                queue.append(s)
     ends = tuple(
         graph.path(s, before)
         for s in region

@@ -237,9 +237,10 @@ def _termination(g: ProtocolGraph) -> Iterator[Violation]:
     for key in g.reachable:
         if key in can_end:
             continue
-        trapped = [s for s in g.search(key, edge=_calm) if s != key]
+        trapped = _nearby(g, key, 6)
+        names = ", ".join(repr(s) for s in trapped[:5]) + (" and more" if len(trapped) > 5 else "")
         how = (
-            f"it can only reach {', '.join(repr(s) for s in trapped)} (a trap without an exit)"
+            f"it can only reach {names} (a trap without an exit)"
             if trapped
             else "its only way out is acute_danger"
             if g.out[key]
@@ -248,6 +249,18 @@ def _termination(g: ProtocolGraph) -> Iterator[Violation]:
         yield Violation(
             f"from step {key!r} no terminal step can be reached without acute_danger: {how}", key
         )
+
+
+def _nearby(g: ProtocolGraph, start: str, limit: int) -> list[str]:
+    """Up to ``limit`` steps reachable from ``start`` without acute_danger, nearest first."""
+    seen, queue, found = {start}, deque([start]), []
+    while queue and len(found) < limit:
+        for e in g.out[queue.popleft()]:
+            if _calm(e) and e.target not in seen:
+                seen.add(e.target)
+                found.append(e.target)
+                queue.append(e.target)
+    return found[:limit]
 
 
 def _deadlines(g: ProtocolGraph) -> Iterator[Violation]:

@@ -1,0 +1,142 @@
+"""lastresort.verify on a generated 200-step protocol, next to the time to load and
+validate the same protocol (the anchor), measured in the same process.
+
+Run:  .venv/bin/python benchmarks/bench_verify.py [--steps 200] [--runs 7]
+Target: verify() well under 1 s for 200 steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
+import lastresort as lr
+
+
+def generate(n: int) -> dict[str, Any]:
+    """A valid encounter protocol of ``n`` steps that passes every property: a counter
+    phase, an expert phase, the mayor, a report; each step branches one to three steps
+    ahead, every clerk step has a deadline, every handover is fired by the receiver."""
+    text = {"nl": "Doe wat nodig is.", "en": "Do what is needed."}
+    parties = {
+        "clerk": {"name": {"nl": "Balie", "en": "Clerk"}, "kind": "municipal_staff"},
+        "expert": {
+            "name": {"nl": "Deskundige", "en": "Expert"},
+            "kind": "expert",
+            "response": {"median": "10m", "p90": "30m"},
+        },
+        "mayor": {"name": {"nl": "Burgemeester", "en": "Mayor"}, "kind": "mayor"},
+        "police": {"name": {"nl": "Politie", "en": "Police"}, "kind": "emergency"},
+    }
+    last = n - 2  # the closing step; n - 1 is the emergency step
+    expert_from, mayor_from, report_at = n // 4, (3 * n) // 4, last - 1
+    steps: dict[str, Any] = {}
+    transitions: list[dict[str, Any]] = []
+
+    def who(i: int) -> str:
+        return "clerk" if i < expert_from else "expert"
+
+    for i in range(last):
+        tags = []
+        if i >= expert_from:
+            tags.append("child_with_expert")
+        if i >= mayor_from:
+            tags.append("mayor_involved")
+        if i == report_at:
+            tags.append("reported")
+        step: dict[str, Any] = {"responsible": who(i), "kind": "active", "tags": tags}
+        if who(i) == "clerk" or i == mayor_from - 1:  # these wait on others: deadlines
+            step["kind"] = "waiting" if i % 2 else "active"
+            step["deadline"] = {"after": f"{5 + i % 7}m", "event": f"due_{i}"}
+            transitions.append(
+                {"event": f"due_{i}", "from": f"s{i}", "to": f"s{i + 1}", "by": "clock"}
+            )
+        steps[f"s{i}"] = step | {"instructions": text}
+        for hop in (1, 2, 3):
+            j = i + hop
+            if j > last or (i < report_at and j > report_at) or (i < mayor_from <= j and hop > 1):
+                continue
+            target = f"s{j}" if j < last else "closed"
+            receiver = who(j) if j < last else who(i)
+            if i == report_at and j == last:
+                transitions.append(
+                    {"event": "close", "from": f"s{i}", "to": "closed", "by": "expert"}
+                )
+            elif j < last:
+                by = ["mayor"] if (i < mayor_from <= j) else [receiver]
+                if who(i) == "clerk" and receiver == "clerk" and hop == 1 and i % 2:
+                    continue  # the waiting clerk steps are moved on by the expert or the clock
+                transitions.append(
+                    {"event": f"go_{i}_{hop}", "from": f"s{i}", "to": target, "by": by}
+                )
+    steps["closed"] = {"kind": "terminal", "tags": ["safe_arrangement"], "instructions": text}
+    steps["with_police"] = {
+        "responsible": "police",
+        "kind": "terminal",
+        "tags": ["emergency"],
+        "instructions": text,
+    }
+    transitions.append(
+        {"event": "acute_danger", "from": "*", "to": "with_police", "by": ["clerk", "expert"]}
+    )
+    return {
+        "protocol": {
+            "id": "generated",
+            "version": "1",
+            "municipality": "Benchmark",
+            "title": {"nl": "Gegenereerd", "en": "Generated"},
+            "initial": "s0",
+            "source": "benchmarks/bench_verify.py",
+        },
+        "parties": parties,
+        "steps": steps,
+        "transitions": transitions,
+        "requirements": {"mayor_contact": True},
+    }
+
+
+def best_of(runs: int, work: Callable[[], object]) -> float:
+    """The best (least disturbed) wall time of ``runs`` runs, in seconds."""
+    times = []
+    for _ in range(runs):
+        gc.collect()
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    data = generate(args.steps)
+    protocol = lr.load_protocol(data)  # valid: load validates it
+    report = lr.verify(protocol)
+    assert report.ok, report.problems()
+    edges = sum(len(protocol.sources_of(t)) for t in protocol.transitions)
+    anchor = best_of(args.runs, lambda: lr.load_protocol(data))
+    verify = best_of(args.runs, lambda: lr.verify(protocol))
+    print(f"protocol: {len(protocol.steps)} steps, {edges} transitions (with '*' expanded)")
+    print(f"bounds: expert {report.bounds[0].worst}, mayor {report.bounds[1].worst}")
+    print(f"anchor  load_protocol + validate: {anchor * 1000:8.2f} ms (best of {args.runs})")
+    what = f"verify ({len(report.results)} properties + bounds):"
+    print(f"        {what} {verify * 1000:8.2f} ms (best of {args.runs})")
+    print(f"ratio   verify / load+validate: {verify / anchor:.2f}x")
+    # the worst case for the verifier: nothing can close, so every step is a violation
+    broken = dict(data, transitions=[t for t in data["transitions"] if t["event"] != "close"])
+    trapped = lr.load_protocol(broken, check=False)
+    failing = [r.name for r in lr.verify(trapped).failed]
+    slow = best_of(args.runs, lambda: lr.verify(trapped))
+    print(f"        verify, every step trapped ({', '.join(failing)}): {slow * 1000:8.2f} ms")
+    print(f"ratio   trapped verify / load+validate: {slow / anchor:.2f}x")
+    print(f"target  verify < 1 s: {'met' if max(verify, slow) < 1 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
