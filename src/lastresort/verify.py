@@ -253,7 +253,8 @@ def _termination(g: ProtocolGraph) -> Iterator[Violation]:
 
 def _nearby(g: ProtocolGraph, start: str, limit: int) -> list[str]:
     """Up to ``limit`` steps reachable from ``start`` without acute_danger, nearest first."""
-    seen, queue, found = {start}, deque([start]), []
+    seen, queue = {start}, deque([start])
+    found: list[str] = []
     while queue and len(found) < limit:
         for e in g.out[queue.popleft()]:
             if _calm(e) and e.target not in seen:
