@@ -14,6 +14,7 @@ from pathlib import Path
 from .card import protocol_card, timeline_table
 from .cli_check import register as _register_check
 from .cli_scenario import register as _register_scenario
+from .cli_store import register as _register_store
 from .convert import load_protocol
 from .errors import LastResortError, ProtocolError
 from .model import Protocol
@@ -61,17 +62,35 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    import tempfile
 
-    run = run_demo(protocol_id=args.protocol)
-    protocol = run.engine.protocol(args.protocol)
-    encounter = run.engine.get(run.encounter_id)
-    print(f"{protocol.title.get(args.lang)} — {protocol.municipality}")
-    print(
-        f"encounter {encounter.id} (pseudonymous), facts {dict(encounter.facts)},"
-        f" ended in {encounter.state!r}\n"
-    )
-    print(timeline_table(run.timeline, run.start))
+    from .audit import verify
+    from .clock import VirtualClock
+    from .demo import DEMO_START, run_demo
+    from .engine import Engine
+    from .store.sqlite import SQLiteStore
+
+    # the embedded default store: a SQLite file (a throwaway one unless --db is given)
+    with tempfile.TemporaryDirectory(prefix="lastresort-demo-") as tmp:
+        path = Path(args.db) if args.db else Path(tmp) / "demo.db"
+        clock = VirtualClock(DEMO_START)
+        with SQLiteStore(path) as store:
+            run = run_demo(Engine(store=store, clock=clock), protocol_id=args.protocol, clock=clock)
+            protocol = run.engine.protocol(args.protocol)
+            encounter = run.engine.get(run.encounter_id)
+            print(f"{protocol.title.get(args.lang)} — {protocol.municipality}")
+            print(
+                f"encounter {encounter.id} (pseudonymous), facts {dict(encounter.facts)},"
+                f" ended in {encounter.state!r}\n"
+            )
+            print(timeline_table(run.timeline, run.start))
+        report = verify(path)
+        kept = f"{path}" if args.db else "a temporary file, removed now; keep one with --db PATH"
+        print(
+            f"\nstore: SQLite ({kept}); audit trail:"
+            f" {'every chain verifies' if report.ok else 'BROKEN: ' + str(report.first)}"
+            f" ({report.events} events)"
+        )
     return 0
 
 
@@ -94,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run one encounter on a virtual clock and print its timeline")
     p.add_argument("--protocol", default="taskforce", help="installed protocol id")
     p.add_argument("--lang", choices=["nl", "en"], default="en")
+    p.add_argument("--db", metavar="PATH", help="keep the SQLite store in this file")
     p.set_defaults(run=_demo)
 
     for register in _EXTENSIONS:
@@ -105,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
 _EXTENSIONS.append(_register_scenario)
 _EXTENSIONS.append(_register_check)
+_EXTENSIONS.append(_register_store)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
