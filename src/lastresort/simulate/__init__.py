@@ -5,6 +5,19 @@ it, loaded with :func:`load_scenario` and run with :func:`run_scenario`; see
 ``docs/scenarios.md``.
 """
 
+from .config import (
+    Arrivals,
+    Children,
+    PartySettings,
+    ProtocolSettings,
+    SimulationConfig,
+    SimulationConfigError,
+    check_config,
+    dump_config,
+    load_config,
+)
+from .kpi import Breach, Comparison, DeadlineRate, PartyLoad, ProtocolKPIs, Samples, Wait
+from .montecarlo import MonteCarloResult, monte_carlo
 from .scenario import (
     AllowedExpectation,
     DeadlineExpectation,
@@ -17,13 +30,31 @@ from .scenario_run import Mismatch, ScenarioFailure, ScenarioResult, run_scenari
 
 __all__ = [
     "AllowedExpectation",
+    "Arrivals",
+    "Breach",
+    "Children",
+    "Comparison",
     "DeadlineExpectation",
+    "DeadlineRate",
     "Mismatch",
+    "MonteCarloResult",
     "NotificationExpectation",
+    "PartyLoad",
+    "PartySettings",
+    "ProtocolKPIs",
+    "ProtocolSettings",
+    "Samples",
     "Scenario",
     "ScenarioFailure",
     "ScenarioResult",
     "ScenarioStep",
+    "SimulationConfig",
+    "SimulationConfigError",
+    "Wait",
+    "check_config",
+    "dump_config",
+    "load_config",
     "load_scenario",
+    "monte_carlo",
     "run_scenario",
 ]

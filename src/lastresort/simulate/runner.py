@@ -1,0 +1,466 @@
+"""One chunk of a Monte Carlo run: a discrete-event loop that drives the real Engine.
+
+For each protocol, a fresh :class:`~lastresort.Engine` on a :class:`MemoryStore`
+and a :class:`VirtualClock`. The loop jumps the clock to the next of: a child
+arriving, a party's response falling due, or the engine's next deadline
+(:meth:`Engine.next_deadline`). Arrivals are ``engine.open``, responses are
+``engine.fire`` by the acting role, deadlines fire through ``engine.tick()``.
+Nothing here moves an encounter except the engine; the loop only reads the
+events the engine returns.
+
+The behaviour model (see ``docs/simulation.md``):
+
+- On entering a step, one option is chosen by the step's policy weights (an
+  acute child: ``acute_danger`` in the first step). A response already under
+  way is kept if its event can still be fired from the new step (an expert on
+  the way keeps coming when the step escalates).
+- The party responsible in the step is with the child: it acts after its
+  response time, regardless of hours, capacity or no-show.
+- A party asked from outside may not come (``no_show``, then another party's
+  option is chosen, or the deadline decides); it starts when it is on duty
+  (``hours``) and has a free place (``capacity``, else it queues first come,
+  first served); it holds the case from acceptance until it is neither
+  responsible nor on its way.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, timedelta
+from itertools import accumulate
+
+from ..clock import VirtualClock
+from ..engine import Engine
+from ..errors import GuardRefused, NotPermitted
+from ..events import DeadlineMissed, Event, StepEntered
+from ..model import Protocol
+from ..store.memory import MemoryStore
+from .arrivals import Child, Draws, children, describe, key
+from .config import SimulationConfig
+from .kpi import PartySamples, Samples
+from .plan import (
+    ESCALATED,
+    EXPERT,
+    MAYOR,
+    REPORT,
+    SETTLED,
+    TERMINAL,
+    Option,
+    PartyModel,
+    ProtocolPlan,
+)
+
+__all__ = ["run_chunk"]
+
+_INF = math.inf
+_POLICY = key("policy")
+
+
+class _Encounter:
+    """The simulator's notes on one open encounter (the engine holds its state)."""
+
+    __slots__ = (
+        "acute",
+        "acute_done",
+        "child",
+        "engaged",
+        "escalated",
+        "ever",
+        "excluded",
+        "fired",
+        "id",
+        "pending",
+        "policy",
+        "rngs",
+        "settled",
+        "t0",
+        "t_expert",
+        "t_mayor",
+        "t_report",
+        "token",
+    )
+
+    def __init__(self, eid: str, child: Child, t0: float) -> None:
+        self.id = eid
+        self.child = child
+        self.t0 = t0
+        self.token = 0
+        self.pending: Option | None = None
+        self.engaged: dict[str, float] = {}
+        self.ever: set[str] = set()
+        self.rngs: dict[str, Draws] = {}
+        self.policy: Draws | None = None
+        self.acute = False
+        self.fired: dict[str, int] = {}
+        self.excluded: set[Option] | None = None
+        self.t_expert: float | None = None
+        self.t_mayor: float | None = None
+        self.t_report: float | None = None
+        self.settled = False
+        self.escalated = False
+        self.acute_done = False
+
+
+class _Run:
+    """One protocol in one chunk."""
+
+    def __init__(
+        self,
+        plan: ProtocolPlan,
+        config: SimulationConfig,
+        seed: int,
+        chunk: int,
+        quota: int,
+        plugins: Sequence[object],
+        entry_points: bool,
+    ) -> None:
+        self.plan = plan
+        self.config = config
+        self.seed = seed
+        self.chunk = chunk
+        self.quota = quota
+        self.start = config.start.astimezone(UTC)
+        self.zone = config.zone
+        self.clock = VirtualClock(self.start)
+        self._next_id = ""
+        self.engine = Engine(
+            protocols=[plan.protocol],
+            plugins=plugins,
+            store=MemoryStore(),
+            clock=self.clock,
+            entry_points=entry_points,
+            ids=lambda: self._next_id,
+        )
+        self.samples = Samples(plan.protocol.id)
+        self.party = {key: PartySamples() for key in plan.parties}
+        self.samples.parties = self.party
+        self.load = dict.fromkeys(plan.parties, 0)
+        self.queues: dict[str, deque[tuple[_Encounter, int, float, float]]] = {
+            key: deque() for key in plan.parties
+        }
+        self.active: dict[str, _Encounter] = {}
+        self.heap: list[tuple[float, int, _Encounter, int]] = []
+        self.seq = 0
+        self.cumulative = {k: tuple(accumulate(w)) for k, w in plan.weights.items()}
+        self.party_keys = {p: key("party", p) for p in plan.parties}
+
+    # -- time ------------------------------------------------------------------------
+
+    def _set(self, t: float) -> None:
+        moment = self.start + timedelta(seconds=t)
+        if moment > self.clock.now():
+            self.clock.set(moment)
+
+    def _on_duty(self, model: PartyModel, t: float) -> float:
+        """The first moment at or after ``t`` the party is on duty."""
+        if model.hours.always:
+            return t
+        local = (self.start + timedelta(seconds=t)).astimezone(self.zone)
+        if model.week[local.weekday() * 1440 + local.hour * 60 + local.minute]:
+            return t
+        opens = model.hours.next_open(local).astimezone(UTC)
+        return max(t, (opens - self.start).total_seconds())
+
+    # -- the loop --------------------------------------------------------------------
+
+    def run(self) -> Samples:
+        engine, heap, start, clock = self.engine, self.heap, self.start, self.clock
+        kids = children(self.config, self.seed, self.chunk)
+        drain = self.config.drain.total_seconds()
+        child = next(kids)
+        accepted, horizon, now, last = 0, _INF, 0.0, 0.0
+        deadline, due = _INF, None
+        while True:
+            arrival = child.at if accepted < self.quota else _INF
+            action = heap[0][0] if heap else _INF
+            now = min(arrival, action, deadline)
+            if now > horizon or now == _INF:
+                break
+            if deadline <= action and deadline <= arrival:
+                assert due is not None
+                if due > clock.now():
+                    clock.set(due)
+                self._ticked(engine.tick(), deadline)
+            elif arrival <= action:
+                if self._arrive(child):
+                    accepted += 1
+                    if accepted == self.quota:
+                        horizon = child.at + drain
+                else:
+                    child = next(kids)
+                    continue  # nothing changed in the engine
+                child = next(kids)
+            else:
+                _, _, enc, token = heapq.heappop(heap)
+                if enc.token != token:
+                    continue  # a response that no longer fits
+                self._act(enc, now)
+            last = now
+            # only an engine call can change the deadlines
+            due = engine.next_deadline()
+            deadline = (due - start).total_seconds() if due is not None else _INF
+        end = horizon if self.active else last
+        for enc in list(self.active.values()):
+            self._finish(enc, end, None)
+        self.samples.observed = end
+        return self.samples
+
+    def _ticked(self, events: Iterable[Event], t: float) -> None:
+        """Follow what the deadlines fired by ``tick`` did."""
+        active = self.active
+        for event in events:
+            kind = type(event)
+            if kind is StepEntered:
+                assert isinstance(event, StepEntered)
+                self.samples.events += 1
+                self._entered(active[event.encounter_id], event.step, t)
+            elif kind is DeadlineMissed:
+                assert isinstance(event, DeadlineMissed)
+                fired = active[event.encounter_id].fired
+                fired[event.step] = fired.get(event.step, 0) + 1
+
+    def _arrive(self, child: Child) -> bool:
+        plan = self.plan
+        if not plan.counter_week[child.minute]:
+            self.samples.arrived_closed += 1
+            return False
+        t = child.at
+        self._set(t)
+        self._next_id = f"sim-{self.chunk}-{child.index}"
+        facts, acute = describe(child, self.config.children)
+        encounter = self.engine.open(
+            plan.protocol.id,
+            plan.opener,
+            facts={k: facts[k] for k in plan.fact_keys if k in facts},
+        )
+        enc = _Encounter(encounter.id, child, t)
+        enc.acute = acute
+        self.active[enc.id] = enc
+        self.samples.encounters += 1
+        self.samples.events += 1
+        self.samples.acute += acute
+        self._entered(enc, encounter.state, t)
+        return True
+
+    def _act(self, enc: _Encounter, t: float) -> None:
+        option = enc.pending
+        assert option is not None
+        self._set(t)
+        try:
+            self.engine.fire(enc.id, option.event, option.actor)
+        except (GuardRefused, NotPermitted):
+            # a plugin's guard (or a guarded handover to another party) said no:
+            # this option is out for the rest of the visit
+            self.samples.refused += 1
+            enc.pending = None
+            enc.token += 1
+            if enc.excluded is None:
+                enc.excluded = set()
+            enc.excluded.add(option)
+            step = self.engine.get(enc.id).state
+            self._release_others(enc, self.plan.responsible[step], t)
+            self._choose(enc, step, t)
+            return
+        enc.pending = None
+        self.samples.events += 1
+        # the new step is the stored one (cheaper than reading the events)
+        self._entered(enc, self.engine.get(enc.id).state, t)
+
+    # -- the behaviour model -----------------------------------------------------------
+
+    def _entered(self, enc: _Encounter, step: str, t: float) -> None:
+        plan = self.plan
+        marks = plan.marks[step]
+        if marks:
+            elapsed = t - enc.t0
+            if marks & EXPERT and enc.t_expert is None:
+                enc.t_expert = elapsed
+            if marks & MAYOR and enc.t_mayor is None:
+                enc.t_mayor = elapsed
+            if marks & REPORT and enc.t_report is None:
+                enc.t_report = elapsed
+            if marks & SETTLED:
+                enc.settled = True
+            if marks & ESCALATED:
+                enc.escalated = True
+            if marks & TERMINAL:
+                enc.token += 1
+                enc.pending = None
+                self._finish(enc, t, step)
+                return
+        enc.excluded = None
+        pending = enc.pending
+        if pending is not None and pending not in plan.keeps[step]:
+            enc.token += 1  # the response under way no longer fits: it stops
+            enc.pending = None
+        responsible = plan.responsible[step]
+        assert responsible is not None
+        if responsible not in enc.engaged:
+            self._engage(enc, responsible, t)
+        self._release_others(enc, responsible, t)
+        if enc.pending is None:
+            self._choose(enc, step, t)
+
+    def _release_others(self, enc: _Encounter, responsible: str | None, t: float) -> None:
+        if len(enc.engaged) > 1 or responsible not in enc.engaged:
+            acting = enc.pending.actor if enc.pending is not None else None
+            for party in [p for p in enc.engaged if p != responsible and p != acting]:
+                self._release(enc, party, t)
+
+    def _choose(self, enc: _Encounter, step: str, t: float) -> None:
+        plan = self.plan
+        if enc.acute and not enc.acute_done:
+            enc.acute_done = True
+            acute = plan.acute.get(step)
+            if acute is not None and self._request(enc, acute, step, t):
+                return
+        options = plan.options[step]
+        weights = plan.weights[step]
+        cumulative = self.cumulative[step]
+        excluded = enc.excluded
+        if excluded:
+            options, weights, cumulative = _without(options, weights, lambda o: o in excluded)
+        while options:
+            if len(options) == 1:
+                option = options[0]
+            else:
+                if enc.policy is None:
+                    enc.policy = Draws(enc.child.key ^ _POLICY)
+                option = options[bisect(cumulative, enc.policy.random() * cumulative[-1])]
+            if self._request(enc, option, step, t):
+                return
+            # a no-show: nothing of this party's happens in this visit of the step
+            options, weights, cumulative = _without(options, weights, _by(option.actor))
+
+    def _request(self, enc: _Encounter, option: Option, step: str, t: float) -> bool:
+        """Ask ``option.actor`` to act; ``False`` when it does not come (no-show)."""
+        actor = option.actor
+        model = self.plan.parties[actor]
+        rng = enc.rngs.get(actor)
+        if rng is None:
+            rng = enc.rngs[actor] = Draws(enc.child.key ^ self.party_keys[actor])
+        show, quantile = rng.pair()  # always both: common random numbers
+        stats = self.party[actor]
+        stats.requests += 1
+        delay = model.delay(quantile)
+        enc.pending = option
+        if actor in enc.engaged:  # with the child (responsible), or holding the case already
+            self._push(t + delay, enc)
+            return True
+        if show < model.no_show:
+            stats.no_shows += 1
+            enc.pending = None
+            return False
+        if model.capacity is not None and self.load[actor] >= model.capacity:
+            stats.queued += 1
+            self.queues[actor].append((enc, enc.token, delay, t))
+            return True
+        self._engage(enc, actor, t)
+        self._push(self._on_duty(model, t) + delay, enc)
+        return True
+
+    def _push(self, due: float, enc: _Encounter) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (due, self.seq, enc, enc.token))
+
+    def _engage(self, enc: _Encounter, party: str, t: float) -> None:
+        enc.engaged[party] = t
+        load = self.load[party] = self.load[party] + 1
+        stats = self.party[party]
+        if party not in enc.ever:
+            enc.ever.add(party)
+            stats.cases += 1
+        if load > stats.max_held:
+            stats.max_held = load
+
+    def _release(self, enc: _Encounter, party: str, t: float) -> None:
+        since = enc.engaged.pop(party)
+        self.load[party] -= 1
+        stats = self.party[party]
+        stats.held += t - since
+        queue = self.queues[party]
+        model = self.plan.parties[party]
+        while queue and (model.capacity is None or self.load[party] < model.capacity):
+            waiting, token, delay, asked = queue.popleft()
+            if waiting.token != token or waiting.pending is None:
+                continue  # the step moved on meanwhile
+            stats.queue_wait += t - asked
+            self._engage(waiting, party, t)
+            self._push(self._on_duty(model, t) + delay, waiting)
+
+    def _finish(self, enc: _Encounter, t: float, step: str | None) -> None:
+        plan, samples = self.plan, self.samples
+        for party in list(enc.engaged):
+            self._release(enc, party, t)
+        del self.active[enc.id]
+        waited = t - enc.t0
+        if enc.t_expert is not None:
+            samples.expert.append(enc.t_expert)
+        if enc.t_mayor is not None:
+            samples.mayor.append(enc.t_mayor)
+        if enc.t_report is not None:
+            samples.report.append(enc.t_report)
+        for step_key, count in enc.fired.items():
+            encounters = samples.deadline_encounters
+            encounters[step_key] = encounters.get(step_key, 0) + 1
+            samples.deadline_firings[step_key] = samples.deadline_firings.get(step_key, 0) + count
+        samples.escalated += enc.escalated
+        breaches = samples.breaches
+        bound = plan.max_wait_for_expert
+        if bound is not None and (enc.t_expert if enc.t_expert is not None else waited) > bound:
+            breaches["max_wait_for_expert"] = breaches.get("max_wait_for_expert", 0) + 1
+        bound = plan.max_wait_for_mayor
+        if bound is not None and (enc.t_mayor if enc.t_mayor is not None else waited) > bound:
+            breaches["max_wait_for_mayor"] = breaches.get("max_wait_for_mayor", 0) + 1
+        if step is None:
+            samples.open_at_end += 1
+            state = self.engine.get(enc.id).state
+            samples.open_steps[state] = samples.open_steps.get(state, 0) + 1
+        elif step in plan.closing:
+            samples.closed += 1
+            if plan.mayor_contact and enc.t_mayor is None:
+                breaches["mayor_contact"] = breaches.get("mayor_contact", 0) + 1
+            if plan.report_before_close and not enc.settled:
+                breaches["report_before_close"] = breaches.get("report_before_close", 0) + 1
+        elif "emergency" in plan.protocol.steps[step].tags:
+            samples.emergency += 1
+        else:
+            samples.ended_other += 1
+
+
+def _without(
+    options: tuple[Option, ...], weights: tuple[float, ...], drop: Callable[[Option], bool]
+) -> tuple[tuple[Option, ...], tuple[float, ...], tuple[float, ...]]:
+    kept = [(o, w) for o, w in zip(options, weights, strict=True) if not drop(o)]
+    new_weights = tuple(w for _, w in kept)
+    return tuple(o for o, _ in kept), new_weights, tuple(accumulate(new_weights))
+
+
+def _by(actor: str) -> Callable[[Option], bool]:
+    return lambda option: option.actor == actor
+
+
+def run_chunk(
+    protocols: Sequence[Protocol],
+    config: SimulationConfig,
+    seed: int,
+    chunk: int,
+    quota: int,
+    plugins: Sequence[object] = (),
+    entry_points: bool = False,
+) -> list[Samples]:
+    """Simulate ``quota`` encounters of chunk ``chunk`` for each protocol.
+
+    A module-level function, so that any :class:`concurrent.futures.Executor`
+    (a process pool, a Dask client's executor) can run it.
+
+    :returns: one :class:`Samples` per protocol, in the order given.
+    """
+    return [
+        _Run(ProtocolPlan(p, config), config, seed, chunk, quota, plugins, entry_points).run()
+        for p in protocols
+    ]
