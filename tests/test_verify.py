@@ -262,6 +262,21 @@ def test_a_protocol_that_breaks_one_property_fails_that_property_only(name: str)
     assert not report.ok
 
 
+def test_an_undeclared_responsible_party_fails_responsibility_only() -> None:
+    data = mini()
+    data["steps"]["mayor_met"]["responsible"] = "expret"
+    report = lr.verify(load(data))
+    assert failed(report) == ["responsibility"]
+    result = report.result("responsibility")
+    assert result.counterexample == (
+        START,
+        TO_WAITING,
+        TO_EXPERT,
+        P("mayor_spoke", "mayor_met", "expret"),
+    )
+    assert result.message == "step 'mayor_met' names 'expret' as responsible, which is not a party"
+
+
 def test_handover_counterexample_is_the_shortest_of_several_violations() -> None:
     data = mini()
     _clerk_hands_over(data)

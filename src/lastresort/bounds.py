@@ -76,7 +76,8 @@ class Bound:
     :param worst: the worst case, or ``None`` when unbounded or never reached (an
         order that is never in force has a worst case of zero).
     :param reachable: whether a goal step can be reached at all.
-    :param path: the worst path (for a bounded measure).
+    :param path: the worst path (bounded); the shortest path to the cycle's first
+        step or to ``open_step`` (unbounded).
     :param costs: what each step of ``path`` costs, aligned with ``path``.
     :param cycle: a cycle that makes the measure unbounded (starts and ends at the
         same step), or empty.
@@ -336,7 +337,7 @@ def goal_bound(
         entry = cycle[0].source
         return Bound(
             goal, what, requirement_name, requirement, None, True,
-            cycle=graph.walk(entry, cycle), ends=ends,
+            path=graph.path(entry, before), cycle=graph.walk(entry, cycle), ends=ends,
         )  # fmt: skip
     open_step = next((s for s in region if s in leads and _cost(protocol, s) is None), None)
     if open_step is not None:
@@ -416,6 +417,7 @@ def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
         if back is not None:
             return Bound(
                 tag, what, name, requirement, None, True,
+                path=graph.path(f),
                 cycle=(*graph.path(back.source, parent), PathStep(back.event, f, graph.party(f))),
             )  # fmt: skip
     for f in force:

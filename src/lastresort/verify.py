@@ -330,11 +330,15 @@ def _acute_danger(g: ProtocolGraph) -> Iterator[Violation]:
 
 
 def _handover(g: ProtocolGraph) -> Iterator[Violation]:
+    parties = g.protocol.parties
     for key in g.reachable:
         giver = g.party(key)
         for e in g.out[key]:
             receiver = g.party(e.target)
-            if e.event == ACUTE_DANGER or giver is None or receiver is None or giver == receiver:
+            # a step without a declared responsible party is responsibility's finding
+            if e.event == ACUTE_DANGER or giver not in parties or receiver not in parties:
+                continue
+            if giver == receiver:
                 continue
             wrong = [r for r in e.transition.by if r not in {receiver, CLOCK}]
             if wrong:
@@ -383,17 +387,16 @@ def _clerk_never_closes(g: ProtocolGraph) -> Iterator[Violation]:
                 )
 
 
-def _bound_violation(g: ProtocolGraph, b: Bound, label: str) -> Violation | None:
+def _bound_violation(b: Bound, label: str) -> Violation | None:
     """Why ``b`` fails its requirement, or ``None`` when it holds or nothing is required."""
     if b.requirement is None or b.holds:
         return None
     need = f"{b.requirement_name} {format_duration(b.requirement)}"
     if b.cycle:
-        entry = b.cycle[0].step
         return Violation(
             f"{label} is unbounded ({need}): a cycle {render_path(b.cycle)} can repeat before"
             f" the goal",
-            path=(*g.path(entry), *b.cycle[1:]),
+            path=(*b.path, *b.cycle[1:]),
         )
     if b.open_step is not None:
         return Violation(
@@ -407,12 +410,12 @@ def _bound_violation(g: ProtocolGraph, b: Bound, label: str) -> Violation | None
     return Violation(f"{label} can be {format_duration(b.worst)}, more than {need}", path=b.path)
 
 
-def _bounds(g: ProtocolGraph, bounds: Sequence[Bound], label: str) -> Check:
+def _bounds(bounds: Sequence[Bound], label: str) -> Check:
     def check(_: ProtocolGraph) -> Iterator[Violation]:
         for b in bounds:
             if b.goal == "order_in_force" and b.requirement is None:
                 yield Violation("the protocol states no requirements.max_order_duration")
-            elif (v := _bound_violation(g, b, label.format(goal=b.goal))) is not None:
+            elif (v := _bound_violation(b, label.format(goal=b.goal))) is not None:
                 yield v
 
     return check
@@ -529,13 +532,13 @@ def verify(protocol: Protocol, extra_properties: Iterable[Property] = ()) -> Rep
         "report-before-close": _passes({"reported", "safe_arrangement"}),
         "mayor": _passes({"mayor_involved"}),
         "clerk-never-closes": _clerk_never_closes,
-        "time-bounds": _bounds(g, bounds, "the wait until {goal!r}"),
+        "time-bounds": _bounds(bounds, "the wait until {goal!r}"),
     }
     if order:
         checks |= {
             "order-adult-only": _order_adult_only,
             "order-consult-first": _passes({"veilig_thuis_consulted"}, "order_in_force"),
-            "order-cap": _bounds(g, bounds, "the total time in force"),
+            "order-cap": _bounds(bounds, "the total time in force"),
             "order-mayor-only": _order_mayor_only,
         }
     results = []
