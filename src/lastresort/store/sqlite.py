@@ -38,7 +38,7 @@ from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
 from .base import Change, PendingDeadline, check_change
-from .schema import micros, upgrade
+from .schema import SCHEMA_VERSION, micros, schema_version, upgrade
 
 __all__ = ["SQLiteStore"]
 
@@ -118,6 +118,9 @@ class SQLiteStore:
         self._closed = False
         try:
             conn = self._conn()
+            # refuse another application's file or a newer one before touching it
+            if schema_version(conn, str(self.path)) > SCHEMA_VERSION:
+                upgrade(conn, name=str(self.path))  # raises, naming both versions
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch to WAL (journal mode {mode})")
