@@ -39,6 +39,7 @@ from cattrs.strategies import configure_tagged_union
 from .errors import ProtocolError, StoreError
 from .events import Event
 from .model import (
+    ANY_STEP,
     Fact,
     FactKind,
     FrozenMap,
@@ -92,7 +93,8 @@ _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 
 
 def _show(value: Any) -> str:
     """``type value`` for messages, with long or deeply nested values shortened."""
-    return f"{type(value).__name__} {_REPR.repr(value)}"
+    text = _REPR.repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 100 else text[:97] + '...'}"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -281,6 +283,11 @@ def _strict_sequence(kind: Any, conv: Converter) -> Callable[[Any, Any], Any]:
     return hook
 
 
+def _unsources(sources: tuple[str, ...]) -> str | list[str]:
+    # ``from = "*"`` is how files say "every non-terminal step"; keep it that way
+    return ANY_STEP if sources == (ANY_STEP,) else list(sources)
+
+
 def make_converter() -> Converter:
     """Build the converter; :data:`converter` is the one instance everything uses."""
     conv = Converter(forbid_extra_keys=True, omit_if_default=True)
@@ -358,7 +365,7 @@ def configure_converter(conv: Converter) -> None:
             Transition,
             conv,
             _cattrs_omit_if_default=True,
-            sources=override(rename="from", unstruct_hook=list),
+            sources=override(rename="from", unstruct_hook=_unsources),
             target=override(rename="to"),
             by=as_list,
             notify=as_list,

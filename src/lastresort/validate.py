@@ -97,19 +97,22 @@ def validate(
     # a section that could not be read at all: references into it cannot be judged
     steps_unreadable = bool(broken.get("all_steps"))
     parties_unreadable = bool(broken.get("all_parties"))
+    # suggestions also offer the names of parts that failed to load
+    step_names = [*steps, *sorted(k for k in broken_steps if isinstance(k, str))]
+    party_names = [*parties, *sorted(k for k in broken_parties if isinstance(k, str))]
 
     def step_ref(key: str, path: str) -> bool:
         if key in known_steps:
             return key in steps
         if not steps_unreadable:
-            add(f"{path}: unknown step {key!r}{suggest(key, steps)}")
+            add(f"{path}: unknown step {key!r}{suggest(key, step_names)}")
         return False
 
     def party_ref(key: str, path: str, allow_clock: bool = False) -> None:
         if allow_clock and key == CLOCK:
             return
         if key not in known_parties and not parties_unreadable:
-            add(f"{path}: unknown party {key!r}{suggest(key, parties)}")
+            add(f"{path}: unknown party {key!r}{suggest(key, party_names)}")
 
     # -- header
     for field in ("id", "version", "municipality", "source"):

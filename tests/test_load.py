@@ -1,0 +1,730 @@
+"""Loading protocol files: round trips, every problem at once, and nothing but
+ProtocolError escaping for any input (issue 2, items 3 and 6)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lastresort as lr
+from lastresort.convert import format_duration
+from lastresort.validate import FORBIDDEN_FACTS
+
+HERE = Path(__file__).parent
+FOUNDATIONS = HERE / "protocols" / "foundations"
+TASKFORCE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+DOCS = HERE.parent / "docs" / "protocol-format.md"
+
+FIVE_MISTAKES = [
+    "$.parties.expert.no_show: expected a number, got str '5%'",
+    "$.steps.waiting.deadline.after: invalid duration '45 minutes'; use e.g. '45m', '2h',"
+    " '10d', '1h30m' or ISO 8601 'PT45M'",
+    "$.transitions[1].notfy: unknown key 'notfy' (did you mean 'notify'?)",
+    "$.transitions[0].by[0]: unknown party 'clerk'",
+    "$.transitions[3].to: unknown step 'closd' (did you mean 'closed'?)",
+]
+
+
+def minimal() -> dict[str, Any]:
+    """A fresh copy of the minimal sound protocol, as data."""
+    return tomllib.loads((FOUNDATIONS / "minimal.toml").read_text(encoding="utf-8"))
+
+
+def problems_of(data: Any) -> list[str]:
+    with pytest.raises(lr.ProtocolError) as caught:
+        lr.load_protocol(data)
+    return caught.value.problems
+
+
+def assert_toml_compatible(value: Any, path: str = "$") -> None:
+    """Only what TOML can hold: str, int, float, bool, lists and tables with str keys."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert isinstance(key, str), f"{path}: key {key!r} is not a string"
+            assert_toml_compatible(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            assert_toml_compatible(item, f"{path}[{i}]")
+    else:
+        assert type(value) in {str, int, float, bool}, f"{path}: {type(value).__name__} {value!r}"
+
+
+# -- round trips ------------------------------------------------------------------
+
+
+def test_reference_protocol_round_trips_unchanged() -> None:
+    protocol = lr.load_protocol(TASKFORCE)
+    dumped = lr.dump_protocol(protocol)
+    assert_toml_compatible(dumped)
+    again = lr.load_protocol(dumped)
+    assert again == protocol
+    assert lr.dump_protocol(again) == dumped
+
+
+def _leaves(value: Any, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], Any]:
+    if isinstance(value, dict):
+        found: dict[tuple[Any, ...], Any] = {}
+        for key, item in value.items():
+            found.update(_leaves(item, (*prefix, key)))
+        return found
+    return {prefix: value}
+
+
+def test_reference_protocol_dump_is_the_file_minus_default_values() -> None:
+    raw = tomllib.loads(TASKFORCE.read_text(encoding="utf-8"))
+    protocol = lr.load_protocol(raw)
+    dumped, written = _leaves(lr.dump_protocol(protocol)), _leaves(raw)
+    # everything dumped is written in the file, with the same value
+    assert {path: written.get(path) for path in dumped} == dumped
+    # what the dump leaves out is a default: removing it from the file changes nothing
+    left_out = [path for path in written if path not in dumped]
+    assert left_out, "the reference protocol writes some defaults out (hours = 'always')"
+    for path in left_out:
+        data = copy.deepcopy(raw)
+        parent = data
+        for key in path[:-1]:
+            parent = parent[key]
+        del parent[path[-1]]
+        assert lr.load_protocol(data) == protocol, path
+
+
+def test_round_trip_through_a_json_file(tmp_path: Path) -> None:
+    protocol = lr.load_protocol(TASKFORCE)
+    path = tmp_path / "taskforce.json"
+    path.write_text(json.dumps(lr.dump_protocol(protocol)), encoding="utf-8")
+    assert lr.load_protocol(path) == protocol
+
+
+def test_loading_does_not_change_the_mapping_given() -> None:
+    data = minimal()
+    before = copy.deepcopy(data)
+    lr.load_protocol(data)
+    assert data == before
+    broken = minimal()
+    broken["steps"]["arrived"]["kind"] = "busy"
+    before = copy.deepcopy(broken)
+    problems_of(broken)
+    assert broken == before
+
+
+def test_loaded_protocol_is_frozen() -> None:
+    protocol = lr.load_protocol(minimal())
+    with pytest.raises(AttributeError):
+        protocol.id = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        protocol.steps["new"] = protocol.steps["arrived"]  # type: ignore[index]
+    assert protocol.steps["arrived"].key == "arrived"
+    assert protocol.parties["counter"].key == "counter"
+
+
+# -- a strategy for valid protocols -------------------------------------------------
+
+_name = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True)
+_text = st.text(min_size=1, max_size=20).filter(lambda s: s.strip() != "")
+_bilingual = st.fixed_dictionaries({"nl": _text, "en": _text})
+_positive = st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=60))
+_HOURS = [
+    "always",
+    "24/7",
+    "mon-fri 08:00-18:00",
+    "daily 22:00-06:00",
+    "sat 10:00-14:00, sun 12:00-24:00",
+    "fri-mon 00:00-24:00",
+]
+
+
+def _duration_text(draw: st.DrawFn, delta: timedelta) -> str:
+    """Write a duration in one of the accepted spellings."""
+    compact = format_duration(delta)
+    if delta.microseconds:
+        return compact
+    seconds = int(delta.total_seconds())
+    return draw(st.sampled_from([compact, f"PT{seconds}S", f"{seconds}s"]))
+
+
+@st.composite
+def valid_protocols(draw: st.DrawFn) -> dict[str, Any]:
+    """A random protocol that satisfies every validation rule, as file data."""
+    party_names = draw(st.lists(_name, min_size=1, max_size=4, unique=True))
+    party_keys = [f"p_{n}" for n in party_names]
+    emergency = "p_emergency_line"
+    parties: dict[str, Any] = {}
+    kinds = ["municipal_staff", "expert", "mayor", "emergency", "escalation"]
+    for key in [*party_keys, emergency]:
+        party: dict[str, Any] = {
+            "name": draw(_bilingual),
+            "kind": "emergency" if key == emergency else draw(st.sampled_from(kinds)),
+        }
+        if draw(st.booleans()):
+            party["hours"] = draw(st.sampled_from(_HOURS))
+        if draw(st.booleans()):
+            median = draw(_positive)
+            p90 = median + draw(st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=5)))
+            party["response"] = {
+                "median": _duration_text(draw, median),
+                "p90": _duration_text(draw, p90),
+            }
+        if draw(st.booleans()):
+            party["no_show"] = draw(st.floats(min_value=0.0, max_value=1.0))
+        if draw(st.booleans()):
+            party["capacity"] = draw(st.integers(min_value=1, max_value=50))
+        parties[key] = party
+    roles = [*party_keys, emergency]
+
+    n = draw(st.integers(min_value=1, max_value=6))
+    active = [f"s_{i}" for i in range(n)]
+    closing = [f"end_{i}" for i in range(draw(st.integers(min_value=1, max_value=2)))]
+    emergency_step = "with_emergency"
+    steps: dict[str, Any] = {}
+    transitions: list[dict[str, Any]] = []
+    event_no = iter(range(10_000))
+
+    def some(items: list[str], min_size: int = 1) -> list[str]:
+        return draw(st.lists(st.sampled_from(items), min_size=min_size, max_size=3, unique=True))
+
+    for i, key in enumerate(active):
+        kind = draw(st.sampled_from(["active", "waiting"]))
+        step: dict[str, Any] = {
+            "responsible": draw(st.sampled_from(party_keys)),
+            "kind": kind,
+            "instructions": draw(_bilingual),
+        }
+        if draw(st.booleans()):
+            step["tags"] = draw(st.lists(_name, max_size=3))
+        if kind == "waiting" or draw(st.booleans()):
+            event = f"e_deadline_{i}"
+            step["deadline"] = {"after": _duration_text(draw, draw(_positive)), "event": event}
+            transitions.append(
+                {
+                    "event": event,
+                    "from": [key],
+                    "to": draw(st.sampled_from([*active, *closing, emergency_step])),
+                    "by": ["clock", *some(roles, 0)],
+                }
+            )
+        steps[key] = step
+        # reach every step from an earlier one, so all are reachable from s_0
+        if i > 0:
+            transitions.append(
+                {
+                    "event": f"e_{next(event_no)}",
+                    "from": [draw(st.sampled_from(active[:i]))],
+                    "to": key,
+                    "by": some(roles),
+                }
+            )
+    for key in closing:
+        step = {"kind": "terminal", "instructions": draw(_bilingual)}
+        if draw(st.booleans()):
+            step["responsible"] = draw(st.sampled_from(party_keys))
+        steps[key] = step
+        transitions.append(
+            {"event": f"e_{next(event_no)}", "from": some(active), "to": key, "by": some(roles)}
+        )
+    steps[emergency_step] = {
+        "responsible": emergency,
+        "kind": "terminal",
+        "tags": ["emergency"],
+        "instructions": draw(_bilingual),
+    }
+    # extra transitions, sometimes one event twice from a step with distinct guards
+    for _ in range(draw(st.integers(min_value=0, max_value=3))):
+        event = f"e_{next(event_no)}"
+        source = draw(st.sampled_from(active))
+        guarded = draw(st.booleans())
+        for guard in ["g_one", "g_two"] if guarded else [None]:
+            transition: dict[str, Any] = {
+                "event": event,
+                "from": source if draw(st.booleans()) else [source],
+                "to": draw(st.sampled_from(list(steps))),
+                "by": some(roles),
+            }
+            if guard is not None:
+                transition["guard"] = guard
+            if draw(st.booleans()):
+                transition["notify"] = some(roles)
+            transitions.append(transition)
+    transitions.append(
+        {"event": "acute_danger", "from": "*", "to": emergency_step, "by": some(roles)}
+    )
+    transitions = draw(st.permutations(transitions))
+
+    facts: dict[str, Any] = {}
+    for fact in draw(st.lists(_name, max_size=3, unique=True)):
+        key = f"f_{fact}"
+        assert key not in FORBIDDEN_FACTS
+        facts[key] = draw(st.just("bool") | st.lists(_text, min_size=1, max_size=4, unique=True))
+    header = {
+        "id": draw(_name),
+        "version": draw(_text),
+        "municipality": draw(_text),
+        "title": draw(_bilingual),
+        "initial": active[0],
+        "source": draw(_text),
+    }
+    if draw(st.booleans()):
+        header["kind"] = "encounter"
+    data: dict[str, Any] = {
+        "protocol": header,
+        "parties": parties,
+        "steps": steps,
+        "transitions": transitions,
+    }
+    if facts:
+        data["facts"] = facts
+    requirements: dict[str, Any] = {}
+    if draw(st.booleans()):
+        requirements["mayor_contact"] = draw(st.booleans())
+    if draw(st.booleans()):
+        requirements["max_wait_for_expert"] = _duration_text(draw, draw(_positive))
+    if draw(st.booleans()):
+        requirements["report_before_close"] = draw(st.booleans())
+    if requirements:
+        data["requirements"] = requirements
+    return data
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(valid_protocols())
+def test_generated_valid_protocols_round_trip(data: dict[str, Any]) -> None:
+    protocol = lr.load_protocol(data)
+    assert lr.validate(protocol) == []
+    dumped = lr.dump_protocol(protocol)
+    assert_toml_compatible(dumped)
+    assert lr.load_protocol(dumped) == protocol
+    assert lr.dump_protocol(lr.load_protocol(dumped)) == dumped
+    assert lr.load_protocol(json.loads(json.dumps(dumped))) == protocol
+
+
+# -- five mistakes at once ---------------------------------------------------------
+
+
+def test_five_mistakes_are_reported_at_once_with_their_paths() -> None:
+    path = FOUNDATIONS / "five_mistakes.toml"
+    with pytest.raises(lr.ProtocolError) as caught:
+        lr.load_protocol(path)
+    error = caught.value
+    assert error.problems == FIVE_MISTAKES
+    assert error.source == str(path)
+    assert str(error) == f"5 problems in {path}:\n" + "\n".join(f"  - {p}" for p in FIVE_MISTAKES)
+
+
+def test_each_of_the_five_mistakes_alone() -> None:
+    text = (FOUNDATIONS / "five_mistakes.toml").read_text(encoding="utf-8")
+    # lines carrying "# mistake N" are the only differences from minimal.toml
+    mistakes = [line for line in text.splitlines() if "# mistake" in line]
+    assert len(mistakes) == 5
+    repaired = tomllib.loads(text)
+    for line in mistakes:
+        repaired = _undo(repaired, line)
+    assert repaired == minimal()
+    found: list[list[str]] = []
+    for line in mistakes:
+        data = tomllib.loads(text)
+        for other in mistakes:
+            if other is not line:
+                data = _undo(data, other)
+        found.append(problems_of(data))
+    assert found == [
+        [FIVE_MISTAKES[0]],
+        [FIVE_MISTAKES[1]],
+        [FIVE_MISTAKES[3]],
+        [FIVE_MISTAKES[2]],
+        # alone, the misspelt target also leaves 'closed' unreachable; with the others
+        # present a broken transition makes reachability unjudgeable, so it is not reported
+        [FIVE_MISTAKES[4], "$.steps.closed: no transition reaches this step from 'arrived'"],
+    ]
+
+
+def _undo(data: dict[str, Any], line: str) -> dict[str, Any]:
+    """Repair the mistake made on ``line`` of five_mistakes.toml."""
+    if "no_show" in line:
+        del data["parties"]["expert"]["no_show"]
+    elif "45 minutes" in line:
+        data["steps"]["waiting"]["deadline"]["after"] = "45m"
+    elif "notfy" in line:
+        del data["transitions"][1]["notfy"]
+    elif "closd" in line:
+        data["transitions"][3]["to"] = "closed"
+    elif "clerk" in line:
+        data["transitions"][0]["by"] = ["counter"]
+    else:  # pragma: no cover - a new mistake line needs a repair here
+        raise AssertionError(line)
+    return data
+
+
+# -- structural strictness -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda d: d.__setitem__("step", {}),
+            "$.step: unknown key 'step' (did you mean 'steps'?)",
+        ),
+        (
+            lambda d: d["protocol"].__setitem__("kind", "meeting"),
+            "$.protocol.kind: unknown protocol kind 'meeting'; one of encounter, order",
+        ),
+        (
+            lambda d: d["parties"]["counter"].__setitem__("kind", "clerk"),
+            "$.parties.counter.kind: unknown party kind 'clerk'; one of municipal_staff,"
+            " expert, mayor, emergency, escalation",
+        ),
+        (
+            lambda d: d["steps"]["arrived"].__setitem__("kind", "activ"),
+            "$.steps.arrived.kind: unknown step kind 'activ' (did you mean 'active'?);"
+            " one of active, waiting, terminal",
+        ),
+        (
+            lambda d: d["parties"]["counter"].__setitem__("capacity", 2.5),
+            "$.parties.counter.capacity: expected a whole number, got float 2.5",
+        ),
+        (
+            lambda d: d["parties"]["counter"].__setitem__("capacity", True),
+            "$.parties.counter.capacity: expected a whole number, got bool True",
+        ),
+        (
+            lambda d: d["parties"]["counter"].__setitem__("no_show", False),
+            "$.parties.counter.no_show: expected a number, got bool False",
+        ),
+        (
+            lambda d: d.__setitem__("requirements", {"mayor_contact": "yes"}),
+            "$.requirements.mayor_contact: expected true or false, got str 'yes'",
+        ),
+        (
+            lambda d: d.__setitem__("requirements", {"max_wait_for_expert": 45}),
+            "$.requirements.max_wait_for_expert: expected a duration string such as '45m',"
+            " got int 45",
+        ),
+        (
+            lambda d: d.__setitem__("transitions", {}),
+            "$.transitions: expected a list, got dict {}",
+        ),
+        (
+            lambda d: d["transitions"].__setitem__(0, "call_expert"),
+            "$.transitions[0]: expected a table (mapping)",
+        ),
+        (
+            lambda d: d["transitions"][0].__setitem__("by", [["counter"]]),
+            "$.transitions[0].by: expected a name or a list of names, got list [['counter']]",
+        ),
+        (
+            lambda d: d["steps"]["arrived"].__setitem__("tags", {"a": 1}),
+            "$.steps.arrived.tags: expected a name or a list of names, got dict {'a': 1}",
+        ),
+        (
+            lambda d: d["facts"].__setitem__("age_band", []),
+            '$.facts.age_band: expected "bool" or a non-empty list of allowed values, got list []',
+        ),
+        (
+            lambda d: d["facts"].__setitem__("age_band", ["0-11", "0-11"]),
+            "$.facts.age_band: duplicate values in ['0-11', '0-11']",
+        ),
+        (
+            lambda d: d["protocol"].__setitem__("title", "Minimal"),
+            "$.protocol.title: expected a table (mapping)",
+        ),
+        (
+            lambda d: d["parties"]["counter"].__setitem__("response", {"median": "2m"}),
+            "$.parties.counter.response.p90: required key missing",
+        ),
+        (
+            lambda d: d["steps"]["arrived"]["instructions"].pop("en"),
+            "$.steps.arrived.instructions.en: required key missing",
+        ),
+        (
+            lambda d: d.__setitem__("facts", ["age_band"]),
+            "$.facts: expected a table (mapping)",
+        ),
+    ],
+)
+def test_structural_problem_is_reported_with_its_path(change: Any, problem: str) -> None:
+    data = minimal()
+    change(data)
+    assert problems_of(data) == [problem]
+
+
+def test_a_single_name_is_accepted_where_a_list_of_names_is_expected() -> None:
+    data = minimal()
+    data["transitions"][0]["by"] = "counter"
+    data["steps"]["with_expert"]["tags"] = "child_with_expert"
+    protocol = lr.load_protocol(data)
+    assert protocol.transitions[0].by == ("counter",)
+    assert protocol.steps["with_expert"].tags == ("child_with_expert",)
+
+
+def test_keys_that_are_not_plain_names_get_a_quoted_path() -> None:
+    data = minimal()
+    data["steps"]["arrived"]["extra key"] = 1
+    assert problems_of(data) == ["$.steps.arrived['extra key']: unknown key 'extra key'"]
+
+
+def test_an_unreadable_section_causes_no_knock_on_problems() -> None:
+    for section, junk in (("steps", []), ("parties", "counter")):
+        data = minimal()
+        data[section] = junk
+        assert problems_of(data) == [f"$.{section}: expected a table (mapping)"]
+
+
+def test_a_broken_header_still_lets_the_rest_be_checked() -> None:
+    data = minimal()
+    data["protocol"]["colour"] = "blue"
+    data["transitions"][0]["notify"] = ["expret"]
+    assert problems_of(data) == [
+        "$.protocol.colour: unknown key 'colour'",
+        "$.transitions[0].notify[0]: unknown party 'expret' (did you mean 'expert'?)",
+    ]
+
+
+def test_check_false_skips_semantic_validation_but_not_structure() -> None:
+    data = minimal()
+    data["transitions"][0]["to"] = "nowhere"
+    protocol = lr.load_protocol(data, check=False)
+    assert protocol.transitions[0].target == "nowhere"
+    assert lr.validate(protocol) == [
+        "$.transitions[0].to: unknown step 'nowhere'",
+        "$.steps.waiting: no transition reaches this step from 'arrived'",
+    ]
+    data["transitions"][0]["to"] = 3
+    with pytest.raises(lr.ProtocolError) as caught:
+        lr.load_protocol(data, check=False)
+    assert caught.value.problems == ["$.transitions[0].to: expected a string, got int 3"]
+
+
+# -- reading files -------------------------------------------------------------------
+
+
+def test_file_problems(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.toml"
+    with pytest.raises(lr.ProtocolError) as caught:
+        lr.load_protocol(missing)
+    assert caught.value.problems == [
+        f"$: cannot read file: [Errno 2] No such file or directory: '{missing}'"
+    ]
+    assert caught.value.source == str(missing)
+
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text("[protocol\nid = 1\n", encoding="utf-8")
+    assert problems_of(bad_toml) == [
+        "$: invalid TOML: Expected ']' at the end of a table declaration (at line 1, column 10)"
+    ]
+
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{", encoding="utf-8")
+    assert problems_of(bad_json) == [
+        "$: invalid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    ]
+
+    not_a_table = tmp_path / "list.json"
+    not_a_table.write_text("[1, 2]", encoding="utf-8")
+    assert problems_of(not_a_table) == ["$: expected a table (mapping), got list"]
+
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    [problem] = problems_of(binary)
+    assert problem.startswith("$: cannot read file: 'utf-8' codec can't decode byte 0xff")
+
+    assert problems_of(str(tmp_path)) == [
+        f"$: cannot read file: [Errno 21] Is a directory: '{tmp_path}'"
+    ]
+    assert problems_of("nul\x00byte.toml") == ["$: cannot read file: embedded null byte"]
+    assert problems_of(42) == ["$: expected a file path or a mapping, got int"]
+
+
+# -- junk never escapes as anything but ProtocolError ------------------------------
+
+_REFERENCE = lr.dump_protocol(lr.load_protocol(TASKFORCE))
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(
+        ["45m", "PT45M", "*", "clock", "arrived", "always", "bool", "emergency", "acute_danger"]
+    )
+)
+_keys = st.text(max_size=6) | st.sampled_from(
+    ["protocol", "parties", "steps", "transitions", "facts", "requirements", "from", "to", "by"]
+)
+junk = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _paths(item, (*prefix, i))
+    return found
+
+
+_ALL_PATHS = [p for p in _paths(_REFERENCE) if p]
+
+
+@st.composite
+def mutated_reference(draw: st.DrawFn) -> dict[str, Any]:
+    """The reference protocol with keys deleted, values replaced by junk, types swapped."""
+    data = copy.deepcopy(_REFERENCE)
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        path = draw(st.sampled_from(_ALL_PATHS))
+        parent: Any = data
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            last = path[-1]
+            value = parent[last]
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation removed or replaced this path
+        how = draw(st.sampled_from(["delete", "junk", "wrap", "unwrap", "stringify"]))
+        if how == "delete":
+            del parent[last]
+        elif how == "junk":
+            parent[last] = draw(junk)
+        elif how == "wrap":
+            parent[last] = [value]
+        elif how == "unwrap":
+            parent[last] = (
+                next(iter(value.values()), None)
+                if isinstance(value, dict)
+                else value[0]
+                if isinstance(value, list) and value
+                else {}
+            )
+        else:
+            parent[last] = str(value)
+    return data
+
+
+def _assert_only_protocol_errors(data: Any) -> None:
+    """Load ``data``; any exception other than ProtocolError fails the test as it is."""
+    problems: list[str] | None = None
+    try:
+        lr.load_protocol(data)
+    except lr.ProtocolError as error:
+        problems = error.problems
+    if problems is None:
+        return
+    assert problems, "a ProtocolError without problems"
+    for problem in problems:
+        assert isinstance(problem, str)
+        assert problem.startswith("$"), problem
+        assert "unexpected error" not in problem, problem
+        if " got " in problem:  # a junk value shown by the converter is shortened
+            assert len(problem.split(" got ", 1)[1]) <= 120, problem
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(junk)
+def test_arbitrary_junk_only_ever_raises_protocol_error(data: Any) -> None:
+    _assert_only_protocol_errors(data)
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(mutated_reference())
+def test_mutated_reference_only_ever_raises_protocol_error(data: dict[str, Any]) -> None:
+    _assert_only_protocol_errors(data)
+
+
+def test_deep_nesting_is_a_protocol_error_not_a_recursion_error() -> None:
+    deep: Any = "x"
+    for _ in range(5000):
+        deep = [deep]
+    data = minimal()
+    data["steps"]["arrived"]["tags"] = deep
+    data["parties"]["counter"]["name"] = {"nl": deep, "en": "Counter clerk"}
+    problems = problems_of(data)
+    assert problems[0].startswith("$.parties.counter.name.nl: expected a string, got list [[[")
+    assert problems[1].startswith(
+        "$.steps.arrived.tags: expected a name or a list of names, got list [[["
+    )
+
+
+# -- the documentation's examples load ---------------------------------------------
+
+_BLOCK = re.compile(
+    r"<!-- (complete|broken) -->\s*```toml\n(.*?)```(?:\s*```text\n(.*?)```)?", re.S
+)
+
+
+def _doc_blocks(kind: str) -> list[tuple[str, str | None]]:
+    text = DOCS.read_text(encoding="utf-8")
+    return [(m[2], m[3]) for m in _BLOCK.finditer(text) if m[1] == kind]
+
+
+def test_docs_have_complete_and_broken_examples() -> None:
+    assert len(_doc_blocks("complete")) >= 2
+    assert len(_doc_blocks("broken")) >= 1
+
+
+@pytest.mark.parametrize("index", range(len(_doc_blocks("complete"))))
+def test_every_complete_protocol_in_the_docs_loads_and_round_trips(index: int) -> None:
+    body, _ = _doc_blocks("complete")[index]
+    protocol = lr.load_protocol(tomllib.loads(body))
+    assert lr.load_protocol(lr.dump_protocol(protocol)) == protocol
+
+
+@pytest.mark.parametrize("index", range(len(_doc_blocks("broken"))))
+def test_every_broken_protocol_in_the_docs_gives_the_problems_shown(index: int) -> None:
+    body, shown = _doc_blocks("broken")[index]
+    assert shown is not None, "a broken example needs a ```text block with its problems"
+    problems = problems_of(tomllib.loads(body))
+    assert problems == [line.removeprefix("  - ") for line in shown.splitlines()[1:]]
+    assert shown.splitlines()[0] == f"{len(problems)} problem{'s' if len(problems) > 1 else ''}:"
+
+
+def test_every_key_of_the_file_format_is_documented() -> None:
+    import attrs
+
+    from lastresort.convert import _Header, _ProtocolFile
+    from lastresort.model import Deadline, Party, Requirements, ResponseModel, Step, Transition
+
+    text = DOCS.read_text(encoding="utf-8")
+    renames = {"sources": "from", "target": "to"}
+    for cls in (
+        _ProtocolFile,
+        _Header,
+        Party,
+        ResponseModel,
+        Step,
+        Deadline,
+        Transition,
+        Requirements,
+    ):
+        for field in attrs.fields(cls):
+            if field.name == "key":  # filled from the table key, not written
+                continue
+            key = renames.get(field.name, field.name)
+            if (
+                cls is _ProtocolFile
+            ):  # a section: `[protocol]`, `[parties.<key>]`, `[[transitions]]`
+                key = f"[{key}" if key != "transitions" else "[[transitions]]"
+                assert f"`{key}" in text, f"section {key} is not in {DOCS.name}"
+                continue
+            assert f"`{key}`" in text, f"{cls.__name__}.{field.name}: `{key}` is not in {DOCS.name}"
+    for enum in (lr.PartyKind, lr.StepKind, lr.ProtocolKind):
+        for member in enum:
+            assert f"`{member.value}`" in text, f"{enum.__name__}.{member.name} undocumented"
+
+
+def test_the_documented_forbidden_fact_names_are_the_forbidden_ones() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    block = text.split("<!-- forbidden-facts -->")[1].split("<!-- /forbidden-facts -->")[0]
+    assert set(re.findall(r"`([a-z_]+)`", block)) == set(FORBIDDEN_FACTS)
