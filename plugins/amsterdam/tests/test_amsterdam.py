@@ -15,7 +15,7 @@ from attrs import evolve
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.testing import make_engine, walk_happy_path
+from lastresort.testing import assert_protocol_safe, make_engine, walk_happy_path
 
 ROOT = Path(__file__).resolve().parents[3]
 FACTS: dict[str, str | bool] = {"age_band": "8-11", "disclosure": True, "accompanied": False}
@@ -119,11 +119,27 @@ def test_every_text_is_bilingual_and_the_acute_path_covers_every_step() -> None:
     assert set(protocol.sources_of(acute)) == non_terminal
 
 
-def test_the_verifier_finds_the_protocol_safe() -> None:
-    testing = pytest.importorskip("lastresort.testing")
-    if not hasattr(testing, "assert_protocol_safe"):
-        pytest.skip("the verifier (lastresort.testing.assert_protocol_safe) has not landed")
-    testing.assert_protocol_safe(amsterdam.protocol())
+def test_the_verifier_finds_the_protocol_safe_and_the_mayor_wait_unbounded() -> None:
+    report = assert_protocol_safe(amsterdam.protocol(), plugins=[amsterdam])
+    assert report.result("mayor").ok
+    assert report.result("amsterdam-vangnet-takes-over").ok
+    assert report.result("amsterdam-mayor-in-person").ok
+    strict = lr.Engine(plugins=[amsterdam], entry_points=False, strict=True)
+    assert "amsterdam" in strict.protocols
+    expert, mayor = report.bounds
+    assert (expert.goal, expert.worst) == ("child_with_expert", timedelta(hours=1, minutes=45))
+    assert [p.step for p in expert.path] == [
+        "arrived",
+        "awaiting_vangnet",
+        "escalated",
+        "with_vangnet",
+    ]
+    # honest: the kabinet is re-alerted every 4 hours until the mayor has spoken to the child
+    assert (mayor.goal, mayor.worst, mayor.unbounded) == ("mayor_involved", None, True)
+    assert [(p.event, p.step) for p in mayor.cycle] == [
+        (None, "mayor_escalated"),
+        ("mayor_contact_still_overdue", "mayor_escalated"),
+    ]
 
 
 # -- the happy path ------------------------------------------------------------------------------
@@ -363,6 +379,27 @@ def test_the_check_keeps_vangnet_and_the_mayor_in_person() -> None:
     assert amsterdam.lastresort_validate_protocol(evolve(broken, id="elders")) == []
     assert amsterdam.lastresort_validate_protocol(protocol) == []
 
+    # the verifier reports the same rules as properties, with counterexample paths
+    report = lr.verify(broken, amsterdam.lastresort_protocol_properties(broken))
+    # (the core's `handover` fails too: the counter itself fires into a kabinet step)
+    assert [r.name for r in report.failed] == [
+        "handover",
+        "amsterdam-vangnet-takes-over",
+        "amsterdam-mayor-in-person",
+    ]
+    _, vangnet, mayor_ = report.failed
+    assert [(p.event, p.step) for p in vangnet.counterexample] == [
+        (None, "arrived"),
+        ("call_vangnet", "awaiting_vangnet"),
+    ]
+    assert [(p.event, p.step) for p in mayor_.counterexample] == [
+        (None, "arrived"),
+        ("vangnet_takes_over", "with_vangnet"),
+        ("engage_mayor", "awaiting_mayor"),
+        ("mayor_spoke_with_child", "mayor_met"),
+    ]
+    assert amsterdam.lastresort_protocol_properties(evolve(protocol, id="elders")) == []
+
 
 def test_the_directory_names_112_for_the_police() -> None:
     engine, _ = make_engine(plugins=[amsterdam])
@@ -372,6 +409,22 @@ def test_the_directory_names_112_for_the_police() -> None:
 
 
 # -- what people read ------------------------------------------------------------------------------
+
+
+def test_check_reports_every_property_and_the_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "amsterdam"]) == 0
+    out = capsys.readouterr().out
+    assert "at most 1h45m; requirement max_wait_for_expert 1h45m: holds" in out
+    assert "✗" not in out
+    for prop in [r.name for r in lr.verify(amsterdam.protocol()).results] + [
+        p.name for p in amsterdam.lastresort_protocol_properties(amsterdam.protocol())
+    ]:
+        assert prop in out
+    # the bounds quoted in the docs page are what `check` prints
+    page = (ROOT / "docs/protocols/amsterdam.md").read_text(encoding="utf-8")
+    [quoted] = [b for b in re.findall(r"```\n(.*?)```", page, re.S) if b.startswith("time until")]
+    printed = {line.strip() for line in out.splitlines()}
+    assert [line.strip() for line in quoted.splitlines() if line.strip() not in printed] == []
 
 
 def test_show_prints_a_dutch_card_a_counter_clerk_can_read(

@@ -15,7 +15,7 @@ from attrs import evolve
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.testing import make_engine, walk_happy_path
+from lastresort.testing import assert_protocol_safe, make_engine, walk_happy_path
 
 ROOT = Path(__file__).resolve().parents[3]
 SIGNED = lr.Actor("jeugdconsul", "jc-0042")
@@ -114,11 +114,21 @@ def test_every_text_is_bilingual_and_the_acute_path_covers_every_step() -> None:
     assert set(protocol.sources_of(acute)) == non_terminal
 
 
-def test_the_verifier_finds_the_protocol_safe() -> None:
-    testing = pytest.importorskip("lastresort.testing")
-    if not hasattr(testing, "assert_protocol_safe"):
-        pytest.skip("the verifier (lastresort.testing.assert_protocol_safe) has not landed")
-    testing.assert_protocol_safe(rotterdam.protocol())
+def test_the_verifier_finds_the_protocol_safe_within_its_bounds() -> None:
+    report = assert_protocol_safe(rotterdam.protocol(), plugins=[rotterdam])
+    assert report.result("rotterdam-push-through").ok
+    assert not report.result("mayor").applicable  # Rotterdam promises no mayor contact
+    strict = lr.Engine(plugins=[rotterdam], entry_points=False, strict=True)
+    assert "rotterdam" in strict.protocols
+    expert, mayor = report.bounds
+    assert (expert.goal, expert.worst) == ("child_with_expert", timedelta(hours=1, minutes=45))
+    assert [p.step for p in expert.path] == [
+        "arrived",
+        "awaiting_veilig_thuis",
+        "escalated",
+        "with_veilig_thuis",
+    ]
+    assert (mayor.goal, mayor.reachable) == ("mayor_involved", False)
 
 
 # -- the Ok-punt: happy path and escalations --------------------------------------------------------
@@ -482,6 +492,19 @@ def test_the_push_through_authority_stays_with_the_jeugdconsul() -> None:
     # the check is Rotterdam's own: the same protocol under another id is not its business
     assert rotterdam.lastresort_validate_protocol(evolve(widened, id="elders")) == []
 
+    # the verifier reports the same rule as a property, with a counterexample path
+    report = lr.verify(widened, rotterdam.lastresort_protocol_properties(widened))
+    [failed] = report.failed
+    assert failed.name == "rotterdam-push-through"
+    # the shortest path: the Jeugdconsul's own line (guards count as possibly true)
+    assert [(p.event, p.step) for p in failed.counterexample] == [
+        (None, "arrived"),
+        ("jeugdconsul_takes_case", "with_jeugdconsul"),
+        ("push_through", "awaiting_help"),
+    ]
+    assert len(failed.further) == 2
+    assert rotterdam.lastresort_protocol_properties(evolve(protocol, id="elders")) == []
+
 
 def test_the_directory_names_the_public_desks_on_every_delivery() -> None:
     delivered: list[lr.Notification] = []
@@ -508,6 +531,22 @@ def test_the_directory_names_the_public_desks_on_every_delivery() -> None:
 
 
 # -- what people read ------------------------------------------------------------------------------
+
+
+def test_check_reports_every_property_and_the_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "rotterdam"]) == 0
+    out = capsys.readouterr().out
+    assert "at most 1h45m; requirement max_wait_for_expert 1h45m: holds" in out
+    assert "✗" not in out
+    for prop in [r.name for r in lr.verify(rotterdam.protocol()).results] + [
+        p.name for p in rotterdam.lastresort_protocol_properties(rotterdam.protocol())
+    ]:
+        assert prop in out
+    # the bounds quoted in the docs page are what `check` prints
+    page = (ROOT / "docs/protocols/rotterdam.md").read_text(encoding="utf-8")
+    [quoted] = [b for b in re.findall(r"```\n(.*?)```", page, re.S) if b.startswith("time until")]
+    printed = {line.strip() for line in out.splitlines()}
+    assert [line.strip() for line in quoted.splitlines() if line.strip() not in printed] == []
 
 
 def test_show_prints_the_dutch_card(capsys: pytest.CaptureFixture[str]) -> None:

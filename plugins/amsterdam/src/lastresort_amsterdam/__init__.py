@@ -6,11 +6,13 @@ the mayor is engaged; the aim is that the mayor speaks to the child in person as
 possible (Taskforce kindermishandeling en seksueel misbruik, letter of 27 January 2014).
 
 The protocol itself is data (``amsterdam.toml`` in this package). This module adds what the
-data cannot say, as a check on the ``amsterdam`` protocol:
+data cannot say, as a check on the ``amsterdam`` protocol (the engine refuses a protocol
+``amsterdam`` that breaks it, and ``lastresort check`` reports each rule as a property):
 
-- responsibility leaves the counter only to GGD Vangnet (or, in acute danger, to the police);
-- the mayor's conversation is recorded by the mayor alone: no one else may move the child into
-  a step tagged ``mayor_involved``.
+- ``amsterdam-vangnet-takes-over``: responsibility leaves the counter only to GGD Vangnet
+  (or, in acute danger, to the police);
+- ``amsterdam-mayor-in-person``: the mayor's conversation is recorded by the mayor alone:
+  no one else may move the child into a step tagged ``mayor_involved``.
 
 and the police's public number in the party directory. Use it through the ``lastresort``
 entry point (installed), or explicitly::
@@ -27,11 +29,16 @@ import functools
 from collections.abc import Sequence
 from importlib import resources
 
+from attrs import frozen
+
 import lastresort as lr
 
 __all__ = [
+    "PROPERTY_MAYOR_IN_PERSON",
+    "PROPERTY_VANGNET",
     "PROTOCOL_ID",
     "lastresort_party_directory",
+    "lastresort_protocol_properties",
     "lastresort_protocols",
     "lastresort_validate_protocol",
     "protocol",
@@ -39,6 +46,10 @@ __all__ = [
 
 #: The protocol id this plugin provides.
 PROTOCOL_ID = "amsterdam"
+#: Verifier property: responsibility leaves the counter only for GGD Vangnet.
+PROPERTY_VANGNET = "amsterdam-vangnet-takes-over"
+#: Verifier property: only the mayor records the conversation with the child.
+PROPERTY_MAYOR_IN_PERSON = "amsterdam-mayor-in-person"
 
 _COUNTER = "counter"
 _VANGNET = "vangnet"
@@ -63,19 +74,29 @@ def lastresort_protocols() -> Sequence[lr.Protocol]:
     return [protocol()]
 
 
-@lr.hookimpl
-def lastresort_validate_protocol(protocol: lr.Protocol) -> Sequence[str]:
-    """Keep Amsterdam's two defining rules (only for the protocol ``amsterdam``).
+@frozen
+class _Breach:
+    """One transition that breaks a rule: where in the file, and where in the graph (for
+    the verifier's counterexample)."""
 
-    :param protocol: a protocol the engine is about to accept.
-    :returns: one problem per transition that breaks a rule, with its path.
-    """
-    if protocol.id != PROTOCOL_ID:
-        return []
-    problems: list[str] = []
+    rule: str
+    path: str
+    message: str
+    step: str | None = None
+    event: str | None = None
+
+
+def _breaches(protocol: lr.Protocol) -> list[_Breach]:
+    breaches: list[_Breach] = []
     steps = protocol.steps
     if _VANGNET not in protocol.parties:
-        problems.append("$.parties: the amsterdam protocol needs the party 'vangnet' (GGD Vangnet)")
+        breaches.append(
+            _Breach(
+                PROPERTY_VANGNET,
+                "$.parties",
+                "the amsterdam protocol needs the party 'vangnet' (GGD Vangnet)",
+            )
+        )
     for i, transition in enumerate(protocol.transitions):
         target = steps.get(transition.target)
         if target is None:  # the core reports unknown steps
@@ -89,22 +110,76 @@ def lastresort_validate_protocol(protocol: lr.Protocol) -> Sequence[str]:
                 and target.responsible not in (None, _COUNTER, _VANGNET)
                 and "emergency" not in target.tags
             ):
-                problems.append(
-                    f"$.transitions[{i}].to: from the counter, responsibility goes to GGD"
-                    f" Vangnet ('vangnet'), not to {target.responsible!r} (step"
-                    f" {transition.target!r}, from {source!r})"
+                breaches.append(
+                    _Breach(
+                        PROPERTY_VANGNET,
+                        f"$.transitions[{i}].to",
+                        "from the counter, responsibility goes to GGD Vangnet ('vangnet'),"
+                        f" not to {target.responsible!r} (step {transition.target!r},"
+                        f" from {source!r})",
+                        source,
+                        transition.event,
+                    )
                 )
             if (
                 _MAYOR_TAG in target.tags
                 and _MAYOR_TAG not in here.tags
                 and transition.by != (_MAYOR,)
             ):
-                problems.append(
-                    f"$.transitions[{i}].by: only the mayor records that the mayor has spoken"
-                    f" to the child in person (into {transition.target!r} from {source!r}),"
-                    f" not {list(transition.by)}"
+                breaches.append(
+                    _Breach(
+                        PROPERTY_MAYOR_IN_PERSON,
+                        f"$.transitions[{i}].by",
+                        "only the mayor records that the mayor has spoken to the child in"
+                        f" person (into {transition.target!r} from {source!r}),"
+                        f" not {list(transition.by)}",
+                        source,
+                        transition.event,
+                    )
                 )
-    return problems
+    return breaches
+
+
+@lr.hookimpl
+def lastresort_validate_protocol(protocol: lr.Protocol) -> Sequence[str]:
+    """Keep Amsterdam's two defining rules (only for the protocol ``amsterdam``): the
+    engine refuses an ``amsterdam`` protocol that breaks them.
+
+    :param protocol: a protocol the engine is about to accept.
+    :returns: one problem per transition that breaks a rule, with its path in the file.
+    """
+    if protocol.id != PROTOCOL_ID:
+        return []
+    return [f"{b.path}: {b.message}" for b in _breaches(protocol)]
+
+
+_RULES = {
+    PROPERTY_VANGNET: "responsibility leaves the counter only for GGD Vangnet (or the police)",
+    PROPERTY_MAYOR_IN_PERSON: "only the mayor moves the child into a step tagged"
+    " 'mayor_involved' (the mayor speaks to the child in person)",
+}
+
+
+def _property(name: str) -> lr.Property:
+    return lr.Property(
+        name=name,
+        rule=_RULES[name],
+        check=lambda p: [
+            lr.Violation(b.message, step=b.step, event=b.event)
+            for b in _breaches(p)
+            if b.rule == name
+        ],
+    )
+
+
+@lr.hookimpl
+def lastresort_protocol_properties(protocol: lr.Protocol) -> Sequence[lr.Property]:
+    """The same rules as verifier properties (``amsterdam-vangnet-takes-over``,
+    ``amsterdam-mayor-in-person``), so that ``lastresort check`` reports them with a
+    counterexample path (only for ``amsterdam``)."""
+    if protocol.id != PROTOCOL_ID:
+        return []
+    return [_property(name) for name in _RULES]
 
 
 @lr.hookimpl

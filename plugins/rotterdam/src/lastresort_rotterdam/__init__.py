@@ -15,7 +15,9 @@ data cannot say:
   is a formal decision, so it must be fired by an identified official
   (``Actor("jeugdconsul", id=...)``), and the timeline records who used it;
 - a check that the ``rotterdam`` protocol keeps the push-through authority with the
-  Jeugdconsul (an escalation official) and under that guard;
+  Jeugdconsul (an escalation official) and under that guard: the engine refuses a protocol
+  that breaks it, and ``lastresort check`` reports it as the property
+  ``rotterdam-push-through``;
 - the public desks in the party directory (Veilig Thuis 0800-2000, police 112).
 
 Use it through the ``lastresort`` entry point (installed), or explicitly::
@@ -32,16 +34,20 @@ import functools
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
+from attrs import frozen
+
 import lastresort as lr
 
 __all__ = [
     "GUARD_JEUGDCONSUL_LINE",
     "GUARD_PUSH_THROUGH_SIGNED",
     "JEUGDCONSUL_CHANNEL",
+    "PROPERTY_PUSH_THROUGH",
     "PROTOCOL_ID",
     "lastresort_guard",
     "lastresort_guard_names",
     "lastresort_party_directory",
+    "lastresort_protocol_properties",
     "lastresort_protocols",
     "lastresort_validate_protocol",
     "open_jeugdconsul_contact",
@@ -56,6 +62,8 @@ JEUGDCONSUL_CHANNEL = "jeugdconsul"
 GUARD_JEUGDCONSUL_LINE = "jeugdconsul_line"
 #: Guard: the push-through authority is used by an identified official.
 GUARD_PUSH_THROUGH_SIGNED = "push_through_signed"
+#: The verifier property that keeps the push-through authority with the Jeugdconsul.
+PROPERTY_PUSH_THROUGH = "rotterdam-push-through"
 
 _JEUGDCONSUL = "jeugdconsul"
 _PUSH_THROUGH = "push_through"
@@ -115,47 +123,102 @@ def lastresort_guard(name: str, encounter: lr.Encounter, actor: lr.Actor) -> str
     return None
 
 
-@lr.hookimpl
-def lastresort_validate_protocol(protocol: lr.Protocol) -> Sequence[str]:
-    """Keep the push-through authority where Rotterdam put it (only for ``rotterdam``).
+@frozen
+class _Breach:
+    """One way a protocol breaks a rule of this plugin: where in the file, and where in
+    the graph (for the verifier's counterexample)."""
 
-    :param protocol: a protocol the engine is about to accept.
-    :returns: one problem per broken rule, with its path.
-    """
-    if protocol.id != PROTOCOL_ID:
-        return []
-    problems: list[str] = []
+    path: str
+    message: str
+    step: str | None = None
+    event: str | None = None
+
+
+def _push_through_breaches(protocol: lr.Protocol) -> list[_Breach]:
+    breaches: list[_Breach] = []
     consul = protocol.parties.get(_JEUGDCONSUL)
     if consul is None:
-        problems.append(
-            "$.parties: the rotterdam protocol needs the party 'jeugdconsul' (escalation official)"
+        breaches.append(
+            _Breach(
+                "$.parties",
+                "the rotterdam protocol needs the party 'jeugdconsul' (escalation official)",
+            )
         )
     elif consul.kind is not lr.PartyKind.ESCALATION:
-        problems.append(
-            f"$.parties.jeugdconsul.kind: must be 'escalation', not {consul.kind.value!r}"
-            " (the Jeugdconsul is the escalation official for help that stagnates)"
+        breaches.append(
+            _Breach(
+                "$.parties.jeugdconsul.kind",
+                f"must be 'escalation', not {consul.kind.value!r} (the Jeugdconsul is the"
+                " escalation official for help that stagnates)",
+            )
         )
     found = False
     for i, transition in enumerate(protocol.transitions):
         if transition.event != _PUSH_THROUGH:
             continue
         found = True
+        source = next(iter(protocol.sources_of(transition)), None)
         if transition.by != (_JEUGDCONSUL,):
-            problems.append(
-                f"$.transitions[{i}].by: push_through may be fired only by 'jeugdconsul'"
-                f" (the push-through authority is his own), not by {list(transition.by)}"
+            breaches.append(
+                _Breach(
+                    f"$.transitions[{i}].by",
+                    "push_through may be fired only by 'jeugdconsul' (the push-through"
+                    f" authority is his own), not by {list(transition.by)}",
+                    source,
+                    _PUSH_THROUGH,
+                )
             )
         if transition.guard != GUARD_PUSH_THROUGH_SIGNED:
-            problems.append(
-                f"$.transitions[{i}].guard: push_through must be guarded by"
-                f" {GUARD_PUSH_THROUGH_SIGNED!r}, not {transition.guard!r}"
+            breaches.append(
+                _Breach(
+                    f"$.transitions[{i}].guard",
+                    f"push_through must be guarded by {GUARD_PUSH_THROUGH_SIGNED!r},"
+                    f" not {transition.guard!r}",
+                    source,
+                    _PUSH_THROUGH,
+                )
             )
     if not found:
-        problems.append(
-            "$.transitions: the rotterdam protocol needs the event 'push_through'"
-            " (the Jeugdconsul's push-through authority)"
+        breaches.append(
+            _Breach(
+                "$.transitions",
+                "the rotterdam protocol needs the event 'push_through' (the Jeugdconsul's"
+                " push-through authority)",
+            )
         )
-    return problems
+    return breaches
+
+
+@lr.hookimpl
+def lastresort_validate_protocol(protocol: lr.Protocol) -> Sequence[str]:
+    """Keep the push-through authority where Rotterdam put it (only for ``rotterdam``):
+    the engine refuses a ``rotterdam`` protocol that breaks it.
+
+    :param protocol: a protocol the engine is about to accept.
+    :returns: one problem per broken rule, with its path in the file.
+    """
+    if protocol.id != PROTOCOL_ID:
+        return []
+    return [f"{b.path}: {b.message}" for b in _push_through_breaches(protocol)]
+
+
+@lr.hookimpl
+def lastresort_protocol_properties(protocol: lr.Protocol) -> Sequence[lr.Property]:
+    """The same rule as a verifier property, ``rotterdam-push-through``, so that
+    ``lastresort check`` reports it with a counterexample path (only for ``rotterdam``)."""
+    if protocol.id != PROTOCOL_ID:
+        return []
+    return [
+        lr.Property(
+            name=PROPERTY_PUSH_THROUGH,
+            rule="push_through is the Jeugdconsul's own (an escalation official),"
+            f" fired under the guard {GUARD_PUSH_THROUGH_SIGNED!r}",
+            check=lambda p: [
+                lr.Violation(b.message, step=b.step, event=b.event)
+                for b in _push_through_breaches(p)
+            ],
+        )
+    ]
 
 
 @lr.hookimpl
