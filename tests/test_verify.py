@@ -277,6 +277,38 @@ def test_an_undeclared_responsible_party_fails_responsibility_only() -> None:
     assert result.message == "step 'mayor_met' names 'expret' as responsible, which is not a party"
 
 
+def test_a_closing_step_tagged_safe_arrangement_does_not_excuse_a_path_without_one(
+    taskforce: lr.Protocol,
+) -> None:
+    data = lr.dump_protocol(taskforce)
+    assert "safe_arrangement" in data["steps"]["closed"]["tags"]
+    data["transitions"].append(
+        {"event": "close_early", "from": ["mayor_met"], "to": "closed", "by": ["expert"]}
+    )
+    report = lr.verify(load(data))
+    assert failed(report) == ["report-before-close"]
+    assert report.result("report-before-close").counterexample == (
+        P(None, "arrived", "counter"),
+        P("expert_takes_over", "with_expert", "expert"),
+        P("inform_mayor", "awaiting_mayor", "expert"),
+        P("mayor_spoke_with_child", "mayor_met", "expert"),
+        P("close_early", "closed", None),
+    )
+
+
+def test_acute_danger_into_a_closing_step_fails_acute_danger_only() -> None:
+    data = mini()
+    transition(data, "acute_danger")["to"] = "closed"
+    report = lr.verify(load(data))
+    # the closing paths through acute_danger are acute-danger's finding, not the
+    # report, mayor or clerk properties'
+    assert failed(report) == ["acute-danger"]
+    assert report.result("acute-danger").counterexample == (
+        START,
+        P("acute_danger", "closed", None),
+    )
+
+
 def test_handover_counterexample_is_the_shortest_of_several_violations() -> None:
     data = mini()
     _clerk_hands_over(data)

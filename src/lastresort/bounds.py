@@ -230,15 +230,22 @@ class ProtocolGraph:
         return None
 
     def avoiding(
-        self, avoid: Callable[[str], bool], goal: Callable[[str], bool]
+        self,
+        avoid: Callable[[str], bool],
+        goal: Callable[[str], bool],
+        edge: Callable[[Edge], bool] = lambda _: True,
     ) -> tuple[PathStep, ...] | None:
-        """The shortest path to a step where ``goal`` holds that passes no step
-        where ``avoid`` holds (its first and last step included), or ``None`` when
-        every path to a goal step passes one."""
-        if avoid(self.protocol.initial):
+        """The shortest path (along edges where ``edge`` holds) to a step where
+        ``goal`` holds that passes no step where ``avoid`` holds *before* it (the
+        goal step itself does not count), or ``None`` when every path to a goal step
+        passes one first."""
+        initial = self.protocol.initial
+        if goal(initial):
+            return self.walk(initial, ())
+        if avoid(initial):
             return None
-        parent = self.search(self.protocol.initial, node=lambda s: not avoid(s))
-        found = next((s for s in parent if goal(s) and not avoid(s)), None)
+        parent = self.search(initial, node=lambda s: not avoid(s) and not goal(s), edge=edge)
+        found = next((s for s in parent if goal(s)), None)
         return None if found is None else self.path(found, parent)
 
     def cycle_in(self, nodes: set[str], edge: Callable[[Edge], bool]) -> tuple[Edge, ...]:

@@ -351,7 +351,8 @@ def _handover(g: ProtocolGraph) -> Iterator[Violation]:
 
 
 def _passes(tags: set[str], goal: str = "") -> Check:
-    """Every path to a closing step (or to a step tagged ``goal``) passes ``tags``."""
+    """Every path to a closing step (without acute_danger, which is acute-danger's
+    to check) or to a step tagged ``goal`` (any path) passes ``tags`` first."""
 
     def check(g: ProtocolGraph) -> Iterator[Violation]:
         steps = g.protocol.steps
@@ -360,7 +361,11 @@ def _passes(tags: set[str], goal: str = "") -> Check:
             if goal
             else set(g.protocol.closing_steps())
         )
-        path = g.avoiding(lambda s: bool(tags & set(steps[s].tags)), ends.__contains__)
+        path = g.avoiding(
+            lambda s: bool(tags & set(steps[s].tags)),
+            ends.__contains__,
+            (lambda _: True) if goal else _calm,
+        )
         if path is not None:
             what = " or ".join(repr(t) for t in sorted(tags))
             yield Violation(
@@ -376,7 +381,7 @@ def _clerk_never_closes(g: ProtocolGraph) -> Iterator[Violation]:
     closing = set(g.protocol.closing_steps())
     for key in g.reachable:
         for e in g.out[key]:
-            if e.target not in closing:
+            if e.target not in closing or e.event == ACUTE_DANGER:
                 continue
             clerks = [r for r in e.transition.by if _party_kind(g, r) is PartyKind.MUNICIPAL_STAFF]
             if clerks:
