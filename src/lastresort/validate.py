@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .convert import _key_path, suggest
+from .convert import _key_path, format_duration, suggest
 from .hours import Hours
 from .model import ACUTE_DANGER, ANY_STEP, CLOCK, PartyKind, Protocol, ProtocolKind, Text
 
@@ -136,7 +136,8 @@ def validate(
             add(f"{path}.hours: {exc}")
         if party.response is not None and party.response.p90 < party.response.median:
             add(
-                f"{path}.response: p90 ({party.response.p90}) is below the median ({party.response.median})"
+                f"{path}.response: p90 ({format_duration(party.response.p90)}) is below"
+                f" the median ({format_duration(party.response.median)})"
             )
         if not 0.0 <= party.no_show <= 1.0:
             add(f"{path}.no_show: must be between 0 and 1, got {party.no_show}")
