@@ -1,0 +1,89 @@
+"""Crash test: a child fires events in a loop on a store file and prints every event
+id it got back; it is killed with SIGKILL at a random moment, 200 times. After
+every kill, every printed event is in the store, no encounter is half-stepped,
+and ``audit verify`` passes. The next child resumes on the same file (the file is
+renewed every 20 kills so that the checks stay quick)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import lastresort as lr
+from lastresort.audit import verify
+from tests.store_kit import consistency_problems
+
+CHILD = Path(__file__).with_name("crash_child.py")
+KILLS = 200
+KILLS_PER_FILE = 20
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
+
+
+@pytest.fixture
+def zygote() -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, str(CHILD)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "zygote ready\n"
+    yield proc
+    assert proc.stdin is not None
+    proc.stdin.close()
+    proc.wait(timeout=30)
+
+
+def test_sigkill_200_times_loses_nothing_and_leaves_no_half_step(
+    zygote: subprocess.Popen[str], tmp_path: Path
+) -> None:
+    rng = random.Random(20140127)
+    assert zygote.stdin is not None
+    assert zygote.stdout is not None
+    printed_total = 0
+    idle = 0
+    for kill in range(KILLS):
+        db = tmp_path / f"crash-{kill // KILLS_PER_FILE}.db"
+        zygote.stdin.write(f"run {db} {kill} {kill * 90}\n")
+        zygote.stdin.flush()
+        first = zygote.stdout.readline().split()
+        assert first[0] == "ready", f"worker did not start: {first}"
+        pid = int(first[1])
+        time.sleep(rng.uniform(0.005, 0.08))
+        os.kill(pid, signal.SIGKILL)
+        printed: list[tuple[str, int, str]] = []
+        while True:
+            line = zygote.stdout.readline()
+            assert line, "the zygote died"
+            words = line.split()
+            if words[0] == "done":
+                status = int(words[2])
+                assert os.WIFSIGNALED(status), f"the worker ended by itself: {status}"
+                assert os.WTERMSIG(status) == signal.SIGKILL
+                break
+            assert words[0] == "ev", line
+            printed.append((words[1], int(words[2]), words[3]))
+        printed_total += len(printed)
+
+        with lr.SQLiteStore(db) as store:
+            for eid, seq, kind in printed:
+                timeline = store.timeline(eid)
+                assert len(timeline) >= seq, f"kill {kill}: {eid} #{seq} was lost"
+                assert timeline[seq - 1].kind == kind
+            assert consistency_problems(store) == [], f"kill {kill}"
+        idle += not printed
+        report = verify(db)
+        assert report.ok, f"kill {kill}: {[str(p) for p in report.problems]}"
+    assert printed_total > 10 * KILLS  # the children did real work between kills
+    assert idle < KILLS // 4  # and most kills hit a child in the middle of it
