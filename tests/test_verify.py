@@ -562,6 +562,11 @@ def test_an_order_passes_and_encounter_rules_are_not_applicable() -> None:
     (cap,) = report.bounds
     assert cap.worst == timedelta(days=28)
     assert [p.step for p in cap.path] == ["danger", "consulted", "in_force", "extended"]
+    assert cap.costs == (timedelta(0), timedelta(0), timedelta(days=10), timedelta(days=18))
+    text = report.to_text()
+    assert "– time-bounds          not applicable: an order is not a child's encounter" in text
+    assert "total time the order is in force (order_in_force): at most 28d;" in text
+    assert "result: all 8 properties hold (5 not applicable)" in text
 
 
 def _minor(d: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from attrs import frozen
 
 from .convert import format_duration, load_protocol
 from .errors import LastResortError, ProtocolError
-from .model import Protocol
+from .model import Protocol, ProtocolKind
 from .plugins import Hooks, make_plugin_manager
 from .validate import validate
 from .verify import PathStep, Report, render_path, verify
@@ -50,8 +50,9 @@ def _lines(report: Report) -> Iterator[str]:
             yield from _path_lines(r.counterexample)
         for more in r.further:
             yield f"      also: {more}"
+    encounter = report.kind is ProtocolKind.ENCOUNTER
     if report.bounds:
-        yield "  bounds (worst case; acute_danger not followed):"
+        yield f"  bounds (worst case{'; acute_danger not followed' if encounter else ''}):"
     for b in report.bounds:
         need = (
             f"requirement {b.requirement_name} {format_duration(b.requirement)}:"
@@ -72,7 +73,11 @@ def _lines(report: Report) -> Iterator[str]:
             yield "      cycle:"
             yield from _path_lines(b.cycle)
         elif b.path and b.worst:
-            yield "      worst path (each step at its deadline, or its party's p90):"
+            yield (
+                "      worst path (each step at its deadline, or its party's p90):"
+                if encounter
+                else "      worst path (each step in force until its deadline):"
+            )
             yield from _path_lines(b.path, b.costs)
         elif b.path:
             yield "      path:"
