@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lastresort as lr
-from lastresort.convert import format_duration
+from lastresort.convert import format_duration, parse_duration
 from lastresort.validate import FORBIDDEN_FACTS
 
 HERE = Path(__file__).parent
@@ -728,3 +728,108 @@ def test_the_documented_forbidden_fact_names_are_the_forbidden_ones() -> None:
     text = DOCS.read_text(encoding="utf-8")
     block = text.split("<!-- forbidden-facts -->")[1].split("<!-- /forbidden-facts -->")[0]
     assert set(re.findall(r"`([a-z_]+)`", block)) == set(FORBIDDEN_FACTS)
+
+
+# -- durations -------------------------------------------------------------------------
+
+_ADVICE = "use e.g. '45m', '2h', '10d', '1h30m' or ISO 8601 'PT45M'"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("45m", timedelta(minutes=45)),
+        ("2h", timedelta(hours=2)),
+        ("10d", timedelta(days=10)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("2w", timedelta(weeks=2)),
+        ("30s", timedelta(seconds=30)),
+        ("1d12h", timedelta(days=1, hours=12)),
+        (" 45m ", timedelta(minutes=45)),
+        ("0s", timedelta(0)),
+        ("PT45M", timedelta(minutes=45)),
+        ("P10D", timedelta(days=10)),
+        ("P1DT2H", timedelta(days=1, hours=2)),
+        ("pt45m", timedelta(minutes=45)),
+        ("P2W", timedelta(weeks=2)),
+        ("PT1H30M", timedelta(hours=1, minutes=30)),
+        ("PT0.5S", timedelta(milliseconds=500)),
+        ("PT0.000001S", timedelta(microseconds=1)),
+    ],
+)
+def test_durations_parse(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", f"invalid duration ''; {_ADVICE}"),
+        ("45", f"invalid duration '45'; {_ADVICE}"),
+        ("45 minutes", f"invalid duration '45 minutes'; {_ADVICE}"),
+        ("-5m", f"invalid duration '-5m'; {_ADVICE}"),
+        ("1.5h", f"invalid duration '1.5h'; {_ADVICE}"),
+        ("30m1h", f"invalid duration '30m1h'; {_ADVICE}"),
+        ("1H", f"invalid duration '1H'; {_ADVICE}"),
+        ("P", f"invalid duration 'P'; {_ADVICE}"),
+        ("PT", f"invalid duration 'PT'; {_ADVICE}"),
+        ("P1M", f"invalid duration 'P1M'; {_ADVICE}"),
+        ("P1Y", f"invalid duration 'P1Y'; {_ADVICE}"),
+        ("PT1.5M", f"invalid duration 'PT1.5M'; {_ADVICE}"),
+        ("PT0.0000001S", "duration 'PT0.0000001S' is finer than a microsecond"),
+        ("999999999999d", "duration '999999999999d' is too long"),
+        (45, "expected a duration string such as '45m', got int 45"),
+        (None, "expected a duration string such as '45m', got NoneType None"),
+    ],
+)
+def test_junk_durations_are_refused_with_the_message(text: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_duration(text)
+
+
+def test_a_bad_duration_in_a_file_names_its_path() -> None:
+    data = minimal()
+    data["steps"]["waiting"]["deadline"]["after"] = "soon"
+    assert problems_of(data) == [
+        f"$.steps.waiting.deadline.after: invalid duration 'soon'; {_ADVICE}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (timedelta(minutes=45), "45m"),
+        (timedelta(hours=1, minutes=30), "1h30m"),
+        (timedelta(days=10), "10d"),
+        (timedelta(weeks=2), "14d"),
+        (timedelta(days=1, seconds=1), "1d1s"),
+        (timedelta(0), "0s"),
+        (timedelta(seconds=90.5), "PT1M30.5S"),
+        (timedelta(days=1, microseconds=1), "P1DT0.000001S"),
+    ],
+)
+def test_format_duration(delta: timedelta, text: str) -> None:
+    assert format_duration(delta) == text
+    assert parse_duration(text) == delta
+
+
+def test_format_duration_refuses_negative_durations() -> None:
+    with pytest.raises(ValueError, match=r"^negative duration -1 day, 23:59:00$"):
+        format_duration(timedelta(minutes=-1))
+
+
+@given(st.timedeltas(min_value=timedelta(0)))
+def test_format_duration_is_the_inverse_of_parse_duration(delta: timedelta) -> None:
+    text = format_duration(delta)
+    assert parse_duration(text) == delta
+    assert format_duration(parse_duration(text)) == text
+
+
+@given(st.text(max_size=12))
+def test_parse_duration_raises_only_value_error(text: str) -> None:
+    try:
+        delta = parse_duration(text)
+    except ValueError:
+        return
+    assert delta >= timedelta(0)
+    assert parse_duration(format_duration(delta)) == delta

@@ -15,7 +15,8 @@ __all__ = ["Hours"]
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WINDOW = re.compile(
-    r"^(?P<days>[a-z]{3}(?:-[a-z]{3})?|daily)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})$"
+    r"^(?P<days>[a-z]{3}(?:-[a-z]{3})?|daily)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})$",
+    re.ASCII,
 )
 
 
@@ -44,11 +45,14 @@ class Hours:
         for part in (p.strip() for p in raw.split(",")):
             match = _WINDOW.match(part)
             if not match:
+                shown = part or text  # an empty part says nothing: show the whole text
                 raise ValueError(
-                    f"cannot read hours {part!r}; use 'always' or e.g. 'mon-fri 08:00-18:00, sat 10:00-14:00'"
+                    f"cannot read hours {shown!r}; use 'always' or e.g. 'mon-fri 08:00-18:00, sat 10:00-14:00'"
                 )
             days = _days(match["days"], part)
             start, end = _clock(match["start"], part), _clock(match["end"], part)
+            if start == time.max:
+                raise ValueError(f"a window cannot start at 24:00 in {part!r}; use 00:00")
             for day in days:
                 if end > start:
                     windows.append((day, start, end))
@@ -56,7 +60,8 @@ class Hours:
                     raise ValueError(f"empty window in {part!r}")
                 else:  # past midnight: split into two windows
                     windows.append((day, start, time.max))
-                    windows.append(((day + 1) % 7, time.min, end))
+                    if end != time.min:  # "22:00-00:00" ends at midnight: nothing the next day
+                        windows.append(((day + 1) % 7, time.min, end))
         return cls(text, tuple(windows), False)
 
     def is_open(self, at: datetime) -> bool:
