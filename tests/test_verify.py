@@ -929,6 +929,17 @@ def test_lastresort_protocol_properties_name_clashes_are_refused(clock: lr.Virtu
         lr.verify(protocol, [BY_EXPERT, BY_EXPERT])
 
 
+def test_lastresort_protocol_properties_that_raise_are_a_plugin_error() -> None:
+    class Broken:
+        @lr.hookimpl
+        def lastresort_protocol_properties(self) -> list[lr.Property]:
+            raise RuntimeError("no properties today")
+
+    protocol = lr.load_protocol(MINI)
+    with pytest.raises(lr.PluginLoadError, match="'mini': RuntimeError: no properties today"):
+        assert_protocol_safe(protocol, plugins=[Broken()])
+
+
 def test_extra_properties_crash_kind_and_pass() -> None:
     protocol = lr.load_protocol(MINI)
 

@@ -125,7 +125,14 @@ class Hooks:
         found: list[Property] = []
         owner: dict[str, str] = dict.fromkeys(RULES, "lastresort (core)")
         for impl in reversed(self._hook.lastresort_protocol_properties.get_hookimpls()):
-            for prop in impl.function(*_args(impl, {"protocol": protocol})) or ():
+            try:
+                given = list(impl.function(*_args(impl, {"protocol": protocol})) or ())
+            except Exception as exc:
+                raise PluginLoadError(
+                    f"plugin {impl.plugin_name!r}: lastresort_protocol_properties failed for"
+                    f" protocol {protocol.id!r}: {type(exc).__name__}: {exc}"
+                ) from exc
+            for prop in given:
                 if not isinstance(prop, Property):
                     raise PluginLoadError(
                         f"plugin {impl.plugin_name!r}: lastresort_protocol_properties returned"
