@@ -515,7 +515,7 @@ def verify(protocol: Protocol, extra_properties: Iterable[Property] = ()) -> Rep
     req = protocol.requirements
     order = protocol.kind is ProtocolKind.ORDER
     if order:
-        cap = order_bound(g, getattr(req, "max_order_duration", None))
+        cap = order_bound(g, req.max_order_duration)
         bounds: tuple[Bound, ...] = (cap,)
     else:
         bounds = (
