@@ -195,9 +195,8 @@ def _command(args: argparse.Namespace) -> int:
         }
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return code
-    for i, outcome in enumerate(outcomes):
-        if i:
-            print()
+    printed = False
+    for outcome in outcomes:
         if outcome.report is None:
             count = len(outcome.problems)
             print(
@@ -207,9 +206,13 @@ def _command(args: argparse.Namespace) -> int:
             for problem in outcome.problems:
                 print(f"  - {problem}", file=sys.stderr)
             continue
-        print(render_report(outcome.report))
+        print(("\n" if printed else "") + render_report(outcome.report))
+        printed = True
         if outcome.validation:
-            print("  other structural problems (not safety properties; the engine refuses them):")
+            print(
+                "  other structural problems (validation, not safety properties; they do not"
+                " change the exit code, but an Engine refuses the protocol until they are fixed):"
+            )
             for problem in outcome.validation:
                 print(f"    - {problem}")
     return code
