@@ -88,6 +88,14 @@ class CompiledProtocol:
 
         return condition
 
+    @property
+    def machine(self) -> Machine:
+        """The one ``transitions.Machine`` of this protocol, shared by every encounter.
+
+        For inspection only: never add models to it, and drive it through :meth:`step`.
+        """
+        return self._machine
+
     def events(self, state: str) -> tuple[str, ...]:
         """Every event defined from ``state`` (for any actor), in declaration order."""
         return self._allowed.get(state, ())
