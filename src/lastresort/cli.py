@@ -14,6 +14,7 @@ from pathlib import Path
 from .card import protocol_card, timeline_table
 from .cli_check import register as _register_check
 from .cli_scenario import register as _register_scenario
+from .cli_simulate import register as _register_simulate
 from .cli_store import register as _register_store
 from .convert import load_protocol
 from .errors import LastResortError, ProtocolError
@@ -126,6 +127,7 @@ _EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]]
 _EXTENSIONS.append(_register_scenario)
 _EXTENSIONS.append(_register_check)
 _EXTENSIONS.append(_register_store)
+_EXTENSIONS.append(_register_simulate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

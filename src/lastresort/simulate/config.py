@@ -387,9 +387,10 @@ def _register() -> None:
             default_response=override(struct_hook=_response),
         ),
     )
+    # every value is written (a dump says exactly what a run used), except unset overrides
     for cls in (Arrivals, Children, PartySettings, ProtocolSettings, SimulationConfig):
         conv.register_unstructure_hook(
-            cls, make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True)
+            cls, make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=cls is PartySettings)
         )
 
 

@@ -132,11 +132,11 @@ def monte_carlo(
     if problems:
         raise SimulationConfigError(problems)
     found = _resolve(protocols, plugins, entry_points)
+    # build one engine here, so that an invalid protocol or plugin fails before any work
+    Engine(protocols=found, plugins=plugins, entry_points=entry_points)
     problems = check_config(config, found)
     if problems:
         raise SimulationConfigError(problems)
-    # build one engine here, so that an invalid protocol or plugin fails before any work
-    Engine(protocols=found, plugins=plugins, entry_points=entry_points)
     sizes = chunk_sizes(encounters, config.chunk)
     args = (tuple(found), config, seed)
     results: list[list[Samples]] = []

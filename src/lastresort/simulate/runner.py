@@ -276,7 +276,7 @@ class _Run:
         plan = self.plan
         marks = plan.marks[step]
         if marks:
-            elapsed = t - enc.t0
+            elapsed = round(t - enc.t0, 6)  # the engine's resolution: a microsecond
             if marks & EXPERT and enc.t_expert is None:
                 enc.t_expert = elapsed
             if marks & MAYOR and enc.t_mayor is None:
