@@ -604,6 +604,22 @@ def test_every_shipped_scenario_passes(path: Path) -> None:
     assert result.steps_run == len(result.scenario.steps)
 
 
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_shipped_scenario_fails_when_its_last_state_is_wrong(path: Path) -> None:
+    scenario = load_scenario(path)
+    assert scenario.definition is not None
+    index = max(i for i, step in enumerate(scenario.steps) if step.state is not None)
+    right = scenario.steps[index].state
+    wrong = next(key for key in scenario.definition.steps if key != right)
+    steps = list(scenario.steps)
+    steps[index] = evolve(steps[index], state=wrong)
+    result = run_scenario(evolve(scenario, steps=steps))
+    assert result.failure is not None
+    assert result.failure.index == index
+    assert [m.what for m in result.failure.mismatches] == ["state"]
+    assert result.failure.mismatches[0].actual == repr(right)
+
+
 def test_the_docs_example_passes(tmp_path: Path) -> None:
     docs = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```toml\n(.*?)```", docs, flags=re.S)
