@@ -19,6 +19,7 @@ from .cli_store import register as _register_store
 from .convert import load_protocol
 from .errors import LastResortError, ProtocolError
 from .model import Protocol
+from .newplugin import register as _register_new_plugin
 from .plugins import Hooks, make_plugin_manager
 
 __all__ = ["installed_protocols", "main", "resolve_protocol"]
@@ -128,6 +129,7 @@ _EXTENSIONS.append(_register_scenario)
 _EXTENSIONS.append(_register_check)
 _EXTENSIONS.append(_register_store)
 _EXTENSIONS.append(_register_simulate)
+_EXTENSIONS.append(_register_new_plugin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
