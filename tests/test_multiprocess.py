@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def test_two_processes_on_fifty_encounters(tmp_path: Path) -> None:
         report = verify(db)  # a consistent view while both write
         assert report.ok, [str(p) for p in report.problems]
         audits += 1
+        time.sleep(0.05)
     results = []
     for seed, child in zip((1, 2), children, strict=True):
         child.communicate(timeout=120)
