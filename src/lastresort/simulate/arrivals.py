@@ -13,9 +13,8 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterator, Mapping
-from datetime import UTC, time, timedelta
-
-from attrs import frozen
+from datetime import datetime, time
+from typing import NamedTuple
 
 from ..hours import Hours
 from .config import WEEKDAYS, Arrivals, Children, SimulationConfig
@@ -57,6 +56,10 @@ class Draws:
         z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
         return z ^ (z >> 31)
 
+    def skip(self) -> None:
+        """Pass over one number."""
+        self.state = (self.state + _GOLDEN) & _M64
+
     def random(self) -> float:
         """A uniform number in [0, 1) with 53 random bits."""
         return (self.next() >> 11) * 2.0**-53
@@ -67,11 +70,10 @@ class Draws:
         return (z >> 32) * 2.0**-32, (z & 0xFFFFFFFF) * 2.0**-32
 
 
-@frozen
-class Child:
-    """A child who comes to the city hall.
+class Child(NamedTuple):
+    """A child who comes to the city hall (a named tuple: one is made per arrival).
 
-    :param index: its place in the chunk's demand (0, 1, 2, ...).
+    :param number: its place in the chunk's demand (0, 1, 2, ...).
     :param at: seconds after the chunk's start.
     :param minute: the local minute of the week it comes (0 = Monday 00:00).
     :param key: the key of its keyed random streams (party responses, policy),
@@ -80,7 +82,7 @@ class Child:
         and each of ``[children] facts``, in that order (see :func:`describe`).
     """
 
-    index: int
+    number: int
     at: float
     minute: int
     key: int
@@ -110,32 +112,49 @@ def describe(child: Child, config: Children) -> tuple[dict[str, str | bool], boo
     return facts, u[0] < config.acute
 
 
-def children(config: SimulationConfig, seed: int, chunk: int) -> Iterator[Child]:
+def children(
+    config: SimulationConfig, seed: int, chunk: int, open_week: bytes | None = None
+) -> Iterator[Child]:
     """The chunk's children in time order (an endless iterator).
 
     :param config: arrivals profile and fact shares.
     :param seed: the run's seed.
     :param chunk: the chunk number.
+    :param open_week: one byte per local minute of the week, non-zero when the
+        counter is open: only the children who come then are yielded (their
+        ``number`` still counts every child, so the draws stay the same).
     """
     profile = config.arrivals
     week = [profile.weekdays[d] * h for d in WEEKDAYS for h in profile.hours]
     top = max(week)
     rate = profile.per_week / sum(week) * top / 3600.0  # candidates per second
     zone = config.zone
-    start = config.start.astimezone(UTC)
+    origin = config.start.timestamp()
     when = stream(seed, chunk, "arrivals")
     draw = stream(seed, chunk, "children").random
     keys = Draws(key(seed, chunk, "children"))
     count = 3 + len(config.children.facts)
     t = 0.0
     index = 0
+    hour, base = -1, 0
     while True:
         t += when.expovariate(rate)
-        local = (start + timedelta(seconds=t)).astimezone(zone)
-        minute = local.weekday() * 1440 + local.hour * 60 + local.minute
+        moment = origin + t
+        if moment >= hour * 3600.0 + 3600.0 or moment < hour * 3600.0:
+            # the local minute of the week at the start of this UTC hour; offsets
+            # change on whole UTC hours in the zones this is meant for
+            hour = int(moment // 3600)
+            local = datetime.fromtimestamp(hour * 3600, zone)
+            base = local.weekday() * 1440 + local.hour * 60 + local.minute
+        minute = (base + int((moment - hour * 3600) // 60)) % 10080
         if when.random() * top >= week[minute // 60]:
             continue
-        yield Child(index, t, minute, keys.next(), tuple([draw() for _ in range(count)]))
+        if open_week is None or open_week[minute]:
+            yield Child(index, t, minute, keys.next(), tuple([draw() for _ in range(count)]))
+        else:  # turned away: its numbers are passed over, so later children keep theirs
+            keys.skip()
+            for _ in range(count):
+                draw()
         index += 1
 
 

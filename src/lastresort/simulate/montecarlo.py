@@ -25,8 +25,7 @@ from ..model import Protocol
 from ..plugins import Hooks, make_plugin_manager
 from .config import SimulationConfig, SimulationConfigError, check_config
 from .kpi import Comparison, Samples, kpis, merge
-from .plan import ProtocolPlan
-from .runner import run_chunk
+from .runner import plan_of, run_chunk
 
 __all__ = ["MonteCarloResult", "Progress", "chunk_sizes", "monte_carlo"]
 
@@ -191,5 +190,5 @@ def _run_on(
 
 
 def _capacities(protocol: Protocol, config: SimulationConfig) -> dict[str, int | None]:
-    plan = ProtocolPlan(protocol, config)
+    plan = plan_of(protocol, config)
     return {key: model.capacity for key, model in plan.parties.items()}

@@ -132,8 +132,9 @@ class ProtocolPlan:
         for key, party in protocol.parties.items():
             own = config.party(pid, key)
             response = own.response or party.response or config.default_response
-            median = max(response.median.total_seconds(), 0.0)
-            p90 = response.p90.total_seconds()
+            # at least a second: time must move on, or a cycle of instant responses never ends
+            median = max(response.median.total_seconds(), 1.0)
+            p90 = max(response.p90.total_seconds(), median)
             hours = Hours.parse(own.hours if own.hours is not None else party.hours)
             self.parties[key] = PartyModel(
                 key=key,
@@ -194,6 +195,15 @@ class ProtocolPlan:
         )
         self.mayor_contact = req.mayor_contact
         self.report_before_close = req.report_before_close
+        self.has_deadline = frozenset(k for k, s in steps.items() if s.deadline is not None)
+        #: (step, event) -> the step entered, where that cannot depend on a guard
+        self.target: dict[tuple[str, str], str] = {}
+        for key in steps:
+            found = [t for t in protocol.transitions if key in protocol.sources_of(t)]
+            for event in {t.event for t in found}:
+                same = [t for t in found if t.event == event]
+                if len(same) == 1 and same[0].guard is None:
+                    self.target[(key, event)] = same[0].target
         self.deadlines: tuple[tuple[str, str], ...] = tuple(
             (k, s.deadline.event) for k, s in steps.items() if s.deadline is not None
         )

@@ -25,6 +25,7 @@ The behaviour model (see ``docs/simulation.md``):
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from bisect import bisect
@@ -32,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, timedelta
 from itertools import accumulate
+from statistics import NormalDist
 
 from ..clock import VirtualClock
 from ..engine import Engine
@@ -57,6 +59,8 @@ from .plan import (
 __all__ = ["run_chunk"]
 
 _INF = math.inf
+_exp = math.exp
+_inv_cdf = NormalDist().inv_cdf
 _POLICY = key("policy")
 
 
@@ -77,6 +81,7 @@ class _Encounter:
         "policy",
         "rngs",
         "settled",
+        "step",
         "t0",
         "t_expert",
         "t_mayor",
@@ -89,6 +94,7 @@ class _Encounter:
         self.child = child
         self.t0 = t0
         self.token = 0
+        self.step = ""
         self.pending: Option | None = None
         self.engaged: dict[str, float] = {}
         self.ever: set[str] = set()
@@ -147,6 +153,7 @@ class _Run:
         self.seq = 0
         self.cumulative = {k: tuple(accumulate(w)) for k, w in plan.weights.items()}
         self.party_keys = {p: key("party", p) for p in plan.parties}
+        self.models = plan.parties
 
     # -- time ------------------------------------------------------------------------
 
@@ -169,7 +176,7 @@ class _Run:
 
     def run(self) -> Samples:
         engine, heap, start, clock = self.engine, self.heap, self.start, self.clock
-        kids = children(self.config, self.seed, self.chunk)
+        kids = children(self.config, self.seed, self.chunk, self.plan.counter_week)
         drain = self.config.drain.total_seconds()
         child = next(kids)
         accepted, horizon, now, last = 0, _INF, 0.0, 0.0
@@ -186,21 +193,21 @@ class _Run:
                     clock.set(due)
                 self._ticked(engine.tick(), deadline)
             elif arrival <= action:
-                if self._arrive(child):
-                    accepted += 1
-                    if accepted == self.quota:
-                        horizon = child.at + drain
-                else:
-                    child = next(kids)
-                    continue  # nothing changed in the engine
+                self._arrive(child)
+                accepted += 1
+                if accepted == self.quota:
+                    horizon = child.at + drain
+                    # every child before the last one who got in came while it was closed
+                    self.samples.arrived_closed = child.number + 1 - accepted
                 child = next(kids)
             else:
                 _, _, enc, token = heapq.heappop(heap)
                 if enc.token != token:
                     continue  # a response that no longer fits
-                self._act(enc, now)
+                if not self._act(enc, now):
+                    last = now
+                    continue  # the deadlines are as they were
             last = now
-            # only an engine call can change the deadlines
             due = engine.next_deadline()
             deadline = (due - start).total_seconds() if due is not None else _INF
         end = horizon if self.active else last
@@ -223,14 +230,11 @@ class _Run:
                 fired = active[event.encounter_id].fired
                 fired[event.step] = fired.get(event.step, 0) + 1
 
-    def _arrive(self, child: Child) -> bool:
+    def _arrive(self, child: Child) -> None:
         plan = self.plan
-        if not plan.counter_week[child.minute]:
-            self.samples.arrived_closed += 1
-            return False
         t = child.at
         self._set(t)
-        self._next_id = f"sim-{self.chunk}-{child.index}"
+        self._next_id = f"sim-{self.chunk}-{child.number}"
         facts, acute = describe(child, self.config.children)
         encounter = self.engine.open(
             plan.protocol.id,
@@ -244,12 +248,16 @@ class _Run:
         self.samples.events += 1
         self.samples.acute += acute
         self._entered(enc, encounter.state, t)
-        return True
 
-    def _act(self, enc: _Encounter, t: float) -> None:
+    def _act(self, enc: _Encounter, t: float) -> bool:
+        """Fire the pending option; ``True`` when deadlines may have changed."""
         option = enc.pending
         assert option is not None
-        self._set(t)
+        plan = self.plan
+        step = enc.step
+        moment = self.start + timedelta(seconds=t)
+        if moment > self.clock.now():
+            self.clock.set(moment)
         try:
             self.engine.fire(enc.id, option.event, option.actor)
         except (GuardRefused, NotPermitted):
@@ -261,19 +269,22 @@ class _Run:
             if enc.excluded is None:
                 enc.excluded = set()
             enc.excluded.add(option)
-            step = self.engine.get(enc.id).state
-            self._release_others(enc, self.plan.responsible[step], t)
+            self._release_others(enc, plan.responsible[step], t)
             self._choose(enc, step, t)
-            return
+            return False
         enc.pending = None
         self.samples.events += 1
-        # the new step is the stored one (cheaper than reading the events)
-        self._entered(enc, self.engine.get(enc.id).state, t)
+        # the step entered: known from the protocol unless a guard could choose
+        entered = plan.target.get((step, option.event)) or self.engine.get(enc.id).state
+        self._entered(enc, entered, t)
+        has = plan.has_deadline
+        return step in has or entered in has
 
     # -- the behaviour model -----------------------------------------------------------
 
     def _entered(self, enc: _Encounter, step: str, t: float) -> None:
         plan = self.plan
+        enc.step = step
         marks = plan.marks[step]
         if marks:
             elapsed = round(t - enc.t0, 6)  # the engine's resolution: a microsecond
@@ -299,9 +310,11 @@ class _Run:
             enc.pending = None
         responsible = plan.responsible[step]
         assert responsible is not None
-        if responsible not in enc.engaged:
+        engaged = enc.engaged
+        if responsible not in engaged:
             self._engage(enc, responsible, t)
-        self._release_others(enc, responsible, t)
+        if len(engaged) > 1:
+            self._release_others(enc, responsible, t)
         if enc.pending is None:
             self._choose(enc, step, t)
 
@@ -316,12 +329,15 @@ class _Run:
         if enc.acute and not enc.acute_done:
             enc.acute_done = True
             acute = plan.acute.get(step)
-            if acute is not None and self._request(enc, acute, step, t):
+            if acute is not None and self._request(enc, acute, t):
                 return
         options = plan.options[step]
+        excluded = enc.excluded
+        if len(options) == 1 and not excluded:  # the common case: no choice to make
+            self._request(enc, options[0], t)
+            return
         weights = plan.weights[step]
         cumulative = self.cumulative[step]
-        excluded = enc.excluded
         if excluded:
             options, weights, cumulative = _without(options, weights, lambda o: o in excluded)
         while options:
@@ -331,25 +347,28 @@ class _Run:
                 if enc.policy is None:
                     enc.policy = Draws(enc.child.key ^ _POLICY)
                 option = options[bisect(cumulative, enc.policy.random() * cumulative[-1])]
-            if self._request(enc, option, step, t):
+            if self._request(enc, option, t):
                 return
             # a no-show: nothing of this party's happens in this visit of the step
             options, weights, cumulative = _without(options, weights, _by(option.actor))
 
-    def _request(self, enc: _Encounter, option: Option, step: str, t: float) -> bool:
+    def _request(self, enc: _Encounter, option: Option, t: float) -> bool:
         """Ask ``option.actor`` to act; ``False`` when it does not come (no-show)."""
         actor = option.actor
-        model = self.plan.parties[actor]
-        rng = enc.rngs.get(actor)
+        rngs = enc.rngs
+        rng = rngs.get(actor)
         if rng is None:
-            rng = enc.rngs[actor] = Draws(enc.child.key ^ self.party_keys[actor])
+            rng = rngs[actor] = Draws(enc.child.key ^ self.party_keys[actor])
         show, quantile = rng.pair()  # always both: common random numbers
+        model = self.models[actor]
         stats = self.party[actor]
         stats.requests += 1
-        delay = model.delay(quantile)
+        sigma = model.sigma
+        delay = model.median * _exp(sigma * _inv_cdf(quantile or 1e-12)) if sigma else model.median
         enc.pending = option
         if actor in enc.engaged:  # with the child (responsible), or holding the case already
-            self._push(t + delay, enc)
+            self.seq += 1
+            heapq.heappush(self.heap, (t + delay, self.seq, enc, enc.token))
             return True
         if show < model.no_show:
             stats.no_shows += 1
@@ -440,6 +459,12 @@ def _without(
     return tuple(o for o, _ in kept), new_weights, tuple(accumulate(new_weights))
 
 
+@functools.lru_cache(maxsize=32)
+def plan_of(protocol: Protocol, config: SimulationConfig) -> ProtocolPlan:
+    """The plan of ``protocol`` with ``config``, built once per process (both are frozen)."""
+    return ProtocolPlan(protocol, config)
+
+
 def _by(actor: str) -> Callable[[Option], bool]:
     return lambda option: option.actor == actor
 
@@ -461,6 +486,6 @@ def run_chunk(
     :returns: one :class:`Samples` per protocol, in the order given.
     """
     return [
-        _Run(ProtocolPlan(p, config), config, seed, chunk, quota, plugins, entry_points).run()
+        _Run(plan_of(p, config), config, seed, chunk, quota, plugins, entry_points).run()
         for p in protocols
     ]
