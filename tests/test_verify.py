@@ -1086,3 +1086,47 @@ def test_generated_protocols_never_crash_and_counterexamples_are_real_paths(
             assert sum(bound.costs, timedelta(0)) == bound.worst
     json.dumps(report.to_dict())
     assert report.to_text()
+
+
+def _distances(protocol: lr.Protocol) -> dict[str, int]:
+    """Fewest events from the initial step to each reachable step (an independent BFS)."""
+    dist = {protocol.initial: 0}
+    frontier = [protocol.initial]
+    while frontier:
+        nxt = []
+        for here in frontier:
+            for t in protocol.transitions:
+                if here in protocol.sources_of(t) and t.target not in dist:
+                    dist[t.target] = dist[here] + 1
+                    nxt.append(t.target)
+        frontier = nxt
+    return dist
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(protocols())
+def test_generated_counterexamples_are_as_short_as_any(protocol: lr.Protocol) -> None:
+    report = lr.verify(protocol)
+    dist = _distances(protocol)
+    steps = protocol.steps
+    # responsibility: the nearest reachable non-terminal step without a responsible party
+    bad = [k for k in dist if not steps[k].terminal and steps[k].responsible is None]
+    result = report.result("responsibility")
+    assert result.ok == (not bad)
+    if bad:
+        assert len(result.counterexample) - 1 == min(dist[k] for k in bad)
+    # handover: the nearest source of a transition fired by someone other than the receiver
+    lengths = [
+        dist[s] + 1
+        for t in protocol.transitions
+        if t.event != "acute_danger"
+        for s in protocol.sources_of(t)
+        if s in dist
+        and steps[s].responsible is not None
+        and steps[t.target].responsible not in (None, steps[s].responsible)
+        and set(t.by) - {steps[t.target].responsible, "clock"}
+    ]
+    result = report.result("handover")
+    assert result.ok == (not lengths)
+    if lengths:
+        assert len(result.counterexample) == min(lengths) + 1
