@@ -56,13 +56,14 @@ from .outbox import Backoff, Notification
 from .plugins import PluginLoadError
 from .store import MemoryStore, PendingDeadline, SQLiteStore, Store
 from .validate import validate
-from .verify import PathStep, Property, PropertyResult, Report, Violation, verify
+from .verify import Bound, PathStep, Property, PropertyResult, Report, Violation, verify
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Actor",
     "Backoff",
+    "Bound",
     "Clock",
     "ConcurrentUpdate",
     "Deadline",
