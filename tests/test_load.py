@@ -593,6 +593,8 @@ def mutated_reference(draw: st.DrawFn) -> dict[str, Any]:
             value = parent[last]
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path
+        if not isinstance(parent, dict | list):
+            continue  # an earlier mutation turned the parent into a string
         how = draw(st.sampled_from(["delete", "junk", "wrap", "unwrap", "stringify"]))
         if how == "delete":
             del parent[last]

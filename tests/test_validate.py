@@ -638,3 +638,28 @@ def test_validate_changes_nothing() -> None:
     before = lr.dump_protocol(protocol)
     lr.validate(protocol)
     assert lr.dump_protocol(protocol) == before
+
+
+@pytest.mark.parametrize(
+    ("key", "names", "problem"),
+    [
+        ("from", ["arrived", "arrived"], "$.transitions[0].from[1]: 'arrived' is named twice"),
+        ("by", ["counter", "counter"], "$.transitions[0].by[1]: 'counter' is named twice"),
+        ("notify", ["expert", "expert"], "$.transitions[0].notify[1]: 'expert' is named twice"),
+    ],
+)
+def test_a_name_given_twice_in_one_transition(key: str, names: list[str], problem: str) -> None:
+    def change(d: Data) -> None:
+        transition(d, "call_expert")[key] = names
+
+    assert problems(change) == [problem]
+
+
+@pytest.mark.parametrize(
+    "field", ["max_wait_for_expert", "max_wait_for_mayor", "max_order_duration"]
+)
+def test_requirement_durations_must_be_longer_than_zero(field: str) -> None:
+    def change(d: Data) -> None:
+        d["requirements"] = {field: "0s"}
+
+    assert problems(change) == [f"$.requirements.{field}: must be longer than zero"]

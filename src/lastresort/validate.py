@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import Any
+
+import attrs
 
 from .convert import _key_path, format_duration, suggest
 from .hours import Hours
@@ -61,6 +64,16 @@ def _name_problem(name: str, path: str, what: str) -> list[str]:
     if _NAME.match(name):
         return []
     return [f"{path}: {what} {name!r} is not a plain name (use letters, digits, '_' and '-')"]
+
+
+def _twice(names: Iterable[str], path: str) -> list[str]:
+    seen: set[str] = set()
+    found = []
+    for j, name in enumerate(names):
+        if name in seen:
+            found.append(f"{path}[{j}]: {name!r} is named twice")
+        seen.add(name)
+    return found
 
 
 def _text_problems(text: Text, path: str) -> list[str]:
@@ -161,6 +174,12 @@ def validate(
         elif step.kind.value == "waiting":
             add(f"{path}: waiting step has no deadline (nothing may wait forever)")
 
+    # -- requirements
+    for field in attrs.fields(type(protocol.requirements)):
+        value = getattr(protocol.requirements, field.name)
+        if isinstance(value, timedelta) and value <= timedelta(0):
+            add(f"$.requirements.{field.name}: must be longer than zero")
+
     # -- facts
     for key in protocol.facts:
         if key.lower() in FORBIDDEN_FACTS:
@@ -195,8 +214,14 @@ def validate(
                         )
                     else:
                         sources.append(source)
-        for source in sources:
+        for source in dict.fromkeys(sources):  # a step named twice is reported below
             outgoing[source].append((i, transition))
+        for key, names in (
+            ("from", transition.sources),
+            ("by", transition.by),
+            ("notify", transition.notify),
+        ):
+            problems.extend(_twice(names, f"{path}.{key}"))
         if not transition.by:
             add(f"{path}.by: names nobody who may fire it")
         for j, role in enumerate(transition.by):
