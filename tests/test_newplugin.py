@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shlex
 import subprocess
 import sys
@@ -105,27 +106,40 @@ def test_page_shows_the_load_errors(
 # -- the skeleton, with the page's example applied, installed and run ------------------------------
 
 
+#: The page's plugin under a name of its own: this test installs it into the shared venv, so
+#: two runs at the same time (or an installed "utrecht") never collide.
+INSTALLED = plugin_names(f"utrecht-{secrets.token_hex(3)}")
+
+
+def as_installed(text: str) -> str:
+    """A snippet of the page, with the page's plugin renamed to :data:`INSTALLED`."""
+    return (
+        text.replace("lastresort_utrecht", INSTALLED.package)
+        .replace("utrecht.toml", f"{INSTALLED.module}.toml")
+        .replace('"utrecht"', f'"{INSTALLED.name}"')
+    )
+
+
 @pytest.fixture
 def utrecht(tmp_path: Path) -> Iterator[Path]:
     """The skeleton the page writes, with the page's guard example applied, installed into
     this venv (a regular, not an editable, install: the wheel must carry the TOML file) and
     uninstalled afterwards."""
-    plugin = newplugin.write_plugin("utrecht", tmp_path, "Utrecht")
+    plugin = newplugin.write_plugin(INSTALLED.name, tmp_path, "Utrecht")
     pristine = files(plugin)
     run(PY, "-m", "ruff", "check", "--config", "pyproject.toml", str(plugin))
     run(PY, "-m", "ruff", "format", "--check", "--config", "pyproject.toml", str(plugin))
     for where, body in blocks("append"):
-        with (plugin / where).open("a", encoding="utf-8") as out:
-            out.write("\n\n" + body if where.endswith(".py") else "\n" + body)
+        with (plugin / as_installed(where)).open("a", encoding="utf-8") as out:
+            out.write(("\n\n" if where.endswith(".py") else "\n") + as_installed(body))
     for where, body in blocks("write"):
-        (plugin / where).write_text(body, encoding="utf-8")
+        (plugin / where).write_text(as_installed(body), encoding="utf-8")
     assert files(plugin) != pristine
-    pip("uninstall", "-y", "-q", "lastresort-utrecht")  # a leftover of an interrupted run
     try:
         pip("install", "-q", "--no-deps", "--no-build-isolation", "--no-index", str(plugin))
         yield plugin
     finally:
-        pip("uninstall", "-y", "-q", "lastresort-utrecht")
+        pip("uninstall", "-y", "-q", INSTALLED.dist)
 
 
 def test_skeleton_with_the_pages_example_installs_and_passes_its_tests(utrecht: Path) -> None:
@@ -136,39 +150,26 @@ def test_skeleton_with_the_pages_example_installs_and_passes_its_tests(utrecht: 
     run(PY, "-m", "ruff", "format", "--check", "--config", "pyproject.toml", str(utrecht))
     env = {**os.environ, "MYPYPATH": str(utrecht / "src")}
     cache = str(utrecht.parent / ".mypy_cache")
-    run(
-        PY,
-        "-m",
-        "mypy",
-        "--strict",
-        "--cache-dir",
-        cache,
-        "src/lastresort_utrecht",
-        "tests",
-        cwd=utrecht,
-        env=env,
-    )
+    package = f"src/{INSTALLED.package}"
+    run(PY, "-m", "mypy", "--strict", "--cache-dir", cache, package, "tests", cwd=utrecht, env=env)
     # its own tests, from its own directory, against the installed distribution
     out = run(PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=utrecht)
     assert re.search(r"\b11 passed\b", out), out
     # lastresort finds it through the entry point
     listed = run(PY, "-c", CLI, "protocols", cwd=utrecht)
-    assert re.search(r"^utrecht\s+0\.1\s+encounter\s+Utrecht$", listed, re.M), listed
-    card = run(PY, "-c", CLI, "show", "utrecht", "--lang", "nl", cwd=utrecht)
+    row = rf"^{INSTALLED.name}\s+0\.1\s+encounter\s+Utrecht$"
+    assert re.search(row, listed, re.M), listed
+    card = run(PY, "-c", CLI, "show", INSTALLED.name, "--lang", "nl", cwd=utrecht)
     assert "Baliemedewerker" in card
     assert "mayor_spoke_by_video" in card
-    report = run(PY, "-c", CLI, "check", "utrecht", cwd=utrecht)
+    report = run(PY, "-c", CLI, "check", INSTALLED.name, cwd=utrecht)
     ((_, last_line),) = blocks("output-line")
     assert last_line in report
 
 
 def test_uninstalled_after_the_run() -> None:
-    found = run(
-        PY,
-        "-c",
-        "import importlib.metadata as m; print(sorted(d.metadata['Name'] for d in m.distributions()))",
-    )
-    assert "lastresort-utrecht" not in found
+    names = "import importlib.metadata as m; print([d.metadata['Name'] for d in m.distributions()])"
+    assert INSTALLED.dist not in run(PY, "-c", names)
 
 
 # -- refusals: exit 2, a message that says why, nothing written ------------------------------------
