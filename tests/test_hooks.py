@@ -401,5 +401,5 @@ def test_lastresort_guard_raising_in_tick_does_not_stop_other_deadlines(
     assert engine.tick() == []  # still leased
     clock.advance(minutes(2))
     fired = engine.tick()
-    assert [e.kind for e in fired if e.encounter_id == stuck.id][0] == "DeadlineMissed"
+    assert next(e.kind for e in fired if e.encounter_id == stuck.id) == "DeadlineMissed"
     assert engine.get(stuck.id).state == "escalated"
