@@ -126,6 +126,7 @@ def test_an_actor_that_may_never_fire_the_event_is_located(tmp_path: Path) -> No
         ('"+5x"', "invalid time '+5x'"),
         ('"-5m"', "is before the start"),
         ("2026-03-06", "a date without a time"),
+        ('"2026-03-06"', "a date without a time"),
         ("50", "expected a time, got int 50"),
     ],
 )

@@ -64,9 +64,13 @@ def _time(value: Any, _: Any) -> _Time:
         pass
     if not text.startswith("+"):
         try:
-            return _Time(text, moment=datetime.fromisoformat(text))
+            moment = datetime.fromisoformat(text)
         except ValueError:
             pass
+        else:
+            if "T" not in text.upper() and " " not in text:  # fromisoformat takes a bare date
+                raise Invalid(f"a date without a time ({text}); {_TIME_HELP}")
+            return _Time(text, moment=moment)
     raise Invalid(f"invalid time {value!r}; {_TIME_HELP}")
 
 
