@@ -325,16 +325,18 @@ def _plots(result: MonteCarloResult, lang: str) -> list[tuple[str, str]]:
     out.append(("Wachttijden" if nl else "Waiting times", _svg(figure)))
 
     def bars(title: str, labels: list[str], values: dict[str, list[float]], unit: str) -> None:
-        fig = Figure(figsize=(11, 3.6))
+        # horizontal, one group per label: long step names stay readable
+        fig = Figure(figsize=(9, 1.2 + 0.11 * len(labels) * max(len(ids), 2)))
         ax = fig.subplots()
-        width = 0.8 / max(len(ids), 1)
+        height = 0.8 / max(len(ids), 1)
         for i, pid in enumerate(ids):
-            xs = [j + i * width for j in range(len(labels))]
-            ax.bar(xs, values[pid], width=width, label=pid)
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(labels))], labels, rotation=20)
-        ax.set_ylabel(unit)
-        ax.legend(fontsize="small")
-        ax.grid(True, axis="y", alpha=0.3)
+            ys = [j + i * height for j in range(len(labels))]
+            ax.barh(ys, values[pid], height=height, label=pid)
+        ax.set_yticks([j + 0.4 - height / 2 for j in range(len(labels))], labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(unit)
+        ax.legend(fontsize="small", loc="lower right")
+        ax.grid(True, axis="x", alpha=0.3)
         out.append((title, _svg(fig)))
 
     steps = _union(comparison.protocols, "deadlines", "step")
