@@ -5,6 +5,7 @@ it, loaded with :func:`load_scenario` and run with :func:`run_scenario`; see
 ``docs/scenarios.md``.
 """
 
+from .check import check_config
 from .config import (
     Arrivals,
     Children,
@@ -12,7 +13,6 @@ from .config import (
     ProtocolSettings,
     SimulationConfig,
     SimulationConfigError,
-    check_config,
     dump_config,
     load_config,
 )

@@ -3,9 +3,10 @@
 A :class:`SimulationConfig` is a frozen value, loaded from TOML (or JSON, or a
 mapping) through the one converter by :func:`load_config`: unknown keys, wrong
 types and out-of-range numbers are errors, all reported at once with their path
-(``$.arrivals.hours: ...``). :func:`check_config` adds the problems that depend on
-the protocols simulated (an unknown step or event in a policy, an age band a
-protocol does not declare). Every key is described in ``docs/simulation.md``.
+(``$.arrivals.hours: ...``). ``check_config`` (``check.py``) adds the problems
+that depend on the protocols simulated (an unknown step or event in a policy, an
+age band a protocol does not declare). Every key is described in
+``docs/simulation.md``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ..convert import Invalid, converter, problems_of, read_document, suggest
 from ..errors import ProtocolError
 from ..hours import Hours
-from ..model import ACUTE_DANGER, CLOCK, FactKind, FrozenMap, Protocol, ResponseModel
+from ..model import FrozenMap, ResponseModel
 
 __all__ = [
     "WEEKDAYS",
@@ -33,7 +34,6 @@ __all__ = [
     "ProtocolSettings",
     "SimulationConfig",
     "SimulationConfigError",
-    "check_config",
     "dump_config",
     "load_config",
 ]
@@ -420,101 +420,3 @@ def dump_config(config: SimulationConfig) -> dict[str, Any]:
     data: dict[str, Any] = converter.unstructure(config)
     data["start"] = config.start.isoformat()
     return data
-
-
-def check_config(config: SimulationConfig, protocols: Iterable[Protocol]) -> list[str]:
-    """The problems of ``config`` with these protocols (empty when it fits them).
-
-    Checked: the children's facts against each protocol's declared facts, every
-    ``[protocols.<id>]`` section of a simulated protocol (parties, policy steps and
-    events), and that children can arrive while each protocol's counter is open.
-    Sections for protocols not simulated, and ``[parties.<key>]`` for keys no
-    simulated protocol has, are allowed (one file can serve several comparisons).
-    """
-    from .arrivals import can_arrive
-
-    problems: list[str] = []
-    add = problems.append
-    children = config.children
-    for protocol in protocols:
-        pid = protocol.id
-        facts = protocol.facts
-        band = facts.get("age_band")
-        if band is not None:
-            if band.kind is not FactKind.ENUM:
-                add(f"$.children.age_band: protocol {pid!r} declares 'age_band' as a bool")
-            else:
-                unknown = [v for v in children.age_band if v not in band.values]
-                if unknown:
-                    add(
-                        f"$.children.age_band: protocol {pid!r} has no age band"
-                        f" {', '.join(map(repr, unknown))} (it declares {', '.join(band.values)})"
-                    )
-        disclosure = facts.get("disclosure")
-        if disclosure is not None and disclosure.kind is not FactKind.BOOL:
-            add(f"$.children.disclosure: protocol {pid!r} declares 'disclosure' as an enum")
-        for key, spec in children.facts.items():
-            fact = facts.get(key)
-            if fact is None:
-                continue
-            if isinstance(spec, Mapping) != (fact.kind is FactKind.ENUM):
-                want = "a table of value shares" if fact.kind is FactKind.ENUM else "one share"
-                add(f"$.children.facts.{key}: protocol {pid!r} needs {want} for this fact")
-            elif isinstance(spec, Mapping):
-                unknown = [v for v in spec if v not in fact.values]
-                if unknown:
-                    add(
-                        f"$.children.facts.{key}: protocol {pid!r} has no value"
-                        f" {', '.join(map(repr, unknown))} (it declares {', '.join(fact.values)})"
-                    )
-        settings = config.protocols.get(pid)
-        if settings is not None:
-            problems.extend(_check_settings(protocol, settings))
-        opener = protocol.steps[protocol.initial].responsible
-        if opener is not None:
-            hours = config.party(pid, opener).hours or protocol.parties[opener].hours
-            if not can_arrive(config.arrivals, Hours.parse(hours)):
-                add(
-                    f"$.arrivals: no child can ever arrive at protocol {pid!r}: every hour in"
-                    f" which its counter ({opener!r}, {hours!r}) is open has weight 0"
-                )
-    return problems
-
-
-def _check_settings(protocol: Protocol, settings: ProtocolSettings) -> list[str]:
-    from .plan import options_from
-
-    problems: list[str] = []
-    base = f"$.protocols.{protocol.id}"
-    for key in settings.parties:
-        if key not in protocol.parties:
-            problems.append(
-                f"{base}.parties.{key}: protocol {protocol.id!r} has no party {key!r}"
-                f"{suggest(key, protocol.parties)}"
-            )
-    for step, weights in settings.policy.items():
-        path = f"{base}.policy.{step}"
-        if step not in protocol.steps:
-            problems.append(f"{path}: unknown step {step!r}{suggest(step, protocol.steps)}")
-            continue
-        events = {option.event for option in options_from(protocol, step)}
-        for event in weights:
-            if event == ACUTE_DANGER:
-                problems.append(
-                    f"{path}.{event}: acute_danger is fired for acute children only"
-                    " (set [children] acute)"
-                )
-            elif event not in events:
-                clock_only = any(
-                    t.event == event and t.by == (CLOCK,) for t in protocol.transitions
-                )
-                why = (
-                    "a deadline event, fired by the clock"
-                    if clock_only
-                    else f"not fired by a party from step {step!r}"
-                )
-                problems.append(
-                    f"{path}.{event}: {why}; events here: {', '.join(sorted(events)) or 'none'}"
-                    f"{suggest(event, events)}"
-                )
-    return problems

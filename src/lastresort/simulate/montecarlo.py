@@ -23,7 +23,8 @@ from attrs import frozen
 from ..engine import Engine
 from ..model import Protocol
 from ..plugins import Hooks, make_plugin_manager
-from .config import SimulationConfig, SimulationConfigError, check_config
+from .check import check_config
+from .config import SimulationConfig, SimulationConfigError
 from .kpi import Comparison, Samples, kpis, merge
 from .runner import plan_of, run_chunk
 
