@@ -262,3 +262,14 @@ def test_encounter_is_frozen(engine: lr.Engine) -> None:
         enc.state = "closed"  # type: ignore[misc]
     with pytest.raises(TypeError):
         enc.facts["age_band"] = "0-7"  # type: ignore[index]
+
+
+def test_not_allowed_for_an_actor_with_nothing_to_do_does_not_claim_closed(
+    engine: lr.Engine,
+) -> None:
+    enc = engine.open("taskforce", "counter")
+    with pytest.raises(lr.TransitionNotAllowed) as info:
+        engine.fire(enc.id, "report_made", "police")
+    assert info.value.allowed == []
+    assert not info.value.closed
+    assert "nothing for this actor" in str(info.value)

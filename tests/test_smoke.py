@@ -25,3 +25,25 @@ def test_cli_lists_and_shows(capsys) -> None:  # type: ignore[no-untyped-def]
     assert "taskforce" in capsys.readouterr().out
     assert main(["show", "taskforce", "--lang", "nl"]) == 0
     assert "Baliemedewerker" in capsys.readouterr().out
+
+
+def test_a_directory_is_not_read_as_a_protocol_file(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "taskforce").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["show", "taskforce"]) == 0
+    assert "Counter clerk" in capsys.readouterr().out
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        f"{sys.executable} -m lastresort.cli show taskforce | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.stdout.count("\n") == 1
+    assert "Traceback" not in done.stderr

@@ -128,6 +128,11 @@ def protocol_card(protocol: Protocol, lang: str = "en") -> str:
     return "\n".join(out)
 
 
+def _when(moment: datetime, now: datetime) -> str:
+    """``HH:MM`` on the same day, the date as well otherwise."""
+    return f"{moment:%H:%M}" if moment.date() == now.date() else f"{moment:%a %d %b %H:%M}"
+
+
 def _describe(event: Event) -> tuple[str, str]:
     if isinstance(event, EncounterOpened):
         return "opened", f"in {event.step}"
@@ -136,9 +141,9 @@ def _describe(event: Event) -> tuple[str, str]:
     if isinstance(event, ResponsibilityTransferred):
         return "HANDOVER", f"{event.from_party} → {event.to_party}"
     if isinstance(event, DeadlineScheduled):
-        return "deadline set", f"{event.event} at {event.due:%H:%M}"
+        return "deadline set", f"{event.event} at {_when(event.due, event.at)}"
     if isinstance(event, DeadlineMissed):
-        return "DEADLINE MISSED", f"{event.event} (due {event.due:%H:%M})"
+        return "DEADLINE MISSED", f"{event.event} (due {_when(event.due, event.at)})"
     if isinstance(event, DeadlineCleared):
         return "deadline cleared", event.event
     if isinstance(event, NotificationQueued):
@@ -166,7 +171,7 @@ def timeline_table(events: Sequence[Event], start: datetime | None = None) -> st
         rows.append(
             (
                 str(event.seq),
-                f"{event.at:%a %H:%M}",
+                f"{event.at:%a %d %b %H:%M}",
                 f"+{minutes}",
                 event.actor.role,
                 what,

@@ -7,6 +7,7 @@ problems are printed, never a traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,7 +39,7 @@ def resolve_protocol(target: str) -> Protocol:
     :raises ProtocolError: for a bad file or an unknown id.
     """
     path = Path(target)
-    if path.suffix.lower() in {".toml", ".json"} or path.exists():
+    if path.suffix.lower() in {".toml", ".json"} or path.is_file():
         return load_protocol(path)
     known = installed_protocols()
     if target not in known:
@@ -145,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LastResortError as exc:
         print(f"lastresort: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) went away: stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

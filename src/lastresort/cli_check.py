@@ -158,7 +158,7 @@ def run_check(targets: Sequence[str]) -> list[Outcome]:
     out = []
     for target in targets:
         path = Path(target)
-        if path.suffix.lower() in {".toml", ".json"} or path.exists():
+        if path.suffix.lower() in {".toml", ".json"} or path.is_file():
             try:
                 protocol = load_protocol(path, check=False)
             except ProtocolError as exc:

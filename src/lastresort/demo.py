@@ -19,7 +19,7 @@ from .engine import Engine
 from .errors import LastResortError
 from .events import Event
 from .machine import CompiledProtocol
-from .model import ACUTE_DANGER, CLOCK, Protocol, Transition
+from .model import ACUTE_DANGER, CLOCK, Protocol, ProtocolKind, Transition
 
 __all__ = ["DemoRun", "actor_for", "happy_path", "next_move", "run_demo"]
 
@@ -142,7 +142,18 @@ def run_demo(
             break
         step = protocol.steps[current.state]
         pending = engine.deadlines(encounter.id)
-        if not escalated and step.kind.value == "waiting" and pending:
+        # an order (huisverbod) runs its course on the clock; an encounter escalates once
+        runs_on_clock = (
+            protocol.kind is ProtocolKind.ORDER
+            and escalated
+            and any(
+                t.target != current.state
+                for d in pending
+                for t in protocol.transitions
+                if t.event == d.event and current.state in protocol.sources_of(t)
+            )
+        )
+        if runs_on_clock or (not escalated and step.kind.value == "waiting" and pending):
             clock.set(max(clock.now(), pending[0].due + timedelta(minutes=1)))
             engine.tick()
             engine.deliver()

@@ -282,7 +282,13 @@ class Engine:
         state = encounter.state
         candidates = machine.candidates(state, event)
         if not candidates:
-            raise TransitionNotAllowed(encounter.id, state, event, self._allowed(encounter, actor))
+            raise TransitionNotAllowed(
+                encounter.id,
+                state,
+                event,
+                self._allowed(encounter, actor),
+                closed=protocol.steps[state].terminal,
+            )
         permitted = [t for t in candidates if machine.permitted(state, t, actor.role)]
         if not permitted:
             may = sorted(

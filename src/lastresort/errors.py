@@ -61,14 +61,23 @@ class UnknownProtocol(LastResortError):
 class TransitionNotAllowed(LastResortError):
     """The event cannot happen in the encounter's current step."""
 
-    def __init__(self, encounter_id: str, step: str, event: str, allowed: Sequence[str]) -> None:
+    def __init__(
+        self,
+        encounter_id: str,
+        step: str,
+        event: str,
+        allowed: Sequence[str],
+        closed: bool = False,
+    ) -> None:
         self.encounter_id = encounter_id
         self.step = step
         self.event = event
         self.allowed = list(allowed)
+        self.closed = closed
+        nothing = "nothing (the encounter is closed)" if closed else "nothing for this actor"
         super().__init__(
             f"encounter {encounter_id}: event {event!r} is not allowed in step {step!r};"
-            f" allowed now: {', '.join(self.allowed) or 'nothing (the encounter is closed)'}"
+            f" allowed now: {', '.join(self.allowed) or nothing}"
         )
 
 
