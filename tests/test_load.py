@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import lastresort as lr
 from lastresort.convert import format_duration, parse_duration
+from lastresort.model import FactKind  # not re-exported by lastresort (reported)
 from lastresort.validate import FORBIDDEN_FACTS
 
 HERE = Path(__file__).parent
@@ -835,3 +836,88 @@ def test_parse_duration_raises_only_value_error(text: str) -> None:
         return
     assert delta >= timedelta(0)
     assert parse_duration(format_duration(delta)) == delta
+
+
+# -- protocols as values -----------------------------------------------------------------
+
+
+def test_protocols_are_hashable_and_picklable() -> None:
+    import pickle
+
+    protocol = lr.load_protocol(TASKFORCE)
+    again = lr.load_protocol(lr.dump_protocol(protocol))
+    assert hash(again) == hash(protocol)
+    assert len({protocol, again}) == 1
+    assert pickle.loads(pickle.dumps(protocol)) == protocol
+
+
+def test_a_protocol_built_in_python_equals_the_same_protocol_loaded() -> None:
+    def text(nl: str, en: str) -> lr.Text:
+        return lr.Text(nl=nl, en=en)
+
+    built = lr.Protocol(
+        id="minimal",
+        version="1",
+        municipality="Testdorp",
+        title=text("Minimale afspraak", "Minimal arrangement"),
+        initial="arrived",
+        source="test protocol for lastresort's own tests",
+        parties={
+            "counter": lr.Party(
+                text("Baliemedewerker", "Counter clerk"), lr.PartyKind.MUNICIPAL_STAFF
+            ),
+            "expert": lr.Party(text("Deskundige", "Expert"), lr.PartyKind.EXPERT),
+            "police": lr.Party(text("Politie", "Police"), lr.PartyKind.EMERGENCY),
+        },
+        steps={
+            "arrived": lr.Step(
+                lr.StepKind.ACTIVE,
+                text(
+                    "Blijf bij het kind en bel de deskundige.",
+                    "Stay with the child and call the expert.",
+                ),
+                responsible="counter",
+            ),
+            "waiting": lr.Step(
+                lr.StepKind.WAITING,
+                text(
+                    "Blijf bij het kind tot de deskundige er is.",
+                    "Stay with the child until the expert arrives.",
+                ),
+                responsible="counter",
+                deadline=lr.Deadline(timedelta(minutes=45), "expert_overdue"),
+            ),
+            "with_expert": lr.Step(
+                lr.StepKind.ACTIVE,
+                text(
+                    "U bent verantwoordelijk voor het kind.", "You are responsible for the child."
+                ),
+                responsible="expert",
+                tags=["child_with_expert"],
+            ),
+            "closed": lr.Step(lr.StepKind.TERMINAL, text("Afgesloten.", "Closed.")),
+            "with_police": lr.Step(
+                lr.StepKind.TERMINAL,
+                text(
+                    "De politie heeft het kind overgenomen.",
+                    "The police have taken over the child.",
+                ),
+                responsible="police",
+                tags=["emergency"],
+            ),
+        },
+        transitions=[
+            lr.Transition("call_expert", ["arrived"], "waiting", ["counter"], ["expert"]),
+            lr.Transition("expert_takes_over", ["arrived", "waiting"], "with_expert", ["expert"]),
+            lr.Transition("expert_overdue", ["waiting"], "with_police", ["clock"], ["police"]),
+            lr.Transition("close", ["with_expert"], "closed", ["expert"]),
+            lr.Transition("acute_danger", "*", "with_police", ["counter", "expert"], ["police"]),
+        ],
+        facts={
+            "age_band": lr.Fact(FactKind.ENUM, ["0-11", "12-17"]),
+            "disclosure": lr.Fact(FactKind.BOOL),
+        },
+    )
+    assert lr.validate(built) == []
+    assert built == lr.load_protocol(minimal())
+    assert lr.dump_protocol(built) == minimal()
