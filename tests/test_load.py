@@ -921,3 +921,16 @@ def test_a_protocol_built_in_python_equals_the_same_protocol_loaded() -> None:
     assert lr.validate(built) == []
     assert built == lr.load_protocol(minimal())
     assert lr.dump_protocol(built) == minimal()
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_a_file_starting_with_a_byte_order_mark_loads(tmp_path: Path, suffix: str) -> None:
+    protocol = lr.load_protocol(FOUNDATIONS / "minimal.toml")
+    text = (
+        (FOUNDATIONS / "minimal.toml").read_text(encoding="utf-8")
+        if suffix == ".toml"
+        else json.dumps(lr.dump_protocol(protocol))
+    )
+    path = tmp_path / f"bom{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert lr.load_protocol(path) == protocol

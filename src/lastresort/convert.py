@@ -486,7 +486,7 @@ def read_document(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[A
     path = Path(source)
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is no error
     except (OSError, ValueError) as exc:  # ValueError: undecodable bytes, NUL in path
         raise ProtocolError([f"$: cannot read file: {exc}"], name) from exc
     try:
