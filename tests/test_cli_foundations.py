@@ -172,10 +172,13 @@ def test_card_shows_steps_in_order_who_is_responsible_and_deadlines() -> None:
     ]
     assert "     - expert_overdue (by clock) → with_police; notifies police" in card
     assert card[card.index("4. closed [final step]") + 1] == "   Responsible: nobody (closed)"
-    assert (
-        card[-1]
-        == "Acute danger: call 112. Possible from every step → with_police (Police (police))."
-    )
+    acute = "Acute danger: call 112. Possible from every step → with_police (Police (police))."
+    assert card[card.index(acute) :] == [
+        acute,
+        "",
+        "Commitments:",
+        "  - a report or a safe arrangement before closing",
+    ]
 
 
 @pytest.mark.parametrize(("lang", "clerk"), [("nl", "Baliemedewerker"), ("en", "Counter clerk")])
@@ -189,3 +192,20 @@ def test_show_taskforce_in_both_languages(lang: str, clerk: str) -> None:
         assert step.instructions.get(lang) in result.stdout
     positions = [result.stdout.index(f". {key}") for key in protocol.steps]
     assert positions == sorted(positions)  # steps in the protocol's order
+
+
+def test_card_lists_every_commitment() -> None:
+    data = lr.dump_protocol(lr.load_protocol(MINIMAL))
+    data["requirements"] = {
+        "mayor_contact": True,
+        "max_wait_for_expert": "1h",
+        "max_wait_for_mayor": "1d",
+        "report_before_close": False,
+    }
+    card = protocol_card(lr.load_protocol(data), "nl").splitlines()
+    assert card[card.index("Afspraken:") :] == [
+        "Afspraken:",
+        "  - de burgemeester spreekt het kind voor afsluiting",
+        "  - maximale wachttijd op een deskundige: 1h",
+        "  - maximale wachttijd op de burgemeester: 1d",
+    ]

@@ -18,7 +18,7 @@ from .events import (
     ResponsibilityTransferred,
     StepEntered,
 )
-from .model import ACUTE_DANGER, CLOCK, Protocol
+from .model import ACUTE_DANGER, CLOCK, Protocol, ProtocolKind
 
 __all__ = ["protocol_card", "timeline_table"]
 
@@ -39,6 +39,9 @@ _LABELS = {
         "requirements": "Afspraken",
         "mayor_contact": "de burgemeester spreekt het kind voor afsluiting",
         "max_wait": "maximale wachttijd op een deskundige",
+        "max_wait_mayor": "maximale wachttijd op de burgemeester",
+        "report_before_close": "melding of veilige regeling voor afsluiting",
+        "max_order": "maximale duur van de maatregel",
         "hours": "bereikbaar",
     },
     "en": {
@@ -57,6 +60,9 @@ _LABELS = {
         "requirements": "Commitments",
         "mayor_contact": "the mayor speaks to the child before closing",
         "max_wait": "maximum wait for an expert",
+        "max_wait_mayor": "maximum wait for the mayor",
+        "report_before_close": "a report or a safe arrangement before closing",
+        "max_order": "maximum duration of the order",
         "hours": "available",
     },
 }
@@ -123,6 +129,12 @@ def protocol_card(protocol: Protocol, lang: str = "en") -> str:
         lines.append(f"  - {words['mayor_contact']}")
     if req.max_wait_for_expert is not None:
         lines.append(f"  - {words['max_wait']}: {format_duration(req.max_wait_for_expert)}")
+    if req.max_wait_for_mayor is not None:
+        lines.append(f"  - {words['max_wait_mayor']}: {format_duration(req.max_wait_for_mayor)}")
+    if req.report_before_close and protocol.kind is ProtocolKind.ENCOUNTER:
+        lines.append(f"  - {words['report_before_close']}")
+    if req.max_order_duration is not None:
+        lines.append(f"  - {words['max_order']}: {format_duration(req.max_order_duration)}")
     if lines:
         out += ["", f"{words['requirements']}:", *lines]
     return "\n".join(out)
