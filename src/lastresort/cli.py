@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .card import protocol_card, timeline_table
 from .cli_check import register as _register_check
+from .cli_docs import register as _register_docs
 from .cli_scenario import register as _register_scenario
 from .cli_simulate import register as _register_simulate
 from .cli_store import register as _register_store
@@ -131,6 +132,7 @@ _EXTENSIONS.append(_register_check)
 _EXTENSIONS.append(_register_store)
 _EXTENSIONS.append(_register_simulate)
 _EXTENSIONS.append(_register_new_plugin)
+_EXTENSIONS.append(_register_docs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
