@@ -9,6 +9,7 @@ Everything a user needs is importable from here::
 
 from .clock import Clock, SystemClock, VirtualClock
 from .convert import dump_protocol, load_protocol
+from .diagram import to_dot, to_mermaid
 from .engine import Engine
 from .errors import (
     ConcurrentUpdate,
@@ -117,6 +118,8 @@ __all__ = [
     "dump_protocol",
     "hookimpl",
     "load_protocol",
+    "to_dot",
+    "to_mermaid",
     "validate",
     "verify",
 ]
