@@ -690,9 +690,13 @@ def canonical_json(data: Any) -> str:
 
     What the audit trail hashes, so it never changes for the same data.
     """
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL.encode(data)
+
+
+# one encoder, built once: json.dumps with options builds a new one on every call
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 def dump_event(event: Event) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
+import attrs
 from attrs import field, frozen
 
 from ..errors import StoreError
@@ -18,7 +19,9 @@ from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
 
-__all__ = ["Change", "PendingDeadline", "Store", "check_change"]
+__all__ = ["Change", "PendingDeadline", "Store", "check_change", "numbered"]
+
+E = TypeVar("E", bound=Event)
 
 
 @frozen(kw_only=True)
@@ -71,6 +74,27 @@ class Change:
     schedule: tuple[PendingDeadline, ...] = field(default=(), converter=_deadlines)
     clear: tuple[str, ...] = field(default=(), converter=_ids)
     outbox: tuple[Notification, ...] = field(default=(), converter=_notes)
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(a.name for a in attrs.fields(cls))
+    return names
+
+
+def numbered(event: E, seq: int) -> E:
+    """``event`` with its sequence number: what ``attrs.evolve(event, seq=seq)``
+    gives, without its per-call introspection (events have no converters or
+    validators to run). Stores call it for every event they commit."""
+    copy = object.__new__(type(event))
+    for name in _field_names(type(event)):
+        object.__setattr__(copy, name, getattr(event, name))
+    object.__setattr__(copy, "seq", seq)
+    return copy
 
 
 def check_change(change: Change) -> None:

@@ -19,7 +19,7 @@ from ..errors import ConcurrentUpdate, StoreError, UnknownEncounter
 from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
-from .base import Change, PendingDeadline, check_change
+from .base import Change, PendingDeadline, check_change, numbered
 
 __all__ = ["MemoryStore"]
 
@@ -67,9 +67,9 @@ class MemoryStore:
                 raise ConcurrentUpdate(eid, change.expected_version, current.version)
             timeline = self._events.setdefault(eid, [])
             start = len(timeline)
-            numbered = [evolve(e, seq=start + i + 1) for i, e in enumerate(change.events)]
+            events = [numbered(e, start + i + 1) for i, e in enumerate(change.events)]
             # nothing below can fail half-way: apply
-            timeline.extend(numbered)
+            timeline.extend(events)
             self._encounters[eid] = encounter
             if encounter.closed_at is None:
                 self._open.add(eid)
@@ -81,7 +81,7 @@ class MemoryStore:
                 self._add_deadline(deadline)
             for note in change.outbox:
                 self._put_note(note)
-            return numbered
+            return events
 
     def timeline(self, encounter_id: str) -> list[Event]:
         with self._lock:
@@ -218,12 +218,12 @@ class MemoryStore:
                     f" not {event.encounter_id}; nothing was written"
                 )
             timeline = self._events.setdefault(note.encounter_id, [])
-            numbered = evolve(event, seq=len(timeline) + 1)
-            timeline.append(numbered)
+            delivery = numbered(event, len(timeline) + 1)
+            timeline.append(delivery)
             self._outbox[key] = evolve(
                 note, delivered_at=event.at, attempts=event.attempts, contact=None
             )
-            return numbered
+            return delivery
 
     def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
         with self._lock:

@@ -11,7 +11,9 @@ the outbox, with times as ISO 8601 text.
 Version 2: adds UTC microsecond columns beside the times that are compared or
 ordered (``closed_us``, ``due_us``, ``lease_us``, ``created_us``,
 ``next_attempt_us``), because ISO text with different UTC offsets does not sort
-by instant; backfills them and indexes what falls due.
+by instant; backfills them and indexes what falls due. Deadlines and the outbox
+become ``WITHOUT ROWID`` tables keyed by their id (one b-tree less to write per
+commit).
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ def _v2(conn: sqlite3.Connection) -> None:
             due TEXT NOT NULL,
             due_us INTEGER NOT NULL,
             lease_us INTEGER
-        )"""
+        ) WITHOUT ROWID"""
     )
     conn.executemany(
         "INSERT INTO deadlines_v2 VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -165,7 +167,7 @@ def _v2(conn: sqlite3.Connection) -> None:
             contact TEXT,
             last_error TEXT,
             delivered_at TEXT
-        )"""
+        ) WITHOUT ROWID"""
     )
     rows = conn.execute(
         "SELECT key, encounter_id, protocol, event, step, party, created_at, attempts,"

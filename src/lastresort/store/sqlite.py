@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
-from attrs import evolve
 
 from ..audit import (
     GENESIS,
@@ -30,14 +29,13 @@ from ..audit import (
     ledger_link,
     link_hash,
     snapshot_digest,
-    snapshot_json,
 )
 from ..convert import canonical_json, converter, dump_row, load_event, load_row
 from ..errors import ConcurrentUpdate, LastResortError, StoreError, UnknownEncounter
 from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
-from .base import Change, PendingDeadline, check_change
+from .base import Change, PendingDeadline, check_change, numbered
 from .schema import SCHEMA_VERSION, micros, schema_version, upgrade
 
 __all__ = ["SQLiteStore"]
@@ -49,6 +47,36 @@ _ENCOUNTER = (
     " closed_at, channel"
 )
 _DEADLINE = "id, encounter_id, step, event, due"
+#: the stored snapshot's columns, in the order commit reads and writes them
+_SNAPSHOT = (
+    "protocol",
+    "protocol_version",
+    "state",
+    "responsible",
+    "version",
+    "opened_at",
+    "closed_at",
+    "closed_us",
+    "channel",
+    "facts",
+    "facts_salt",
+    "facts_digest",
+    "snapshot",
+    "seq",
+    "head",
+)
+#: one statement: the next ledger row, linked to the last one by ``ledger_link``
+_APPEND_LEDGER = (
+    "INSERT INTO ledger (n, encounter_id, seq, hash, link)"
+    " SELECT COALESCE(MAX(n), 0) + 1, ?, ?, ?, ledger_link(COALESCE("
+    f"(SELECT link FROM ledger ORDER BY n DESC LIMIT 1), '{GENESIS}'), ?, ?, ?) FROM ledger"
+)
+_VERSION, _FACTS, _SEQ, _HEAD = (_SNAPSHOT.index(c) for c in ("version", "facts", "seq", "head"))
+_SELECT_SNAPSHOT = f"SELECT {', '.join(_SNAPSHOT)} FROM encounters WHERE id = ?"
+_INSERT_SNAPSHOT = (
+    f"INSERT INTO encounters ({', '.join(_SNAPSHOT)}, id)"
+    f" VALUES ({', '.join('?' * (len(_SNAPSHOT) + 1))})"
+)
 _NOTE = (
     "key, encounter_id, protocol, event, step, party, created_at, attempts,"
     " next_attempt_at, contact, last_error, delivered_at"
@@ -68,9 +96,16 @@ _ENCOUNTER_DEFAULTS = _defaults(Encounter)
 _NOTE_DEFAULTS = _defaults(Notification)
 
 
-def _row(names: str, values: Sequence[Any]) -> dict[str, Any]:
+def _names(columns: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in columns.split(","))
+
+
+_ENCOUNTER_NAMES, _DEADLINE_NAMES, _NOTE_NAMES = map(_names, (_ENCOUNTER, _DEADLINE, _NOTE))
+
+
+def _row(names: tuple[str, ...], values: Sequence[Any]) -> dict[str, Any]:
     """A row as data for the converter, keyed by the value's field names."""
-    return dict(zip((n.strip() for n in names.split(",")), values, strict=True))
+    return dict(zip(names, values, strict=True))
 
 
 class SQLiteStore:
@@ -149,6 +184,7 @@ class SQLiteStore:
                 cached_statements=64,
             )
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.create_function("ledger_link", 4, ledger_link, deterministic=True)
             local.conn, local.pid = conn, pid
             with self._lock:
                 self._connections.append((pid, conn))
@@ -188,7 +224,7 @@ class SQLiteStore:
         )
         if not rows:
             raise UnknownEncounter(encounter_id)
-        data = _row(_ENCOUNTER, rows[0])
+        data = _row(_ENCOUNTER_NAMES, rows[0])
         facts = data["facts"]
         data["facts"] = {} if facts is None else json.loads(facts)  # {} once purged
         return self._structure(data, Encounter, f"encounter {encounter_id}")
@@ -204,9 +240,10 @@ class SQLiteStore:
         encounter = change.encounter
         eid = encounter.id
         # serialise outside the transaction: the write lock is held as briefly as possible
-        row = {**_ENCOUNTER_DEFAULTS, **dump_row(encounter)}
-        facts = canonical_json(row.pop("facts", {}))
-        snap = snapshot_json(encounter)
+        fields = dump_row(encounter)
+        facts = canonical_json(fields.pop("facts", {}))
+        snap = canonical_json(fields)  # = audit.snapshot_json(encounter), from the same data
+        row = {**_ENCOUNTER_DEFAULTS, **fields}
         datas = [event_json(e) for e in change.events]
         deadlines = [
             (d.id, eid, d.step, d.event, d.due.isoformat(), micros(d.due)) for d in change.schedule
@@ -214,35 +251,31 @@ class SQLiteStore:
         notes = [self._note_row(n) for n in change.outbox]
         closed_us = None if encounter.closed_at is None else micros(encounter.closed_at)
         with self._write(f"commit encounter {eid}") as conn:
-            found = conn.execute(
-                "SELECT version, seq, head, facts, facts_salt, facts_digest FROM encounters"
-                " WHERE id = ?",
-                (eid,),
-            ).fetchone()
+            found = conn.execute(_SELECT_SNAPSHOT, (eid,)).fetchone()
             if change.expected_version is None:
                 if found is not None:
-                    raise ConcurrentUpdate(eid, 0, found[0])
+                    raise ConcurrentUpdate(eid, 0, found[_VERSION])
                 seq, prev, salt = 0, GENESIS, os.urandom(16)
                 digest = facts_digest(facts, salt)
             elif found is None:
                 raise UnknownEncounter(eid)
-            elif found[0] != change.expected_version:
-                raise ConcurrentUpdate(eid, change.expected_version, found[0])
+            elif found[_VERSION] != change.expected_version:
+                raise ConcurrentUpdate(eid, change.expected_version, found[_VERSION])
             else:
-                seq, prev = found[1], found[2]
-                if found[3] == facts:
-                    salt, digest = found[4], found[5]
+                seq, prev = found[_SEQ], found[_HEAD]
+                if found[_FACTS] == facts:
+                    salt, digest = found[_FACTS + 1], found[_FACTS + 2]
                 else:
-                    salt = found[4] or os.urandom(16)
+                    salt = found[_FACTS + 1] or os.urandom(16)
                     digest = facts_digest(facts, salt)
             snapshot = snapshot_digest(snap, digest)
-            numbered: list[Event] = []
+            committed: list[Event] = []
             rows = []
             for event, data in zip(change.events, datas, strict=True):
                 seq += 1
                 digest_of_event = link_hash(prev, seq, snapshot, data)
                 rows.append((eid, seq, event.kind, data, snapshot, prev, digest_of_event))
-                numbered.append(evolve(event, seq=seq))
+                committed.append(numbered(event, seq))
                 prev = digest_of_event
             conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             values = (
@@ -261,49 +294,46 @@ class SQLiteStore:
                 snapshot,
                 seq,
                 prev,
-                eid,
             )
             if found is None:
-                conn.execute(
-                    "INSERT INTO encounters (protocol, protocol_version, state, responsible,"
-                    " version, opened_at, closed_at, closed_us, channel, facts, facts_salt,"
-                    " facts_digest, snapshot, seq, head, id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    values,
-                )
+                conn.execute(_INSERT_SNAPSHOT, (*values, eid))
             else:
+                # only what changed: unchanged indexed columns then cost no index writes
+                changed = [
+                    (column, new)
+                    for column, old, new in zip(_SNAPSHOT, found, values, strict=True)
+                    if old != new
+                ]
                 conn.execute(
-                    "UPDATE encounters SET protocol = ?, protocol_version = ?, state = ?,"
-                    " responsible = ?, version = ?, opened_at = ?, closed_at = ?, closed_us = ?,"
-                    " channel = ?, facts = ?, facts_salt = ?, facts_digest = ?, snapshot = ?,"
-                    " seq = ?, head = ? WHERE id = ?",
-                    values,
+                    "UPDATE encounters SET "
+                    + ", ".join(f"{column} = ?" for column, _ in changed)
+                    + " WHERE id = ?",
+                    (*(new for _, new in changed), eid),
                 )
             if rows:
                 self._append_ledger(conn, eid, seq, prev)
-            conn.executemany("DELETE FROM deadlines WHERE id = ?", [(d,) for d in change.clear])
-            conn.executemany(
-                "INSERT INTO deadlines (id, encounter_id, step, event, due, due_us)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " encounter_id = excluded.encounter_id, step = excluded.step,"
-                " event = excluded.event, due = excluded.due, due_us = excluded.due_us,"
-                " lease_us = NULL",
-                deadlines,
-            )
-            conn.executemany(
-                "INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                notes,
-            )
-        return numbered
+            if change.clear:
+                conn.executemany("DELETE FROM deadlines WHERE id = ?", [(d,) for d in change.clear])
+            if deadlines:
+                conn.executemany(
+                    "INSERT INTO deadlines (id, encounter_id, step, event, due, due_us)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                    " encounter_id = excluded.encounter_id, step = excluded.step,"
+                    " event = excluded.event, due = excluded.due, due_us = excluded.due_us,"
+                    " lease_us = NULL",
+                    deadlines,
+                )
+            if notes:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO outbox VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    notes,
+                )
+        return committed
 
     @staticmethod
     def _append_ledger(conn: sqlite3.Connection, eid: str, seq: int, head: str) -> None:
-        last = conn.execute("SELECT n, link FROM ledger ORDER BY n DESC LIMIT 1").fetchone()
-        n, link = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        conn.execute(
-            "INSERT INTO ledger VALUES (?, ?, ?, ?, ?)",
-            (n, eid, seq, head, ledger_link(link, eid, seq, head)),
-        )
+        conn.execute(_APPEND_LEDGER, (eid, seq, head, eid, seq, head))
 
     def timeline(self, encounter_id: str) -> list[Event]:
         rows = self._read(
@@ -336,7 +366,8 @@ class SQLiteStore:
 
     def _deadlines(self, rows: list[Any]) -> list[PendingDeadline]:
         return [
-            self._structure(_row(_DEADLINE, r), PendingDeadline, f"deadline {r[0]}") for r in rows
+            self._structure(_row(_DEADLINE_NAMES, r), PendingDeadline, f"deadline {r[0]}")
+            for r in rows
         ]
 
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
@@ -401,7 +432,10 @@ class SQLiteStore:
         )
 
     def _notes(self, rows: list[Any]) -> list[Notification]:
-        return [self._structure(_row(_NOTE, r), Notification, f"notification {r[0]}") for r in rows]
+        return [
+            self._structure(_row(_NOTE_NAMES, r), Notification, f"notification {r[0]}")
+            for r in rows
+        ]
 
     def claim_outbox(
         self, now: datetime, lease: timedelta, limit: int | None = None
@@ -455,7 +489,7 @@ class SQLiteStore:
                 "UPDATE outbox SET delivered_at = ?, attempts = ?, contact = NULL WHERE key = ?",
                 (at, event.attempts, key),
             )
-        return evolve(event, seq=seq)
+        return numbered(event, seq)
 
     def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
         with self._write(f"record failed delivery of {key}") as conn:
