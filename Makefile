@@ -28,6 +28,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
+.PHONY: docs
+# the generated page of every installed protocol; tests/test_generated_docs.py fails when one is stale
+docs: $(STAMP)
+	$(BIN)/lastresort docs --all --out docs/generated
+
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/run.py
