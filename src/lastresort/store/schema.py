@@ -60,6 +60,8 @@ def _v1(conn: sqlite3.Connection) -> None:
             seq INTEGER NOT NULL,
             head TEXT NOT NULL
         )""",
+        # appended in commit order (rowid), found by (encounter_id, seq): a commit then
+        # writes the last page of the table and one small index page, not a split
         """CREATE TABLE events (
             encounter_id TEXT NOT NULL,
             seq INTEGER NOT NULL,
@@ -68,8 +70,8 @@ def _v1(conn: sqlite3.Connection) -> None:
             snapshot TEXT NOT NULL,
             prev TEXT NOT NULL,
             hash TEXT NOT NULL,
-            PRIMARY KEY (encounter_id, seq)
-        ) WITHOUT ROWID""",
+            UNIQUE (encounter_id, seq)
+        )""",
         """CREATE TABLE ledger (
             n INTEGER PRIMARY KEY,
             encounter_id TEXT NOT NULL,

@@ -65,6 +65,10 @@ _SNAPSHOT = (
     "seq",
     "head",
 )
+_INSERT_EVENT = (
+    "INSERT INTO events (encounter_id, seq, kind, data, snapshot, prev, hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 #: one statement: the next ledger row, linked to the last one by ``ledger_link``
 _APPEND_LEDGER = (
     "INSERT INTO ledger (n, encounter_id, seq, hash, link)"
@@ -277,7 +281,7 @@ class SQLiteStore:
                 rows.append((eid, seq, event.kind, data, snapshot, prev, digest_of_event))
                 committed.append(numbered(event, seq))
                 prev = digest_of_event
-            conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(_INSERT_EVENT, rows)
             values = (
                 row["protocol"],
                 row["protocol_version"],
@@ -480,7 +484,7 @@ class SQLiteStore:
             seq += 1
             digest = link_hash(prev, seq, snapshot, data)
             conn.execute(
-                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                _INSERT_EVENT,
                 (eid, seq, event.kind, data, snapshot, prev, digest),
             )
             conn.execute("UPDATE encounters SET seq = ?, head = ? WHERE id = ?", (seq, digest, eid))
