@@ -127,6 +127,8 @@ def children(
     profile = config.arrivals
     week = [profile.weekdays[d] * h for d in WEEKDAYS for h in profile.hours]
     top = max(week)
+    # local hours of the week until the next hour with a positive weight (0: this one)
+    quiet = [next(k for k in range(168) if week[(h + k) % 168] > 0) for h in range(168)]
     rate = profile.per_week / sum(week) * top / 3600.0  # candidates per second
     zone = config.zone
     origin = config.start.timestamp()
@@ -147,6 +149,13 @@ def children(
             local = datetime.fromtimestamp(hour * 3600, zone)
             base = local.weekday() * 1440 + local.hour * 60 + local.minute
         minute = (base + int((moment - hour * 3600) // 60)) % 10080
+        gap = quiet[minute // 60]
+        if gap > 1:
+            # nobody comes for hours: jump ahead (a Poisson process has no memory, so
+            # restarting it later is exact), an hour short of the wall-clock distance
+            # so that a change of daylight saving time never jumps too far
+            t += ((gap - 1) * 60 - minute % 60) * 60.0
+            continue
         if when.random() * top >= week[minute // 60]:
             continue
         if open_week is None or open_week[minute]:
