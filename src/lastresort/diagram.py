@@ -248,7 +248,7 @@ def escape_mermaid(text: str) -> str:
         else:
             out.append(ch)
     # a line containing "direction TB" anywhere is a direction statement to the lexer
-    return _MERMAID_DIRECTION.sub(lambda m: m.group(1) + "#32;", "".join(out))
+    return _MERMAID_DIRECTION.sub(lambda m: m[1] + "#32;" + m[2][1:], "".join(out))
 
 
 def _mermaid_label(lines: Sequence[str]) -> str:
