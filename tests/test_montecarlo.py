@@ -346,6 +346,15 @@ def test_the_profile_shapes_the_arrivals() -> None:
     assert k.comparison["tiny"].arrived_closed == 0
 
 
+def test_children_come_at_the_stated_rate() -> None:
+    recorder = Recorder()
+    cfg = config(chunk=3000, arrivals={"per_week": 50.0})
+    run([tiny()], 3000, seed=13, config=cfg, plugins=[recorder])
+    opened = recorder.opened("tiny")
+    weeks = (opened[-1] - opened[0]).total_seconds() / (7 * 86400)
+    assert (len(opened) - 1) / weeks == pytest.approx(50.0, rel=0.05)
+
+
 def test_an_unavailable_party_responds_when_it_comes_on_duty() -> None:
     recorder = Recorder()
     run([tiny(mayor_hours="daily 09:00-10:00")], 80, seed=6, plugins=[recorder])
