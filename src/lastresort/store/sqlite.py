@@ -20,8 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import attrs
-
 from ..audit import (
     GENESIS,
     event_json,
@@ -36,80 +34,32 @@ from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
 from .base import Change, PendingDeadline, check_change, numbered
+from .rows import (
+    APPEND_LEDGER,
+    DEADLINE,
+    DEADLINE_NAMES,
+    ENCOUNTER,
+    ENCOUNTER_DEFAULTS,
+    ENCOUNTER_NAMES,
+    FACTS,
+    HEAD,
+    INSERT_EVENT,
+    INSERT_SNAPSHOT,
+    NOTE,
+    NOTE_NAMES,
+    SELECT_SNAPSHOT,
+    SEQ,
+    SNAPSHOT,
+    VERSION,
+    note_row,
+    row_data,
+)
 from .schema import SCHEMA_VERSION, micros, schema_version, upgrade
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 _SYNC = ("FULL", "NORMAL", "EXTRA")
-_ENCOUNTER = (
-    "id, protocol, protocol_version, state, responsible, facts, version, opened_at,"
-    " closed_at, channel"
-)
-_DEADLINE = "id, encounter_id, step, event, due"
-#: the stored snapshot's columns, in the order commit reads and writes them
-_SNAPSHOT = (
-    "protocol",
-    "protocol_version",
-    "state",
-    "responsible",
-    "version",
-    "opened_at",
-    "closed_at",
-    "closed_us",
-    "channel",
-    "facts",
-    "facts_salt",
-    "facts_digest",
-    "snapshot",
-    "seq",
-    "head",
-)
-_INSERT_EVENT = (
-    "INSERT INTO events (encounter_id, seq, kind, data, snapshot, prev, hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-#: one statement: the next ledger row, linked to the last one by ``ledger_link``
-_APPEND_LEDGER = (
-    "INSERT INTO ledger (n, encounter_id, seq, hash, link)"
-    " SELECT COALESCE(MAX(n), 0) + 1, ?, ?, ?, ledger_link(COALESCE("
-    f"(SELECT link FROM ledger ORDER BY n DESC LIMIT 1), '{GENESIS}'), ?, ?, ?) FROM ledger"
-)
-_VERSION, _FACTS, _SEQ, _HEAD = (_SNAPSHOT.index(c) for c in ("version", "facts", "seq", "head"))
-_SELECT_SNAPSHOT = f"SELECT {', '.join(_SNAPSHOT)} FROM encounters WHERE id = ?"
-_INSERT_SNAPSHOT = (
-    f"INSERT INTO encounters ({', '.join(_SNAPSHOT)}, id)"
-    f" VALUES ({', '.join('?' * (len(_SNAPSHOT) + 1))})"
-)
-_NOTE = (
-    "key, encounter_id, protocol, event, step, party, created_at, attempts,"
-    " next_attempt_at, contact, last_error, delivered_at"
-)
-
-
-def _defaults(cls: type) -> dict[str, Any]:
-    """The unstructured defaults of ``cls``'s fields (the converter omits them)."""
-    out: dict[str, Any] = {}
-    for field in attrs.fields(cls):
-        if field.default is not attrs.NOTHING and not isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-            out[field.name] = converter.unstructure(field.default)
-    return out
-
-
-_ENCOUNTER_DEFAULTS = _defaults(Encounter)
-_NOTE_DEFAULTS = _defaults(Notification)
-
-
-def _names(columns: str) -> tuple[str, ...]:
-    return tuple(name.strip() for name in columns.split(","))
-
-
-_ENCOUNTER_NAMES, _DEADLINE_NAMES, _NOTE_NAMES = map(_names, (_ENCOUNTER, _DEADLINE, _NOTE))
-
-
-def _row(names: tuple[str, ...], values: Sequence[Any]) -> dict[str, Any]:
-    """A row as data for the converter, keyed by the value's field names."""
-    return dict(zip(names, values, strict=True))
 
 
 class SQLiteStore:
@@ -223,12 +173,12 @@ class SQLiteStore:
     def load(self, encounter_id: str) -> Encounter:
         rows = self._read(
             "load an encounter",
-            f"SELECT {_ENCOUNTER} FROM encounters WHERE id = ?",
+            f"SELECT {ENCOUNTER} FROM encounters WHERE id = ?",
             (encounter_id,),
         )
         if not rows:
             raise UnknownEncounter(encounter_id)
-        data = _row(_ENCOUNTER_NAMES, rows[0])
+        data = row_data(ENCOUNTER_NAMES, rows[0])
         facts = data["facts"]
         data["facts"] = {} if facts is None else json.loads(facts)  # {} once purged
         return self._structure(data, Encounter, f"encounter {encounter_id}")
@@ -247,30 +197,30 @@ class SQLiteStore:
         fields = dump_row(encounter)
         facts = canonical_json(fields.pop("facts", {}))
         snap = canonical_json(fields)  # = audit.snapshot_json(encounter), from the same data
-        row = {**_ENCOUNTER_DEFAULTS, **fields}
+        row = {**ENCOUNTER_DEFAULTS, **fields}
         datas = [event_json(e) for e in change.events]
         deadlines = [
             (d.id, eid, d.step, d.event, d.due.isoformat(), micros(d.due)) for d in change.schedule
         ]
-        notes = [self._note_row(n) for n in change.outbox]
+        notes = [note_row(n) for n in change.outbox]
         closed_us = None if encounter.closed_at is None else micros(encounter.closed_at)
         with self._write(f"commit encounter {eid}") as conn:
-            found = conn.execute(_SELECT_SNAPSHOT, (eid,)).fetchone()
+            found = conn.execute(SELECT_SNAPSHOT, (eid,)).fetchone()
             if change.expected_version is None:
                 if found is not None:
-                    raise ConcurrentUpdate(eid, 0, found[_VERSION])
+                    raise ConcurrentUpdate(eid, 0, found[VERSION])
                 seq, prev, salt = 0, GENESIS, os.urandom(16)
                 digest = facts_digest(facts, salt)
             elif found is None:
                 raise UnknownEncounter(eid)
-            elif found[_VERSION] != change.expected_version:
-                raise ConcurrentUpdate(eid, change.expected_version, found[_VERSION])
+            elif found[VERSION] != change.expected_version:
+                raise ConcurrentUpdate(eid, change.expected_version, found[VERSION])
             else:
-                seq, prev = found[_SEQ], found[_HEAD]
-                if found[_FACTS] == facts:
-                    salt, digest = found[_FACTS + 1], found[_FACTS + 2]
+                seq, prev = found[SEQ], found[HEAD]
+                if found[FACTS] == facts:
+                    salt, digest = found[FACTS + 1], found[FACTS + 2]
                 else:
-                    salt = found[_FACTS + 1] or os.urandom(16)
+                    salt = found[FACTS + 1] or os.urandom(16)
                     digest = facts_digest(facts, salt)
             snapshot = snapshot_digest(snap, digest)
             committed: list[Event] = []
@@ -281,7 +231,7 @@ class SQLiteStore:
                 rows.append((eid, seq, event.kind, data, snapshot, prev, digest_of_event))
                 committed.append(numbered(event, seq))
                 prev = digest_of_event
-            conn.executemany(_INSERT_EVENT, rows)
+            conn.executemany(INSERT_EVENT, rows)
             values = (
                 row["protocol"],
                 row["protocol_version"],
@@ -300,12 +250,12 @@ class SQLiteStore:
                 prev,
             )
             if found is None:
-                conn.execute(_INSERT_SNAPSHOT, (*values, eid))
+                conn.execute(INSERT_SNAPSHOT, (*values, eid))
             else:
                 # only what changed: unchanged indexed columns then cost no index writes
                 changed = [
                     (column, new)
-                    for column, old, new in zip(_SNAPSHOT, found, values, strict=True)
+                    for column, old, new in zip(SNAPSHOT, found, values, strict=True)
                     if old != new
                 ]
                 conn.execute(
@@ -337,7 +287,7 @@ class SQLiteStore:
 
     @staticmethod
     def _append_ledger(conn: sqlite3.Connection, eid: str, seq: int, head: str) -> None:
-        conn.execute(_APPEND_LEDGER, (eid, seq, head, eid, seq, head))
+        conn.execute(APPEND_LEDGER, (eid, seq, head, eid, seq, head))
 
     def timeline(self, encounter_id: str) -> list[Event]:
         rows = self._read(
@@ -370,7 +320,7 @@ class SQLiteStore:
 
     def _deadlines(self, rows: list[Any]) -> list[PendingDeadline]:
         return [
-            self._structure(_row(_DEADLINE_NAMES, r), PendingDeadline, f"deadline {r[0]}")
+            self._structure(row_data(DEADLINE_NAMES, r), PendingDeadline, f"deadline {r[0]}")
             for r in rows
         ]
 
@@ -378,7 +328,7 @@ class SQLiteStore:
         return self._deadlines(
             self._read(
                 "read deadlines",
-                f"SELECT {_DEADLINE} FROM deadlines WHERE encounter_id = ? ORDER BY due_us, id",
+                f"SELECT {DEADLINE} FROM deadlines WHERE encounter_id = ? ORDER BY due_us, id",
                 (encounter_id,),
             )
         )
@@ -394,7 +344,7 @@ class SQLiteStore:
             return []  # nothing due: no write lock taken
         with self._write("claim deadlines") as conn:
             rows = conn.execute(
-                f"SELECT {_DEADLINE} FROM deadlines WHERE {where} ORDER BY due_us, id LIMIT ?",
+                f"SELECT {DEADLINE} FROM deadlines WHERE {where} ORDER BY due_us, id LIMIT ?",
                 (now_us, now_us, -1 if limit is None else limit),
             ).fetchall()
             until = micros(now + lease)
@@ -415,29 +365,9 @@ class SQLiteStore:
 
     # -- outbox ---------------------------------------------------------------------
 
-    @staticmethod
-    def _note_row(note: Notification) -> tuple[Any, ...]:
-        d = {**_NOTE_DEFAULTS, **dump_row(note)}
-        return (
-            d["key"],
-            d["encounter_id"],
-            d["protocol"],
-            d["event"],
-            d["step"],
-            d["party"],
-            d["created_at"],
-            micros(note.created_at),
-            d["attempts"],
-            d["next_attempt_at"],
-            micros(note.next_attempt_at),
-            d["contact"],
-            d["last_error"],
-            d["delivered_at"],
-        )
-
     def _notes(self, rows: list[Any]) -> list[Notification]:
         return [
-            self._structure(_row(_NOTE_NAMES, r), Notification, f"notification {r[0]}")
+            self._structure(row_data(NOTE_NAMES, r), Notification, f"notification {r[0]}")
             for r in rows
         ]
 
@@ -452,7 +382,7 @@ class SQLiteStore:
             return []
         with self._write("claim notifications") as conn:
             rows = conn.execute(
-                f"SELECT {_NOTE} FROM outbox WHERE {where} ORDER BY created_us, key LIMIT ?",
+                f"SELECT {NOTE} FROM outbox WHERE {where} ORDER BY created_us, key LIMIT ?",
                 (now_us, -1 if limit is None else limit),
             ).fetchall()
             until = now + lease
@@ -484,7 +414,7 @@ class SQLiteStore:
             seq += 1
             digest = link_hash(prev, seq, snapshot, data)
             conn.execute(
-                _INSERT_EVENT,
+                INSERT_EVENT,
                 (eid, seq, event.kind, data, snapshot, prev, digest),
             )
             conn.execute("UPDATE encounters SET seq = ?, head = ? WHERE id = ?", (seq, digest, eid))
@@ -507,12 +437,12 @@ class SQLiteStore:
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
         if encounter_id is None:
             rows = self._read(
-                "read the outbox", f"SELECT {_NOTE} FROM outbox ORDER BY created_us, key"
+                "read the outbox", f"SELECT {NOTE} FROM outbox ORDER BY created_us, key"
             )
         else:
             rows = self._read(
                 "read the outbox",
-                f"SELECT {_NOTE} FROM outbox WHERE encounter_id = ? ORDER BY created_us, key",
+                f"SELECT {NOTE} FROM outbox WHERE encounter_id = ? ORDER BY created_us, key",
                 (encounter_id,),
             )
         return self._notes(rows)
