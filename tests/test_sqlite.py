@@ -345,3 +345,17 @@ def test_purge_removes_facts_of_closed_encounters_and_keeps_the_chain(tmp_path: 
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("purge"))
     assert b'"12-15"' not in stored  # overwritten, not just unlinked
     assert b'"16-17"' in stored
+
+
+# -- the docs -----------------------------------------------------------------------
+
+
+def test_the_store_docs_run_and_print_what_they_say(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "store.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```\n\nprints\n\n```\n(.*?)```", text, flags=re.S)
+    assert blocks, "docs/store.md has no python block followed by what it prints"
+    for code, printed in blocks:
+        exec(compile(code, "docs/store.md", "exec"), {"__name__": "docs"})
+        assert capsys.readouterr().out == printed
