@@ -571,3 +571,24 @@ def test_cli_bad_arguments_exit_2_without_a_traceback(args: list[str]) -> None:
     assert result.stdout == ""
     assert result.stderr.startswith("usage: lastresort diagram")
     assert "Traceback" not in result.stderr
+
+
+def test_an_emergency_step_that_goes_on_is_highlighted_but_not_final(
+    taskforce: lr.Protocol,
+) -> None:
+    data = lr.dump_protocol(taskforce)
+    data["steps"]["with_police"] |= {"kind": "active", "deadline": None}
+    data["transitions"].append(
+        {"event": "police_hand_back", "from": ["with_police"], "to": "closed", "by": ["police"]}
+    )
+    data["protocol"]["title"]["en"] = "Two\u2028lines\nhere"
+    protocol = lr.load_protocol(data, check=False)
+    m = read_mermaid(lr.to_mermaid(protocol))
+    assert [s for s, d, _ in m.edges if d == "[*]"] == ["closed"]
+    assert m.classes["with_police"] == "emergency"
+    assert m.states["with_police"] == ["with_police", "Police (112)", "emergency"]
+    assert m.title == 'title: "Two lines here — taskforce 2014.1"'
+    d = read_dot(lr.to_dot(protocol))
+    assert "peripheries" not in d.nodes["with_police"]
+    assert d.nodes["with_police"]["fillcolor"] == "#fdecea"
+    assert d.nodes["closed"]["peripheries"] == "2"

@@ -98,6 +98,7 @@ class _Node:
     id: str
     lines: tuple[str, ...]
     kind: str
+    final: bool = False
 
 
 @frozen
@@ -169,7 +170,7 @@ def _layout(protocol: Protocol, lang: str) -> _Layout:
         if marks:
             label.append(" · ".join(marks))
         kind = EMERGENCY if emergency else FINAL if step.terminal else STEP
-        nodes.append(_Node(ids[key], tuple(label), kind))
+        nodes.append(_Node(ids[key], tuple(label), kind, step.terminal))
 
     edges: list[_Edge] = []
     groups: dict[str, _Node] = {}
@@ -263,7 +264,8 @@ _MERMAID_CLASSES = {
 
 
 def _mermaid_lines(layout: _Layout) -> Iterator[str]:
-    title = f"{layout.title} — {layout.ref}"
+    # a JSON string is a YAML double-quoted scalar; line separators would fold it
+    title = "".join(c if c.isprintable() else " " for c in f"{layout.title} — {layout.ref}")
     yield "---"
     yield f"title: {json.dumps(title, ensure_ascii=False)}"
     yield "---"
@@ -278,7 +280,7 @@ def _mermaid_lines(layout: _Layout) -> Iterator[str]:
     for edge in layout.edges:
         yield f"    {edge.source} --> {edge.target} : {_mermaid_label(edge.lines)}"
     for node in layout.nodes:
-        if node.kind in (FINAL, EMERGENCY):
+        if node.final:
             yield f"    {node.id} --> [*]"
     for kind in _MERMAID_CLASSES:
         members = [node.id for node in layout.nodes if node.kind == kind]
@@ -348,9 +350,8 @@ def _attrs(**attrs: str) -> str:
 _RED = "#c62828"
 _DOT_NODES = {
     STEP: {},
-    FINAL: {"peripheries": "2", "style": "rounded,filled", "fillcolor": "#e8f3ea"},
+    FINAL: {"style": "rounded,filled", "fillcolor": "#e8f3ea"},
     EMERGENCY: {
-        "peripheries": "2",
         "style": "rounded,filled,bold",
         "fillcolor": "#fdecea",
         "color": _RED,
@@ -373,6 +374,8 @@ def _dot_lines(layout: _Layout, name: str) -> Iterator[str]:
     yield f'    "{_OWN}start" {_attrs(shape="point", width="0.2", label="")};'
     for node in layout.nodes:
         attrs = {"label": _dot_label(node.lines), **_DOT_NODES[node.kind]}
+        if node.final:
+            attrs["peripheries"] = "2"
         yield f'    "{node.id}" {_attrs(**attrs)};'
     yield f'    "{_OWN}start" -> "{layout.initial}";'
     for edge in layout.edges:
