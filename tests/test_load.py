@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,6 +70,8 @@ def test_reference_protocol_round_trips_unchanged() -> None:
     again = lr.load_protocol(dumped)
     assert again == protocol
     assert lr.dump_protocol(again) == dumped
+    # written out as TOML and read back
+    assert lr.load_protocol(tomllib.loads(tomli_w.dumps(dumped))) == protocol
 
 
 def _leaves(value: Any, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], Any]:
@@ -304,6 +307,7 @@ def test_generated_valid_protocols_round_trip(data: dict[str, Any]) -> None:
     assert lr.load_protocol(dumped) == protocol
     assert lr.dump_protocol(lr.load_protocol(dumped)) == dumped
     assert lr.load_protocol(json.loads(json.dumps(dumped))) == protocol
+    assert lr.load_protocol(tomllib.loads(tomli_w.dumps(dumped))) == protocol
 
 
 # -- five mistakes at once ---------------------------------------------------------
