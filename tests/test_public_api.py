@@ -73,26 +73,11 @@ def test_star_import_gives_exactly_all() -> None:
     assert set(namespace) == set(lastresort.__all__)
 
 
-def _data_case(module_name: str, name: str) -> Any:
-    if (module_name, name) == ("lastresort.hookspecs", "hookspec"):
-        return pytest.param(
-            module_name,
-            name,
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="hookspecs.hookspec has no '#:' doc comment (hookspecs.py is not ours)",
-            ),
-        )
-    return (module_name, name)
-
-
 DOCUMENTABLE = [
     pair for pair in ALL_NAMES if pair[1] not in STANDARD and _is_documentable(_resolve(*pair))
 ]
 DATA = [
-    _data_case(*pair)
-    for pair in ALL_NAMES
-    if pair[1] not in STANDARD and not _is_documentable(_resolve(*pair))
+    pair for pair in ALL_NAMES if pair[1] not in STANDARD and not _is_documentable(_resolve(*pair))
 ]
 
 

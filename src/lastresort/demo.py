@@ -18,7 +18,6 @@ from .clock import VirtualClock
 from .engine import Engine
 from .errors import LastResortError
 from .events import Event
-from .machine import CompiledProtocol
 from .model import ACUTE_DANGER, CLOCK, Protocol, ProtocolKind, Transition
 
 __all__ = ["DemoRun", "actor_for", "happy_path", "next_move", "run_demo"]
@@ -66,13 +65,18 @@ def next_move(
     keeps a closing step reachable, preferring new steps, then the responsible
     party acting itself, then declaration order. ``None`` when there is none."""
     reach = _can_close(protocol)
-    compiled = CompiledProtocol(protocol)
     responsible = protocol.steps[state].responsible
+    # grouped by event in order of first declaration, like CompiledProtocol.events();
+    # read from the data so that a walk never builds a second machine
+    by_event: dict[str, list[Transition]] = {}
+    for transition in protocol.transitions:
+        if state in protocol.sources_of(transition):
+            by_event.setdefault(transition.event, []).append(transition)
     options = [
         transition
-        for event in compiled.events(state)
+        for event, group in by_event.items()
         if event != ACUTE_DANGER
-        for transition in compiled.candidates(state, event)
+        for transition in group
         if transition.by != (CLOCK,) and transition.target in reach
     ]
     if not options:

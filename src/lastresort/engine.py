@@ -287,7 +287,7 @@ class Engine:
                 state,
                 event,
                 self._allowed(encounter, actor),
-                closed=protocol.steps[state].terminal,
+                closed=state in protocol.steps and protocol.steps[state].terminal,
             )
         permitted = [t for t in candidates if machine.permitted(state, t, actor.role)]
         if not permitted:

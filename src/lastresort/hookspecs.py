@@ -42,6 +42,7 @@ __all__ = [
 #: The pluggy project name, and the entry point group plugins register under.
 PROJECT = "lastresort"
 
+#: Marks a function in this module as a hook specification (the contract side).
 hookspec = pluggy.HookspecMarker(PROJECT)
 #: Mark a plugin's function as an implementation of the hook of the same name.
 hookimpl = pluggy.HookimplMarker(PROJECT)

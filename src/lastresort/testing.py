@@ -45,6 +45,11 @@ def make_engine(
     """An engine on a :class:`MemoryStore` and a :class:`VirtualClock` at ``start``
     (a Monday morning in Amsterdam), without installed plugins unless asked.
 
+    :param protocols: the protocols to run (default: every protocol the plugins provide).
+    :param plugins: plugin objects or modules to register (your plugin module).
+    :param start: the virtual clock's start, timezone-aware.
+    :param entry_points: also load plugins installed under the ``lastresort`` group.
+
     :returns: the engine and its clock (advance the clock, then ``engine.tick()``).
     """
     clock = VirtualClock(start)
@@ -65,6 +70,10 @@ def walk_happy_path(
 ) -> Encounter:
     """Open an encounter and fire, with the right actor, every event of the
     protocol's happy path (see :func:`lastresort.demo.happy_path`) to a closing step.
+
+    :param engine: the engine to drive (e.g. from :func:`make_engine`).
+    :param protocol_id: the protocol to walk.
+    :param facts: facts for the encounter (declared facts only).
 
     :returns: the encounter after the last event.
     :raises AssertionError: when the protocol has no path to a closing step.
