@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,66 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     assert process.exitcode == 0
     assert engine.get(eid).state == "room"  # the parent's connection still works
     assert verify(tmp_path / "fork.db").ok
+
+
+def _claim_all(path: str, kind: str, now_iso: str, out: Any, start: Any) -> None:
+    """In a child: claim in small batches until nothing is left; send back the ids."""
+    from datetime import datetime, timedelta
+
+    store = lr.SQLiteStore(path)
+    now = datetime.fromisoformat(now_iso)
+    start.wait()
+    taken: list[str] = []
+    while True:
+        if kind == "deadlines":
+            batch = [d.id for d in store.claim_deadlines(now, timedelta(hours=1), limit=3)]
+        else:
+            batch = [n.key for n in store.claim_outbox(now, timedelta(hours=1), limit=3)]
+        if not batch:
+            break
+        taken.extend(batch)
+        time.sleep(0.002)  # a real worker delivers what it claimed before claiming more
+    store.close()
+    out.send(taken)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.parametrize("kind", ["deadlines", "outbox"])
+def test_two_workers_never_claim_the_same_row(tmp_path: Path, kind: str) -> None:
+    from datetime import timedelta
+
+    db = tmp_path / "claims.db"
+    clock = lr.VirtualClock(START)
+    engine = lr.Engine(
+        protocols=[relay()], store=lr.SQLiteStore(db), clock=clock, entry_points=False
+    )
+    for _ in range(150):
+        eid = engine.open("relay", "counter").id
+        engine.fire(eid, "go", "counter")  # queues a notification; schedules a deadline
+    expected = (
+        {d.id for eid in engine.store.encounter_ids() for d in engine.deadlines(eid)}
+        if kind == "deadlines"
+        else {n.key for n in engine.outbox()}
+    )
+    assert len(expected) == 150
+    now = (clock.now() + timedelta(hours=2)).isoformat()
+    context = multiprocessing.get_context("fork")
+    pipes = [context.Pipe(duplex=False) for _ in range(2)]
+    start = context.Barrier(2, timeout=30)
+    workers = [
+        context.Process(target=_claim_all, args=(str(db), kind, now, send, start))
+        for _, send in pipes
+    ]
+    for worker in workers:
+        worker.start()
+    for receive, _ in pipes:
+        assert receive.poll(60), "a worker sent nothing (it failed: see its stderr)"
+    claimed = [receive.recv() for receive, _ in pipes]
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert all(claimed)  # both workers took part
+    assert not set(claimed[0]) & set(claimed[1])  # never the same row twice
+    assert len(claimed[0]) + len(claimed[1]) == len(expected)
+    assert set(claimed[0]) | set(claimed[1]) == expected
+    engine.store.close()
