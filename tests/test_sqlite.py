@@ -359,3 +359,10 @@ def test_the_store_docs_run_and_print_what_they_say(capsys: pytest.CaptureFixtur
     for code, printed in blocks:
         exec(compile(code, "docs/store.md", "exec"), {"__name__": "docs"})
         assert capsys.readouterr().out == printed
+
+
+def test_a_missing_directory_is_a_store_error_and_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(lr.StoreError, match="cannot open") as caught:
+        lr.SQLiteStore(tmp_path / "no" / "such" / "dir" / "x.db")
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
+    assert list(tmp_path.iterdir()) == []

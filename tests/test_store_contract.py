@@ -472,3 +472,28 @@ def test_times_come_back_as_the_same_instant(store: lr.Store) -> None:
     [back] = store.deadlines("e1")
     assert back.due == moment
     assert back.due.utcoffset() == timedelta(0)
+
+
+def test_many_rescheduled_deadlines_keep_next_due_and_claims_right(store: lr.Store) -> None:
+    # more churn than MemoryStore's heap tolerates before it compacts itself
+    new(store, "a", schedule=[deadline("a", "v1", 5000)])
+    new(store, "b", schedule=[deadline("b", "x", 2500)])
+    for version in range(2, 1400):
+        store.commit(
+            Change(
+                encounter=encounter("a", version),
+                expected_version=version - 1,
+                events=[],
+                clear=[f"a:v{version - 1}"],
+                schedule=[deadline("a", f"v{version}", 5000 - version)],
+            )
+        )
+    assert [d.id for d in store.deadlines("a")] == ["a:v1399"]
+    assert store.next_due() == at(2500)
+    assert [d.id for d in store.claim_deadlines(at(3600), timedelta(hours=2))] == ["b:x"]
+    assert [d.id for d in store.claim_deadlines(at(3601), LEASE)] == ["a:v1399"]
+    store.release_deadline("b:x")
+    assert store.next_due() == at(3601)
+    store.release_deadline("a:v1399")
+    assert store.next_due() is None
+    assert store.claim_deadlines(at(10_000), LEASE) == []
