@@ -8,6 +8,9 @@ engine's work (permissions, the machine, deadline and outbox bookkeeping) and
 commits several event rows with their audit hashes, the snapshot, the deadline
 change, the outbox row and the ledger row in one such transaction.
 
+Also printed: ``Engine.fire`` on a MemoryStore, alone and with 100,000 more open
+encounters (with pending deadlines) in it: the rate should not depend on that.
+
 Run:  .venv/bin/python benchmarks/bench_store.py [--quick]
 Goal: Engine.fire on SQLiteStore >= 50% of the raw transaction rate.
 """
@@ -118,7 +121,9 @@ def raw_sqlite(folder: Path, synchronous: str, n: int) -> Callable[[], float]:
     return run
 
 
-def engine_fire(store: lr.Store, n: int) -> Callable[[], float]:
+def engine_fire(store: lr.Store, n: int, open_encounters: int = 0) -> Callable[[], float]:
+    """``n`` fires round the first ENCOUNTERS encounters, with ``open_encounters``
+    more open in the store (that the fires never touch)."""
     engine = lr.Engine(
         protocols=[lr.load_protocol(PROTOCOL)],
         store=store,
@@ -128,6 +133,8 @@ def engine_fire(store: lr.Store, n: int) -> Callable[[], float]:
     ids = [
         engine.open("bench", "counter", facts={"age_band": "12-15"}).id for _ in range(ENCOUNTERS)
     ]
+    for _ in range(open_encounters):
+        engine.open("bench", "counter")
     state = dict.fromkeys(ids, "desk")
     fire = engine.fire
 
@@ -167,12 +174,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a small run")
     args = parser.parse_args()
-    memory = best_of(2, engine_fire(lr.MemoryStore(), 300 if args.quick else 3000))
+    n = 300 if args.quick else 3000
+    memory = best_of(3, engine_fire(lr.MemoryStore(), n))
+    crowd = 10_000 if args.quick else 100_000
+    crowded = best_of(3, engine_fire(lr.MemoryStore(), n, crowd))
     results = measure(args.quick)
     print(f"{'synchronous':<12} {'raw SQLite tx/s':>16} {'Engine.fire/s':>14} {'fire/raw':>9}")
     for sync, (raw, fire) in results.items():
         print(f"{sync:<12} {raw:>16,.0f} {fire:>14,.0f} {fire / raw:>8.0%}")
     print(f"{'(memory)':<12} {'':>16} {memory:>14,.0f}   MemoryStore, for reference")
+    print(
+        f"{'(memory)':<12} {'':>16} {crowded:>14,.0f}   MemoryStore with {crowd:,} more open"
+        f" encounters: {crowded / memory:.0%} of the rate with {ENCOUNTERS}"
+    )
     full_raw, full_fire = results["FULL"]
     print(
         f"Engine.fire on SQLiteStore(synchronous=FULL) = {full_fire / full_raw:.0%} of raw"
