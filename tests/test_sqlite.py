@@ -4,6 +4,7 @@ retention."""
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 from collections import Counter
@@ -366,3 +367,28 @@ def test_a_missing_directory_is_a_store_error_and_creates_nothing(tmp_path: Path
         lr.SQLiteStore(tmp_path / "no" / "such" / "dir" / "x.db")
     assert isinstance(caught.value.__cause__, sqlite3.Error)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+def test_threads_that_end_leave_no_open_connections(tmp_path: Path) -> None:
+    store = lr.SQLiteStore(tmp_path / "fd.db")
+    engine = engine_on(store)
+    eid = engine.open("relay", "counter").id
+
+    def churn() -> int:  # a thread pool that renews its threads
+        threads = [threading.Thread(target=engine.get, args=(eid,)) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return len(list(Path("/proc/self/fd").iterdir()))
+
+    gc.disable()  # closed when the thread ends, not whenever the collector runs
+    try:
+        first = churn()  # SQLite may keep a few closed files open for reuse
+        rounds = [churn() for _ in range(5)]
+    finally:
+        gc.enable()
+    assert max(rounds) - first < 5, rounds  # a connection left open per thread: 20 a round
+    assert engine.get(eid).state == "desk"
+    store.close()

@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
@@ -62,6 +63,29 @@ T = TypeVar("T")
 _SYNC = ("FULL", "NORMAL", "EXTRA")
 
 
+class _Connection(sqlite3.Connection):
+    """A connection that knows the process that opened it, and can be referenced
+    weakly: when its thread ends, it is closed with the thread's locals."""
+
+    pid: int
+
+
+class _Held:
+    """A thread's connection: closed when the thread ends (its locals go), so that a
+    server whose pool renews threads does not pile up open files."""
+
+    __slots__ = ("conn", "pid")
+
+    def __init__(self, conn: sqlite3.Connection, pid: int) -> None:
+        self.conn = conn
+        self.pid = pid
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():
+            with suppress(Exception):
+                self.conn.close()
+
+
 class SQLiteStore:
     """Encounters, their hash-chained timelines, deadlines and the outbox in one
     SQLite file. Safe from several threads and several processes at once.
@@ -103,7 +127,8 @@ class SQLiteStore:
         self.busy_timeout = float(busy_timeout)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._inherited: list[_Held] = []
         self._closed = False
         try:
             conn = self._conn()
@@ -128,20 +153,27 @@ class SQLiteStore:
             raise StoreError(f"{self!r} is closed")
         local = self._local
         pid = os.getpid()
-        conn: sqlite3.Connection | None = getattr(local, "conn", None)
-        if conn is None or local.pid != pid:  # a forked child never uses its parent's
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self.busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-                cached_statements=64,
-            )
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            conn.create_function("ledger_link", 4, ledger_link, deterministic=True)
-            local.conn, local.pid = conn, pid
-            with self._lock:
-                self._connections.append((pid, conn))
+        held: _Held | None = getattr(local, "held", None)
+        if held is not None and held.pid == pid:
+            return held.conn
+        if held is not None:
+            # forked from the process that opened it: never use it, and never let it
+            # be closed here (that would drop this process's own locks on the file)
+            self._inherited.append(held)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=64,
+            factory=_Connection,
+        )
+        conn.pid = pid
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.create_function("ledger_link", 4, ledger_link, deterministic=True)
+        local.held = _Held(conn, pid)
+        with self._lock:
+            self._connections.add(conn)
         return conn
 
     @contextmanager
@@ -502,8 +534,8 @@ class SQLiteStore:
         self._closed = True
         pid = os.getpid()
         with self._lock:
-            mine = [c for p, c in self._connections if p == pid]
-            self._connections = []
+            mine = [c for c in self._connections if c.pid == pid]
+            self._connections = weakref.WeakSet()
         for conn in mine:  # never close a parent's connection inherited through fork
             with suppress(sqlite3.Error):
                 conn.close()
