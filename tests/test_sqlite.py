@@ -31,7 +31,7 @@ def engine_on(store: lr.Store, clock: lr.VirtualClock | None = None, **kw: objec
 
 
 def pragma(path: Path, name: str, store: lr.SQLiteStore) -> object:
-    conn = store._conn()  # the store's own connection: per-connection settings
+    conn = store._db.get()  # the store's own connection: per-connection settings
     return conn.execute(f"PRAGMA {name}").fetchone()[0]
 
 

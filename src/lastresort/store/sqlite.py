@@ -13,10 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
-import weakref
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +32,7 @@ from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
 from .base import Change, PendingDeadline, check_change, numbered
+from .connections import Connections
 from .rows import (
     APPEND_LEDGER,
     DEADLINE,
@@ -61,29 +59,6 @@ __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 _SYNC = ("FULL", "NORMAL", "EXTRA")
-
-
-class _Connection(sqlite3.Connection):
-    """A connection that knows the process that opened it, and can be referenced
-    weakly: when its thread ends, it is closed with the thread's locals."""
-
-    pid: int
-
-
-class _Held:
-    """A thread's connection: closed when the thread ends (its locals go), so that a
-    server whose pool renews threads does not pile up open files."""
-
-    __slots__ = ("conn", "pid")
-
-    def __init__(self, conn: sqlite3.Connection, pid: int) -> None:
-        self.conn = conn
-        self.pid = pid
-
-    def __del__(self) -> None:
-        if self.pid == os.getpid():
-            with suppress(Exception):
-                self.conn.close()
 
 
 class SQLiteStore:
@@ -125,13 +100,9 @@ class SQLiteStore:
         self.path = Path(path)
         self.synchronous = sync
         self.busy_timeout = float(busy_timeout)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
-        self._inherited: list[_Held] = []
-        self._closed = False
+        self._db = Connections(self.path, sync, self.busy_timeout, {"ledger_link": ledger_link})
         try:
-            conn = self._conn()
+            conn = self._db.get()
             # refuse another application's file or a newer one before touching it
             if schema_version(conn, str(self.path)) > SCHEMA_VERSION:
                 upgrade(conn, name=str(self.path))  # raises, naming both versions
@@ -146,64 +117,10 @@ class SQLiteStore:
             self.close()
             raise
 
-    # -- connections and transactions --------------------------------------------------
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError(f"{self!r} is closed")
-        local = self._local
-        pid = os.getpid()
-        held: _Held | None = getattr(local, "held", None)
-        if held is not None and held.pid == pid:
-            return held.conn
-        if held is not None:
-            # forked from the process that opened it: never use it, and never let it
-            # be closed here (that would drop this process's own locks on the file)
-            self._inherited.append(held)
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self.busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-            cached_statements=64,
-            factory=_Connection,
-        )
-        conn.pid = pid
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        conn.create_function("ledger_link", 4, ledger_link, deterministic=True)
-        local.held = _Held(conn, pid)
-        with self._lock:
-            self._connections.add(conn)
-        return conn
-
-    @contextmanager
-    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction: committed whole, or rolled back whole."""
-        try:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot {what}: {exc}") from exc
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            with suppress(sqlite3.Error):  # gone already, e.g. the connection was closed
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"{self.path}: cannot {what}: {exc}; nothing was written") from exc
-            raise
-
-    def _read(self, what: str, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return self._conn().execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot {what}: {exc}") from exc
-
     # -- encounters ------------------------------------------------------------------
 
     def load(self, encounter_id: str) -> Encounter:
-        rows = self._read(
+        rows = self._db.read(
             "load an encounter",
             f"SELECT {ENCOUNTER} FROM encounters WHERE id = ?",
             (encounter_id,),
@@ -236,7 +153,7 @@ class SQLiteStore:
         ]
         notes = [note_row(n) for n in change.outbox]
         closed_us = None if encounter.closed_at is None else micros(encounter.closed_at)
-        with self._write(f"commit encounter {eid}") as conn:
+        with self._db.write(f"commit encounter {eid}") as conn:
             found = conn.execute(SELECT_SNAPSHOT, (eid,)).fetchone()
             if change.expected_version is None:
                 if found is not None:
@@ -322,7 +239,7 @@ class SQLiteStore:
         conn.execute(APPEND_LEDGER, (eid, seq, head, eid, seq, head))
 
     def timeline(self, encounter_id: str) -> list[Event]:
-        rows = self._read(
+        rows = self._db.read(
             "read a timeline",
             "SELECT seq, data FROM events WHERE encounter_id = ? ORDER BY seq",
             (encounter_id,),
@@ -346,7 +263,7 @@ class SQLiteStore:
             if open_only
             else "SELECT id FROM encounters ORDER BY rowid"
         )
-        return [r[0] for r in self._read("list encounters", sql)]
+        return [r[0] for r in self._db.read("list encounters", sql)]
 
     # -- deadlines ------------------------------------------------------------------
 
@@ -358,7 +275,7 @@ class SQLiteStore:
 
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
         return self._deadlines(
-            self._read(
+            self._db.read(
                 "read deadlines",
                 f"SELECT {DEADLINE} FROM deadlines WHERE encounter_id = ? ORDER BY due_us, id",
                 (encounter_id,),
@@ -370,11 +287,11 @@ class SQLiteStore:
     ) -> list[PendingDeadline]:
         now_us = micros(now)
         where = "due_us <= ? AND (lease_us IS NULL OR lease_us <= ?)"
-        if not self._read(
+        if not self._db.read(
             "find due deadlines", f"SELECT 1 FROM deadlines WHERE {where} LIMIT 1", (now_us, now_us)
         ):
             return []  # nothing due: no write lock taken
-        with self._write("claim deadlines") as conn:
+        with self._db.write("claim deadlines") as conn:
             rows = conn.execute(
                 f"SELECT {DEADLINE} FROM deadlines WHERE {where} ORDER BY due_us, id LIMIT ?",
                 (now_us, now_us, -1 if limit is None else limit),
@@ -386,13 +303,13 @@ class SQLiteStore:
         return self._deadlines(rows)
 
     def next_due(self) -> datetime | None:
-        rows = self._read(
+        rows = self._db.read(
             "find the next deadline", "SELECT due FROM deadlines ORDER BY due_us, id LIMIT 1"
         )
         return datetime.fromisoformat(rows[0][0]) if rows else None
 
     def release_deadline(self, deadline_id: str) -> None:
-        with self._write(f"release deadline {deadline_id}") as conn:
+        with self._db.write(f"release deadline {deadline_id}") as conn:
             conn.execute("DELETE FROM deadlines WHERE id = ?", (deadline_id,))
 
     # -- outbox ---------------------------------------------------------------------
@@ -408,11 +325,11 @@ class SQLiteStore:
     ) -> list[Notification]:
         now_us = micros(now)
         where = "delivered_at IS NULL AND next_attempt_us <= ?"
-        if not self._read(
+        if not self._db.read(
             "find due notifications", f"SELECT 1 FROM outbox WHERE {where} LIMIT 1", (now_us,)
         ):
             return []
-        with self._write("claim notifications") as conn:
+        with self._db.write("claim notifications") as conn:
             rows = conn.execute(
                 f"SELECT {NOTE} FROM outbox WHERE {where} ORDER BY created_us, key LIMIT ?",
                 (now_us, -1 if limit is None else limit),
@@ -433,7 +350,7 @@ class SQLiteStore:
     def delivered(self, key: str, event: NotificationDelivered) -> Event:
         data = event_json(event)
         at = converter.unstructure(event.at)
-        with self._write(f"record delivery of {key}") as conn:
+        with self._db.write(f"record delivery of {key}") as conn:
             eid = self._known_note(conn, key)
             if event.encounter_id != eid:
                 raise StoreError(
@@ -458,7 +375,7 @@ class SQLiteStore:
         return numbered(event, seq)
 
     def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
-        with self._write(f"record failed delivery of {key}") as conn:
+        with self._db.write(f"record failed delivery of {key}") as conn:
             self._known_note(conn, key)
             conn.execute(
                 "UPDATE outbox SET attempts = ?, next_attempt_at = ?, next_attempt_us = ?,"
@@ -468,11 +385,11 @@ class SQLiteStore:
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
         if encounter_id is None:
-            rows = self._read(
+            rows = self._db.read(
                 "read the outbox", f"SELECT {NOTE} FROM outbox ORDER BY created_us, key"
             )
         else:
-            rows = self._read(
+            rows = self._db.read(
                 "read the outbox",
                 f"SELECT {NOTE} FROM outbox WHERE encounter_id = ? ORDER BY created_us, key",
                 (encounter_id,),
@@ -498,17 +415,17 @@ class SQLiteStore:
         limit = micros(closed_before)
         if dry_run:
             return int(
-                self._read(
+                self._db.read(
                     "count purgeable encounters",
                     f"SELECT COUNT(*) FROM encounters WHERE {where}",
                     (limit,),
                 )[0][0]
             )
         stamp = (now or datetime.now(UTC)).isoformat()
-        conn = self._conn()
+        conn = self._db.get()
         try:
             conn.execute("PRAGMA secure_delete = ON")
-            with self._write("purge facts") as tx:
+            with self._db.write("purge facts") as tx:
                 count = tx.execute(
                     f"UPDATE encounters SET facts = NULL, facts_salt = NULL, purged_at = ?"
                     f" WHERE {where}",
@@ -526,19 +443,14 @@ class SQLiteStore:
     def schema_version(self) -> int:
         """The schema version of the file (always :data:`SCHEMA_VERSION` once open)."""
         return int(
-            self._read("read the schema version", "SELECT MAX(version) FROM schema_version")[0][0]
+            self._db.read("read the schema version", "SELECT MAX(version) FROM schema_version")[0][
+                0
+            ]
         )
 
     def close(self) -> None:
         """Close every connection this process opened; the store is unusable after."""
-        self._closed = True
-        pid = os.getpid()
-        with self._lock:
-            mine = [c for c in self._connections if c.pid == pid]
-            self._connections = weakref.WeakSet()
-        for conn in mine:  # never close a parent's connection inherited through fork
-            with suppress(sqlite3.Error):
-                conn.close()
+        self._db.close()
 
     def __enter__(self) -> SQLiteStore:
         return self
