@@ -52,7 +52,6 @@ def test_sigkill_200_times_loses_nothing_and_leaves_no_half_step(
     assert zygote.stdin is not None
     assert zygote.stdout is not None
     printed_total = 0
-    idle = 0
     for kill in range(KILLS):
         db = tmp_path / f"crash-{kill // KILLS_PER_FILE}.db"
         zygote.stdin.write(f"run {db} {kill} {kill * 90}\n")
@@ -60,20 +59,27 @@ def test_sigkill_200_times_loses_nothing_and_leaves_no_half_step(
         first = zygote.stdout.readline().split()
         assert first[0] == "ready", f"worker did not start: {first}"
         pid = int(first[1])
-        time.sleep(rng.uniform(0.005, 0.08))
-        os.kill(pid, signal.SIGKILL)
+        # kill after a random number of returned events (plus a random instant), so the
+        # kill lands in the middle of work whatever the machine's load
+        wanted = rng.randint(1, 25)
         printed: list[tuple[str, int, str]] = []
+        killed = False
         while True:
             line = zygote.stdout.readline()
             assert line, "the zygote died"
             words = line.split()
             if words[0] == "done":
                 status = int(words[2])
+                assert killed, f"the worker ended by itself before the kill: {status}"
                 assert os.WIFSIGNALED(status), f"the worker ended by itself: {status}"
                 assert os.WTERMSIG(status) == signal.SIGKILL
                 break
             assert words[0] == "ev", line
             printed.append((words[1], int(words[2]), words[3]))
+            if not killed and len(printed) >= wanted:
+                time.sleep(rng.uniform(0, 0.004))
+                os.kill(pid, signal.SIGKILL)
+                killed = True
         printed_total += len(printed)
 
         with lr.SQLiteStore(db) as store:
@@ -82,8 +88,6 @@ def test_sigkill_200_times_loses_nothing_and_leaves_no_half_step(
                 assert len(timeline) >= seq, f"kill {kill}: {eid} #{seq} was lost"
                 assert timeline[seq - 1].kind == kind
             assert consistency_problems(store) == [], f"kill {kill}"
-        idle += not printed
         report = verify(db)
         assert report.ok, f"kill {kill}: {[str(p) for p in report.problems]}"
-    assert printed_total > 10 * KILLS  # the children did real work between kills
-    assert idle < KILLS // 4  # and most kills hit a child in the middle of it
+    assert printed_total >= KILLS  # every child did real work before its kill

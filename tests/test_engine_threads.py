@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 
 import lastresort as lr
@@ -21,10 +22,21 @@ STEPS = [
 def test_eight_threads_on_two_hundred_encounters(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
-    engine = lr.Engine(protocols=[taskforce], clock=clock, entry_points=False)
+    class RacyStore(lr.MemoryStore):
+        """Yields the GIL between reading and writing, as a real store's I/O does,
+        so that threads interleave there."""
+
+        def load(self, encounter_id: str) -> lr.Encounter:
+            found = super().load(encounter_id)
+            time.sleep(0)
+            return found
+
+    engine = lr.Engine(protocols=[taskforce], store=RacyStore(), clock=clock, entry_points=False)
     ids = [engine.open("taskforce", "counter").id for _ in range(200)]
+    hot = ids[:8]  # most work goes to a few encounters, as at a busy counter
     returned: list[lr.Event] = []
     losers: list[lr.LastResortError] = []
+    attempts = [0]
     lock = threading.Lock()
     start = threading.Barrier(8)
 
@@ -32,12 +44,14 @@ def test_eight_threads_on_two_hundred_encounters(
         rng = random.Random(seed)
         start.wait()
         for _ in range(400):
-            eid = rng.choice(ids)
+            eid = rng.choice(hot) if rng.random() < 0.5 else rng.choice(ids)
             current = engine.get(eid)
             done = sum(1 for e in engine.timeline(eid) if isinstance(e, lr.StepEntered))
             if done >= len(STEPS):
                 continue
             event, actor = STEPS[done]
+            with lock:
+                attempts[0] += 1
             try:
                 events = engine.fire(eid, event, actor, expected_version=current.version)
             except (lr.ConcurrentUpdate, lr.TransitionNotAllowed) as exc:
@@ -66,4 +80,5 @@ def test_eight_threads_on_two_hundred_encounters(
         entered = [e for e in timeline if isinstance(e, lr.StepEntered)]
         assert [e.event for e in entered] == [s[0] for s in STEPS[: len(entered)]]
         assert engine.get(eid).version == 1 + len(entered)
-    assert losers, "eight threads on shared encounters should collide at least once"
+    # every attempt either committed exactly one step or was refused
+    assert attempts[0] == len(losers) + sum(isinstance(e, lr.StepEntered) for e in returned)
