@@ -83,9 +83,10 @@ def _demo(args: argparse.Namespace) -> int:
             protocol = run.engine.protocol(args.protocol)
             encounter = run.engine.get(run.encounter_id)
             print(f"{protocol.title.get(args.lang)} — {protocol.municipality}")
+            # the facts stay in the store: nothing of the child is printed or logged
             print(
-                f"encounter {encounter.id} (pseudonymous), facts {dict(encounter.facts)},"
-                f" ended in {encounter.state!r}\n"
+                f"encounter {encounter.id} (pseudonymous, {len(encounter.facts)} declared"
+                f" facts), ended in {encounter.state!r}\n"
             )
             print(timeline_table(run.timeline, run.start))
         report = verify(path)
