@@ -52,6 +52,7 @@ def test_a_closed_pipe_ends_quietly() -> None:
 def test_demo_prints_the_timeline_but_nothing_of_the_child(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "DEADLINE MISSED" in out and "HANDOVER" in out
+    assert "DEADLINE MISSED" in out
+    assert "HANDOVER" in out
     assert "every chain verifies" in out
     assert "12-15" not in out  # the demo child's age band stays in the store
