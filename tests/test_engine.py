@@ -273,3 +273,30 @@ def test_not_allowed_for_an_actor_with_nothing_to_do_does_not_claim_closed(
     assert info.value.allowed == []
     assert not info.value.closed
     assert "nothing for this actor" in str(info.value)
+
+
+def test_a_wrong_sequence_prediction_is_renumbered_by_the_store(
+    taskforce: lr.Protocol, clock: lr.VirtualClock
+) -> None:
+    class Mispredicting(lr.MemoryStore):
+        def next_seq(self, encounter_id: str) -> int:
+            return super().next_seq(encounter_id) + 5  # as if a delivery raced ahead
+
+    engine = lr.Engine(
+        protocols=[taskforce], store=Mispredicting(), clock=clock, entry_points=False
+    )
+    enc = engine.open("taskforce", "counter")
+    events = engine.fire(enc.id, "call_expert", "counter")
+    timeline = engine.timeline(enc.id)
+    assert [e.seq for e in timeline] == list(range(1, len(timeline) + 1))
+    assert events == timeline[2:]
+
+
+def test_events_interleaved_with_deliveries_stay_gapless(engine: lr.Engine) -> None:
+    enc = engine.open("taskforce", "counter")
+    engine.fire(enc.id, "call_expert", "counter")
+    engine.deliver()  # appends NotificationDelivered without changing the version
+    events = engine.fire(enc.id, "expert_takes_over", "expert")
+    timeline = engine.timeline(enc.id)
+    assert [e.seq for e in timeline] == list(range(1, len(timeline) + 1))
+    assert events[0].seq == 8

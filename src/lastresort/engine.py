@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from itertools import count
 
 from attrs import evolve
 
@@ -266,7 +267,7 @@ class Engine:
             )
         if expected_version is not None and encounter.version != expected_version:
             raise ConcurrentUpdate(encounter_id, expected_version, encounter.version)
-        return self._fire(encounter, event, who, self.clock.now(), ())
+        return self._fire(encounter, event, who, self.clock.now())
 
     def _fire(
         self,
@@ -274,8 +275,7 @@ class Engine:
         event: str,
         actor: Actor,
         now: datetime,
-        prefix: Sequence[Event],
-        fired: str | None = None,
+        missed: PendingDeadline | None = None,
     ) -> list[Event]:
         machine = self._machine(encounter.protocol)
         protocol = machine.protocol
@@ -317,12 +317,31 @@ class Engine:
 
         target = protocol.steps[taken.target]
         version = encounter.version + 1
-        events: list[Event] = list(prefix)
+        # events are numbered here when the store can predict the next sequence number
+        # (it renumbers them if a delivery appended meanwhile), so that committing
+        # does not have to copy every event
+        seq = count(self._next_seq(encounter.id))
+        events: list[Event] = []
+        fired = None if missed is None else missed.id
+        if missed is not None:
+            events.append(
+                DeadlineMissed(
+                    encounter_id=encounter.id,
+                    seq=next(seq),
+                    at=now,
+                    actor=actor,
+                    deadline_id=missed.id,
+                    step=missed.step,
+                    event=missed.event,
+                    due=missed.due,
+                )
+            )
         cleared = [d for d in self.store.deadlines(encounter.id) if d.id != fired]
         for deadline in cleared:
             events.append(
                 DeadlineCleared(
                     encounter_id=encounter.id,
+                    seq=next(seq),
                     at=now,
                     actor=actor,
                     deadline_id=deadline.id,
@@ -334,6 +353,7 @@ class Engine:
         events.append(
             StepEntered(
                 encounter_id=encounter.id,
+                seq=next(seq),
                 at=now,
                 actor=actor,
                 event=event,
@@ -346,6 +366,7 @@ class Engine:
             events.append(
                 ResponsibilityTransferred(
                     encounter_id=encounter.id,
+                    seq=next(seq),
                     at=now,
                     actor=actor,
                     event=event,
@@ -366,7 +387,7 @@ class Engine:
             closed_at=now if target.terminal else None,
             channel=encounter.channel,
         )
-        schedule = self._enter(after, taken.target, now, actor, events)
+        schedule = self._enter(after, taken.target, now, actor, events, seq)
         notes = []
         for party in taken.notify:
             note = Notification(
@@ -383,6 +404,7 @@ class Engine:
             events.append(
                 NotificationQueued(
                     encounter_id=encounter.id,
+                    seq=next(seq),
                     at=now,
                     actor=actor,
                     key=note.key,
@@ -392,7 +414,13 @@ class Engine:
             )
         if target.terminal:
             events.append(
-                EncounterClosed(encounter_id=encounter.id, at=now, actor=actor, step=taken.target)
+                EncounterClosed(
+                    encounter_id=encounter.id,
+                    seq=next(seq),
+                    at=now,
+                    actor=actor,
+                    step=taken.target,
+                )
             )
         committed = self.store.commit(
             Change(
@@ -413,6 +441,7 @@ class Engine:
         now: datetime,
         actor: Actor,
         events: list[Event],
+        seq: Iterator[int] | None = None,
     ) -> list[PendingDeadline]:
         step = self._compiled[encounter.protocol].protocol.steps[step_key]
         if step.deadline is None:
@@ -427,6 +456,7 @@ class Engine:
         events.append(
             DeadlineScheduled(
                 encounter_id=encounter.id,
+                seq=0 if seq is None else next(seq),
                 at=now,
                 actor=actor,
                 deadline_id=deadline.id,
@@ -466,9 +496,7 @@ class Engine:
                 self.store.release_deadline(deadline.id)
                 continue
             try:
-                out.extend(
-                    self._fire(encounter, deadline.event, _CLOCK, now, [missed], fired=deadline.id)
-                )
+                out.extend(self._fire(encounter, deadline.event, _CLOCK, now, deadline))
             except ConcurrentUpdate:
                 continue  # someone moved it meanwhile; the lease runs out, next tick decides
             except LastResortError as exc:
@@ -575,7 +603,15 @@ class Engine:
             raise FactsRefused(protocol.id, problems)
         return dict(facts)
 
+    def _next_seq(self, encounter_id: str) -> int:
+        """The sequence number the next event will get, if the store can say
+        (``next_seq`` is an optional store method); 0 leaves numbering to the store."""
+        predict = getattr(self.store, "next_seq", None)
+        return int(predict(encounter_id)) if predict is not None else 0
+
     def _observe(self, events: Sequence[Event], encounter: Encounter) -> list[Event]:
+        if not self.hooks.has_observers():
+            return []
         failed: list[Event] = []
         for event in events:
             for plugin, exc in self.hooks.on_event(event, encounter):

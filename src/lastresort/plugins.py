@@ -158,6 +158,10 @@ class Hooks:
         )
         return None if result is None else str(result)
 
+    def has_observers(self) -> bool:
+        """Whether any plugin implements ``lastresort_on_event``."""
+        return bool(self._hook.lastresort_on_event.get_hookimpls())
+
     def on_event(self, event: Event, encounter: Encounter) -> list[tuple[str, BaseException]]:
         """Call every observer; return ``(plugin name, exception)`` for each that raised."""
         failures: list[tuple[str, BaseException]] = []

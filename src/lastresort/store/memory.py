@@ -67,7 +67,9 @@ class MemoryStore:
                 raise ConcurrentUpdate(eid, change.expected_version, current.version)
             timeline = self._events.setdefault(eid, [])
             start = len(timeline)
-            events = [numbered(e, start + i + 1) for i, e in enumerate(change.events)]
+            events = list(change.events)
+            if any(e.seq != start + i for i, e in enumerate(events, start=1)):
+                events = [numbered(e, start + i) for i, e in enumerate(events, start=1)]
             # nothing below can fail half-way: apply
             timeline.extend(events)
             self._encounters[eid] = encounter
@@ -82,6 +84,11 @@ class MemoryStore:
             for note in change.outbox:
                 self._put_note(note)
             return events
+
+    def next_seq(self, encounter_id: str) -> int:
+        """The sequence number the encounter's next event will get (a prediction:
+        :meth:`commit` renumbers events that do not follow on)."""
+        return len(self._events.get(encounter_id, ())) + 1
 
     def timeline(self, encounter_id: str) -> list[Event]:
         with self._lock:
