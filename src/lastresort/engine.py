@@ -54,6 +54,12 @@ __all__ = ["Engine"]
 log = logging.getLogger("lastresort.engine")
 
 _CLOCK = Actor(CLOCK)
+
+
+def _always(_: Transition) -> bool:
+    return True
+
+
 _OUTBOX = Actor("outbox")
 
 
@@ -90,6 +96,7 @@ class Engine:
         self.backoff = backoff or Backoff()
         self.strict = strict  # refuse protocols the verifier finds unsafe (see _check)
         self._ids = ids or (lambda: uuid.uuid4().hex)
+        self._predict: Callable[[str], int] | None = getattr(self.store, "next_seq", None)
         self.plugin_manager = make_plugin_manager(plugins, entry_points)
         self.hooks = Hooks(self.plugin_manager)
         found = self.hooks.protocols() if protocols is None else _by_id(protocols)
@@ -289,7 +296,7 @@ class Engine:
                 self._allowed(encounter, actor),
                 closed=state in protocol.steps and protocol.steps[state].terminal,
             )
-        permitted = [t for t in candidates if machine.permitted(state, t, actor.role)]
+        permitted = machine.permitted_for(state, event, actor.role)
         if not permitted:
             may = sorted(
                 {role for t in candidates for role in t.by if machine.permitted(state, t, role)}
@@ -310,7 +317,8 @@ class Engine:
                 refusals.append((transition.guard, reason))
             return reason is None
 
-        taken = machine.step(state, event, permit=permitted.__contains__, guard=guard)
+        permit = permitted.__contains__ if len(permitted) < len(candidates) else _always
+        taken = machine.step(state, event, permit=permit, guard=guard)
         if taken is None:
             name, reason = refusals[-1] if refusals else ("?", "refused")
             raise GuardRefused(encounter.id, state, event, name, reason)
@@ -606,8 +614,7 @@ class Engine:
     def _next_seq(self, encounter_id: str) -> int:
         """The sequence number the next event will get, if the store can say
         (``next_seq`` is an optional store method); 0 leaves numbering to the store."""
-        predict = getattr(self.store, "next_seq", None)
-        return int(predict(encounter_id)) if predict is not None else 0
+        return int(self._predict(encounter_id)) if self._predict is not None else 0
 
     def _observe(self, events: Sequence[Event], encounter: Encounter) -> list[Event]:
         if not self.hooks.has_observers():

@@ -71,6 +71,7 @@ class CompiledProtocol:
                 )
                 by_event = self._from[source]
                 by_event[transition.event] = (*by_event.get(transition.event, ()), transition)
+        self._permitted: dict[tuple[str, str, str], tuple[Transition, ...]] = {}
         self._allowed: dict[str, tuple[str, ...]] = {
             key: tuple(events) for key, events in self._from.items()
         }
@@ -120,6 +121,19 @@ class CompiledProtocol:
             return False
         receiver = self.receiver(state, transition)
         return receiver is None or role in {receiver, CLOCK} or transition.event == ACUTE_DANGER
+
+    def permitted_for(self, state: str, event: str, role: str) -> tuple[Transition, ...]:
+        """The candidates for ``event`` from ``state`` that ``role`` may take
+        (:meth:`permitted`), in declaration order; computed once per combination."""
+        key = (state, event, role)
+        found = self._permitted.get(key)
+        if found is None:
+            found = tuple(
+                t for t in self.candidates(state, event) if self.permitted(state, t, role)
+            )
+            if len(self._permitted) < 65536:  # roles come from callers: keep the cache bounded
+                self._permitted[key] = found
+        return found
 
     def step(
         self, state: str, event: str, permit: Permit = _yes, guard: Guard = _yes

@@ -97,6 +97,11 @@ def numbered(event: E, seq: int) -> E:
     return copy
 
 
+class _Owned(Protocol):
+    @property
+    def encounter_id(self) -> str: ...
+
+
 def check_change(change: Change) -> None:
     """Refuse a change that does not hold together, before anything is written.
 
@@ -114,16 +119,18 @@ def check_change(change: Change) -> None:
             f"encounter {encounter.id}: a change from version {base} must carry version"
             f" {base + 1}, not {encounter.version}; nothing was written"
         )
-    for what, owners in (
-        ("event", [e.encounter_id for e in change.events]),
-        ("deadline", [d.encounter_id for d in change.schedule]),
-        ("notification", [n.encounter_id for n in change.outbox]),
-    ):
-        for index, owner in enumerate(owners):
-            if owner != encounter.id:
+    groups: tuple[tuple[str, Sequence[_Owned]], ...] = (
+        ("event", change.events),
+        ("deadline", change.schedule),
+        ("notification", change.outbox),
+    )
+    eid = encounter.id
+    for what, rows in groups:
+        for index, row in enumerate(rows):
+            if row.encounter_id != eid:
                 raise StoreError(
-                    f"encounter {encounter.id}: {what} {index} of the change belongs to"
-                    f" encounter {owner}; nothing was written"
+                    f"encounter {eid}: {what} {index} of the change belongs to"
+                    f" encounter {row.encounter_id}; nothing was written"
                 )
 
 

@@ -39,10 +39,12 @@ class MemoryStore:
         self._deadlines: dict[str, PendingDeadline] = {}
         self._deadlines_of: dict[str, dict[str, PendingDeadline]] = {}
         self._deadline_lease: dict[str, datetime] = {}
-        self._due: list[tuple[datetime, str]] = []  # (due, deadline id); may hold stale entries
+        # heaps keyed by POSIX timestamps: comparing floats is much cheaper than
+        # comparing timezone-aware datetimes (each asks its tzinfo for an offset)
+        self._due: list[tuple[float, str]] = []  # (due, deadline id); may hold stale entries
         self._outbox: dict[str, Notification] = {}
         self._outbox_of: dict[str, list[str]] = {}
-        self._pending: list[tuple[datetime, str]] = []  # (next_attempt_at, key) of undelivered
+        self._pending: list[tuple[float, str]] = []  # (next_attempt_at, key) of undelivered
 
     # -- encounters -----------------------------------------------------------------
 
@@ -110,7 +112,7 @@ class MemoryStore:
         self._deadlines_of.setdefault(deadline.encounter_id, {})[deadline.id] = deadline
         self._deadline_lease.pop(deadline.id, None)  # a newly scheduled deadline is unclaimed
         if old is None or old.due != deadline.due:
-            heapq.heappush(self._due, (deadline.due, deadline.id))
+            heapq.heappush(self._due, (deadline.due.timestamp(), deadline.id))
             self._compact_due()
 
     def _drop_deadline(self, deadline_id: str) -> None:
@@ -123,13 +125,13 @@ class MemoryStore:
                 if not of:
                     del self._deadlines_of[deadline.encounter_id]
 
-    def _live(self, entry: tuple[datetime, str]) -> PendingDeadline | None:
+    def _live(self, entry: tuple[float, str]) -> PendingDeadline | None:
         deadline = self._deadlines.get(entry[1])
-        return deadline if deadline is not None and deadline.due == entry[0] else None
+        return deadline if deadline is not None and deadline.due.timestamp() == entry[0] else None
 
     def _compact_due(self) -> None:
         if len(self._due) > max(_COMPACT_MIN, _COMPACT_FACTOR * len(self._deadlines)):
-            self._due = [(d.due, d.id) for d in self._deadlines.values()]
+            self._due = [(d.due.timestamp(), d.id) for d in self._deadlines.values()]
             heapq.heapify(self._due)
 
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
@@ -145,7 +147,8 @@ class MemoryStore:
             leased: list[PendingDeadline] = []
             seen: set[str] = set()
             heap = self._due
-            while heap and heap[0][0] <= now and (limit is None or len(claimed) < limit):
+            at = now.timestamp()
+            while heap and heap[0][0] <= at and (limit is None or len(claimed) < limit):
                 entry = heapq.heappop(heap)
                 deadline = self._live(entry)
                 if deadline is None or deadline.id in seen:
@@ -158,7 +161,7 @@ class MemoryStore:
                 self._deadline_lease[deadline.id] = now + lease
                 claimed.append(deadline)
             for deadline in claimed + leased:  # still pending until cleared or released
-                heapq.heappush(heap, (deadline.due, deadline.id))
+                heapq.heappush(heap, (deadline.due.timestamp(), deadline.id))
             return claimed
 
     def next_due(self) -> datetime | None:
@@ -166,7 +169,7 @@ class MemoryStore:
             heap = self._due
             while heap and self._live(heap[0]) is None:
                 heapq.heappop(heap)
-            return heap[0][0] if heap else None
+            return self._deadlines[heap[0][1]].due if heap else None
 
     def release_deadline(self, deadline_id: str) -> None:
         with self._lock:
@@ -182,10 +185,10 @@ class MemoryStore:
             self._outbox_of.setdefault(note.encounter_id, []).append(note.key)
         self._outbox[note.key] = note
         if note.delivered_at is None:
-            heapq.heappush(self._pending, (note.next_attempt_at, note.key))
+            heapq.heappush(self._pending, (note.next_attempt_at.timestamp(), note.key))
             if len(self._pending) > max(_COMPACT_MIN, _COMPACT_FACTOR * len(self._outbox)):
                 self._pending = [
-                    (n.next_attempt_at, n.key)
+                    (n.next_attempt_at.timestamp(), n.key)
                     for n in self._outbox.values()
                     if n.delivered_at is None
                 ]
@@ -203,17 +206,22 @@ class MemoryStore:
         with self._lock:
             due: dict[str, Notification] = {}
             heap = self._pending
-            while heap and heap[0][0] <= now:
+            limit_at = now.timestamp()
+            while heap and heap[0][0] <= limit_at:
                 at, key = heapq.heappop(heap)
                 note = self._outbox.get(key)
-                if note is not None and note.delivered_at is None and note.next_attempt_at == at:
+                if (
+                    note is not None
+                    and note.delivered_at is None
+                    and note.next_attempt_at.timestamp() == at
+                ):
                     due[key] = note
             ordered = sorted(due.values(), key=lambda n: (n.created_at, n.key))
             taken = ordered[:limit]
             for note in taken:
                 self._put_note(evolve(note, next_attempt_at=now + lease))
             for note in ordered[len(taken) :]:
-                heapq.heappush(heap, (note.next_attempt_at, note.key))
+                heapq.heappush(heap, (note.next_attempt_at.timestamp(), note.key))
             return taken
 
     def delivered(self, key: str, event: NotificationDelivered) -> Event:
