@@ -64,13 +64,23 @@ class CompiledProtocol:
             key: {} for key in protocol.steps
         }
         for transition in protocol.transitions:
-            condition = self._condition(transition)
             for source in protocol.sources_of(transition):
-                self._machine.add_transition(
-                    transition.event, source, transition.target, conditions=[condition]
-                )
                 by_event = self._from[source]
                 by_event[transition.event] = (*by_event.get(transition.event, ()), transition)
+        # A sole unguarded candidate needs no condition in the machine: step() checks its
+        # permit itself, which keeps transitions' own dispatch as lean as a bare machine.
+        self._plain: dict[tuple[str, str], Transition] = {}
+        conditions = {id(t): self._condition(t) for t in protocol.transitions}
+        for source, by_event in self._from.items():
+            for event, group in by_event.items():
+                if len(group) == 1 and group[0].guard is None:
+                    self._plain[(source, event)] = group[0]
+                    self._machine.add_transition(event, source, group[0].target)
+                    continue
+                for transition in group:
+                    self._machine.add_transition(
+                        event, source, transition.target, conditions=[conditions[id(transition)]]
+                    )
         self._permitted: dict[tuple[str, str, str], tuple[Transition, ...]] = {}
         self._allowed: dict[str, tuple[str, ...]] = {
             key: tuple(events) for key, events in self._from.items()
@@ -151,6 +161,9 @@ class CompiledProtocol:
             # decided here, not by catching transitions' AttributeError/ValueError: those
             # would also swallow the same errors raised by a crashing permit or guard
             raise TransitionNotAllowed("-", state, event, self.events(state))
+        plain = self._plain.get((state, event))
+        if plain is not None and not permit(plain):
+            return None
         cursor = self._cursor
         with self._lock:
             cursor.state = state
@@ -162,7 +175,9 @@ class CompiledProtocol:
             finally:
                 cursor.permit = cursor.guard = _yes
             taken, cursor.taken = cursor.taken, None
-        return taken if moved else None
+        if not moved:
+            return None
+        return plain if plain is not None else taken
 
 
 def compile_protocol(protocol: Protocol) -> CompiledProtocol:
