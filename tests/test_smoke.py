@@ -56,3 +56,17 @@ def test_demo_prints_the_timeline_but_nothing_of_the_child(capsys) -> None:  # t
     assert "HANDOVER" in out
     assert "every chain verifies" in out
     assert "12-15" not in out  # the demo child's age band stays in the store
+
+
+def test_load_packaged_protocol_reads_a_plugins_data_file() -> None:
+    loaded = lr.load_packaged_protocol("lastresort.protocols", "taskforce.toml")
+    assert loaded.id == "taskforce"
+
+
+def test_load_packaged_protocol_names_what_is_missing() -> None:
+    import pytest
+
+    with pytest.raises(lr.ProtocolError, match="cannot find package 'no_such_plugin'"):
+        lr.load_packaged_protocol("no_such_plugin", "x.toml")
+    with pytest.raises(lr.ProtocolError, match="cannot read file"):
+        lr.load_packaged_protocol("lastresort.protocols", "missing.toml")

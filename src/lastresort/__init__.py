@@ -8,7 +8,7 @@ Everything a user needs is importable from here::
 """
 
 from .clock import Clock, SystemClock, VirtualClock
-from .convert import dump_protocol, load_protocol
+from .convert import dump_protocol, load_packaged_protocol, load_protocol
 from .diagram import to_dot, to_mermaid
 from .engine import Engine
 from .errors import (
@@ -119,6 +119,7 @@ __all__ = [
     "__version__",
     "dump_protocol",
     "hookimpl",
+    "load_packaged_protocol",
     "load_protocol",
     "to_dot",
     "to_mermaid",

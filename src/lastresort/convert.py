@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
@@ -64,6 +65,7 @@ __all__ = [
     "dump_row",
     "format_duration",
     "load_event",
+    "load_packaged_protocol",
     "load_protocol",
     "load_row",
     "parse_duration",
@@ -626,6 +628,24 @@ def load_protocol(
         if found:
             raise ProtocolError(found, name)
     return protocol
+
+
+def load_packaged_protocol(package: str, resource: str) -> Protocol:
+    """Load a protocol file shipped inside an installed package (a plugin's data file).
+
+    ``load_packaged_protocol(__name__, "my_city.toml")`` in a plugin module reads the
+    file beside it, also from a zipped wheel.
+
+    :param package: the importable package holding the file (usually ``__name__``).
+    :param resource: the file name inside the package.
+    :raises ProtocolError: when the file is missing or the protocol is broken.
+    """
+    try:
+        source = resources.files(package).joinpath(resource)
+        with resources.as_file(source) as path:
+            return load_protocol(path)
+    except (ModuleNotFoundError, TypeError) as exc:
+        raise ProtocolError([f"$: cannot find package {package!r}: {exc}"]) from exc
 
 
 def dump_protocol(protocol: Protocol) -> dict[str, Any]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .convert import load_protocol
+from .convert import load_packaged_protocol
 from .errors import LastResortError, ProtocolError
 from .events import Event
 from .hookspecs import PROJECT, hookimpl
@@ -39,9 +38,7 @@ class DefaultPlugin:
 
     @hookimpl(trylast=True)
     def lastresort_protocols(self) -> Sequence[Protocol]:
-        path = resources.files("lastresort.protocols").joinpath("taskforce.toml")
-        with resources.as_file(path) as file:
-            return [load_protocol(file)]
+        return [load_packaged_protocol("lastresort.protocols", "taskforce.toml")]
 
     @hookimpl(trylast=True)
     def lastresort_deliver(self, notification: Notification) -> str | None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from importlib import resources
 
 from attrs import frozen
 
@@ -63,9 +62,7 @@ def protocol() -> lr.Protocol:
 
     :raises lastresort.ProtocolError: when the data file is broken (every problem listed).
     """
-    source = resources.files(__name__).joinpath("amsterdam.toml")
-    with resources.as_file(source) as path:
-        return lr.load_protocol(path)
+    return lr.load_packaged_protocol(__name__, "amsterdam.toml")
 
 
 @lr.hookimpl

@@ -35,7 +35,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from importlib import resources
 
 import lastresort as lr
 
@@ -99,9 +98,7 @@ def protocol() -> lr.Protocol:
 
     :raises lastresort.ProtocolError: when the data file is broken (every problem listed).
     """
-    source = resources.files(__name__).joinpath("huisverbod.toml")
-    with resources.as_file(source) as path:
-        return lr.load_protocol(path)
+    return lr.load_packaged_protocol(__name__, "huisverbod.toml")
 
 
 def _clock_successor(protocol: lr.Protocol, step: str) -> str | None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from importlib import resources
 
 from attrs import frozen
 
@@ -83,9 +82,7 @@ def protocol() -> lr.Protocol:
 
     :raises lastresort.ProtocolError: when the data file is broken (every problem listed).
     """
-    source = resources.files(__name__).joinpath("rotterdam.toml")
-    with resources.as_file(source) as path:
-        return lr.load_protocol(path)
+    return lr.load_packaged_protocol(__name__, "rotterdam.toml")
 
 
 @lr.hookimpl

@@ -37,7 +37,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time
-from importlib import resources
 from zoneinfo import ZoneInfo
 
 import lastresort as lr
@@ -102,9 +101,7 @@ def protocol() -> lr.Protocol:
 
     :raises lastresort.ProtocolError: when the data file is broken (every problem listed).
     """
-    source = resources.files(__name__).joinpath("veilig_thuis.toml")
-    with resources.as_file(source) as path:
-        return lr.load_protocol(path)
+    return lr.load_packaged_protocol(__name__, "veilig_thuis.toml")
 
 
 @lr.hookimpl
