@@ -700,8 +700,8 @@ def test_every_broken_protocol_in_the_docs_gives_the_problems_shown(index: int) 
 def test_every_key_of_the_file_format_is_documented() -> None:
     import attrs
 
-    from lastresort.convert import _Header, _ProtocolFile
     from lastresort.model import Deadline, Party, Requirements, ResponseModel, Step, Transition
+    from lastresort.protocol_file import _Header, _ProtocolFile
 
     text = DOCS.read_text(encoding="utf-8")
     renames = {"sources": "from", "target": "to"}

@@ -8,7 +8,6 @@ Everything a user needs is importable from here::
 """
 
 from .clock import Clock, SystemClock, VirtualClock
-from .convert import dump_protocol, load_packaged_protocol, load_protocol
 from .diagram import to_dot, to_mermaid
 from .engine import Engine
 from .errors import (
@@ -56,6 +55,7 @@ from .model import (
 )
 from .outbox import Backoff, Notification
 from .plugins import PluginLoadError
+from .protocol_file import dump_protocol, load_packaged_protocol, load_protocol
 from .store import MemoryStore, PendingDeadline, SQLiteStore, Store
 from .validate import validate
 from .verify import Bound, PathStep, Property, PropertyResult, Report, Violation, verify

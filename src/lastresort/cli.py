@@ -18,11 +18,11 @@ from .cli_docs import register as _register_docs
 from .cli_scenario import register as _register_scenario
 from .cli_simulate import register as _register_simulate
 from .cli_store import register as _register_store
-from .convert import load_protocol
 from .errors import LastResortError, ProtocolError
 from .model import Protocol
 from .newplugin import register as _register_new_plugin
 from .plugins import Hooks, make_plugin_manager
+from .protocol_file import load_protocol
 
 __all__ = ["installed_protocols", "main", "resolve_protocol"]
 

@@ -18,10 +18,11 @@ from typing import Any
 
 from attrs import frozen
 
-from .convert import format_duration, load_protocol
+from .convert import format_duration
 from .errors import LastResortError, ProtocolError
 from .model import Protocol, ProtocolKind
 from .plugins import Hooks, make_plugin_manager
+from .protocol_file import load_protocol
 from .validate import validate
 from .verify import PathStep, Report, render_path, verify
 

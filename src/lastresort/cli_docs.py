@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from .card import protocol_card
-from .convert import format_duration, load_protocol
+from .convert import format_duration
 from .diagram import to_dot, to_mermaid
 from .errors import ProtocolError
 from .model import Protocol
 from .plugins import Hooks, make_plugin_manager
+from .protocol_file import load_protocol
 from .verify import Property, Report, verify
 
 __all__ = ["page_name", "protocol_page", "register"]

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from .convert import load_protocol
 from .errors import ProtocolError
 from .model import Protocol
 from .plugins import Hooks, make_plugin_manager
+from .protocol_file import load_protocol
 from .simulate.config import SimulationConfig, SimulationConfigError, load_config
 from .simulate.montecarlo import monte_carlo
 from .simulate.report import comparison_table, html_report, require_plotting, to_csv, to_json

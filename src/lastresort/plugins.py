@@ -15,12 +15,12 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .convert import load_packaged_protocol
 from .errors import LastResortError, ProtocolError
 from .events import Event
 from .hookspecs import PROJECT, hookimpl
 from .model import Actor, Encounter, Party, Protocol
 from .outbox import Notification
+from .protocol_file import load_packaged_protocol
 from .verify import RULES, Property
 
 __all__ = ["DefaultPlugin", "Hooks", "PluginLoadError", "make_plugin_manager"]

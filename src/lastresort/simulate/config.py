@@ -21,10 +21,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from attrs import field, frozen
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ..convert import Invalid, converter, problems_of, read_document, suggest
+from ..convert import Invalid, converter, problems_of, suggest
 from ..errors import ProtocolError
 from ..hours import Hours
 from ..model import FrozenMap, ResponseModel
+from ..protocol_file import read_document
 
 __all__ = [
     "WEEKDAYS",

@@ -17,9 +17,10 @@ import attrs
 from attrs import frozen
 from cattrs.gen import make_dict_structure_fn, override
 
-from ..convert import Invalid, converter, parse_duration, read_document, structure, suggest
+from ..convert import Invalid, converter, parse_duration, structure, suggest
 from ..errors import ProtocolError, ScenarioError
 from ..model import Protocol
+from ..protocol_file import read_document
 from .scenario import (
     DEFAULT_TIMEZONE,
     AllowedExpectation,
