@@ -28,6 +28,7 @@ import argparse
 import gc
 import os
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -161,13 +162,28 @@ def throughput(
     return encounters / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a small run")
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class Figures:
+    """What one run measured: seconds per simulated event (CPU time, best of
+    ``repeat``) and encounters per second (wall clock) with one and two workers."""
+
+    encounters: int  # per single-process run
+    events: int  # simulated events in one such run
+    repeat: int
+    fire: float  # bare Engine.fire
+    replay: float  # the recorded engine calls, without the simulator
+    monte_carlo: float  # the whole one-worker run
+    big: int  # encounters per throughput run
+    one: float
+    two: float
+    cores: int
+
+
+def measure(quick: bool = False) -> Figures:
+    """Monte Carlo per-event cost next to its anchors, and 1- and 2-worker throughput."""
     protocol = lr.load_protocol(PROTOCOL_FILE)
     config = load_config(CONFIG)
-    n, repeat, big = (500, 2, 4000) if args.quick else (4000, 7, 20000)
+    n, repeat, big = (500, 2, 4000) if quick else (4000, 7, 20000)
     calls = record(protocol, config, n)
     fires, sims, replays = [], [], []
     events = 0
@@ -176,21 +192,42 @@ def main() -> None:
         elapsed, events = monte_carlo_run(protocol, config, n)
         sims.append(elapsed / events)
         replays.append(replay(protocol, config, calls) / events)
-    fire, sim, again = min(fires), min(sims), min(replays)
-    print(f"protocol {protocol.id}, {n} encounters per run, {events} events, best of {repeat}")
+    one = two = 0.0
+    for _ in range(2):  # interleaved too
+        one = max(one, throughput(protocol, config, big, 1))
+        two = max(two, throughput(protocol, config, big, 2))
+    return Figures(
+        encounters=n,
+        events=events,
+        repeat=repeat,
+        fire=min(fires),
+        replay=min(replays),
+        monte_carlo=min(sims),
+        big=big,
+        one=one,
+        two=two,
+        cores=os.cpu_count() or 1,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small run")
+    args = parser.parse_args()
+    f = measure(args.quick)
+    fire, sim, again = f.fire, f.monte_carlo, f.replay
+    print(
+        f"protocol taskforce, {f.encounters} encounters per run, {f.events} events, best of {f.repeat}"
+    )
     print(f"{'bare Engine.fire (happy path)':<44} {fire * 1e6:>9.2f} us/event")
     print(f"{'replay of the same engine calls':<44} {again * 1e6:>9.2f} us/event")
     print(f"{'Monte Carlo (1 worker), whole run':<44} {sim * 1e6:>9.2f} us/event")
     print(f"Monte Carlo / Engine.fire = {sim / fire:.2f}x (target <= 1.25x)")
     print(f"Monte Carlo / replay      = {sim / again:.2f}x (what the simulator adds)")
-
-    cores = os.cpu_count() or 1
-    one = max(throughput(protocol, config, big, 1) for _ in range(2))
-    two = max(throughput(protocol, config, big, 2) for _ in range(2))
-    print(f"\n{big} encounters; {cores} cores")
-    print(f"{'1 worker':<44} {one:>9.0f} encounters/s")
-    print(f"{'2 workers (process pool)':<44} {two:>9.0f} encounters/s")
-    print(f"2 workers / 1 worker = {two / one:.2f}x (target >= 1.8x)")
+    print(f"\n{f.big} encounters; {f.cores} cores")
+    print(f"{'1 worker':<44} {f.one:>9.0f} encounters/s")
+    print(f"{'2 workers (process pool)':<44} {f.two:>9.0f} encounters/s")
+    print(f"2 workers / 1 worker = {f.two / f.one:.2f}x (target >= 1.8x)")
 
 
 if __name__ == "__main__":
