@@ -33,9 +33,10 @@ pytest: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/lastresort docs --all --out docs/generated
 
+# make bench BENCH_ARGS='--only events --json figures.json' passes options to benchmarks/run.py
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

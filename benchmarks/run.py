@@ -15,6 +15,11 @@ Areas (in this order; pick some with ``--only``):
 - ``verify``   the verifier on a generated 200-step protocol;
 - ``simulate`` Monte Carlo cost per event next to ``Engine.fire``; 1 and 2 workers.
 
+The measurements live in the per-area scripts (anchors.py, bench_engine.py,
+bench_open.py, bench_store.py, bench_verify.py, bench_simulate.py; each also runs
+alone); this script runs them together and judges every target. profiles.py shows
+why a target is missed.
+
 Run:  make bench                            (installs the bench extra, then the full run)
       .venv/bin/python benchmarks/run.py --quick     (a small run, well under a minute)
       .venv/bin/python benchmarks/run.py --only events,open --json figures.json
@@ -24,40 +29,30 @@ Run:  make bench                            (installs the bench extra, then the 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import gc
 import json
-import linecache
 import os
 import platform
-import pstats
-import shutil
 import sys
-import tempfile
 import time
-import tracemalloc
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib import metadata
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import anchors
 import bench_engine
+import bench_open
 import bench_simulate
 import bench_store
 import bench_verify
+from common import FACTS, engine, table
+from profiles import PROFILES, profile
 
 import lastresort as lr
 
-START = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
-#: Facts every benchmark encounter declares (what a counter clerk would record).
-FACTS: dict[str, str | bool] = {"age_band": "12-15", "disclosure": True}
 AREAS = ("events", "add_model", "open", "sqlite", "verify", "simulate")
-PROFILES = ("fire", "open", "memory", "sqlite", "simulate")
 LASTRESORT = "lastresort Engine.fire (MemoryStore)"
 RAW = "transitions: one shared Machine, reused model"
 KB = 1024
@@ -90,22 +85,6 @@ class Report:
 # -- printing -------------------------------------------------------------------------
 
 
-def table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Print ``rows`` under ``header``: first column left, the others right-aligned."""
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = (cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True))
-        return "  ".join((first, *rest)).rstrip()
-
-    print(f"\n{title}")
-    print(line(header))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(line(row))
-
-
 def targets_table(title: str, targets: Sequence[Target]) -> None:
     table(
         title,
@@ -132,15 +111,6 @@ def best_interleaved(runs: dict[str, Callable[[], float]], repeat: int) -> dict[
             gc.collect()
             results[name].append(run())
     return {name: min(values) for name, values in results.items()}
-
-
-def engine(store: lr.Store | None = None) -> lr.Engine:
-    return lr.Engine(
-        protocols=[lr.load_protocol(bench_engine.PROTOCOL_FILE)],
-        store=store if store is not None else lr.MemoryStore(),
-        clock=lr.VirtualClock(START),
-        entry_points=False,
-    )
 
 
 # -- 1. the event path ----------------------------------------------------------------
@@ -253,90 +223,12 @@ def area_add_model(report: Report) -> None:
 # -- 3. opening with many open; memory per open encounter ------------------------------
 
 
-def open_costs(sizes: Sequence[int], batch: int, rounds: int) -> dict[int, float]:
-    """Seconds per ``Engine.open`` on a MemoryStore holding ``size`` open encounters
-    (each with its pending deadline), best of ``rounds`` batches of ``batch`` opens;
-    the engines take turns so that machine load hits every size alike."""
-    engines = {}
-    for size in sizes:
-        eng = engine()
-        clock = eng.clock
-        assert isinstance(clock, lr.VirtualClock)
-        for i in range(size):
-            if i % 100 == 0:
-                clock.advance(timedelta(seconds=1))  # deadlines spread out, as in real life
-            eng.open("taskforce", "counter", FACTS)
-        engines[size] = eng
-    best = dict.fromkeys(sizes, float("inf"))
-    for _ in range(rounds):
-        for size, eng in engines.items():
-            open_ = eng.open
-            gc.collect()
-            start = time.perf_counter()
-            for _ in range(batch):
-                open_("taskforce", "counter", FACTS)
-            best[size] = min(best[size], (time.perf_counter() - start) / batch)
-    return best
-
-
-def traced(work: Callable[[], object], n: int) -> float:
-    """Bytes of memory still held after ``work`` (traced by tracemalloc), per item of ``n``."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        kept = work()
-        gc.collect()
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    del kept
-    return (after - before) / n
-
-
-def bytes_per_open(n: int) -> tuple[float, float]:
-    """(bytes the MemoryStore grows per opened encounter, bytes of the Encounter record alone).
-
-    The store's growth is everything an open encounter keeps: the record, its
-    timeline (EncounterOpened, DeadlineScheduled), its pending deadline and every
-    index entry. Each encounter gets its own moment (as with a real clock)."""
-    eng = engine()
-    clock = eng.clock
-    assert isinstance(clock, lr.VirtualClock)
-    eng.open("taskforce", "counter", FACTS)  # first-use caches are not per encounter
-
-    def open_many() -> None:
-        for _ in range(n):
-            clock.advance(timedelta(seconds=1))
-            eng.open("taskforce", "counter", FACTS)
-
-    store = traced(open_many, n)
-    sample = eng.get(eng.store.encounter_ids()[0])
-
-    def records() -> list[lr.Encounter]:
-        return [
-            lr.Encounter(
-                id=uuid.uuid4().hex,
-                protocol=sample.protocol,
-                protocol_version=sample.protocol_version,
-                state=sample.state,
-                responsible=sample.responsible,
-                facts=dict(FACTS),
-                version=1,
-                opened_at=clock.advance(timedelta(seconds=1)),
-            )
-            for _ in range(n)
-        ]
-
-    return store, traced(records, n)
-
-
 def area_open(report: Report) -> None:
     sizes = (1000, 10_000, 20_000) if report.quick else (1000, 10_000, 100_000)
     batch, rounds = (100, 3) if report.quick else (200, 7)
-    costs = open_costs(sizes, batch, rounds)
+    costs = bench_open.open_costs(sizes, batch, rounds)
     n = 2000 if report.quick else 20_000
-    store, record = bytes_per_open(n)
+    store, record = bench_open.bytes_per_open(n)
     first, last = costs[sizes[0]], costs[sizes[-1]]
     rows = [
         (f"Engine.open with {size:,} open", f"{cost * 1e6:.2f} µs", f"{cost / first:.2f}x")
@@ -526,101 +418,6 @@ RUN: dict[str, Callable[[Report], None]] = {
     "verify": area_verify,
     "simulate": area_simulate,
 }
-
-
-# -- profiles --------------------------------------------------------------------------
-
-
-def memory_profile(n: int, top: int) -> None:
-    """Print where the memory an open encounter keeps is allocated (tracemalloc,
-    grouped by source line), per encounter."""
-    eng = engine()
-    clock = eng.clock
-    assert isinstance(clock, lr.VirtualClock)
-    eng.open("taskforce", "counter", FACTS)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        for _ in range(n):
-            clock.advance(timedelta(seconds=1))
-            eng.open("taskforce", "counter", FACTS)
-        gc.collect()
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    stats = [s for s in after.compare_to(before, "lineno") if s.size_diff > 0]
-    total = sum(s.size_diff for s in stats)
-    print(f"tracemalloc of {n:,} opens: {total / n:,.0f} B per open encounter, by source line")
-    table(
-        f"the {top} largest",
-        ("allocated at", "B per encounter", "blocks per encounter"),
-        [
-            (where(s.traceback[0]), f"{s.size_diff / n:,.1f}", f"{s.count_diff / n:.2f}")
-            for s in stats[:top]
-            if s.size_diff >= n / 10  # at least 0.1 B per encounter
-        ],
-    )
-
-
-def where(frame: tracemalloc.Frame) -> str:
-    """``file:line  source`` with the file relative to the package or the stdlib."""
-    name = frame.filename
-    for marker in ("/src/", "/lib/python"):
-        if marker in name:
-            name = name.split(marker, 1)[1]
-    code = linecache.getline(frame.filename, frame.lineno).strip()
-    return f"{name}:{frame.lineno}  {code[:60]}"
-
-
-def profile(what: str, top: int, quick: bool) -> None:
-    """Print the ``top`` functions by own time while ``what`` runs under cProfile
-    (``memory``: the allocations of an open encounter, by source line)."""
-    if what == "memory":
-        memory_profile(2000 if quick else 20_000, top)
-        return
-    path = bench_engine.PATH
-    small = 10 if quick else 1
-    work: Callable[[], object]
-    if what == "fire":
-        eng = engine()
-        ids = [eng.open("taskforce", "counter", FACTS).id for _ in range(3000 // small)]
-
-        def work() -> None:
-            for eid in ids:
-                for event, actor in path:
-                    eng.fire(eid, event, actor)
-
-    elif what == "open":
-        eng = engine()
-        for _ in range(100_000 // small):
-            eng.open("taskforce", "counter", FACTS)
-
-        def work() -> None:
-            for _ in range(10_000 // small):
-                eng.open("taskforce", "counter", FACTS)
-
-    elif what == "sqlite":
-        folder = Path(tempfile.mkdtemp(prefix="lastresort-profile-"))
-        store = lr.SQLiteStore(folder / "profile.db", synchronous="NORMAL")
-        work = bench_store.engine_fire(store, 3000 // small)
-
-    else:
-        protocol = lr.load_protocol(bench_simulate.PROTOCOL_FILE)
-        config = bench_simulate.load_config(bench_simulate.CONFIG)
-
-        def work() -> None:
-            bench_simulate.monte_carlo_run(protocol, config, 4000 // small)
-
-    profiler = cProfile.Profile()
-    try:
-        profiler.runcall(work)
-    finally:
-        if what == "sqlite":
-            store.close()
-            shutil.rmtree(folder, ignore_errors=True)
-    print(f"cProfile of {what}: the {top} functions with the most own time")
-    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
 
 
 # -- main ----------------------------------------------------------------------------------
