@@ -88,7 +88,7 @@ class Report:
 def targets_table(title: str, targets: Sequence[Target]) -> None:
     table(
         title,
-        ("target", "figure", "anchor", "ratio", "target", "status"),
+        ("target", "figure", "anchor", "ratio", "limit", "status"),
         [(t.what, t.figure, t.anchor, t.ratio, t.target, t.status) for t in targets],
     )
 

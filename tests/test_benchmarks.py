@@ -199,3 +199,16 @@ def test_profiles_run_and_name_the_code(what: str, shown: str) -> None:
     assert done.returncode == 0, done.stderr
     assert shown in done.stdout
     assert "Summary" not in done.stdout  # a profile runs instead of the benchmarks
+
+
+def test_performance_doc_pastes_a_full_run_with_every_target() -> None:
+    doc = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    run_text = doc[doc.index("<!-- run:begin -->") : doc.index("<!-- run:end -->")]
+    assert "lastresort benchmarks (full run) " in run_text
+    assert re.search(r"; nproc \d+; load average ", run_text)
+    summary = run_text[run_text.index("Summary: every target") :]
+    for target in TARGETS:
+        row(summary, target.replace("20k open", "100k open"))
+    assert re.search(r"^\d+ of 9 targets met", summary, re.M)
+    for area in range(1, 7):
+        assert re.search(rf"^{area}\. ", run_text, re.M), f"area {area} missing"
