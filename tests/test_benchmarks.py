@@ -8,6 +8,7 @@ printed ratios (docs/performance.md), never by a test.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -212,3 +213,25 @@ def test_performance_doc_pastes_a_full_run_with_every_target() -> None:
     assert re.search(r"^\d+ of 9 targets met", summary, re.M)
     for area in range(1, 7):
         assert re.search(rf"^{area}\. ", run_text, re.M), f"area {area} missing"
+
+
+def test_a_missing_bench_extra_is_named_in_its_row(tmp_path: Path) -> None:
+    for name in ("sismic", "statemachine"):  # shadow the installed packages
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(
+            f"raise ImportError('{name} hidden by the test')\n", encoding="utf-8"
+        )
+    done = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--only", "events"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    text = section(done.stdout, 1)
+    for label in ("sismic", "python-statemachine"):
+        assert row(text, label) == "not installed (pip install -e '.[bench]')"
+    assert re.fullmatch(rf"{NUMBER}\s+1\.000x", row(text, "lastresort Engine.fire (MemoryStore)"))
