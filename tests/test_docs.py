@@ -31,3 +31,20 @@ def test_python_blocks_run(page: str, capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     for expected in PAGES[page]:
         assert expected in out
+
+
+MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+@pytest.mark.parametrize("page", MARKDOWN, ids=[str(p.relative_to(ROOT)) for p in MARKDOWN])
+def test_relative_links_resolve(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    broken = [
+        target
+        for target in targets
+        if "://" not in target
+        and not target.startswith("mailto:")
+        and not (page.parent / target).exists()
+    ]
+    assert broken == [], f"{page.relative_to(ROOT)} links to missing files: {broken}"
