@@ -53,6 +53,10 @@ def memory_profile(n: int, top: int) -> None:
     stats = [s for s in after.compare_to(before, "lineno") if s.size_diff > 0]
     total = sum(s.size_diff for s in stats)
     print(f"tracemalloc of {n:,} opens: {total / n:,.0f} B per open encounter, by source line")
+    print(
+        "(a block CPython reuses from a free list keeps the line that first allocated it:"
+        " the total is exact, a line's share may belong to a later object)"
+    )
     table(
         f"the {top} largest",
         ("allocated at", "B per encounter", "blocks per encounter"),
