@@ -300,3 +300,11 @@ def test_events_interleaved_with_deliveries_stay_gapless(engine: lr.Engine) -> N
     timeline = engine.timeline(enc.id)
     assert [e.seq for e in timeline] == list(range(1, len(timeline) + 1))
     assert events[0].seq == 8
+
+
+def test_role_keys_share_one_actor_and_no_facts_share_one_map(engine: lr.Engine) -> None:
+    a = engine.open("taskforce", "counter")
+    b = engine.open("taskforce", "counter")
+    assert engine.timeline(a.id)[0].actor is engine.timeline(b.id)[0].actor
+    assert a.facts is b.facts
+    assert dict(a.facts) == {}

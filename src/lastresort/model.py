@@ -272,8 +272,14 @@ def _facts(items: Mapping[str, Fact]) -> Mapping[str, Fact]:
     return items if isinstance(items, FrozenMap) else FrozenMap(items)
 
 
+#: the facts of every encounter opened without facts (one shared, immutable map)
+_NO_FACTS: FrozenMap[str, str | bool] = FrozenMap()
+
+
 def _values(items: Mapping[str, str | bool]) -> Mapping[str, str | bool]:
-    return items if isinstance(items, FrozenMap) else FrozenMap(items)
+    if isinstance(items, FrozenMap):
+        return items
+    return FrozenMap(items) if items else _NO_FACTS
 
 
 def _transitions(items: Iterable[Transition]) -> tuple[Transition, ...]:
@@ -329,8 +335,19 @@ class Actor:
 
     @classmethod
     def of(cls, actor: Actor | str) -> Actor:
-        """Accept a role key or an :class:`Actor`."""
-        return actor if isinstance(actor, Actor) else cls(actor)
+        """Accept a role key or an :class:`Actor`. Role keys map to one shared
+        :class:`Actor` each (they are frozen), so timelines do not repeat them."""
+        if isinstance(actor, Actor):
+            return actor
+        found = _ROLES.get(actor)
+        if found is None:
+            found = cls(actor)
+            if len(_ROLES) < 4096:  # role keys come from callers: keep the cache bounded
+                _ROLES[actor] = found
+        return found
+
+
+_ROLES: dict[str, Actor] = {}
 
 
 @frozen
