@@ -389,6 +389,8 @@ def test_threads_that_end_leave_no_open_connections(tmp_path: Path) -> None:
         rounds = [churn() for _ in range(5)]
     finally:
         gc.enable()
-    assert max(rounds) - first < 5, rounds  # a connection left open per thread: 20 a round
+    # a connection left open per thread keeps at least 10 files a round open, 50 over the
+    # five rounds; other parts of the test process may open a file or two meanwhile
+    assert rounds[-1] - first < 20, rounds
     assert engine.get(eid).state == "desk"
     store.close()
