@@ -8,17 +8,8 @@ import pytest
 
 import lastresort as lr
 from lastresort.model import Actor
+from lastresort.testing import snapshot
 from tests.conftest import minutes
-
-
-def snapshot(engine: lr.Engine, encounter_id: str) -> tuple[Any, ...]:
-    """Everything stored about one encounter, to prove a refusal changed nothing."""
-    return (
-        engine.get(encounter_id),
-        engine.timeline(encounter_id),
-        engine.deadlines(encounter_id),
-        engine.outbox(encounter_id),
-    )
 
 
 def test_open_starts_in_the_initial_step_with_its_deadline(engine: lr.Engine) -> None:

@@ -12,16 +12,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import lastresort as lr
 from lastresort.model import ACUTE_DANGER
+from lastresort.testing import snapshot
 from tests.conftest import TASKFORCE
 
 PROTOCOL = lr.load_protocol(TASKFORCE)
 EVENTS = sorted({t.event for t in PROTOCOL.transitions})
 ROLES = [*PROTOCOL.parties, "clock", "stranger"]
 START = datetime(2026, 3, 6, 17, 30, tzinfo=ZoneInfo("Europe/Amsterdam"))
-
-
-def snapshot(engine: lr.Engine, eid: str) -> tuple[Any, ...]:
-    return (engine.get(eid), engine.timeline(eid), engine.deadlines(eid), engine.outbox(eid))
 
 
 class EngineMachine(RuleBasedStateMachine):

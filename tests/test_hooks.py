@@ -16,6 +16,7 @@ import lastresort as lr
 from lastresort import hookspecs
 from lastresort.model import Actor, Encounter, Party
 from lastresort.outbox import Notification
+from lastresort.testing import snapshot
 from tests.conftest import minutes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,8 +151,6 @@ def test_lastresort_guard_none_allows(taskforce: lr.Protocol, clock: lr.VirtualC
 def test_lastresort_guard_string_refuses_and_changes_nothing(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
-    from tests.test_engine import snapshot
-
     engine = make(
         [Consent("the child does not want the mayor told yet")], clock, guarded(taskforce)
     )
@@ -168,8 +167,6 @@ def test_lastresort_guard_string_refuses_and_changes_nothing(
 def test_lastresort_guard_that_raises_changes_nothing(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
-    from tests.test_engine import snapshot
-
     engine = make([Consent(ZeroDivisionError("boom"))], clock, guarded(taskforce))
     eid = at_with_expert(engine)
     before = snapshot(engine, eid)

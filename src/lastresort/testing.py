@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .clock import VirtualClock
 from .demo import DEMO_START, actor_for, happy_path
@@ -33,7 +33,33 @@ from .verify import Property, Report, render_path, verify
 if TYPE_CHECKING:
     import pytest
 
-__all__ = ["assert_protocol_safe", "make_engine", "pytest_collect_file", "walk_happy_path"]
+__all__ = [
+    "assert_protocol_safe",
+    "make_engine",
+    "pytest_collect_file",
+    "snapshot",
+    "walk_happy_path",
+]
+
+
+def snapshot(engine: Engine, encounter_id: str) -> tuple[Any, ...]:
+    """Everything stored about one encounter — the record, its timeline, its pending
+    deadlines and its outbox — to prove that a refused call changed nothing::
+
+        before = snapshot(engine, encounter.id)
+        with pytest.raises(lr.NotPermitted):
+            engine.fire(encounter.id, "expert_takes_over", "counter")
+        assert snapshot(engine, encounter.id) == before
+
+    :param engine: the engine holding the encounter.
+    :param encounter_id: the encounter.
+    """
+    return (
+        engine.get(encounter_id),
+        engine.timeline(encounter_id),
+        engine.deadlines(encounter_id),
+        engine.outbox(encounter_id),
+    )
 
 
 def make_engine(

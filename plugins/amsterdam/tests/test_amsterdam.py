@@ -15,7 +15,7 @@ from attrs import evolve
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.testing import assert_protocol_safe, make_engine, walk_happy_path
+from lastresort.testing import assert_protocol_safe, make_engine, snapshot, walk_happy_path
 
 ROOT = Path(__file__).resolve().parents[3]
 FACTS: dict[str, str | bool] = {"age_band": "8-11", "disclosure": True, "accompanied": False}
@@ -42,16 +42,6 @@ ROUTES: dict[str, list[tuple[str, str]]] = {
 @pytest.fixture
 def setup() -> tuple[lr.Engine, lr.VirtualClock]:
     return make_engine(plugins=[amsterdam])
-
-
-def snapshot(engine: lr.Engine, encounter_id: str) -> tuple[Any, ...]:
-    """Everything stored about one encounter, to prove a refusal changed nothing."""
-    return (
-        engine.get(encounter_id),
-        engine.timeline(encounter_id),
-        engine.deadlines(encounter_id),
-        engine.outbox(encounter_id),
-    )
 
 
 def told(engine: lr.Engine, encounter_id: str, event: str) -> list[str]:

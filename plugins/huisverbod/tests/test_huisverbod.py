@@ -19,7 +19,7 @@ from attrs import evolve
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.testing import assert_protocol_safe, make_engine
+from lastresort.testing import assert_protocol_safe, make_engine, snapshot
 
 ROOT = Path(__file__).resolve().parents[3]
 TOML = ROOT / "plugins/huisverbod/src/lastresort_huisverbod/huisverbod.toml"
@@ -33,16 +33,6 @@ DAY = timedelta(days=1)
 @pytest.fixture
 def setup() -> tuple[lr.Engine, lr.VirtualClock]:
     return make_engine(plugins=[hv], start=NIGHT)
-
-
-def snapshot(engine: lr.Engine, encounter_id: str) -> tuple[Any, ...]:
-    """Everything stored about one encounter, to prove a refusal changed nothing."""
-    return (
-        engine.get(encounter_id),
-        engine.timeline(encounter_id),
-        engine.deadlines(encounter_id),
-        engine.outbox(encounter_id),
-    )
 
 
 def state(engine: lr.Engine, encounter_id: str) -> str:

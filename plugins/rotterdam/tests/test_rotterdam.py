@@ -15,7 +15,7 @@ from attrs import evolve
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.testing import assert_protocol_safe, make_engine, walk_happy_path
+from lastresort.testing import assert_protocol_safe, make_engine, snapshot, walk_happy_path
 
 ROOT = Path(__file__).resolve().parents[3]
 SIGNED = lr.Actor("jeugdconsul", "jc-0042")
@@ -25,16 +25,6 @@ FACTS: dict[str, str | bool] = {"age_band": "12-15", "contact_by": "child", "dis
 @pytest.fixture
 def setup() -> tuple[lr.Engine, lr.VirtualClock]:
     return make_engine(plugins=[rotterdam])
-
-
-def snapshot(engine: lr.Engine, encounter_id: str) -> tuple[Any, ...]:
-    """Everything stored about one encounter, to prove a refusal changed nothing."""
-    return (
-        engine.get(encounter_id),
-        engine.timeline(encounter_id),
-        engine.deadlines(encounter_id),
-        engine.outbox(encounter_id),
-    )
 
 
 def told(engine: lr.Engine, encounter_id: str, event: str) -> list[str]:

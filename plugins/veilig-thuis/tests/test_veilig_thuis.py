@@ -19,7 +19,7 @@ from attrs import evolve
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.testing import assert_protocol_safe, make_engine, walk_happy_path
+from lastresort.testing import assert_protocol_safe, make_engine, snapshot, walk_happy_path
 
 ROOT = Path(__file__).resolve().parents[3]
 TOML = ROOT / "plugins/veilig-thuis/src/lastresort_veilig_thuis/veilig_thuis.toml"
@@ -32,16 +32,6 @@ NO_DISCLOSURE: dict[str, str | bool] = {"age_band": "8-11", "disclosure": False}
 
 def engine_at(start: datetime = MONDAY) -> tuple[lr.Engine, lr.VirtualClock]:
     return make_engine(plugins=[vt], start=start)
-
-
-def snapshot(engine: lr.Engine, encounter_id: str) -> tuple[Any, ...]:
-    """Everything stored about one encounter, to prove a refusal changed nothing."""
-    return (
-        engine.get(encounter_id),
-        engine.timeline(encounter_id),
-        engine.deadlines(encounter_id),
-        engine.outbox(encounter_id),
-    )
 
 
 def where(engine: lr.Engine, encounter_id: str) -> tuple[str, str | None]:
