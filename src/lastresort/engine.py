@@ -227,9 +227,11 @@ class Engine:
             opened_at=now,
             channel=channel,
         )
+        seq = count(1)  # a new encounter's timeline starts at 1
         events: list[Event] = [
             EncounterOpened(
                 encounter_id=encounter.id,
+                seq=next(seq),
                 at=now,
                 actor=who,
                 protocol=protocol.id,
@@ -239,7 +241,7 @@ class Engine:
                 channel=channel,
             )
         ]
-        schedule = self._enter(encounter, protocol.initial, now, who, events)
+        schedule = self._enter(encounter, protocol.initial, now, who, events, seq)
         committed = self.store.commit(
             Change(encounter=encounter, expected_version=None, events=events, schedule=schedule)
         )
