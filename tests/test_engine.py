@@ -299,3 +299,13 @@ def test_role_keys_share_one_actor_and_no_facts_share_one_map(engine: lr.Engine)
     assert engine.timeline(a.id)[0].actor is engine.timeline(b.id)[0].actor
     assert a.facts is b.facts
     assert dict(a.facts) == {}
+
+
+def test_equal_facts_share_one_map_and_stay_equal(engine: lr.Engine) -> None:
+    a = engine.open("taskforce", "counter", {"age_band": "8-11", "disclosure": True})
+    b = engine.open("taskforce", "counter", {"disclosure": True, "age_band": "8-11"})
+    c = engine.open("taskforce", "counter", {"age_band": "8-11", "disclosure": False})
+    assert a.facts is b.facts
+    assert dict(b.facts) == {"disclosure": True, "age_band": "8-11"}
+    assert c.facts is not a.facts
+    assert dict(c.facts) == {"age_band": "8-11", "disclosure": False}

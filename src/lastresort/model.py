@@ -276,10 +276,26 @@ def _facts(items: Mapping[str, Fact]) -> Mapping[str, Fact]:
 _NO_FACTS: FrozenMap[str, str | bool] = FrozenMap()
 
 
+#: one shared map per distinct set of facts: a protocol declares few facts with few
+#: values, so thousands of open encounters hold only a handful of distinct maps
+_FACT_MAPS: dict[frozenset[tuple[str, type, object]], FrozenMap[str, str | bool]] = {}
+
+
 def _values(items: Mapping[str, str | bool]) -> Mapping[str, str | bool]:
     if isinstance(items, FrozenMap):
         return items
-    return FrozenMap(items) if items else _NO_FACTS
+    if not items:
+        return _NO_FACTS
+    try:
+        key = frozenset((k, type(v), v) for k, v in items.items())
+    except TypeError:  # an unhashable value: not a declared fact, but keep it frozen
+        return FrozenMap(items)
+    found = _FACT_MAPS.get(key)
+    if found is None:
+        found = FrozenMap(items)
+        if len(_FACT_MAPS) < 4096:  # bounded: facts come from callers
+            _FACT_MAPS[key] = found
+    return found
 
 
 def _transitions(items: Iterable[Transition]) -> tuple[Transition, ...]:
