@@ -247,7 +247,7 @@ def area_open(report: Report) -> None:
     print(
         "The store's growth counts the record, its id and facts, its timeline"
         " (EncounterOpened, DeadlineScheduled), its pending deadline and every index"
-        " entry;\nthe record alone counts the Encounter with its id, facts map and"
+        " entry;\nthe record alone counts the Encounter with its id, its facts map (equal facts share one) and"
         " opened_at. The ≤ 1 KB target is judged on the store's growth."
     )
     report.figures["open"] = {
