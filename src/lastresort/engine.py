@@ -169,8 +169,9 @@ class Engine:
         machine = self._machine(encounter.protocol)
         allowed = []
         for event in machine.events(encounter.state):
-            for transition in machine.candidates(encounter.state, event):
-                if machine.permitted(encounter.state, transition, actor.role) and (
+            # the same permitted candidates fire() uses, so both answer alike
+            for transition in machine.permitted_for(encounter.state, event, actor.role):
+                if (
                     transition.guard is None
                     or self.hooks.guard(transition.guard, encounter, event, actor) is None
                 ):
