@@ -246,6 +246,7 @@ class Engine:
         committed = self.store.commit(
             Change(encounter=encounter, expected_version=None, events=events, schedule=schedule)
         )
+        log.debug("encounter %s v1: opened in %s by %s", encounter.id, protocol.initial, who.role)
         self._observe(committed, encounter)
         return encounter
 
@@ -442,6 +443,15 @@ class Engine:
                 clear=[d.id for d in cleared] + ([fired] if fired else []),
                 outbox=notes,
             )
+        )
+        log.debug(
+            "encounter %s v%d: %s --%s by %s--> %s",
+            encounter.id,
+            version,
+            state,
+            event,
+            actor.role,
+            taken.target,
         )
         return committed + self._observe(committed, after)
 
