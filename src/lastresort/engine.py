@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import count
+from typing import NoReturn
 
 from attrs import evolve
 
@@ -96,6 +97,9 @@ class Engine:
         self.backoff = backoff or Backoff()
         self.strict = strict  # refuse protocols the verifier finds unsafe (see _check)
         self._ids = ids or (lambda: uuid.uuid4().hex)
+        # the sequence number an encounter's next event will get, if the store can say
+        # (``next_seq`` is an optional store method); without it events carry 0 and the
+        # store numbers them
         self._predict: Callable[[str], int] | None = getattr(self.store, "next_seq", None)
         self.plugin_manager = make_plugin_manager(plugins, entry_points)
         self.hooks = Hooks(self.plugin_manager)
@@ -291,38 +295,21 @@ class Engine:
         machine = self._machine(encounter.protocol)
         protocol = machine.protocol
         state = encounter.state
-        candidates = machine.candidates(state, event)
-        if not candidates:
-            raise TransitionNotAllowed(
-                encounter.id,
-                state,
-                event,
-                self._allowed(encounter, actor),
-                closed=state in protocol.steps and protocol.steps[state].terminal,
-            )
-        permitted = machine.permitted_for(state, event, actor.role)
-        if not permitted:
-            may = sorted(
-                {role for t in candidates for role in t.by if machine.permitted(state, t, role)}
-            )
-            receiver = machine.receiver(state, candidates[0])
-            reason = (
-                f"handover to {receiver!r}: only the receiving party accepts it"
-                if receiver and actor.role in candidates[0].by
-                else ""
-            )
-            raise NotPermitted(encounter.id, state, event, actor.role, may, reason)
+        route = machine.route(state, event, actor.role)
+        if not route.permitted:
+            self._refuse(machine, encounter, event, actor, route.candidates)
+        guard: Callable[[Transition], bool] = _always
         refusals: list[tuple[str, str]] = []
+        if route.guarded:
 
-        def guard(transition: Transition) -> bool:
-            assert transition.guard is not None
-            reason = self.hooks.guard(transition.guard, encounter, event, actor)
-            if reason is not None:
-                refusals.append((transition.guard, reason))
-            return reason is None
+            def guard(transition: Transition) -> bool:
+                assert transition.guard is not None
+                reason = self.hooks.guard(transition.guard, encounter, event, actor)
+                if reason is not None:
+                    refusals.append((transition.guard, reason))
+                return reason is None
 
-        permit = permitted.__contains__ if len(permitted) < len(candidates) else _always
-        taken = machine.step(state, event, permit=permit, guard=guard)
+        taken = machine.run(state, event, route.permit, guard, route.plain)
         if taken is None:
             name, reason = refusals[-1] if refusals else ("?", "refused")
             raise GuardRefused(encounter.id, state, event, name, reason)
@@ -332,7 +319,7 @@ class Engine:
         # events are numbered here when the store can predict the next sequence number
         # (it renumbers them if a delivery appended meanwhile), so that committing
         # does not have to copy every event
-        seq = count(self._next_seq(encounter.id))
+        seq = count(self._predict(encounter.id) if self._predict is not None else 0)
         events: list[Event] = []
         fired = None if missed is None else missed.id
         if missed is not None:
@@ -440,7 +427,9 @@ class Engine:
                 expected_version=encounter.version,
                 events=events,
                 schedule=schedule,
-                clear=[d.id for d in cleared] + ([fired] if fired else []),
+                clear=[d.id for d in cleared]
+                if fired is None
+                else [*(d.id for d in cleared), fired],
                 outbox=notes,
             )
         )
@@ -453,7 +442,39 @@ class Engine:
             actor.role,
             taken.target,
         )
-        return committed + self._observe(committed, after)
+        failed = self._observe(committed, after)
+        return committed + failed if failed else committed
+
+    def _refuse(
+        self,
+        machine: CompiledProtocol,
+        encounter: Encounter,
+        event: str,
+        actor: Actor,
+        candidates: Sequence[Transition],
+    ) -> NoReturn:
+        """Raise why ``actor`` may not fire ``event`` now: it is not defined from the
+        step (:class:`TransitionNotAllowed`) or not for this actor (:class:`NotPermitted`)."""
+        state = encounter.state
+        protocol = machine.protocol
+        if not candidates:
+            raise TransitionNotAllowed(
+                encounter.id,
+                state,
+                event,
+                self._allowed(encounter, actor),
+                closed=state in protocol.steps and protocol.steps[state].terminal,
+            )
+        may = sorted(
+            {role for t in candidates for role in t.by if machine.permitted(state, t, role)}
+        )
+        receiver = machine.receiver(state, candidates[0])
+        reason = (
+            f"handover to {receiver!r}: only the receiving party accepts it"
+            if receiver and actor.role in candidates[0].by
+            else ""
+        )
+        raise NotPermitted(encounter.id, state, event, actor.role, may, reason)
 
     def _enter(
         self,
@@ -623,11 +644,6 @@ class Engine:
         if problems:
             raise FactsRefused(protocol.id, problems)
         return dict(facts)
-
-    def _next_seq(self, encounter_id: str) -> int:
-        """The sequence number the next event will get, if the store can say
-        (``next_seq`` is an optional store method); 0 leaves numbering to the store."""
-        return int(self._predict(encounter_id)) if self._predict is not None else 0
 
     def _observe(self, events: Sequence[Event], encounter: Encounter) -> list[Event]:
         if not self.hooks.has_observers():

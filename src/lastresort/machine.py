@@ -27,7 +27,7 @@ from transitions import core as _core
 from .errors import TransitionNotAllowed
 from .model import ACUTE_DANGER, CLOCK, Protocol, Transition
 
-__all__ = ["CompiledProtocol", "compile_protocol"]
+__all__ = ["CompiledProtocol", "Route", "compile_protocol"]
 
 #: ``permit(transition) -> bool``: may this actor take this transition (``by``, handover)?
 Permit = Callable[[Transition], bool]
@@ -49,6 +49,32 @@ class _Cursor:
 
 def _yes(_: Transition) -> bool:
     return True
+
+
+class Route:
+    """What the machine may do for one (step, event, role): worked out once and cached.
+
+    :ivar candidates: the transitions for the event from the step, in declaration order.
+    :ivar permitted: those the role may take (``by``, the handover rule).
+    :ivar permit: ``permit(transition)`` for :meth:`CompiledProtocol.run`.
+    :ivar guarded: whether a permitted transition names a guard.
+    :ivar plain: the sole candidate when it is unguarded (added to the machine without
+        a condition), else ``None``.
+    """
+
+    __slots__ = ("candidates", "guarded", "permit", "permitted", "plain")
+
+    def __init__(
+        self,
+        candidates: tuple[Transition, ...],
+        permitted: tuple[Transition, ...],
+        plain: Transition | None,
+    ) -> None:
+        self.candidates = candidates
+        self.permitted = permitted
+        self.permit: Permit = permitted.__contains__ if len(permitted) < len(candidates) else _yes
+        self.guarded = any(t.guard is not None for t in permitted)
+        self.plain = plain
 
 
 class _LeanTransition(_core.Transition):
@@ -125,7 +151,7 @@ class CompiledProtocol:
                     self._machine.add_transition(
                         event, source, transition.target, conditions=[conditions[id(transition)]]
                     )
-        self._permitted: dict[tuple[str, str, str], tuple[Transition, ...]] = {}
+        self._routes: dict[tuple[str, str, str], Route] = {}
         self._allowed: dict[str, tuple[str, ...]] = {
             key: tuple(events) for key, events in self._from.items()
         }
@@ -179,14 +205,21 @@ class CompiledProtocol:
     def permitted_for(self, state: str, event: str, role: str) -> tuple[Transition, ...]:
         """The candidates for ``event`` from ``state`` that ``role`` may take
         (:meth:`permitted`), in declaration order; computed once per combination."""
+        return self.route(state, event, role).permitted
+
+    def route(self, state: str, event: str, role: str) -> Route:
+        """The :class:`Route` of ``event`` from ``state`` for ``role`` (cached)."""
         key = (state, event, role)
-        found = self._permitted.get(key)
+        found = self._routes.get(key)
         if found is None:
-            found = tuple(
-                t for t in self.candidates(state, event) if self.permitted(state, t, role)
+            candidates = self.candidates(state, event)
+            found = Route(
+                candidates,
+                tuple(t for t in candidates if self.permitted(state, t, role)),
+                self._plain.get((state, event)),
             )
-            if len(self._permitted) < 65536:  # roles come from callers: keep the cache bounded
-                self._permitted[key] = found
+            if len(self._routes) < 65536:  # roles come from callers: keep the cache bounded
+                self._routes[key] = found
         return found
 
     def step(
@@ -205,7 +238,13 @@ class CompiledProtocol:
             # decided here, not by catching transitions' AttributeError/ValueError: those
             # would also swallow the same errors raised by a crashing permit or guard
             raise TransitionNotAllowed("-", state, event, self.events(state))
-        plain = self._plain.get((state, event))
+        return self.run(state, event, permit, guard, self._plain.get((state, event)))
+
+    def run(
+        self, state: str, event: str, permit: Permit, guard: Guard, plain: Transition | None
+    ) -> Transition | None:
+        """:meth:`step` for an event known to be defined from ``state`` (the engine's
+        path: it has the :class:`Route` already); ``plain`` is the route's."""
         if plain is not None and not permit(plain):
             return None
         cursor = self._cursor
