@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import NoReturn, Protocol, TypeVar, runtime_checkable
 
 import attrs
 from attrs import field, frozen
@@ -119,19 +119,22 @@ def check_change(change: Change) -> None:
             f"encounter {encounter.id}: a change from version {base} must carry version"
             f" {base + 1}, not {encounter.version}; nothing was written"
         )
-    groups: tuple[tuple[str, Sequence[_Owned]], ...] = (
+    eid = encounter.id
+    for what, rows in (
         ("event", change.events),
         ("deadline", change.schedule),
         ("notification", change.outbox),
-    )
-    eid = encounter.id
-    for what, rows in groups:
-        for index, row in enumerate(rows):
+    ):
+        for row in rows:
             if row.encounter_id != eid:
-                raise StoreError(
-                    f"encounter {eid}: {what} {index} of the change belongs to"
-                    f" encounter {row.encounter_id}; nothing was written"
-                )
+                _foreign(eid, what, rows, row)
+
+
+def _foreign(eid: str, what: str, rows: Sequence[_Owned], row: _Owned) -> NoReturn:
+    raise StoreError(
+        f"encounter {eid}: {what} {next(i for i, r in enumerate(rows) if r is row)} of the change belongs to"
+        f" encounter {row.encounter_id}; nothing was written"
+    )
 
 
 @runtime_checkable

@@ -35,9 +35,10 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._encounters: dict[str, Encounter] = {}
         self._events: dict[str, list[Event]] = {}
-        self._open: set[str] = set()
         self._deadlines: dict[str, PendingDeadline] = {}
-        self._deadlines_of: dict[str, dict[str, PendingDeadline]] = {}
+        # an encounter's pending deadlines, in the order scheduled: a tuple, as an
+        # encounter has one at a time (a dict per encounter would cost ~180 B more)
+        self._deadlines_of: dict[str, tuple[PendingDeadline, ...]] = {}
         self._deadline_lease: dict[str, datetime] = {}
         # heaps keyed by POSIX timestamps: comparing floats is much cheaper than
         # comparing timezone-aware datetimes (each asks its tzinfo for an offset)
@@ -67,18 +68,20 @@ class MemoryStore:
                 raise UnknownEncounter(eid)
             elif current.version != change.expected_version:
                 raise ConcurrentUpdate(eid, change.expected_version, current.version)
-            timeline = self._events.setdefault(eid, [])
-            start = len(timeline)
+            timeline = self._events.get(eid)
+            if timeline is None:
+                timeline = self._events[eid] = []
             events = list(change.events)
-            if any(e.seq != start + i for i, e in enumerate(events, start=1)):
-                events = [numbered(e, start + i) for i, e in enumerate(events, start=1)]
+            seq = len(timeline)
+            for event in events:
+                seq += 1
+                if event.seq != seq:  # not numbered as predicted: number them all here
+                    start = len(timeline)
+                    events = [numbered(e, start + i) for i, e in enumerate(events, start=1)]
+                    break
             # nothing below can fail half-way: apply
             timeline.extend(events)
             self._encounters[eid] = encounter
-            if encounter.closed_at is None:
-                self._open.add(eid)
-            else:
-                self._open.discard(eid)
             for deadline_id in change.clear:
                 self._drop_deadline(deadline_id)
             for deadline in change.schedule:
@@ -100,30 +103,38 @@ class MemoryStore:
 
     def encounter_ids(self, open_only: bool = False) -> Sequence[str]:
         with self._lock:
-            return sorted(self._open) if open_only else list(self._encounters)
+            if open_only:  # not indexed: a set of open ids would cost ~100 B per encounter
+                return sorted(k for k, e in self._encounters.items() if e.closed_at is None)
+            return list(self._encounters)
 
     # -- deadlines ------------------------------------------------------------------
 
     def _add_deadline(self, deadline: PendingDeadline) -> None:
         old = self._deadlines.get(deadline.id)
-        if old is not None and old.encounter_id != deadline.encounter_id:
+        if old is not None:
             self._drop_deadline(deadline.id)
         self._deadlines[deadline.id] = deadline
-        self._deadlines_of.setdefault(deadline.encounter_id, {})[deadline.id] = deadline
-        self._deadline_lease.pop(deadline.id, None)  # a newly scheduled deadline is unclaimed
+        eid = deadline.encounter_id
+        of = self._deadlines_of.get(eid)
+        self._deadlines_of[eid] = (deadline,) if of is None else (*of, deadline)
+        if self._deadline_lease:
+            self._deadline_lease.pop(deadline.id, None)  # a newly scheduled deadline is unclaimed
         if old is None or old.due != deadline.due:
             heapq.heappush(self._due, (deadline.due.timestamp(), deadline.id))
-            self._compact_due()
+            if len(self._due) > _COMPACT_MIN:
+                self._compact_due()
 
     def _drop_deadline(self, deadline_id: str) -> None:
         deadline = self._deadlines.pop(deadline_id, None)
-        self._deadline_lease.pop(deadline_id, None)
+        if self._deadline_lease:
+            self._deadline_lease.pop(deadline_id, None)
         if deadline is not None:
-            of = self._deadlines_of.get(deadline.encounter_id)
-            if of is not None:
-                of.pop(deadline_id, None)
-                if not of:
-                    del self._deadlines_of[deadline.encounter_id]
+            eid = deadline.encounter_id
+            rest = tuple(d for d in self._deadlines_of.get(eid, ()) if d.id != deadline_id)
+            if rest:
+                self._deadlines_of[eid] = rest
+            else:
+                self._deadlines_of.pop(eid, None)
 
     def _live(self, entry: tuple[float, str]) -> PendingDeadline | None:
         deadline = self._deadlines.get(entry[1])
@@ -135,8 +146,9 @@ class MemoryStore:
             heapq.heapify(self._due)
 
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
-        with self._lock:
-            found = list(self._deadlines_of.get(encounter_id, {}).values())
+        found = self._deadlines_of.get(encounter_id, ())  # a tuple: read without the lock
+        if len(found) < 2:
+            return list(found)
         return sorted(found, key=lambda d: (d.due, d.id))
 
     def claim_deadlines(
