@@ -314,18 +314,22 @@ class Engine:
             name, reason = refusals[-1] if refusals else ("?", "refused")
             raise GuardRefused(encounter.id, state, event, name, reason)
 
-        target = protocol.steps[taken.target]
+        eid = encounter.id
+        step_key = taken.target
+        target = protocol.steps[step_key]
+        responsible = target.responsible
         version = encounter.version + 1
         # events are numbered here when the store can predict the next sequence number
         # (it renumbers them if a delivery appended meanwhile), so that committing
         # does not have to copy every event
-        seq = count(self._predict(encounter.id) if self._predict is not None else 0)
+        seq = count(self._predict(eid) if self._predict is not None else 0)
         events: list[Event] = []
-        fired = None if missed is None else missed.id
+        cleared = self.store.deadlines(eid)
+        clear = [d.id for d in cleared]
         if missed is not None:
             events.append(
                 DeadlineMissed(
-                    encounter_id=encounter.id,
+                    encounter_id=eid,
                     seq=next(seq),
                     at=now,
                     actor=actor,
@@ -335,11 +339,14 @@ class Engine:
                     due=missed.due,
                 )
             )
-        cleared = [d for d in self.store.deadlines(encounter.id) if d.id != fired]
+            if missed.id in clear:
+                cleared = [d for d in cleared if d.id != missed.id]
+                clear.remove(missed.id)
+            clear.append(missed.id)
         for deadline in cleared:
             events.append(
                 DeadlineCleared(
-                    encounter_id=encounter.id,
+                    encounter_id=eid,
                     seq=next(seq),
                     at=now,
                     actor=actor,
@@ -351,75 +358,72 @@ class Engine:
             )
         events.append(
             StepEntered(
-                encounter_id=encounter.id,
+                encounter_id=eid,
                 seq=next(seq),
                 at=now,
                 actor=actor,
                 event=event,
                 from_step=state,
-                step=taken.target,
-                responsible=target.responsible,
+                step=step_key,
+                responsible=responsible,
             )
         )
-        if target.responsible != encounter.responsible and target.responsible is not None:
+        if responsible != encounter.responsible and responsible is not None:
             events.append(
                 ResponsibilityTransferred(
-                    encounter_id=encounter.id,
+                    encounter_id=eid,
                     seq=next(seq),
                     at=now,
                     actor=actor,
                     event=event,
                     from_party=encounter.responsible,
-                    to_party=target.responsible,
-                    step=taken.target,
+                    to_party=responsible,
+                    step=step_key,
                 )
             )
+        terminal = target.terminal
         after = Encounter(  # the constructor, not attrs.evolve: this is the hot path
-            id=encounter.id,
+            id=eid,
             protocol=encounter.protocol,
             protocol_version=encounter.protocol_version,
-            state=taken.target,
-            responsible=target.responsible,
+            state=step_key,
+            responsible=responsible,
             facts=encounter.facts,
             version=version,
             opened_at=encounter.opened_at,
-            closed_at=now if target.terminal else None,
+            closed_at=now if terminal else None,
             channel=encounter.channel,
         )
-        schedule = self._enter(after, taken.target, now, actor, events, seq)
+        schedule = self._enter(after, step_key, now, actor, events, seq)
         notes = []
         for party in taken.notify:
-            note = Notification(
-                key=f"{encounter.id}:v{version}:{event}:{party}",
-                encounter_id=encounter.id,
-                protocol=protocol.id,
-                event=event,
-                step=taken.target,
-                party=party,
-                created_at=now,
-                next_attempt_at=now,
+            key = f"{eid}:v{version}:{event}:{party}"
+            notes.append(
+                Notification(
+                    key=key,
+                    encounter_id=eid,
+                    protocol=protocol.id,
+                    event=event,
+                    step=step_key,
+                    party=party,
+                    created_at=now,
+                    next_attempt_at=now,
+                )
             )
-            notes.append(note)
             events.append(
                 NotificationQueued(
-                    encounter_id=encounter.id,
+                    encounter_id=eid,
                     seq=next(seq),
                     at=now,
                     actor=actor,
-                    key=note.key,
+                    key=key,
                     party=party,
                     event=event,
                 )
             )
-        if target.terminal:
+        if terminal:
             events.append(
-                EncounterClosed(
-                    encounter_id=encounter.id,
-                    seq=next(seq),
-                    at=now,
-                    actor=actor,
-                    step=taken.target,
-                )
+                EncounterClosed(encounter_id=eid, seq=next(seq), at=now, actor=actor, step=step_key)
             )
         committed = self.store.commit(
             Change(
@@ -427,21 +431,20 @@ class Engine:
                 expected_version=encounter.version,
                 events=events,
                 schedule=schedule,
-                clear=[d.id for d in cleared]
-                if fired is None
-                else [*(d.id for d in cleared), fired],
+                clear=clear,
                 outbox=notes,
             )
         )
-        log.debug(
-            "encounter %s v%d: %s --%s by %s--> %s",
-            encounter.id,
-            version,
-            state,
-            event,
-            actor.role,
-            taken.target,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "encounter %s v%d: %s --%s by %s--> %s",
+                eid,
+                version,
+                state,
+                event,
+                actor.role,
+                step_key,
+            )
         failed = self._observe(committed, after)
         return committed + failed if failed else committed
 
@@ -484,20 +487,21 @@ class Engine:
         actor: Actor,
         events: list[Event],
         seq: Iterator[int] | None = None,
-    ) -> list[PendingDeadline]:
-        step = self._compiled[encounter.protocol].protocol.steps[step_key]
-        if step.deadline is None:
-            return []
+    ) -> tuple[PendingDeadline, ...]:
+        deadline_spec = self._compiled[encounter.protocol].protocol.steps[step_key].deadline
+        if deadline_spec is None:
+            return ()
+        eid = encounter.id
         deadline = PendingDeadline(
-            id=f"{encounter.id}:v{encounter.version}:{step_key}",
-            encounter_id=encounter.id,
+            id=f"{eid}:v{encounter.version}:{step_key}",
+            encounter_id=eid,
             step=step_key,
-            event=step.deadline.event,
-            due=now + step.deadline.after,
+            event=deadline_spec.event,
+            due=now + deadline_spec.after,
         )
         events.append(
             DeadlineScheduled(
-                encounter_id=encounter.id,
+                encounter_id=eid,
                 seq=0 if seq is None else next(seq),
                 at=now,
                 actor=actor,
@@ -507,7 +511,7 @@ class Engine:
                 due=deadline.due,
             )
         )
-        return [deadline]
+        return (deadline,)
 
     def tick(self, now: datetime | None = None, limit: int | None = None) -> list[Event]:
         """Fire every deadline that is due: its event is fired as actor ``clock``
