@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, time
+from math import log
 from typing import NamedTuple
 
 from ..hours import Hours
 from .config import WEEKDAYS, Arrivals, Children, SimulationConfig
 
-__all__ = ["Child", "Draws", "can_arrive", "children", "describe", "key", "stream"]
+__all__ = ["Child", "Describer", "Draws", "can_arrive", "children", "describe", "key", "stream"]
 
 
 def stream(seed: int, chunk: int, *name: object) -> random.Random:
@@ -66,7 +67,11 @@ class Draws:
 
     def pair(self) -> tuple[float, float]:
         """Two uniform numbers in [0, 1) with 32 random bits each, from one draw."""
-        z = self.next()
+        # next(), inlined: a draw for every response the simulator asks for
+        self.state = z = (self.state + _GOLDEN) & _M64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        z ^= z >> 31
         return (z >> 32) * 2.0**-32, (z & 0xFFFFFFFF) * 2.0**-32
 
 
@@ -89,27 +94,66 @@ class Child(NamedTuple):
     draws: tuple[float, ...]
 
 
-def _pick(shares: Mapping[str, float], u: float) -> str:
+def _table(shares: Mapping[str, float]) -> tuple[tuple[tuple[float, str], ...], str]:
+    """``shares`` as (running total, value) pairs, and the last value (for a draw
+    just below 1 when the shares' sum rounds below it). A draw ``u`` picks the
+    first value whose running total is above it."""
     total = 0.0
+    rows: list[tuple[float, str]] = []
     last = ""
     for value, share in shares.items():
         total += share
+        rows.append((total, value))
         last = value
-        if u < total:
-            return value
-    return last  # rounding: u just below 1
+    return tuple(rows), last
+
+
+class Describer:
+    """:func:`describe` for one :class:`Children` configuration, its share tables
+    prepared once: the facts of a child are made at every arrival.
+
+    :param config: the shares.
+    :param keys: the facts to make, in this order (those the configuration has);
+        ``None``: every configured one, as :func:`describe` lists them.
+    """
+
+    __slots__ = ("acute", "facts")
+
+    def __init__(self, config: Children, keys: Iterable[str] | None = None) -> None:
+        # (fact, index of its draw, running totals of an enum fact or None, share of a bool one)
+        rows: dict[str, tuple[str, int, tuple[tuple[float, str], ...] | None, str, float]] = {
+            "disclosure": ("disclosure", 1, None, "", config.disclosure),
+            "age_band": ("age_band", 2, *_table(config.age_band), 0.0),
+        }
+        for i, (name, spec) in enumerate(config.facts.items(), start=3):
+            if isinstance(spec, Mapping):
+                rows[name] = (name, i, *_table(spec), 0.0)
+            else:
+                rows[name] = (name, i, None, "", spec)
+        self.facts = tuple(rows.values() if keys is None else (rows[k] for k in keys if k in rows))
+        self.acute = config.acute
+
+    def __call__(self, child: Child) -> tuple[dict[str, str | bool], bool]:
+        """The child's facts and whether it is in acute danger."""
+        u = child.draws
+        facts: dict[str, str | bool] = {}
+        for name, i, table, last, share in self.facts:
+            if table is None:
+                facts[name] = u[i] < share
+                continue
+            x = u[i]
+            for total, value in table:
+                if x < total:
+                    facts[name] = value
+                    break
+            else:
+                facts[name] = last  # rounding: x just below 1
+        return facts, u[0] < self.acute
 
 
 def describe(child: Child, config: Children) -> tuple[dict[str, str | bool], bool]:
     """The child's facts (every configured one) and whether it is in acute danger."""
-    u = child.draws
-    facts: dict[str, str | bool] = {
-        "disclosure": u[1] < config.disclosure,
-        "age_band": _pick(config.age_band, u[2]),
-    }
-    for i, (name, spec) in enumerate(config.facts.items(), start=3):
-        facts[name] = _pick(spec, u[i]) if isinstance(spec, Mapping) else u[i] < spec
-    return facts, u[0] < config.acute
+    return Describer(config)(child)
 
 
 def children(
@@ -133,30 +177,34 @@ def children(
     zone = config.zone
     origin = config.start.timestamp()
     when = stream(seed, chunk, "arrivals")
+    uniform = when.random
     draw = stream(seed, chunk, "children").random
     keys = Draws(key(seed, chunk, "children"))
     count = 3 + len(config.children.facts)
     t = 0.0
     index = 0
-    hour, base = -1, 0
+    low, high, base = 0.0, -1.0, 0  # the UTC hour of ``base``, in seconds since the epoch
     while True:
-        t += when.expovariate(rate)
+        t += -log(1.0 - uniform()) / rate  # when.expovariate(rate), without the call
         moment = origin + t
-        if moment >= hour * 3600.0 + 3600.0 or moment < hour * 3600.0:
+        if moment >= high or moment < low:
             # the local minute of the week at the start of this UTC hour; offsets
             # change on whole UTC hours in the zones this is meant for
             hour = int(moment // 3600)
+            low = hour * 3600.0
+            high = low + 3600.0
             local = datetime.fromtimestamp(hour * 3600, zone)
             base = local.weekday() * 1440 + local.hour * 60 + local.minute
-        minute = (base + int((moment - hour * 3600) // 60)) % 10080
-        gap = quiet[minute // 60]
+        minute = (base + int((moment - low) // 60)) % 10080
+        weight_hour = minute // 60
+        gap = quiet[weight_hour]
         if gap > 1:
             # nobody comes for hours: jump ahead (a Poisson process has no memory, so
             # restarting it later is exact), an hour short of the wall-clock distance
             # so that a change of daylight saving time never jumps too far
             t += ((gap - 1) * 60 - minute % 60) * 60.0
             continue
-        if when.random() * top >= week[minute // 60]:
+        if uniform() * top >= week[weight_hour]:
             continue
         if open_week is None or open_week[minute]:
             yield Child(index, t, minute, keys.next(), tuple([draw() for _ in range(count)]))

@@ -1,7 +1,7 @@
 """One chunk of a Monte Carlo run: a discrete-event loop that drives the real Engine.
 
 For each protocol, a fresh :class:`~lastresort.Engine` on a :class:`MemoryStore`
-and a :class:`VirtualClock`. The loop jumps the clock to the next of: a child
+and a clock only the loop moves. The loop jumps the clock to the next of: a child
 arriving, a party's response falling due, or the engine's next deadline
 (:meth:`Engine.next_deadline`). Arrivals are ``engine.open``, responses are
 ``engine.fire`` by the acting role, deadlines fire through ``engine.tick()``.
@@ -26,22 +26,21 @@ The behaviour model (see ``docs/simulation.md``):
 from __future__ import annotations
 
 import functools
-import heapq
 import math
 from bisect import bisect
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
+from heapq import heappop, heappush
 from itertools import accumulate
 from statistics import NormalDist
 
-from ..clock import VirtualClock
 from ..engine import Engine
 from ..errors import GuardRefused, NotPermitted
 from ..events import DeadlineMissed, Event, StepEntered
 from ..model import Protocol
 from ..store.memory import MemoryStore
-from .arrivals import Child, Draws, children, describe, key
+from .arrivals import Child, Describer, Draws, children, key
 from .config import SimulationConfig
 from .kpi import PartySamples, Samples
 from .plan import (
@@ -62,6 +61,23 @@ _INF = math.inf
 _exp = math.exp
 _inv_cdf = NormalDist().inv_cdf
 _POLICY = key("policy")
+
+
+class _Clock:
+    """The engine's clock in a chunk: only the loop moves it, and never back.
+
+    A :class:`~lastresort.VirtualClock` without its checks and its lock (one
+    thread owns a chunk): the loop sets :attr:`at` once per simulated event.
+    """
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        """The simulated time."""
+        return self.at
 
 
 class _Encounter:
@@ -131,15 +147,20 @@ class _Run:
         self.quota = quota
         self.start = config.start.astimezone(UTC)
         self.zone = config.zone
-        self.clock = VirtualClock(self.start)
-        self._next_id = ""
+        self.clock = _Clock(self.start)
+        # the id of the next encounter opened, in a list rather than an attribute: a
+        # closure over self would tie the engine and self in a cycle, and every
+        # chunk's store would then wait for the cyclic garbage collector (a full
+        # collection, walking every object in the process) instead of being freed
+        # when the chunk returns
+        self._next_id = next_id = [""]
         self.engine = Engine(
             protocols=[plan.protocol],
             plugins=plugins,
             store=MemoryStore(),
             clock=self.clock,
             entry_points=entry_points,
-            ids=lambda: self._next_id,
+            ids=lambda: next_id[0],
         )
         self.samples = Samples(plan.protocol.id)
         self.party = {key: PartySamples() for key in plan.parties}
@@ -154,13 +175,35 @@ class _Run:
         self.cumulative = {k: tuple(accumulate(w)) for k, w in plan.weights.items()}
         self.party_keys = {p: key("party", p) for p in plan.parties}
         self.models = plan.parties
+        #: per step, what entering it needs: its KPI marks, the options a response
+        #: under way may keep, the responsible party and the options to choose from
+        self.steps: dict[str, tuple[int, frozenset[Option], str | None, tuple[Option, ...]]] = {
+            k: (marks, plan.keeps.get(k, frozenset()), plan.responsible[k], plan.options.get(k, ()))
+            for k, marks in plan.marks.items()
+        }
+        #: per step, event -> the step entered (where no guard can choose) and
+        #: whether that may change the deadlines
+        self.after: dict[str, dict[str, tuple[str, bool]]] = {k: {} for k in plan.marks}
+        has = plan.has_deadline
+        for (step, event), target in plan.target.items():
+            self.after[step][event] = (target, step in has or target in has)
+        self.fire = self.engine.fire
+        #: a child's facts: those of the configuration that the protocol declares
+        self.describe = Describer(config.children, plan.fact_keys)
+        #: seconds after ``start`` the clock shows (it shows them rounded to a microsecond)
+        self.clock_t = 0.0
 
     # -- time ------------------------------------------------------------------------
 
     def _set(self, t: float) -> None:
-        moment = self.start + timedelta(seconds=t)
-        if moment > self.clock.now():
-            self.clock.set(moment)
+        """Move the clock to ``t`` unless it is there already.
+
+        Comparing the seconds is comparing the moments: ``t`` above the clock's
+        seconds rounds to a moment at or after the clock's.
+        """
+        if t > self.clock_t:
+            self.clock_t = t
+            self.clock.at = self.start + timedelta(seconds=t)
 
     def _on_duty(self, model: PartyModel, t: float) -> float:
         """The first moment at or after ``t`` the party is on duty."""
@@ -175,41 +218,55 @@ class _Run:
     # -- the loop --------------------------------------------------------------------
 
     def run(self) -> Samples:
-        engine, heap, start, clock = self.engine, self.heap, self.start, self.clock
+        heap, start, clock, quota = self.heap, self.start, self.clock, self.quota
+        tick, next_deadline = self.engine.tick, self.engine.next_deadline
+        act, arrive, ticked = self._act, self._arrive, self._ticked
         kids = children(self.config, self.seed, self.chunk, self.plan.counter_week)
         drain = self.config.drain.total_seconds()
         child = next(kids)
-        accepted, horizon, now, last = 0, _INF, 0.0, 0.0
-        deadline, due = _INF, None
+        accepted, horizon, last = 0, _INF, 0.0
+        arrival = child.at if quota > 0 else _INF
+        # the engine's next deadline, and that moment in seconds: converted only
+        # when it is another one (the store hands back the same object until then)
+        deadline, due, seen = _INF, None, None
         while True:
-            arrival = child.at if accepted < self.quota else _INF
             action = heap[0][0] if heap else _INF
-            now = min(arrival, action, deadline)
-            if now > horizon or now == _INF:
-                break
             if deadline <= action and deadline <= arrival:
+                if deadline > horizon or deadline == _INF:
+                    break
                 assert due is not None
-                if due > clock.now():
-                    clock.set(due)
-                self._ticked(engine.tick(), deadline)
+                if due > clock.at:
+                    clock.at = due
+                    self.clock_t = deadline
+                ticked(tick(), deadline)
+                last = deadline
             elif arrival <= action:
-                self._arrive(child)
+                if arrival > horizon:
+                    break
+                arrive(child)
+                last = arrival
                 accepted += 1
-                if accepted == self.quota:
-                    horizon = child.at + drain
+                if accepted == quota:
+                    horizon = arrival + drain
                     # every child before the last one who got in came while it was closed
                     self.samples.arrived_closed = child.number + 1 - accepted
-                child = next(kids)
+                    arrival = _INF
+                else:
+                    child = next(kids)
+                    arrival = child.at
             else:
-                _, _, enc, token = heapq.heappop(heap)
+                if action > horizon:
+                    break
+                _, _, enc, token = heappop(heap)
                 if enc.token != token:
                     continue  # a response that no longer fits
-                if not self._act(enc, now):
-                    last = now
+                last = action
+                if not act(enc, action):
                     continue  # the deadlines are as they were
-            last = now
-            due = engine.next_deadline()
-            deadline = (due - start).total_seconds() if due is not None else _INF
+            due = next_deadline()
+            if due is not seen:
+                seen = due
+                deadline = (due - start).total_seconds() if due is not None else _INF
         end = horizon if self.active else last
         for enc in list(self.active.values()):
             self._finish(enc, end, None)
@@ -234,13 +291,9 @@ class _Run:
         plan = self.plan
         t = child.at
         self._set(t)
-        self._next_id = f"sim-{self.chunk}-{child.number}"
-        facts, acute = describe(child, self.config.children)
-        encounter = self.engine.open(
-            plan.protocol.id,
-            plan.opener,
-            facts={k: facts[k] for k in plan.fact_keys if k in facts},
-        )
+        self._next_id[0] = f"sim-{self.chunk}-{child.number}"
+        facts, acute = self.describe(child)
+        encounter = self.engine.open(plan.protocol.id, plan.opener, facts=facts)
         enc = _Encounter(encounter.id, child, t)
         enc.acute = acute
         self.active[enc.id] = enc
@@ -253,13 +306,12 @@ class _Run:
         """Fire the pending option; ``True`` when deadlines may have changed."""
         option = enc.pending
         assert option is not None
-        plan = self.plan
         step = enc.step
-        moment = self.start + timedelta(seconds=t)
-        if moment > self.clock.now():
-            self.clock.set(moment)
+        if t > self.clock_t:  # self._set(t), inlined: once per response
+            self.clock_t = t
+            self.clock.at = self.start + timedelta(seconds=t)
         try:
-            self.engine.fire(enc.id, option.event, option.actor)
+            self.fire(enc.id, option.event, option.actor)
         except (GuardRefused, NotPermitted):
             # a plugin's guard (or a guarded handover to another party) said no:
             # this option is out for the rest of the visit
@@ -269,31 +321,34 @@ class _Run:
             if enc.excluded is None:
                 enc.excluded = set()
             enc.excluded.add(option)
-            self._release_others(enc, plan.responsible[step], t)
+            self._release_others(enc, self.plan.responsible[step], t)
             self._choose(enc, step, t)
             return False
         enc.pending = None
         self.samples.events += 1
         # the step entered: known from the protocol unless a guard could choose
-        entered = plan.target.get((step, option.event)) or self.engine.get(enc.id).state
+        known = self.after[step].get(option.event)
+        if known is not None:
+            self._entered(enc, known[0], t)
+            return known[1]
+        entered = self.engine.get(enc.id).state
         self._entered(enc, entered, t)
-        has = plan.has_deadline
+        has = self.plan.has_deadline
         return step in has or entered in has
 
     # -- the behaviour model -----------------------------------------------------------
 
     def _entered(self, enc: _Encounter, step: str, t: float) -> None:
-        plan = self.plan
+        marks, keeps, responsible, options = self.steps[step]
         enc.step = step
-        marks = plan.marks[step]
         if marks:
-            elapsed = round(t - enc.t0, 6)  # the engine's resolution: a microsecond
+            # waits are rounded to the engine's resolution: a microsecond
             if marks & EXPERT and enc.t_expert is None:
-                enc.t_expert = elapsed
+                enc.t_expert = round(t - enc.t0, 6)
             if marks & MAYOR and enc.t_mayor is None:
-                enc.t_mayor = elapsed
+                enc.t_mayor = round(t - enc.t0, 6)
             if marks & REPORT and enc.t_report is None:
-                enc.t_report = elapsed
+                enc.t_report = round(t - enc.t0, 6)
             if marks & SETTLED:
                 enc.settled = True
             if marks & ESCALATED:
@@ -305,10 +360,9 @@ class _Run:
                 return
         enc.excluded = None
         pending = enc.pending
-        if pending is not None and pending not in plan.keeps[step]:
+        if pending is not None and pending not in keeps:
             enc.token += 1  # the response under way no longer fits: it stops
             enc.pending = None
-        responsible = plan.responsible[step]
         assert responsible is not None
         engaged = enc.engaged
         if responsible not in engaged:
@@ -316,7 +370,10 @@ class _Run:
         if len(engaged) > 1:
             self._release_others(enc, responsible, t)
         if enc.pending is None:
-            self._choose(enc, step, t)
+            if len(options) == 1 and (enc.acute_done or not enc.acute):
+                self._request(enc, options[0], t)  # the common case: no choice to make
+            else:
+                self._choose(enc, step, t)
 
     def _release_others(self, enc: _Encounter, responsible: str | None, t: float) -> None:
         if len(enc.engaged) > 1 or responsible not in enc.engaged:
@@ -333,7 +390,7 @@ class _Run:
                 return
         options = plan.options[step]
         excluded = enc.excluded
-        if len(options) == 1 and not excluded:  # the common case: no choice to make
+        if len(options) == 1 and not excluded:  # no choice to make
             self._request(enc, options[0], t)
             return
         weights = plan.weights[step]
@@ -361,15 +418,15 @@ class _Run:
             rng = rngs[actor] = Draws(enc.child.key ^ self.party_keys[actor])
         show, quantile = rng.pair()  # always both: common random numbers
         model = self.models[actor]
-        stats = self.party[actor]
-        stats.requests += 1
+        self.party[actor].requests += 1
         sigma = model.sigma
         delay = model.median * _exp(sigma * _inv_cdf(quantile or 1e-12)) if sigma else model.median
         enc.pending = option
         if actor in enc.engaged:  # with the child (responsible), or holding the case already
-            self.seq += 1
-            heapq.heappush(self.heap, (t + delay, self.seq, enc, enc.token))
+            self.seq = seq = self.seq + 1
+            heappush(self.heap, (t + delay, seq, enc, enc.token))
             return True
+        stats = self.party[actor]
         if show < model.no_show:
             stats.no_shows += 1
             enc.pending = None
@@ -384,7 +441,7 @@ class _Run:
 
     def _push(self, due: float, enc: _Encounter) -> None:
         self.seq += 1
-        heapq.heappush(self.heap, (due, self.seq, enc, enc.token))
+        heappush(self.heap, (due, self.seq, enc, enc.token))
 
     def _engage(self, enc: _Encounter, party: str, t: float) -> None:
         enc.engaged[party] = t
