@@ -209,6 +209,34 @@ def test_lastresort_on_event_sees_every_committed_event_in_order(
     assert seen[-1][2] == "awaiting_expert"
 
 
+def test_lastresort_on_event_observers_registered_or_removed_later_are_heeded(
+    taskforce: lr.Protocol, clock: lr.VirtualClock
+) -> None:
+    """Whether anyone observes is remembered between changes of the registrations:
+    an observer registered (or unregistered) on a running engine counts at once."""
+    seen: list[str] = []
+
+    class Observer:
+        @lr.hookimpl
+        def lastresort_on_event(self, event: lr.Event) -> None:
+            seen.append(event.kind)
+
+    engine = make([], clock, taskforce)
+    enc = engine.open("taskforce", "counter")
+    assert seen == []
+    observer = Observer()
+    engine.plugin_manager.register(observer)
+    fired = engine.fire(enc.id, "call_expert", "counter")
+    assert seen == [e.kind for e in fired] != []
+    engine.plugin_manager.unregister(observer)
+    engine.fire(enc.id, "expert_takes_over", "expert")
+    assert seen == [e.kind for e in fired]  # nothing after unregistering
+    engine.plugin_manager.register(observer, name="again")
+    engine.plugin_manager.set_blocked("again")  # blocking unregisters it too
+    engine.fire(enc.id, "inform_mayor", "expert")
+    assert seen == [e.kind for e in fired]
+
+
 def test_lastresort_on_event_failure_is_reported_and_never_undoes(
     taskforce: lr.Protocol, clock: lr.VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:

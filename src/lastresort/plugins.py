@@ -53,6 +53,26 @@ class DefaultPlugin:
         return "log"
 
 
+class PluginManager(pluggy.PluginManager):
+    """``pluggy.PluginManager`` that counts changes to its registrations
+    (:attr:`changes`), so that :class:`Hooks` can keep answers that depend only on
+    which plugins are registered (whether anyone observes events) between changes."""
+
+    changes = 0
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        try:
+            return super().register(plugin, name)
+        finally:
+            self.changes += 1
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self.changes += 1
+
+
 def make_plugin_manager(
     plugins: Iterable[object] = (), entry_points: bool = True
 ) -> pluggy.PluginManager:
@@ -60,7 +80,7 @@ def make_plugin_manager(
 
     :raises PluginLoadError: naming the plugin and what is wrong with it.
     """
-    pm = pluggy.PluginManager(PROJECT)
+    pm = PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     try:
         pm.register(DefaultPlugin(), name="lastresort.default")
@@ -84,6 +104,8 @@ class Hooks:
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
         self._hook: Any = pm.hook
+        self._observers = False
+        self._observers_at = -1  # PluginManager.changes when _observers was worked out
 
     def protocols(self) -> dict[str, Protocol]:
         """Every protocol the plugins provide, by id.
@@ -156,8 +178,13 @@ class Hooks:
         return None if result is None else str(result)
 
     def has_observers(self) -> bool:
-        """Whether any plugin implements ``lastresort_on_event``."""
-        return bool(self._hook.lastresort_on_event.get_hookimpls())
+        """Whether any plugin implements ``lastresort_on_event`` (asked once per change
+        of the registrations when ``pm`` is a :class:`PluginManager`; every time otherwise)."""
+        changes = getattr(self.pm, "changes", -1)
+        if changes < 0 or changes != self._observers_at:
+            self._observers = bool(self._hook.lastresort_on_event.get_hookimpls())
+            self._observers_at = changes
+        return self._observers
 
     def on_event(self, event: Event, encounter: Encounter) -> list[tuple[str, BaseException]]:
         """Call every observer; return ``(plugin name, exception)`` for each that raised."""

@@ -44,7 +44,7 @@ class MemoryStore:
         # comparing timezone-aware datetimes (each asks its tzinfo for an offset)
         self._due: list[tuple[float, str]] = []  # (due, deadline id); may hold stale entries
         self._outbox: dict[str, Notification] = {}
-        self._outbox_of: dict[str, list[str]] = {}
+        self._outbox_of: dict[str, tuple[str, ...]] = {}  # keys per encounter, in order
         self._pending: list[tuple[float, str]] = []  # (next_attempt_at, key) of undelivered
 
     # -- encounters -----------------------------------------------------------------
@@ -110,18 +110,20 @@ class MemoryStore:
     # -- deadlines ------------------------------------------------------------------
 
     def _add_deadline(self, deadline: PendingDeadline) -> None:
-        old = self._deadlines.get(deadline.id)
+        did = deadline.id
+        old = self._deadlines.get(did)
         if old is not None:
-            self._drop_deadline(deadline.id)
-        self._deadlines[deadline.id] = deadline
+            self._drop_deadline(did)
+        self._deadlines[did] = deadline
         eid = deadline.encounter_id
         of = self._deadlines_of.get(eid)
         self._deadlines_of[eid] = (deadline,) if of is None else (*of, deadline)
         if self._deadline_lease:
-            self._deadline_lease.pop(deadline.id, None)  # a newly scheduled deadline is unclaimed
+            self._deadline_lease.pop(did, None)  # a newly scheduled deadline is unclaimed
         if old is None or old.due != deadline.due:
-            heapq.heappush(self._due, (deadline.due.timestamp(), deadline.id))
-            if len(self._due) > _COMPACT_MIN:
+            due = self._due
+            heapq.heappush(due, (deadline.due.timestamp(), did))
+            if len(due) > _COMPACT_MIN and len(due) > _COMPACT_FACTOR * len(self._deadlines):
                 self._compact_due()
 
     def _drop_deadline(self, deadline_id: str) -> None:
@@ -130,7 +132,11 @@ class MemoryStore:
             self._deadline_lease.pop(deadline_id, None)
         if deadline is not None:
             eid = deadline.encounter_id
-            rest = tuple(d for d in self._deadlines_of.get(eid, ()) if d.id != deadline_id)
+            of = self._deadlines_of.get(eid, ())
+            if len(of) == 1 and of[0].id == deadline_id:  # the usual case: its only one
+                del self._deadlines_of[eid]
+                return
+            rest = tuple(d for d in of if d.id != deadline_id)
             if rest:
                 self._deadlines_of[eid] = rest
             else:
@@ -141,9 +147,8 @@ class MemoryStore:
         return deadline if deadline is not None and deadline.due.timestamp() == entry[0] else None
 
     def _compact_due(self) -> None:
-        if len(self._due) > max(_COMPACT_MIN, _COMPACT_FACTOR * len(self._deadlines)):
-            self._due = [(d.due.timestamp(), d.id) for d in self._deadlines.values()]
-            heapq.heapify(self._due)
+        self._due = [(d.due.timestamp(), d.id) for d in self._deadlines.values()]
+        heapq.heapify(self._due)
 
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
         found = self._deadlines_of.get(encounter_id, ())  # a tuple: read without the lock
@@ -190,18 +195,25 @@ class MemoryStore:
     # -- outbox ---------------------------------------------------------------------
 
     def _put_note(self, note: Notification) -> None:
-        if note.key not in self._outbox:
-            self._outbox_of.setdefault(note.encounter_id, []).append(note.key)
-        elif self._outbox[note.key].encounter_id != note.encounter_id:
-            self._outbox_of[self._outbox[note.key].encounter_id].remove(note.key)
-            self._outbox_of.setdefault(note.encounter_id, []).append(note.key)
-        self._outbox[note.key] = note
+        key = note.key
+        outbox = self._outbox
+        old = outbox.get(key)
+        eid = note.encounter_id
+        if old is None:
+            of = self._outbox_of.get(eid)
+            self._outbox_of[eid] = (key,) if of is None else (*of, key)
+        elif old.encounter_id != eid:
+            moved = self._outbox_of[old.encounter_id]
+            self._outbox_of[old.encounter_id] = tuple(k for k in moved if k != key)
+            self._outbox_of[eid] = (*self._outbox_of.get(eid, ()), key)
+        outbox[key] = note
         if note.delivered_at is None:
-            heapq.heappush(self._pending, (note.next_attempt_at.timestamp(), note.key))
-            if len(self._pending) > max(_COMPACT_MIN, _COMPACT_FACTOR * len(self._outbox)):
+            pending = self._pending
+            heapq.heappush(pending, (note.next_attempt_at.timestamp(), key))
+            if len(pending) > _COMPACT_MIN and len(pending) > _COMPACT_FACTOR * len(outbox):
                 self._pending = [
                     (n.next_attempt_at.timestamp(), n.key)
-                    for n in self._outbox.values()
+                    for n in outbox.values()
                     if n.delivered_at is None
                 ]
                 heapq.heapify(self._pending)
