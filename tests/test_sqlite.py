@@ -11,10 +11,12 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 
 import lastresort as lr
 from lastresort.audit import verify
+from lastresort.store import Change
 from lastresort.store.schema import SCHEMA_VERSION, upgrade
 from tests.store_kit import START, Receipts, consistency_problems, relay
 from tests.test_store_contract import everything
@@ -204,6 +206,104 @@ def test_eight_threads_on_one_store_lose_and_duplicate_nothing(tmp_path: Path) -
     assert all(exc.expected < exc.actual for exc in losers)
     assert consistency_problems(store) == []
     assert verify(tmp_path / "t.db").ok
+
+
+# -- commits prepared outside the write lock ----------------------------------------------
+# A commit is hashed and serialised before BEGIN IMMEDIATE, from the row the thread
+# loaded; the write then applies only if the stored row is still that row. These
+# change the row between the load and the commit from another store on the file (as
+# another process would) and check the outcome is what a commit computed inside the
+# transaction gives.
+
+
+def _step(loaded: lr.Encounter, state: str) -> Change:
+    """The change ``engine.fire`` would commit after loading ``loaded``, numbered
+    from the store's prediction."""
+    return Change(
+        encounter=attrs.evolve(loaded, state=state, version=loaded.version + 1),
+        expected_version=loaded.version,
+        events=[
+            lr.StepEntered(
+                encounter_id=loaded.id,
+                seq=0,
+                at=START,
+                actor=lr.Actor("counter"),
+                event="go",
+                from_step=loaded.state,
+                step=state,
+                responsible=loaded.responsible,
+            )
+        ],
+    )
+
+
+def test_the_next_sequence_number_is_predicted_from_the_row_loaded_last(tmp_path: Path) -> None:
+    store = lr.SQLiteStore(tmp_path / "seq.db")
+    engine = engine_on(store)
+    a = engine.open("relay", "counter").id
+    b = engine.open("relay", "counter").id
+    engine.fire(a, "go", "counter")
+    store.load(a)
+    assert store.next_seq(a) == len(store.timeline(a)) + 1
+    assert store.next_seq(b) == 0  # not the row loaded last: left to commit
+    seen: list[int] = []
+    other = threading.Thread(target=lambda: seen.append(store.next_seq(a)))
+    other.start()
+    other.join()
+    assert seen == [0]  # what one thread loaded is not another's
+
+
+def test_a_commit_prepared_from_a_row_another_process_changed_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "stale.db"
+    mine, theirs = lr.SQLiteStore(path), lr.SQLiteStore(path)
+    eid = engine_on(mine).open("relay", "counter").id
+    loaded = mine.load(eid)
+    engine_on(theirs).fire(eid, "go", "counter")  # version 2, written elsewhere
+    before = everything(theirs)
+    with pytest.raises(lr.ConcurrentUpdate) as refused:
+        mine.commit(_step(loaded, "room"))
+    assert (refused.value.expected, refused.value.actual) == (1, 2)
+    assert everything(theirs) == before
+    assert verify(path).ok
+
+
+def test_a_delivery_between_load_and_commit_is_followed_on(tmp_path: Path) -> None:
+    path = tmp_path / "delivery.db"
+    clock = lr.VirtualClock(START)
+    mine, theirs = lr.SQLiteStore(path), lr.SQLiteStore(path)
+    engine = engine_on(mine, clock)
+    eid = engine.open("relay", "counter").id
+    engine.fire(eid, "go", "counter")  # queues a notification for the expert
+    loaded = mine.load(eid)
+    predicted = mine.next_seq(eid)
+    delivered = engine_on(theirs, clock, plugins=[Receipts()]).deliver()
+    assert [e.seq for e in delivered] == [predicted]  # the timeline moved on, same version
+    committed = mine.commit(_step(loaded, "desk"))
+    assert [e.seq for e in committed] == [predicted + 1]
+    timeline = mine.timeline(eid)
+    assert timeline[-1] == committed[0]
+    assert [e.seq for e in timeline] == list(range(1, len(timeline) + 1))
+    assert mine.load(eid).version == loaded.version + 1
+    assert verify(path).ok
+
+
+def test_a_purge_between_load_and_commit_is_seen_by_the_commit(tmp_path: Path) -> None:
+    path = tmp_path / "purged.db"
+    clock = lr.VirtualClock(START)
+    mine, theirs = lr.SQLiteStore(path), lr.SQLiteStore(path)
+    engine = engine_on(mine, clock)
+    eid = engine.open("relay", "counter", facts={"age_band": "8-11"}).id
+    engine.fire(eid, "take_over", "expert")
+    engine.fire(eid, "close", "expert")
+    loaded = mine.load(eid)
+    assert theirs.purge_facts(clock.now() + timedelta(days=1)) == 1
+    mine.commit(_step(loaded, "closed"))  # the store itself does not refuse it
+    # the facts the change carries are stored again under a new salt, as a commit
+    # prepared inside the transaction would
+    assert mine.load(eid).facts == {"age_band": "8-11"}
+    assert verify(path).ok
 
 
 # -- schema migration ------------------------------------------------------------------

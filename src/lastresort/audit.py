@@ -36,7 +36,13 @@ from typing import Any
 
 from attrs import frozen
 
-from .convert import canonical_json, converter, dump_event, dump_row, load_event, load_row
+from .convert import (
+    converter,
+    encounter_canonical_json,
+    event_canonical_json,
+    load_event,
+    load_row,
+)
 from .errors import StoreError
 from .events import (
     DeadlineCleared,
@@ -77,9 +83,7 @@ def facts_digest(facts_json: str, salt: bytes) -> str:
 
 def snapshot_json(encounter: Encounter) -> str:
     """The canonical JSON of an encounter snapshot without its facts."""
-    data = dump_row(encounter)
-    data.pop("facts", None)
-    return canonical_json(data)
+    return encounter_canonical_json(encounter)[1]
 
 
 def snapshot_digest(snapshot: str, facts: str) -> str:
@@ -89,9 +93,7 @@ def snapshot_digest(snapshot: str, facts: str) -> str:
 
 def event_json(event: Event) -> str:
     """The canonical JSON of an event as stored and hashed (without ``seq``)."""
-    data = dump_event(event)
-    data.pop("seq", None)
-    return canonical_json(data)
+    return event_canonical_json(event)
 
 
 def link_hash(prev: str, seq: int, snapshot: str, event: str) -> str:

@@ -10,9 +10,11 @@ import difflib
 import json
 import re
 import reprlib
-from collections.abc import Callable, Iterable, Mapping
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
+from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
@@ -36,6 +38,8 @@ from .errors import ProtocolError, StoreError
 from .events import Event
 from .model import (
     ANY_STEP,
+    Actor,
+    Encounter,
     Fact,
     FactKind,
     FrozenMap,
@@ -54,8 +58,12 @@ __all__ = [
     "converter",
     "dump_event",
     "dump_row",
+    "encounter_canonical_json",
+    "event_canonical_json",
     "format_duration",
+    "load_encounter",
     "load_event",
+    "load_plain",
     "load_row",
     "parse_duration",
     "structure",
@@ -524,3 +532,237 @@ def load_row(data: Mapping[str, Any], cls: type[T]) -> T:
         return converter.structure(dict(data), cls)
     except Exception as exc:
         raise StoreError("; ".join(problems_of(exc))) from exc
+
+
+# -- fast row codecs ----------------------------------------------------------------
+#
+# A durable fire encodes a few events and one snapshot and decodes one encounter and
+# its deadlines. Through the converter each costs more than its SQL does, so these
+# codecs give what the converter gives, directly, for values whose fields are plain
+# (strings, whole numbers, booleans, None, aware datetimes, actors), and hand
+# anything else to the converter. Tests compare them with the converter on
+# generated values.
+
+_escape = json.encoder.encode_basestring  # what canonical_json uses (ensure_ascii=False)
+
+
+class _NotPlain(Exception):
+    """A value the fast codecs leave to the converter."""
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _json_plain(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _escape(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    raise _NotPlain
+
+
+def _json_time(value: Any) -> str:
+    if type(value) is datetime:
+        return f'"{value.isoformat()}"'  # digits, '-', ':', '+', 'T', '.': nothing to escape
+    if value is None:
+        return "null"
+    raise _NotPlain
+
+
+def _json_actor(value: Any) -> str:
+    if type(value) is not Actor:
+        raise _NotPlain
+    role = _json_plain(value.role)
+    if value.id is None:  # the converter omits the default
+        return f'{{"role":{role}}}'
+    return f'{{"id":{_json_plain(value.id)},"role":{role}}}'
+
+
+def _encoder_of(kind: Any) -> Callable[[Any], str] | None:
+    """How the converter writes a field of type ``kind``, when it writes it as it is
+    (plain values), as ISO 8601 text (datetimes) or as an actor's table."""
+    options = set(get_args(kind)) if get_origin(kind) in (Union, UnionType) else {kind}
+    if options <= _PLAIN:
+        return _json_plain
+    if options - {type(None)} == {datetime}:
+        return _json_time
+    if options == {Actor}:
+        return _json_actor
+    return None
+
+
+class _CanonicalFields:
+    """``canonical_json(converter.unstructure(value))`` of one attrs class, field by
+    field, without the intermediate dict; ``ok`` is false for a class with a field
+    it cannot write (then the converter must)."""
+
+    def __init__(self, cls: type, skip: frozenset[str], tag: str | None) -> None:
+        try:
+            hints = typing.get_type_hints(cls)
+        except NameError:  # an annotation that does not resolve: leave it to the converter
+            hints = {}
+        entries: list[tuple[str, str, Callable[[Any], str], Any]] = []
+        self.ok = True
+        for attribute in attrs.fields(cls):
+            if attribute.name in skip:
+                continue
+            encode = _encoder_of(hints.get(attribute.name))
+            if encode is None or isinstance(attribute.default, attrs.Factory):  # type: ignore[arg-type]
+                self.ok = False
+                encode = _json_plain
+            entries.append((attribute.name, _escape(attribute.name), encode, attribute.default))
+        if tag is not None:
+            text = _escape(tag)
+            entries.append(("", _escape("kind"), lambda _: text, attrs.NOTHING))
+        entries.sort(key=lambda entry: entry[1])  # canonical_json sorts the keys
+        self.entries = tuple(entries)
+
+    def __call__(self, value: Any) -> str:
+        parts = []
+        nothing = attrs.NOTHING
+        for name, key, encode, default in self.entries:
+            item = getattr(value, name) if name else None
+            if default is not nothing and item == default:
+                continue  # the converter omits a field at its default
+            parts.append(f"{key}:{encode(item)}")
+        return "{" + ",".join(parts) + "}"
+
+
+_CANONICAL_FIELDS: dict[tuple[type, str], _CanonicalFields] = {}
+
+
+def _canonical_fields(cls: type, skip: str, tagged: bool) -> _CanonicalFields:
+    found = _CANONICAL_FIELDS.get((cls, skip))
+    if found is None:
+        found = _CanonicalFields(cls, frozenset({skip}), cls.__name__ if tagged else None)
+        _CANONICAL_FIELDS[(cls, skip)] = found
+    return found
+
+
+def event_canonical_json(event: Event) -> str:
+    """``canonical_json`` of :func:`dump_event` without ``seq``: the text the audit
+    trail stores and hashes for an event."""
+    fields = _canonical_fields(type(event), "seq", True)
+    if fields.ok:
+        try:
+            return fields(event)
+        except _NotPlain:
+            pass
+    data = dump_event(event)
+    data.pop("seq", None)
+    return canonical_json(data)
+
+
+def encounter_canonical_json(encounter: Encounter) -> tuple[str, str]:
+    """``canonical_json`` of :func:`dump_row` of an encounter: of its facts, and of
+    the rest (what the audit trail calls its snapshot)."""
+    fields = _canonical_fields(type(encounter), "facts", False)
+    if fields.ok:
+        try:
+            facts = encounter.facts
+            return (
+                "{"
+                + ",".join(f"{_escape(k)}:{_json_plain(facts[k])}" for k in sorted(facts))
+                + "}",
+                fields(encounter),
+            )
+        except (_NotPlain, TypeError):  # TypeError: a key that is not a string
+            pass
+    data = dump_row(encounter)
+    return canonical_json(data.pop("facts", {})), canonical_json(data)
+
+
+def _when(value: Any) -> datetime:
+    if type(value) is not str:
+        raise _NotPlain
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise _NotPlain
+    return moment
+
+
+def _text(value: Any) -> str:
+    if type(value) is not str:
+        raise _NotPlain
+    return value
+
+
+def load_encounter(row: Sequence[Any]) -> Encounter:
+    """The encounter of a stored row ``(id, protocol, protocol_version, state,
+    responsible, facts, version, opened_at, closed_at, channel)``, ``facts`` as a
+    table: what :func:`load_row` gives for it.
+
+    :raises StoreError: naming every problem with its path.
+    """
+    (
+        ident,
+        protocol,
+        protocol_version,
+        state,
+        responsible,
+        facts,
+        version,
+        opened,
+        closed,
+        channel,
+    ) = row
+    try:
+        if type(version) is not int or type(facts) is not dict:
+            raise _NotPlain
+        for key, value in facts.items():
+            if type(key) is not str or type(value) not in (str, bool):
+                raise _NotPlain
+        return Encounter(
+            id=_text(ident),
+            protocol=_text(protocol),
+            protocol_version=_text(protocol_version),
+            state=_text(state),
+            responsible=None if responsible is None else _text(responsible),
+            facts=facts,
+            version=version,
+            opened_at=_when(opened),
+            closed_at=None if closed is None else _when(closed),
+            channel=_text(channel),
+        )
+    except (_NotPlain, ValueError):  # let the converter say what is wrong, with its path
+        names = attrs.fields_dict(Encounter)
+        return load_row(dict(zip(names, row, strict=True)), Encounter)
+
+
+def load_plain(cls: type[T], row: Sequence[Any]) -> T:
+    """A value of ``cls`` whose fields are strings and aware datetimes only (such as a
+    pending deadline), from its stored row in field order: what :func:`load_row`
+    gives for it.
+
+    :raises StoreError: naming every problem with its path.
+    """
+    decoders = _PLAIN_DECODERS.get(cls)
+    if decoders is None:
+        hints = typing.get_type_hints(cls)
+        decoders = tuple(
+            (
+                a.name,
+                _when if hints[a.name] is datetime else _text if hints[a.name] is str else None,
+            )
+            for a in attrs.fields(typing.cast(Any, cls))
+        )
+        _PLAIN_DECODERS[cls] = decoders
+    try:
+        if len(row) != len(decoders):
+            raise _NotPlain
+        values = {}
+        for (name, decode), value in zip(decoders, row, strict=True):
+            if decode is None:
+                raise _NotPlain
+            values[name] = decode(value)
+        return cls(**values)
+    except (_NotPlain, ValueError):
+        return load_row(dict(zip((n for n, _ in decoders), row, strict=False)), cls)
+
+
+_PLAIN_DECODERS: dict[type, tuple[tuple[str, Callable[[Any], Any] | None], ...]] = {}

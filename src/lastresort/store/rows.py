@@ -10,14 +10,9 @@ import attrs
 
 from ..audit import GENESIS
 from ..convert import converter, dump_row
-from ..model import Encounter
 from ..outbox import Notification
 from .schema import micros
 
-ENCOUNTER = (
-    "id, protocol, protocol_version, state, responsible, facts, version, opened_at,"
-    " closed_at, channel"
-)
 DEADLINE = "id, encounter_id, step, event, due"
 #: the stored snapshot's columns, in the order commit reads and writes them
 SNAPSHOT = (
@@ -49,10 +44,18 @@ APPEND_LEDGER = (
 )
 VERSION, FACTS, SEQ, HEAD = (SNAPSHOT.index(c) for c in ("version", "facts", "seq", "head"))
 SELECT_SNAPSHOT = f"SELECT {', '.join(SNAPSHOT)} FROM encounters WHERE id = ?"
+#: a new encounter's row; writes nothing when the id is taken
 INSERT_SNAPSHOT = (
     f"INSERT INTO encounters ({', '.join(SNAPSHOT)}, id)"
-    f" VALUES ({', '.join('?' * (len(SNAPSHOT) + 1))})"
+    f" VALUES ({', '.join('?' * (len(SNAPSHOT) + 1))}) ON CONFLICT (id) DO NOTHING"
 )
+#: the snapshot columns that change without a new version (deliveries append events;
+#: retention clears the facts and their salt), compared with ``IS`` as they may be NULL
+GUARDED = tuple(
+    SNAPSHOT.index(c) for c in ("version", "facts", "facts_salt", "facts_digest", "seq", "head")
+)
+#: an update of the encounter row that applies only if it still holds what was read
+GUARD = "id = ? AND " + " AND ".join(f"{SNAPSHOT[i]} IS ?" for i in GUARDED)
 NOTE = (
     "key, encounter_id, protocol, event, step, party, created_at, attempts,"
     " next_attempt_at, contact, last_error, delivered_at"
@@ -68,7 +71,6 @@ def _defaults(cls: type) -> dict[str, Any]:
     return out
 
 
-ENCOUNTER_DEFAULTS = _defaults(Encounter)
 NOTE_DEFAULTS = _defaults(Notification)
 
 
@@ -76,7 +78,7 @@ def _names(columns: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in columns.split(","))
 
 
-ENCOUNTER_NAMES, DEADLINE_NAMES, NOTE_NAMES = map(_names, (ENCOUNTER, DEADLINE, NOTE))
+NOTE_NAMES = _names(NOTE)
 
 
 def row_data(names: tuple[str, ...], values: Sequence[Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,14 @@ from ..audit import (
     link_hash,
     snapshot_digest,
 )
-from ..convert import canonical_json, converter, dump_row, load_event, load_row
+from ..convert import (
+    converter,
+    encounter_canonical_json,
+    load_encounter,
+    load_event,
+    load_plain,
+    load_row,
+)
 from ..errors import ConcurrentUpdate, LastResortError, StoreError, UnknownEncounter
 from ..events import Event, NotificationDelivered
 from ..model import Encounter
@@ -36,11 +44,9 @@ from .connections import Connections
 from .rows import (
     APPEND_LEDGER,
     DEADLINE,
-    DEADLINE_NAMES,
-    ENCOUNTER,
-    ENCOUNTER_DEFAULTS,
-    ENCOUNTER_NAMES,
     FACTS,
+    GUARD,
+    GUARDED,
     HEAD,
     INSERT_EVENT,
     INSERT_SNAPSHOT,
@@ -101,6 +107,7 @@ class SQLiteStore:
         self.synchronous = sync
         self.busy_timeout = float(busy_timeout)
         self._db = Connections(self.path, sync, self.busy_timeout, {"ledger_link": ledger_link})
+        self._seen = threading.local()  # (id, row) of the encounter this thread loaded last
         try:
             conn = self._db.get()
             # refuse another application's file or a newer one before touching it
@@ -120,17 +127,34 @@ class SQLiteStore:
     # -- encounters ------------------------------------------------------------------
 
     def load(self, encounter_id: str) -> Encounter:
-        rows = self._db.read(
-            "load an encounter",
-            f"SELECT {ENCOUNTER} FROM encounters WHERE id = ?",
-            (encounter_id,),
-        )
+        rows = self._db.read("load an encounter", SELECT_SNAPSHOT, (encounter_id,))
         if not rows:
             raise UnknownEncounter(encounter_id)
-        data = row_data(ENCOUNTER_NAMES, rows[0])
-        facts = data["facts"]
-        data["facts"] = {} if facts is None else json.loads(facts)  # {} once purged
-        return self._structure(data, Encounter, f"encounter {encounter_id}")
+        found = rows[0]
+        # this thread's commit of the encounter will likely build on this very row: keep
+        # it to prepare the commit before taking the write lock (where it is checked)
+        self._seen.row = (encounter_id, found)
+        p, v, state, responsible, version, opened, closed, _, channel, facts = found[:10]
+        try:
+            # {} once purged
+            data = {} if facts is None else json.loads(facts)
+            return load_encounter(
+                (encounter_id, p, v, state, responsible, data, version, opened, closed, channel)
+            )
+        except (StoreError, ValueError) as exc:
+            raise StoreError(f"{self.path}: encounter {encounter_id} is unreadable: {exc}") from exc
+
+    def next_seq(self, encounter_id: str) -> int:
+        """The sequence number the encounter's next event will likely get: one past
+        the last event of the row this thread loaded last (``0``, leaving the
+        numbering to :meth:`commit`, for another encounter). :meth:`commit`
+        renumbers events that do not follow on the stored timeline."""
+        seen = self._last_seen(encounter_id)
+        return 0 if seen is None else int(seen[SEQ]) + 1
+
+    def _last_seen(self, encounter_id: str) -> tuple[Any, ...] | None:
+        seen: tuple[str, tuple[Any, ...]] | None = getattr(self._seen, "row", None)
+        return seen[1] if seen is not None and seen[0] == encounter_id else None
 
     def _structure(self, data: dict[str, Any], cls: type[T], where: str) -> T:
         try:
@@ -142,79 +166,50 @@ class SQLiteStore:
         check_change(change)
         encounter = change.encounter
         eid = encounter.id
-        # serialise outside the transaction: the write lock is held as briefly as possible
-        fields = dump_row(encounter)
-        facts = canonical_json(fields.pop("facts", {}))
-        snap = canonical_json(fields)  # = audit.snapshot_json(encounter), from the same data
-        row = {**ENCOUNTER_DEFAULTS, **fields}
+        # serialise and hash outside the transaction: the write lock is held only for
+        # the statements
+        facts, snap = encounter_canonical_json(encounter)
         datas = [event_json(e) for e in change.events]
+        closed = encounter.closed_at
+        fields = (
+            encounter.protocol,
+            encounter.protocol_version,
+            encounter.state,
+            encounter.responsible,
+            encounter.version,
+            encounter.opened_at.isoformat(),
+            None if closed is None else closed.isoformat(),
+            None if closed is None else micros(closed),
+            encounter.channel,
+            facts,
+        )
         deadlines = [
             (d.id, eid, d.step, d.event, d.due.isoformat(), micros(d.due)) for d in change.schedule
         ]
         notes = [note_row(n) for n in change.outbox]
-        closed_us = None if encounter.closed_at is None else micros(encounter.closed_at)
+        expected = change.expected_version
+        seen = None if expected is None else self._last_seen(eid)
+        plan = None
+        if seen is not None and seen[VERSION] == expected:
+            plan = _Plan(change, datas, fields, snap, seen)
+        elif expected is None:
+            plan = _Plan(change, datas, fields, snap, None)
         with self._db.write(f"commit encounter {eid}") as conn:
-            found = conn.execute(SELECT_SNAPSHOT, (eid,)).fetchone()
-            if change.expected_version is None:
-                if found is not None:
+            if plan is None or not plan.apply(conn, eid):
+                found = conn.execute(SELECT_SNAPSHOT, (eid,)).fetchone()
+                if expected is None:
+                    assert found is not None  # the insert found it
                     raise ConcurrentUpdate(eid, 0, found[VERSION])
-                seq, prev, salt = 0, GENESIS, os.urandom(16)
-                digest = facts_digest(facts, salt)
-            elif found is None:
-                raise UnknownEncounter(eid)
-            elif found[VERSION] != change.expected_version:
-                raise ConcurrentUpdate(eid, change.expected_version, found[VERSION])
-            else:
-                seq, prev = found[SEQ], found[HEAD]
-                if found[FACTS] == facts:
-                    salt, digest = found[FACTS + 1], found[FACTS + 2]
-                else:
-                    salt = found[FACTS + 1] or os.urandom(16)
-                    digest = facts_digest(facts, salt)
-            snapshot = snapshot_digest(snap, digest)
-            committed: list[Event] = []
-            rows = []
-            for event, data in zip(change.events, datas, strict=True):
-                seq += 1
-                digest_of_event = link_hash(prev, seq, snapshot, data)
-                rows.append((eid, seq, event.kind, data, snapshot, prev, digest_of_event))
-                committed.append(numbered(event, seq))
-                prev = digest_of_event
-            conn.executemany(INSERT_EVENT, rows)
-            values = (
-                row["protocol"],
-                row["protocol_version"],
-                row["state"],
-                row["responsible"],
-                row["version"],
-                row["opened_at"],
-                row["closed_at"],
-                closed_us,
-                row["channel"],
-                facts,
-                salt,
-                digest,
-                snapshot,
-                seq,
-                prev,
-            )
-            if found is None:
-                conn.execute(INSERT_SNAPSHOT, (*values, eid))
-            else:
-                # only what changed: unchanged indexed columns then cost no index writes
-                changed = [
-                    (column, new)
-                    for column, old, new in zip(SNAPSHOT, found, values, strict=True)
-                    if old != new
-                ]
-                conn.execute(
-                    "UPDATE encounters SET "
-                    + ", ".join(f"{column} = ?" for column, _ in changed)
-                    + " WHERE id = ?",
-                    (*(new for _, new in changed), eid),
-                )
-            if rows:
-                self._append_ledger(conn, eid, seq, prev)
+                if found is None:
+                    raise UnknownEncounter(eid)
+                if found[VERSION] != expected:
+                    raise ConcurrentUpdate(eid, expected, found[VERSION])
+                plan = _Plan(change, datas, fields, snap, found)
+                if not plan.apply(conn, eid):  # pragma: no cover - the write lock is held
+                    raise StoreError(f"{self.path}: encounter {eid} changed under the write lock")
+            conn.executemany(INSERT_EVENT, plan.rows)
+            if plan.rows:
+                self._append_ledger(conn, eid, plan.seq, plan.head)
             if change.clear:
                 conn.executemany("DELETE FROM deadlines WHERE id = ?", [(d,) for d in change.clear])
             if deadlines:
@@ -232,7 +227,7 @@ class SQLiteStore:
                     " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     notes,
                 )
-        return committed
+        return plan.committed
 
     @staticmethod
     def _append_ledger(conn: sqlite3.Connection, eid: str, seq: int, head: str) -> None:
@@ -268,10 +263,13 @@ class SQLiteStore:
     # -- deadlines ------------------------------------------------------------------
 
     def _deadlines(self, rows: list[Any]) -> list[PendingDeadline]:
-        return [
-            self._structure(row_data(DEADLINE_NAMES, r), PendingDeadline, f"deadline {r[0]}")
-            for r in rows
-        ]
+        out = []
+        for row in rows:
+            try:
+                out.append(load_plain(PendingDeadline, row))
+            except StoreError as exc:
+                raise StoreError(f"{self.path}: deadline {row[0]} is unreadable: {exc}") from exc
+        return out
 
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
         return self._deadlines(
@@ -460,3 +458,71 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r}, synchronous={self.synchronous!r})"
+
+
+class _Plan:
+    """What one commit writes to the encounter and its timeline, computed from the
+    stored row it builds on (``None`` for a new encounter): the new row's values, the
+    numbered, hashed event rows and the events to return."""
+
+    __slots__ = ("base", "committed", "head", "rows", "seq", "values")
+
+    def __init__(
+        self,
+        change: Change,
+        datas: list[str],
+        fields: tuple[Any, ...],
+        snap: str,
+        base: tuple[Any, ...] | None,
+    ) -> None:
+        facts = fields[-1]
+        if base is None:
+            seq, prev, salt = 0, GENESIS, os.urandom(16)
+            digest = facts_digest(facts, salt)
+        else:
+            seq, prev = base[SEQ], base[HEAD]
+            if base[FACTS] == facts:
+                salt, digest = base[FACTS + 1], base[FACTS + 2]
+            else:
+                salt = base[FACTS + 1] or os.urandom(16)
+                digest = facts_digest(facts, salt)
+        snapshot = snapshot_digest(snap, digest)
+        eid = change.encounter.id
+        rows = []
+        committed: list[Event] = []
+        for event, data in zip(change.events, datas, strict=True):
+            seq += 1
+            digest_of_event = link_hash(prev, seq, snapshot, data)
+            rows.append((eid, seq, event.kind, data, snapshot, prev, digest_of_event))
+            # numbered already when the engine predicted the sequence (next_seq)
+            committed.append(event if event.seq == seq else numbered(event, seq))
+            prev = digest_of_event
+        self.base = base
+        self.values = (*fields, salt, digest, snapshot, seq, prev)
+        self.rows = rows
+        self.committed = committed
+        self.seq = seq
+        self.head = prev
+
+    def apply(self, conn: sqlite3.Connection, eid: str) -> bool:
+        """Write the encounter row, if the stored one is still :attr:`base` (for a new
+        encounter: if there is none); ``False`` when it is not (nothing written)."""
+        base = self.base
+        if base is None:
+            return bool(conn.execute(INSERT_SNAPSHOT, (*self.values, eid)).rowcount)
+        # only what changed: unchanged indexed columns then cost no index writes. The
+        # columns the guard compares are all that change without a new version
+        # (deliveries move seq and head, retention clears facts and salt), so a row
+        # that passes it holds base in every column left out.
+        changed = [
+            (column, new)
+            for column, old, new in zip(SNAPSHOT, base, self.values, strict=True)
+            if old != new
+        ]
+        cursor = conn.execute(
+            "UPDATE encounters SET "
+            + ", ".join(f"{column} = ?" for column, _ in changed)
+            + f" WHERE {GUARD}",
+            (*(new for _, new in changed), eid, *(base[i] for i in GUARDED)),
+        )
+        return bool(cursor.rowcount)
