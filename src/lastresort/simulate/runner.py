@@ -173,8 +173,10 @@ class _Run:
         self.heap: list[tuple[float, int, _Encounter, int]] = []
         self.seq = 0
         self.cumulative = {k: tuple(accumulate(w)) for k, w in plan.weights.items()}
-        self.party_keys = {p: key("party", p) for p in plan.parties}
-        self.models = plan.parties
+        #: per party: its model, its samples and the key of its response draws
+        self.parties: dict[str, tuple[PartyModel, PartySamples, int]] = {
+            p: (model, self.party[p], key("party", p)) for p, model in plan.parties.items()
+        }
         #: per step, what entering it needs: its KPI marks, the options a response
         #: under way may keep, the responsible party and the options to choose from
         self.steps: dict[str, tuple[int, frozenset[Option], str | None, tuple[Option, ...]]] = {
@@ -368,7 +370,15 @@ class _Run:
         if responsible not in engaged:
             self._engage(enc, responsible, t)
         if len(engaged) > 1:
-            self._release_others(enc, responsible, t)
+            pending = enc.pending
+            # nobody to release when the other one engaged is the party on its way
+            if (
+                len(engaged) > 2
+                or pending is None
+                or pending.actor == responsible
+                or pending.actor not in engaged
+            ):
+                self._release_others(enc, responsible, t)
         if enc.pending is None:
             if len(options) == 1 and (enc.acute_done or not enc.acute):
                 self._request(enc, options[0], t)  # the common case: no choice to make
@@ -412,13 +422,13 @@ class _Run:
     def _request(self, enc: _Encounter, option: Option, t: float) -> bool:
         """Ask ``option.actor`` to act; ``False`` when it does not come (no-show)."""
         actor = option.actor
+        model, stats, party_key = self.parties[actor]
         rngs = enc.rngs
         rng = rngs.get(actor)
         if rng is None:
-            rng = rngs[actor] = Draws(enc.child.key ^ self.party_keys[actor])
+            rng = rngs[actor] = Draws(enc.child.key ^ party_key)
         show, quantile = rng.pair()  # always both: common random numbers
-        model = self.models[actor]
-        self.party[actor].requests += 1
+        stats.requests += 1
         sigma = model.sigma
         delay = model.median * _exp(sigma * _inv_cdf(quantile or 1e-12)) if sigma else model.median
         enc.pending = option
@@ -426,7 +436,6 @@ class _Run:
             self.seq = seq = self.seq + 1
             heappush(self.heap, (t + delay, seq, enc, enc.token))
             return True
-        stats = self.party[actor]
         if show < model.no_show:
             stats.no_shows += 1
             enc.pending = None
