@@ -42,7 +42,7 @@ from .events import (
     StepEntered,
 )
 from .machine import CompiledProtocol
-from .model import CLOCK, Actor, Encounter, Protocol, Transition
+from .model import CLOCK, Actor, Encounter, Protocol, Step, Transition
 from .outbox import Backoff, Notification
 from .plugins import Hooks, make_plugin_manager
 from .store.base import Change, PendingDeadline, Store
@@ -246,7 +246,7 @@ class Engine:
                 channel=channel,
             )
         ]
-        schedule = self._enter(encounter, protocol.initial, now, who, events, seq)
+        schedule = self._enter(encounter, protocol.initial, step, now, who, events, seq)
         committed = self.store.commit(
             Change(encounter=encounter, expected_version=None, events=events, schedule=schedule)
         )
@@ -394,7 +394,7 @@ class Engine:
             closed_at=now if terminal else None,
             channel=encounter.channel,
         )
-        schedule = self._enter(after, step_key, now, actor, events, seq)
+        schedule = self._enter(after, step_key, target, now, actor, events, seq)
         notes = []
         for party in taken.notify:
             key = f"{eid}:v{version}:{event}:{party}"
@@ -483,12 +483,15 @@ class Engine:
         self,
         encounter: Encounter,
         step_key: str,
+        step: Step,
         now: datetime,
         actor: Actor,
         events: list[Event],
-        seq: Iterator[int] | None = None,
+        seq: Iterator[int],
     ) -> tuple[PendingDeadline, ...]:
-        deadline_spec = self._compiled[encounter.protocol].protocol.steps[step_key].deadline
+        """Schedule the deadline of ``step`` (entered as ``step_key``), if it has one:
+        its :class:`DeadlineScheduled` is appended to ``events``."""
+        deadline_spec = step.deadline
         if deadline_spec is None:
             return ()
         eid = encounter.id
@@ -502,7 +505,7 @@ class Engine:
         events.append(
             DeadlineScheduled(
                 encounter_id=eid,
-                seq=0 if seq is None else next(seq),
+                seq=next(seq),
                 at=now,
                 actor=actor,
                 deadline_id=deadline.id,

@@ -152,6 +152,7 @@ class CompiledProtocol:
                         event, source, transition.target, conditions=[conditions[id(transition)]]
                     )
         self._routes: dict[tuple[str, str, str], Route] = {}
+        self._events: dict[str, _core.Event] = self._machine.events
         self._allowed: dict[str, tuple[str, ...]] = {
             key: tuple(events) for key, events in self._from.items()
         }
@@ -252,7 +253,8 @@ class CompiledProtocol:
             cursor.state = state
             cursor.permit, cursor.guard, cursor.taken = permit, guard, None
             try:
-                moved = cursor.trigger(event)
+                # transitions' public Event.trigger, without model.trigger's name lookup
+                moved = self._events[event].trigger(cursor)
             except MachineError as exc:
                 raise TransitionNotAllowed("-", state, event, self.events(state)) from exc
             finally:

@@ -120,14 +120,16 @@ def check_change(change: Change) -> None:
             f" {base + 1}, not {encounter.version}; nothing was written"
         )
     eid = encounter.id
-    for what, rows in (
-        ("event", change.events),
-        ("deadline", change.schedule),
-        ("notification", change.outbox),
-    ):
-        for row in rows:
-            if row.encounter_id != eid:
-                _foreign(eid, what, rows, row)
+    # three plain loops: this runs on every commit of every store
+    for event in change.events:
+        if event.encounter_id != eid:
+            _foreign(eid, "event", change.events, event)
+    for deadline in change.schedule:
+        if deadline.encounter_id != eid:
+            _foreign(eid, "deadline", change.schedule, deadline)
+    for note in change.outbox:
+        if note.encounter_id != eid:
+            _foreign(eid, "notification", change.outbox, note)
 
 
 def _foreign(eid: str, what: str, rows: Sequence[_Owned], row: _Owned) -> NoReturn:
