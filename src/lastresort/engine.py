@@ -299,13 +299,15 @@ class Engine:
         if not route.permitted:
             self._refuse(machine, encounter, event, actor, route.candidates)
         guard: Callable[[Transition], bool] = _always
-        refusals: list[tuple[str, str]] = []
+        refusals: list[tuple[str, str]] | None = None
         if route.guarded:
+            refusals = []
 
             def guard(transition: Transition) -> bool:
                 assert transition.guard is not None
                 reason = self.hooks.guard(transition.guard, encounter, event, actor)
                 if reason is not None:
+                    assert refusals is not None
                     refusals.append((transition.guard, reason))
                 return reason is None
 
@@ -316,7 +318,7 @@ class Engine:
 
         eid = encounter.id
         step_key = taken.target
-        target = protocol.steps[step_key]
+        target = machine.steps[step_key]
         responsible = target.responsible
         version = encounter.version + 1
         # events are numbered here when the store can predict the next sequence number

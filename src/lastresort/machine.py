@@ -25,7 +25,7 @@ from transitions import Machine, MachineError
 from transitions import core as _core
 
 from .errors import TransitionNotAllowed
-from .model import ACUTE_DANGER, CLOCK, Protocol, Transition
+from .model import ACUTE_DANGER, CLOCK, Protocol, Step, Transition
 
 __all__ = ["CompiledProtocol", "Route", "compile_protocol"]
 
@@ -119,6 +119,8 @@ class CompiledProtocol:
 
     def __init__(self, protocol: Protocol) -> None:
         self.protocol = protocol
+        #: the protocol's steps in a plain dict (a FrozenMap lookup is a Python call)
+        self.steps: dict[str, Step] = dict(protocol.steps)
         self._lock = threading.Lock()
         self._cursor = _Cursor()
         self._machine = _LeanMachine(
