@@ -4,7 +4,9 @@ and errors that change nothing."""
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +25,9 @@ from lastresort.simulate import (
     dump_config,
     load_config,
     monte_carlo,
+    runner,
 )
+from lastresort.simulate.arrivals import Child, Describer, children, describe
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -588,3 +592,73 @@ def test_start_and_timezone_are_honoured() -> None:
     assert opened[0] > start
     local = [t.astimezone(ZoneInfo("America/New_York")) for t in opened]
     assert all(t.weekday() == 5 and t.hour == 10 for t in local)
+
+
+# -- how a chunk runs ----------------------------------------------------------------
+
+
+class GcSeen:
+    """An observer plugin: whether the cyclic collector was on at each event."""
+
+    def __init__(self) -> None:
+        self.enabled: list[bool] = []
+
+    @lr.hookimpl
+    def lastresort_on_event(self, event: lr.Event, encounter: lr.Encounter) -> None:
+        self.enabled.append(gc.isenabled())
+
+
+def test_a_chunk_pauses_the_collector_and_frees_its_store_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stores: list[weakref.ref[lr.MemoryStore]] = []
+
+    class Store(lr.MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            stores.append(weakref.ref(self))
+
+    monkeypatch.setattr(runner, "MemoryStore", Store)
+    seen = GcSeen()
+    assert gc.isenabled()
+    samples = runner.run_chunk([tiny()], config(), 1, 0, 20, [seen])
+    assert samples[0].encounters == 20
+    assert gc.isenabled()  # switched back on
+    assert seen.enabled
+    assert not any(seen.enabled)  # off while the chunk ran
+    gc.disable()
+    try:
+        runner.run_chunk([tiny()], config(), 1, 1, 20, [seen])
+        assert not gc.isenabled()  # left off when it was off
+        # no reference cycle holds the chunk's engine: its store is gone already
+        assert [ref() for ref in stores] == [None, None]
+    finally:
+        gc.enable()
+
+
+def test_describer_makes_the_declared_facts_in_their_order() -> None:
+    cfg = config(
+        children={
+            "age_band": {"0-7": 0.1, "8-11": 0.2, "12-15": 0.3, "16-17": 0.4},
+            "facts": {"accompanied": 0.3, "language": {"nl": 0.6, "en": 0.4}},
+        }
+    )
+    kids = children(cfg, 3, 0)
+    every = Describer(cfg.children)
+    declared = Describer(cfg.children, ["language", "age_band", "undeclared", "disclosure"])
+    for _ in range(200):
+        child = next(kids)
+        facts, acute = describe(child, cfg.children)
+        assert every(child) == (facts, acute)
+        assert list(facts) == ["disclosure", "age_band", "accompanied", "language"]
+        assert declared(child) == (
+            {k: facts[k] for k in ["language", "age_band", "disclosure"]},
+            acute,
+        )
+    below_one = Child(0, 0.0, 0, 0, (0.9999999999999999,) * 5)
+    assert every(below_one)[0] == {
+        "disclosure": False,
+        "age_band": "16-17",
+        "accompanied": False,
+        "language": "en",
+    }

@@ -26,6 +26,7 @@ The behaviour model (see ``docs/simulation.md``):
 from __future__ import annotations
 
 import functools
+import gc
 import math
 from bisect import bisect
 from collections import deque
@@ -549,9 +550,25 @@ def run_chunk(
     A module-level function, so that any :class:`concurrent.futures.Executor`
     (a process pool, a Dask client's executor) can run it.
 
+    The cyclic garbage collector is paused while the chunk runs (unless it was
+    off already) and switched back on after. A chunk makes hundreds of thousands
+    of objects that live until it returns (its engine's store), so the
+    collector's full passes over them free nothing; they cost about a tenth of
+    the run. The chunk's objects are freed by reference counting when it returns
+    (nothing of a chunk is in a reference cycle but a few hundred objects of its
+    engine's plugin manager). In a thread pool a chunk may run with the
+    collector on, when another chunk switched it back on first.
+
     :returns: one :class:`Samples` per protocol, in the order given.
     """
-    return [
-        _Run(plan_of(p, config), config, seed, chunk, quota, plugins, entry_points).run()
-        for p in protocols
-    ]
+    pause = gc.isenabled()
+    if pause:
+        gc.disable()
+    try:
+        return [
+            _Run(plan_of(p, config), config, seed, chunk, quota, plugins, entry_points).run()
+            for p in protocols
+        ]
+    finally:
+        if pause:
+            gc.enable()
