@@ -497,3 +497,50 @@ def test_many_rescheduled_deadlines_keep_next_due_and_claims_right(store: lr.Sto
     store.release_deadline("a:v1399")
     assert store.next_due() is None
     assert store.claim_deadlines(at(10_000), LEASE) == []
+
+
+def test_churn_without_ticks_or_deliveries_is_claimed_right_afterwards(store: lr.Store) -> None:
+    # MemoryStore indexes new deadlines and notifications by time only when a claim or
+    # next_due needs it: changes in between must all be seen, in the order of time
+    new(store, "a", schedule=[deadline("a", "d", 30)], outbox=[note("a", "expert", 4)])
+    for version in range(2, 2600):  # past the size at which new deadlines are folded in
+        store.commit(
+            Change(
+                encounter=encounter("a", version),
+                expected_version=version - 1,
+                events=[],
+                # the same deadline id, moved back and forth; a notification put again
+                clear=["a:d"] if version % 7 == 0 else [],
+                schedule=[deadline("a", "d", 30 - version % 5)],
+                outbox=[note("a", "expert", 4 + version % 3), note("a", f"p{version}", 9)],
+            )
+        )
+    store.failed("a:p2599", 1, at(1), "TimeoutError")  # due again earlier than its creation
+    assert [d.due for d in store.deadlines("a")] == [at(30 - 2599 % 5)]
+    assert store.next_due() == at(26)
+    assert store.claim_deadlines(at(25.9), LEASE) == []
+    assert [d.id for d in store.claim_deadlines(at(26), LEASE)] == ["a:d"]
+    assert [n.key for n in store.claim_outbox(at(3), timedelta(hours=1))] == ["a:p2599"]
+    claimed = store.claim_outbox(at(8.9), LEASE)
+    assert [(n.key, n.next_attempt_at) for n in claimed] == [("a:expert", at(4 + 2599 % 3))]
+    assert len(store.claim_outbox(at(9), LEASE)) == 2597  # every other party, once
+
+
+def test_memory_store_indexes_stay_bounded_without_ticks() -> None:
+    store = lr.MemoryStore()
+    new(store, "a", schedule=[deadline("a", "v1", 50)])
+    for version in range(2, 20_000):
+        store.commit(
+            Change(
+                encounter=encounter("a", version),
+                expected_version=version - 1,
+                events=[],
+                clear=[f"a:v{version - 1}"],
+                schedule=[deadline("a", f"v{version}", 50)],
+            )
+        )
+    # one live deadline: what the store keeps for ordering by time must not grow
+    # with the deadlines scheduled and cleared meanwhile (here 20,000)
+    kept = len(store._due) + len(store._due_new)
+    assert kept <= 5000, kept
+    assert [d.id for d in store.claim_deadlines(at(50), LEASE)] == ["a:v19999"]
