@@ -43,12 +43,12 @@ def dict_lookup(protocol: lr.Protocol, path: Path, encounters: int) -> Callable[
     table = {(event, source): target for event, source, target in edges(protocol)}
 
     def run() -> float:
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(encounters):
             state = protocol.initial
             for event, _actor in path:
                 state = table[(event, state)]
-        return (time.perf_counter() - start) / (encounters * len(path))
+        return (time.process_time() - start) / (encounters * len(path))
 
     return run
 
@@ -72,12 +72,12 @@ def transitions_shared(protocol: lr.Protocol, path: Path, encounters: int) -> Ca
     trigger = model.trigger  # type: ignore[attr-defined]
 
     def run() -> float:
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(encounters):
             model.state = protocol.initial
             for event, _actor in path:
                 trigger(event)
-        return (time.perf_counter() - start) / (encounters * len(path))
+        return (time.process_time() - start) / (encounters * len(path))
 
     return run
 
@@ -88,14 +88,14 @@ def transitions_add_model(
     machine = _machine(protocol, None)
 
     def run() -> float:
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(encounters):
             model = _Model()
             machine.add_model(model)
             for event, _actor in path:
                 model.trigger(event)  # type: ignore[attr-defined]
             machine.remove_model(model)
-        return (time.perf_counter() - start) / (encounters * len(path))
+        return (time.process_time() - start) / (encounters * len(path))
 
     return run
 
@@ -104,13 +104,13 @@ def transitions_machine_each(
     protocol: lr.Protocol, path: Path, encounters: int
 ) -> Callable[[], float]:
     def run() -> float:
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(encounters):
             model = _Model()
             _machine(protocol, model)
             for event, _actor in path:
                 model.trigger(event)  # type: ignore[attr-defined]
-        return (time.perf_counter() - start) / (encounters * len(path))
+        return (time.process_time() - start) / (encounters * len(path))
 
     return run
 
@@ -128,10 +128,10 @@ def add_model_growth(protocol: lr.Protocol, sizes: Sequence[int]) -> dict[int, t
         per_model = (tracemalloc.get_traced_memory()[0] - before) / size
         tracemalloc.stop()
         probes = [_Model() for _ in range(50)]
-        start = time.perf_counter()
+        start = time.process_time()
         for model in probes:
             machine.add_model(model)
-        out[size] = ((time.perf_counter() - start) / len(probes), per_model)
+        out[size] = ((time.process_time() - start) / len(probes), per_model)
     return out
 
 
@@ -149,14 +149,14 @@ def sismic_runner(protocol: lr.Protocol, path: Path, encounters: int) -> Callabl
         chart.add_transition(Transition(source, target, event=event))
 
     def run() -> float:
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(encounters):
             interpreter = Interpreter(chart)
             interpreter.execute_once()
             for event, _actor in path:
                 interpreter.queue(event)
                 interpreter.execute_once()
-        return (time.perf_counter() - start) / (encounters * len(path))
+        return (time.process_time() - start) / (encounters * len(path))
 
     return run
 
@@ -181,11 +181,11 @@ def statemachine_runner(
     machine_class = type("ProtocolMachine", (StateMachine,), namespace)
 
     def run() -> float:
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(encounters):
             machine = machine_class()
             for event, _actor in path:
                 machine.send(f"e_{event}")
-        return (time.perf_counter() - start) / (encounters * len(path))
+        return (time.process_time() - start) / (encounters * len(path))
 
     return run
