@@ -1,5 +1,6 @@
 """Engine.fire on MemoryStore next to raw `transitions` (one shared Machine, reused
-model), measured in the same process on the same protocol and event path.
+model), measured in the same process on the same protocol and event path, in CPU
+time of the process (``time.process_time``: other load disturbs it less than wall time).
 
 Run:  .venv/bin/python benchmarks/bench_engine.py [--quick]
 Target: Engine.fire <= 2.5x raw transitions per event (goal 1.5x).
