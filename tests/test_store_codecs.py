@@ -6,6 +6,7 @@ including the values they leave to the converter and the rows it refuses."""
 from __future__ import annotations
 
 import enum
+import json
 import typing
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -32,6 +33,8 @@ from lastresort.convert import (
 from lastresort.errors import StoreError
 from lastresort.model import Actor, Encounter
 from lastresort.store.base import PendingDeadline
+from lastresort.store.rows import note_row
+from lastresort.store.schema import micros
 
 ZONES = [UTC, ZoneInfo("Europe/Amsterdam"), timezone(timedelta(hours=5, minutes=30))]
 times = st.datetimes(
@@ -178,7 +181,7 @@ def encounter_row(encounter: Encounter) -> tuple[Any, ...]:
         data["protocol_version"],
         data["state"],
         data["responsible"],
-        data["facts"],
+        canonical_json(data["facts"]),
         data["version"],
         data["opened_at"],
         data.get("closed_at"),
@@ -190,16 +193,18 @@ def encounter_row(encounter: Encounter) -> tuple[Any, ...]:
 @given(encounters)
 def test_an_encounter_row_reads_back_as_the_converter_reads_it(encounter: Encounter) -> None:
     row = encounter_row(encounter)
-    fast = load_encounter(row)
-    assert (
-        fast
-        == encounter
-        == load_row(dict(zip(attrs.fields_dict(Encounter), row, strict=True)), Encounter)
-    )
-    assert fast.facts is encounter.facts or dict(fast.facts) == dict(encounter.facts)
+    data = [*row[:5], json.loads(row[5]), *row[6:]]
+    slow = load_row(dict(zip(attrs.fields_dict(Encounter), data, strict=True)), Encounter)
+    # equal to what the converter reads (a time in a repeated hour of a zone does not
+    # compare equal to the same instant at a fixed offset, so not to ``encounter``)
+    assert load_encounter(row) == slow
+    assert load_encounter(row) == slow  # again, with its facts read before
+    assert encounter_row(load_encounter(row)) == row
+    purged = load_encounter((*row[:5], None, *row[6:]))
+    assert purged == attrs.evolve(slow, facts={})
 
 
-GOOD = ("e", "p", "1", "desk", None, {"a": True}, 2, "2026-03-02T10:00:00+01:00", None, "counter")
+GOOD = ("e", "p", "1", "desk", None, '{"a":true}', 2, "2026-03-02T10:00:00+01:00", None, "counter")
 
 
 @pytest.mark.parametrize(
@@ -208,9 +213,10 @@ GOOD = ("e", "p", "1", "desk", None, {"a": True}, 2, "2026-03-02T10:00:00+01:00"
         (0, 7),
         (3, None),
         (4, 5),
-        (5, {"a": 1.5}),
-        (5, {"a": None}),
-        (5, ["a"]),
+        (5, '{"a":1.5}'),
+        (5, '{"a":null}'),
+        (5, '["a"]'),
+        (5, '{"a":{"b":true}}'),
         (6, "2"),
         (6, True),
         (7, "yesterday"),
@@ -225,8 +231,9 @@ def test_a_bad_encounter_row_is_refused_as_the_converter_refuses_it(
 ) -> None:
     row = list(GOOD)
     row[index] = value
+    data = [*row[:5], json.loads(row[5]), *row[6:]]
     with pytest.raises(StoreError) as slow:
-        load_row(dict(zip(attrs.fields_dict(Encounter), row, strict=True)), Encounter)
+        load_row(dict(zip(attrs.fields_dict(Encounter), data, strict=True)), Encounter)
     with pytest.raises(StoreError) as fast:
         load_encounter(row)
     assert str(fast.value) == str(slow.value)
@@ -237,7 +244,9 @@ def test_a_bad_encounter_row_is_refused_as_the_converter_refuses_it(
 def test_a_deadline_row_reads_back_as_the_converter_reads_it(deadline: PendingDeadline) -> None:
     data = dump_row(deadline)
     row = tuple(data[a.name] for a in attrs.fields(PendingDeadline))
-    assert load_plain(PendingDeadline, row) == deadline == load_row(data, PendingDeadline)
+    fast = load_plain(PendingDeadline, row)
+    assert fast == load_row(data, PendingDeadline)
+    assert dump_row(fast) == data
 
 
 @pytest.mark.parametrize(
@@ -266,3 +275,16 @@ def test_every_event_class_has_the_fast_codec() -> None:
     slow = [cls.__name__ for cls in _event_classes() if not _canonical_fields(cls, "seq", True).ok]
     assert slow == []
     assert StoredEvent is not None
+
+
+@settings(max_examples=200)
+@given(_instances(lr.Notification))
+def test_an_outbox_row_holds_what_the_converter_writes(note: lr.Notification) -> None:
+    data = dump_row(note)
+    defaults = {"attempts": 0, "contact": None, "last_error": None, "delivered_at": None}
+    columns = [a.name for a in attrs.fields(lr.Notification)]
+    written = [data.get(name, defaults.get(name)) for name in columns]
+    row = note_row(note)
+    assert [v for i, v in enumerate(row) if i not in (7, 10)] == written
+    assert row[7] == micros(note.created_at)
+    assert row[10] == micros(note.next_attempt_at)

@@ -596,41 +596,66 @@ def _encoder_of(kind: Any) -> Callable[[Any], str] | None:
     return None
 
 
+#: the expression the generated writers use for each kind of field (``v`` is its value):
+#: the common case inline, anything else through the function
+_WRITE: dict[Callable[[Any], str], str] = {
+    _json_plain: "(_escape(v) if v.__class__ is str else _plain(v))",
+    _json_time: "('\"' + v.isoformat() + '\"' if v.__class__ is _datetime else _time(v))",
+    _json_actor: "_actor(v)",
+}
+
+
+def _not_plain(value: Any) -> str:
+    raise _NotPlain
+
+
 class _CanonicalFields:
-    """``canonical_json(converter.unstructure(value))`` of one attrs class, field by
-    field, without the intermediate dict; ``ok`` is false for a class with a field
-    it cannot write (then the converter must)."""
+    """``canonical_json(converter.unstructure(value))`` of one attrs class, without
+    the intermediate dict: one generated function that writes its fields in key
+    order; ``ok`` is false for a class with a field it cannot write (then the
+    converter must)."""
 
     def __init__(self, cls: type, skip: frozenset[str], tag: str | None) -> None:
         try:
             hints = typing.get_type_hints(cls)
         except NameError:  # an annotation that does not resolve: leave it to the converter
             hints = {}
-        entries: list[tuple[str, str, Callable[[Any], str], Any]] = []
         self.ok = True
-        for attribute in attrs.fields(cls):
+        self.write: Callable[[Any], str] = _not_plain
+        names: dict[str, Any] = {
+            "_escape": _escape,
+            "_plain": _json_plain,
+            "_time": _json_time,
+            "_actor": _json_actor,
+            "_datetime": datetime,
+        }
+        # key -> the statement that appends its text to ``parts`` (``v`` is the value)
+        writes: dict[str, list[str]] = {}
+        for index, attribute in enumerate(attrs.fields(cls)):
             if attribute.name in skip:
                 continue
             encode = _encoder_of(hints.get(attribute.name))
-            if encode is None or isinstance(attribute.default, attrs.Factory):  # type: ignore[arg-type]
+            default = attribute.default
+            if encode is None or isinstance(default, attrs.Factory):  # type: ignore[arg-type]
                 self.ok = False
-                encode = _json_plain
-            entries.append((attribute.name, _escape(attribute.name), encode, attribute.default))
+                break
+            append = f"parts.append({_escape(attribute.name) + ':'!r} + {_WRITE[encode]})"
+            lines = [f"v = value.{attribute.name}"]
+            if default is attrs.NOTHING:
+                lines.append(append)
+            else:  # the converter omits a field at its default
+                names[f"_default{index}"] = default
+                lines += [f"if v != _default{index}:", f"    {append}"]
+            writes[attribute.name] = lines
         if tag is not None:
-            text = _escape(tag)
-            entries.append(("", _escape("kind"), lambda _: text, attrs.NOTHING))
-        entries.sort(key=lambda entry: entry[1])  # canonical_json sorts the keys
-        self.entries = tuple(entries)
-
-    def __call__(self, value: Any) -> str:
-        parts = []
-        nothing = attrs.NOTHING
-        for name, key, encode, default in self.entries:
-            item = getattr(value, name) if name else None
-            if default is not nothing and item == default:
-                continue  # the converter omits a field at its default
-            parts.append(f"{key}:{encode(item)}")
-        return "{" + ",".join(parts) + "}"
+            writes["kind"] = [f"parts.append({_escape('kind') + ':' + _escape(tag)!r})"]
+        body = [line for key in sorted(writes) for line in writes[key]]  # sorted keys
+        source = "\n    ".join(
+            ["def write(value):", "parts = []", *body, "return '{' + ','.join(parts) + '}'"]
+        )
+        if self.ok:
+            exec(source, names)  # generated from the class's own field names only
+            self.write = names["write"]
 
 
 _CANONICAL_FIELDS: dict[tuple[type, str], _CanonicalFields] = {}
@@ -650,7 +675,7 @@ def event_canonical_json(event: Event) -> str:
     fields = _canonical_fields(type(event), "seq", True)
     if fields.ok:
         try:
-            return fields(event)
+            return fields.write(event)
         except _NotPlain:
             pass
     data = dump_event(event)
@@ -669,7 +694,7 @@ def encounter_canonical_json(encounter: Encounter) -> tuple[str, str]:
                 "{"
                 + ",".join(f"{_escape(k)}:{_json_plain(facts[k])}" for k in sorted(facts))
                 + "}",
-                fields(encounter),
+                fields.write(encounter),
             )
         except (_NotPlain, TypeError):  # TypeError: a key that is not a string
             pass
@@ -694,10 +719,12 @@ def _text(value: Any) -> str:
 
 def load_encounter(row: Sequence[Any]) -> Encounter:
     """The encounter of a stored row ``(id, protocol, protocol_version, state,
-    responsible, facts, version, opened_at, closed_at, channel)``, ``facts`` as a
-    table: what :func:`load_row` gives for it.
+    responsible, facts, version, opened_at, closed_at, channel)``, ``facts`` as
+    stored (its canonical JSON text; ``None`` once purged): what :func:`load_row`
+    gives for it.
 
     :raises StoreError: naming every problem with its path.
+    :raises ValueError: when the facts are not JSON.
     """
     (
         ident,
@@ -705,19 +732,25 @@ def load_encounter(row: Sequence[Any]) -> Encounter:
         protocol_version,
         state,
         responsible,
-        facts,
+        text,
         version,
         opened,
         closed,
         channel,
     ) = row
     try:
-        if type(version) is not int or type(facts) is not dict:
-            raise _NotPlain
-        for key, value in facts.items():
-            if type(key) is not str or type(value) not in (str, bool):
+        known = text is None or text in _FACTS_READ
+        facts: Any = {} if text is None else _FACTS_READ.get(text)
+        if facts is None:
+            facts = json.loads(text)
+            if type(facts) is not dict:
                 raise _NotPlain
-        return Encounter(
+            for key, value in facts.items():
+                if type(key) is not str or type(value) not in (str, bool):
+                    raise _NotPlain
+        if type(version) is not int:
+            raise _NotPlain
+        encounter = Encounter(
             id=_text(ident),
             protocol=_text(protocol),
             protocol_version=_text(protocol_version),
@@ -730,8 +763,17 @@ def load_encounter(row: Sequence[Any]) -> Encounter:
             channel=_text(channel),
         )
     except (_NotPlain, ValueError):  # let the converter say what is wrong, with its path
+        data = {} if text is None else json.loads(text)
         names = attrs.fields_dict(Encounter)
-        return load_row(dict(zip(names, row, strict=True)), Encounter)
+        values = (*row[:5], data, *row[6:])
+        return load_row(dict(zip(names, values, strict=True)), Encounter)
+    if not known and len(_FACTS_READ) < 4096:  # bounded: one entry per distinct set of facts
+        _FACTS_READ[text] = encounter.facts
+    return encounter
+
+
+#: stored facts text -> the (frozen, shared) facts it reads as
+_FACTS_READ: dict[str, Mapping[str, str | bool]] = {}
 
 
 def load_plain(cls: type[T], row: Sequence[Any]) -> T:

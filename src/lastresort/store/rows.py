@@ -6,10 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import attrs
-
 from ..audit import GENESIS
-from ..convert import converter, dump_row
 from ..outbox import Notification
 from .schema import micros
 
@@ -62,18 +59,6 @@ NOTE = (
 )
 
 
-def _defaults(cls: type) -> dict[str, Any]:
-    """The unstructured defaults of ``cls``'s fields (the converter omits them)."""
-    out: dict[str, Any] = {}
-    for field in attrs.fields(cls):
-        if field.default is not attrs.NOTHING and not isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-            out[field.name] = converter.unstructure(field.default)
-    return out
-
-
-NOTE_DEFAULTS = _defaults(Notification)
-
-
 def _names(columns: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in columns.split(","))
 
@@ -87,21 +72,22 @@ def row_data(names: tuple[str, ...], values: Sequence[Any]) -> dict[str, Any]:
 
 
 def note_row(note: Notification) -> tuple[Any, ...]:
-    """The outbox row of ``note``, in the table's column order."""
-    d = {**NOTE_DEFAULTS, **dump_row(note)}
+    """The outbox row of ``note``, in the table's column order: what the converter
+    writes for each field (times as ISO 8601 text), with the microsecond columns."""
+    delivered = note.delivered_at
     return (
-        d["key"],
-        d["encounter_id"],
-        d["protocol"],
-        d["event"],
-        d["step"],
-        d["party"],
-        d["created_at"],
+        note.key,
+        note.encounter_id,
+        note.protocol,
+        note.event,
+        note.step,
+        note.party,
+        note.created_at.isoformat(),
         micros(note.created_at),
-        d["attempts"],
-        d["next_attempt_at"],
+        note.attempts,
+        note.next_attempt_at.isoformat(),
         micros(note.next_attempt_at),
-        d["contact"],
-        d["last_error"],
-        d["delivered_at"],
+        note.contact,
+        note.last_error,
+        None if delivered is None else delivered.isoformat(),
     )

@@ -136,10 +136,8 @@ class SQLiteStore:
         self._seen.row = (encounter_id, found)
         p, v, state, responsible, version, opened, closed, _, channel, facts = found[:10]
         try:
-            # {} once purged
-            data = {} if facts is None else json.loads(facts)
             return load_encounter(
-                (encounter_id, p, v, state, responsible, data, version, opened, closed, channel)
+                (encounter_id, p, v, state, responsible, facts, version, opened, closed, channel)
             )
         except (StoreError, ValueError) as exc:
             raise StoreError(f"{self.path}: encounter {encounter_id} is unreadable: {exc}") from exc
