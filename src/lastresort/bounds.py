@@ -1,8 +1,9 @@
 """A protocol's graph, shortest counterexample paths, and worst-case time bounds.
 
-The verifier (``verify.py``) checks properties over this graph; this module holds
-the graph itself and the two numeric measures: the worst-case time until a goal
-step (``child_with_expert``, ``mayor_involved``) and the total time an order is in
+The verifier (``verify.py``) checks the properties (``properties.py``) over this
+graph; this module holds the graph itself, its paths (and how they are rendered)
+and the two numeric measures: the worst-case time until a goal step
+(``child_with_expert``, ``mayor_involved``) and the total time an order is in
 force. Everything is deterministic: transitions are visited in file order, so the
 same protocol always yields the same paths.
 """
@@ -10,7 +11,7 @@ same protocol always yields the same paths.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 
 from attrs import frozen
@@ -25,6 +26,7 @@ __all__ = [
     "goal_bound",
     "graph_problems",
     "order_bound",
+    "render_path",
 ]
 
 ZERO = timedelta(0)
@@ -47,6 +49,11 @@ class PathStep:
     def __str__(self) -> str:
         head = self.step if self.event is None else f"--{self.event}--> {self.step}"
         return f"{head} ({self.party or 'nobody'})"
+
+
+def render_path(path: Sequence[PathStep]) -> str:
+    """``arrived (counter) --call_expert--> awaiting_expert (counter)``."""
+    return " ".join(str(p) for p in path)
 
 
 @frozen
