@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from itertools import count
 from typing import NoReturn
 
 from attrs import evolve
 
+from .changes import opened, stepped
 from .clock import Clock, SystemClock
 from .errors import (
     ConcurrentUpdate,
@@ -29,20 +29,13 @@ from .errors import (
     UnknownProtocol,
 )
 from .events import (
-    DeadlineCleared,
     DeadlineMissed,
-    DeadlineScheduled,
-    EncounterClosed,
-    EncounterOpened,
     Event,
     NotificationDelivered,
-    NotificationQueued,
     ObserverFailed,
-    ResponsibilityTransferred,
-    StepEntered,
 )
 from .machine import CompiledProtocol
-from .model import CLOCK, Actor, Encounter, Protocol, Step, Transition
+from .model import CLOCK, Actor, Encounter, Protocol, Transition
 from .outbox import Backoff, Notification
 from .plugins import Hooks, make_plugin_manager
 from .store.base import Change, PendingDeadline, Store
@@ -219,37 +212,9 @@ class Engine:
                 "only a party of the protocol can open an encounter",
             )
         clean = self._facts(protocol, facts or {})
-        now = self.clock.now()
-        step = protocol.steps[protocol.initial]
-        encounter = Encounter(
-            id=self._ids(),
-            protocol=protocol.id,
-            protocol_version=protocol.version,
-            state=protocol.initial,
-            responsible=step.responsible,
-            facts=clean,
-            version=1,
-            opened_at=now,
-            channel=channel,
-        )
-        seq = count(1)  # a new encounter's timeline starts at 1
-        events: list[Event] = [
-            EncounterOpened(
-                encounter_id=encounter.id,
-                seq=next(seq),
-                at=now,
-                actor=who,
-                protocol=protocol.id,
-                protocol_version=protocol.version,
-                step=protocol.initial,
-                responsible=step.responsible,
-                channel=channel,
-            )
-        ]
-        schedule = self._enter(encounter, protocol.initial, step, now, who, events, seq)
-        committed = self.store.commit(
-            Change(encounter=encounter, expected_version=None, events=events, schedule=schedule)
-        )
+        change = opened(protocol, self._ids(), who, clean, self.clock.now(), channel)
+        encounter = change.encounter
+        committed = self.store.commit(change)
         log.debug("encounter %s v1: opened in %s by %s", encounter.id, protocol.initial, who.role)
         self._observe(committed, encounter)
         return encounter
@@ -317,131 +282,21 @@ class Engine:
             raise GuardRefused(encounter.id, state, event, name, reason)
 
         eid = encounter.id
-        step_key = taken.target
-        target = machine.steps[step_key]
-        responsible = target.responsible
-        version = encounter.version + 1
         # events are numbered here when the store can predict the next sequence number
-        # (it renumbers them if a delivery appended meanwhile), so that committing
-        # does not have to copy every event
-        seq = count(self._predict(eid) if self._predict is not None else 0)
-        events: list[Event] = []
-        cleared = self.store.deadlines(eid)
-        clear = [d.id for d in cleared]
-        if missed is not None:
-            events.append(
-                DeadlineMissed(
-                    encounter_id=eid,
-                    seq=next(seq),
-                    at=now,
-                    actor=actor,
-                    deadline_id=missed.id,
-                    step=missed.step,
-                    event=missed.event,
-                    due=missed.due,
-                )
-            )
-            if missed.id in clear:
-                cleared = [d for d in cleared if d.id != missed.id]
-                clear.remove(missed.id)
-            clear.append(missed.id)
-        for deadline in cleared:
-            events.append(
-                DeadlineCleared(
-                    encounter_id=eid,
-                    seq=next(seq),
-                    at=now,
-                    actor=actor,
-                    deadline_id=deadline.id,
-                    step=deadline.step,
-                    event=deadline.event,
-                    due=deadline.due,
-                )
-            )
-        events.append(
-            StepEntered(
-                encounter_id=eid,
-                seq=next(seq),
-                at=now,
-                actor=actor,
-                event=event,
-                from_step=state,
-                step=step_key,
-                responsible=responsible,
-            )
+        # (it renumbers them if a delivery appended meanwhile), so that committing does
+        # not have to copy every event
+        first_seq = self._predict(eid) if self._predict is not None else 0
+        pending = self.store.deadlines(eid)
+        change = stepped(
+            protocol, machine.steps, encounter, taken, event, actor, now, pending, missed, first_seq
         )
-        if responsible != encounter.responsible and responsible is not None:
-            events.append(
-                ResponsibilityTransferred(
-                    encounter_id=eid,
-                    seq=next(seq),
-                    at=now,
-                    actor=actor,
-                    event=event,
-                    from_party=encounter.responsible,
-                    to_party=responsible,
-                    step=step_key,
-                )
-            )
-        terminal = target.terminal
-        after = Encounter(  # the constructor, not attrs.evolve: this is the hot path
-            id=eid,
-            protocol=encounter.protocol,
-            protocol_version=encounter.protocol_version,
-            state=step_key,
-            responsible=responsible,
-            facts=encounter.facts,
-            version=version,
-            opened_at=encounter.opened_at,
-            closed_at=now if terminal else None,
-            channel=encounter.channel,
-        )
-        schedule = self._enter(after, step_key, target, now, actor, events, seq)
-        notes = []
-        for party in taken.notify:
-            key = f"{eid}:v{version}:{event}:{party}"
-            notes.append(
-                Notification(
-                    key=key,
-                    encounter_id=eid,
-                    protocol=protocol.id,
-                    event=event,
-                    step=step_key,
-                    party=party,
-                    created_at=now,
-                    next_attempt_at=now,
-                )
-            )
-            events.append(
-                NotificationQueued(
-                    encounter_id=eid,
-                    seq=next(seq),
-                    at=now,
-                    actor=actor,
-                    key=key,
-                    party=party,
-                    event=event,
-                )
-            )
-        if terminal:
-            events.append(
-                EncounterClosed(encounter_id=eid, seq=next(seq), at=now, actor=actor, step=step_key)
-            )
-        committed = self.store.commit(
-            Change(
-                encounter=after,
-                expected_version=encounter.version,
-                events=events,
-                schedule=schedule,
-                clear=clear,
-                outbox=notes,
-            )
-        )
+        committed = self.store.commit(change)
+        after, step_key = change.encounter, taken.target
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "encounter %s v%d: %s --%s by %s--> %s",
                 eid,
-                version,
+                after.version,
                 state,
                 event,
                 actor.role,
@@ -480,43 +335,6 @@ class Engine:
             else ""
         )
         raise NotPermitted(encounter.id, state, event, actor.role, may, reason)
-
-    def _enter(
-        self,
-        encounter: Encounter,
-        step_key: str,
-        step: Step,
-        now: datetime,
-        actor: Actor,
-        events: list[Event],
-        seq: Iterator[int],
-    ) -> tuple[PendingDeadline, ...]:
-        """Schedule the deadline of ``step`` (entered as ``step_key``), if it has one:
-        its :class:`DeadlineScheduled` is appended to ``events``."""
-        deadline_spec = step.deadline
-        if deadline_spec is None:
-            return ()
-        eid = encounter.id
-        deadline = PendingDeadline(
-            id=f"{eid}:v{encounter.version}:{step_key}",
-            encounter_id=eid,
-            step=step_key,
-            event=deadline_spec.event,
-            due=now + deadline_spec.after,
-        )
-        events.append(
-            DeadlineScheduled(
-                encounter_id=eid,
-                seq=next(seq),
-                at=now,
-                actor=actor,
-                deadline_id=deadline.id,
-                step=step_key,
-                event=deadline.event,
-                due=deadline.due,
-            )
-        )
-        return (deadline,)
 
     def tick(self, now: datetime | None = None, limit: int | None = None) -> list[Event]:
         """Fire every deadline that is due: its event is fired as actor ``clock``
