@@ -567,20 +567,39 @@ def _json_plain(value: Any) -> str:
 
 
 def _json_time(value: Any) -> str:
+    global _last_time
+    last = _last_time
+    if value is last[0]:  # the events of one step share their time: write it once
+        return last[1]
     if type(value) is datetime:
-        return f'"{value.isoformat()}"'  # digits, '-', ':', '+', 'T', '.': nothing to escape
+        text = f'"{value.isoformat()}"'  # digits, '-', ':', '+', 'T', '.': nothing to escape
+        _last_time = (value, text)  # datetimes are immutable; the pair keeps it alive
+        return text
     if value is None:
         return "null"
     raise _NotPlain
 
 
+_last_time: tuple[object, str] = (object(), "")
+
+
 def _json_actor(value: Any) -> str:
+    global _last_actor
+    last = _last_actor
+    if value is last[0]:  # one actor causes all the events of a step
+        return last[1]
     if type(value) is not Actor:
         raise _NotPlain
     role = _json_plain(value.role)
     if value.id is None:  # the converter omits the default
-        return f'{{"role":{role}}}'
-    return f'{{"id":{_json_plain(value.id)},"role":{role}}}'
+        text = f'{{"role":{role}}}'
+    else:
+        text = f'{{"id":{_json_plain(value.id)},"role":{role}}}'
+    _last_actor = (value, text)  # actors are frozen; the pair keeps it alive
+    return text
+
+
+_last_actor: tuple[object, str] = (object(), "")
 
 
 def _encoder_of(kind: Any) -> Callable[[Any], str] | None:
@@ -596,12 +615,12 @@ def _encoder_of(kind: Any) -> Callable[[Any], str] | None:
     return None
 
 
-#: the expression the generated writers use for each kind of field (``v`` is its value):
+#: the expression the generated writers use for each kind of field (``{v}``, its value):
 #: the common case inline, anything else through the function
 _WRITE: dict[Callable[[Any], str], str] = {
-    _json_plain: "(_escape(v) if v.__class__ is str else _plain(v))",
-    _json_time: "('\"' + v.isoformat() + '\"' if v.__class__ is _datetime else _time(v))",
-    _json_actor: "_actor(v)",
+    _json_plain: "(_escape({v}) if {v}.__class__ is str else _plain({v}))",
+    _json_time: "_time({v})",
+    _json_actor: "_actor({v})",
 }
 
 
@@ -629,8 +648,8 @@ class _CanonicalFields:
             "_actor": _json_actor,
             "_datetime": datetime,
         }
-        # key -> the statement that appends its text to ``parts`` (``v`` is the value)
-        writes: dict[str, list[str]] = {}
+        # key -> the expression of ``,"key":value`` (empty when the field is omitted)
+        parts: dict[str, str] = {}
         for index, attribute in enumerate(attrs.fields(cls)):
             if attribute.name in skip:
                 continue
@@ -639,22 +658,18 @@ class _CanonicalFields:
             if encode is None or isinstance(default, attrs.Factory):  # type: ignore[arg-type]
                 self.ok = False
                 break
-            append = f"parts.append({_escape(attribute.name) + ':'!r} + {_WRITE[encode]})"
-            lines = [f"v = value.{attribute.name}"]
-            if default is attrs.NOTHING:
-                lines.append(append)
-            else:  # the converter omits a field at its default
+            value = f"value.{attribute.name}"
+            part = f"{',' + _escape(attribute.name) + ':'!r} + {_WRITE[encode].format(v=value)}"
+            if default is not attrs.NOTHING:  # the converter omits a field at its default
                 names[f"_default{index}"] = default
-                lines += [f"if v != _default{index}:", f"    {append}"]
-            writes[attribute.name] = lines
+                part = f"({part} if {value} != _default{index} else '')"
+            parts[attribute.name] = part
         if tag is not None:
-            writes["kind"] = [f"parts.append({_escape('kind') + ':' + _escape(tag)!r})"]
-        body = [line for key in sorted(writes) for line in writes[key]]  # sorted keys
-        source = "\n    ".join(
-            ["def write(value):", "parts = []", *body, "return '{' + ','.join(parts) + '}'"]
-        )
+            parts["kind"] = repr("," + _escape("kind") + ":" + _escape(tag))
+        text = " + ".join(parts[key] for key in sorted(parts)) or "''"  # sorted keys
         if self.ok:
-            exec(source, names)  # generated from the class's own field names only
+            # one expression: ",k1:v1,k2:v2" without its first comma, in braces
+            exec(f"def write(value):\n    return '{{' + ({text})[1:] + '}}'", names)
             self.write = names["write"]
 
 
