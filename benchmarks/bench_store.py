@@ -11,7 +11,12 @@ change, the outbox row and the ledger row in one such transaction.
 Also printed: ``Engine.fire`` on a MemoryStore, alone and with 100,000 more open
 encounters (with pending deadlines) in it: the rate should not depend on that.
 
-Run:  .venv/bin/python benchmarks/bench_store.py [--quick]
+With ``--floor``, also the rate of the SQL of a fire alone: the statements of the
+measured fires (both reads, every write, with their arguments) recorded, then
+replayed in order with no Python around them on a copy of the file as it was
+before them. Python work can at best close the gap between a fire and that floor.
+
+Run:  .venv/bin/python benchmarks/bench_store.py [--quick] [--floor]
 Goal: Engine.fire on SQLiteStore >= 50% of the raw transaction rate.
 """
 
@@ -19,15 +24,18 @@ from __future__ import annotations
 
 import argparse
 import gc
+import shutil
 import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import lastresort as lr
+from lastresort.audit import ledger_link
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
 _TEXT = {"nl": "Blijf bij het kind.", "en": "Stay with the child."}
@@ -150,6 +158,62 @@ def engine_fire(store: lr.Store, n: int, open_encounters: int = 0) -> Callable[[
     return run
 
 
+class _Recorder:
+    """A connection that notes every statement it runs, with its arguments."""
+
+    def __init__(self, conn: sqlite3.Connection, log: list[tuple[bool, str, Any]]) -> None:
+        self.conn, self.log = conn, log
+
+    def execute(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
+        self.log.append((False, sql, args))
+        return self.conn.execute(sql, args)
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        rows = list(rows)
+        self.log.append((True, sql, rows))
+        return self.conn.executemany(sql, rows)
+
+
+def _record(path: Path, copy: Path, synchronous: str, n: int) -> list[tuple[bool, str, Any]]:
+    """The statements of ``n`` measured fires on ``path``; ``copy``: the file before them."""
+    store = lr.SQLiteStore(path, synchronous=synchronous)
+    fire = engine_fire(store, n)
+    fire()  # as measured: the second and later runs
+    conn = store._db.get()  # the store's own connection (private: a benchmark)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(path, copy)
+    log: list[tuple[bool, str, Any]] = []
+    recorder = _Recorder(conn, log)
+    store._db.get = lambda: recorder  # type: ignore[method-assign, assignment, return-value]
+    fire()
+    store.close()
+    return log
+
+
+def sql_floor(folder: Path, synchronous: str, n: int, repeat: int) -> float:
+    """Per second, the SQL of ``Engine.fire`` alone (see the module docstring)."""
+    path, copy = folder / f"floor-{synchronous}.db", folder / f"floor-{synchronous}-copy.db"
+    best = 0.0
+    for _ in range(repeat):
+        for leftover in folder.glob(f"floor-{synchronous}*"):
+            leftover.unlink()
+        log = _record(path, copy, synchronous, n)
+        replay = sqlite3.connect(copy, isolation_level=None, cached_statements=64)
+        replay.execute("PRAGMA journal_mode = WAL")
+        replay.execute(f"PRAGMA synchronous = {synchronous}")
+        replay.create_function("ledger_link", -1, ledger_link, deterministic=True)
+        gc.collect()
+        start = time.perf_counter()
+        for many, sql, args in log:
+            if many:
+                replay.executemany(sql, args)
+            else:
+                replay.execute(sql, args).fetchall()
+        best = max(best, n / (time.perf_counter() - start))
+        replay.close()
+    return best
+
+
 def measure(quick: bool = False) -> dict[str, tuple[float, float]]:
     """Per ``synchronous`` setting: (raw transactions/s, Engine.fire/s on SQLiteStore)."""
     n, repeat = (300, 2) if quick else (3000, 3)
@@ -173,15 +237,27 @@ def measure(quick: bool = False) -> dict[str, tuple[float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a small run")
+    parser.add_argument("--floor", action="store_true", help="also the SQL of a fire alone")
     args = parser.parse_args()
     n = 300 if args.quick else 3000
     memory = best_of(3, engine_fire(lr.MemoryStore(), n))
     crowd = 10_000 if args.quick else 100_000
     crowded = best_of(3, engine_fire(lr.MemoryStore(), n, crowd))
     results = measure(args.quick)
+    floors: dict[str, float] = {}
+    if args.floor:
+        with tempfile.TemporaryDirectory(prefix="lastresort-floor-") as tmp:
+            for sync in results:
+                floors[sync] = sql_floor(Path(tmp), sync, n, 2 if args.quick else 3)
     print(f"{'synchronous':<12} {'raw SQLite tx/s':>16} {'Engine.fire/s':>14} {'fire/raw':>9}")
     for sync, (raw, fire) in results.items():
         print(f"{sync:<12} {raw:>16,.0f} {fire:>14,.0f} {fire / raw:>8.0%}")
+    for sync, floor in floors.items():
+        raw = results[sync][0]
+        print(
+            f"{sync:<12} {'':>16} {floor:>14,.0f} {floor / raw:>8.0%}"
+            "   the SQL of a fire alone, replayed (--floor)"
+        )
     print(f"{'(memory)':<12} {'':>16} {memory:>14,.0f}   MemoryStore, for reference")
     print(
         f"{'(memory)':<12} {'':>16} {crowded:>14,.0f}   MemoryStore with {crowd:,} more open"
