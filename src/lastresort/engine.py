@@ -352,15 +352,6 @@ class Engine:
             except UnknownEncounter:
                 self.store.release_deadline(deadline.id)
                 continue
-            missed = DeadlineMissed(
-                encounter_id=encounter.id,
-                at=now,
-                actor=_CLOCK,
-                deadline_id=deadline.id,
-                step=deadline.step,
-                event=deadline.event,
-                due=deadline.due,
-            )
             if encounter.state != deadline.step:  # cannot happen with a consistent store
                 self.store.release_deadline(deadline.id)
                 continue
@@ -377,6 +368,15 @@ class Engine:
                     type(exc).__name__,
                 )
                 # the deadline is recorded as missed and cleared: it never fires twice
+                missed = DeadlineMissed(
+                    encounter_id=encounter.id,
+                    at=now,
+                    actor=_CLOCK,
+                    deadline_id=deadline.id,
+                    step=deadline.step,
+                    event=deadline.event,
+                    due=deadline.due,
+                )
                 after = evolve(encounter, version=encounter.version + 1)
                 try:
                     committed = self.store.commit(

@@ -34,6 +34,8 @@ __all__ = ["MemoryStore"]
 _COMPACT_FACTOR = 3
 _COMPACT_MIN = 1024
 
+_DueEntry = tuple[float, str, datetime]
+
 
 class MemoryStore:
     """Keeps everything in dicts behind one lock; every value stored is frozen."""
@@ -49,7 +51,10 @@ class MemoryStore:
         self._deadline_lease: dict[str, datetime] = {}
         # heaps keyed by POSIX timestamps: comparing floats is much cheaper than
         # comparing timezone-aware datetimes (each asks its tzinfo for an offset)
-        self._due: list[tuple[float, str]] = []  # (due, deadline id); may hold stale entries
+        # (due as a POSIX timestamp, deadline id, the deadline's due object); an entry is
+        # live while the stored deadline of that id still has that very due object, so
+        # telling stale entries apart needs no timestamp; may hold stale entries
+        self._due: list[_DueEntry] = []
         self._due_new: list[str] = []  # ids scheduled since _due was brought up to date
         self._outbox: dict[str, Notification] = {}
         self._outbox_of: dict[str, tuple[str, ...]] = {}  # keys per encounter, in order
@@ -129,7 +134,7 @@ class MemoryStore:
         self._deadlines_of[eid] = (deadline,) if of is None else (*of, deadline)
         if self._deadline_lease:
             self._deadline_lease.pop(did, None)  # a newly scheduled deadline is unclaimed
-        if old is None or old.due != deadline.due:
+        if old is None or old.due is not deadline.due:  # else its heap entry still holds
             new = self._due_new
             new.append(did)  # pushed onto the heap by _index_due
             if len(new) > _COMPACT_MIN and len(new) > _COMPACT_FACTOR * len(self._deadlines):
@@ -151,9 +156,9 @@ class MemoryStore:
             else:
                 self._deadlines_of.pop(eid, None)
 
-    def _live(self, entry: tuple[float, str]) -> PendingDeadline | None:
+    def _live(self, entry: _DueEntry) -> PendingDeadline | None:
         deadline = self._deadlines.get(entry[1])
-        return deadline if deadline is not None and deadline.due.timestamp() == entry[0] else None
+        return deadline if deadline is not None and deadline.due is entry[2] else None
 
     def _index_due(self) -> None:
         """Push the deadlines scheduled since the last call onto the heap."""
@@ -162,13 +167,14 @@ class MemoryStore:
             for did in self._due_new:
                 deadline = deadlines.get(did)
                 if deadline is not None:  # else cleared meanwhile: it never needs the heap
-                    heapq.heappush(heap, (deadline.due.timestamp(), did))
+                    due = deadline.due
+                    heapq.heappush(heap, (due.timestamp(), did, due))
             self._due_new = []
             if len(heap) > _COMPACT_MIN and len(heap) > _COMPACT_FACTOR * len(deadlines):
                 self._compact_due()
 
     def _compact_due(self) -> None:
-        self._due = [(d.due.timestamp(), d.id) for d in self._deadlines.values()]
+        self._due = [(d.due.timestamp(), d.id, d.due) for d in self._deadlines.values()]
         heapq.heapify(self._due)
 
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
@@ -183,24 +189,25 @@ class MemoryStore:
         with self._lock:
             self._index_due()
             claimed: list[PendingDeadline] = []
-            leased: list[PendingDeadline] = []
+            kept: list[_DueEntry] = []  # claimed or leased: pending until cleared or released
             seen: set[str] = set()
             heap = self._due
             at = now.timestamp()
+            leases = self._deadline_lease
             while heap and heap[0][0] <= at and (limit is None or len(claimed) < limit):
                 entry = heapq.heappop(heap)
                 deadline = self._live(entry)
                 if deadline is None or deadline.id in seen:
                     continue  # cleared, released or rescheduled since it was pushed
                 seen.add(deadline.id)
-                until = self._deadline_lease.get(deadline.id)
+                kept.append(entry)
+                until = leases.get(deadline.id)
                 if until is not None and until > now:
-                    leased.append(deadline)
                     continue
-                self._deadline_lease[deadline.id] = now + lease
+                leases[deadline.id] = now + lease
                 claimed.append(deadline)
-            for deadline in claimed + leased:  # still pending until cleared or released
-                heapq.heappush(heap, (deadline.due.timestamp(), deadline.id))
+            for entry in kept:
+                heapq.heappush(heap, entry)
             return claimed
 
     def next_due(self) -> datetime | None:
