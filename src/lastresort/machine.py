@@ -93,6 +93,11 @@ class _LeanEvent(_core.Event):
     """An event of a machine without callbacks: the first transition from the model's
     state whose conditions hold is taken; an invalid source raises ``MachineError``."""
 
+    def trigger(self, model: object, *args: object, **kwargs: object) -> bool:
+        # the machine is not queued (``queued=False``), for which ``Machine._process``
+        # only calls the trigger: call it without the partial and the indirection
+        return self._trigger(_core.EventData(None, self, self.machine, model, args, kwargs))
+
     def _trigger(self, event_data: _core.EventData) -> bool:
         state = event_data.state = self.machine.get_model_state(event_data.model)
         if self._is_valid_source(state):
