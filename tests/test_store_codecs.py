@@ -19,15 +19,13 @@ from hypothesis import strategies as st
 
 import lastresort as lr
 from lastresort.audit import event_json, snapshot_json
+from lastresort.codecs import encounter_canonical_json, load_encounter, load_plain
 from lastresort.convert import (
     StoredEvent,
     _event_classes,
     canonical_json,
     dump_event,
     dump_row,
-    encounter_canonical_json,
-    load_encounter,
-    load_plain,
     load_row,
 )
 from lastresort.errors import StoreError
@@ -270,7 +268,7 @@ def test_a_bad_deadline_row_is_refused_as_the_converter_refuses_it(row: tuple[An
 def test_every_event_class_has_the_fast_codec() -> None:
     # a new event class with a field type the fast codec does not know would silently
     # take the slow path: say so here, so that someone teaches it (or decides not to)
-    from lastresort.convert import _canonical_fields
+    from lastresort.codecs import _canonical_fields
 
     slow = [cls.__name__ for cls in _event_classes() if not _canonical_fields(cls, "seq", True).ok]
     assert slow == []

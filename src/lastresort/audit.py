@@ -36,10 +36,9 @@ from typing import Any
 
 from attrs import frozen
 
+from .codecs import encounter_canonical_json, event_canonical_json
 from .convert import (
     converter,
-    encounter_canonical_json,
-    event_canonical_json,
     load_event,
     load_row,
 )

@@ -27,12 +27,10 @@ from ..audit import (
     link_hash,
     snapshot_digest,
 )
+from ..codecs import encounter_canonical_json, load_encounter, load_plain
 from ..convert import (
     converter,
-    encounter_canonical_json,
-    load_encounter,
     load_event,
-    load_plain,
     load_row,
 )
 from ..errors import ConcurrentUpdate, LastResortError, StoreError, UnknownEncounter
