@@ -128,6 +128,7 @@ def add_model_growth(protocol: lr.Protocol, sizes: Sequence[int]) -> dict[int, t
         per_model = (tracemalloc.get_traced_memory()[0] - before) / size
         tracemalloc.stop()
         probes = [_Model() for _ in range(50)]
+        gc.collect()  # not a full collection of the models bound above inside the timing
         start = time.process_time()
         for model in probes:
             machine.add_model(model)
