@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import count, repeat
 
+from attrs import evolve
+
 from .events import (
     DeadlineCleared,
     DeadlineMissed,
@@ -27,7 +29,7 @@ from .model import Actor, Encounter, Protocol, Step, Transition
 from .outbox import Notification
 from .store.base import Change, PendingDeadline
 
-__all__ = ["opened", "stepped"]
+__all__ = ["opened", "stepped", "unfired"]
 
 
 def opened(
@@ -107,18 +109,7 @@ def stepped(
     cleared = pending
     clear = [d.id for d in cleared]
     if missed is not None:
-        events.append(
-            DeadlineMissed(
-                encounter_id=eid,
-                seq=next(seq),
-                at=now,
-                actor=actor,
-                deadline_id=missed.id,
-                step=missed.step,
-                event=missed.event,
-                due=missed.due,
-            )
-        )
+        events.append(_missed(missed, eid, next(seq), now, actor))
         if missed.id in clear:
             cleared = [d for d in cleared if d.id != missed.id]
             clear.remove(missed.id)
@@ -212,6 +203,33 @@ def stepped(
         schedule=schedule,
         clear=clear,
         outbox=notes,
+    )
+
+
+def unfired(encounter: Encounter, deadline: PendingDeadline, now: datetime, actor: Actor) -> Change:
+    """``deadline``'s event could not fire (a guard refused it, say): it is recorded as
+    missed and cleared, so that it never fires twice; the encounter stays in its step
+    and only its version moves on."""
+    return Change(
+        encounter=evolve(encounter, version=encounter.version + 1),
+        expected_version=encounter.version,
+        events=[_missed(deadline, encounter.id, 0, now, actor)],
+        clear=[deadline.id],
+    )
+
+
+def _missed(
+    deadline: PendingDeadline, encounter_id: str, seq: int, now: datetime, actor: Actor
+) -> DeadlineMissed:
+    return DeadlineMissed(
+        encounter_id=encounter_id,
+        seq=seq,
+        at=now,
+        actor=actor,
+        deadline_id=deadline.id,
+        step=deadline.step,
+        event=deadline.event,
+        due=deadline.due,
     )
 
 

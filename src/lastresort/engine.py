@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from attrs import evolve
 
-from .changes import opened, stepped
+from .changes import opened, stepped, unfired
 from .clock import Clock, SystemClock
 from .errors import (
     ConcurrentUpdate,
@@ -29,7 +29,6 @@ from .errors import (
     UnknownProtocol,
 )
 from .events import (
-    DeadlineMissed,
     Event,
     NotificationDelivered,
     ObserverFailed,
@@ -38,7 +37,7 @@ from .machine import CompiledProtocol
 from .model import CLOCK, Actor, Encounter, Protocol, Transition
 from .outbox import Backoff, Notification
 from .plugins import Hooks, make_plugin_manager
-from .store.base import Change, PendingDeadline, Store
+from .store.base import PendingDeadline, Store
 from .store.memory import MemoryStore
 from .validate import validate
 from .verify import verify
@@ -368,29 +367,13 @@ class Engine:
                     type(exc).__name__,
                 )
                 # the deadline is recorded as missed and cleared: it never fires twice
-                missed = DeadlineMissed(
-                    encounter_id=encounter.id,
-                    at=now,
-                    actor=_CLOCK,
-                    deadline_id=deadline.id,
-                    step=deadline.step,
-                    event=deadline.event,
-                    due=deadline.due,
-                )
-                after = evolve(encounter, version=encounter.version + 1)
+                change = unfired(encounter, deadline, now, _CLOCK)
                 try:
-                    committed = self.store.commit(
-                        Change(
-                            encounter=after,
-                            expected_version=encounter.version,
-                            events=[missed],
-                            clear=[deadline.id],
-                        )
-                    )
+                    committed = self.store.commit(change)
                 except ConcurrentUpdate:
                     continue
                 out.extend(committed)
-                out.extend(self._observe(committed, after))
+                out.extend(self._observe(committed, change.encounter))
             except Exception as exc:  # noqa: BLE001 - a plugin failing must not stop the other deadlines
                 log.error(
                     "deadline %s of encounter %s: a plugin raised %s; retried after the lease",
