@@ -474,19 +474,25 @@ def test_times_come_back_as_the_same_instant(store: lr.Store) -> None:
     assert back.due.utcoffset() == timedelta(0)
 
 
+def moved_on(store: lr.Store, eid: str, version: int, **kw: Any) -> list[lr.Event]:
+    """Commit ``eid``'s next version (``version``) with no events: only ``kw``'s
+    deadlines and notifications change."""
+    return store.commit(
+        Change(encounter=encounter(eid, version), expected_version=version - 1, events=[], **kw)
+    )
+
+
 def test_many_rescheduled_deadlines_keep_next_due_and_claims_right(store: lr.Store) -> None:
     # more churn than MemoryStore's heap tolerates before it compacts itself
     new(store, "a", schedule=[deadline("a", "v1", 5000)])
     new(store, "b", schedule=[deadline("b", "x", 2500)])
     for version in range(2, 1400):
-        store.commit(
-            Change(
-                encounter=encounter("a", version),
-                expected_version=version - 1,
-                events=[],
-                clear=[f"a:v{version - 1}"],
-                schedule=[deadline("a", f"v{version}", 5000 - version)],
-            )
+        moved_on(
+            store,
+            "a",
+            version,
+            clear=[f"a:v{version - 1}"],
+            schedule=[deadline("a", f"v{version}", 5000 - version)],
         )
     assert [d.id for d in store.deadlines("a")] == ["a:v1399"]
     assert store.next_due() == at(2500)
@@ -504,16 +510,13 @@ def test_churn_without_ticks_or_deliveries_is_claimed_right_afterwards(store: lr
     # next_due needs it: changes in between must all be seen, in the order of time
     new(store, "a", schedule=[deadline("a", "d", 30)], outbox=[note("a", "expert", 4)])
     for version in range(2, 2600):  # past the size at which new deadlines are folded in
-        store.commit(
-            Change(
-                encounter=encounter("a", version),
-                expected_version=version - 1,
-                events=[],
-                # the same deadline id, moved back and forth; a notification put again
-                clear=["a:d"] if version % 7 == 0 else [],
-                schedule=[deadline("a", "d", 30 - version % 5)],
-                outbox=[note("a", "expert", 4 + version % 3), note("a", f"p{version}", 9)],
-            )
+        moved_on(  # the same deadline id, moved back and forth; a notification put again
+            store,
+            "a",
+            version,
+            clear=["a:d"] if version % 7 == 0 else [],
+            schedule=[deadline("a", "d", 30 - version % 5)],
+            outbox=[note("a", "expert", 4 + version % 3), note("a", f"p{version}", 9)],
         )
     store.failed("a:p2599", 1, at(1), "TimeoutError")  # due again earlier than its creation
     assert [d.due for d in store.deadlines("a")] == [at(30 - 2599 % 5)]
@@ -530,14 +533,12 @@ def test_memory_store_indexes_stay_bounded_without_ticks() -> None:
     store = lr.MemoryStore()
     new(store, "a", schedule=[deadline("a", "v1", 50)])
     for version in range(2, 20_000):
-        store.commit(
-            Change(
-                encounter=encounter("a", version),
-                expected_version=version - 1,
-                events=[],
-                clear=[f"a:v{version - 1}"],
-                schedule=[deadline("a", f"v{version}", 50)],
-            )
+        moved_on(
+            store,
+            "a",
+            version,
+            clear=[f"a:v{version - 1}"],
+            schedule=[deadline("a", f"v{version}", 50)],
         )
     # one live deadline: what the store keeps for ordering by time must not grow
     # with the deadlines scheduled and cleared meanwhile (here 20,000)
