@@ -26,7 +26,8 @@ from ..plugins import Hooks, make_plugin_manager
 from .check import check_config
 from .config import SimulationConfig, SimulationConfigError
 from .kpi import Comparison, Samples, kpis, merge
-from .runner import plan_of, run_chunk
+from .plan import plan_of
+from .runner import run_chunk
 
 __all__ = ["MonteCarloResult", "Progress", "chunk_sizes", "monte_carlo"]
 

@@ -7,6 +7,7 @@ policy chooses from, with their weights; the tags the KPIs look for.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from datetime import time
@@ -19,7 +20,15 @@ from ..hours import Hours
 from ..model import ACUTE_DANGER, CLOCK, Protocol, ProtocolKind, Requirements
 from .config import SimulationConfig
 
-__all__ = ["Option", "PartyModel", "ProtocolPlan", "acute_option", "options_from", "week_of"]
+__all__ = [
+    "Option",
+    "PartyModel",
+    "ProtocolPlan",
+    "acute_option",
+    "options_from",
+    "plan_of",
+    "week_of",
+]
 
 _NORMAL = NormalDist()
 #: The standard normal's 90th percentile: sigma = ln(p90 / median) / Z90.
@@ -207,3 +216,9 @@ class ProtocolPlan:
         self.deadlines: tuple[tuple[str, str], ...] = tuple(
             (k, s.deadline.event) for k, s in steps.items() if s.deadline is not None
         )
+
+
+@functools.lru_cache(maxsize=32)
+def plan_of(protocol: Protocol, config: SimulationConfig) -> ProtocolPlan:
+    """The plan of ``protocol`` with ``config``, built once per process (both are frozen)."""
+    return ProtocolPlan(protocol, config)
