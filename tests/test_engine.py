@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
 import lastresort as lr
+from lastresort.engine import random_id
 from lastresort.model import Actor
 from lastresort.testing import snapshot
 from tests.conftest import minutes
@@ -21,6 +23,22 @@ def test_open_starts_in_the_initial_step_with_its_deadline(engine: lr.Engine) ->
     [deadline] = engine.deadlines(enc.id)
     assert (deadline.step, deadline.event) == ("arrived", "expert_not_called")
     assert deadline.due == enc.opened_at + minutes(15)
+
+
+def test_encounter_ids_are_random_version_4_uuids(engine: lr.Engine) -> None:
+    ids = [engine.open("taskforce", "counter").id for _ in range(50)]
+    ids += [random_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    for eid in ids:
+        parsed = uuid.UUID(eid)
+        assert (parsed.hex, parsed.version, parsed.variant) == (eid, 4, uuid.RFC_4122)
+    # every bit that is not the version or the variant varies
+    fixed = 0xF000 << 64 | 0xC000 << 48
+    ones = zeros = 0
+    for eid in ids:
+        n = int(eid, 16)
+        ones, zeros = ones | n, zeros | ~n
+    assert (ones & zeros) | fixed == (1 << 128) - 1
 
 
 def test_fire_moves_queues_notifications_and_reschedules(engine: lr.Engine) -> None:

@@ -8,7 +8,7 @@ changes nothing. Side effects (observers, deliveries) run only after the commit.
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -88,7 +88,7 @@ class Engine:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.backoff = backoff or Backoff()
         self.strict = strict  # refuse protocols the verifier finds unsafe (see _check)
-        self._ids = ids or (lambda: uuid.uuid4().hex)
+        self._ids = ids or random_id
         # the sequence number an encounter's next event will get, if the store can say
         # (``next_seq`` is an optional store method); without it events carry 0 and the
         # store numbers them
@@ -210,7 +210,7 @@ class Engine:
                 list(protocol.parties),
                 "only a party of the protocol can open an encounter",
             )
-        clean = self._facts(protocol, facts or {})
+        clean = self._facts(machine, facts or {})
         change = opened(protocol, self._ids(), who, clean, self.clock.now(), channel)
         encounter = change.encounter
         committed = self.store.commit(change)
@@ -439,10 +439,14 @@ class Engine:
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _facts(self, protocol: Protocol, facts: Mapping[str, str | bool]) -> dict[str, str | bool]:
+    def _facts(
+        self, machine: CompiledProtocol, facts: Mapping[str, str | bool]
+    ) -> dict[str, str | bool]:
+        protocol = machine.protocol
+        declared = machine.facts
         problems = []
         for key, value in facts.items():
-            spec = protocol.facts.get(key)
+            spec = declared.get(key)
             if spec is None:
                 problems.append(
                     f"unknown fact {key!r} (declared: {', '.join(protocol.facts) or 'none'})"
@@ -483,6 +487,15 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine(protocols={sorted(self._compiled)}, store={self.store!r})"
+
+
+def random_id() -> str:
+    """A random version-4 UUID as 32 hex digits (what ``uuid.uuid4().hex`` gives,
+    without building a ``uuid.UUID``, which costs a fifth of an ``open``)."""
+    n = int.from_bytes(os.urandom(16), "big")
+    n = (n & ~(0xF000 << 64)) | (4 << 76)  # version 4
+    n = (n & ~(0xC000 << 48)) | (0x8000 << 48)  # variant RFC 4122
+    return f"{n:032x}"
 
 
 def _by_id(protocols: Iterable[Protocol]) -> dict[str, Protocol]:

@@ -27,7 +27,7 @@ from transitions import Machine, MachineError
 from transitions import core as _core
 
 from .errors import TransitionNotAllowed
-from .model import ACUTE_DANGER, CLOCK, Protocol, Step, Transition
+from .model import ACUTE_DANGER, CLOCK, Fact, Protocol, Step, Transition
 
 __all__ = ["CompiledProtocol", "Route", "compile_protocol"]
 
@@ -131,6 +131,8 @@ class CompiledProtocol:
         self.protocol = protocol
         #: the protocol's steps in a plain dict (a FrozenMap lookup is a Python call)
         self.steps: dict[str, Step] = dict(protocol.steps)
+        #: the protocol's declared facts in a plain dict (for the same reason)
+        self.facts: dict[str, Fact] = dict(protocol.facts)
         self._lock = threading.Lock()
         self._cursor = _Cursor()
         self._machine = _LeanMachine(
