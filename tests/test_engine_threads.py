@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 
 import lastresort as lr
+from tests.store_kit import RELAY, START
 
 STEPS = [
     ("call_expert", "counter"),
@@ -82,3 +85,43 @@ def test_eight_threads_on_two_hundred_encounters(
         assert engine.get(eid).version == 1 + len(entered)
     # every attempt either committed exactly one step or was refused
     assert attempts[0] == len(losers) + sum(isinstance(e, lr.StepEntered) for e in returned)
+
+
+def test_a_fire_that_sees_a_new_snapshot_also_sees_its_deadlines() -> None:
+    """MemoryStore.commit stores the snapshot before it changes the deadlines: a fire
+    that loaded the new snapshot meanwhile must read the deadlines after the commit,
+    or it would not clear the deadline just scheduled (found in review: a reminder
+    re-entering 'room' kept the old 20-minute timer, which then fired early)."""
+    spec = copy.deepcopy(RELAY)
+    spec["transitions"].append(
+        {"event": "remind", "from": ["room"], "to": "room", "by": ["counter"]}
+    )
+    paused, resume = threading.Event(), threading.Event()
+
+    class Store(lr.MemoryStore):
+        # a thread switch at the entry of _drop_deadline, as the interpreter may make
+        def _drop_deadline(self, deadline_id: str) -> None:
+            if threading.current_thread().name == "first":
+                paused.set()
+                resume.wait(5)
+            super()._drop_deadline(deadline_id)
+
+    clock = lr.VirtualClock(START)
+    engine = lr.Engine(
+        protocols=[lr.load_protocol(spec)], store=Store(), clock=clock, entry_points=False
+    )
+    eid = engine.open("relay", "counter").id
+    first = threading.Thread(target=engine.fire, args=(eid, "go", "counter"), name="first")
+    first.start()
+    assert paused.wait(5)
+    clock.advance(timedelta(minutes=5))
+    second = threading.Thread(target=engine.fire, args=(eid, "remind", "counter"))
+    second.start()
+    time.sleep(0.2)  # it loads version 2 and asks for the deadlines meanwhile
+    resume.set()
+    first.join()
+    second.join()
+    assert engine.get(eid).version == 3
+    assert [d.due for d in engine.deadlines(eid)] == [START + timedelta(minutes=25)]
+    clock.advance(timedelta(minutes=15))
+    assert engine.tick() == []  # room's 20 minutes run from the reminder at +5

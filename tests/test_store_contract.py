@@ -309,6 +309,22 @@ def test_next_due_is_none_without_deadlines(store: lr.Store) -> None:
 # -- outbox ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("limit", [-1, 1.5, True, "2"])
+def test_a_claim_limit_that_is_not_a_count_is_refused_and_claims_nothing(
+    store: lr.Store, limit: Any
+) -> None:
+    new(store, schedule=[deadline("e1", "d", 1)], outbox=[note("e1", "expert")])
+    before = everything(store)
+    with pytest.raises(ValueError, match=r"limit must be None or a whole number >= 0"):
+        store.claim_deadlines(at(5), LEASE, limit)
+    with pytest.raises(ValueError, match=r"limit must be None or a whole number >= 0"):
+        store.claim_outbox(at(5), LEASE, limit)
+    assert everything(store) == before
+    assert [d.id for d in store.claim_deadlines(at(5), LEASE, 0)] == []
+    assert [d.id for d in store.claim_deadlines(at(5), LEASE, 1)] == ["e1:d"]
+    assert [n.key for n in store.claim_outbox(at(5), LEASE, 1)] == ["e1:expert"]
+
+
 def test_outbox_claims_oldest_first_and_hides_claimed_ones(store: lr.Store) -> None:
     new(store, outbox=[note("e1", "police", 2), note("e1", "expert", 0), note("e1", "mayor", 0)])
     first = store.claim_outbox(at(5), LEASE, limit=2)

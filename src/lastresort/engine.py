@@ -340,8 +340,9 @@ class Engine:
         if the encounter is still in the deadline's step. A deadline fires once.
 
         :param now: the moment to check against (default: the clock's now).
-        :param limit: handle at most this many deadlines.
+        :param limit: handle at most this many deadlines (``None``: all that are due).
         :returns: the committed events of every deadline fired.
+        :raises ValueError: for a limit that is not ``None`` or a whole number ≥ 0.
         """
         now = now or self.clock.now()
         out: list[Event] = []
@@ -394,7 +395,9 @@ class Engine:
         A failure is recorded and retried later with exponential backoff
         (:attr:`backoff`); it never changes an encounter's state.
 
+        :param limit: hand over at most this many (``None``: all that are due).
         :returns: the :class:`NotificationDelivered` events recorded.
+        :raises ValueError: for a limit that is not ``None`` or a whole number ≥ 0.
         """
         now = self.clock.now()
         out: list[Event] = []

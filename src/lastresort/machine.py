@@ -189,6 +189,8 @@ class CompiledProtocol:
         """The one ``transitions.Machine`` of this protocol, shared by every encounter.
 
         For inspection only: never add models to it, and drive it through :meth:`step`.
+        Callbacks added to it (``prepare``, ``before``, ``after``, ``on_enter``,
+        ``on_exit``, machine-wide ones) are not run: its lean classes skip them.
         """
         return self._machine
 

@@ -56,7 +56,11 @@ class DefaultPlugin:
 class PluginManager(pluggy.PluginManager):
     """``pluggy.PluginManager`` that counts changes to its registrations
     (:attr:`changes`), so that :class:`Hooks` can keep answers that depend only on
-    which plugins are registered (whether anyone observes events) between changes."""
+    which plugins are registered (whether anyone observes events) between changes.
+
+    Every public way to add or remove a plugin goes through :meth:`register` or
+    :meth:`unregister` (``set_blocked`` and ``load_setuptools_entrypoints`` too);
+    implementations slipped into pluggy's private lists are not seen."""
 
     changes = 0
 

@@ -19,7 +19,7 @@ from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
 
-__all__ = ["Change", "PendingDeadline", "Store", "check_change", "numbered"]
+__all__ = ["Change", "PendingDeadline", "Store", "check_change", "check_limit", "numbered"]
 
 E = TypeVar("E", bound=Event)
 
@@ -139,6 +139,16 @@ def _foreign(eid: str, what: str, rows: Sequence[_Owned], row: _Owned) -> NoRetu
     )
 
 
+def check_limit(limit: int | None) -> None:
+    """Refuse a claim ``limit`` that is not ``None`` or a whole number ≥ 0, before
+    anything is claimed (every store calls this first, so all refuse alike).
+
+    :raises ValueError: naming the limit given.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be None or a whole number >= 0, not {limit!r}")
+
+
 @runtime_checkable
 class Store(Protocol):
     """Durable state of encounters. Implementations: :class:`MemoryStore`,
@@ -173,7 +183,10 @@ class Store(Protocol):
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[PendingDeadline]:
         """Pending deadlines due at ``now``, earliest first, not claimed by another
-        worker within its lease; claims them for ``lease``."""
+        worker within its lease; claims them for ``lease`` (at most ``limit``).
+
+        :raises ValueError: for a ``limit`` that is not ``None`` or a count
+            (:func:`check_limit`); nothing is claimed."""
         ...
 
     def next_due(self) -> datetime | None:
@@ -187,7 +200,11 @@ class Store(Protocol):
     def claim_outbox(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[Notification]:
-        """Undelivered notifications due at ``now``, oldest first; claims them for ``lease``."""
+        """Undelivered notifications due at ``now``, oldest first; claims them for
+        ``lease`` (at most ``limit``).
+
+        :raises ValueError: for a ``limit`` that is not ``None`` or a count; nothing
+            is claimed."""
         ...
 
     def delivered(self, key: str, event: NotificationDelivered) -> Event:

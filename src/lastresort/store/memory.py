@@ -26,7 +26,7 @@ from ..errors import ConcurrentUpdate, StoreError, UnknownEncounter
 from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
-from .base import Change, PendingDeadline, check_change, numbered
+from .base import Change, PendingDeadline, check_change, check_limit, numbered
 
 __all__ = ["MemoryStore"]
 
@@ -178,7 +178,10 @@ class MemoryStore:
         heapq.heapify(self._due)
 
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
-        found = self._deadlines_of.get(encounter_id, ())  # a tuple: read without the lock
+        # under the lock: commit stores the snapshot before it changes the deadlines, so
+        # a reader that saw the new snapshot must wait for its deadlines too
+        with self._lock:
+            found = self._deadlines_of.get(encounter_id, ())
         if len(found) < 2:
             return list(found)
         return sorted(found, key=lambda d: (d.due, d.id))
@@ -186,6 +189,7 @@ class MemoryStore:
     def claim_deadlines(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[PendingDeadline]:
+        check_limit(limit)
         with self._lock:
             self._index_due()
             claimed: list[PendingDeadline] = []
@@ -270,6 +274,7 @@ class MemoryStore:
     def claim_outbox(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[Notification]:
+        check_limit(limit)
         with self._lock:
             self._index_pending()
             due: dict[str, Notification] = {}

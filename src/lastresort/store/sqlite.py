@@ -37,7 +37,7 @@ from ..errors import ConcurrentUpdate, LastResortError, StoreError, UnknownEncou
 from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
-from .base import Change, PendingDeadline, check_change, numbered
+from .base import Change, PendingDeadline, check_change, check_limit, numbered
 from .connections import Connections
 from .rows import (
     APPEND_LEDGER,
@@ -279,6 +279,7 @@ class SQLiteStore:
     def claim_deadlines(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[PendingDeadline]:
+        check_limit(limit)
         now_us = micros(now)
         where = "due_us <= ? AND (lease_us IS NULL OR lease_us <= ?)"
         if not self._db.read(
@@ -317,6 +318,7 @@ class SQLiteStore:
     def claim_outbox(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[Notification]:
+        check_limit(limit)
         now_us = micros(now)
         where = "delivered_at IS NULL AND next_attempt_us <= ?"
         if not self._db.read(
