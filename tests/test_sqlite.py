@@ -494,3 +494,16 @@ def test_threads_that_end_leave_no_open_connections(tmp_path: Path) -> None:
     assert rounds[-1] - first < 20, rounds
     assert engine.get(eid).state == "desk"
     store.close()
+
+
+def test_the_row_kept_to_prepare_a_commit_is_dropped_by_the_commit(tmp_path: Path) -> None:
+    # load() keeps the row it read (facts included) so that the commit can be prepared
+    # before the write lock; after the commit it is stale and must not linger in memory
+    store = lr.SQLiteStore(tmp_path / "kept.db")
+    engine = engine_on(store)
+    eid = engine.open("relay", "counter", facts={"age_band": "8-11"}).id
+    store.load(eid)
+    assert getattr(store._seen, "row", None) is not None
+    engine.fire(eid, "go", "counter")
+    assert getattr(store._seen, "row", None) is None
+    store.close()

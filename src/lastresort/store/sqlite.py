@@ -190,6 +190,9 @@ class SQLiteStore:
             plan = _Plan(change, datas, fields, snap, seen)
         elif expected is None:
             plan = _Plan(change, datas, fields, snap, None)
+        # the kept row (facts included) has served: after this commit it is stale, and
+        # nothing of an encounter should outlive its use in memory (purges)
+        self._seen.row = None
         with self._db.write(f"commit encounter {eid}") as conn:
             if plan is None or not plan.apply(conn, eid):
                 found = conn.execute(SELECT_SNAPSHOT, (eid,)).fetchone()
