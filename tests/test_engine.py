@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -39,6 +40,25 @@ def test_encounter_ids_are_random_version_4_uuids(engine: lr.Engine) -> None:
         n = int(eid, 16)
         ones, zeros = ones | n, zeros | ~n
     assert (ones & zeros) | fixed == (1 << 128) - 1
+
+
+def test_each_step_is_logged_once_at_debug_without_facts(
+    engine: lr.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="lastresort.engine")
+    enc = engine.open("taskforce", "counter", {"age_band": "12-15", "disclosure": True})
+    engine.fire(enc.id, "call_expert", "counter")
+    lines = [r.getMessage() for r in caplog.records if r.name == "lastresort.engine"]
+    assert lines == [
+        f"encounter {enc.id} v1: opened in arrived by counter",
+        f"encounter {enc.id} v2: arrived --call_expert by counter--> awaiting_expert",
+    ]
+    assert all(r.levelno == logging.DEBUG for r in caplog.records if r.name == "lastresort.engine")
+    assert "12-15" not in caplog.text and "disclosure" not in caplog.text
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="lastresort.engine")
+    engine.fire(enc.id, "expert_takes_over", "expert")
+    assert [r for r in caplog.records if r.name == "lastresort.engine"] == []
 
 
 def test_fire_moves_queues_notifications_and_reschedules(engine: lr.Engine) -> None:
