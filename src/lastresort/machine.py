@@ -1,9 +1,13 @@
 """Protocol -> one compiled ``transitions.Machine``, shared by every encounter.
 
 An encounter is a small frozen record; it is never bound to the machine. To move
-one, the machine's single flyweight model is pointed at the encounter's step and
-triggered under a lock (``add_model`` per encounter would cost ~9 KB each and grow
-slower with every open encounter).
+one, the machine's event is triggered on a throwaway model made for that one call
+(a :class:`_Run` holding the encounter's step and the call's permit and guard), which
+is also handed to the transitions' conditions; ``add_model`` per encounter would cost
+~9 KB each and grow slower with every open encounter. Nothing shared is written while
+the machine runs, so no lock is taken: calls on any threads, and calls nested inside a
+guard (a guard that fires another encounter of the same protocol), run independently,
+and a slow guard delays only its own call.
 
 The machine is built from ``transitions``' own extension points (``transition_cls``,
 ``event_cls``) with two lean subclasses: the machine carries no callbacks (no
@@ -19,7 +23,6 @@ model's state attribute set to the destination of the first whose conditions hol
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -38,15 +41,26 @@ Guard = Callable[[Transition], bool]
 
 
 class _Cursor:
-    """The flyweight model: the one object the machine moves."""
+    """The model the machine is built with (``transitions`` binds its triggers to it).
+    It is never moved: :meth:`CompiledProtocol.run` moves a fresh :class:`_Run`."""
 
     state: str
 
     def __init__(self) -> None:
-        self.permit: Permit = _yes
-        self.guard: Guard = _yes
-        self.taken: Transition | None = None
         self.trigger: Callable[..., bool]  # attached by transitions.Machine
+
+
+class _Run:
+    """The model of one call of :meth:`CompiledProtocol.run`, and the argument its
+    conditions receive: the step, the call's permit and guard, the transition taken."""
+
+    __slots__ = ("guard", "permit", "state", "taken")
+
+    def __init__(self, state: str, permit: Permit, guard: Guard) -> None:
+        self.state = state
+        self.permit = permit
+        self.guard = guard
+        self.taken: Transition | None = None
 
 
 def _yes(_: Transition) -> bool:
@@ -133,7 +147,6 @@ class CompiledProtocol:
         self.steps: dict[str, Step] = dict(protocol.steps)
         #: the protocol's declared facts in a plain dict (for the same reason)
         self.facts: dict[str, Fact] = dict(protocol.facts)
-        self._lock = threading.Lock()
         self._cursor = _Cursor()
         self._machine = _LeanMachine(
             model=self._cursor,
@@ -172,14 +185,14 @@ class CompiledProtocol:
         }
 
     def _condition(self, transition: Transition) -> Callable[..., bool]:
-        cursor = self._cursor
-
-        def condition(*_: Any, **__: Any) -> bool:
-            if not cursor.permit(transition):
+        # the call's _Run is the trigger's one argument: transitions hands it on to
+        # the conditions (``send_event=False``), so no state is shared between calls
+        def condition(run: _Run, *_: Any, **__: Any) -> bool:
+            if not run.permit(transition):
                 return False
-            if transition.guard is not None and not cursor.guard(transition):
+            if transition.guard is not None and not run.guard(transition):
                 return False
-            cursor.taken = transition
+            run.taken = transition
             return True
 
         return condition
@@ -261,24 +274,23 @@ class CompiledProtocol:
         self, state: str, event: str, permit: Permit, guard: Guard, plain: Transition | None
     ) -> Transition | None:
         """:meth:`step` for an event known to be defined from ``state`` (the engine's
-        path: it has the :class:`Route` already); ``plain`` is the route's."""
+        path: it has the :class:`Route` already); ``plain`` is the route's.
+
+        Takes no lock: the call's model is its own :class:`_Run`, and the machine's
+        shared tables are only read, so ``permit`` and ``guard`` (plugin code) may run
+        for as long as they like and may call the engine again, also for this protocol.
+        """
         if plain is not None and not permit(plain):
             return None
-        cursor = self._cursor
-        with self._lock:
-            cursor.state = state
-            cursor.permit, cursor.guard, cursor.taken = permit, guard, None
-            try:
-                # transitions' public Event.trigger, without model.trigger's name lookup
-                moved = self._events[event].trigger(cursor)
-            except MachineError as exc:
-                raise TransitionNotAllowed("-", state, event, self.events(state)) from exc
-            finally:
-                cursor.permit = cursor.guard = _yes
-            taken, cursor.taken = cursor.taken, None
+        run = _Run(state, permit, guard)
+        try:
+            # transitions' public Event.trigger, without model.trigger's name lookup
+            moved = self._events[event].trigger(run, run)
+        except MachineError as exc:
+            raise TransitionNotAllowed("-", state, event, self.events(state)) from exc
         if not moved:
             return None
-        return plain if plain is not None else taken
+        return plain if plain is not None else run.taken
 
 
 def compile_protocol(protocol: Protocol) -> CompiledProtocol:
