@@ -3,12 +3,28 @@
 Load order: the default plugins (``trylast``), then the ``lastresort`` entry
 points (unless switched off), then the plugins given explicitly; then
 ``check_pending()``, so that a misspelt hook name is an error at once.
+
+Every hook is called through ``pm.hook.<name>(...)``, so pluggy's contract holds:
+``wrapper=True`` and old-style ``hookwrapper=True`` implementations run around the
+others, ``firstresult``, ``tryfirst`` and ``trylast`` are honoured. Where the core
+needs to know which plugin did what (an observer that raised, the plugin that
+provided a protocol or a property), :class:`Hooks` *taps* the implementations of
+that hook: ``HookImpl.function`` is replaced, once, by a thin wrapper
+(``functools.wraps``) that records the plugin's name with its result or exception
+while :class:`Hooks` makes the call, and otherwise behaves exactly like the
+function. For ``lastresort_on_event`` the tap also isolates: an exception is
+recorded and not raised, so one failing observer (or wrapper) neither stops the
+others nor reaches the wrappers (they see the list of results). Called outside
+:class:`Hooks` (``pm.hook...`` by an embedding), a tapped implementation behaves as
+untapped: exceptions propagate as pluggy documents.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +79,14 @@ class PluginManager(pluggy.PluginManager):
     implementations slipped into pluggy's private lists are not seen."""
 
     changes = 0
+    #: whether hook calls were ever monitored (``add_hookcall_monitoring``,
+    #: ``enable_tracing``): then every call goes through ``pm.hook``, where they are seen
+    monitored = False
+
+    def add_hookcall_monitoring(self, before: Any, after: Any) -> Callable[[], None]:
+        self.monitored = True
+        self.changes += 1
+        return super().add_hookcall_monitoring(before, after)
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         try:
@@ -102,26 +126,172 @@ def make_plugin_manager(
     return pm
 
 
+#: One record of a tapped implementation's call: (plugin name, exception or None, result).
+_Record = tuple[str, BaseException | None, object]
+#: The records of the hook call :class:`Hooks` is making now (``None``: no such call).
+_CALL: ContextVar[list[_Record] | None] = ContextVar("lastresort_hook_call", default=None)
+#: An observer called by :meth:`Hooks.on_event` itself: plugin name, function, the
+#: names of its positional and keyword arguments (pluggy's ``argnames``/``kwargnames``).
+_Observer = tuple[str, Callable[..., object], tuple[str, ...], tuple[str, ...]]
+#: The hooks whose implementations are tapped, and whether the tap isolates failures.
+_TAPPED = {
+    "lastresort_on_event": True,
+    "lastresort_protocols": False,
+    "lastresort_protocol_properties": False,
+}
+
+
+def _tap(impl: pluggy.HookImpl, isolate: bool) -> None:
+    """Replace ``impl.function`` by its tap (see the module's docstring); idempotent."""
+    function = impl.function
+    if getattr(function, "_lastresort_tap", False):
+        return
+    plugin = impl.plugin_name
+    wrapper = impl.wrapper or impl.hookwrapper
+    tapped = (_tap_wrapper if wrapper else _tap_plain)(function, plugin, isolate)
+    tapped._lastresort_tap = True  # type: ignore[attr-defined]
+    # HookImpl.function is pluggy's documented attribute, marked Final for type checkers;
+    # pluggy reads it at each call (argnames stay those of the original function)
+    setattr(impl, "function", tapped)  # noqa: B010
+
+
+def _tap_plain(
+    function: Callable[..., object], plugin: str, isolate: bool
+) -> Callable[..., object]:
+    @functools.wraps(function)
+    def tapped(*args: object, **kwargs: object) -> object:
+        calls = _CALL.get()
+        if calls is None:
+            return function(*args, **kwargs)
+        try:
+            result = function(*args, **kwargs)
+        except Exception as exc:
+            calls.append((plugin, exc, None))
+            if isolate:
+                return None
+            raise
+        if not isolate:
+            calls.append((plugin, None, result))
+        return result
+
+    return tapped
+
+
+def _tap_wrapper(
+    function: Callable[..., Any], plugin: str, isolate: bool
+) -> Callable[..., Generator[None, object, object]]:
+    @functools.wraps(function)
+    def tapped(*args: object, **kwargs: object) -> Generator[None, object, object]:
+        calls = _CALL.get()
+        gen = function(*args, **kwargs)
+        if calls is None or not isolate:
+            try:
+                return (yield from gen)
+            except Exception as exc:
+                if calls is not None and not any(exc is e for _, e, _ in calls):
+                    calls.append((plugin, exc, None))
+                raise
+        try:
+            next(gen)
+        except StopIteration:
+            calls.append((plugin, RuntimeError("the hook wrapper did not yield"), None))
+            return (yield)
+        except Exception as exc:  # noqa: BLE001 - isolated: recorded, reported by the engine
+            calls.append((plugin, exc, None))
+            return (yield)
+        try:
+            sent = yield
+        except BaseException:  # only what isolation does not catch (KeyboardInterrupt)
+            gen.close()
+            raise
+        try:
+            gen.send(sent)
+        except StopIteration as stop:
+            return stop.value
+        except Exception as exc:  # noqa: BLE001 - isolated: recorded, reported by the engine
+            calls.append((plugin, exc, None))
+            return sent
+        gen.close()
+        calls.append((plugin, RuntimeError("the hook wrapper yielded twice"), None))
+        return sent
+
+    return tapped
+
+
 class Hooks:
-    """Typed calls of every hook; the core never touches ``pm.hook`` elsewhere."""
+    """Typed calls of every hook; the core never touches ``pm.hook`` elsewhere.
+
+    Every hook is called through ``pm.hook`` (wrappers, ``firstresult``, ``tryfirst``
+    and ``trylast`` honoured); see the module's docstring for the taps that keep
+    per-plugin failures apart. Holds no lock: hooks may be called from any thread
+    and a plugin may call the engine (and so these hooks) again."""
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
         self._hook: Any = pm.hook
         self._observers = False
-        self._observers_at = -1  # PluginManager.changes when _observers was worked out
+        # the observers in call order when on_event may call them itself (see on_event)
+        self._direct: tuple[_Observer, ...] | None = None
+        self._at = -1  # PluginManager.changes when the above and the taps were worked out
+
+    def _tap(self) -> None:
+        """Tap the implementations of the hooks in ``_TAPPED``, and work out what
+        :meth:`has_observers` and :meth:`on_event` need (once per change of the
+        registrations when ``pm`` is a :class:`PluginManager`; every time otherwise)."""
+        changes = getattr(self.pm, "changes", -1)
+        if changes >= 0 and changes == self._at:
+            return
+        for name, isolate in _TAPPED.items():
+            for impl in getattr(self._hook, name).get_hookimpls():
+                _tap(impl, isolate)
+        observers = self._hook.lastresort_on_event.get_hookimpls()
+        self._observers = bool(observers)
+        plain = not any(impl.wrapper or impl.hookwrapper for impl in observers)
+        direct = changes >= 0 and plain and not getattr(self.pm, "monitored", True)
+        self._direct = (
+            tuple(
+                # the untapped function: this loop isolates each observer itself
+                (
+                    i.plugin_name,
+                    getattr(i.function, "__wrapped__", i.function),
+                    i.argnames,
+                    i.kwargnames,
+                )
+                for i in reversed(observers)
+            )
+            if direct
+            else None
+        )
+        self._at = changes
+
+    def _wrappers(self, hook: str) -> str:
+        names = [
+            impl.plugin_name
+            for impl in getattr(self._hook, hook).get_hookimpls()
+            if impl.wrapper or impl.hookwrapper
+        ]
+        return f"a wrapper of {hook} ({', '.join(map(repr, names)) or 'none'})"
 
     def protocols(self) -> dict[str, Protocol]:
         """Every protocol the plugins provide, by id.
 
         :raises ProtocolError: when two plugins provide the same id.
         """
+        self._tap()
+        calls: list[_Record] = []
+        token = _CALL.set(calls)
+        try:
+            results = self._hook.lastresort_protocols()
+        finally:
+            _CALL.reset(token)
+        # which plugin returned which list (a list a wrapper made is the wrapper's)
+        owners = {id(result): plugin for plugin, exc, result in calls if exc is None}
         found: dict[str, Protocol] = {}
         owner: dict[str, str] = {}
         problems: list[str] = []
-        for impl in reversed(self._hook.lastresort_protocols.get_hookimpls()):
-            name = impl.plugin_name
-            for protocol in impl.function(*_args(impl, {})) or ():
+        for result in results:
+            name = owners.get(id(result)) or self._wrappers("lastresort_protocols")
+            for protocol in result or ():
                 if protocol.id in found:
                     problems.append(
                         f"$.protocol.id: protocol id {protocol.id!r} is provided by both"
@@ -145,28 +315,39 @@ class Hooks:
         :raises PluginLoadError: when a plugin returns something that is not a
             :class:`~lastresort.Property`, or a name already taken.
         """
+        hook = "lastresort_protocol_properties"
+        self._tap()
+        calls: list[_Record] = []
+        token = _CALL.set(calls)
+        try:
+            results = self._hook.lastresort_protocol_properties(protocol=protocol)
+            # which plugin returned which result (a result a wrapper made is the wrapper's)
+            owners = {id(result): plugin for plugin, exc, result in calls if exc is None}
+            given = [(owners.get(id(result)), list(result or ())) for result in results]
+        except Exception as exc:
+            plugin = next((p for p, e, _ in calls if e is exc), None) or self._wrappers(hook)
+            raise PluginLoadError(
+                f"plugin {plugin!r}: {hook} failed for"
+                f" protocol {protocol.id!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            _CALL.reset(token)
         found: list[Property] = []
         owner: dict[str, str] = dict.fromkeys(RULES, "lastresort (core)")
-        for impl in reversed(self._hook.lastresort_protocol_properties.get_hookimpls()):
-            try:
-                given = list(impl.function(*_args(impl, {"protocol": protocol})) or ())
-            except Exception as exc:
-                raise PluginLoadError(
-                    f"plugin {impl.plugin_name!r}: lastresort_protocol_properties failed for"
-                    f" protocol {protocol.id!r}: {type(exc).__name__}: {exc}"
-                ) from exc
-            for prop in given:
+        for name, props in given:
+            plugin = name or self._wrappers(hook)
+            for prop in props:
                 if not isinstance(prop, Property):
                     raise PluginLoadError(
-                        f"plugin {impl.plugin_name!r}: lastresort_protocol_properties returned"
+                        f"plugin {plugin!r}: {hook} returned"
                         f" {type(prop).__name__}, expected lastresort.Property"
                     )
                 if prop.name in owner:
                     raise PluginLoadError(
-                        f"plugin {impl.plugin_name!r}: property name {prop.name!r} is already"
+                        f"plugin {plugin!r}: property name {prop.name!r} is already"
                         f" taken by {owner[prop.name]!r}"
                     )
-                owner[prop.name] = impl.plugin_name
+                owner[prop.name] = plugin
                 found.append(prop)
         return found
 
@@ -184,21 +365,47 @@ class Hooks:
     def has_observers(self) -> bool:
         """Whether any plugin implements ``lastresort_on_event`` (asked once per change
         of the registrations when ``pm`` is a :class:`PluginManager`; every time otherwise)."""
-        changes = getattr(self.pm, "changes", -1)
-        if changes < 0 or changes != self._observers_at:
-            self._observers = bool(self._hook.lastresort_on_event.get_hookimpls())
-            self._observers_at = changes
+        self._tap()
         return self._observers
 
     def on_event(self, event: Event, encounter: Encounter) -> list[tuple[str, BaseException]]:
-        """Call every observer; return ``(plugin name, exception)`` for each that raised."""
-        failures: list[tuple[str, BaseException]] = []
-        for impl in reversed(self._hook.lastresort_on_event.get_hookimpls()):
-            try:
-                impl.function(*_args(impl, {"event": event, "encounter": encounter}))
-            except Exception as exc:  # noqa: BLE001 - an observer never undoes a commit
-                failures.append((impl.plugin_name, exc))
-        return failures
+        """Call every observer through ``pm.hook`` (wrappers around them); return
+        ``(plugin name, exception)`` for each implementation (observer or wrapper)
+        that raised: each is isolated, so the others still run.
+
+        Without wrappers and hook-call monitoring (the common case, worked out once per
+        change of the registrations), ``pm.hook`` would only call the observers in its
+        order: they are called here in that order (pluggy's ``_multicall``, with the
+        same positional and keyword arguments), which costs a third of going through
+        ``pm.hook``. With a wrapper or monitoring, the call goes through ``pm.hook``.
+        """
+        self._tap()
+        direct = self._direct
+        if direct is not None:
+            given = {"event": event, "encounter": encounter}
+            failures: list[tuple[str, BaseException]] = []
+            for plugin, function, argnames, kwargnames in direct:
+                try:
+                    if kwargnames:
+                        function(
+                            *[given[name] for name in argnames],
+                            **{name: given[name] for name in kwargnames if name in given},
+                        )
+                    else:
+                        function(*[given[name] for name in argnames])
+                except Exception as exc:  # noqa: BLE001 - an observer never undoes a commit
+                    failures.append((plugin, exc))
+            return failures
+        calls: list[_Record] = []
+        token = _CALL.set(calls)
+        try:
+            self._hook.lastresort_on_event(event=event, encounter=encounter)
+        except Exception as exc:  # noqa: BLE001 - an observer never undoes a commit
+            # every implementation is tapped, so only pluggy itself can get here
+            calls.append((self._wrappers("lastresort_on_event"), exc, None))
+        finally:
+            _CALL.reset(token)
+        return [(plugin, exc) for plugin, exc, _ in calls if exc is not None]
 
     def deliver(self, notification: Notification) -> str | None:
         """The first receipt from a delivery plugin (exceptions propagate)."""
@@ -209,7 +416,3 @@ class Hooks:
         """Who is on duty for ``party`` at ``at``, if a plugin knows."""
         result = self._hook.lastresort_party_directory(protocol=protocol, party=party, at=at)
         return None if result is None else str(result)
-
-
-def _args(impl: Any, kwargs: dict[str, Any]) -> list[Any]:
-    return [kwargs[name] for name in impl.argnames]

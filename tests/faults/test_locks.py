@@ -51,7 +51,9 @@ class Guard:
 
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[lr.Store]:
-    made: lr.Store = lr.MemoryStore() if request.param == "memory" else lr.SQLiteStore(tmp_path / "db")
+    made: lr.Store = (
+        lr.MemoryStore() if request.param == "memory" else lr.SQLiteStore(tmp_path / "db")
+    )
     yield made
     made.close()
 
