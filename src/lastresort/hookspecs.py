@@ -9,6 +9,14 @@ registers its default plugins first (marked ``trylast``), then the plugins found
 under the ``lastresort`` entry point group, then the plugins given to
 :class:`lastresort.Engine`, so an explicit plugin is asked before an installed
 one, and both before the defaults.
+
+pluggy's contract holds: every hook is called through ``pm.hook``, so
+``wrapper=True`` (and old-style ``hookwrapper=True``) implementations, ``tryfirst``
+and ``trylast`` are honoured for every hook (``lastresort_on_event`` keeps each
+implementation isolated: see there).
+
+Threads: no hook is called while lastresort holds a lock, and a hook called by a
+running engine may call the engine again (see docs/embedding.md).
 """
 
 from __future__ import annotations
@@ -94,8 +102,12 @@ def lastresort_guard(name: str, encounter: Encounter, event: str, actor: Actor) 
     """Decide a named guard of a transition.
 
     Called by :meth:`Engine.fire` for each candidate transition with a ``guard``,
-    after the actor's permission was checked and before anything is written.
-    Stops at the first implementation that returns something other than ``None``.
+    after the actor's permission was checked and before anything is written, outside
+    any lock: a guard may take its time (it delays only its own ``fire``) and may
+    call the engine. A guard that fires its own encounter makes the outer ``fire``
+    raise :class:`ConcurrentUpdate` (the nested step is committed, the outer one
+    writes nothing). Stops at the first implementation that returns something other
+    than ``None``.
 
     :param name: the transition's ``guard`` value.
     :param encounter: the encounter as it is now (frozen).
@@ -114,9 +126,12 @@ def lastresort_on_event(event: Event, encounter: Encounter) -> None:
 
     Called for every event returned by :meth:`Engine.open`, :meth:`Engine.fire`,
     :meth:`Engine.tick` and :meth:`Engine.deliver`, in order, after the commit.
-    Every implementation is called. An implementation that raises is logged and
-    reported as an :class:`ObserverFailed` event in the returned list; the
-    committed step is never undone.
+    Every implementation is called, each isolated: one that raises (an observer, or
+    a ``wrapper=True``/``hookwrapper=True`` implementation around them) is logged and
+    reported as an :class:`ObserverFailed` event naming its plugin in the returned
+    list, and the others still run; a wrapper sees the list of results, never an
+    observer's exception. The committed step is never undone. An observer may call
+    the engine (it runs after the commit, outside any lock).
 
     :param event: the committed event.
     :param encounter: the encounter after the commit.

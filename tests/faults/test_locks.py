@@ -109,10 +109,10 @@ def test_a_guard_that_fires_another_encounter_of_the_same_protocol_completes(
 
 
 def test_a_guard_blocked_on_an_event_does_not_stop_another_encounter_from_another_thread(
-    taskforce: lr.Protocol, clock: lr.VirtualClock
+    taskforce: lr.Protocol, clock: lr.VirtualClock, store: lr.Store
 ) -> None:
     plugin = Guard()
-    engine = make(taskforce, clock, lr.MemoryStore(), plugin)
+    engine = make(taskforce, clock, store, plugin)
     a = engine.open("taskforce", "counter").id
     b = engine.open("taskforce", "counter").id
     entered, release = threading.Event(), threading.Event()
