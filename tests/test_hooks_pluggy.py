@@ -307,17 +307,22 @@ def test_lastresort_on_event_calls_are_seen_by_hook_call_monitoring(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
     log: list[str] = []
-    engine = make([Seen(log, "a")], clock, taskforce)
-    engine.open("taskforce", "counter")  # before monitoring: the observers' fast path
+    bad = Seen(log, "b", fail=True)
+    engine = make([Seen(log, "a"), bad], clock, taskforce)
+    enc = engine.open("taskforce", "counter")  # before monitoring: the observers' fast path
     traced: list[str] = []
     undo = engine.plugin_manager.add_hookcall_monitoring(
         lambda name, impls, kwargs: traced.append(name), lambda *_: None
     )
-    enc = engine.open("taskforce", "counter")
+    events = engine.fire(enc.id, "call_expert", "counter")
     undo()
-    assert traced.count("lastresort_on_event") == 2  # EncounterOpened, DeadlineScheduled
-    assert log[-2:] == ["a:EncounterOpened", "a:DeadlineScheduled"]
-    assert engine.get(enc.id).state == "arrived"
+    committed = [e for e in events if not isinstance(e, lr.ObserverFailed)]
+    failed = [e for e in events if isinstance(e, lr.ObserverFailed)]
+    assert traced.count("lastresort_on_event") == len(committed) == 4
+    # still isolated through pm.hook: b failed each time, a saw every event
+    assert [e.plugin for e in failed] == [engine.plugin_manager.get_name(bad)] * 4
+    assert [x for x in log if x.startswith("a:")][-4:] == [f"a:{e.kind}" for e in committed]
+    assert engine.get(enc.id).state == "awaiting_expert"
 
 
 def test_lastresort_on_event_keyword_arguments_with_defaults_are_passed(
