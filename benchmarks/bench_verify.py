@@ -99,6 +99,57 @@ def generate(n: int) -> dict[str, Any]:
     }
 
 
+def dead_ends(n: int) -> dict[str, Any]:
+    """An encounter protocol with ``n`` dead ends, the verifier's worst shape (issue
+    #12): a chain ``s0 -> s1 -> ... -> closed`` where every ``s<i>`` may also send the
+    child to ``d<i>``, a waiting step with no responsible party, no deadline and no
+    way out. Each dead end violates ``responsibility``, ``termination`` and
+    ``deadlines`` once (``n`` violations each) and ends both time bounds' paths;
+    the dead end ``d<i>`` lies ``i + 1`` events from the initial step, so building
+    every counterexample path would cost ``n²``. Everything else holds."""
+    text = {"nl": "Doe wat nodig is.", "en": "Do what is needed."}
+    parties = {
+        "clerk": {"name": {"nl": "Balie", "en": "Clerk"}, "kind": "municipal_staff"},
+        "expert": {"name": {"nl": "Deskundige", "en": "Expert"}, "kind": "expert"},
+        "police": {"name": {"nl": "Politie", "en": "Police"}, "kind": "emergency"},
+    }
+    steps: dict[str, Any] = {}
+    transitions: list[dict[str, Any]] = []
+    for i in range(n):
+        tags = ["reported"] if i == 0 else []
+        steps[f"s{i}"] = {"responsible": "clerk", "kind": "active", "tags": tags}
+        steps[f"d{i}"] = {"kind": "waiting"}
+        last = i == n - 1
+        transitions.append(
+            {
+                "event": f"next_{i}",
+                "from": f"s{i}",
+                "to": "closed" if last else f"s{i + 1}",
+                "by": "expert" if last else "clerk",
+            }
+        )
+        transitions.append({"event": f"park_{i}", "from": f"s{i}", "to": f"d{i}", "by": "clerk"})
+    steps["closed"] = {"kind": "terminal", "tags": ["safe_arrangement"]}
+    steps["with_police"] = {"responsible": "police", "kind": "terminal", "tags": ["emergency"]}
+    transitions.append(
+        {"event": "acute_danger", "from": "*", "to": "with_police", "by": ["clerk", "expert"]}
+    )
+    return {
+        "protocol": {
+            "id": "dead-ends",
+            "version": "1",
+            "municipality": "Benchmark",
+            "title": {"nl": "Doodlopend", "en": "Dead ends"},
+            "initial": "s0",
+            "source": "benchmarks/bench_verify.py",
+        },
+        "parties": parties,
+        "steps": {key: step | {"instructions": text} for key, step in steps.items()},
+        "transitions": transitions,
+        "requirements": {"mayor_contact": False},
+    }
+
+
 def best_of(runs: int, work: Callable[[], object]) -> float:
     """The best (least disturbed) wall time of ``runs`` runs, in seconds."""
     times = []
