@@ -3,6 +3,13 @@ validate the same protocol (the anchor), measured in the same process.
 
 Run:  .venv/bin/python benchmarks/bench_verify.py [--steps 200] [--runs 7]
 Target: verify() well under 1 s for 200 steps.
+
+      .venv/bin/python benchmarks/bench_verify.py --scaling [--runs 3]
+prints the verifier's time per step on the dead-end protocol (``dead_ends``) of
+500 to 4,000 dead ends, next to loading the same protocol (the anchor), and each
+size's time per step as a ratio to the smallest's: a linear verifier keeps that
+ratio near 1 (it was 5x at 2,000 before issue #12). Ratios only, never a timed
+assertion; tests/test_verify_scale.py asserts the report's size.
 """
 
 from __future__ import annotations
@@ -99,6 +106,57 @@ def generate(n: int) -> dict[str, Any]:
     }
 
 
+def dead_ends(n: int) -> dict[str, Any]:
+    """An encounter protocol with ``n`` dead ends, the verifier's worst shape (issue
+    #12): a chain ``s0 -> s1 -> ... -> closed`` where every ``s<i>`` may also send the
+    child to ``d<i>``, a waiting step with no responsible party, no deadline and no
+    way out. Each dead end violates ``responsibility``, ``termination`` and
+    ``deadlines`` once (``n`` violations each) and ends both time bounds' paths;
+    the dead end ``d<i>`` lies ``i + 1`` events from the initial step, so building
+    every counterexample path would cost ``n²``. Everything else holds."""
+    text = {"nl": "Doe wat nodig is.", "en": "Do what is needed."}
+    parties = {
+        "clerk": {"name": {"nl": "Balie", "en": "Clerk"}, "kind": "municipal_staff"},
+        "expert": {"name": {"nl": "Deskundige", "en": "Expert"}, "kind": "expert"},
+        "police": {"name": {"nl": "Politie", "en": "Police"}, "kind": "emergency"},
+    }
+    steps: dict[str, Any] = {}
+    transitions: list[dict[str, Any]] = []
+    for i in range(n):
+        tags = ["reported"] if i == 0 else []
+        steps[f"s{i}"] = {"responsible": "clerk", "kind": "active", "tags": tags}
+        steps[f"d{i}"] = {"kind": "waiting"}
+        last = i == n - 1
+        transitions.append(
+            {
+                "event": f"next_{i}",
+                "from": f"s{i}",
+                "to": "closed" if last else f"s{i + 1}",
+                "by": "expert" if last else "clerk",
+            }
+        )
+        transitions.append({"event": f"park_{i}", "from": f"s{i}", "to": f"d{i}", "by": "clerk"})
+    steps["closed"] = {"kind": "terminal", "tags": ["safe_arrangement"]}
+    steps["with_police"] = {"responsible": "police", "kind": "terminal", "tags": ["emergency"]}
+    transitions.append(
+        {"event": "acute_danger", "from": "*", "to": "with_police", "by": ["clerk", "expert"]}
+    )
+    return {
+        "protocol": {
+            "id": "dead-ends",
+            "version": "1",
+            "municipality": "Benchmark",
+            "title": {"nl": "Doodlopend", "en": "Dead ends"},
+            "initial": "s0",
+            "source": "benchmarks/bench_verify.py",
+        },
+        "parties": parties,
+        "steps": {key: step | {"instructions": text} for key, step in steps.items()},
+        "transitions": transitions,
+        "requirements": {"mayor_contact": False},
+    }
+
+
 def best_of(runs: int, work: Callable[[], object]) -> float:
     """The best (least disturbed) wall time of ``runs`` runs, in seconds."""
     times = []
@@ -154,11 +212,72 @@ def measure(steps: int = 200, runs: int = 7) -> Figures:
     )
 
 
+@dataclass(frozen=True)
+class Scale:
+    """The verifier on ``dead_ends(n)`` (times in seconds, best of ``runs``)."""
+
+    dead_ends: int
+    size: int  # steps + transitions ('*' expanded)
+    anchor: float  # load_protocol(check=False) of the same protocol
+    verify: float  # verify() and the text and JSON of its report
+    violations: int  # counted by 'termination' (one per dead end)
+    report_chars: int  # the text report's length
+
+
+def scaling(sizes: tuple[int, ...] = (500, 1000, 2000, 4000), runs: int = 3) -> list[Scale]:
+    """Time the verifier (and its report) on ever larger dead-end protocols."""
+    out = []
+    for n in sizes:
+        data = dead_ends(n)
+        protocol = lr.load_protocol(data, check=False)
+        size = len(protocol.steps) + sum(len(protocol.sources_of(t)) for t in protocol.transitions)
+        report = lr.verify(protocol)
+
+        def load(d: dict[str, Any] = data) -> None:
+            lr.load_protocol(d, check=False)
+
+        def check(p: lr.Protocol = protocol) -> None:
+            r = lr.verify(p)
+            r.to_text()
+            r.to_dict()
+
+        anchor = best_of(runs, load)
+        out.append(
+            Scale(
+                dead_ends=n,
+                size=size,
+                anchor=anchor,
+                verify=best_of(runs, check),
+                violations=report.result("termination").violations,
+                report_chars=len(report.to_text()),
+            )
+        )
+    return out
+
+
+def print_scaling(rows: list[Scale]) -> None:
+    first = rows[0]
+    print("dead ends  steps+transitions  load µs/elt  check µs/elt  check÷load  per elt ÷ first")
+    for r in rows:
+        per = r.verify / r.size
+        print(
+            f"{r.dead_ends:9,}  {r.size:17,}  {r.anchor / r.size * 1e6:11.2f}"
+            f"  {per * 1e6:12.2f}  {r.verify / r.anchor:9.2f}x"
+            f"  {per / (first.verify / first.size):14.2f}x"
+        )
+    print("violations counted:", ", ".join(f"{r.violations:,}" for r in rows))
+    print("text report (chars):", ", ".join(f"{r.report_chars:,}" for r in rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--scaling", action="store_true", help="time per step, 500-4000 dead ends")
     args = parser.parse_args()
+    if args.scaling:
+        print_scaling(scaling(runs=args.runs))
+        return
     f = measure(args.steps, args.runs)
     print(f"protocol: {f.steps} steps, {f.edges} transitions (with '*' expanded)")
     print(f"bounds: expert {f.bounds[0]}, mayor {f.bounds[1]}")

@@ -90,8 +90,10 @@ class Bound:
         same step), or empty.
     :param open_step: a step that costs an unknown time (no deadline and no
         response model), making the measure unbounded, or ``None``.
-    :param ends: for each step where a path ends without reaching the goal, the
-        shortest path there (reported apart; not counted in ``worst``).
+    :param ends: for the nearest steps where a path ends without reaching the goal
+        (at most ``max_examples`` of :func:`~lastresort.verify`), the shortest path
+        there (reported apart; not counted in ``worst``).
+    :param ends_total: how many such steps there are (all counted, a few in ``ends``).
     """
 
     goal: str
@@ -105,6 +107,7 @@ class Bound:
     cycle: tuple[PathStep, ...] = ()
     open_step: str | None = None
     ends: tuple[tuple[PathStep, ...], ...] = ()
+    ends_total: int = 0
 
     @property
     def unbounded(self) -> bool:
@@ -174,6 +177,21 @@ class ProtocolGraph:
         self.parent = self.search(protocol.initial)
         #: reachable steps, in breadth-first order (the initial step first)
         self.reachable: tuple[str, ...] = tuple(self.parent)
+        #: the fewest events from the initial step to each reachable step (the
+        #: length of its shortest path, known without building the path)
+        self.depth: dict[str, int] = {}
+        for step, e in self.parent.items():
+            self.depth[step] = 0 if e is None else self.depth[e.source] + 1
+        self._by_event: dict[tuple[str, str], Edge] | None = None
+
+    def edge(self, step: str, event: str) -> Edge | None:
+        """The first edge (file order) for ``event`` that leaves ``step``."""
+        if self._by_event is None:  # built once, on first use: O(transitions)
+            self._by_event = {}
+            for key, edges in self.out.items():
+                for e in edges:
+                    self._by_event.setdefault((key, e.event), e)
+        return self._by_event.get((step, event))
 
     def party(self, step: str) -> str | None:
         """The responsible party of ``step``."""
@@ -303,12 +321,14 @@ def goal_bound(
     what: str,
     requirement_name: str,
     requirement: timedelta | None,
+    max_ends: int = 5,
 ) -> Bound:
     """The worst-case time from opening until the first step tagged ``goal``.
 
     Each step passed costs its deadline's ``after`` (the clock moves the child on
     at the latest then), or the p90 of its responsible party's response model when
     it has no deadline; ``acute_danger`` is not followed. See docs/verifier.md.
+    Linear in the size of the graph: the paths of at most ``max_ends`` ends are built.
     """
     protocol = graph.protocol
     steps = protocol.steps
@@ -339,25 +359,28 @@ def goal_bound(
             if s in inside and s not in leads:
                 leads.add(s)
                 queue.append(s)
-    ends = tuple(
-        graph.path(s, before)
-        for s in region
-        if steps[s].terminal or not any(calm(e) for e in graph.out[s])
-    )
+    # every end counted; only the nearest (``region`` is in breadth-first order) get a path
+    all_ends = [s for s in region if steps[s].terminal or not any(calm(e) for e in graph.out[s])]
+    ends = tuple(graph.path(s, before) for s in all_ends[:max_ends])
+    total = len(all_ends)
     if initial not in leads:
-        return Bound(goal, what, requirement_name, requirement, None, False, ends=ends)
+        return Bound(
+            goal, what, requirement_name, requirement, None, False, ends=ends, ends_total=total
+        )
     cycle = graph.cycle_in(leads, calm)
     if cycle:
         entry = cycle[0].source
         return Bound(
             goal, what, requirement_name, requirement, None, True,
             path=graph.path(entry, before), cycle=graph.walk(entry, cycle), ends=ends,
+            ends_total=total,
         )  # fmt: skip
     open_step = next((s for s in region if s in leads and _cost(protocol, s) is None), None)
     if open_step is not None:
         return Bound(
             goal, what, requirement_name, requirement, None, True,
             path=graph.path(open_step, before), open_step=open_step, ends=ends,
+            ends_total=total,
         )  # fmt: skip
     # longest path over the acyclic region, memoised, file order breaks ties
     best: dict[str, tuple[timedelta, Edge | None]] = {}
@@ -390,7 +413,7 @@ def goal_bound(
     costs.append(ZERO)
     return Bound(
         goal, what, requirement_name, requirement, best[initial][0], True,
-        path=graph.walk(initial, edges), costs=tuple(costs), ends=ends,
+        path=graph.walk(initial, edges), costs=tuple(costs), ends=ends, ends_total=total,
     )  # fmt: skip
 
 

@@ -1,5 +1,5 @@
-"""``lastresort check [ID|FILE ...] [--json]``: run the verifier, and the readable
-text of its report.
+"""``lastresort check [ID|FILE ...] [--json] [--max-examples N]``: run the verifier,
+and the readable text of its report.
 
 Exit codes: 0 every property of every protocol holds; 1 a property fails;
 2 unusable input (an unknown id, an unreadable or malformed file, or a graph that
@@ -24,7 +24,7 @@ from .model import Protocol, ProtocolKind
 from .plugins import Hooks, make_plugin_manager
 from .protocol_file import load_protocol
 from .validate import validate
-from .verify import PathStep, Report, render_path, verify
+from .verify import MAX_EXAMPLES, PathStep, Report, render_path, verify
 
 __all__ = ["register", "render_report", "run_check"]
 
@@ -51,6 +51,11 @@ def _lines(report: Report) -> Iterator[str]:
             yield from _path_lines(r.counterexample)
         for more in r.further:
             yield f"      also: {more}"
+        if r.violations > r.shown:
+            yield (
+                f"      {r.violations} violations, {r.shown} shown"
+                " (all counted; --max-examples shows more)"
+            )
     encounter = report.kind is ProtocolKind.ENCOUNTER
     if report.bounds:
         yield f"  bounds (worst case{'; acute_danger not followed' if encounter else ''}):"
@@ -85,6 +90,8 @@ def _lines(report: Report) -> Iterator[str]:
             yield from _path_lines(b.path)
         for end in b.ends:
             yield f"      a path may end without it in {end[-1].step!r}: {render_path(end)}"
+        if b.ends_total > len(b.ends):
+            yield f"      {b.ends_total} such ends, {len(b.ends)} shown (the nearest)"
     applicable = [r for r in report.results if r.applicable]
     skipped = len(report.results) - len(applicable)
     failed = len(report.failed)
@@ -136,25 +143,29 @@ class Outcome:
         }
 
 
-def _checked(target: str, protocol: Protocol, hooks: Hooks) -> Outcome:
+def _checked(target: str, protocol: Protocol, hooks: Hooks, max_examples: int) -> Outcome:
     try:
-        report = verify(protocol, hooks.protocol_properties(protocol))
+        report = verify(protocol, hooks.protocol_properties(protocol), max_examples=max_examples)
     except ProtocolError as exc:
         return Outcome(target, problems=tuple(exc.problems))
     validation = [*validate(protocol), *hooks.validate_protocol(protocol)]
     return Outcome(target, report, tuple(dict.fromkeys(validation)))
 
 
-def run_check(targets: Sequence[str]) -> list[Outcome]:
+def run_check(targets: Sequence[str], max_examples: int = MAX_EXAMPLES) -> list[Outcome]:
     """Verify each target (an installed protocol id, or a ``.toml``/``.json`` file
     loaded without validation); with no targets, every installed protocol.
+
+    :param max_examples: the most violations shown per property (all are counted).
 
     :raises ProtocolError: when the installed plugins' protocols cannot be loaded.
     :raises PluginLoadError: when a plugin cannot be registered.
     """
     hooks = Hooks(make_plugin_manager())
     if not targets:
-        return [_checked(pid, p, hooks) for pid, p in sorted(hooks.protocols().items())]
+        return [
+            _checked(pid, p, hooks, max_examples) for pid, p in sorted(hooks.protocols().items())
+        ]
     installed: dict[str, Protocol] | None = None
     out = []
     for target in targets:
@@ -173,13 +184,13 @@ def run_check(targets: Sequence[str]) -> list[Outcome]:
                 out.append(Outcome(target, problems=(problem,)))
                 continue
             protocol = installed[target]
-        out.append(_checked(target, protocol, hooks))
+        out.append(_checked(target, protocol, hooks, max_examples))
     return out
 
 
 def _command(args: argparse.Namespace) -> int:
     try:
-        outcomes = run_check(args.targets)
+        outcomes = run_check(args.targets, args.max_examples)
     except LastResortError as exc:
         problems = exc.problems if isinstance(exc, ProtocolError) else [str(exc)]
         if args.json:
@@ -234,4 +245,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="installed protocol ids or .toml/.json files (default: every installed protocol)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON report for machines")
+    p.add_argument(
+        "--max-examples",
+        type=_at_least_one,
+        default=MAX_EXAMPLES,
+        metavar="N",
+        help=f"show at most N violations per property; all are counted (default {MAX_EXAMPLES})",
+    )
     p.set_defaults(run=_command)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value

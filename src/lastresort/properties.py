@@ -1,9 +1,12 @@
 """The safety properties: the core ones and the :class:`Property` a plugin adds.
 
 Each core property is a check over a protocol's graph (``bounds.py``) that yields
-every :class:`Violation`; :data:`RULES` states its rule, and docs/verifier.md the
+every :class:`Finding`; :data:`RULES` states its rule, and docs/verifier.md the
 exact rule of each. ``verify.py`` runs the checks and turns what they find into a
-report (``report.py``).
+report (``report.py``). Each check is linear in the size of the graph (steps plus
+transitions): it visits every step and edge a bounded number of times and builds
+no path (a :class:`Finding` names its step or edge; the report builds the paths of
+the few it shows).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = [
     "ORDER_ONLY",
     "RULES",
     "Check",
+    "Finding",
     "Property",
     "Violation",
     "core_checks",
@@ -98,22 +102,41 @@ class Property:
     kinds: frozenset[ProtocolKind] = field(default=_BOTH, converter=frozenset)
 
 
+@frozen
+class Finding:
+    """A violation as the verifier holds it until the report is built: its path is
+    not built yet (only the few shown get one, so a protocol with thousands of
+    violations costs time linear in its size, not in the sum of their paths).
+
+    :param message: what is wrong, for people.
+    :param step: the step where it shows; its path is the shortest from the initial step.
+    :param edge: the edge (from a reachable step) that shows it; its path is the
+        shortest path to ``edge.source``, then the edge.
+    :param path: an explicit path (bounds, plugins' explicit paths).
+    """
+
+    message: str
+    step: str | None = None
+    edge: Edge | None = None
+    path: tuple[PathStep, ...] = ()
+
+
 # -- the properties ----------------------------------------------------------------
 
 #: A core property's check: every violation it finds in a protocol's graph.
-Check = Callable[[ProtocolGraph], Iterator[Violation]]
+Check = Callable[[ProtocolGraph], Iterator[Finding]]
 
 
-def _responsibility(g: ProtocolGraph) -> Iterator[Violation]:
+def _responsibility(g: ProtocolGraph) -> Iterator[Finding]:
     parties = g.protocol.parties
     for key in g.reachable:
         step = g.protocol.steps[key]
         if step.terminal:
             continue
         if step.responsible is None:
-            yield Violation(f"step {key!r} has no responsible party", key)
+            yield Finding(f"step {key!r} has no responsible party", key)
         elif step.responsible not in parties:
-            yield Violation(
+            yield Finding(
                 f"step {key!r} names {step.responsible!r} as responsible, which is not a party",
                 key,
             )
@@ -123,13 +146,15 @@ def _calm(e: Edge) -> bool:
     return e.event != ACUTE_DANGER
 
 
-def _termination(g: ProtocolGraph) -> Iterator[Violation]:
+def _termination(g: ProtocolGraph) -> Iterator[Finding]:
     steps = g.protocol.steps
     into: dict[str, list[str]] = {key: [] for key in steps}
+    # each step's distinct calm successors, in file order (what _nearby walks)
+    ahead: dict[str, list[str]] = {}
     for key in g.reachable:
-        for e in g.out[key]:
-            if _calm(e):
-                into[e.target].append(key)
+        ahead[key] = list(dict.fromkeys(e.target for e in g.out[key] if _calm(e)))
+        for target in ahead[key]:
+            into[target].append(key)
     can_end = {key for key in g.reachable if steps[key].terminal}
     queue = deque(can_end)
     while queue:
@@ -140,7 +165,7 @@ def _termination(g: ProtocolGraph) -> Iterator[Violation]:
     for key in g.reachable:
         if key in can_end:
             continue
-        trapped = _nearby(g, key, 6)
+        trapped = _nearby(ahead, key, 6)
         names = ", ".join(repr(s) for s in trapped[:5]) + (" and more" if len(trapped) > 5 else "")
         how = (
             f"it can only reach {names} (a trap without an exit)"
@@ -149,25 +174,30 @@ def _termination(g: ProtocolGraph) -> Iterator[Violation]:
             if g.out[key]
             else "it is a dead end"
         )
-        yield Violation(
+        yield Finding(
             f"from step {key!r} no terminal step can be reached without acute_danger: {how}", key
         )
 
 
-def _nearby(g: ProtocolGraph, start: str, limit: int) -> list[str]:
-    """Up to ``limit`` steps reachable from ``start`` without acute_danger, nearest first."""
+def _nearby(ahead: dict[str, list[str]], start: str, limit: int) -> list[str]:
+    """Up to ``limit`` steps reachable from ``start`` along ``ahead`` (distinct
+    successors), nearest first. It stops at ``limit``, and since ``seen`` stays that
+    small, each step it leaves costs at most ``limit`` looks: a bounded cost per
+    trapped step, however many transitions leave the steps it passes."""
     seen, queue = {start}, deque([start])
     found: list[str] = []
     while queue and len(found) < limit:
-        for e in g.out[queue.popleft()]:
-            if _calm(e) and e.target not in seen:
-                seen.add(e.target)
-                found.append(e.target)
-                queue.append(e.target)
-    return found[:limit]
+        for target in ahead[queue.popleft()]:
+            if target not in seen:
+                seen.add(target)
+                found.append(target)
+                queue.append(target)
+                if len(found) == limit:
+                    break
+    return found
 
 
-def _deadlines(g: ProtocolGraph) -> Iterator[Violation]:
+def _deadlines(g: ProtocolGraph) -> Iterator[Finding]:
     for key in g.reachable:
         step = g.protocol.steps[key]
         if step.terminal:
@@ -180,7 +210,7 @@ def _deadlines(g: ProtocolGraph) -> Iterator[Violation]:
             if step.kind is StepKind.WAITING or others:
                 who = sorted({r for e in calm for r in e.transition.by})
                 why = "is a waiting step" if step.kind is StepKind.WAITING else "waits on others"
-                yield Violation(
+                yield Finding(
                     f"step {key!r} {why} ({', '.join(who) or 'nobody'} moves it on) but has no"
                     " deadline",
                     key,
@@ -197,7 +227,7 @@ def _deadlines(g: ProtocolGraph) -> Iterator[Violation]:
             why = f"every transition for {event!r} has a guard, which may refuse"
         else:
             continue
-        yield Violation(f"the deadline of step {key!r} does not lead on: {why}", key)
+        yield Finding(f"the deadline of step {key!r} does not lead on: {why}", key)
 
 
 def _party_kind(g: ProtocolGraph, role: str | None) -> PartyKind | None:
@@ -205,34 +235,34 @@ def _party_kind(g: ProtocolGraph, role: str | None) -> PartyKind | None:
     return None if party is None else party.kind
 
 
-def _acute_danger(g: ProtocolGraph) -> Iterator[Violation]:
+def _acute_danger(g: ProtocolGraph) -> Iterator[Finding]:
     steps = g.protocol.steps
     for key in g.reachable:
         if steps[key].terminal:
             continue
         acute = [e for e in g.out[key] if e.event == ACUTE_DANGER]
         if not acute:
-            yield Violation(f"no acute_danger transition leaves step {key!r}", key)
+            yield Finding(f"no acute_danger transition leaves step {key!r}", key)
             continue
         for e in acute:
             target = steps[e.target]
             if "emergency" not in target.tags:
-                yield Violation(
+                yield Finding(
                     f"acute_danger from {key!r} leads to {e.target!r}, which is not tagged"
                     " 'emergency'",
-                    path=g.path_over(e),
+                    edge=e,
                 )
             elif _party_kind(g, target.responsible) is not PartyKind.EMERGENCY:
-                yield Violation(
+                yield Finding(
                     f"acute_danger from {key!r} leads to {e.target!r}, whose responsible party"
                     f" {target.responsible!r} is not of kind 'emergency'",
-                    path=g.path_over(e),
+                    edge=e,
                 )
         if all(e.transition.guard is not None for e in acute):
-            yield Violation(f"every acute_danger transition from {key!r} has a guard", key)
+            yield Finding(f"every acute_danger transition from {key!r} has a guard", key)
 
 
-def _handover(g: ProtocolGraph) -> Iterator[Violation]:
+def _handover(g: ProtocolGraph) -> Iterator[Finding]:
     parties = g.protocol.parties
     for key in g.reachable:
         giver = g.party(key)
@@ -245,11 +275,11 @@ def _handover(g: ProtocolGraph) -> Iterator[Violation]:
                 continue
             wrong = [r for r in e.transition.by if r not in {receiver, CLOCK}]
             if wrong:
-                yield Violation(
+                yield Finding(
                     f"{e.event!r} hands the child from {giver!r} to {receiver!r} in {e.target!r}"
                     f" but may be fired by {', '.join(repr(r) for r in wrong)}; only the"
                     f" receiver {receiver!r} (or the clock) may",
-                    path=g.path_over(e),
+                    edge=e,
                 )
 
 
@@ -257,7 +287,7 @@ def _passes(tags: set[str], goal: str = "") -> Check:
     """Every path to a closing step (without acute_danger, which is acute-danger's
     to check) or to a step tagged ``goal`` (any path) passes ``tags`` first."""
 
-    def check(g: ProtocolGraph) -> Iterator[Violation]:
+    def check(g: ProtocolGraph) -> Iterator[Finding]:
         steps = g.protocol.steps
         ends = (
             {k for k, s in steps.items() if goal in s.tags}
@@ -271,7 +301,7 @@ def _passes(tags: set[str], goal: str = "") -> Check:
         )
         if path is not None:
             what = " or ".join(repr(t) for t in sorted(tags))
-            yield Violation(
+            yield Finding(
                 f"a path reaches {goal or 'closing step'} {path[-1].step!r}"
                 f" without passing a step tagged {what}",
                 path=path,
@@ -280,7 +310,7 @@ def _passes(tags: set[str], goal: str = "") -> Check:
     return check
 
 
-def _clerk_never_closes(g: ProtocolGraph) -> Iterator[Violation]:
+def _clerk_never_closes(g: ProtocolGraph) -> Iterator[Finding]:
     closing = set(g.protocol.closing_steps())
     for key in g.reachable:
         for e in g.out[key]:
@@ -288,58 +318,58 @@ def _clerk_never_closes(g: ProtocolGraph) -> Iterator[Violation]:
                 continue
             clerks = [r for r in e.transition.by if _party_kind(g, r) is PartyKind.MUNICIPAL_STAFF]
             if clerks:
-                yield Violation(
+                yield Finding(
                     f"{e.event!r} into closing step {e.target!r} may be fired by"
                     f" {', '.join(repr(r) for r in clerks)} (municipal_staff) alone",
-                    path=g.path_over(e),
+                    edge=e,
                 )
 
 
-def _bound_violation(b: Bound, label: str) -> Violation | None:
+def _bound_violation(b: Bound, label: str) -> Finding | None:
     """Why ``b`` fails its requirement, or ``None`` when it holds or nothing is required."""
     if b.requirement is None or b.holds:
         return None
     need = f"{b.requirement_name} {format_duration(b.requirement)}"
     if b.cycle:
-        return Violation(
+        return Finding(
             f"{label} is unbounded ({need}): a cycle {render_path(b.cycle)} can repeat before"
             f" the goal",
             path=(*b.path, *b.cycle[1:]),
         )
     if b.open_step is not None:
-        return Violation(
+        return Finding(
             f"{label} is unbounded ({need}): step {b.open_step!r} has no deadline and its"
             " responsible party no response model",
             path=b.path,
         )
     if not b.reachable:
-        return Violation(f"{label}: no step tagged {b.goal!r} can be reached ({need})")
+        return Finding(f"{label}: no step tagged {b.goal!r} can be reached ({need})")
     assert b.worst is not None
-    return Violation(f"{label} can be {format_duration(b.worst)}, more than {need}", path=b.path)
+    return Finding(f"{label} can be {format_duration(b.worst)}, more than {need}", path=b.path)
 
 
 def _bounds(bounds: Sequence[Bound], label: str) -> Check:
-    def check(_: ProtocolGraph) -> Iterator[Violation]:
+    def check(_: ProtocolGraph) -> Iterator[Finding]:
         for b in bounds:
             if b.goal == "order_in_force" and b.requirement is None:
-                yield Violation("the protocol states no requirements.max_order_duration")
+                yield Finding("the protocol states no requirements.max_order_duration")
             elif (v := _bound_violation(b, label.format(goal=b.goal))) is not None:
                 yield v
 
     return check
 
 
-def _order_adult_only(g: ProtocolGraph) -> Iterator[Violation]:
+def _order_adult_only(g: ProtocolGraph) -> Iterator[Finding]:
     fact = g.protocol.facts.get("subject")
     initial = g.protocol.initial
     if fact is None:
-        yield Violation("the protocol declares no fact 'subject' (allowing only 'adult')", initial)
+        yield Finding("the protocol declares no fact 'subject' (allowing only 'adult')", initial)
     elif tuple(fact.values) != ("adult",):
         allowed = "true or false" if not fact.values else ", ".join(repr(v) for v in fact.values)
-        yield Violation(f"fact 'subject' allows {allowed}, not only 'adult'", initial)
+        yield Finding(f"fact 'subject' allows {allowed}, not only 'adult'", initial)
 
 
-def _order_mayor_only(g: ProtocolGraph) -> Iterator[Violation]:
+def _order_mayor_only(g: ProtocolGraph) -> Iterator[Finding]:
     steps = g.protocol.steps
     for key in g.reachable:
         for e in g.out[key]:
@@ -348,10 +378,10 @@ def _order_mayor_only(g: ProtocolGraph) -> Iterator[Violation]:
                 continue
             others = [r for r in e.transition.by if _party_kind(g, r) is not PartyKind.MAYOR]
             if others:
-                yield Violation(
+                yield Finding(
                     f"{e.event!r} into {e.target!r} ({', '.join(sorted(tags))}) may be fired by"
                     f" {', '.join(repr(r) for r in others)}, who is not the mayor",
-                    path=g.path_over(e),
+                    edge=e,
                 )
 
 

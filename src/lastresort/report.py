@@ -30,7 +30,10 @@ class PropertyResult:
         shows the failure (empty when it holds or is not about a path).
     :param applicable: ``False`` when the property does not apply to this protocol.
     :param rule: the rule checked.
-    :param further: the messages of further violations of the same property.
+    :param further: the messages of further violations of the same property, at
+        most ``max_examples - 1`` of them (see :func:`~lastresort.verify`).
+    :param violations: how many violations were found in all (0 when it holds);
+        ``shown`` of them are in the result.
     """
 
     name: str
@@ -40,6 +43,13 @@ class PropertyResult:
     applicable: bool = True
     rule: str = ""
     further: tuple[str, ...] = ()
+    violations: int = 0
+
+    @property
+    def shown(self) -> int:
+        """How many of the ``violations`` the result shows (the first in ``message``
+        with its counterexample, the others in ``further``)."""
+        return 0 if self.ok else 1 + len(self.further)
 
 
 @frozen
@@ -92,7 +102,9 @@ class Report:
             "version": self.version,
             "kind": self.kind.value,
             "ok": self.ok,
-            "results": [converter.unstructure(r, PropertyResult) for r in self.results],
+            "results": [
+                {**converter.unstructure(r, PropertyResult), "shown": r.shown} for r in self.results
+            ],
             "bounds": [
                 {**converter.unstructure(b, Bound), "unbounded": b.unbounded, "holds": b.holds}
                 for b in self.bounds

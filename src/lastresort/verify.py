@@ -12,7 +12,8 @@ graph, its paths and the bounds in ``bounds.py``. The names in ``__all__`` (and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import islice
 
 from .bounds import Bound, PathStep, ProtocolGraph, goal_bound, graph_problems, order_bound
 from .bounds import render_path as render_path  # re-exported for cli_check and testing
@@ -22,6 +23,7 @@ from .properties import (
     ENCOUNTER_ONLY,
     ORDER_ONLY,
     RULES,
+    Finding,
     Property,
     Violation,
     core_checks,
@@ -32,6 +34,7 @@ from .report import PropertyResult, Report
 
 __all__ = [
     "ENCOUNTER_ONLY",
+    "MAX_EXAMPLES",
     "ORDER_ONLY",
     "RULES",
     "Bound",
@@ -43,52 +46,108 @@ __all__ = [
     "verify",
 ]
 
-
-def _resolve(g: ProtocolGraph, v: Violation) -> tuple[PathStep, ...]:
-    if v.path or v.step is None or v.step not in g.parent:
-        return v.path
-    if v.event is not None:
-        edge = next((e for e in g.out[v.step] if e.event == v.event), None)
-        if edge is not None:
-            return g.path_over(edge)
-    return g.path(v.step)
+#: How many violations per property a report shows by default (all are counted).
+MAX_EXAMPLES = 5
 
 
-def _judge(g: ProtocolGraph, name: str, rule: str, found: Iterable[Violation]) -> PropertyResult:
-    items = [(v.message, _resolve(g, v)) for v in found]
+#: the sort key of a finding that is not about a path: after every one that is
+_NO_PATH = 1 << 62
+
+
+def _length(g: ProtocolGraph, f: Finding) -> int:
+    """How many points the path of ``f`` will have, without building it."""
+    if f.path:
+        return len(f.path)
+    if f.edge is not None:
+        return g.depth[f.edge.source] + 2
+    if f.step is not None and f.step in g.depth:
+        return g.depth[f.step] + 1
+    return _NO_PATH
+
+
+def _path(g: ProtocolGraph, f: Finding) -> tuple[PathStep, ...]:
+    if f.path:
+        return f.path
+    if f.edge is not None:
+        return g.path_over(f.edge)
+    if f.step is not None and f.step in g.depth:
+        return g.path(f.step)
+    return ()
+
+
+def _judge(
+    g: ProtocolGraph, name: str, rule: str, found: Iterable[Finding], max_examples: int
+) -> PropertyResult:
+    """The result of one property: every finding counted, the shortest one's path
+    built (the first found among equals) and the messages of ``max_examples - 1``
+    others (in the order found). Linear in the number of findings."""
+    items = list(found)
     if not items:
         return PropertyResult(name, True, "holds", rule=rule)
-    # the shortest counterexample; the first found among equals
-    best = min(range(len(items)), key=lambda i: len(items[i][1]) if items[i][1] else 10**9)
-    message, path = items[best]
-    further = tuple(m for i, (m, _) in enumerate(items) if i != best)
-    return PropertyResult(name, False, message, path, rule=rule, further=further)
+    best = min(range(len(items)), key=lambda i: _length(g, items[i]))
+    others = (f.message for i, f in enumerate(items) if i != best)
+    further = tuple(islice(others, max_examples - 1))
+    shortest = items[best]
+    return PropertyResult(
+        name, False, shortest.message, _path(g, shortest), rule=rule, further=further,
+        violations=len(items),
+    )  # fmt: skip
 
 
-def _plugin(g: ProtocolGraph, prop: Property) -> PropertyResult:
+def _finding(g: ProtocolGraph, v: object) -> Finding:
+    """A plugin's :class:`Violation` as a finding; :raises TypeError: for anything else."""
+    if not isinstance(v, Violation):
+        raise TypeError(f"it returned a {type(v).__name__}, not a lastresort.Violation")
+    if not isinstance(v.message, str):
+        raise TypeError(f"a Violation's message is a {type(v.message).__name__}, not a str")
+    path = tuple(v.path) if isinstance(v.path, Sequence) else v.path
+    if not isinstance(path, tuple) or not all(isinstance(p, PathStep) for p in path):
+        raise TypeError("a Violation's path is not a sequence of lastresort.PathStep")
+    if path or not isinstance(v.step, str) or v.step not in g.depth:
+        return Finding(v.message, path=path)
+    edge = g.edge(v.step, v.event) if isinstance(v.event, str) else None
+    return Finding(v.message, v.step, edge)
+
+
+def _plugin(g: ProtocolGraph, prop: Property, max_examples: int) -> PropertyResult:
     try:
-        found = list(prop.check(g.protocol))
+        found = [_finding(g, v) for v in prop.check(g.protocol)]
     except Exception as exc:  # noqa: BLE001 - a crashing check cannot vouch for safety
         return PropertyResult(
-            prop.name, False, f"the check raised {type(exc).__name__}: {exc}", rule=prop.rule
-        )
-    return _judge(g, prop.name, prop.rule, found)
+            prop.name, False, f"the check raised {type(exc).__name__}: {exc}", rule=prop.rule,
+            violations=1,
+        )  # fmt: skip
+    return _judge(g, prop.name, prop.rule, found, max_examples)
 
 
-def verify(protocol: Protocol, extra_properties: Iterable[Property] = ()) -> Report:
+def verify(
+    protocol: Protocol,
+    extra_properties: Iterable[Property] = (),
+    *,
+    max_examples: int = MAX_EXAMPLES,
+) -> Report:
     """Check every safety property of ``protocol`` and compute its time bounds.
+
+    Time and report size are linear in the size of the protocol's graph (steps plus
+    transitions): every violation is counted, but only ``max_examples`` per property
+    are shown, and only the shortest gets its counterexample path.
 
     :param protocol: the protocol (it need not pass :func:`lastresort.validate`;
         only a graph that cannot be built is refused).
     :param extra_properties: further properties, e.g. from plugins'
         ``lastresort_protocol_properties`` hook.
+    :param max_examples: the most violations shown per property (the shortest
+        counterexample and the messages of ``max_examples - 1`` more), and the most
+        paths in each bound's ``ends``; at least 1.
     :returns: a :class:`Report` with one result per property.
     :raises ProtocolError: when the graph is meaningless (unknown steps in
         ``initial``, ``from`` or ``to``, outgoing transitions of a terminal step,
         ``by`` naming nobody or an unknown party); see docs/verifier.md.
     :raises ValueError: when an extra property is not a :class:`Property` or its
-        name is already taken.
+        name is already taken, or ``max_examples`` is not a whole number of at least 1.
     """
+    if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
+        raise ValueError(f"max_examples must be a whole number of at least 1, got {max_examples!r}")
     extra = list(extra_properties)
     taken = set(RULES)
     for prop in extra:
@@ -109,11 +168,11 @@ def verify(protocol: Protocol, extra_properties: Iterable[Property] = ()) -> Rep
         bounds = (
             goal_bound(
                 g, "child_with_expert", "time until the child is with an expert",
-                "max_wait_for_expert", req.max_wait_for_expert,
+                "max_wait_for_expert", req.max_wait_for_expert, max_examples,
             ),
             goal_bound(
                 g, "mayor_involved", "time until the mayor is involved",
-                "max_wait_for_mayor", req.max_wait_for_mayor,
+                "max_wait_for_mayor", req.max_wait_for_mayor, max_examples,
             ),
         )  # fmt: skip
     results = []
@@ -122,11 +181,11 @@ def verify(protocol: Protocol, extra_properties: Iterable[Property] = ()) -> Rep
         if why is not None:
             results.append(PropertyResult(name, True, why, applicable=False, rule=RULES[name]))
         else:
-            results.append(_judge(g, name, RULES[name], check(g)))
+            results.append(_judge(g, name, RULES[name], check(g), max_examples))
     for prop in extra:
         if protocol.kind not in prop.kinds:
             why = f"not applicable: applies to {', '.join(sorted(k.value for k in prop.kinds))}"
             results.append(PropertyResult(prop.name, True, why, applicable=False, rule=prop.rule))
         else:
-            results.append(_plugin(g, prop))
+            results.append(_plugin(g, prop, max_examples))
     return Report(protocol.id, protocol.version, protocol.kind, tuple(results), bounds)
