@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -198,6 +199,7 @@ _NOTE = (
     "key, encounter_id, protocol, event, step, party, created_at, created_us,"
     " next_attempt_at, next_attempt_us"
 )
+_NOTE_COLUMNS = len(_NOTE.split(","))
 #: the columns of an outbox row compared with its NotificationQueued event
 _QUEUED = ("protocol", "event", "step", "party", "created_at")
 
@@ -229,7 +231,7 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
                 f"{file} has schema version {version}, newer than this lastresort"
                 f" understands ({SCHEMA_VERSION})"
             )
-        return _Verifier(conn).run(anchor)
+        return _Verifier(conn, micros=version >= 2).run(anchor)
     except sqlite3.Error as exc:
         raise StoreError(f"{file}: cannot be read: {exc}") from exc
     finally:
@@ -237,23 +239,40 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
 
 
 class _Verifier:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, micros: bool) -> None:
+        """:param micros: whether the file has the UTC microsecond columns (``*_us``,
+        schema version 2): a version 1 file is read as it is, without them."""
         self.conn = conn
+        self.micros = micros
         self.problems: dict[str | None, list[AuditProblem]] = {}
 
     def add(self, eid: str | None, seq: int | None, message: str) -> None:
         self.problems.setdefault(eid, []).append(AuditProblem(eid, seq, message))
 
+    def _columns(self, names: str) -> str:
+        """``names`` to select, with ``NULL`` for the ``*_us`` columns of a version 1 file."""
+        if self.micros:
+            return names
+        return re.sub(r"\b\w+_us\b", "NULL", names)
+
+    def _moved(self, micros: object, moment: datetime | None) -> bool:
+        """Whether a ``*_us`` column is not the instant ``moment`` (never in a version 1
+        file, which has none)."""
+        return self.micros and _instant(micros) != moment
+
     def run(self, anchor: tuple[int, str] | None) -> AuditReport:
         conn = self.conn
-        rows = conn.execute(f"SELECT {_ENC} FROM encounters ORDER BY rowid").fetchall()
+        rows = conn.execute(
+            f"SELECT {self._columns(_ENC)} FROM encounters ORDER BY rowid"
+        ).fetchall()
         encounters = {r[0]: r for r in rows}
         pending: dict[str, list[tuple[Any, ...]]] = {}
-        for row in conn.execute("SELECT id, encounter_id, step, event, due, due_us FROM deadlines"):
+        deadlines = self._columns("id, encounter_id, step, event, due, due_us")
+        for row in conn.execute(f"SELECT {deadlines} FROM deadlines"):
             pending.setdefault(row[1], []).append(row)
         notes: dict[str, list[tuple[Any, ...]]] = {}
         ends = "".join(f", {column}" for _, column, _ in _OUTBOX_ENDS)
-        for row in conn.execute(f"SELECT {_NOTE}{ends} FROM outbox ORDER BY created_us, key"):
+        for row in conn.execute(f"SELECT {self._columns(_NOTE)}{ends} FROM outbox"):
             notes.setdefault(row[1], []).append(row)
         events = 0
         seen: set[str] = set()
@@ -398,9 +417,9 @@ class _Verifier:
         closed_seq = None if closed is None else closed.seq
         if _when(enc[7]) != closed_at:
             self.add(eid, closed_seq, "closed_at does not match its EncounterClosed event")
-        if (enc[_CLOSED_US] is not None or closed_at is not None) and _instant(
-            enc[_CLOSED_US]
-        ) != closed_at:
+        if (enc[_CLOSED_US] is not None or closed_at is not None) and self._moved(
+            enc[_CLOSED_US], closed_at
+        ):
             what = "is set, but its timeline never closed it" if closed is None else "differs"
             self.add(
                 eid,
@@ -450,7 +469,7 @@ class _Verifier:
             elif isinstance(event, DeadlineCleared | DeadlineMissed):
                 open_ones.pop(event.deadline_id, None)
         for did, _, step, event_name, due, due_us in pending:
-            if _instant(due_us) != _when(due):
+            if self._moved(due_us, _when(due)):
                 self.add(
                     eid,
                     None,
@@ -499,7 +518,7 @@ class _Verifier:
             expected = (protocol, event.event, at_step, event.party, event.at)
             found = (*row[2:6], _when(row[6]))
             differ = [n for n, a, b in zip(_QUEUED, expected, found, strict=True) if a != b]
-            if _instant(row[7]) != _when(row[6]):
+            if self._moved(row[7], _when(row[6])):
                 differ.append("created_us")
             if differ:
                 self.add(
@@ -508,10 +527,10 @@ class _Verifier:
                     f"notification {key}: its outbox row differs from its NotificationQueued"
                     f" event in {', '.join(differ)}",
                 )
-            if _instant(row[9]) != _when(row[8]):
+            if self._moved(row[9], _when(row[8])):
                 self.add(eid, None, f"notification {key}: next_attempt_us differs from its time")
             for i, (kind, column, word) in enumerate(_OUTBOX_ENDS):
-                marked, events = row[len(_NOTE.split(",")) + i], reached.get((kind, key), [])
+                marked, events = row[_NOTE_COLUMNS + i], reached.get((kind, key), [])
                 if marked is None and events:
                     self.add(
                         eid,

@@ -505,3 +505,38 @@ def test_a_notification_delivered_twice_verifies(db: Path) -> None:
     assert report.ok, [str(p) for p in report.problems]
     assert sql(db, "UPDATE outbox SET delivered_at = ? WHERE key = ?", START.isoformat(), key)
     assert "delivered_at differs" in " ".join(p.message for p in verify(db).problems)
+
+
+def test_facts_stored_again_after_a_purge_lose_the_purge_marker(db: Path) -> None:
+    """A commit prepared before a purge stores the facts again: the marker goes, so
+    that retention removes them again (a marker beside facts keeps them for ever)."""
+    with lr.SQLiteStore(db) as mine, lr.SQLiteStore(db) as theirs:
+        loaded = mine.load("happy")
+        assert theirs.purge_facts(START + timedelta(days=1)) == 1
+        mine.commit(
+            Change(
+                encounter=attrs.evolve(loaded, version=loaded.version + 1),
+                expected_version=loaded.version,
+                events=[
+                    lr.StepEntered(
+                        encounter_id="happy",
+                        at=START + timedelta(days=2),
+                        actor=lr.Actor("expert"),
+                        event="close",
+                        from_step="closed",
+                        step="closed",
+                        responsible=None,
+                    )
+                ],
+            )
+        )
+        assert one(
+            db, "SELECT facts IS NOT NULL, purged_at FROM encounters WHERE id = 'happy'"
+        ) == (
+            1,
+            None,
+        )
+        assert verify(db).ok
+        assert theirs.purge_facts(START + timedelta(days=1)) == 1
+    report = verify(db)
+    assert report.ok, [str(p) for p in report.problems]
