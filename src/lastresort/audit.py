@@ -19,8 +19,14 @@ the salt). Every commit also appends a ``ledger`` row chaining the encounter's n
 head hash into one chain over the whole file, so that deleting a whole encounter
 or the last commit of one is detected too.
 
-:func:`verify` reads a store file and reports every broken link;
-``lastresort audit verify DB`` prints it.
+What the engine acts on but is not hashed — outbox rows, pending deadlines, the
+closing and purge markers, whether the facts are still there — is derived from the
+hashed events and checked against them: each such column either is what the
+timeline says it must be, or is reported.
+
+:func:`verify` reads a store file (also on read-only media, writing nothing) and
+reports every broken link and every disagreement; ``lastresort audit verify DB``
+prints it.
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +57,7 @@ from .events import (
     EncounterClosed,
     EncounterOpened,
     Event,
+    NotificationQueued,
     StepEntered,
 )
 from .model import Encounter
@@ -160,38 +168,59 @@ def _when(text: str | None) -> datetime | None:
     return value
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _instant(micros: object) -> datetime | None:
+    """A stored UTC microsecond column as a moment (``None`` when missing or not an
+    integer: then it differs from any moment)."""
+    if type(micros) is not int:
+        return None
+    try:
+        return _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        return None
+
+
 _ENC = (
     "id, protocol, protocol_version, state, responsible, version, opened_at, closed_at,"
-    " channel, facts, facts_salt, facts_digest, snapshot, seq, head"
+    " channel, facts, facts_salt, facts_digest, snapshot, seq, head, closed_us, purged_at"
 )
+_CLOSED_US, _PURGED_AT = 15, 16
 
-
-def _open_readonly(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise StoreError(f"{path}: no such file")
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-    except sqlite3.Error as exc:
-        raise StoreError(f"{path}: not a readable SQLite database: {exc}") from exc
-    return conn
+#: The terminal states of an outbox row: the event kind that records reaching one, the
+#: column that marks it in the row, and a word for it. The column is set exactly when
+#: the encounter's timeline holds such an event for the row's key, to that event's
+#: time. A new terminal state (a dead letter, say) is one more line here.
+_OUTBOX_ENDS: tuple[tuple[str, str, str], ...] = (
+    ("NotificationDelivered", "delivered_at", "delivered"),
+)
+_NOTE = (
+    "key, encounter_id, protocol, event, step, party, created_at, created_us,"
+    " next_attempt_at, next_attempt_us"
+)
+_NOTE_COLUMNS = len(_NOTE.split(","))
+#: the columns of an outbox row compared with its NotificationQueued event
+_QUEUED = ("protocol", "event", "step", "party", "created_at")
 
 
 def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = None) -> AuditReport:
-    """Check every hash chain of a store file, the ledger, and that every snapshot
-    and every pending deadline agrees with its timeline. Read-only, in one read
-    transaction (a consistent view while other processes write).
+    """Check every hash chain of a store file, the ledger, and that every snapshot,
+    pending deadline, outbox row, closing and purge marker agrees with its
+    timeline. Read-only, in one read transaction (a consistent view while other
+    processes write); a file on read-only media is read as immutable and nothing
+    is created beside it (see :func:`~lastresort.store.connections.open_readonly`).
 
     :param anchor: a ledger head ``(n, link)`` recorded earlier; the ledger must
         still hold it.
     :raises StoreError: when the file is missing, not SQLite, not a lastresort
         store or written by a newer lastresort.
     """
+    from .store.connections import open_readonly
     from .store.schema import SCHEMA_VERSION, schema_version
 
     file = Path(path)
-    conn = _open_readonly(file)
+    conn = open_readonly(file)
     try:
         conn.execute("BEGIN")
         version = schema_version(conn, str(file))
@@ -202,7 +231,7 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
                 f"{file} has schema version {version}, newer than this lastresort"
                 f" understands ({SCHEMA_VERSION})"
             )
-        return _Verifier(conn).run(anchor)
+        return _Verifier(conn, micros=version >= 2).run(anchor)
     except sqlite3.Error as exc:
         raise StoreError(f"{file}: cannot be read: {exc}") from exc
     finally:
@@ -210,22 +239,41 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
 
 
 class _Verifier:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, micros: bool) -> None:
+        """:param micros: whether the file has the UTC microsecond columns (``*_us``,
+        schema version 2): a version 1 file is read as it is, without them."""
         self.conn = conn
+        self.micros = micros
         self.problems: dict[str | None, list[AuditProblem]] = {}
 
     def add(self, eid: str | None, seq: int | None, message: str) -> None:
         self.problems.setdefault(eid, []).append(AuditProblem(eid, seq, message))
 
+    def _columns(self, names: str) -> str:
+        """``names`` to select, with ``NULL`` for the ``*_us`` columns of a version 1 file."""
+        if self.micros:
+            return names
+        return re.sub(r"\b\w+_us\b", "NULL", names)
+
+    def _moved(self, micros: object, moment: datetime | None) -> bool:
+        """Whether a ``*_us`` column is not the instant ``moment`` (never in a version 1
+        file, which has none)."""
+        return self.micros and _instant(micros) != moment
+
     def run(self, anchor: tuple[int, str] | None) -> AuditReport:
         conn = self.conn
-        rows = conn.execute(f"SELECT {_ENC} FROM encounters ORDER BY rowid").fetchall()
+        rows = conn.execute(
+            f"SELECT {self._columns(_ENC)} FROM encounters ORDER BY rowid"
+        ).fetchall()
         encounters = {r[0]: r for r in rows}
-        pending: dict[str, list[tuple[str, str, str, str]]] = {}
-        for did, eid, step, event, due in conn.execute(
-            "SELECT id, encounter_id, step, event, due FROM deadlines"
-        ):
-            pending.setdefault(eid, []).append((did, step, event, due))
+        pending: dict[str, list[tuple[Any, ...]]] = {}
+        deadlines = self._columns("id, encounter_id, step, event, due, due_us")
+        for row in conn.execute(f"SELECT {deadlines} FROM deadlines"):
+            pending.setdefault(row[1], []).append(row)
+        notes: dict[str, list[tuple[Any, ...]]] = {}
+        ends = "".join(f", {column}" for _, column, _ in _OUTBOX_ENDS)
+        for row in conn.execute(f"SELECT {self._columns(_NOTE)}{ends} FROM outbox"):
+            notes.setdefault(row[1], []).append(row)
         events = 0
         seen: set[str] = set()
         for eid, group in self._events_by_encounter():
@@ -234,18 +282,16 @@ class _Verifier:
             if eid not in encounters:
                 self.add(eid, None, f"{len(group)} event(s) of an encounter row that is gone")
                 continue
-            self._encounter(encounters[eid], group, pending.pop(eid, []))
+            self._encounter(encounters[eid], group, pending.pop(eid, []), notes.pop(eid, []))
         for eid, row in encounters.items():
             if eid not in seen:
-                self._encounter(row, [], pending.pop(eid, []))
+                self._encounter(row, [], pending.pop(eid, []), notes.pop(eid, []))
         for eid in pending:
             if eid not in encounters:
                 self.add(eid, None, "pending deadlines of an encounter row that is gone")
-        for (eid,) in conn.execute(
-            "SELECT DISTINCT encounter_id FROM outbox WHERE encounter_id NOT IN"
-            " (SELECT id FROM encounters)"
-        ):
-            self.add(eid, None, "notifications of an encounter row that is gone")
+        for eid in notes:
+            if eid not in encounters:
+                self.add(eid, None, "notifications of an encounter row that is gone")
         commits, head = self._ledger(encounters, anchor)
         order = {eid: i for i, eid in enumerate(encounters)}
         ranked = sorted(
@@ -278,7 +324,8 @@ class _Verifier:
         self,
         enc: tuple[Any, ...],
         group: list[tuple[Any, ...]],
-        pending: list[tuple[str, str, str, str]],
+        pending: list[tuple[Any, ...]],
+        notes: list[tuple[Any, ...]],
     ) -> None:
         eid = enc[0]
         prev, expected, last_snapshot = GENESIS, 1, None
@@ -316,8 +363,10 @@ class _Verifier:
             self.add(eid, last, "the encounter's head hash is not its last event's hash")
             return
         self._snapshot(enc, last, last_snapshot)
-        self._agrees(enc, timeline)
+        closed = self._agrees(enc, timeline)
+        self._retention(enc, closed)
         self._deadlines(eid, timeline, pending)
+        self._outbox(eid, timeline, notes)
 
     def _snapshot(self, enc: tuple[Any, ...], last: int, last_snapshot: str | None) -> None:
         eid = enc[0]
@@ -337,21 +386,23 @@ class _Verifier:
         elif last_snapshot is not None and last_snapshot != stored:
             self.add(eid, last, "the encounter snapshot is not the one its last commit wrote")
 
-    def _agrees(self, enc: tuple[Any, ...], timeline: list[Event]) -> None:
+    def _agrees(self, enc: tuple[Any, ...], timeline: list[Event]) -> EncounterClosed | None:
+        """Check the encounter row against its timeline; its EncounterClosed, if any."""
         eid = enc[0]
         if not timeline:
-            return
+            return None
         opened = timeline[0]
         if not isinstance(opened, EncounterOpened):
             self.add(eid, 1, f"the timeline starts with {opened.kind}, not EncounterOpened")
-            return
+            return None
         step, responsible, step_seq = opened.step, opened.responsible, 1
-        closed_at: datetime | None = None
+        closed: EncounterClosed | None = None
         for event in timeline:
             if isinstance(event, StepEntered):
                 step, responsible, step_seq = event.step, event.responsible, event.seq
             elif isinstance(event, EncounterClosed):
-                closed_at = event.at
+                closed = event
+        closed_at = None if closed is None else closed.at
         if (enc[1], enc[2], enc[8]) != (opened.protocol, opened.protocol_version, opened.channel):
             self.add(eid, 1, "protocol, version or channel differ from its EncounterOpened")
         if _when(enc[6]) != opened.at:
@@ -363,22 +414,67 @@ class _Verifier:
                 f"the encounter is in step {enc[3]!r} (responsible {enc[4]!r}) but its"
                 f" timeline entered {step!r} (responsible {responsible!r}) last",
             )
+        closed_seq = None if closed is None else closed.seq
         if _when(enc[7]) != closed_at:
-            self.add(eid, None, "closed_at does not match its EncounterClosed event")
+            self.add(eid, closed_seq, "closed_at does not match its EncounterClosed event")
+        if (enc[_CLOSED_US] is not None or closed_at is not None) and self._moved(
+            enc[_CLOSED_US], closed_at
+        ):
+            what = "is set, but its timeline never closed it" if closed is None else "differs"
+            self.add(
+                eid,
+                closed_seq,
+                f"closed_us (the closing time retention selects on) {what}: it does not match"
+                " its EncounterClosed event",
+            )
+        return closed
 
-    def _deadlines(
-        self, eid: str, timeline: list[Event], pending: list[tuple[str, str, str, str]]
-    ) -> None:
-        scheduled: dict[str, tuple[int, tuple[str, str, datetime | None]]] = {}
-        ended: set[str] = set()
+    def _retention(self, enc: tuple[Any, ...], closed: EncounterClosed | None) -> None:
+        """Facts are gone only after a purge, and a purge only follows the close.
+
+        The purge marker (``purged_at``) is what retention skips, and the facts are
+        what a fire decides on: neither is hashed (retention must be able to delete
+        the facts), so they must agree with each other and with the timeline. The
+        facts digest is kept by a purge and bound into the snapshot digest, so a
+        purge cannot hide an earlier edit of the facts.
+        """
+        eid, facts, purged_at = enc[0], enc[9], enc[_PURGED_AT]
+        if purged_at is not None:
+            if _when(purged_at) is None:
+                self.add(eid, None, "its purge time (purged_at) is unreadable")
+            if closed is None:
+                self.add(
+                    eid,
+                    None,
+                    "it is marked purged (purged_at) but its timeline never closed it: an open"
+                    " encounter is never purged",
+                )
+            if facts is not None:
+                self.add(
+                    eid,
+                    None,
+                    "it is marked purged (purged_at) but its facts are still stored: retention"
+                    " would never remove them",
+                )
+        elif facts is None:
+            self.add(eid, None, "its facts are gone (NULL) but it was not purged (no purged_at)")
+
+    def _deadlines(self, eid: str, timeline: list[Event], pending: list[tuple[Any, ...]]) -> None:
+        # in timeline order: a deadline scheduled again after it ended (re-armed) is open
+        open_ones: dict[str, tuple[int, tuple[str, str, datetime | None]]] = {}
         for event in timeline:
             if isinstance(event, DeadlineScheduled):
                 key = (event.step, event.event, event.due)
-                scheduled[event.deadline_id] = (event.seq, key)
+                open_ones[event.deadline_id] = (event.seq, key)
             elif isinstance(event, DeadlineCleared | DeadlineMissed):
-                ended.add(event.deadline_id)
-        open_ones = {did: v for did, v in scheduled.items() if did not in ended}
-        for did, step, event_name, due in pending:
+                open_ones.pop(event.deadline_id, None)
+        for did, _, step, event_name, due, due_us in pending:
+            if self._moved(due_us, _when(due)):
+                self.add(
+                    eid,
+                    None,
+                    f"deadline {did}: due_us (when it fires) differs from its due time",
+                )
             if did not in open_ones:
                 self.add(
                     eid, None, f"deadline {did} is pending but its timeline never left it open"
@@ -387,6 +483,79 @@ class _Verifier:
                 self.add(eid, None, f"deadline {did} differs from its DeadlineScheduled event")
         for did, (seq, _) in open_ones.items():
             self.add(eid, seq, f"deadline {did} was scheduled but is neither pending nor ended")
+
+    def _outbox(self, eid: str, timeline: list[Event], notes: list[tuple[Any, ...]]) -> None:
+        """Every NotificationQueued has its outbox row, in the step it was queued in;
+        no row is without one; a row is in a terminal state (delivered...) exactly
+        when the timeline records that it reached it."""
+        rows = {row[0]: row for row in notes}
+        step, protocol = "", ""
+        queued: dict[str, tuple[NotificationQueued, str]] = {}
+        reached: dict[tuple[str, str], list[Event]] = {}
+        kinds = {kind for kind, _, _ in _OUTBOX_ENDS}
+        for event in timeline:
+            if isinstance(event, EncounterOpened):
+                step, protocol = event.step, event.protocol
+            elif isinstance(event, StepEntered):
+                step = event.step
+            elif isinstance(event, NotificationQueued):
+                queued[event.key] = (event, step)
+            elif event.kind in kinds:
+                key = str(getattr(event, "key", ""))
+                reached.setdefault((event.kind, key), []).append(event)
+                if key not in queued:
+                    self.add(eid, event.seq, f"{event.kind} of notification {key}, never queued")
+        for key, (event, at_step) in queued.items():
+            row = rows.pop(key, None)
+            if row is None:
+                self.add(
+                    eid,
+                    event.seq,
+                    f"notification {key} was queued (NotificationQueued) but has no outbox row"
+                    " (deleted?)",
+                )
+                continue
+            expected = (protocol, event.event, at_step, event.party, event.at)
+            found = (*row[2:6], _when(row[6]))
+            differ = [n for n, a, b in zip(_QUEUED, expected, found, strict=True) if a != b]
+            if self._moved(row[7], _when(row[6])):
+                differ.append("created_us")
+            if differ:
+                self.add(
+                    eid,
+                    event.seq,
+                    f"notification {key}: its outbox row differs from its NotificationQueued"
+                    f" event in {', '.join(differ)}",
+                )
+            if self._moved(row[9], _when(row[8])):
+                self.add(eid, None, f"notification {key}: next_attempt_us differs from its time")
+            for i, (kind, column, word) in enumerate(_OUTBOX_ENDS):
+                marked, events = row[_NOTE_COLUMNS + i], reached.get((kind, key), [])
+                if marked is None and events:
+                    self.add(
+                        eid,
+                        events[0].seq,
+                        f"notification {key} was {word} ({kind}) but its outbox row is not"
+                        f" marked {word} ({column} is empty)",
+                    )
+                elif marked is not None and not events:
+                    self.add(
+                        eid,
+                        event.seq,
+                        f"notification {key} is marked {word} ({column}) but its timeline"
+                        f" has no {kind} for it",
+                    )
+                elif marked is not None and _when(marked) not in {e.at for e in events}:
+                    self.add(
+                        eid, events[0].seq, f"notification {key}: {column} differs from {kind}"
+                    )
+        for key in rows:
+            self.add(
+                eid,
+                None,
+                f"outbox row {key} has no NotificationQueued in the encounter's timeline"
+                " (added or moved by hand?)",
+            )
 
     def _ledger(
         self, encounters: Mapping[str, tuple[Any, ...]], anchor: tuple[int, str] | None

@@ -1,8 +1,11 @@
 """``lastresort audit verify DB`` and ``lastresort purge DB --older-than 20y``.
 
-Exit codes of ``audit verify``: 0 every chain verifies, 1 a link is broken (the
-first broken one is named: encounter id and sequence number), 2 the file is
-unusable (missing, not SQLite, not a lastresort store, newer than this version).
+Exit codes of ``audit verify``: 0 every chain verifies and everything derived from
+the events agrees, 1 a link is broken or a row disagrees with its events (the first
+problem is named: encounter id and sequence number), 2 the file is unusable
+(missing, not SQLite, not a lastresort store, newer than this version, or on
+read-only media with a ``-wal`` that SQLite cannot read there). It never writes to
+the file, also on read-only media.
 ``purge``: 0 done, 2 unusable input; nothing is changed on an error. Neither
 command ever prints anything of a child (no facts), only ids and counts.
 """
@@ -185,7 +188,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = audit.add_subparsers(dest="audit_action", required=True, metavar="ACTION")
     p = actions.add_parser(
         "verify",
-        help="check every chain; name the first broken link (exit 0 ok, 1 broken, 2 unusable)",
+        help="check every chain and every row derived from it; name the first problem"
+        " (exit 0 ok, 1 broken, 2 unusable); never writes, also on read-only media",
     )
     p.add_argument("db", help="a lastresort SQLite store file")
     p.add_argument(

@@ -1,6 +1,6 @@
 """Connections of the SQLite store: one per thread (closed when the thread ends),
-one per process (a forked child opens its own and never closes its parent's), and
-the transactions every write runs in."""
+one per process (a forked child opens its own and never closes its parent's), the
+transactions every write runs in, and the read-only connection of the audit."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import StoreError
 
-__all__ = ["Connections"]
+__all__ = ["Connections", "open_readonly"]
 
 
 class _Connection(sqlite3.Connection):
@@ -134,3 +134,54 @@ class Connections:
         for conn in mine:  # never a parent's connection inherited through fork
             with suppress(sqlite3.Error):
                 conn.close()
+
+
+def _not_writable(path: Path) -> bool:
+    """Whether ``path`` is on read-only media for this process: a read-only mount, no
+    write permission, or no write permission bit at all (which holds for root too, to
+    whom the permission bits do not apply)."""
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is not None:
+        with suppress(OSError):
+            if statvfs(path).f_flag & getattr(os, "ST_RDONLY", 1):
+                return True
+    for item in (path, path.parent):
+        if not item.stat().st_mode & 0o222 or not os.access(item, os.W_OK):
+            return True
+    return False
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A connection (autocommit mode) that never writes to the file ``path``.
+
+    Normally ``mode=ro``: it reads through the WAL, under SQLite's locks, so the
+    commits of a store open in another process are seen (SQLite may create the
+    ``-wal`` and ``-shm`` files beside it for that). On read-only media (see
+    :func:`_not_writable`) with neither a ``-wal`` nor a ``-shm`` beside the file,
+    no process has it open in WAL mode and none can write it: then ``immutable=1``,
+    which reads the file alone and creates nothing (``mode=ro`` would fail there, or,
+    as root, create the side files).
+
+    :raises StoreError: when ``path`` is missing or cannot be opened (naming why).
+    """
+    if not path.is_file():
+        raise StoreError(f"{path}: no such file")
+    sides = [Path(f"{path}-{suffix}") for suffix in ("wal", "shm")]
+    immutable = _not_writable(path) and not any(side.exists() for side in sides)
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot be opened read-only: {exc}") from exc
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        conn.close()
+        if not immutable and _not_writable(path):
+            raise StoreError(
+                f"{path}: cannot be read on read-only media with a -wal or -shm beside it"
+                f" ({exc}): copy {path.name} with them to a writable place, or checkpoint it"
+                " where it was written"
+            ) from exc
+        raise StoreError(f"{path}: not a readable SQLite database: {exc}") from exc
+    return conn

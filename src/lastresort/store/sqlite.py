@@ -520,6 +520,11 @@ class _Plan:
             for column, old, new in zip(SNAPSHOT, base, self.values, strict=True)
             if old != new
         ]
+        if base[FACTS] is None and self.values[FACTS] is not None:
+            # facts stored again on a purged row (a commit prepared before the purge):
+            # the purge marker goes, so that retention sees them again (and the audit
+            # finds no marker beside stored facts)
+            changed.append(("purged_at", None))
         cursor = conn.execute(
             "UPDATE encounters SET "
             + ", ".join(f"{column} = ?" for column, _ in changed)

@@ -1,0 +1,542 @@
+"""The audit covers everything that decides what happens next (issue #12, item 5).
+
+A realistic store file (the taskforce protocol, four encounters, deadlines fired by
+the clock, deliveries done, two closed, one of them purged) is tampered with by hand,
+as someone holding the file would: every outbox row, pending deadline, closing and
+purge marker and the facts must agree with what the hash-chained events say they
+are, and each disagreement is located (encounter id, what disagrees) without ever
+printing a fact. ``audit verify`` also reads a copy on read-only media and writes
+nothing there.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import stat
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import attrs
+import pytest
+
+import lastresort as lr
+from lastresort.audit import AuditReport, verify
+from lastresort.cli import main
+from lastresort.store.base import Change
+from lastresort.store.schema import micros
+from tests.conftest import START
+
+FACTS: dict[str, str | bool] = {"age_band": "12-15", "disclosure": True, "accompanied": False}
+#: no output may hold these (the facts' values and names)
+SECRETS = ("12-15", "age_band", "disclosure", "accompanied")
+POLICE_KEY = "police:v4:no_expert_available:police"
+
+
+def _run(path: Path) -> None:
+    clock = lr.VirtualClock(START)
+    names = iter(["police", "happy", "waiting", "fresh"])
+    engine = lr.Engine(
+        store=lr.SQLiteStore(path), clock=clock, entry_points=False, ids=lambda: next(names)
+    )
+
+    def at(minutes: int) -> None:
+        clock.set(START + timedelta(minutes=minutes))
+
+    police = engine.open("taskforce", "counter", facts=FACTS).id
+    at(1)
+    happy = engine.open("taskforce", "counter", facts=FACTS).id
+    for event, actor in [
+        ("call_expert", "counter"),
+        ("expert_takes_over", "expert"),
+        ("inform_mayor", "expert"),
+    ]:
+        engine.fire(happy, event, actor)
+    at(16)
+    assert [e.kind for e in engine.tick() if e.kind == "StepEntered"] == ["StepEntered"]
+    engine.deliver()
+    at(62)
+    engine.tick()  # police: expert_overdue -> escalated
+    at(108)
+    engine.tick()  # police: no_expert_available -> with_police (closed)
+    assert engine.get(police).closed_at is not None
+    engine.deliver()  # the police are notified
+    at(120)
+    waiting = engine.open("taskforce", "counter", facts=FACTS).id
+    engine.fire(waiting, "call_expert", "counter")
+    engine.fire(waiting, "expert_takes_over", "expert")
+    at(242)
+    fired = {e.encounter_id for e in engine.tick() if e.kind == "DeadlineMissed"}
+    assert fired == {happy, waiting}  # mayor_overdue (a self-loop) and mayor_not_informed
+    engine.deliver()
+    at(250)
+    for event, actor in [
+        ("mayor_spoke_with_child", "mayor"),
+        ("report_made", "expert"),
+        ("close", "expert"),
+    ]:
+        engine.fire(happy, event, actor)
+    at(251)
+    engine.open("taskforce", "counter", facts=FACTS)
+    # the police encounter (closed at minute 108) is purged; happy (closed at 250) is not
+    store = engine.store
+    assert isinstance(store, lr.SQLiteStore)
+    assert store.purge_facts(START + timedelta(minutes=200), now=START + timedelta(days=1)) == 1
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tamper") / "run.db"
+    _run(path)
+    return path
+
+
+@pytest.fixture
+def db(pristine: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy.db"
+    shutil.copy(pristine, copy)
+    return copy
+
+
+def sql(path: Path, statement: str, *args: object) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        changed = conn.execute(statement, args).rowcount
+        conn.commit()
+    finally:
+        conn.close()
+    return changed
+
+
+def one(path: Path, query: str, *args: object) -> tuple[object, ...]:
+    conn = sqlite3.connect(path)
+    try:
+        row: tuple[object, ...] = conn.execute(query, args).fetchone()
+    finally:
+        conn.close()
+    return row
+
+
+def located(
+    db: Path, capsys: pytest.CaptureFixture[str], encounter: str, *fragments: str
+) -> AuditReport:
+    """``verify`` and ``audit verify`` both name ``encounter`` with every fragment, the
+    command exits 1 without a traceback, and nothing of the facts is said."""
+    report = verify(db)
+    assert not report.ok
+    mine = [p.message for p in report.problems if p.encounter_id == encounter]
+    for fragment in fragments:
+        assert any(fragment in m for m in mine), (fragment, [str(p) for p in report.problems])
+    assert main(["audit", "verify", str(db)]) == 1
+    out, err = capsys.readouterr()
+    assert "BROKEN" in out
+    assert f"encounter {encounter}" in out
+    assert "Traceback" not in out + err
+    for secret in SECRETS:
+        assert secret not in out + err + " ".join(str(p) for p in report.problems)
+    return report
+
+
+# -- no false alarms --------------------------------------------------------------------
+
+
+def test_the_clean_run_verifies_including_after_purge(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert one(db, "SELECT facts, purged_at IS NOT NULL FROM encounters WHERE id = 'police'") == (
+        None,
+        1,
+    )
+    assert one(db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")[0] == 2
+    assert one(db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NOT NULL")[0] >= 10
+    assert one(db, "SELECT COUNT(*) FROM deadlines")[0] == 2
+    report = verify(db)
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.encounters == 4
+    assert main(["audit", "verify", str(db)]) == 0
+    assert "OK — 4 encounters" in capsys.readouterr().out
+
+
+def test_a_second_purge_still_verifies(db: Path) -> None:
+    with lr.SQLiteStore(db) as store:
+        assert store.purge_facts(START + timedelta(days=1)) == 1  # happy too
+    assert one(db, "SELECT COUNT(*) FROM encounters WHERE facts IS NULL")[0] == 2
+    report = verify(db)
+    assert report.ok, [str(p) for p in report.problems]
+
+
+# -- outbox -----------------------------------------------------------------------------
+
+
+def test_a_deleted_police_notification_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(db, "DELETE FROM outbox WHERE key = ?", POLICE_KEY) == 1
+    located(db, capsys, "police", f"notification {POLICE_KEY}", "no outbox row")
+
+
+def test_a_deleted_undelivered_notification_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(db, "DELETE FROM outbox WHERE key LIKE 'happy:%:close:mayor_staff'") == 1
+    located(db, capsys, "happy", "no outbox row")
+
+
+def test_an_outbox_row_without_its_event_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(
+        db,
+        "INSERT INTO outbox SELECT 'waiting:v9:forged:police', encounter_id, protocol, event,"
+        " step, party, created_at, created_us, 0, next_attempt_at, next_attempt_us, NULL,"
+        " NULL, NULL FROM outbox WHERE key = ?",
+        POLICE_KEY,
+    )
+    assert sql(db, "UPDATE outbox SET encounter_id = 'waiting' WHERE key LIKE 'waiting:v9:%'")
+    located(db, capsys, "waiting", "waiting:v9:forged:police", "no NotificationQueued")
+
+
+def test_a_redirected_notification_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert sql(db, "UPDATE outbox SET party = 'mayor_staff' WHERE key = ?", POLICE_KEY) == 1
+    located(db, capsys, "police", f"notification {POLICE_KEY}", "party")
+
+
+def test_a_notification_moved_to_another_step_or_event_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(db, "UPDATE outbox SET step = 'closed', event = 'close' WHERE key = ?", POLICE_KEY)
+    located(db, capsys, "police", "step", "event")
+
+
+def test_an_undelivered_notification_marked_delivered_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(
+        db,
+        "UPDATE outbox SET delivered_at = created_at WHERE key LIKE 'happy:%:close:mayor_staff'",
+    )
+    located(db, capsys, "happy", "delivered", "no NotificationDelivered")
+
+
+def test_a_delivered_notification_marked_undelivered_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(db, "UPDATE outbox SET delivered_at = NULL WHERE key = ?", POLICE_KEY) == 1
+    located(db, capsys, "police", f"notification {POLICE_KEY}", "not marked delivered")
+
+
+# -- deadlines --------------------------------------------------------------------------
+
+
+def test_a_deadline_moved_a_century_on_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    due, due_us = one(db, "SELECT due, due_us FROM deadlines WHERE encounter_id = 'waiting'")
+    assert isinstance(due, str)
+    assert isinstance(due_us, int)
+    later = due.replace(due[:4], str(int(due[:4]) + 100), 1)
+    moved = micros(datetime.fromisoformat(later))
+    assert sql(
+        db, "UPDATE deadlines SET due = ?, due_us = ? WHERE encounter_id = 'waiting'", later, moved
+    )
+    located(db, capsys, "waiting", "differs from its DeadlineScheduled")
+
+
+def test_a_deadline_moved_only_in_its_sort_column_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    century = 100 * 365 * 24 * 3600 * 1_000_000
+    assert sql(db, "UPDATE deadlines SET due_us = due_us + ? WHERE encounter_id = 'fresh'", century)
+    located(db, capsys, "fresh", "due")
+
+
+def test_a_deadline_retargeted_to_another_event_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(db, "UPDATE deadlines SET event = 'close' WHERE encounter_id = 'fresh'") == 1
+    located(db, capsys, "fresh", "differs from its DeadlineScheduled")
+
+
+def test_a_deleted_deadline_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert sql(db, "DELETE FROM deadlines WHERE encounter_id = 'waiting'") == 1
+    located(db, capsys, "waiting", "neither pending nor ended")
+
+
+def test_a_fired_deadline_put_back_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the deadline of 'waiting' that fired (mayor_not_informed) re-inserted as pending
+    assert sql(
+        db,
+        "INSERT INTO deadlines SELECT 'waiting:v3:with_expert', encounter_id, 'with_expert',"
+        " 'mayor_not_informed', due, due_us, NULL FROM deadlines WHERE encounter_id = 'waiting'",
+    )
+    located(db, capsys, "waiting", "deadline waiting:v3:with_expert", "never left it open")
+
+
+# -- closing and purge markers ----------------------------------------------------------
+
+
+def test_an_edited_closed_at_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert sql(db, "UPDATE encounters SET closed_at = NULL, closed_us = NULL WHERE id = 'happy'")
+    located(db, capsys, "happy", "closed_at")
+
+
+def test_an_edited_closed_us_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # what retention selects on: moved 30 years back, the facts would be purged early
+    assert sql(
+        db,
+        "UPDATE encounters SET closed_us = closed_us - ? WHERE id = 'happy'",
+        30 * 365 * 24 * 3600 * 1_000_000,
+    )
+    located(db, capsys, "happy", "closed_us")
+
+
+def test_a_closed_us_on_an_open_encounter_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(db, "UPDATE encounters SET closed_us = 0 WHERE id = 'waiting'")
+    located(db, capsys, "waiting", "closed_us")
+
+
+def test_an_edited_version_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert sql(db, "UPDATE encounters SET version = version + 5 WHERE id = 'waiting'")
+    located(db, capsys, "waiting", "snapshot was changed")
+
+
+def test_nulled_facts_of_an_open_encounter_are_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(db, "UPDATE encounters SET facts = NULL, facts_salt = NULL WHERE id = 'waiting'")
+    located(db, capsys, "waiting", "facts", "not purged")
+
+
+def test_nulled_facts_of_a_closed_unpurged_encounter_are_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(db, "UPDATE encounters SET facts = NULL WHERE id = 'happy'")
+    located(db, capsys, "happy", "facts", "not purged")
+
+
+def test_a_purge_marker_on_an_open_encounter_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(
+        db,
+        "UPDATE encounters SET facts = NULL, facts_salt = NULL, purged_at = '2026-03-03T10:00:00"
+        "+00:00' WHERE id = 'waiting'",
+    )
+    located(db, capsys, "waiting", "purged", "open")
+
+
+def test_a_purge_marker_that_keeps_the_facts_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the marker alone takes a closed encounter out of retention: its facts stay forever
+    assert sql(
+        db, "UPDATE encounters SET purged_at = '2026-03-03T10:00:00+00:00' WHERE id = 'happy'"
+    )
+    located(db, capsys, "happy", "purged", "facts")
+
+
+def test_a_removed_purge_marker_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert sql(db, "UPDATE encounters SET purged_at = NULL WHERE id = 'police'") == 1
+    located(db, capsys, "police", "facts", "not purged")
+
+
+def test_a_purge_cannot_hide_a_changed_facts_digest(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(db, "UPDATE encounters SET facts_digest = ? WHERE id = 'police'", "0" * 64)
+    located(db, capsys, "police", "snapshot was changed")
+
+
+def test_facts_edited_then_purged_by_hand_are_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # edit the facts and recompute their digest: the snapshot digest still names the old one
+    conn = sqlite3.connect(db)
+    salt = conn.execute("SELECT facts_salt FROM encounters WHERE id = 'happy'").fetchone()[0]
+    forged = '{"accompanied":true,"age_band":"0-7","disclosure":false}'
+    conn.execute(
+        "UPDATE encounters SET facts = ?, facts_digest = ? WHERE id = 'happy'",
+        (forged, lr.audit.facts_digest(forged, salt)),
+    )
+    conn.commit()
+    conn.close()
+    located(db, capsys, "happy", "snapshot was changed")
+
+
+# -- whole encounters -------------------------------------------------------------------
+
+
+def test_a_whole_deleted_encounter_is_located_by_the_ledger(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for table, column in [
+        ("events", "encounter_id"),
+        ("deadlines", "encounter_id"),
+        ("outbox", "encounter_id"),
+        ("encounters", "id"),
+    ]:
+        sql(db, f"DELETE FROM {table} WHERE {column} = 'police'")
+    located(db, capsys, "police", "is gone")
+
+
+# -- read-only media --------------------------------------------------------------------
+
+
+@pytest.fixture
+def readonly(pristine: Path, tmp_path: Path) -> Iterator[Path]:
+    """A copy in a directory, both chmod read-only, with no -wal or -shm beside it."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    path = folder / "run.db"
+    shutil.copy(pristine, path)
+    assert sorted(p.name for p in folder.iterdir()) == ["run.db"]
+    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
+    try:
+        yield path
+    finally:
+        folder.chmod(stat.S_IRWXU)
+        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+
+def test_verify_reads_a_store_on_read_only_media_and_writes_nothing(
+    readonly: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = readonly.read_bytes()
+    stamp = readonly.stat().st_mtime_ns
+    report = verify(readonly)
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.encounters == 4
+    assert main(["audit", "verify", str(readonly)]) == 0
+    assert "OK — 4 encounters" in capsys.readouterr().out
+    # as root the chmod does not stop writes: that nothing was written is checked here
+    assert sorted(p.name for p in readonly.parent.iterdir()) == ["run.db"]
+    assert readonly.read_bytes() == before
+    assert readonly.stat().st_mtime_ns == stamp
+
+
+def test_verify_finds_tampering_on_read_only_media(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(db, "DELETE FROM outbox WHERE key = ?", POLICE_KEY) == 1
+    folder = tmp_path / "media"
+    folder.mkdir()
+    path = folder / "run.db"
+    shutil.copy(db, path)
+    path.chmod(stat.S_IRUSR)
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        located(path, capsys, "police", "no outbox row")
+        assert sorted(p.name for p in folder.iterdir()) == ["run.db"]
+    finally:
+        folder.chmod(stat.S_IRWXU)
+        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+
+def test_verify_still_sees_commits_of_a_live_writer(tmp_path: Path) -> None:
+    """In a writable directory the file is read through the WAL (never as
+    immutable), so a commit of an open store is seen."""
+    path = tmp_path / "live.db"
+    with lr.SQLiteStore(path) as store:
+        engine = lr.Engine(store=store, clock=lr.VirtualClock(START), entry_points=False)
+        engine.open("taskforce", "counter", facts=FACTS)
+        assert (tmp_path / "live.db-wal").exists()
+        assert verify(path).encounters == 1
+        engine.open("taskforce", "counter", facts=FACTS)
+        assert verify(path).encounters == 2
+
+
+# -- histories other helpers' changes produce verify too ---------------------------------
+
+
+def test_a_deadline_re_armed_under_the_same_id_verifies(db: Path) -> None:
+    """A deadline that could not fire and is scheduled again (a new DeadlineScheduled
+    after its DeadlineMissed, same id) is pending again: derived in timeline order."""
+    with lr.SQLiteStore(db) as store:
+        encounter = store.load("fresh")
+        (deadline,) = store.deadlines("fresh")
+        now = deadline.due + timedelta(minutes=1)
+        again = attrs.evolve(deadline, due=now + timedelta(minutes=15))
+        common = {"encounter_id": "fresh", "at": now, "actor": lr.Actor("clock")}
+        ids = {"deadline_id": deadline.id, "step": deadline.step, "event": deadline.event}
+        store.commit(
+            Change(
+                encounter=attrs.evolve(encounter, version=encounter.version + 1),
+                expected_version=encounter.version,
+                events=[
+                    lr.DeadlineMissed(**common, **ids, due=deadline.due),
+                    lr.DeadlineScheduled(**common, **ids, due=again.due),
+                ],
+                clear=[deadline.id],
+                schedule=[again],
+            )
+        )
+        assert store.deadlines("fresh") == [again]
+    report = verify(db)
+    assert report.ok, [str(p) for p in report.problems]
+    assert sql(db, "UPDATE deadlines SET due = ?, due_us = ?", deadline.due.isoformat(), 0)
+    assert not verify(db).ok
+
+
+def test_a_notification_delivered_twice_verifies(db: Path) -> None:
+    """Files written before delivered() was idempotent may hold two
+    NotificationDelivered for one key: delivered_at is the time of one of them."""
+    key = one(db, "SELECT key FROM outbox WHERE key LIKE 'happy:%:close:mayor_staff'")[0]
+    assert isinstance(key, str)
+    with lr.SQLiteStore(db) as store:
+        for minute in (300, 301):
+            store.delivered(
+                key,
+                lr.NotificationDelivered(
+                    encounter_id="happy",
+                    at=START + timedelta(minutes=minute),
+                    actor=lr.Actor("outbox"),
+                    key=key,
+                    party="mayor_staff",
+                    receipt="log",
+                    attempts=1,
+                ),
+            )
+    report = verify(db)
+    assert report.ok, [str(p) for p in report.problems]
+    assert sql(db, "UPDATE outbox SET delivered_at = ? WHERE key = ?", START.isoformat(), key)
+    assert "delivered_at differs" in " ".join(p.message for p in verify(db).problems)
+
+
+def test_facts_stored_again_after_a_purge_lose_the_purge_marker(db: Path) -> None:
+    """A commit prepared before a purge stores the facts again: the marker goes, so
+    that retention removes them again (a marker beside facts keeps them for ever)."""
+    with lr.SQLiteStore(db) as mine, lr.SQLiteStore(db) as theirs:
+        loaded = mine.load("happy")
+        assert theirs.purge_facts(START + timedelta(days=1)) == 1
+        mine.commit(
+            Change(
+                encounter=attrs.evolve(loaded, version=loaded.version + 1),
+                expected_version=loaded.version,
+                events=[
+                    lr.StepEntered(
+                        encounter_id="happy",
+                        at=START + timedelta(days=2),
+                        actor=lr.Actor("expert"),
+                        event="close",
+                        from_step="closed",
+                        step="closed",
+                        responsible=None,
+                    )
+                ],
+            )
+        )
+        assert one(
+            db, "SELECT facts IS NOT NULL, purged_at FROM encounters WHERE id = 'happy'"
+        ) == (
+            1,
+            None,
+        )
+        assert verify(db).ok
+        assert theirs.purge_facts(START + timedelta(days=1)) == 1
+    report = verify(db)
+    assert report.ok, [str(p) for p in report.problems]
