@@ -9,6 +9,16 @@ from typing import Protocol, runtime_checkable
 __all__ = ["Clock", "SystemClock", "VirtualClock"]
 
 
+def instant_after(moment: datetime, delta: timedelta) -> datetime:
+    """The instant ``delta`` of real (elapsed) time after ``moment``, in UTC.
+
+    ``moment + delta`` on a datetime with a zone is wall-clock arithmetic: across a
+    daylight saving change it is an hour off. Deadlines, leases and retries are real
+    durations, so they are computed here, on the UTC instant.
+    """
+    return moment.astimezone(UTC) + delta
+
+
 @runtime_checkable
 class Clock(Protocol):
     """Anything with ``now()`` returning a timezone-aware datetime."""
@@ -46,14 +56,16 @@ class VirtualClock:
         return self._now
 
     def advance(self, delta: timedelta) -> datetime:
-        """Move forward by ``delta`` and return the new time.
+        """Move forward by ``delta`` of real (elapsed) time and return the new time,
+        shown in the start's time zone (45 minutes after 02:30 CEST on the night
+        summer time ends is 02:15 CET).
 
         :raises ValueError: for a negative ``delta`` (time never runs backwards).
         """
         if delta < timedelta(0):
             raise ValueError(f"cannot move a clock backwards (advance by {delta})")
         with self._lock:
-            self._now += delta
+            self._now = instant_after(self._now, delta).astimezone(self._now.tzinfo)
             return self._now
 
     def set(self, moment: datetime) -> datetime:
