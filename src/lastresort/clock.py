@@ -69,16 +69,19 @@ class VirtualClock:
             return self._now
 
     def set(self, moment: datetime) -> datetime:
-        """Jump to ``moment`` (not earlier than now) and return it.
+        """Jump to the instant ``moment`` (not earlier than now) and return it, shown
+        in the clock's time zone (a deadline's UTC ``due`` does not turn the clock
+        to UTC).
 
         :raises ValueError: for a naive or earlier moment.
         """
         _aware(moment)
         with self._lock:
-            if moment < self._now:
+            # compared as instants: two times in one zone compare by wall clock
+            if moment.astimezone(UTC) < self._now.astimezone(UTC):
                 raise ValueError(f"cannot set the clock back from {self._now} to {moment}")
-            self._now = moment
-            return moment
+            self._now = moment.astimezone(self._now.tzinfo)
+            return self._now
 
     def __repr__(self) -> str:
         return f"VirtualClock({self._now.isoformat()})"

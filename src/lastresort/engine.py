@@ -398,6 +398,7 @@ class Engine:
 
     def _fire_deadline(self, deadline: PendingDeadline, now: datetime) -> list[Event]:
         """Fire one claimed deadline; raises what leaves it pending (to retry)."""
+        raced: ConcurrentUpdate | None = None
         for _ in range(_RACES):
             try:
                 encounter = self.store.load(deadline.encounter_id)
@@ -414,9 +415,10 @@ class Engine:
                     return self._rearm(encounter, deadline, now, exc)
             except DeadlineGone:
                 return []  # fired by another worker, or the encounter left the step
-            except ConcurrentUpdate:
-                continue  # the encounter moved on meanwhile: look again
-        raise ConcurrentUpdate(encounter.id, encounter.version, encounter.version + 1)
+            except ConcurrentUpdate as exc:
+                raced = exc  # the encounter moved on meanwhile: look again
+        assert raced is not None
+        raise raced
 
     def _rearm(
         self, encounter: Encounter, deadline: PendingDeadline, now: datetime, exc: Exception

@@ -661,3 +661,13 @@ def test_a_store_failing_at_each_call_site_in_turn_loses_no_deadline_and_fires_n
                 store.close()
             tried += 1
     assert tried == 2 * len(sites)
+
+
+def test_a_virtual_clock_set_to_a_utc_due_keeps_its_zone() -> None:
+    clock = lr.VirtualClock(datetime(2026, 10, 25, 2, 30, tzinfo=AMS))
+    due = datetime(2026, 10, 25, 1, 15, tzinfo=UTC)  # 02:15 CET, after 02:30 CEST
+    moved = clock.set(due)
+    assert moved.astimezone(UTC) == due  # (== across zones is False at fold=1: PEP 495)
+    assert moved.tzinfo is AMS
+    with pytest.raises(ValueError, match="back"):
+        clock.set(datetime(2026, 10, 25, 2, 45, tzinfo=AMS))  # 02:45 CEST: earlier
