@@ -394,18 +394,21 @@ def clock_guarded(taskforce: lr.Protocol) -> lr.Protocol:
     )
 
 
-def test_lastresort_guard_refusing_a_deadline_records_it_missed_once(
+def test_lastresort_guard_refusing_a_deadline_records_it_missed_and_re_arms_it(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
     engine = make([Consent("not now")], clock, clock_guarded(taskforce))
     enc = engine.open("taskforce", "counter")
     engine.fire(enc.id, "call_expert", "counter")
+    [first] = engine.deadlines(enc.id)
     clock.advance(minutes(46))
     events = engine.tick()
-    assert [e.kind for e in events] == ["DeadlineMissed"]
+    assert [e.kind for e in events] == ["DeadlineMissed", "DeadlineScheduled"]
     assert engine.get(enc.id).state == "awaiting_expert"
-    assert engine.deadlines(enc.id) == []
-    clock.advance(minutes(60))
+    [again] = engine.deadlines(enc.id)  # the waiting step keeps a deadline
+    assert again.id != first.id
+    assert again.due == clock.now() + minutes(45)
+    clock.advance(minutes(30))
     assert engine.tick() == []
 
 
@@ -419,7 +422,10 @@ def test_lastresort_guard_raising_in_tick_does_not_stop_other_deadlines(
     other = engine.open("taskforce", "counter")
     clock.advance(minutes(46))
     events = engine.tick()
-    assert {e.encounter_id for e in events} == {other.id}  # the other deadline fired
+    fired = [e for e in events if not isinstance(e, lr.DeadlineDeferred)]
+    assert {e.encounter_id for e in fired} == {other.id}  # the other deadline fired
+    [deferred] = [e for e in events if isinstance(e, lr.DeadlineDeferred)]
+    assert (deferred.encounter_id, deferred.error) == (stuck.id, "ZeroDivisionError")
     assert engine.get(stuck.id).state == "awaiting_expert"
     assert [d.event for d in engine.deadlines(stuck.id)] == ["expert_overdue"]
     plugin.answer = None  # the plugin recovers; after the lease the deadline fires once

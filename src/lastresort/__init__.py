@@ -12,6 +12,7 @@ from .diagram import to_dot, to_mermaid
 from .engine import Engine
 from .errors import (
     ConcurrentUpdate,
+    DeadlineGone,
     FactsRefused,
     GuardRefused,
     LastResortError,
@@ -25,6 +26,7 @@ from .errors import (
 )
 from .events import (
     DeadlineCleared,
+    DeadlineDeferred,
     DeadlineMissed,
     DeadlineScheduled,
     EncounterClosed,
@@ -70,6 +72,8 @@ __all__ = [
     "ConcurrentUpdate",
     "Deadline",
     "DeadlineCleared",
+    "DeadlineDeferred",
+    "DeadlineGone",
     "DeadlineMissed",
     "DeadlineScheduled",
     "Encounter",

@@ -141,7 +141,9 @@ def protocol_card(protocol: Protocol, lang: str = "en") -> str:
 
 
 def _when(moment: datetime, now: datetime) -> str:
-    """``HH:MM`` on the same day, the date as well otherwise."""
+    """``HH:MM`` on the same day, the date as well otherwise (in the zone of
+    ``now``: deadlines are stored as UTC instants)."""
+    moment = moment.astimezone(now.tzinfo)
     return f"{moment:%H:%M}" if moment.date() == now.date() else f"{moment:%a %d %b %H:%M}"
 
 

@@ -14,6 +14,7 @@ from itertools import count, repeat
 
 from attrs import evolve
 
+from .clock import instant_after
 from .events import (
     DeadlineCleared,
     DeadlineMissed,
@@ -203,18 +204,36 @@ def stepped(
         schedule=schedule,
         clear=clear,
         outbox=notes,
+        consume=None if missed is None else missed.id,
     )
 
 
-def unfired(encounter: Encounter, deadline: PendingDeadline, now: datetime, actor: Actor) -> Change:
+def unfired(
+    encounter: Encounter,
+    step: Step,
+    deadline: PendingDeadline,
+    now: datetime,
+    actor: Actor,
+    first_seq: int = 0,
+) -> Change:
     """``deadline``'s event could not fire (a guard refused it, say): it is recorded as
-    missed and cleared, so that it never fires twice; the encounter stays in its step
-    and only its version moves on."""
+    missed, consumed (so that it never fires twice) and scheduled again, the same
+    ``after`` from ``now`` under a new id, so that the encounter, which stays in its
+    step, is never left without a deadline. Only its version moves on.
+
+    :param step: the encounter's step (whose deadline is re-armed).
+    """
+    after = evolve(encounter, version=encounter.version + 1)
+    seq = count(first_seq) if first_seq else repeat(0)
+    events: list[Event] = [_missed(deadline, encounter.id, next(seq), now, actor)]
+    schedule = _schedule(after, encounter.state, step, now, actor, events, seq)
     return Change(
-        encounter=evolve(encounter, version=encounter.version + 1),
+        encounter=after,
         expected_version=encounter.version,
-        events=[_missed(deadline, encounter.id, 0, now, actor)],
+        events=events,
+        schedule=schedule,
         clear=[deadline.id],
+        consume=deadline.id,
     )
 
 
@@ -243,7 +262,9 @@ def _schedule(
     seq: Iterator[int],
 ) -> tuple[PendingDeadline, ...]:
     """Schedule the deadline of ``step`` (entered as ``step_key``), if it has one:
-    its :class:`DeadlineScheduled` is appended to ``events``."""
+    its :class:`DeadlineScheduled` is appended to ``events``. It is due ``after`` of
+    real time from ``now``, as a UTC instant (never wall-clock arithmetic, which is
+    an hour off across a daylight saving change)."""
     deadline_spec = step.deadline
     if deadline_spec is None:
         return ()
@@ -253,7 +274,7 @@ def _schedule(
         encounter_id=eid,
         step=step_key,
         event=deadline_spec.event,
-        due=now + deadline_spec.after,
+        due=instant_after(now, deadline_spec.after),
     )
     events.append(
         DeadlineScheduled(

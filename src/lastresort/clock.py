@@ -9,6 +9,16 @@ from typing import Protocol, runtime_checkable
 __all__ = ["Clock", "SystemClock", "VirtualClock"]
 
 
+def instant_after(moment: datetime, delta: timedelta) -> datetime:
+    """The instant ``delta`` of real (elapsed) time after ``moment``, in UTC.
+
+    ``moment + delta`` on a datetime with a zone is wall-clock arithmetic: across a
+    daylight saving change it is an hour off. Deadlines, leases and retries are real
+    durations, so they are computed here, on the UTC instant.
+    """
+    return moment.astimezone(UTC) + delta
+
+
 @runtime_checkable
 class Clock(Protocol):
     """Anything with ``now()`` returning a timezone-aware datetime."""
@@ -46,27 +56,32 @@ class VirtualClock:
         return self._now
 
     def advance(self, delta: timedelta) -> datetime:
-        """Move forward by ``delta`` and return the new time.
+        """Move forward by ``delta`` of real (elapsed) time and return the new time,
+        shown in the start's time zone (45 minutes after 02:30 CEST on the night
+        summer time ends is 02:15 CET).
 
         :raises ValueError: for a negative ``delta`` (time never runs backwards).
         """
         if delta < timedelta(0):
             raise ValueError(f"cannot move a clock backwards (advance by {delta})")
         with self._lock:
-            self._now += delta
+            self._now = instant_after(self._now, delta).astimezone(self._now.tzinfo)
             return self._now
 
     def set(self, moment: datetime) -> datetime:
-        """Jump to ``moment`` (not earlier than now) and return it.
+        """Jump to the instant ``moment`` (not earlier than now) and return it, shown
+        in the clock's time zone (a deadline's UTC ``due`` does not turn the clock
+        to UTC).
 
         :raises ValueError: for a naive or earlier moment.
         """
         _aware(moment)
         with self._lock:
-            if moment < self._now:
+            # compared as instants: two times in one zone compare by wall clock
+            if moment.astimezone(UTC) < self._now.astimezone(UTC):
                 raise ValueError(f"cannot set the clock back from {self._now} to {moment}")
-            self._now = moment
-            return moment
+            self._now = moment.astimezone(self._now.tzinfo)
+            return self._now
 
     def __repr__(self) -> str:
         return f"VirtualClock({self._now.isoformat()})"

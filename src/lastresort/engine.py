@@ -16,9 +16,10 @@ from typing import NoReturn
 from attrs import evolve
 
 from .changes import opened, stepped, unfired
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, instant_after
 from .errors import (
     ConcurrentUpdate,
+    DeadlineGone,
     FactsRefused,
     GuardRefused,
     LastResortError,
@@ -29,6 +30,7 @@ from .errors import (
     UnknownProtocol,
 )
 from .events import (
+    DeadlineDeferred,
     Event,
     NotificationDelivered,
     ObserverFailed,
@@ -47,6 +49,11 @@ __all__ = ["Engine"]
 log = logging.getLogger("lastresort.engine")
 
 _CLOCK = Actor(CLOCK)
+#: How long a tick's claim on a due deadline keeps other workers away by default.
+DEFAULT_DEADLINE_LEASE = timedelta(minutes=1)
+_MAX_LEASE = timedelta(days=1)
+#: How often a deadline is tried again at once when its encounter moved meanwhile.
+_RACES = 3
 
 
 def _always(_: Transition) -> bool:
@@ -68,6 +75,12 @@ class Engine:
     :param strict: refuse protocols that fail a safety property of the verifier.
     :param backoff: the retry policy of outbox deliveries.
     :param ids: makes new encounter ids (default: random UUIDs, pseudonymous).
+    :param deadline_lease: how long :meth:`tick` claims a due deadline: no other
+        worker takes it meanwhile, and one that could not fire (the store failed)
+        is tried again after it. A worker that outlives its lease may see another
+        claim the deadline; it still fires once (default: one minute; more than
+        zero, at most a day).
+    :raises ValueError: for a ``deadline_lease`` that is not such a timedelta.
     :raises ProtocolError: when a protocol is invalid (every problem listed).
     :raises PluginLoadError: when a plugin cannot be registered.
     """
@@ -83,7 +96,18 @@ class Engine:
         strict: bool = False,
         backoff: Backoff | None = None,
         ids: Callable[[], str] | None = None,
+        deadline_lease: timedelta = DEFAULT_DEADLINE_LEASE,
     ) -> None:
+        if (
+            not isinstance(deadline_lease, timedelta)
+            or not timedelta(0) < deadline_lease <= _MAX_LEASE
+        ):
+            raise ValueError(
+                "deadline_lease must be a timedelta of more than zero and at most"
+                f" {_MAX_LEASE}, not {deadline_lease!r}"
+            )
+        #: how long :meth:`tick` claims a due deadline
+        self.deadline_lease = deadline_lease
         self.store: Store = store if store is not None else MemoryStore()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.backoff = backoff or Backoff()
@@ -337,53 +361,111 @@ class Engine:
 
     def tick(self, now: datetime | None = None, limit: int | None = None) -> list[Event]:
         """Fire every deadline that is due: its event is fired as actor ``clock``
-        if the encounter is still in the deadline's step. A deadline fires once.
+        if the encounter is still in the deadline's step. Each deadline fires
+        exactly once, whatever fails and however many workers tick at once.
+
+        Due deadlines are claimed for :attr:`deadline_lease`; the commit of the step
+        a deadline fires also consumes it, so a worker that outlived its claim (and
+        whose deadline another worker fired meanwhile) writes nothing.
+
+        - A deadline that cannot fire now because the store failed (a
+          :class:`StoreError`, ``database is locked``, any exception from the store)
+          or a plugin raised stays pending: it is logged, reported as a
+          :class:`DeadlineDeferred` in the returned list, and claimed again once
+          the lease has run out.
+        - A deadline whose event the protocol refuses now (a guard said no) is
+          recorded as :class:`DeadlineMissed` and scheduled again, the same
+          ``after`` from now: a waiting step never loses its deadline. Another
+          clock transition of that event whose guard passes is taken instead.
 
         :param now: the moment to check against (default: the clock's now).
         :param limit: handle at most this many deadlines (``None``: all that are due).
-        :returns: the committed events of every deadline fired.
+        :returns: the committed events of every deadline fired (each followed by any
+            :class:`ObserverFailed`), and a :class:`DeadlineDeferred` for each
+            deadline left pending.
         :raises ValueError: for a limit that is not ``None`` or a whole number ≥ 0.
+        :raises StoreError: when the due deadlines cannot be claimed; nothing is
+            claimed.
         """
         now = now or self.clock.now()
         out: list[Event] = []
-        for deadline in self.store.claim_deadlines(now, timedelta(minutes=1), limit):
+        for deadline in self.store.claim_deadlines(now, self.deadline_lease, limit):
+            try:
+                out.extend(self._fire_deadline(deadline, now))
+            except Exception as exc:  # noqa: BLE001 - one deadline never stops the others
+                out.append(self._deferred(deadline, now, exc))
+        return out
+
+    def _fire_deadline(self, deadline: PendingDeadline, now: datetime) -> list[Event]:
+        """Fire one claimed deadline; raises what leaves it pending (to retry)."""
+        raced: ConcurrentUpdate | None = None
+        for _ in range(_RACES):
             try:
                 encounter = self.store.load(deadline.encounter_id)
             except UnknownEncounter:
                 self.store.release_deadline(deadline.id)
-                continue
+                return []
             if encounter.state != deadline.step:  # cannot happen with a consistent store
                 self.store.release_deadline(deadline.id)
-                continue
+                return []
             try:
-                out.extend(self._fire(encounter, deadline.event, _CLOCK, now, deadline))
-            except ConcurrentUpdate:
-                continue  # someone moved it meanwhile; the lease runs out, next tick decides
-            except LastResortError as exc:
-                log.warning(
-                    "deadline %s of encounter %s could not fire %s: %s",
-                    deadline.id,
-                    encounter.id,
-                    deadline.event,
-                    type(exc).__name__,
-                )
-                # the deadline is recorded as missed and cleared: it never fires twice
-                change = unfired(encounter, deadline, now, _CLOCK)
                 try:
-                    committed = self.store.commit(change)
-                except ConcurrentUpdate:
-                    continue
-                out.extend(committed)
-                out.extend(self._observe(committed, change.encounter))
-            except Exception as exc:  # noqa: BLE001 - a plugin failing must not stop the other deadlines
-                log.error(
-                    "deadline %s of encounter %s: a plugin raised %s; retried after the lease",
-                    deadline.id,
-                    encounter.id,
-                    type(exc).__name__,
-                )
-                continue
-        return out
+                    return self._fire(encounter, deadline.event, _CLOCK, now, deadline)
+                except (GuardRefused, TransitionNotAllowed, NotPermitted) as exc:
+                    return self._rearm(encounter, deadline, now, exc)
+            except DeadlineGone:
+                return []  # fired by another worker, or the encounter left the step
+            except ConcurrentUpdate as exc:
+                raced = exc  # the encounter moved on meanwhile: look again
+        assert raced is not None
+        raise raced
+
+    def _rearm(
+        self, encounter: Encounter, deadline: PendingDeadline, now: datetime, exc: Exception
+    ) -> list[Event]:
+        log.warning(
+            "deadline %s of encounter %s could not fire %s (%s): recorded as missed and"
+            " scheduled again",
+            deadline.id,
+            encounter.id,
+            deadline.event,
+            type(exc).__name__,
+        )
+        step = self._machine(encounter.protocol).protocol.steps[deadline.step]
+        first_seq = self._predict(encounter.id) if self._predict is not None else 0
+        change = unfired(encounter, step, deadline, now, _CLOCK, first_seq)
+        committed = self.store.commit(change)
+        return committed + self._observe(committed, change.encounter)
+
+    def _deferred(self, deadline: PendingDeadline, now: datetime, exc: Exception) -> Event:
+        # lastresort's own messages name ids, steps and events only; a foreign one
+        # (a plugin's, a driver's) could hold anything, so only its class is kept
+        error = (
+            f"{type(exc).__name__}: {exc}"[:300]
+            if isinstance(exc, LastResortError)
+            else type(exc).__name__
+        )
+        retry_at = instant_after(now, self.deadline_lease)
+        log.error(
+            "deadline %s of encounter %s (%s) could not fire now, retried after the lease"
+            " at %s: %s",
+            deadline.id,
+            deadline.encounter_id,
+            deadline.event,
+            retry_at.isoformat(),
+            error,
+        )
+        return DeadlineDeferred(
+            encounter_id=deadline.encounter_id,
+            at=now,
+            actor=_CLOCK,
+            deadline_id=deadline.id,
+            step=deadline.step,
+            event=deadline.event,
+            due=deadline.due,
+            error=error,
+            retry_at=retry_at,
+        )
 
     def next_deadline(self) -> datetime | None:
         """When the earliest pending deadline of any encounter falls due."""

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "ConcurrentUpdate",
+    "DeadlineGone",
     "FactsRefused",
     "GuardRefused",
     "LastResortError",
@@ -151,6 +152,23 @@ class ConcurrentUpdate(LastResortError):
             f"encounter {encounter_id} changed concurrently: expected version {expected},"
             f" found {actual}; reload it and try again"
         )
+
+
+class DeadlineGone(ConcurrentUpdate):
+    """A step fired by the clock was to consume its deadline, but the deadline is no
+    longer pending: another worker fired it (its claim on it had run out) or the
+    encounter left the step. Nothing was written; the deadline fires once."""
+
+    def __init__(self, encounter_id: str, deadline_id: str, version: int) -> None:
+        self.deadline_id = deadline_id
+        LastResortError.__init__(
+            self,
+            f"encounter {encounter_id}: deadline {deadline_id} is no longer pending (fired"
+            " by another worker or cleared); nothing was written",
+        )
+        self.encounter_id = encounter_id
+        self.expected = version
+        self.actual = version
 
 
 class StoreError(LastResortError):

@@ -15,6 +15,7 @@ from .model import Actor
 
 __all__ = [
     "DeadlineCleared",
+    "DeadlineDeferred",
     "DeadlineMissed",
     "DeadlineScheduled",
     "EncounterClosed",
@@ -108,6 +109,23 @@ class DeadlineCleared(Event):
     step: str
     event: str
     due: datetime
+
+
+@frozen(kw_only=True)
+class DeadlineDeferred(Event):
+    """A due deadline could not fire now: the store failed (or a plugin raised)
+    while firing it. It stays pending and is claimed again at ``retry_at`` (when the
+    tick's lease runs out). Returned by ``tick`` and logged; not stored.
+
+    :param error: the error's class and, for lastresort's own errors, its message.
+    """
+
+    deadline_id: str
+    step: str
+    event: str
+    due: datetime
+    error: str
+    retry_at: datetime
 
 
 @frozen(kw_only=True)

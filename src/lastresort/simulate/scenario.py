@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from attrs import field, frozen
 
+from ..clock import instant_after
 from ..errors import GuardRefused, LastResortError, NotPermitted, TransitionNotAllowed
 from ..model import FrozenMap, Protocol
 
@@ -186,6 +187,7 @@ class Scenario:
     definition: Protocol | None = field(default=None, eq=False, repr=False)
 
     def moment(self, offset: timedelta) -> datetime:
-        """The date-time ``offset`` after the start (on the local clock, the way
-        the engine adds a deadline to the time a step is entered)."""
-        return self.start + offset
+        """The moment ``offset`` of real time after the start, shown in the start's
+        time zone (the way the engine adds a deadline to the time a step is
+        entered: across a daylight saving change too)."""
+        return instant_after(self.start, offset).astimezone(self.start.tzinfo)

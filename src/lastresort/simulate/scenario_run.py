@@ -413,7 +413,8 @@ def _expected_deadline(deadline: DeadlineExpectation) -> str:
 
 def _pending_deadline(deadline: PendingDeadline, scenario: Scenario) -> str:
     offset = deadline.due - scenario.start
-    return f"{deadline.step} → {deadline.event} due {_offset(offset)} ({deadline.due:%a %H:%M})"
+    local = deadline.due.astimezone(scenario.start.tzinfo)  # stored as a UTC instant
+    return f"{deadline.step} → {deadline.event} due {_offset(offset)} ({local:%a %H:%M})"
 
 
 def _offset(offset: timedelta) -> str:

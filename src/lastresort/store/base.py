@@ -66,6 +66,11 @@ class Change:
     :param schedule: deadlines to add.
     :param clear: ids of deadlines to remove.
     :param outbox: notifications to queue.
+    :param consume: the id of the deadline this change fires (a step taken by the
+        clock): the commit removes it and fails with :class:`DeadlineGone`, nothing
+        written, when it is no longer pending, so that a worker whose claim ran out
+        cannot fire a deadline another worker fired meanwhile. ``None`` for a step
+        a person takes.
     """
 
     encounter: Encounter
@@ -74,6 +79,7 @@ class Change:
     schedule: tuple[PendingDeadline, ...] = field(default=(), converter=_deadlines)
     clear: tuple[str, ...] = field(default=(), converter=_ids)
     outbox: tuple[Notification, ...] = field(default=(), converter=_notes)
+    consume: str | None = None
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -164,6 +170,9 @@ class Store(Protocol):
         :raises ConcurrentUpdate: when the stored version is not
             ``change.expected_version`` (or the encounter exists already for a
             new one); nothing is written.
+        :raises DeadlineGone: (a :class:`ConcurrentUpdate`) when
+            ``change.consume`` names a deadline that is not pending, checked
+            under the same lock as the version; nothing is written.
         :raises UnknownEncounter: when ``expected_version`` is set and the
             encounter is not stored.
         :raises StoreError: when the change does not hold together
@@ -182,8 +191,10 @@ class Store(Protocol):
     def claim_deadlines(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[PendingDeadline]:
-        """Pending deadlines due at ``now``, earliest first, not claimed by another
-        worker within its lease; claims them for ``lease`` (at most ``limit``).
+        """Pending deadlines due at ``now``, earliest first (by instant), not claimed
+        by another worker within its lease; claims them until the instant ``lease``
+        after ``now`` (at most ``limit``). A claim only keeps other workers away
+        for a while: firing is made exactly-once by :attr:`Change.consume`.
 
         :raises ValueError: for a ``limit`` that is not ``None`` or a count
             (:func:`check_limit`); nothing is claimed."""

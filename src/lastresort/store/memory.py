@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 
 from attrs import evolve
 
-from ..errors import ConcurrentUpdate, StoreError, UnknownEncounter
+from ..clock import instant_after
+from ..errors import ConcurrentUpdate, DeadlineGone, StoreError, UnknownEncounter
 from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
@@ -82,6 +83,11 @@ class MemoryStore:
                 raise UnknownEncounter(eid)
             elif current.version != change.expected_version:
                 raise ConcurrentUpdate(eid, change.expected_version, current.version)
+            consume = change.consume
+            if consume is not None:
+                claimed = self._deadlines.get(consume)
+                if claimed is None or claimed.encounter_id != eid:
+                    raise DeadlineGone(eid, consume, change.expected_version or 0)
             timeline = self._events.get(eid)
             if timeline is None:
                 timeline = self._events[eid] = []
@@ -96,6 +102,8 @@ class MemoryStore:
             # nothing below can fail half-way: apply
             timeline.extend(events)
             self._encounters[eid] = encounter
+            if consume is not None:
+                self._drop_deadline(consume)
             for deadline_id in change.clear:
                 self._drop_deadline(deadline_id)
             for deadline in change.schedule:
@@ -208,7 +216,7 @@ class MemoryStore:
                 until = leases.get(deadline.id)
                 if until is not None and until > now:
                     continue
-                leases[deadline.id] = now + lease
+                leases[deadline.id] = instant_after(now, lease)
                 claimed.append(deadline)
             for entry in kept:
                 heapq.heappush(heap, entry)

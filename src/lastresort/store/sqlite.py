@@ -27,13 +27,20 @@ from ..audit import (
     link_hash,
     snapshot_digest,
 )
+from ..clock import instant_after
 from ..codecs import encounter_canonical_json, load_encounter, load_plain
 from ..convert import (
     converter,
     load_event,
     load_row,
 )
-from ..errors import ConcurrentUpdate, LastResortError, StoreError, UnknownEncounter
+from ..errors import (
+    ConcurrentUpdate,
+    DeadlineGone,
+    LastResortError,
+    StoreError,
+    UnknownEncounter,
+)
 from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
@@ -206,6 +213,15 @@ class SQLiteStore:
                 plan = _Plan(change, datas, fields, snap, found)
                 if not plan.apply(conn, eid):  # pragma: no cover - the write lock is held
                     raise StoreError(f"{self.path}: encounter {eid} changed under the write lock")
+            # a step fired by the clock removes its deadline, and only if it is still
+            # there: a worker whose claim ran out cannot fire it a second time
+            if change.consume is not None and not (
+                conn.execute(
+                    "DELETE FROM deadlines WHERE id = ? AND encounter_id = ?",
+                    (change.consume, eid),
+                ).rowcount
+            ):
+                raise DeadlineGone(eid, change.consume, expected or 0)
             conn.executemany(INSERT_EVENT, plan.rows)
             if plan.rows:
                 self._append_ledger(conn, eid, plan.seq, plan.head)
@@ -294,7 +310,7 @@ class SQLiteStore:
                 f"SELECT {DEADLINE} FROM deadlines WHERE {where} ORDER BY due_us, id LIMIT ?",
                 (now_us, now_us, -1 if limit is None else limit),
             ).fetchall()
-            until = micros(now + lease)
+            until = micros(instant_after(now, lease))
             conn.executemany(
                 "UPDATE deadlines SET lease_us = ? WHERE id = ?", [(until, r[0]) for r in rows]
             )
