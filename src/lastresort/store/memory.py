@@ -23,10 +23,17 @@ from datetime import datetime, timedelta
 from attrs import evolve
 
 from ..errors import ConcurrentUpdate, StoreError, UnknownEncounter
-from ..events import Event, NotificationDelivered
+from ..events import Event, NotificationDeadLettered, NotificationDelivered, NotificationQueued
 from ..model import Encounter
 from ..outbox import Notification
-from .base import Change, PendingDeadline, check_change, check_limit, numbered
+from .base import (
+    Change,
+    PendingDeadline,
+    check_change,
+    check_dead_letter,
+    check_limit,
+    numbered,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -241,7 +248,7 @@ class MemoryStore:
             self._outbox_of[old.encounter_id] = tuple(k for k in moved if k != key)
             self._outbox_of[eid] = (*self._outbox_of.get(eid, ()), key)
         outbox[key] = note
-        if note.delivered_at is None:
+        if note.pending:
             new = self._pending_new
             new.append(key)  # pushed onto the heap by _index_pending
             if len(new) > _COMPACT_MIN and len(new) > _COMPACT_FACTOR * len(outbox):
@@ -254,14 +261,12 @@ class MemoryStore:
         outbox, heap = self._outbox, self._pending
         for key in self._pending_new:
             note = outbox.get(key)
-            if note is not None and note.delivered_at is None:
+            if note is not None and note.pending:
                 heapq.heappush(heap, (note.next_attempt_at.timestamp(), key))
         self._pending_new = []
         if len(heap) > _COMPACT_MIN and len(heap) > _COMPACT_FACTOR * len(outbox):
             self._pending = [
-                (n.next_attempt_at.timestamp(), n.key)
-                for n in outbox.values()
-                if n.delivered_at is None
+                (n.next_attempt_at.timestamp(), n.key) for n in outbox.values() if n.pending
             ]
             heapq.heapify(self._pending)
 
@@ -283,11 +288,7 @@ class MemoryStore:
             while heap and heap[0][0] <= limit_at:
                 at, key = heapq.heappop(heap)
                 note = self._outbox.get(key)
-                if (
-                    note is not None
-                    and note.delivered_at is None
-                    and note.next_attempt_at.timestamp() == at
-                ):
+                if note is not None and note.pending and note.next_attempt_at.timestamp() == at:
                     due[key] = note
             ordered = sorted(due.values(), key=lambda n: (n.created_at, n.key))
             taken = ordered[:limit]
@@ -297,7 +298,7 @@ class MemoryStore:
                 heapq.heappush(heap, (note.next_attempt_at.timestamp(), note.key))
             return taken
 
-    def delivered(self, key: str, event: NotificationDelivered) -> Event:
+    def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
         with self._lock:
             note = self._note(key)
             if event.encounter_id != note.encounter_id:
@@ -305,20 +306,53 @@ class MemoryStore:
                     f"notification {key!r} belongs to encounter {note.encounter_id},"
                     f" not {event.encounter_id}; nothing was written"
                 )
-            timeline = self._events.setdefault(note.encounter_id, [])
-            delivery = numbered(event, len(timeline) + 1)
-            timeline.append(delivery)
+            if not note.pending:
+                return None  # a late worker: delivered or dead-lettered meanwhile
+            [delivery] = self._append(note.encounter_id, [event])
             self._outbox[key] = evolve(
                 note, delivered_at=event.at, attempts=event.attempts, contact=None
             )
             return delivery
 
+    def _append(self, encounter_id: str, events: Sequence[Event]) -> list[Event]:
+        timeline = self._events.setdefault(encounter_id, [])
+        start = len(timeline)
+        numbered_events = [numbered(e, start + i) for i, e in enumerate(events, start=1)]
+        timeline.extend(numbered_events)
+        return numbered_events
+
     def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
         with self._lock:
             note = self._note(key)
+            if not note.pending:
+                return  # a late worker: delivered or dead-lettered meanwhile
             self._put_note(
                 evolve(note, attempts=attempts, next_attempt_at=next_attempt_at, last_error=error)
             )
+
+    def dead_lettered(
+        self,
+        key: str,
+        event: NotificationDeadLettered,
+        escalations: Sequence[Notification] = (),
+        queued: Sequence[NotificationQueued] = (),
+    ) -> list[Event]:
+        with self._lock:
+            note = self._note(key)
+            check_dead_letter(note.encounter_id, event, escalations, queued)
+            if not note.pending:
+                return []
+            committed = self._append(note.encounter_id, [event, *queued])
+            self._outbox[key] = evolve(
+                note,
+                dead_lettered_at=event.at,
+                attempts=event.attempts,
+                contact=None,
+                last_error=event.error_kind,
+            )
+            for escalation in escalations:
+                self._put_note(escalation)
+            return committed
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
         with self._lock:
