@@ -67,6 +67,11 @@ class MemoryStore:
         self._outbox_of: dict[str, tuple[str, ...]] = {}  # keys per encounter, in order
         self._pending: list[tuple[float, str]] = []  # (next_attempt_at, key) of undelivered
         self._pending_new: list[str] = []  # keys put since _pending was brought up to date
+        # (created_at, key, next_attempt_at) of notifications found due, oldest first: a
+        # claim takes from here, so that claiming one at a time costs O(log n), not a
+        # sort of everything due; an entry is live while the note still has that
+        # next_attempt_at (else it was claimed or failed since, and is back in _pending)
+        self._ready: list[tuple[float, str, float]] = []
 
     # -- encounters -----------------------------------------------------------------
 
@@ -269,6 +274,7 @@ class MemoryStore:
                 (n.next_attempt_at.timestamp(), n.key) for n in outbox.values() if n.pending
             ]
             heapq.heapify(self._pending)
+            self._ready = []  # every pending notification is back in _pending
 
     def _note(self, key: str) -> Notification:
         try:
@@ -282,20 +288,35 @@ class MemoryStore:
         check_limit(limit)
         with self._lock:
             self._index_pending()
-            due: dict[str, Notification] = {}
-            heap = self._pending
-            limit_at = now.timestamp()
-            while heap and heap[0][0] <= limit_at:
-                at, key = heapq.heappop(heap)
-                note = self._outbox.get(key)
-                if note is not None and note.pending and note.next_attempt_at.timestamp() == at:
-                    due[key] = note
-            ordered = sorted(due.values(), key=lambda n: (n.created_at, n.key))
-            taken = ordered[:limit]
+            outbox, heap, ready = self._outbox, self._pending, self._ready
+            at = now.timestamp()
+            while heap and heap[0][0] <= at:  # what fell due since: into the ready heap
+                due_at, key = heapq.heappop(heap)
+                note = outbox.get(key)
+                if note is not None and note.pending and note.next_attempt_at.timestamp() == due_at:
+                    heapq.heappush(ready, (note.created_at.timestamp(), key, due_at))
+            taken: list[Notification] = []
+            keys: set[str] = set()
+            later: list[tuple[float, str, float]] = []  # due, but not at this (earlier) now
+            while ready and (limit is None or len(taken) < limit):
+                entry = heapq.heappop(ready)
+                note = outbox.get(entry[1])
+                if (
+                    note is None
+                    or not note.pending
+                    or note.next_attempt_at.timestamp() != entry[2]
+                    or entry[1] in keys
+                ):
+                    continue  # settled, claimed or failed since it was found due
+                if entry[2] > at:
+                    later.append(entry)
+                    continue
+                taken.append(note)
+                keys.add(entry[1])
+            for entry in later:
+                heapq.heappush(ready, entry)
             for note in taken:
                 self._put_note(evolve(note, next_attempt_at=now + lease))
-            for note in ordered[len(taken) :]:
-                heapq.heappush(heap, (note.next_attempt_at.timestamp(), note.key))
             return taken
 
     def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
