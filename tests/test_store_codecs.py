@@ -50,6 +50,8 @@ def _strategy(kind: Any) -> st.SearchStrategy[Any]:
             found.append(st.none())
         elif option is str:
             found.append(texts)
+        elif option is bool:  # before int: a bool is an int
+            found.append(st.booleans())
         elif option is int:
             found.append(st.integers())
         elif option is datetime:

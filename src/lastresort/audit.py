@@ -194,6 +194,7 @@ _CLOSED_US, _PURGED_AT = 15, 16
 #: time. A new terminal state (a dead letter, say) is one more line here.
 _OUTBOX_ENDS: tuple[tuple[str, str, str], ...] = (
     ("NotificationDelivered", "delivered_at", "delivered"),
+    ("NotificationDeadLettered", "dead_lettered_at", "dead-lettered"),
 )
 _NOTE = (
     "key, encounter_id, protocol, event, step, party, created_at, created_us,"
@@ -271,7 +272,11 @@ class _Verifier:
         for row in conn.execute(f"SELECT {deadlines} FROM deadlines"):
             pending.setdefault(row[1], []).append(row)
         notes: dict[str, list[tuple[Any, ...]]] = {}
-        ends = "".join(f", {column}" for _, column, _ in _OUTBOX_ENDS)
+        # a file not yet migrated lacks the columns of later outbox states (NULL there)
+        present = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+        ends = "".join(
+            f", {column}" if column in present else ", NULL" for _, column, _ in _OUTBOX_ENDS
+        )
         for row in conn.execute(f"SELECT {self._columns(_NOTE)}{ends} FROM outbox"):
             notes.setdefault(row[1], []).append(row)
         events = 0

@@ -32,14 +32,24 @@ from .errors import (
 from .events import (
     DeadlineDeferred,
     Event,
+    NotificationDeadLettered,
     NotificationDelivered,
+    NotificationQueued,
     ObserverFailed,
+    StepEntered,
 )
 from .machine import CompiledProtocol
 from .model import CLOCK, Actor, Encounter, Protocol, Transition
-from .outbox import Backoff, Notification
+from .outbox import (
+    Backoff,
+    Notification,
+    check_delivery_settings,
+    escalation_key,
+    hand_over,
+    is_emergency,
+)
 from .plugins import Hooks, make_plugin_manager
-from .store.base import PendingDeadline, Store
+from .store.base import PendingDeadline, Store, check_limit
 from .store.memory import MemoryStore
 from .validate import validate
 from .verify import verify
@@ -81,7 +91,15 @@ class Engine:
         claim the deadline; it still fires once (default: one minute; more than
         zero, at most a day).
     :raises ValueError: for a ``deadline_lease`` that is not such a timedelta.
+    :param delivery_timeout: seconds a ``lastresort_deliver`` call may take before
+        the attempt counts as failed (``None``: no limit, called in the caller's
+        thread; otherwise the hook runs in a daemon thread).
+    :param delivery_lease: how long a claimed notification is hidden from other
+        workers; longer than ``delivery_timeout``.
+    :param max_attempts: failed attempts after which a notification is
+        dead-lettered and escalated (see :meth:`deliver`).
     :raises ProtocolError: when a protocol is invalid (every problem listed).
+    :raises ValueError: for a delivery setting out of range.
     :raises PluginLoadError: when a plugin cannot be registered.
     """
 
@@ -97,6 +115,9 @@ class Engine:
         backoff: Backoff | None = None,
         ids: Callable[[], str] | None = None,
         deadline_lease: timedelta = DEFAULT_DEADLINE_LEASE,
+        delivery_timeout: float | None = 30.0,
+        delivery_lease: timedelta = timedelta(minutes=5),
+        max_attempts: int = 5,
     ) -> None:
         if (
             not isinstance(deadline_lease, timedelta)
@@ -108,6 +129,9 @@ class Engine:
             )
         #: how long :meth:`tick` claims a due deadline
         self.deadline_lease = deadline_lease
+        self.delivery_timeout, self.delivery_lease, self.max_attempts = check_delivery_settings(
+            delivery_timeout, delivery_lease, max_attempts
+        )
         self.store: Store = store if store is not None else MemoryStore()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.backoff = backoff or Backoff()
@@ -474,53 +498,169 @@ class Engine:
     def deliver(self, limit: int | None = None) -> list[Event]:
         """Hand each due outbox notification to the ``lastresort_deliver`` hook.
 
-        A failure is recorded and retried later with exponential backoff
-        (:attr:`backoff`); it never changes an encounter's state.
+        Notifications are claimed one at a time, each for :attr:`delivery_lease`,
+        so a hanging hook holds only its own; a call that exceeds
+        :attr:`delivery_timeout` counts as a failed attempt. A failure is retried
+        later with exponential backoff (:attr:`backoff`); after
+        :attr:`max_attempts` failures the notification is dead-lettered (recorded as
+        :class:`NotificationDeadLettered` and never handed over again) and escalated
+        to the parties responsible for the child (a ``NotificationQueued`` each,
+        in the same commit). Nothing of it changes an encounter's state.
 
         :param limit: hand over at most this many (``None``: all that are due).
-        :returns: the :class:`NotificationDelivered` events recorded.
+        :returns: the events recorded (:class:`NotificationDelivered`,
+            :class:`NotificationDeadLettered` and the escalations'
+            :class:`NotificationQueued`), then any :class:`ObserverFailed`.
         :raises ValueError: for a limit that is not ``None`` or a whole number ≥ 0.
         """
-        now = self.clock.now()
+        check_limit(limit)
         out: list[Event] = []
-        for note in self.store.claim_outbox(now, timedelta(minutes=5), limit):
-            attempt = note.attempts + 1
-            try:
-                machine = self._machine(note.protocol)
-                party = machine.protocol.parties[note.party]
-                contact = self.hooks.party_directory(machine.protocol, party, now)
-                receipt = self.hooks.deliver(evolve(note, contact=contact, attempts=attempt))
-                if receipt is None:
-                    raise LookupError("no plugin delivered it")
-            except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, never fatal
-                delay = self.backoff.delay(attempt)
-                self.store.failed(
-                    note.key, attempt, now + delay, f"{type(exc).__name__}: {exc}"[:300]
-                )
-                log.warning(
-                    "delivery of %s to %s failed (attempt %d), retry in %s: %s",
-                    note.key,
-                    note.party,
-                    attempt,
-                    delay,
-                    type(exc).__name__,
-                )
-                continue
-            event = self.store.delivered(
+        handed = 0
+        while limit is None or handed < limit:
+            now = self.clock.now()  # per claim: the lease runs from the moment it is taken
+            claimed = self.store.claim_outbox(now, self.delivery_lease, 1)
+            if not claimed:
+                break
+            handed += 1
+            out.extend(self._deliver_one(claimed[0], now))
+        return out
+
+    def _deliver_one(self, note: Notification, now: datetime) -> list[Event]:
+        attempt = note.attempts + 1
+
+        def hand() -> str:
+            machine = self._machine(note.protocol)
+            party = machine.protocol.parties[note.party]
+            contact = self.hooks.party_directory(machine.protocol, party, now)
+            receipt = self.hooks.deliver(evolve(note, contact=contact, attempts=attempt))
+            if receipt is None:
+                raise LookupError("no plugin delivered it")
+            return receipt
+
+        try:
+            receipt = hand_over(hand, self.delivery_timeout)
+        except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, never fatal
+            if attempt >= self.max_attempts:
+                return self._dead_letter(note, attempt, now, exc)
+            delay = self.backoff.delay(attempt)
+            self.store.failed(note.key, attempt, now + delay, f"{type(exc).__name__}: {exc}"[:300])
+            log.warning(
+                "delivery of %s to %s failed (attempt %d of %d), retry in %s: %s",
                 note.key,
-                NotificationDelivered(
-                    encounter_id=note.encounter_id,
+                note.party,
+                attempt,
+                self.max_attempts,
+                delay,
+                type(exc).__name__,
+            )
+            return []
+        event = self.store.delivered(
+            note.key,
+            NotificationDelivered(
+                encounter_id=note.encounter_id,
+                at=now,
+                actor=_OUTBOX,
+                key=note.key,
+                party=note.party,
+                receipt=receipt,
+                attempts=attempt,
+            ),
+        )
+        if event is None:  # our lease ran out and another worker settled it meanwhile
+            log.info("notification %s was settled by another worker; nothing recorded", note.key)
+            return []
+        return [event, *self._observe([event], self.store.load(note.encounter_id))]
+
+    def _dead_letter(
+        self, note: Notification, attempt: int, now: datetime, exc: Exception
+    ) -> list[Event]:
+        """Give up ``note`` after its last attempt and escalate, in one commit."""
+        compiled = self._compiled.get(note.protocol)
+        protocol = None if compiled is None else compiled.protocol
+        emergency = is_emergency(note, protocol)
+        parties = [] if note.escalates is not None else self._escalation_parties(note, protocol)
+        escalations = [
+            Notification(
+                key=escalation_key(note.key, party),
+                encounter_id=note.encounter_id,
+                protocol=note.protocol,
+                event=note.event,
+                step=note.step,
+                party=party,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for party in parties
+        ]
+        committed = self.store.dead_lettered(
+            note.key,
+            NotificationDeadLettered(
+                encounter_id=note.encounter_id,
+                at=now,
+                actor=_OUTBOX,
+                key=note.key,
+                party=note.party,
+                attempts=attempt,
+                error_kind=type(exc).__name__,
+                emergency=emergency,
+            ),
+            escalations,
+            [
+                NotificationQueued(
+                    encounter_id=n.encounter_id,
                     at=now,
                     actor=_OUTBOX,
-                    key=note.key,
-                    party=note.party,
-                    receipt=receipt,
-                    attempts=attempt,
-                ),
-            )
-            out.append(event)
-            out.extend(self._observe([event], self.store.load(note.encounter_id)))
-        return out
+                    key=n.key,
+                    party=n.party,
+                    event=n.event,
+                )
+                for n in escalations
+            ],
+        )
+        if not committed:  # another worker settled it meanwhile
+            return []
+        log.log(
+            logging.CRITICAL if emergency else logging.ERROR,
+            "%snotification %s to %s dead-lettered after %d attempts (%s); escalated to %s",
+            "EMERGENCY: " if emergency else "",
+            note.key,
+            note.party,
+            attempt,
+            type(exc).__name__,
+            ", ".join(parties) or "nobody (the host must act on the event)",
+        )
+        return [*committed, *self._observe(committed, self.store.load(note.encounter_id))]
+
+    def _escalation_parties(self, note: Notification, protocol: Protocol | None) -> list[str]:
+        """Who is told that ``note`` was dead-lettered: the parties responsible for the
+        child in the step the notification's event left, in the step it entered, and
+        now; never the party that could not be reached."""
+        if protocol is None:
+            return []
+        left: str | None = None
+        entered: StepEntered | None = None
+        for event in self.store.timeline(note.encounter_id):
+            if isinstance(event, StepEntered):
+                entered = event
+            elif isinstance(event, NotificationQueued) and event.key == note.key:
+                left = None if entered is None else entered.from_step
+                break
+        steps = protocol.steps
+        candidates = [
+            None if left is None or left not in steps else steps[left].responsible,
+            None if note.step not in steps else steps[note.step].responsible,
+            self.store.load(note.encounter_id).responsible,
+        ]
+        found: list[str] = []
+        for party in candidates:
+            if (
+                party is not None
+                and party != note.party
+                and party in protocol.parties
+                and party not in found
+            ):
+                found.append(party)
+        return found
 
     # -- helpers ----------------------------------------------------------------------
 

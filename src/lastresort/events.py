@@ -21,6 +21,7 @@ __all__ = [
     "EncounterClosed",
     "EncounterOpened",
     "Event",
+    "NotificationDeadLettered",
     "NotificationDelivered",
     "NotificationQueued",
     "ObserverFailed",
@@ -162,3 +163,20 @@ class ObserverFailed(Event):
     plugin: str
     error: str
     observed_seq: int
+
+
+@frozen(kw_only=True)
+class NotificationDeadLettered(Event):
+    """The notification ``key`` to ``party`` failed ``attempts`` times and is given up:
+    it is never handed over again. ``error_kind`` is the exception type of the last
+    failure (``DeliveryTimeout`` when the hook did not return in time), never its
+    text. ``emergency`` is true when the notification was for an ``emergency`` party
+    (the police), for a step tagged ``emergency`` or for ``acute_danger``. The
+    escalation this dead letter causes follows in the same commit as
+    ``NotificationQueued`` events (see docs/guarantees.md, "Outbox")."""
+
+    key: str
+    party: str
+    attempts: int
+    error_kind: str
+    emergency: bool

@@ -1,17 +1,48 @@
 """Outbox notifications: written in the same commit as their step, delivered after.
 
 Delivery is at least once: a notification is handed to the ``lastresort_deliver``
-hook until it succeeds, with exponential backoff between failures. Its ``key`` is
-the idempotency key a receiver uses to drop repeats.
+hook until it succeeds, with exponential backoff between failures, at most
+``max_attempts`` times; then it is dead-lettered (never handed over again) and
+escalated. Its ``key`` is the idempotency key a receiver uses to drop repeats.
+
+A notification is in one of three states, each derivable from the encounter's
+hashed timeline: queued (``NotificationQueued``), delivered
+(``NotificationDelivered``) or dead-lettered (``NotificationDeadLettered``).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
 
 from attrs import frozen
 
-__all__ = ["Backoff", "Notification"]
+from .model import ACUTE_DANGER, PartyKind, Protocol
+
+__all__ = [
+    "ESCALATED",
+    "Backoff",
+    "DeliveryTimeout",
+    "Notification",
+    "check_delivery_settings",
+    "escalation_key",
+    "hand_over",
+    "is_emergency",
+]
+
+T = TypeVar("T")
+
+#: what separates a dead-lettered notification's key from the party an escalation
+#: of it goes to (``<key>:escalated:<party>``)
+ESCALATED = ":escalated:"
+
+
+def escalation_key(key: str, party: str) -> str:
+    """The key of the notification that tells ``party`` that notification ``key``
+    could not be delivered."""
+    return f"{key}{ESCALATED}{party}"
 
 
 @frozen(kw_only=True)
@@ -30,6 +61,9 @@ class Notification:
     :param contact: who is on duty for the role (``lastresort_party_directory``),
         set just before delivery.
     :param last_error: the type and message of the last failure, if any.
+    :param delivered_at: when it was delivered (``None`` while it is not).
+    :param dead_lettered_at: when it was given up on after ``max_attempts``
+        failures (``None`` while it is not); it is never handed over again.
     """
 
     key: str
@@ -44,6 +78,19 @@ class Notification:
     contact: str | None = None
     last_error: str | None = None
     delivered_at: datetime | None = None
+    dead_lettered_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether it still waits for delivery (neither delivered nor dead-lettered)."""
+        return self.delivered_at is None and self.dead_lettered_at is None
+
+    @property
+    def escalates(self) -> str | None:
+        """The key of the dead-lettered notification this one escalates, if it is an
+        escalation (see :func:`escalation_key`); an escalation is not escalated again."""
+        head, found, _ = self.key.rpartition(ESCALATED)
+        return head if found else None
 
 
 @frozen
@@ -58,3 +105,78 @@ class Backoff:
         """The wait after failed attempt number ``attempt`` (1 for the first failure)."""
         seconds = self.base.total_seconds() * self.factor ** max(attempt - 1, 0)
         return min(timedelta(seconds=seconds), self.cap)
+
+
+class DeliveryTimeout(TimeoutError):
+    """The ``lastresort_deliver`` hook did not return within the engine's
+    ``delivery_timeout``: the attempt counts as failed (the hook's thread may still
+    be running, and may still deliver: receivers drop repeats by key)."""
+
+
+def hand_over(call: Callable[[], T], timeout: float | None) -> T:
+    """``call()``, in a daemon thread when ``timeout`` is set: its result, or what it
+    raised; :class:`DeliveryTimeout` when it has not returned after ``timeout``
+    seconds (the thread is left to finish on its own, so a hanging hook never
+    holds the caller, nor the process at exit).
+
+    :param timeout: seconds, or ``None`` to call in this thread without a limit.
+    """
+    if timeout is None:
+        return call()
+    box: list[tuple[bool, Any]] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box.append((True, call()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, who decides
+            box.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="lastresort-deliver", daemon=True).start()
+    if not done.wait(timeout):
+        raise DeliveryTimeout(f"the delivery hook did not return within {timeout} s")
+    ok, value = box[0]
+    if ok:
+        return cast(T, value)
+    raise value
+
+
+def is_emergency(note: Notification, protocol: Protocol | None) -> bool:
+    """Whether ``note`` is about an emergency: for a party of kind ``emergency`` (the
+    police), about a step tagged ``emergency`` or about ``acute_danger``; when the
+    engine does not run its protocol it cannot tell, and assumes so."""
+    if protocol is None or note.event == ACUTE_DANGER:
+        return True
+    party = protocol.parties.get(note.party)
+    step = protocol.steps.get(note.step)
+    return (party is not None and party.kind is PartyKind.EMERGENCY) or (
+        step is not None and "emergency" in step.tags
+    )
+
+
+def check_delivery_settings(
+    timeout: float | None, lease: timedelta, max_attempts: int
+) -> tuple[float | None, timedelta, int]:
+    """The delivery settings of an :class:`~lastresort.Engine`, checked.
+
+    :raises ValueError: naming the setting out of range."""
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout < float("inf")
+    ):
+        raise ValueError(
+            f"delivery_timeout must be None or a number of seconds > 0, not {timeout!r}"
+        )
+    if not isinstance(lease, timedelta) or lease <= timedelta(0):
+        raise ValueError(f"delivery_lease must be a positive timedelta, not {lease!r}")
+    if timeout is not None and lease.total_seconds() <= timeout:
+        raise ValueError(
+            f"delivery_lease ({lease}) must be longer than delivery_timeout ({timeout} s),"
+            " or another worker takes a notification over while it is being delivered"
+        )
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise ValueError(f"max_attempts must be a whole number >= 1, not {max_attempts!r}")
+    return (None if timeout is None else float(timeout)), lease, max_attempts

@@ -15,11 +15,19 @@ import attrs
 from attrs import field, frozen
 
 from ..errors import StoreError
-from ..events import Event, NotificationDelivered
+from ..events import Event, NotificationDeadLettered, NotificationDelivered, NotificationQueued
 from ..model import Encounter
 from ..outbox import Notification
 
-__all__ = ["Change", "PendingDeadline", "Store", "check_change", "check_limit", "numbered"]
+__all__ = [
+    "Change",
+    "PendingDeadline",
+    "Store",
+    "check_change",
+    "check_dead_letter",
+    "check_limit",
+    "numbered",
+]
 
 E = TypeVar("E", bound=Event)
 
@@ -155,6 +163,32 @@ def check_limit(limit: int | None) -> None:
         raise ValueError(f"limit must be None or a whole number >= 0, not {limit!r}")
 
 
+def check_dead_letter(
+    encounter_id: str,
+    event: NotificationDeadLettered,
+    escalations: Sequence[Notification],
+    queued: Sequence[NotificationQueued],
+) -> None:
+    """Refuse a dead letter whose parts do not all belong to notification's
+    encounter ``encounter_id``, or whose escalations and ``queued`` events do not
+    match one to one (every store calls this first).
+
+    :raises StoreError: naming what does not fit; nothing is written."""
+    if [n.key for n in escalations] != [e.key for e in queued]:
+        raise StoreError(
+            f"encounter {encounter_id}: escalations {[n.key for n in escalations]} do not"
+            f" match their NotificationQueued events {[e.key for e in queued]};"
+            " nothing was written"
+        )
+    parts: list[_Owned] = [event, *escalations, *queued]
+    for part in parts:
+        if part.encounter_id != encounter_id:
+            raise StoreError(
+                f"notification {event.key!r} belongs to encounter {encounter_id},"
+                f" not {part.encounter_id}; nothing was written"
+            )
+
+
 @runtime_checkable
 class Store(Protocol):
     """Durable state of encounters. Implementations: :class:`MemoryStore`,
@@ -211,24 +245,52 @@ class Store(Protocol):
     def claim_outbox(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[Notification]:
-        """Undelivered notifications due at ``now``, oldest first; claims them for
-        ``lease`` (at most ``limit``).
+        """Pending notifications (neither delivered nor dead-lettered) due at ``now``,
+        oldest first; claims them for ``lease`` (at most ``limit``): a claimed one is
+        due again at ``now + lease``. The engine claims one at a time.
 
         :raises ValueError: for a ``limit`` that is not ``None`` or a count; nothing
             is claimed."""
         ...
 
-    def delivered(self, key: str, event: NotificationDelivered) -> Event:
+    def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
         """Mark notification ``key`` delivered and append ``event`` to its timeline
-        (numbered; the encounter's version does not change).
+        (numbered; the encounter's version does not change), in one transaction.
+
+        Idempotent: when ``key`` is already delivered or dead-lettered (a late
+        worker whose lease ran out), nothing is written and ``None`` is returned.
+
+        :returns: the numbered event, or ``None`` when nothing was recorded.
+        :raises StoreError: when there is no notification ``key`` or ``event``
+            belongs to another encounter; nothing is written."""
+        ...
+
+    def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+        """Record a failed delivery attempt of notification ``key``: it is due again
+        at ``next_attempt_at``. Does nothing when ``key`` is already delivered or
+        dead-lettered.
 
         :raises StoreError: when there is no notification ``key``."""
         ...
 
-    def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
-        """Record a failed delivery attempt of notification ``key``.
+    def dead_lettered(
+        self,
+        key: str,
+        event: NotificationDeadLettered,
+        escalations: Sequence[Notification] = (),
+        queued: Sequence[NotificationQueued] = (),
+    ) -> list[Event]:
+        """Give up notification ``key``: mark it dead-lettered (it is never claimed
+        again), append ``event`` and then ``queued`` to its timeline and queue the
+        ``escalations`` (one ``queued`` event each), all in one transaction; the
+        encounter's version does not change.
 
-        :raises StoreError: when there is no notification ``key``."""
+        Idempotent like :meth:`delivered`: when ``key`` is already delivered or
+        dead-lettered, nothing is written and ``[]`` is returned.
+
+        :returns: the numbered events.
+        :raises StoreError: when there is no notification ``key``, or an event or
+            escalation belongs to another encounter; nothing is written."""
         ...
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:

@@ -24,10 +24,17 @@ from attrs import evolve
 
 from ..clock import instant_after
 from ..errors import ConcurrentUpdate, DeadlineGone, StoreError, UnknownEncounter
-from ..events import Event, NotificationDelivered
+from ..events import Event, NotificationDeadLettered, NotificationDelivered, NotificationQueued
 from ..model import Encounter
 from ..outbox import Notification
-from .base import Change, PendingDeadline, check_change, check_limit, numbered
+from .base import (
+    Change,
+    PendingDeadline,
+    check_change,
+    check_dead_letter,
+    check_limit,
+    numbered,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -61,6 +68,11 @@ class MemoryStore:
         self._outbox_of: dict[str, tuple[str, ...]] = {}  # keys per encounter, in order
         self._pending: list[tuple[float, str]] = []  # (next_attempt_at, key) of undelivered
         self._pending_new: list[str] = []  # keys put since _pending was brought up to date
+        # (created_at, key, next_attempt_at) of notifications found due, oldest first: a
+        # claim takes from here, so that claiming one at a time costs O(log n), not a
+        # sort of everything due; an entry is live while the note still has that
+        # next_attempt_at (else it was claimed or failed since, and is back in _pending)
+        self._ready: list[tuple[float, str, float]] = []
 
     # -- encounters -----------------------------------------------------------------
 
@@ -249,7 +261,7 @@ class MemoryStore:
             self._outbox_of[old.encounter_id] = tuple(k for k in moved if k != key)
             self._outbox_of[eid] = (*self._outbox_of.get(eid, ()), key)
         outbox[key] = note
-        if note.delivered_at is None:
+        if note.pending:
             new = self._pending_new
             new.append(key)  # pushed onto the heap by _index_pending
             if len(new) > _COMPACT_MIN and len(new) > _COMPACT_FACTOR * len(outbox):
@@ -262,16 +274,15 @@ class MemoryStore:
         outbox, heap = self._outbox, self._pending
         for key in self._pending_new:
             note = outbox.get(key)
-            if note is not None and note.delivered_at is None:
+            if note is not None and note.pending:
                 heapq.heappush(heap, (note.next_attempt_at.timestamp(), key))
         self._pending_new = []
         if len(heap) > _COMPACT_MIN and len(heap) > _COMPACT_FACTOR * len(outbox):
             self._pending = [
-                (n.next_attempt_at.timestamp(), n.key)
-                for n in outbox.values()
-                if n.delivered_at is None
+                (n.next_attempt_at.timestamp(), n.key) for n in outbox.values() if n.pending
             ]
             heapq.heapify(self._pending)
+            self._ready = []  # every pending notification is back in _pending
 
     def _note(self, key: str) -> Notification:
         try:
@@ -285,27 +296,38 @@ class MemoryStore:
         check_limit(limit)
         with self._lock:
             self._index_pending()
-            due: dict[str, Notification] = {}
-            heap = self._pending
-            limit_at = now.timestamp()
-            while heap and heap[0][0] <= limit_at:
-                at, key = heapq.heappop(heap)
-                note = self._outbox.get(key)
+            outbox, heap, ready = self._outbox, self._pending, self._ready
+            at = now.timestamp()
+            while heap and heap[0][0] <= at:  # what fell due since: into the ready heap
+                due_at, key = heapq.heappop(heap)
+                note = outbox.get(key)
+                if note is not None and note.pending and note.next_attempt_at.timestamp() == due_at:
+                    heapq.heappush(ready, (note.created_at.timestamp(), key, due_at))
+            taken: list[Notification] = []
+            keys: set[str] = set()
+            later: list[tuple[float, str, float]] = []  # due, but not at this (earlier) now
+            while ready and (limit is None or len(taken) < limit):
+                entry = heapq.heappop(ready)
+                note = outbox.get(entry[1])
                 if (
-                    note is not None
-                    and note.delivered_at is None
-                    and note.next_attempt_at.timestamp() == at
+                    note is None
+                    or not note.pending
+                    or note.next_attempt_at.timestamp() != entry[2]
+                    or entry[1] in keys
                 ):
-                    due[key] = note
-            ordered = sorted(due.values(), key=lambda n: (n.created_at, n.key))
-            taken = ordered[:limit]
+                    continue  # settled, claimed or failed since it was found due
+                if entry[2] > at:
+                    later.append(entry)
+                    continue
+                taken.append(note)
+                keys.add(entry[1])
+            for entry in later:
+                heapq.heappush(ready, entry)
             for note in taken:
                 self._put_note(evolve(note, next_attempt_at=now + lease))
-            for note in ordered[len(taken) :]:
-                heapq.heappush(heap, (note.next_attempt_at.timestamp(), note.key))
             return taken
 
-    def delivered(self, key: str, event: NotificationDelivered) -> Event:
+    def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
         with self._lock:
             note = self._note(key)
             if event.encounter_id != note.encounter_id:
@@ -313,20 +335,53 @@ class MemoryStore:
                     f"notification {key!r} belongs to encounter {note.encounter_id},"
                     f" not {event.encounter_id}; nothing was written"
                 )
-            timeline = self._events.setdefault(note.encounter_id, [])
-            delivery = numbered(event, len(timeline) + 1)
-            timeline.append(delivery)
+            if not note.pending:
+                return None  # a late worker: delivered or dead-lettered meanwhile
+            [delivery] = self._append(note.encounter_id, [event])
             self._outbox[key] = evolve(
                 note, delivered_at=event.at, attempts=event.attempts, contact=None
             )
             return delivery
 
+    def _append(self, encounter_id: str, events: Sequence[Event]) -> list[Event]:
+        timeline = self._events.setdefault(encounter_id, [])
+        start = len(timeline)
+        numbered_events = [numbered(e, start + i) for i, e in enumerate(events, start=1)]
+        timeline.extend(numbered_events)
+        return numbered_events
+
     def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
         with self._lock:
             note = self._note(key)
+            if not note.pending:
+                return  # a late worker: delivered or dead-lettered meanwhile
             self._put_note(
                 evolve(note, attempts=attempts, next_attempt_at=next_attempt_at, last_error=error)
             )
+
+    def dead_lettered(
+        self,
+        key: str,
+        event: NotificationDeadLettered,
+        escalations: Sequence[Notification] = (),
+        queued: Sequence[NotificationQueued] = (),
+    ) -> list[Event]:
+        with self._lock:
+            note = self._note(key)
+            check_dead_letter(note.encounter_id, event, escalations, queued)
+            if not note.pending:
+                return []
+            committed = self._append(note.encounter_id, [event, *queued])
+            self._outbox[key] = evolve(
+                note,
+                dead_lettered_at=event.at,
+                attempts=event.attempts,
+                contact=None,
+                last_error=event.error_kind,
+            )
+            for escalation in escalations:
+                self._put_note(escalation)
+            return committed
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
         with self._lock:

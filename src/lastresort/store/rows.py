@@ -55,8 +55,10 @@ GUARDED = tuple(
 GUARD = "id = ? AND " + " AND ".join(f"{SNAPSHOT[i]} IS ?" for i in GUARDED)
 NOTE = (
     "key, encounter_id, protocol, event, step, party, created_at, attempts,"
-    " next_attempt_at, contact, last_error, delivered_at"
+    " next_attempt_at, contact, last_error, delivered_at, dead_lettered_at"
 )
+#: a notification that still waits for delivery
+PENDING = "delivered_at IS NULL AND dead_lettered_at IS NULL"
 
 
 def _names(columns: str) -> tuple[str, ...]:
@@ -74,7 +76,7 @@ def row_data(names: tuple[str, ...], values: Sequence[Any]) -> dict[str, Any]:
 def note_row(note: Notification) -> tuple[Any, ...]:
     """The outbox row of ``note``, in the table's column order: what the converter
     writes for each field (times as ISO 8601 text), with the microsecond columns."""
-    delivered = note.delivered_at
+    delivered, dead = note.delivered_at, note.dead_lettered_at
     return (
         note.key,
         note.encounter_id,
@@ -90,4 +92,5 @@ def note_row(note: Notification) -> tuple[Any, ...]:
         note.contact,
         note.last_error,
         None if delivered is None else delivered.isoformat(),
+        None if dead is None else dead.isoformat(),
     )

@@ -14,6 +14,9 @@ ordered (``closed_us``, ``due_us``, ``lease_us``, ``created_us``,
 by instant; backfills them and indexes what falls due. Deadlines and the outbox
 become ``WITHOUT ROWID`` tables keyed by their id (one b-tree less to write per
 commit).
+Version 3: adds ``outbox.dead_lettered_at`` (``NULL`` for every existing row: none
+was dead-lettered before) for notifications given up after ``max_attempts``; the
+index of what falls due leaves them out.
 """
 
 from __future__ import annotations
@@ -197,8 +200,17 @@ def _v2(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE outbox ADD COLUMN dead_lettered_at TEXT")
+    conn.execute("DROP INDEX outbox_due")
+    conn.execute(
+        "CREATE INDEX outbox_due ON outbox (next_attempt_us)"
+        " WHERE delivered_at IS NULL AND dead_lettered_at IS NULL",
+    )
+
+
 #: Migration ``i`` brings a file from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 #: The schema version this lastresort writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -41,10 +41,17 @@ from ..errors import (
     StoreError,
     UnknownEncounter,
 )
-from ..events import Event, NotificationDelivered
+from ..events import Event, NotificationDeadLettered, NotificationDelivered, NotificationQueued
 from ..model import Encounter
 from ..outbox import Notification
-from .base import Change, PendingDeadline, check_change, check_limit, numbered
+from .base import (
+    Change,
+    PendingDeadline,
+    check_change,
+    check_dead_letter,
+    check_limit,
+    numbered,
+)
 from .connections import Connections
 from .rows import (
     APPEND_LEDGER,
@@ -57,6 +64,7 @@ from .rows import (
     INSERT_SNAPSHOT,
     NOTE,
     NOTE_NAMES,
+    PENDING,
     SELECT_SNAPSHOT,
     SEQ,
     SNAPSHOT,
@@ -70,6 +78,8 @@ __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 _SYNC = ("FULL", "NORMAL", "EXTRA")
+#: SQLite's LIMIT is a signed 64-bit integer: a larger limit claims everything anyway
+_MAX_LIMIT = 2**63 - 1
 
 
 class SQLiteStore:
@@ -239,7 +249,7 @@ class SQLiteStore:
             if notes:
                 conn.executemany(
                     "INSERT OR REPLACE INTO outbox VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     notes,
                 )
         return plan.committed
@@ -339,7 +349,7 @@ class SQLiteStore:
     ) -> list[Notification]:
         check_limit(limit)
         now_us = micros(now)
-        where = "delivered_at IS NULL AND next_attempt_us <= ?"
+        where = f"{PENDING} AND next_attempt_us <= ?"
         if not self._db.read(
             "find due notifications", f"SELECT 1 FROM outbox WHERE {where} LIMIT 1", (now_us,)
         ):
@@ -347,7 +357,7 @@ class SQLiteStore:
         with self._db.write("claim notifications") as conn:
             rows = conn.execute(
                 f"SELECT {NOTE} FROM outbox WHERE {where} ORDER BY created_us, key LIMIT ?",
-                (now_us, -1 if limit is None else limit),
+                (now_us, -1 if limit is None else min(limit, _MAX_LIMIT)),
             ).fetchall()
             until = now + lease
             conn.executemany(
@@ -356,33 +366,44 @@ class SQLiteStore:
             )
         return self._notes(rows)
 
-    def _known_note(self, conn: sqlite3.Connection, key: str) -> str:
-        found = conn.execute("SELECT encounter_id FROM outbox WHERE key = ?", (key,)).fetchone()
+    def _known_note(self, conn: sqlite3.Connection, key: str) -> tuple[str, bool]:
+        """The encounter of notification ``key`` and whether it is still pending."""
+        found = conn.execute(
+            f"SELECT encounter_id, {PENDING} FROM outbox WHERE key = ?", (key,)
+        ).fetchone()
         if found is None:
             raise StoreError(f"no notification with key {key!r} in the outbox")
-        return str(found[0])
+        return str(found[0]), bool(found[1])
 
-    def delivered(self, key: str, event: NotificationDelivered) -> Event:
-        data = event_json(event)
+    def _append_events(self, conn: sqlite3.Connection, eid: str, events: Sequence[Event]) -> int:
+        """Append ``events`` to the hash chain of ``eid`` (the encounter's version does
+        not change); returns the sequence number of the first."""
+        seq, prev, snapshot = conn.execute(
+            "SELECT seq, head, snapshot FROM encounters WHERE id = ?", (eid,)
+        ).fetchone()
+        first = seq + 1
+        for event in events:
+            seq += 1
+            data = event_json(event)
+            digest = link_hash(prev, seq, snapshot, data)
+            conn.execute(INSERT_EVENT, (eid, seq, event.kind, data, snapshot, prev, digest))
+            prev = digest
+        conn.execute("UPDATE encounters SET seq = ?, head = ? WHERE id = ?", (seq, prev, eid))
+        self._append_ledger(conn, eid, seq, prev)
+        return int(first)
+
+    def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
         at = converter.unstructure(event.at)
         with self._db.write(f"record delivery of {key}") as conn:
-            eid = self._known_note(conn, key)
+            eid, pending = self._known_note(conn, key)
             if event.encounter_id != eid:
                 raise StoreError(
                     f"notification {key!r} belongs to encounter {eid},"
                     f" not {event.encounter_id}; nothing was written"
                 )
-            seq, prev, snapshot = conn.execute(
-                "SELECT seq, head, snapshot FROM encounters WHERE id = ?", (eid,)
-            ).fetchone()
-            seq += 1
-            digest = link_hash(prev, seq, snapshot, data)
-            conn.execute(
-                INSERT_EVENT,
-                (eid, seq, event.kind, data, snapshot, prev, digest),
-            )
-            conn.execute("UPDATE encounters SET seq = ?, head = ? WHERE id = ?", (seq, digest, eid))
-            self._append_ledger(conn, eid, seq, digest)
+            if not pending:
+                return None  # a late worker: delivered or dead-lettered meanwhile
+            seq = self._append_events(conn, eid, [event])
             conn.execute(
                 "UPDATE outbox SET delivered_at = ?, attempts = ?, contact = NULL WHERE key = ?",
                 (at, event.attempts, key),
@@ -394,9 +415,37 @@ class SQLiteStore:
             self._known_note(conn, key)
             conn.execute(
                 "UPDATE outbox SET attempts = ?, next_attempt_at = ?, next_attempt_us = ?,"
-                " last_error = ? WHERE key = ?",
+                f" last_error = ? WHERE key = ? AND {PENDING}",
                 (attempts, next_attempt_at.isoformat(), micros(next_attempt_at), error, key),
             )
+
+    def dead_lettered(
+        self,
+        key: str,
+        event: NotificationDeadLettered,
+        escalations: Sequence[Notification] = (),
+        queued: Sequence[NotificationQueued] = (),
+    ) -> list[Event]:
+        at = converter.unstructure(event.at)
+        rows = [note_row(n) for n in escalations]
+        with self._db.write(f"dead-letter {key}") as conn:
+            eid, pending = self._known_note(conn, key)
+            check_dead_letter(eid, event, escalations, queued)
+            if not pending:
+                return []
+            events: list[Event] = [event, *queued]
+            first = self._append_events(conn, eid, events)
+            conn.execute(
+                "UPDATE outbox SET dead_lettered_at = ?, attempts = ?, contact = NULL,"
+                " last_error = ? WHERE key = ?",
+                (at, event.attempts, event.error_kind, key),
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO outbox VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return [numbered(e, first + i) for i, e in enumerate(events)]
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
         if encounter_id is None:
