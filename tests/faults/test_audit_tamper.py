@@ -191,7 +191,7 @@ def test_an_outbox_row_without_its_event_is_located(
         db,
         "INSERT INTO outbox SELECT 'waiting:v9:forged:police', encounter_id, protocol, event,"
         " step, party, created_at, created_us, 0, next_attempt_at, next_attempt_us, NULL,"
-        " NULL, NULL FROM outbox WHERE key = ?",
+        " NULL, NULL, NULL FROM outbox WHERE key = ?",
         POLICE_KEY,
     )
     assert sql(db, "UPDATE outbox SET encounter_id = 'waiting' WHERE key LIKE 'waiting:v9:%'")
