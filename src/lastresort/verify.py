@@ -29,6 +29,7 @@ from .properties import (
 )
 from .properties import Check as Check  # re-exported: it was defined here
 from .report import PropertyResult, Report
+from .validate import duration_problems
 
 __all__ = [
     "ENCOUNTER_ONLY",
@@ -85,7 +86,8 @@ def verify(protocol: Protocol, extra_properties: Iterable[Property] = ()) -> Rep
     :returns: a :class:`Report` with one result per property.
     :raises ProtocolError: when the graph is meaningless (unknown steps in
         ``initial``, ``from`` or ``to``, outgoing transitions of a terminal step,
-        ``by`` naming nobody or an unknown party); see docs/verifier.md.
+        ``by`` naming nobody or an unknown party, a duration longer than 366 days);
+        see docs/verifier.md.
     :raises ValueError: when an extra property is not a :class:`Property` or its
         name is already taken.
     """
@@ -97,7 +99,7 @@ def verify(protocol: Protocol, extra_properties: Iterable[Property] = ()) -> Rep
         if prop.name in taken:
             raise ValueError(f"property name {prop.name!r} is already taken")
         taken.add(prop.name)
-    problems = graph_problems(protocol)
+    problems = graph_problems(protocol) + duration_problems(protocol)
     if problems:
         raise ProtocolError(problems, protocol.id)
     g = ProtocolGraph(protocol)

@@ -14,7 +14,8 @@ from typing import NoReturn, Protocol, TypeVar, runtime_checkable
 import attrs
 from attrs import field, frozen
 
-from ..errors import StoreError
+from ..arguments import check_limit as _check_limit
+from ..errors import InvalidArgument, StoreError
 from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
@@ -107,11 +108,16 @@ def check_change(change: Change) -> None:
 
     Every store calls this first, so that all stores refuse the same changes: the
     new snapshot is exactly one version past ``expected_version`` (``1`` for a new
-    encounter), and every event, deadline and notification belongs to that
-    encounter.
+    encounter), every event, deadline and notification belongs to that
+    encounter, and every time in it is a timezone-aware datetime.
 
+    :raises InvalidArgument: when ``change`` is not a :class:`Change`.
     :raises StoreError: naming the encounter and what does not fit.
     """
+    if not isinstance(change, Change):
+        raise InvalidArgument(
+            call="commit", argument="change", problem=f"a Change, not {type(change).__name__}"
+        )
     encounter = change.encounter
     base = 0 if change.expected_version is None else change.expected_version
     if encounter.version != base + 1:
@@ -120,16 +126,40 @@ def check_change(change: Change) -> None:
             f" {base + 1}, not {encounter.version}; nothing was written"
         )
     eid = encounter.id
-    # three plain loops: this runs on every commit of every store
+    _aware(eid, "the encounter's opened_at", encounter.opened_at)
+    if encounter.closed_at is not None:
+        _aware(eid, "the encounter's closed_at", encounter.closed_at)
+    # plain loops: this runs on every commit of every store
     for event in change.events:
         if event.encounter_id != eid:
             _foreign(eid, "event", change.events, event)
+        _aware(eid, f"the time of a {type(event).__name__} event", event.at)
     for deadline in change.schedule:
         if deadline.encounter_id != eid:
             _foreign(eid, "deadline", change.schedule, deadline)
+        _aware(eid, f"the due time of deadline {deadline.id}", deadline.due)
     for note in change.outbox:
         if note.encounter_id != eid:
             _foreign(eid, "notification", change.outbox, note)
+        _aware(eid, f"the creation time of notification {note.key}", note.created_at)
+        _aware(eid, f"the next attempt of notification {note.key}", note.next_attempt_at)
+        if note.delivered_at is not None:
+            _aware(eid, f"the delivery time of notification {note.key}", note.delivered_at)
+
+
+def _aware(eid: str, what: str, moment: object) -> None:
+    # the same test as SQLite's: a time that cannot be placed on the time line is refused
+    if (
+        isinstance(moment, datetime)
+        and moment.tzinfo is not None
+        and moment.utcoffset() is not None
+    ):
+        return
+    shown = moment.isoformat() if isinstance(moment, datetime) else type(moment).__name__
+    raise StoreError(
+        f"encounter {eid}: {what} ({shown}) has no time zone; stored times must be"
+        " timezone-aware datetimes; nothing was written"
+    )
 
 
 def _foreign(eid: str, what: str, rows: Sequence[_Owned], row: _Owned) -> NoReturn:
@@ -140,19 +170,25 @@ def _foreign(eid: str, what: str, rows: Sequence[_Owned], row: _Owned) -> NoRetu
 
 
 def check_limit(limit: int | None) -> None:
-    """Refuse a claim ``limit`` that is not ``None`` or a whole number ≥ 0, before
-    anything is claimed (every store calls this first, so all refuse alike).
+    """Refuse a claim ``limit`` that is not ``None`` or a whole number from 0 to
+    :data:`lastresort.arguments.MAX_LIMIT`, before anything is claimed (every store
+    calls this first, so all refuse alike).
 
-    :raises ValueError: naming the limit given.
+    :raises InvalidArgument: (also a :class:`ValueError`) naming the limit given.
     """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit must be None or a whole number >= 0, not {limit!r}")
+    _check_limit("claim", limit)
 
 
 @runtime_checkable
 class Store(Protocol):
     """Durable state of encounters. Implementations: :class:`MemoryStore`,
-    :class:`SQLiteStore`. All methods are safe to call from several threads."""
+    :class:`SQLiteStore`. All methods are safe to call from several threads.
+
+    Every method refuses an argument of the wrong type (an id that is not a string,
+    a naive datetime, a lease that is not a positive :class:`~datetime.timedelta`
+    of at most 366 days, a limit that is not ``None`` or a count) with
+    :class:`~lastresort.InvalidArgument` before anything is read or written, through
+    the checks of :mod:`lastresort.arguments`, so that every store refuses alike."""
 
     def load(self, encounter_id: str) -> Encounter:
         """The stored encounter. :raises UnknownEncounter: when there is none."""
@@ -185,8 +221,9 @@ class Store(Protocol):
         """Pending deadlines due at ``now``, earliest first, not claimed by another
         worker within its lease; claims them for ``lease`` (at most ``limit``).
 
-        :raises ValueError: for a ``limit`` that is not ``None`` or a count
-            (:func:`check_limit`); nothing is claimed."""
+        :raises InvalidArgument: (a :class:`ValueError` too) for a naive ``now``, a
+            ``lease`` not in (0, 366 days], a ``limit`` that is not ``None`` or a
+            count (:func:`check_limit`); nothing is claimed."""
         ...
 
     def next_due(self) -> datetime | None:
@@ -203,8 +240,8 @@ class Store(Protocol):
         """Undelivered notifications due at ``now``, oldest first; claims them for
         ``lease`` (at most ``limit``).
 
-        :raises ValueError: for a ``limit`` that is not ``None`` or a count; nothing
-            is claimed."""
+        :raises InvalidArgument: (a :class:`ValueError` too) as
+            :meth:`claim_deadlines`; nothing is claimed."""
         ...
 
     def delivered(self, key: str, event: NotificationDelivered) -> Event:

@@ -22,11 +22,20 @@ from datetime import datetime, timedelta
 
 from attrs import evolve
 
+from ..arguments import (
+    check_attempts,
+    check_claim,
+    check_delivery,
+    check_flag,
+    check_moment,
+    check_optional_text,
+    check_text,
+)
 from ..errors import ConcurrentUpdate, StoreError, UnknownEncounter
 from ..events import Event, NotificationDelivered
 from ..model import Encounter
 from ..outbox import Notification
-from .base import Change, PendingDeadline, check_change, check_limit, numbered
+from .base import Change, PendingDeadline, check_change, numbered
 
 __all__ = ["MemoryStore"]
 
@@ -66,7 +75,8 @@ class MemoryStore:
     def load(self, encounter_id: str) -> Encounter:
         try:
             return self._encounters[encounter_id]
-        except KeyError:
+        except (KeyError, TypeError):  # checked only here: load is on every fire's path
+            check_text("load", "encounter_id", encounter_id)
             raise UnknownEncounter(encounter_id) from None
 
     def commit(self, change: Change) -> list[Event]:
@@ -110,12 +120,14 @@ class MemoryStore:
         return len(self._events.get(encounter_id, ())) + 1
 
     def timeline(self, encounter_id: str) -> list[Event]:
+        check_text("timeline", "encounter_id", encounter_id)
         with self._lock:
             if encounter_id not in self._encounters:
                 raise UnknownEncounter(encounter_id)
             return list(self._events.get(encounter_id, ()))
 
     def encounter_ids(self, open_only: bool = False) -> Sequence[str]:
+        check_flag("encounter_ids", "open_only", open_only)
         with self._lock:
             if open_only:  # not indexed: a set of open ids would cost ~100 B per encounter
                 return sorted(k for k, e in self._encounters.items() if e.closed_at is None)
@@ -180,6 +192,7 @@ class MemoryStore:
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
         # under the lock: commit stores the snapshot before it changes the deadlines, so
         # a reader that saw the new snapshot must wait for its deadlines too
+        check_text("deadlines", "encounter_id", encounter_id)
         with self._lock:
             found = self._deadlines_of.get(encounter_id, ())
         if len(found) < 2:
@@ -189,7 +202,7 @@ class MemoryStore:
     def claim_deadlines(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[PendingDeadline]:
-        check_limit(limit)
+        check_claim("claim_deadlines", now, lease, limit)
         with self._lock:
             self._index_due()
             claimed: list[PendingDeadline] = []
@@ -223,6 +236,7 @@ class MemoryStore:
             return self._deadlines[heap[0][1]].due if heap else None
 
     def release_deadline(self, deadline_id: str) -> None:
+        check_text("release_deadline", "deadline_id", deadline_id)
         with self._lock:
             self._drop_deadline(deadline_id)
 
@@ -274,7 +288,7 @@ class MemoryStore:
     def claim_outbox(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[Notification]:
-        check_limit(limit)
+        check_claim("claim_outbox", now, lease, limit)
         with self._lock:
             self._index_pending()
             due: dict[str, Notification] = {}
@@ -298,6 +312,8 @@ class MemoryStore:
             return taken
 
     def delivered(self, key: str, event: NotificationDelivered) -> Event:
+        check_text("delivered", "key", key)
+        check_delivery("delivered", event)
         with self._lock:
             note = self._note(key)
             if event.encounter_id != note.encounter_id:
@@ -314,6 +330,10 @@ class MemoryStore:
             return delivery
 
     def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+        check_text("failed", "key", key)
+        check_attempts("failed", attempts)
+        check_moment("failed", "next_attempt_at", next_attempt_at)
+        check_text("failed", "error", error)
         with self._lock:
             note = self._note(key)
             self._put_note(
@@ -321,6 +341,7 @@ class MemoryStore:
             )
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
+        check_optional_text("outbox", "encounter_id", encounter_id)
         with self._lock:
             if encounter_id is None:
                 notes = list(self._outbox.values())
