@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from attrs import evolve
 
+from . import arguments as check
 from .changes import opened, stepped, unfired
 from .clock import Clock, SystemClock, instant_after
 from .errors import (
@@ -49,7 +50,7 @@ from .outbox import (
     is_emergency,
 )
 from .plugins import Hooks, make_plugin_manager
-from .store.base import PendingDeadline, Store, check_limit
+from .store.base import PendingDeadline, Store
 from .store.memory import MemoryStore
 from .validate import validate
 from .verify import verify
@@ -174,7 +175,8 @@ class Engine:
         return {pid: c.protocol for pid, c in self._compiled.items()}
 
     def protocol(self, protocol_id: str) -> Protocol:
-        """The protocol ``protocol_id``. :raises UnknownProtocol:"""
+        """The protocol ``protocol_id``. :raises UnknownProtocol, InvalidArgument:"""
+        check.check_text("Engine.protocol", "protocol_id", protocol_id)
         return self._machine(protocol_id).protocol
 
     def _machine(self, protocol_id: str) -> CompiledProtocol:
@@ -186,25 +188,37 @@ class Engine:
     # -- reading ----------------------------------------------------------------------
 
     def get(self, encounter_id: str) -> Encounter:
-        """The encounter as stored now. :raises UnknownEncounter:"""
+        """The encounter as stored now. :raises UnknownEncounter, InvalidArgument:"""
+        check.check_text("Engine.get", "encounter_id", encounter_id)
         return self.store.load(encounter_id)
 
     def timeline(self, encounter_id: str) -> list[Event]:
-        """The encounter's events in order (sequence numbers 1, 2, 3, ...)."""
+        """The encounter's events in order (sequence numbers 1, 2, 3, ...).
+
+        :raises UnknownEncounter, InvalidArgument:"""
+        check.check_text("Engine.timeline", "encounter_id", encounter_id)
         return self.store.timeline(encounter_id)
 
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
-        """The encounter's pending deadlines."""
+        """The encounter's pending deadlines. :raises UnknownEncounter, InvalidArgument:"""
+        check.check_text("Engine.deadlines", "encounter_id", encounter_id)
         self.store.load(encounter_id)
         return self.store.deadlines(encounter_id)
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
-        """Notifications queued (delivered or not), for one encounter or all."""
+        """Notifications queued (delivered or not), for one encounter or all.
+
+        :raises InvalidArgument: for an ``encounter_id`` that is not ``None`` or a string."""
+        check.check_optional_text("Engine.outbox", "encounter_id", encounter_id)
         return self.store.outbox(encounter_id)
 
     def allowed(self, encounter_id: str, actor: Actor | str) -> list[str]:
         """The events ``actor`` may fire now (permissions, handover rule and guards).
-        Deadline events are never listed: only :meth:`tick` fires them."""
+        Deadline events are never listed: only :meth:`tick` fires them.
+
+        :raises UnknownEncounter, InvalidArgument:"""
+        check.check_text("Engine.allowed", "encounter_id", encounter_id)
+        check.check_actor("Engine.allowed", actor)
         encounter = self.store.load(encounter_id)
         who = Actor.of(actor)
         return [] if who.role == CLOCK else self._allowed(encounter, who)
@@ -224,7 +238,12 @@ class Engine:
         return allowed
 
     def on_duty(self, protocol_id: str, party: str, at: datetime | None = None) -> str | None:
-        """Who is on duty for ``party`` (``lastresort_party_directory``), if a plugin knows."""
+        """Who is on duty for ``party`` (``lastresort_party_directory``), if a plugin knows.
+
+        :param at: a timezone-aware moment (default: the clock's now).
+        :raises UnknownProtocol, NotPermitted, InvalidArgument:"""
+        check.check_text("Engine.on_duty", "party", party)
+        check.check_moment("Engine.on_duty", "at", at, optional=True)
         protocol = self.protocol(protocol_id)
         if party not in protocol.parties:
             raise NotPermitted("-", "-", "on_duty", party, list(protocol.parties), "unknown party")
@@ -244,8 +263,11 @@ class Engine:
         :param actor: the role (or :class:`Actor`) opening it; must be a party of
             the protocol.
         :param facts: declared facts only (no names, no BSN, no free text).
-        :raises UnknownProtocol, NotPermitted, FactsRefused: nothing is written.
+        :param channel: how the child arrived (a string).
+        :raises UnknownProtocol, NotPermitted, FactsRefused, InvalidArgument: nothing
+            is written.
         """
+        check.check_open(protocol_id, actor, facts, channel)
         machine = self._machine(protocol_id)
         protocol = machine.protocol
         who = Actor.of(actor)
@@ -279,8 +301,9 @@ class Engine:
             stored version is this one (what the caller's screen showed).
         :returns: the committed events, then any :class:`ObserverFailed`.
         :raises TransitionNotAllowed, NotPermitted, GuardRefused, UnknownEncounter,
-            ConcurrentUpdate: nothing is written.
+            ConcurrentUpdate, InvalidArgument: nothing is written.
         """
+        check.check_fire(encounter_id, event, actor, expected_version)
         encounter = self.store.load(encounter_id)
         who = Actor.of(actor)
         if who.role == CLOCK:
@@ -402,15 +425,19 @@ class Engine:
           ``after`` from now: a waiting step never loses its deadline. Another
           clock transition of that event whose guard passes is taken instead.
 
-        :param now: the moment to check against (default: the clock's now).
+        :param now: the timezone-aware moment to check against (default: the clock's now).
         :param limit: handle at most this many deadlines (``None``: all that are due).
         :returns: the committed events of every deadline fired (each followed by any
             :class:`ObserverFailed`), and a :class:`DeadlineDeferred` for each
             deadline left pending.
-        :raises ValueError: for a limit that is not ``None`` or a whole number ≥ 0.
+        :raises InvalidArgument: (a :class:`ValueError` too) for a ``now`` that is not
+            ``None`` or an aware datetime, or a limit that is not ``None`` or a whole
+            number ≥ 0; nothing is claimed.
         :raises StoreError: when the due deadlines cannot be claimed; nothing is
             claimed.
         """
+        check.check_moment("Engine.tick", "now", now, optional=True)
+        check.check_limit("Engine.tick", limit)
         now = now or self.clock.now()
         out: list[Event] = []
         for deadline in self.store.claim_deadlines(now, self.deadline_lease, limit):
@@ -511,9 +538,10 @@ class Engine:
         :returns: the events recorded (:class:`NotificationDelivered`,
             :class:`NotificationDeadLettered` and the escalations'
             :class:`NotificationQueued`), then any :class:`ObserverFailed`.
-        :raises ValueError: for a limit that is not ``None`` or a whole number ≥ 0.
+        :raises InvalidArgument: (a :class:`ValueError` too) for a limit that is not
+            ``None`` or a whole number ≥ 0; nothing is claimed.
         """
-        check_limit(limit)
+        check.check_limit("Engine.deliver", limit)
         out: list[Event] = []
         handed = 0
         while limit is None or handed < limit:

@@ -2,6 +2,21 @@
 
 Every error says what was refused, where (encounter, step, event, actor) and what
 is allowed instead. An error never leaves anything half-changed.
+
+::
+
+    LastResortError
+    ├── ProtocolError (.problems)
+    │   └── ScenarioError
+    ├── UnknownProtocol
+    ├── TransitionNotAllowed
+    ├── NotPermitted
+    ├── GuardRefused
+    ├── FactsRefused
+    ├── UnknownEncounter
+    ├── ConcurrentUpdate
+    ├── StoreError
+    └── InvalidArgument (also a ValueError)
 """
 
 from __future__ import annotations
@@ -13,6 +28,7 @@ __all__ = [
     "DeadlineGone",
     "FactsRefused",
     "GuardRefused",
+    "InvalidArgument",
     "LastResortError",
     "NotPermitted",
     "ProtocolError",
@@ -173,3 +189,21 @@ class DeadlineGone(ConcurrentUpdate):
 
 class StoreError(LastResortError):
     """The store failed; the operation was not applied."""
+
+
+class InvalidArgument(LastResortError, ValueError):
+    """An argument of a public call has the wrong type or is out of range; it was
+    refused before anything was read or written.
+
+    Also a :class:`ValueError`, as the claim limits were documented to raise one.
+    The message names the call and the parameter and says what it must be; it
+    shows the type of what was given, never the value (it could be about a child).
+
+    :ivar call: the method refused, e.g. ``"Engine.tick"`` or ``"claim_deadlines"``.
+    :ivar argument: the parameter's name, e.g. ``"now"``.
+    """
+
+    def __init__(self, *, call: str, argument: str, problem: str) -> None:
+        self.call = call
+        self.argument = argument
+        super().__init__(f"{call}: {argument} must be {problem}; nothing was changed")

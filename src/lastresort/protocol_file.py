@@ -185,10 +185,11 @@ def load_protocol(
     semantic (unknown references, unreachable steps, ...), is reported at once.
 
     :param source: a path to a ``.toml`` or ``.json`` file, or a mapping.
-    :param check: run the structural validation (:func:`lastresort.validate`).
+    :param check: run the structural validation (:func:`lastresort.validate`);
+        durations longer than 366 days are refused even without it.
     :raises ProtocolError: with ``.problems``, each ``"<path>: <problem>"``.
     """
-    from .validate import validate
+    from .validate import duration_problems, validate
 
     data, name = read_document(source)
     if not isinstance(data, Mapping):
@@ -203,10 +204,10 @@ def load_protocol(
                 problems.extend(p for p in validate(partial, broken=broken) if p not in problems)
         raise ProtocolError(problems, name) from exc
     protocol = _to_protocol(file)
-    if check:
-        found = validate(protocol)
-        if found:
-            raise ProtocolError(found, name)
+    # durations beyond the bound are refused even unchecked: nothing could run or verify them
+    found = validate(protocol) if check else duration_problems(protocol)
+    if found:
+        raise ProtocolError(found, name)
     return protocol
 
 

@@ -19,7 +19,7 @@ from .convert import _key_path, format_duration, suggest
 from .hours import Hours
 from .model import ACUTE_DANGER, ANY_STEP, CLOCK, PartyKind, Protocol, ProtocolKind, Text
 
-__all__ = ["FORBIDDEN_FACTS", "validate"]
+__all__ = ["FORBIDDEN_FACTS", "MAX_DURATION", "duration_problems", "validate"]
 
 #: Fact names that would carry identifying data; a protocol may not declare them.
 FORBIDDEN_FACTS = frozenset(
@@ -53,6 +53,41 @@ FORBIDDEN_FACTS = frozenset(
         "free_text",
     }
 )
+
+
+#: The longest duration a protocol may state (a deadline, a response time, a
+#: requirement): a year and a day. Longer ones are typing errors, and would make the
+#: arithmetic of deadlines and bounds overflow.
+MAX_DURATION = timedelta(days=366)
+
+
+def duration_problems(protocol: Protocol) -> list[str]:
+    """Every duration of ``protocol`` longer than :data:`MAX_DURATION`, located.
+
+    Checked by :func:`validate`, and by :func:`lastresort.load_protocol` and the
+    verifier even without validation: such a protocol can neither be run nor verified.
+    """
+    found: list[tuple[str, timedelta]] = []
+    for key, party in protocol.parties.items():
+        if party.response is not None:
+            path = f"{_key_path('$.parties', key)}.response"
+            found += [
+                (f"{path}.median", party.response.median),
+                (f"{path}.p90", party.response.p90),
+            ]
+    for key, step in protocol.steps.items():
+        if step.deadline is not None:
+            found.append((f"{_key_path('$.steps', key)}.deadline.after", step.deadline.after))
+    for field in attrs.fields(type(protocol.requirements)):
+        value = getattr(protocol.requirements, field.name)
+        if isinstance(value, timedelta):
+            found.append((f"$.requirements.{field.name}", value))
+    return [
+        f"{path}: {format_duration(value)} is too long; a protocol duration is at most"
+        f" {format_duration(MAX_DURATION)}"
+        for path, value in found
+        if value > MAX_DURATION
+    ]
 
 
 #: Step, party and event names: what TOML allows as a bare key. This also keeps out
@@ -173,6 +208,8 @@ def validate(
                 add(f"{path}.deadline.after: must be longer than zero")
         elif step.kind.value == "waiting":
             add(f"{path}: waiting step has no deadline (nothing may wait forever)")
+
+    problems.extend(duration_problems(protocol))
 
     # -- requirements
     for field in attrs.fields(type(protocol.requirements)):

@@ -31,6 +31,7 @@ from .properties import (
 )
 from .properties import Check as Check  # re-exported: it was defined here
 from .report import PropertyResult, Report
+from .validate import duration_problems
 
 __all__ = [
     "ENCOUNTER_ONLY",
@@ -142,7 +143,8 @@ def verify(
     :returns: a :class:`Report` with one result per property.
     :raises ProtocolError: when the graph is meaningless (unknown steps in
         ``initial``, ``from`` or ``to``, outgoing transitions of a terminal step,
-        ``by`` naming nobody or an unknown party); see docs/verifier.md.
+        ``by`` naming nobody or an unknown party, a duration longer than 366 days);
+        see docs/verifier.md.
     :raises ValueError: when an extra property is not a :class:`Property` or its
         name is already taken, or ``max_examples`` is not a whole number of at least 1.
     """
@@ -156,7 +158,7 @@ def verify(
         if prop.name in taken:
             raise ValueError(f"property name {prop.name!r} is already taken")
         taken.add(prop.name)
-    problems = graph_problems(protocol)
+    problems = graph_problems(protocol) + duration_problems(protocol)
     if problems:
         raise ProtocolError(problems, protocol.id)
     g = ProtocolGraph(protocol)

@@ -14,7 +14,8 @@ from typing import NoReturn, Protocol, TypeVar, runtime_checkable
 import attrs
 from attrs import field, frozen
 
-from ..errors import StoreError
+from ..arguments import check_limit as _check_limit
+from ..errors import InvalidArgument, StoreError
 from ..events import Event, NotificationDeadLettered, NotificationDelivered, NotificationQueued
 from ..model import Encounter
 from ..outbox import Notification
@@ -121,11 +122,16 @@ def check_change(change: Change) -> None:
 
     Every store calls this first, so that all stores refuse the same changes: the
     new snapshot is exactly one version past ``expected_version`` (``1`` for a new
-    encounter), and every event, deadline and notification belongs to that
-    encounter.
+    encounter), every event, deadline and notification belongs to that
+    encounter, and every time in it is a timezone-aware datetime.
 
+    :raises InvalidArgument: when ``change`` is not a :class:`Change`.
     :raises StoreError: naming the encounter and what does not fit.
     """
+    if not isinstance(change, Change):
+        raise InvalidArgument(
+            call="commit", argument="change", problem=f"a Change, not {type(change).__name__}"
+        )
     encounter = change.encounter
     base = 0 if change.expected_version is None else change.expected_version
     if encounter.version != base + 1:
@@ -134,16 +140,47 @@ def check_change(change: Change) -> None:
             f" {base + 1}, not {encounter.version}; nothing was written"
         )
     eid = encounter.id
-    # three plain loops: this runs on every commit of every store
+    # plain loops, and the full test of a time only when the cheap one fails: this
+    # runs on every commit of every store
+    opened, closed = encounter.opened_at, encounter.closed_at
+    if opened.__class__ is not datetime or opened.tzinfo is None:
+        _aware(eid, "the encounter's opened_at", opened)
+    if closed is not None and (closed.__class__ is not datetime or closed.tzinfo is None):
+        _aware(eid, "the encounter's closed_at", closed)
     for event in change.events:
         if event.encounter_id != eid:
             _foreign(eid, "event", change.events, event)
+        at = event.at
+        if at.__class__ is not datetime or at.tzinfo is None:
+            _aware(eid, f"the time of a {type(event).__name__} event", at)
     for deadline in change.schedule:
         if deadline.encounter_id != eid:
             _foreign(eid, "deadline", change.schedule, deadline)
+        due = deadline.due
+        if due.__class__ is not datetime or due.tzinfo is None:
+            _aware(eid, f"the due time of deadline {deadline.id}", due)
     for note in change.outbox:
         if note.encounter_id != eid:
             _foreign(eid, "notification", change.outbox, note)
+        created, due, done = note.created_at, note.next_attempt_at, note.delivered_at
+        if created.__class__ is not datetime or created.tzinfo is None:
+            _aware(eid, f"the creation time of notification {note.key}", created)
+        if due.__class__ is not datetime or due.tzinfo is None:
+            _aware(eid, f"the next attempt of notification {note.key}", due)
+        if done is not None and (done.__class__ is not datetime or done.tzinfo is None):
+            _aware(eid, f"the delivery time of notification {note.key}", done)
+
+
+def _aware(eid: str, what: str, moment: object) -> None:
+    # a datetime with a time zone passes (a subclass of datetime too); the cheap test in
+    # check_change leaves out a tzinfo whose utcoffset() is None, which no real zone has
+    if isinstance(moment, datetime) and moment.tzinfo is not None:
+        return
+    shown = moment.isoformat() if isinstance(moment, datetime) else type(moment).__name__
+    raise StoreError(
+        f"encounter {eid}: {what} ({shown}) has no time zone; stored times must be"
+        " timezone-aware datetimes; nothing was written"
+    )
 
 
 def _foreign(eid: str, what: str, rows: Sequence[_Owned], row: _Owned) -> NoReturn:
@@ -154,13 +191,13 @@ def _foreign(eid: str, what: str, rows: Sequence[_Owned], row: _Owned) -> NoRetu
 
 
 def check_limit(limit: int | None) -> None:
-    """Refuse a claim ``limit`` that is not ``None`` or a whole number ≥ 0, before
-    anything is claimed (every store calls this first, so all refuse alike).
+    """Refuse a claim ``limit`` that is not ``None`` or a whole number from 0 to
+    :data:`lastresort.arguments.MAX_LIMIT`, before anything is claimed (every store
+    calls this first, so all refuse alike).
 
-    :raises ValueError: naming the limit given.
+    :raises InvalidArgument: (also a :class:`ValueError`) naming the limit given.
     """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit must be None or a whole number >= 0, not {limit!r}")
+    _check_limit("claim", limit)
 
 
 def check_dead_letter(
@@ -192,7 +229,13 @@ def check_dead_letter(
 @runtime_checkable
 class Store(Protocol):
     """Durable state of encounters. Implementations: :class:`MemoryStore`,
-    :class:`SQLiteStore`. All methods are safe to call from several threads."""
+    :class:`SQLiteStore`. All methods are safe to call from several threads.
+
+    Every method refuses an argument of the wrong type (an id that is not a string,
+    a naive datetime, a lease that is not a positive :class:`~datetime.timedelta`
+    of at most 366 days, a limit that is not ``None`` or a count) with
+    :class:`~lastresort.InvalidArgument` before anything is read or written, through
+    the checks of :mod:`lastresort.arguments`, so that every store refuses alike."""
 
     def load(self, encounter_id: str) -> Encounter:
         """The stored encounter. :raises UnknownEncounter: when there is none."""
@@ -230,8 +273,9 @@ class Store(Protocol):
         after ``now`` (at most ``limit``). A claim only keeps other workers away
         for a while: firing is made exactly-once by :attr:`Change.consume`.
 
-        :raises ValueError: for a ``limit`` that is not ``None`` or a count
-            (:func:`check_limit`); nothing is claimed."""
+        :raises InvalidArgument: (a :class:`ValueError` too) for a naive ``now``, a
+            ``lease`` not in (0, 366 days], a ``limit`` that is not ``None`` or a
+            count (:func:`check_limit`); nothing is claimed."""
         ...
 
     def next_due(self) -> datetime | None:
@@ -249,8 +293,8 @@ class Store(Protocol):
         oldest first; claims them for ``lease`` (at most ``limit``): a claimed one is
         due again at ``now + lease``. The engine claims one at a time.
 
-        :raises ValueError: for a ``limit`` that is not ``None`` or a count; nothing
-            is claimed."""
+        :raises InvalidArgument: (a :class:`ValueError` too) as
+            :meth:`claim_deadlines`; nothing is claimed."""
         ...
 
     def delivered(self, key: str, event: NotificationDelivered) -> Event | None:

@@ -22,6 +22,15 @@ from datetime import datetime, timedelta
 
 from attrs import evolve
 
+from ..arguments import (
+    check_attempts,
+    check_claim,
+    check_delivery,
+    check_flag,
+    check_moment,
+    check_optional_text,
+    check_text,
+)
 from ..clock import instant_after
 from ..errors import ConcurrentUpdate, DeadlineGone, StoreError, UnknownEncounter
 from ..events import Event, NotificationDeadLettered, NotificationDelivered, NotificationQueued
@@ -32,7 +41,6 @@ from .base import (
     PendingDeadline,
     check_change,
     check_dead_letter,
-    check_limit,
     numbered,
 )
 
@@ -79,7 +87,8 @@ class MemoryStore:
     def load(self, encounter_id: str) -> Encounter:
         try:
             return self._encounters[encounter_id]
-        except KeyError:
+        except (KeyError, TypeError):  # checked only here: load is on every fire's path
+            check_text("load", "encounter_id", encounter_id)
             raise UnknownEncounter(encounter_id) from None
 
     def commit(self, change: Change) -> list[Event]:
@@ -130,12 +139,14 @@ class MemoryStore:
         return len(self._events.get(encounter_id, ())) + 1
 
     def timeline(self, encounter_id: str) -> list[Event]:
+        check_text("timeline", "encounter_id", encounter_id)
         with self._lock:
             if encounter_id not in self._encounters:
                 raise UnknownEncounter(encounter_id)
             return list(self._events.get(encounter_id, ()))
 
     def encounter_ids(self, open_only: bool = False) -> Sequence[str]:
+        check_flag("encounter_ids", "open_only", open_only)
         with self._lock:
             if open_only:  # not indexed: a set of open ids would cost ~100 B per encounter
                 return sorted(k for k, e in self._encounters.items() if e.closed_at is None)
@@ -200,6 +211,7 @@ class MemoryStore:
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
         # under the lock: commit stores the snapshot before it changes the deadlines, so
         # a reader that saw the new snapshot must wait for its deadlines too
+        check_text("deadlines", "encounter_id", encounter_id)
         with self._lock:
             found = self._deadlines_of.get(encounter_id, ())
         if len(found) < 2:
@@ -209,7 +221,7 @@ class MemoryStore:
     def claim_deadlines(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[PendingDeadline]:
-        check_limit(limit)
+        check_claim("claim_deadlines", now, lease, limit)
         with self._lock:
             self._index_due()
             claimed: list[PendingDeadline] = []
@@ -243,6 +255,7 @@ class MemoryStore:
             return self._deadlines[heap[0][1]].due if heap else None
 
     def release_deadline(self, deadline_id: str) -> None:
+        check_text("release_deadline", "deadline_id", deadline_id)
         with self._lock:
             self._drop_deadline(deadline_id)
 
@@ -293,7 +306,7 @@ class MemoryStore:
     def claim_outbox(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[Notification]:
-        check_limit(limit)
+        check_claim("claim_outbox", now, lease, limit)
         with self._lock:
             self._index_pending()
             outbox, heap, ready = self._outbox, self._pending, self._ready
@@ -328,6 +341,8 @@ class MemoryStore:
             return taken
 
     def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
+        check_text("delivered", "key", key)
+        check_delivery("delivered", event)
         with self._lock:
             note = self._note(key)
             if event.encounter_id != note.encounter_id:
@@ -351,6 +366,10 @@ class MemoryStore:
         return numbered_events
 
     def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+        check_text("failed", "key", key)
+        check_attempts("failed", attempts)
+        check_moment("failed", "next_attempt_at", next_attempt_at)
+        check_text("failed", "error", error)
         with self._lock:
             note = self._note(key)
             if not note.pending:
@@ -366,6 +385,8 @@ class MemoryStore:
         escalations: Sequence[Notification] = (),
         queued: Sequence[NotificationQueued] = (),
     ) -> list[Event]:
+        check_text("dead_lettered", "key", key)
+        check_delivery("dead_lettered", event, NotificationDeadLettered)
         with self._lock:
             note = self._note(key)
             check_dead_letter(note.encounter_id, event, escalations, queued)
@@ -384,6 +405,7 @@ class MemoryStore:
             return committed
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
+        check_optional_text("outbox", "encounter_id", encounter_id)
         with self._lock:
             if encounter_id is None:
                 notes = list(self._outbox.values())

@@ -19,6 +19,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..arguments import (
+    check_attempts,
+    check_claim,
+    check_delivery,
+    check_flag,
+    check_moment,
+    check_optional_text,
+    check_text,
+)
 from ..audit import (
     GENESIS,
     event_json,
@@ -49,7 +58,6 @@ from .base import (
     PendingDeadline,
     check_change,
     check_dead_letter,
-    check_limit,
     numbered,
 )
 from .connections import Connections
@@ -142,6 +150,7 @@ class SQLiteStore:
     # -- encounters ------------------------------------------------------------------
 
     def load(self, encounter_id: str) -> Encounter:
+        check_text("load", "encounter_id", encounter_id)
         rows = self._db.read("load an encounter", SELECT_SNAPSHOT, (encounter_id,))
         if not rows:
             raise UnknownEncounter(encounter_id)
@@ -259,6 +268,7 @@ class SQLiteStore:
         conn.execute(APPEND_LEDGER, (eid, seq, head, eid, seq, head))
 
     def timeline(self, encounter_id: str) -> list[Event]:
+        check_text("timeline", "encounter_id", encounter_id)
         rows = self._db.read(
             "read a timeline",
             "SELECT seq, data FROM events WHERE encounter_id = ? ORDER BY seq",
@@ -278,6 +288,7 @@ class SQLiteStore:
         return out
 
     def encounter_ids(self, open_only: bool = False) -> Sequence[str]:
+        check_flag("encounter_ids", "open_only", open_only)
         sql = (
             "SELECT id FROM encounters WHERE closed_at IS NULL ORDER BY id"
             if open_only
@@ -297,6 +308,7 @@ class SQLiteStore:
         return out
 
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
+        check_text("deadlines", "encounter_id", encounter_id)
         return self._deadlines(
             self._db.read(
                 "read deadlines",
@@ -308,7 +320,7 @@ class SQLiteStore:
     def claim_deadlines(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[PendingDeadline]:
-        check_limit(limit)
+        check_claim("claim_deadlines", now, lease, limit)
         now_us = micros(now)
         where = "due_us <= ? AND (lease_us IS NULL OR lease_us <= ?)"
         if not self._db.read(
@@ -333,6 +345,7 @@ class SQLiteStore:
         return datetime.fromisoformat(rows[0][0]) if rows else None
 
     def release_deadline(self, deadline_id: str) -> None:
+        check_text("release_deadline", "deadline_id", deadline_id)
         with self._db.write(f"release deadline {deadline_id}") as conn:
             conn.execute("DELETE FROM deadlines WHERE id = ?", (deadline_id,))
 
@@ -347,7 +360,7 @@ class SQLiteStore:
     def claim_outbox(
         self, now: datetime, lease: timedelta, limit: int | None = None
     ) -> list[Notification]:
-        check_limit(limit)
+        check_claim("claim_outbox", now, lease, limit)
         now_us = micros(now)
         where = f"{PENDING} AND next_attempt_us <= ?"
         if not self._db.read(
@@ -393,6 +406,8 @@ class SQLiteStore:
         return int(first)
 
     def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
+        check_text("delivered", "key", key)
+        check_delivery("delivered", event)
         at = converter.unstructure(event.at)
         with self._db.write(f"record delivery of {key}") as conn:
             eid, pending = self._known_note(conn, key)
@@ -411,6 +426,10 @@ class SQLiteStore:
         return numbered(event, seq)
 
     def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+        check_text("failed", "key", key)
+        check_attempts("failed", attempts)
+        check_moment("failed", "next_attempt_at", next_attempt_at)
+        check_text("failed", "error", error)
         with self._db.write(f"record failed delivery of {key}") as conn:
             self._known_note(conn, key)
             conn.execute(
@@ -426,6 +445,8 @@ class SQLiteStore:
         escalations: Sequence[Notification] = (),
         queued: Sequence[NotificationQueued] = (),
     ) -> list[Event]:
+        check_text("dead_lettered", "key", key)
+        check_delivery("dead_lettered", event, NotificationDeadLettered)
         at = converter.unstructure(event.at)
         rows = [note_row(n) for n in escalations]
         with self._db.write(f"dead-letter {key}") as conn:
@@ -448,6 +469,7 @@ class SQLiteStore:
         return [numbered(e, first + i) for i, e in enumerate(events)]
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
+        check_optional_text("outbox", "encounter_id", encounter_id)
         if encounter_id is None:
             rows = self._db.read(
                 "read the outbox", f"SELECT {NOTE} FROM outbox ORDER BY created_us, key"
@@ -475,6 +497,8 @@ class SQLiteStore:
         :param now: recorded as the purge time (default: the current UTC time).
         :returns: how many encounters were (or would be) purged.
         """
+        check_moment("purge_facts", "closed_before", closed_before)
+        check_moment("purge_facts", "now", now, optional=True)
         where = "closed_us IS NOT NULL AND closed_us < ? AND purged_at IS NULL"
         limit = micros(closed_before)
         if dry_run:
