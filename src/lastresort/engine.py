@@ -18,6 +18,7 @@ from attrs import evolve
 from .changes import opened, stepped, unfired
 from .clock import Clock, SystemClock
 from .errors import (
+    ChannelRefused,
     ConcurrentUpdate,
     FactsRefused,
     GuardRefused,
@@ -37,6 +38,7 @@ from .machine import CompiledProtocol
 from .model import CLOCK, Actor, Encounter, Protocol, Transition
 from .outbox import Backoff, Notification
 from .plugins import Hooks, make_plugin_manager
+from .privacy import describe
 from .store.base import PendingDeadline, Store
 from .store.memory import MemoryStore
 from .validate import validate
@@ -189,18 +191,26 @@ class Engine:
         protocol_id: str,
         actor: Actor | str,
         facts: Mapping[str, str | bool] | None = None,
-        channel: str = "counter",
+        channel: str | None = None,
     ) -> Encounter:
         """A child arrives: open an encounter in the protocol's initial step.
 
         :param actor: the role (or :class:`Actor`) opening it; must be a party of
             the protocol.
         :param facts: declared facts only (no names, no BSN, no free text).
-        :raises UnknownProtocol, NotPermitted, FactsRefused: nothing is written.
+        :param channel: how the child arrived: one of the protocol's ``channels``
+            (``None``: the first of them, ``counter`` unless the protocol says otherwise).
+        :raises UnknownProtocol, ActorRefused, NotPermitted, ChannelRefused, FactsRefused:
+            nothing is written.
         """
         machine = self._machine(protocol_id)
         protocol = machine.protocol
         who = Actor.of(actor)
+        if channel is None:
+            channel = protocol.channels[0]
+        elif not isinstance(channel, str) or channel not in protocol.channels:
+            # never echo it: a channel of free text could name the child
+            raise ChannelRefused(protocol.id, protocol.channels, describe(channel))
         if who.role not in protocol.parties:
             raise NotPermitted(
                 "-",

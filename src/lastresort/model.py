@@ -14,6 +14,9 @@ from typing import Any, TypeVar
 
 from attrs import evolve, field, frozen
 
+from .errors import ActorRefused
+from .privacy import DEFAULT_CHANNELS, actor_id_problem, role_problem
+
 __all__ = [
     "ACUTE_DANGER",
     "CLOCK",
@@ -276,26 +279,14 @@ def _facts(items: Mapping[str, Fact]) -> Mapping[str, Fact]:
 _NO_FACTS: FrozenMap[str, str | bool] = FrozenMap()
 
 
-#: one shared map per distinct set of facts: a protocol declares few facts with few
-#: values, so thousands of open encounters hold only a handful of distinct maps
-_FACT_MAPS: dict[frozenset[tuple[str, type, object]], FrozenMap[str, str | bool]] = {}
-
-
 def _values(items: Mapping[str, str | bool]) -> Mapping[str, str | bool]:
+    # no cache of fact combinations: a set of facts lives exactly as long as the
+    # encounters holding it (a module-level cache would outlive a purge)
     if isinstance(items, FrozenMap):
         return items
     if not items:
         return _NO_FACTS
-    try:
-        key = frozenset((k, type(v), v) for k, v in items.items())
-    except TypeError:  # an unhashable value: not a declared fact, but keep it frozen
-        return FrozenMap(items)
-    found = _FACT_MAPS.get(key)
-    if found is None:
-        found = FrozenMap(items)
-        if len(_FACT_MAPS) < 4096:  # bounded: facts come from callers
-            _FACT_MAPS[key] = found
-    return found
+    return FrozenMap(items)
 
 
 def _transitions(items: Iterable[Transition]) -> tuple[Transition, ...]:
@@ -308,6 +299,10 @@ class Protocol:
 
     Build one with :func:`lastresort.load_protocol`; it is checked structurally by
     :func:`lastresort.validate` and compiled by the engine.
+
+    :param channels: how an encounter may arrive (file key ``protocol.channels``):
+        short slugs, the first is the default of :meth:`lastresort.Engine.open`;
+        :data:`lastresort.privacy.DEFAULT_CHANNELS` when the file declares none.
     """
 
     id: str
@@ -322,6 +317,7 @@ class Protocol:
     facts: Mapping[str, Fact] = field(factory=dict, converter=_facts)
     requirements: Requirements = field(factory=Requirements)
     kind: ProtocolKind = ProtocolKind.ENCOUNTER
+    channels: tuple[str, ...] = field(default=DEFAULT_CHANNELS, converter=_tuple)
 
     def sources_of(self, transition: Transition) -> tuple[str, ...]:
         """The step keys ``transition`` leaves from, with ``*`` expanded to every
@@ -339,23 +335,46 @@ class Protocol:
         )
 
 
+def _valid_role(_: Any, __: Any, value: str) -> None:
+    problem = role_problem(value)
+    if problem is not None:
+        raise ActorRefused(problem)
+
+
+def _valid_id(_: Any, __: Any, value: str | None) -> None:
+    if value is not None:
+        problem = actor_id_problem(value)
+        if problem is not None:
+            raise ActorRefused(problem)
+
+
 @frozen
 class Actor:
-    """Who fires an event: a role key, and an optional identifier of the person.
+    """Who fires an event: a role key, and an optional pseudonymous identifier of
+    the person.
 
-    The id is recorded in the timeline, never interpreted.
+    The id is recorded in the timeline, never interpreted. Both are checked when an
+    actor is made (see :mod:`lastresort.privacy`): the role is 1 to 64 letters,
+    digits, ``_`` or ``-``; the id 1 to 64 letters, digits, ``.``, ``_``, ``:`` or
+    ``-`` starting with a letter or digit, and not a citizen service number. So no
+    name, BSN or free text can enter the timeline through an actor.
+
+    :raises ActorRefused: when the role or the id has not that form.
     """
 
-    role: str
-    id: str | None = None
+    role: str = field(validator=_valid_role)
+    id: str | None = field(default=None, validator=_valid_id)
 
     @classmethod
     def of(cls, actor: Actor | str) -> Actor:
         """Accept a role key or an :class:`Actor`. Role keys map to one shared
-        :class:`Actor` each (they are frozen), so timelines do not repeat them."""
+        :class:`Actor` each (they are frozen), so timelines do not repeat them.
+
+        :raises ActorRefused: when ``actor`` is neither an :class:`Actor` nor a role key.
+        """
         if isinstance(actor, Actor):
             return actor
-        found = _ROLES.get(actor)
+        found = _ROLES.get(actor) if isinstance(actor, str) else None
         if found is None:
             found = cls(actor)
             if len(_ROLES) < 4096:  # role keys come from callers: keep the cache bounded
