@@ -8,6 +8,7 @@ engine (``engine.py``) runs it. Every value is frozen and slotted; change one wi
 from __future__ import annotations
 
 import enum
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -56,7 +57,7 @@ class FrozenMap(Mapping[K, V]):
     they cannot mutate.
     """
 
-    __slots__ = ("_data", "_hash")
+    __slots__ = ("__weakref__", "_data", "_hash")
 
     def __init__(self, data: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
         self._data: dict[K, V] = dict(data)
@@ -279,14 +280,30 @@ def _facts(items: Mapping[str, Fact]) -> Mapping[str, Fact]:
 _NO_FACTS: FrozenMap[str, str | bool] = FrozenMap()
 
 
+#: the fact maps of the encounters alive in this process, so that equal facts share one
+#: map (thousands of open encounters hold a handful of distinct maps). The index is weak:
+#: an entry dies with the last encounter holding its map, so it never keeps a child's
+#: facts alive after their encounter is gone (closed and dropped, or purged).
+_LIVE_FACTS: weakref.WeakValueDictionary[
+    frozenset[tuple[str, type, object]], FrozenMap[str, str | bool]
+] = weakref.WeakValueDictionary()
+
+
 def _values(items: Mapping[str, str | bool]) -> Mapping[str, str | bool]:
-    # no cache of fact combinations: a set of facts lives exactly as long as the
-    # encounters holding it (a module-level cache would outlive a purge)
     if isinstance(items, FrozenMap):
         return items
     if not items:
         return _NO_FACTS
-    return FrozenMap(items)
+    try:
+        key = frozenset((k, type(v), v) for k, v in items.items())
+    except TypeError:  # an unhashable value: not a declared fact, but keep it frozen
+        return FrozenMap(items)
+    found = _LIVE_FACTS.get(key)
+    if found is None:
+        found = FrozenMap(items)
+        if len(_LIVE_FACTS) < 4096:  # bounded: facts come from callers
+            _LIVE_FACTS[key] = found
+    return found
 
 
 def _transitions(items: Iterable[Transition]) -> tuple[Transition, ...]:

@@ -119,6 +119,8 @@ def validate(
     for key, party in parties.items():
         path = _key_path("$.parties", key)
         problems.extend(_name_problem(key, path, "party key"))
+        if len(key) > 64:
+            add(f"{path}: a party key is at most 64 characters (it is an actor's role)")
         if key == CLOCK:
             add(f"{path}: 'clock' is reserved for deadline events and cannot be a party")
         problems.extend(_text_problems(party.name, f"{path}.name"))

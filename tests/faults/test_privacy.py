@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import re
+import weakref
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -314,8 +315,12 @@ def _module_state(module: ModuleType) -> list[object]:
             frontier.extend(item)
         elif isinstance(item, lr.Encounter):
             frontier.append(item.facts)
+        elif isinstance(item, weakref.WeakValueDictionary):
+            frontier.extend(item.items())  # what it holds now (weakly)
         elif hasattr(item, "_data"):
             frontier.append(item._data)
+        elif hasattr(item, "__dict__"):
+            frontier.extend(vars(item).values())
     return list(seen.values())
 
 
@@ -360,14 +365,28 @@ def test_the_codecs_hold_no_facts_after_purge(tmp_path: Path) -> None:
 
 
 def test_opening_keeps_no_fact_combination_in_the_model() -> None:
+    """Equal facts of live encounters share one map (memory), through a weak index:
+    once the encounters are gone, so are their facts."""
     engine = lr.Engine(
         protocols=[relay()],
         store=lr.MemoryStore(),
         clock=lr.VirtualClock(START),
         entry_points=False,
     )
-    engine.open("relay", "counter", facts={"age_band": "0-7", "disclosure": True})
+    a = engine.open("relay", "counter", facts={"age_band": "0-7", "disclosure": True})
+    b = engine.open("relay", "counter", facts={"disclosure": True, "age_band": "0-7"})
+    assert a.facts is b.facts
+    assert _holds_facts(lastresort.model) != []  # while they live, the index finds them
     engine.store.close()
+    del a, b
     del engine
     gc.collect()
     assert _holds_facts(lastresort.model) == []
+
+
+def test_a_party_key_is_short_enough_to_be_a_role() -> None:
+    data = lr.dump_protocol(lr.load_protocol(TASKFORCE))
+    data["parties"]["p" * 65] = data["parties"]["counter"]
+    with pytest.raises(lr.ProtocolError) as caught:
+        lr.load_protocol(data)
+    assert f"$.parties.{'p' * 65}: a party key is at most 64 characters" in str(caught.value)
