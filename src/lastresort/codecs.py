@@ -24,7 +24,7 @@ import attrs
 
 from .convert import canonical_json, dump_event, dump_row, load_row
 from .events import Event
-from .model import Actor, Encounter
+from .model import _NO_FACTS, Actor, Encounter, FrozenMap
 
 __all__ = ["encounter_canonical_json", "event_canonical_json", "load_encounter", "load_plain"]
 
@@ -248,6 +248,9 @@ def load_encounter(row: Sequence[Any]) -> Encounter:
         for key, value in facts.items():
             if type(key) is not str or type(value) not in (str, bool):
                 raise _NotPlain
+        # frozen here, so the encounter does not look it up in the model's index of
+        # live fact maps (a decoded encounter is short-lived)
+        facts = FrozenMap(facts) if facts else _NO_FACTS
         if type(version) is not int:
             raise _NotPlain
         encounter = Encounter(
