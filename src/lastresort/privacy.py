@@ -60,11 +60,12 @@ def describe(value: object) -> str:
     """What a refused value was, without its content (it could be about a child):
     its type, and its length when it has one."""
     kind = type(value).__name__
+    article = "an" if kind[:1].lower() in ("a", "e", "i", "o", "u") else "a"
     try:
         size = len(value)  # type: ignore[arg-type]
     except TypeError:
-        return f"a {kind}"
-    return f"a {kind} of length {size}"
+        return f"{article} {kind}"
+    return f"{article} {kind} of length {size}"
 
 
 def is_bsn(text: str) -> bool:

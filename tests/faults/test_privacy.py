@@ -96,7 +96,7 @@ def test_an_undeclared_channel_is_refused_and_nothing_is_stored(
 def test_channel_123_was_committed_and_broke_the_timeline(engine: lr.Engine) -> None:
     """On main, ``channel=123`` was committed; reading the timeline and the audit
     then failed. Now it is refused, and an encounter on a declared channel reads back."""
-    with pytest.raises(lr.ChannelRefused, match="got a int"):
+    with pytest.raises(lr.ChannelRefused, match="got an int"):
         engine.open("taskforce", "counter", channel=123)  # type: ignore[arg-type]
     child = engine.open("taskforce", "counter", channel="phone")
     assert engine.get(child.id).channel == "phone"
