@@ -30,6 +30,7 @@ from lastresort.convert import (
 )
 from lastresort.errors import StoreError
 from lastresort.model import Actor, Encounter
+from lastresort.privacy import is_bsn
 from lastresort.store.base import PendingDeadline
 from lastresort.store.rows import note_row
 from lastresort.store.schema import micros
@@ -39,7 +40,14 @@ times = st.datetimes(
     min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.sampled_from(ZONES)
 )
 texts = st.text() | st.sampled_from(["", "counter", 'a"b\\c', "\u00e9\u4e2d\U0001f600", "\x00\n\t"])
-actors = st.builds(Actor, role=texts, id=st.none() | texts)
+# actors are checked when made (lastresort.privacy): every role and id of the allowed forms
+roles = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}", fullmatch=True)
+actor_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", fullmatch=True)
+actors = st.builds(
+    Actor,
+    role=roles.filter(lambda r: not is_bsn(r)),
+    id=st.none() | actor_ids.filter(lambda i: not is_bsn(i)),
+)
 
 
 def _strategy(kind: Any) -> st.SearchStrategy[Any]:

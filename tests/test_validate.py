@@ -373,14 +373,57 @@ def test_an_order_needs_no_acute_danger() -> None:
 # -- further rules of validate.py ---------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(FORBIDDEN_FACTS))
+IDENTIFYING = [
+    "name",
+    "naam",
+    "first_name",
+    "last_name",
+    "voornaam",
+    "achternaam",
+    "bsn",
+    "citizen_service_number",
+    "burgerservicenummer",
+    "address",
+    "adres",
+    "birth_date",
+    "birthdate",
+    "geboortedatum",
+    "date_of_birth",
+    "phone",
+    "telefoon",
+    "email",
+    "notes",
+    "note",
+    "remarks",
+    "opmerking",
+    "opmerkingen",
+    "description",
+    "omschrijving",
+    "text",
+    "free_text",
+]
+
+
+@pytest.mark.parametrize("name", IDENTIFYING)
 def test_identifying_fact_names_are_forbidden(name: str) -> None:
     def change(d: Data) -> None:
         d["facts"][name] = "bool"
 
+    (problem,) = problems(change)
+    assert problem.startswith(f"$.facts.{name}: may not be declared: it reads as '")
+    assert problem.endswith(
+        "an encounter never holds a child's name, BSN, address, contact details or free text"
+    )
+
+
+@pytest.mark.parametrize("term", sorted(FORBIDDEN_FACTS))
+def test_every_forbidden_term_is_refused_as_a_fact_name(term: str) -> None:
+    def change(d: Data) -> None:
+        d["facts"][f"x_{term}"] = "bool"
+
     assert problems(change) == [
-        f"$.facts.{name}: may not be declared: an encounter never holds a child's"
-        " name, BSN, address or free text"
+        f"$.facts.x_{term}: may not be declared: it reads as {term!r}, and an encounter never"
+        " holds a child's name, BSN, address, contact details or free text"
     ]
 
 
@@ -389,8 +432,10 @@ def test_identifying_fact_names_are_forbidden_in_any_case() -> None:
         d["facts"]["BSN"] = ["known", "unknown"]
 
     assert problems(change) == [
-        "$.facts.BSN: may not be declared: an encounter never holds a child's"
-        " name, BSN, address or free text"
+        "$.facts.BSN: fact name 'BSN' is not a plain name (a lowercase letter, then up to"
+        " 63 lowercase letters, digits, '_' or '-')",
+        "$.facts.BSN: may not be declared: it reads as 'bsn', and an encounter never"
+        " holds a child's name, BSN, address, contact details or free text",
     ]
 
 

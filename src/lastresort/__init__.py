@@ -11,6 +11,8 @@ from .clock import Clock, SystemClock, VirtualClock
 from .diagram import to_dot, to_mermaid
 from .engine import Engine
 from .errors import (
+    ActorRefused,
+    ChannelRefused,
     ConcurrentUpdate,
     DeadlineGone,
     FactsRefused,
@@ -68,8 +70,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Actor",
+    "ActorRefused",
     "Backoff",
     "Bound",
+    "ChannelRefused",
     "Clock",
     "ConcurrentUpdate",
     "Deadline",

@@ -186,7 +186,8 @@ def check_open(protocol_id: object, actor: object, facts: object, channel: objec
     check_text("Engine.open", "protocol_id", protocol_id)
     check_actor("Engine.open", actor)
     check_facts("Engine.open", facts)
-    check_text("Engine.open", "channel", channel)
+    # ``channel`` is checked against the protocol's declared channels by Engine.open
+    # (ChannelRefused, whatever its type): one refusal for every undeclared channel
 
 
 def check_fire(encounter_id: object, event: object, actor: object, version: object) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -24,7 +24,7 @@ import attrs
 
 from .convert import canonical_json, dump_event, dump_row, load_row
 from .events import Event
-from .model import Actor, Encounter
+from .model import _NO_FACTS, Actor, Encounter, FrozenMap
 
 __all__ = ["encounter_canonical_json", "event_canonical_json", "load_encounter", "load_plain"]
 
@@ -241,15 +241,16 @@ def load_encounter(row: Sequence[Any]) -> Encounter:
         channel,
     ) = row
     try:
-        known = text is None or text in _FACTS_READ
-        facts: Any = {} if text is None else _FACTS_READ.get(text)
-        if facts is None:
-            facts = json.loads(text)
-            if type(facts) is not dict:
+        # no cache of facts texts: the facts of an encounter must not outlive it (purge)
+        facts: Any = {} if text is None else json.loads(text)
+        if type(facts) is not dict:
+            raise _NotPlain
+        for key, value in facts.items():
+            if type(key) is not str or type(value) not in (str, bool):
                 raise _NotPlain
-            for key, value in facts.items():
-                if type(key) is not str or type(value) not in (str, bool):
-                    raise _NotPlain
+        # frozen here, so the encounter does not look it up in the model's index of
+        # live fact maps (a decoded encounter is short-lived)
+        facts = FrozenMap(facts) if facts else _NO_FACTS
         if type(version) is not int:
             raise _NotPlain
         encounter = Encounter(
@@ -269,13 +270,7 @@ def load_encounter(row: Sequence[Any]) -> Encounter:
         names = attrs.fields_dict(Encounter)
         values = (*row[:5], data, *row[6:])
         return load_row(dict(zip(names, values, strict=True)), Encounter)
-    if not known and len(_FACTS_READ) < 4096:  # bounded: one entry per distinct set of facts
-        _FACTS_READ[text] = encounter.facts
     return encounter
-
-
-#: stored facts text -> the (frozen, shared) facts it reads as
-_FACTS_READ: dict[str, Mapping[str, str | bool]] = {}
 
 
 def load_plain(cls: type[T], row: Sequence[Any]) -> T:

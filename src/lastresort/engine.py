@@ -19,6 +19,7 @@ from . import arguments as check
 from .changes import opened, stepped, unfired
 from .clock import Clock, SystemClock, instant_after
 from .errors import (
+    ChannelRefused,
     ConcurrentUpdate,
     DeadlineGone,
     FactsRefused,
@@ -50,6 +51,7 @@ from .outbox import (
     is_emergency,
 )
 from .plugins import Hooks, make_plugin_manager
+from .privacy import describe
 from .store.base import PendingDeadline, Store
 from .store.memory import MemoryStore
 from .validate import validate
@@ -256,21 +258,27 @@ class Engine:
         protocol_id: str,
         actor: Actor | str,
         facts: Mapping[str, str | bool] | None = None,
-        channel: str = "counter",
+        channel: str | None = None,
     ) -> Encounter:
         """A child arrives: open an encounter in the protocol's initial step.
 
         :param actor: the role (or :class:`Actor`) opening it; must be a party of
             the protocol.
         :param facts: declared facts only (no names, no BSN, no free text).
-        :param channel: how the child arrived (a string).
-        :raises UnknownProtocol, NotPermitted, FactsRefused, InvalidArgument: nothing
-            is written.
+        :param channel: how the child arrived: one of the protocol's ``channels``
+            (``None``: the first of them, ``counter`` unless the protocol says otherwise).
+        :raises UnknownProtocol, ActorRefused, NotPermitted, ChannelRefused, FactsRefused,
+            InvalidArgument: nothing is written.
         """
         check.check_open(protocol_id, actor, facts, channel)
         machine = self._machine(protocol_id)
         protocol = machine.protocol
         who = Actor.of(actor)
+        if channel is None:
+            channel = protocol.channels[0]
+        elif not isinstance(channel, str) or channel not in protocol.channels:
+            # never echo it: a channel of free text could name the child
+            raise ChannelRefused(protocol.id, protocol.channels, describe(channel))
         if who.role not in protocol.parties:
             raise NotPermitted(
                 "-",

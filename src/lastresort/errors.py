@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "ActorRefused",
+    "ChannelRefused",
     "ConcurrentUpdate",
     "DeadlineGone",
     "FactsRefused",
@@ -207,3 +209,32 @@ class InvalidArgument(LastResortError, ValueError):
         self.call = call
         self.argument = argument
         super().__init__(f"{call}: {argument} must be {problem}; nothing was changed")
+
+
+class ActorRefused(LastResortError):
+    """An actor's role or id has not the form of a role key or a pseudonymous id
+    (see :mod:`lastresort.privacy`); the value is never quoted (it could be a
+    name or a citizen service number).
+
+    :ivar problem: what is wrong with it.
+    """
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"actor refused: {problem}")
+
+
+class ChannelRefused(LastResortError):
+    """The channel given to :meth:`lastresort.Engine.open` is not one the protocol
+    declares; the value is never quoted, only its type and length.
+
+    :ivar allowed: the channels the protocol declares.
+    """
+
+    def __init__(self, protocol_id: str, allowed: Sequence[str], given: str) -> None:
+        self.protocol_id = protocol_id
+        self.allowed = list(allowed)
+        super().__init__(
+            f"channel refused by protocol {protocol_id!r}: got {given}; allowed:"
+            f" {', '.join(self.allowed)}"
+        )

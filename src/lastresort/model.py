@@ -8,11 +8,15 @@ engine (``engine.py``) runs it. Every value is frozen and slotted; change one wi
 from __future__ import annotations
 
 import enum
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from attrs import evolve, field, frozen
+
+from .errors import ActorRefused
+from .privacy import DEFAULT_CHANNELS, actor_id_problem, role_problem
 
 __all__ = [
     "ACUTE_DANGER",
@@ -53,7 +57,7 @@ class FrozenMap(Mapping[K, V]):
     they cannot mutate.
     """
 
-    __slots__ = ("_data", "_hash")
+    __slots__ = ("__weakref__", "_data", "_hash")
 
     def __init__(self, data: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
         self._data: dict[K, V] = dict(data)
@@ -276,9 +280,13 @@ def _facts(items: Mapping[str, Fact]) -> Mapping[str, Fact]:
 _NO_FACTS: FrozenMap[str, str | bool] = FrozenMap()
 
 
-#: one shared map per distinct set of facts: a protocol declares few facts with few
-#: values, so thousands of open encounters hold only a handful of distinct maps
-_FACT_MAPS: dict[frozenset[tuple[str, type, object]], FrozenMap[str, str | bool]] = {}
+#: the fact maps of the encounters alive in this process, so that equal facts share one
+#: map (thousands of open encounters hold a handful of distinct maps). The index is weak:
+#: an entry dies with the last encounter holding its map, so it never keeps a child's
+#: facts alive after their encounter is gone (closed and dropped, or purged).
+_LIVE_FACTS: weakref.WeakValueDictionary[
+    frozenset[tuple[str, type, object]], FrozenMap[str, str | bool]
+] = weakref.WeakValueDictionary()
 
 
 def _values(items: Mapping[str, str | bool]) -> Mapping[str, str | bool]:
@@ -290,11 +298,11 @@ def _values(items: Mapping[str, str | bool]) -> Mapping[str, str | bool]:
         key = frozenset((k, type(v), v) for k, v in items.items())
     except TypeError:  # an unhashable value: not a declared fact, but keep it frozen
         return FrozenMap(items)
-    found = _FACT_MAPS.get(key)
+    found = _LIVE_FACTS.get(key)
     if found is None:
         found = FrozenMap(items)
-        if len(_FACT_MAPS) < 4096:  # bounded: facts come from callers
-            _FACT_MAPS[key] = found
+        if len(_LIVE_FACTS) < 4096:  # bounded: facts come from callers
+            _LIVE_FACTS[key] = found
     return found
 
 
@@ -308,6 +316,10 @@ class Protocol:
 
     Build one with :func:`lastresort.load_protocol`; it is checked structurally by
     :func:`lastresort.validate` and compiled by the engine.
+
+    :param channels: how an encounter may arrive (file key ``protocol.channels``):
+        short slugs, the first is the default of :meth:`lastresort.Engine.open`;
+        :data:`lastresort.privacy.DEFAULT_CHANNELS` when the file declares none.
     """
 
     id: str
@@ -322,6 +334,7 @@ class Protocol:
     facts: Mapping[str, Fact] = field(factory=dict, converter=_facts)
     requirements: Requirements = field(factory=Requirements)
     kind: ProtocolKind = ProtocolKind.ENCOUNTER
+    channels: tuple[str, ...] = field(default=DEFAULT_CHANNELS, converter=_tuple)
 
     def sources_of(self, transition: Transition) -> tuple[str, ...]:
         """The step keys ``transition`` leaves from, with ``*`` expanded to every
@@ -339,23 +352,46 @@ class Protocol:
         )
 
 
+def _valid_role(_: Any, __: Any, value: str) -> None:
+    problem = role_problem(value)
+    if problem is not None:
+        raise ActorRefused(problem)
+
+
+def _valid_id(_: Any, __: Any, value: str | None) -> None:
+    if value is not None:
+        problem = actor_id_problem(value)
+        if problem is not None:
+            raise ActorRefused(problem)
+
+
 @frozen
 class Actor:
-    """Who fires an event: a role key, and an optional identifier of the person.
+    """Who fires an event: a role key, and an optional pseudonymous identifier of
+    the person.
 
-    The id is recorded in the timeline, never interpreted.
+    The id is recorded in the timeline, never interpreted. Both are checked when an
+    actor is made (see :mod:`lastresort.privacy`): the role is 1 to 64 letters,
+    digits, ``_`` or ``-``; the id 1 to 64 letters, digits, ``.``, ``_``, ``:`` or
+    ``-`` starting with a letter or digit, and not a citizen service number. So no
+    name, BSN or free text can enter the timeline through an actor.
+
+    :raises ActorRefused: when the role or the id has not that form.
     """
 
-    role: str
-    id: str | None = None
+    role: str = field(validator=_valid_role)
+    id: str | None = field(default=None, validator=_valid_id)
 
     @classmethod
     def of(cls, actor: Actor | str) -> Actor:
         """Accept a role key or an :class:`Actor`. Role keys map to one shared
-        :class:`Actor` each (they are frozen), so timelines do not repeat them."""
+        :class:`Actor` each (they are frozen), so timelines do not repeat them.
+
+        :raises ActorRefused: when ``actor`` is neither an :class:`Actor` nor a role key.
+        """
         if isinstance(actor, Actor):
             return actor
-        found = _ROLES.get(actor)
+        found = _ROLES.get(actor) if isinstance(actor, str) else None
         if found is None:
             found = cls(actor)
             if len(_ROLES) < 4096:  # role keys come from callers: keep the cache bounded

@@ -27,6 +27,7 @@ from .model import (
     Text,
     Transition,
 )
+from .privacy import DEFAULT_CHANNELS
 
 __all__ = ["dump_protocol", "load_packaged_protocol", "load_protocol", "read_document"]
 
@@ -40,6 +41,7 @@ class _Header:
     initial: str
     source: str
     kind: ProtocolKind = ProtocolKind.ENCOUNTER
+    channels: list[str] = attrs.Factory(lambda: list(DEFAULT_CHANNELS))
 
 
 @frozen
@@ -92,6 +94,7 @@ def _to_protocol(file: _ProtocolFile) -> Protocol:
         initial=header.initial,
         source=header.source,
         kind=header.kind,
+        channels=tuple(header.channels),
         parties=file.parties,
         steps=file.steps,
         transitions=file.transitions,
@@ -121,8 +124,18 @@ def _salvage_header(raw: Mapping[str, Any], broken: dict[str, Any]) -> _Header:
     except Exception:  # noqa: BLE001 - unknown kind: the kind-specific rules cannot be judged
         broken["kind"] = True
         kind = ProtocolKind.ENCOUNTER
+    channels = raw.get("channels", DEFAULT_CHANNELS)
+    if not isinstance(channels, list | tuple) or not all(isinstance(c, str) for c in channels):
+        channels = DEFAULT_CHANNELS  # reported by the converter; nothing to judge here
     return _Header(
-        text("id"), text("version"), text("municipality"), title, initial, text("source"), kind
+        text("id"),
+        text("version"),
+        text("municipality"),
+        title,
+        initial,
+        text("source"),
+        kind,
+        list(channels),
     )
 
 
@@ -240,6 +253,7 @@ def dump_protocol(protocol: Protocol) -> dict[str, Any]:
         protocol.initial,
         protocol.source,
         protocol.kind,
+        list(protocol.channels),
     )
     data: dict[str, Any] = {
         "protocol": converter.unstructure(header),

@@ -18,41 +18,20 @@ import attrs
 from .convert import _key_path, format_duration, suggest
 from .hours import Hours
 from .model import ACUTE_DANGER, ANY_STEP, CLOCK, PartyKind, Protocol, ProtocolKind, Text
+from .privacy import (
+    CHANNEL,
+    FACT_NAME,
+    FORBIDDEN_GLUED,
+    FORBIDDEN_PARTS,
+    FORBIDDEN_WORDS,
+    forbidden_fact_term,
+)
 
 __all__ = ["FORBIDDEN_FACTS", "MAX_DURATION", "duration_problems", "validate"]
 
-#: Fact names that would carry identifying data; a protocol may not declare them.
-FORBIDDEN_FACTS = frozenset(
-    {
-        "name",
-        "naam",
-        "first_name",
-        "last_name",
-        "voornaam",
-        "achternaam",
-        "bsn",
-        "citizen_service_number",
-        "burgerservicenummer",
-        "address",
-        "adres",
-        "birth_date",
-        "birthdate",
-        "geboortedatum",
-        "date_of_birth",
-        "phone",
-        "telefoon",
-        "email",
-        "notes",
-        "note",
-        "remarks",
-        "opmerking",
-        "opmerkingen",
-        "description",
-        "omschrijving",
-        "text",
-        "free_text",
-    }
-)
+#: Every term a fact name may not contain (see :func:`lastresort.privacy.forbidden_fact_term`
+#: for how a name is read: as words, after Unicode normalisation).
+FORBIDDEN_FACTS = FORBIDDEN_WORDS | FORBIDDEN_PARTS | FORBIDDEN_GLUED
 
 
 #: The longest duration a protocol may state (a deadline, a response time, a
@@ -175,6 +154,8 @@ def validate(
     for key, party in parties.items():
         path = _key_path("$.parties", key)
         problems.extend(_name_problem(key, path, "party key"))
+        if len(key) > 64:
+            add(f"{path}: a party key is at most 64 characters (it is an actor's role)")
         if key == CLOCK:
             add(f"{path}: 'clock' is reserved for deadline events and cannot be a party")
         problems.extend(_text_problems(party.name, f"{path}.name"))
@@ -217,12 +198,30 @@ def validate(
         if isinstance(value, timedelta) and value <= timedelta(0):
             add(f"$.requirements.{field.name}: must be longer than zero")
 
+    # -- channels
+    if not protocol.channels:
+        add("$.protocol.channels: names no channel (leave it out for the default channels)")
+    for j, channel in enumerate(protocol.channels):
+        if not CHANNEL.fullmatch(channel):
+            add(
+                f"$.protocol.channels[{j}]: channel {channel!r} is not a short slug (a lowercase"
+                " letter, then up to 31 lowercase letters, digits, '_' or '-')"
+            )
+    problems.extend(_twice(protocol.channels, "$.protocol.channels"))
+
     # -- facts
     for key in protocol.facts:
-        if key.lower() in FORBIDDEN_FACTS:
+        path = _key_path("$.facts", key)
+        if not FACT_NAME.fullmatch(key):
             add(
-                f"{_key_path('$.facts', key)}: may not be declared: an encounter never holds a child's"
-                " name, BSN, address or free text"
+                f"{path}: fact name {key!r} is not a plain name (a lowercase letter, then up to"
+                " 63 lowercase letters, digits, '_' or '-')"
+            )
+        term = forbidden_fact_term(key)
+        if term is not None:
+            add(
+                f"{path}: may not be declared: it reads as {term!r}, and an encounter never"
+                " holds a child's name, BSN, address, contact details or free text"
             )
 
     # -- transitions

@@ -202,9 +202,11 @@ ENGINE_CALLS: dict[str, tuple[Call, str]] = {
     "open facts text": (lambda e: e.open("relay", "counter", facts="age_band"), "facts"),  # type: ignore[arg-type]
     "open actor list": (lambda e: e.open("relay", ["counter"]), "actor"),  # type: ignore[arg-type]
     "open actor None": (lambda e: e.open("relay", None), "actor"),  # type: ignore[arg-type]
-    "open actor role list": (lambda e: e.open("relay", lr.Actor(["counter"])), "actor"),  # type: ignore[arg-type]
+    # an Actor with a list as role is refused when it is made (ActorRefused):
+    # tests/faults/test_privacy.py::test_a_role_that_is_not_a_role_key_is_refused
     "open protocol list": (lambda e: e.open(["relay"], "counter"), "protocol_id"),  # type: ignore[arg-type]
-    "open channel int": (lambda e: e.open("relay", "counter", channel=123), "channel"),  # type: ignore[arg-type]
+    # a channel of the wrong type is a ChannelRefused like every undeclared channel:
+    # tests/faults/test_privacy.py::test_channel_123_was_committed_and_broke_the_timeline
     "fire actor list": (lambda e: e.fire("enc-0", "back", ["counter"]), "actor"),  # type: ignore[arg-type]
     "fire event list": (lambda e: e.fire("enc-0", ["back"], "counter"), "event"),  # type: ignore[arg-type]
     "fire id list": (lambda e: e.fire(["enc-0"], "back", "counter"), "encounter_id"),  # type: ignore[arg-type]

@@ -254,10 +254,9 @@ def _act(
 ) -> tuple[list[Mismatch], BaseException | None]:
     assert step.event is not None
     assert step.actor is not None
-    actor = Actor(step.actor, step.actor_id)
     before = engine.get(encounter_id)
     try:
-        engine.fire(encounter_id, step.event, actor)
+        engine.fire(encounter_id, step.event, Actor(step.actor, step.actor_id))
     except LastResortError as exc:
         if step.expect_error is None:
             return [Mismatch("action", f"{step.actor} fires {step.event!r}", _refusal(exc))], exc
