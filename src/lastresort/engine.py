@@ -24,6 +24,7 @@ from .errors import (
     DeadlineGone,
     FactsRefused,
     GuardRefused,
+    InvalidArgument,
     LastResortError,
     NotPermitted,
     ProtocolError,
@@ -51,7 +52,7 @@ from .outbox import (
     is_emergency,
 )
 from .plugins import Hooks, make_plugin_manager
-from .privacy import describe
+from .privacy import FACT_NAME, describe
 from .store.base import PendingDeadline, Store
 from .store.memory import MemoryStore
 from .validate import validate
@@ -93,7 +94,8 @@ class Engine:
         is tried again after it. A worker that outlives its lease may see another
         claim the deadline; it still fires once (default: one minute; more than
         zero, at most a day).
-    :raises ValueError: for a ``deadline_lease`` that is not such a timedelta.
+    :raises InvalidArgument: (a :class:`ValueError` too) for a ``deadline_lease``
+        that is not such a timedelta, or a delivery setting out of range.
     :param delivery_timeout: seconds a ``lastresort_deliver`` call may take before
         the attempt counts as failed (``None``: no limit, called in the caller's
         thread; otherwise the hook runs in a daemon thread).
@@ -102,7 +104,6 @@ class Engine:
     :param max_attempts: failed attempts after which a notification is
         dead-lettered and escalated (see :meth:`deliver`).
     :raises ProtocolError: when a protocol is invalid (every problem listed).
-    :raises ValueError: for a delivery setting out of range.
     :raises PluginLoadError: when a plugin cannot be registered.
     """
 
@@ -126,9 +127,11 @@ class Engine:
             not isinstance(deadline_lease, timedelta)
             or not timedelta(0) < deadline_lease <= _MAX_LEASE
         ):
-            raise ValueError(
-                "deadline_lease must be a timedelta of more than zero and at most"
-                f" {_MAX_LEASE}, not {deadline_lease!r}"
+            raise InvalidArgument(
+                call="Engine",
+                argument="deadline_lease",
+                problem=f"a timedelta of more than zero and at most {_MAX_LEASE},"
+                f" not {deadline_lease!r}",
             )
         #: how long :meth:`tick` claims a due deadline
         self.deadline_lease = deadline_lease
@@ -579,7 +582,9 @@ class Engine:
             if attempt >= self.max_attempts:
                 return self._dead_letter(note, attempt, now, exc)
             delay = self.backoff.delay(attempt)
-            self.store.failed(note.key, attempt, now + delay, f"{type(exc).__name__}: {exc}"[:300])
+            self.store.failed(
+                note.key, attempt, instant_after(now, delay), f"{type(exc).__name__}: {exc}"[:300]
+            )
             log.warning(
                 "delivery of %s to %s failed (attempt %d of %d), retry in %s: %s",
                 note.key,
@@ -709,8 +714,12 @@ class Engine:
         for key, value in facts.items():
             spec = declared.get(key)
             if spec is None:
+                # a key that is no fact name could itself be about the child (a name
+                # typed into the wrong field): named only when it has a fact name's form
+                shown = repr(key) if isinstance(key, str) and FACT_NAME.fullmatch(key) else None
                 problems.append(
-                    f"unknown fact {key!r} (declared: {', '.join(protocol.facts) or 'none'})"
+                    f"unknown fact {shown or '(' + describe(key) + ', not a fact name)'}"
+                    f" (declared: {', '.join(protocol.facts) or 'none'})"
                 )
             elif not spec.allows(value):
                 allowed = "true or false" if spec.kind.value == "bool" else ", ".join(spec.values)

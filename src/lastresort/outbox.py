@@ -15,10 +15,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 from attrs import frozen
 
+from .errors import InvalidArgument
 from .model import ACUTE_DANGER, PartyKind, Protocol
 
 __all__ = [
@@ -161,22 +162,26 @@ def check_delivery_settings(
 ) -> tuple[float | None, timedelta, int]:
     """The delivery settings of an :class:`~lastresort.Engine`, checked.
 
-    :raises ValueError: naming the setting out of range."""
+    :raises InvalidArgument: (a :class:`ValueError` too) naming the setting out of
+        range."""
+
+    def refuse(argument: str, problem: str) -> NoReturn:
+        raise InvalidArgument(call="Engine", argument=argument, problem=problem)
+
     if timeout is not None and (
         isinstance(timeout, bool)
         or not isinstance(timeout, int | float)
         or not 0 < timeout < float("inf")
     ):
-        raise ValueError(
-            f"delivery_timeout must be None or a number of seconds > 0, not {timeout!r}"
-        )
+        refuse("delivery_timeout", f"None or a number of seconds > 0, not {timeout!r}")
     if not isinstance(lease, timedelta) or lease <= timedelta(0):
-        raise ValueError(f"delivery_lease must be a positive timedelta, not {lease!r}")
+        refuse("delivery_lease", f"a positive timedelta, not {lease!r}")
     if timeout is not None and lease.total_seconds() <= timeout:
-        raise ValueError(
-            f"delivery_lease ({lease}) must be longer than delivery_timeout ({timeout} s),"
-            " or another worker takes a notification over while it is being delivered"
+        refuse(
+            "delivery_lease",
+            f"longer than delivery_timeout ({lease} is not longer than {timeout} s),"
+            " or another worker takes a notification over while it is being delivered",
         )
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-        raise ValueError(f"max_attempts must be a whole number >= 1, not {max_attempts!r}")
+        refuse("max_attempts", f"a whole number >= 1, not {max_attempts!r}")
     return (None if timeout is None else float(timeout)), lease, max_attempts

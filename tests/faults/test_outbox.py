@@ -422,3 +422,42 @@ def test_a_version_2_file_is_migrated_and_its_outbox_keeps_working(tmp_path: Pat
     assert sorted(e.party for e in out) == ["mayor_staff", "police"]  # type: ignore[attr-defined]
     assert all(n.delivered_at is not None for n in migrated.outbox(second))
     migrated.close()
+
+
+# -- leases and retries are real durations, across daylight saving time -------------
+
+
+def test_a_claim_lease_and_a_retry_across_dst_are_real_durations(store: lr.Store) -> None:
+    """25 October 2026, 02:30 CEST: one wall-clock hour later is 02:30 CET, two real
+    hours. A lease and a backoff are real durations (they were wall-clock sums)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    before_change = datetime(2026, 10, 25, 2, 30, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    assert before_change.utcoffset() == timedelta(hours=2)
+    clock = lr.VirtualClock(before_change)
+    eng = engine(
+        store,
+        clock,
+        Pager(fail_for="police"),
+        backoff=lr.Backoff(base=timedelta(hours=1)),
+        delivery_timeout=None,
+    )
+    child = eng.open("taskforce", "counter").id
+    eng.fire(child, "acute_danger", "counter")
+    (claimed,) = [
+        n for n in store.claim_outbox(clock.now(), timedelta(hours=1)) if n.party == "police"
+    ]
+    (held,) = [n for n in store.outbox(child) if n.key == claimed.key]
+    assert held.next_attempt_at.astimezone(UTC) - clock.now().astimezone(UTC) == timedelta(hours=1)
+    # the lease runs out one real hour later (not two): then it is due again
+    clock.advance(timedelta(minutes=59))
+    assert claimed.key not in [n.key for n in store.claim_outbox(clock.now(), timedelta(hours=1))]
+    clock.advance(timedelta(minutes=1))
+    eng.deliver()
+    (failed,) = [n for n in store.outbox(child) if n.key == claimed.key]
+    assert failed.attempts == 1
+    # the retry is one real hour after the failure
+    assert failed.next_attempt_at.astimezone(UTC) - clock.now().astimezone(UTC) == timedelta(
+        hours=1
+    )

@@ -393,3 +393,19 @@ def test_a_party_key_is_short_enough_to_be_a_role() -> None:
     with pytest.raises(lr.ProtocolError) as caught:
         lr.load_protocol(data)
     assert f"$.parties.{'p' * 65}: a party key is at most 64 characters" in str(caught.value)
+
+
+@pytest.mark.parametrize("key", [NAME_AND_BSN, "123456782", "Jansen"])
+def test_an_undeclared_fact_key_that_could_be_child_data_is_not_echoed(
+    engine: lr.Engine, key: str
+) -> None:
+    """A key that is no fact name (a name typed into the wrong field) is described by
+    its type and length only; a key of a fact name's form is named, to help."""
+    with pytest.raises(lr.FactsRefused) as caught:
+        engine.open("taskforce", "counter", facts={key: "x"})
+    assert "Jansen" not in str(caught.value)
+    assert "123456782" not in str(caught.value)
+    assert "not a fact name" in str(caught.value)
+    _nothing_stored(engine)
+    with pytest.raises(lr.FactsRefused, match="unknown fact 'colour'"):
+        engine.open("taskforce", "counter", facts={"colour": "x"})

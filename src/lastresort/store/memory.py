@@ -337,7 +337,7 @@ class MemoryStore:
             for entry in later:
                 heapq.heappush(ready, entry)
             for note in taken:
-                self._put_note(evolve(note, next_attempt_at=now + lease))
+                self._put_note(evolve(note, next_attempt_at=instant_after(now, lease)))
             return taken
 
     def delivered(self, key: str, event: NotificationDelivered) -> Event | None:

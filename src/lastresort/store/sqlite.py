@@ -372,7 +372,7 @@ class SQLiteStore:
                 f"SELECT {NOTE} FROM outbox WHERE {where} ORDER BY created_us, key LIMIT ?",
                 (now_us, -1 if limit is None else min(limit, _MAX_LIMIT)),
             ).fetchall()
-            until = now + lease
+            until = instant_after(now, lease)
             conn.executemany(
                 "UPDATE outbox SET next_attempt_at = ?, next_attempt_us = ? WHERE key = ?",
                 [(until.isoformat(), micros(until), r[0]) for r in rows],
