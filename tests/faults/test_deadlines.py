@@ -392,7 +392,7 @@ def test_the_deadline_lease_is_configurable(protocol: lr.Protocol) -> None:
     "lease", [timedelta(0), -LEASE, 60, 1.5, "1m", timedelta(days=10**6)], ids=repr
 )
 def test_a_bad_deadline_lease_is_refused(lease: object, protocol: lr.Protocol) -> None:
-    with pytest.raises(ValueError, match="deadline_lease"):
+    with pytest.raises(lr.InvalidArgument, match="deadline_lease"):
         engine_on(lr.MemoryStore(), lr.VirtualClock(START), protocol, deadline_lease=lease)
 
 

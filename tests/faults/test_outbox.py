@@ -362,7 +362,7 @@ def test_a_huge_deliver_limit_is_refused_and_the_largest_delivers_everything(
     ],
 )
 def test_bad_delivery_settings_are_refused(setting: str, value: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(lr.InvalidArgument, match=message):
         engine(lr.MemoryStore(), lr.VirtualClock(START), **{setting: value})
 
 
