@@ -61,6 +61,7 @@ from .events import (
     StepEntered,
 )
 from .model import Encounter
+from .outbox import ESCALATED
 
 __all__ = [
     "GENESIS",
@@ -203,6 +204,12 @@ _NOTE = (
 _NOTE_COLUMNS = len(_NOTE.split(","))
 #: the columns of an outbox row compared with its NotificationQueued event
 _QUEUED = ("protocol", "event", "step", "party", "created_at")
+
+
+def _escalated(key: str, party: str) -> str:
+    """The key an escalation to ``party`` with key ``key`` escalates ("" if none)."""
+    suffix = f"{ESCALATED}{party}"
+    return key[: -len(suffix)] if key.endswith(suffix) else ""
 
 
 def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = None) -> AuditReport:
@@ -504,7 +511,10 @@ class _Verifier:
             elif isinstance(event, StepEntered):
                 step = event.step
             elif isinstance(event, NotificationQueued):
-                queued[event.key] = (event, step)
+                # an escalation of a dead letter is about the step of the notification
+                # it escalates, queued whatever step the encounter is in by then
+                original = queued.get(_escalated(event.key, event.party), (None, step))[1]
+                queued[event.key] = (event, original)
             elif event.kind in kinds:
                 key = str(getattr(event, "key", ""))
                 reached.setdefault((event.kind, key), []).append(event)
