@@ -202,3 +202,58 @@ def test_two_engines_tick_and_deliver_at_once_fire_each_deadline_once(tmp_path: 
         queued = {e.key for e in timeline if isinstance(e, lr.NotificationQueued)}
         assert set(keys) == queued
     assert problems(path) == []
+
+
+# -- public entries outside the Engine still escape the error contract -----------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda: lr.VirtualClock("2026-03-02T10:00"), id="VirtualClock-text"),
+        pytest.param(lambda: lr.VirtualClock(START.replace(tzinfo=None)), id="VirtualClock-naive"),
+        pytest.param(lambda: lr.VirtualClock(START).advance("45m"), id="advance-text"),
+        pytest.param(lambda: lr.VirtualClock(START).advance(45), id="advance-int"),
+        pytest.param(
+            lambda: lr.VirtualClock(START).advance(timedelta(days=10**9 - 1)), id="advance-huge"
+        ),
+        pytest.param(lambda: lr.VirtualClock(START).advance(-timedelta(1)), id="advance-back"),
+        pytest.param(lambda: lr.VirtualClock(START).set("tomorrow"), id="set-text"),
+        pytest.param(lambda: lr.VirtualClock(START).set(START.replace(tzinfo=None)), id="set-naive"),
+    ],
+)
+def test_a_virtual_clock_refuses_bad_arguments_with_invalid_argument(call: Any) -> None:
+    with pytest.raises(lr.InvalidArgument):
+        call()
+
+
+def test_a_virtual_clock_refusing_a_move_stays_where_it_was() -> None:
+    clock = lr.VirtualClock(START)
+    for bad in ("45m", timedelta(days=10**9 - 1)):
+        with pytest.raises(lr.InvalidArgument):
+            clock.advance(bad)  # type: ignore[arg-type]
+    assert clock.now() == START
+
+
+@pytest.mark.parametrize(
+    ("path", "anchor"),
+    [
+        pytest.param(123, None, id="path-int"),
+        pytest.param(None, None, id="path-none"),
+        pytest.param("store.db", "1:abc", id="anchor-text"),
+        pytest.param("store.db", (1,), id="anchor-short"),
+        pytest.param("store.db", ("1", "abc"), id="anchor-types"),
+    ],
+)
+def test_audit_verify_refuses_bad_arguments_with_invalid_argument(
+    tmp_path: Path, path: Any, anchor: Any
+) -> None:
+    store = lr.SQLiteStore(tmp_path / "store.db")
+    store.close()
+    before = (tmp_path / "store.db").read_bytes()
+    if isinstance(path, str):
+        path = tmp_path / path
+    with pytest.raises(lr.InvalidArgument) as caught:
+        verify(path, anchor=anchor)
+    assert "abc" not in str(caught.value)
+    assert (tmp_path / "store.db").read_bytes() == before
