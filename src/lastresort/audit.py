@@ -49,7 +49,7 @@ from .convert import (
     load_event,
     load_row,
 )
-from .errors import StoreError
+from .errors import InvalidArgument, StoreError
 from .events import (
     DeadlineCleared,
     DeadlineMissed,
@@ -223,7 +223,25 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
         still hold it.
     :raises StoreError: when the file is missing, not SQLite, not a lastresort
         store or written by a newer lastresort.
+    :raises InvalidArgument: (a :class:`ValueError`) for a ``path`` that is not a
+        path, or an ``anchor`` that is not ``None`` or ``(n, link)`` of a whole
+        number and a string; nothing is read.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidArgument(
+            call="audit.verify", argument="path", problem=f"a path, not {type(path).__name__}"
+        )
+    if anchor is not None and not (
+        isinstance(anchor, tuple)
+        and len(anchor) == 2
+        and type(anchor[0]) is int
+        and isinstance(anchor[1], str)
+    ):
+        raise InvalidArgument(
+            call="audit.verify",
+            argument="anchor",
+            problem=f"None or a pair (n, link) of an int and a str, not {type(anchor).__name__}",
+        )
     from .store.connections import open_readonly
     from .store.schema import SCHEMA_VERSION, schema_version
 

@@ -161,7 +161,9 @@ def test_two_engines_tick_and_deliver_at_once_fire_each_deadline_once(tmp_path: 
     lease = timedelta(seconds=30)
     stores = [lr.SQLiteStore(path), lr.SQLiteStore(path)]
     pagers = [Pager(), Pager()]
-    engines = [engine(s, clock, p, deadline_lease=lease) for s, p in zip(stores, pagers)]
+    engines = [
+        engine(s, clock, p, deadline_lease=lease) for s, p in zip(stores, pagers, strict=True)
+    ]
     ids = [engines[0].open("taskforce", "counter").id for _ in range(8)]
     for eid in ids:
         engines[0].fire(eid, "call_expert", "counter")
@@ -219,7 +221,9 @@ def test_two_engines_tick_and_deliver_at_once_fire_each_deadline_once(tmp_path: 
         ),
         pytest.param(lambda: lr.VirtualClock(START).advance(-timedelta(1)), id="advance-back"),
         pytest.param(lambda: lr.VirtualClock(START).set("tomorrow"), id="set-text"),
-        pytest.param(lambda: lr.VirtualClock(START).set(START.replace(tzinfo=None)), id="set-naive"),
+        pytest.param(
+            lambda: lr.VirtualClock(START).set(START.replace(tzinfo=None)), id="set-naive"
+        ),
     ],
 )
 def test_a_virtual_clock_refuses_bad_arguments_with_invalid_argument(call: Any) -> None:
