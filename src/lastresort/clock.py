@@ -99,8 +99,8 @@ class VirtualClock:
                 raise InvalidArgument(
                     call="VirtualClock.set",
                     argument="moment",
-                    problem=f"not earlier than the clock's now ({self._now}; a clock is never set back),"
-                    f" not {moment}",
+                    problem=f"not earlier than the clock's now ({self._now}; a clock is"
+                    f" never set back), not {moment}",
                 )
             self._now = moment.astimezone(self._now.tzinfo)
             return self._now
