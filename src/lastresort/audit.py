@@ -49,7 +49,7 @@ from .convert import (
     load_event,
     load_row,
 )
-from .errors import StoreError
+from .errors import InvalidArgument, StoreError
 from .events import (
     DeadlineCleared,
     DeadlineMissed,
@@ -61,6 +61,7 @@ from .events import (
     StepEntered,
 )
 from .model import Encounter
+from .outbox import ESCALATED
 
 __all__ = [
     "GENESIS",
@@ -205,6 +206,12 @@ _NOTE_COLUMNS = len(_NOTE.split(","))
 _QUEUED = ("protocol", "event", "step", "party", "created_at")
 
 
+def _escalated(key: str, party: str) -> str:
+    """The key an escalation to ``party`` with key ``key`` escalates ("" if none)."""
+    suffix = f"{ESCALATED}{party}"
+    return key[: -len(suffix)] if key.endswith(suffix) else ""
+
+
 def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = None) -> AuditReport:
     """Check every hash chain of a store file, the ledger, and that every snapshot,
     pending deadline, outbox row, closing and purge marker agrees with its
@@ -216,7 +223,25 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
         still hold it.
     :raises StoreError: when the file is missing, not SQLite, not a lastresort
         store or written by a newer lastresort.
+    :raises InvalidArgument: (a :class:`ValueError`) for a ``path`` that is not a
+        path, or an ``anchor`` that is not ``None`` or ``(n, link)`` of a whole
+        number and a string; nothing is read.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidArgument(
+            call="audit.verify", argument="path", problem=f"a path, not {type(path).__name__}"
+        )
+    if anchor is not None and not (
+        isinstance(anchor, tuple)
+        and len(anchor) == 2
+        and type(anchor[0]) is int
+        and isinstance(anchor[1], str)
+    ):
+        raise InvalidArgument(
+            call="audit.verify",
+            argument="anchor",
+            problem=f"None or a pair (n, link) of an int and a str, not {type(anchor).__name__}",
+        )
     from .store.connections import open_readonly
     from .store.schema import SCHEMA_VERSION, schema_version
 
@@ -504,7 +529,10 @@ class _Verifier:
             elif isinstance(event, StepEntered):
                 step = event.step
             elif isinstance(event, NotificationQueued):
-                queued[event.key] = (event, step)
+                # an escalation of a dead letter is about the step of the notification
+                # it escalates, queued whatever step the encounter is in by then
+                original = queued.get(_escalated(event.key, event.party), (None, step))[1]
+                queued[event.key] = (event, original)
             elif event.kind in kinds:
                 key = str(getattr(event, "key", ""))
                 reached.setdefault((event.kind, key), []).append(event)

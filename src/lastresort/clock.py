@@ -6,6 +6,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from .errors import InvalidArgument
+
 __all__ = ["Clock", "SystemClock", "VirtualClock"]
 
 
@@ -43,11 +45,11 @@ class VirtualClock:
     """A clock that only moves when told to: for tests, scenarios and simulation.
 
     :param start: a timezone-aware start time.
-    :raises ValueError: for a naive start time.
+    :raises InvalidArgument: (a :class:`ValueError`) for anything else.
     """
 
     def __init__(self, start: datetime) -> None:
-        _aware(start)
+        _aware("VirtualClock", "start", start)
         self._now = start
         self._lock = threading.Lock()
 
@@ -60,12 +62,26 @@ class VirtualClock:
         shown in the start's time zone (45 minutes after 02:30 CEST on the night
         summer time ends is 02:15 CET).
 
-        :raises ValueError: for a negative ``delta`` (time never runs backwards).
+        :raises InvalidArgument: (a :class:`ValueError`) for a ``delta`` that is not a
+            :class:`~datetime.timedelta`, a negative one (time never runs backwards)
+            or one past the year 9999; the clock stays where it was.
         """
-        if delta < timedelta(0):
-            raise ValueError(f"cannot move a clock backwards (advance by {delta})")
+        if not isinstance(delta, timedelta) or delta < timedelta(0):
+            given = "a negative timedelta" if isinstance(delta, timedelta) else _kind(delta)
+            raise InvalidArgument(
+                call="VirtualClock.advance",
+                argument="delta",
+                problem=f"a timedelta of zero or more (time never runs backwards), not {given}",
+            )
         with self._lock:
-            self._now = instant_after(self._now, delta).astimezone(self._now.tzinfo)
+            try:
+                self._now = instant_after(self._now, delta).astimezone(self._now.tzinfo)
+            except OverflowError:
+                raise InvalidArgument(
+                    call="VirtualClock.advance",
+                    argument="delta",
+                    problem="a timedelta that keeps the clock before the year 10000",
+                ) from None
             return self._now
 
     def set(self, moment: datetime) -> datetime:
@@ -73,13 +89,19 @@ class VirtualClock:
         in the clock's time zone (a deadline's UTC ``due`` does not turn the clock
         to UTC).
 
-        :raises ValueError: for a naive or earlier moment.
+        :raises InvalidArgument: (a :class:`ValueError`) for anything but a
+            timezone-aware datetime, or an earlier moment.
         """
-        _aware(moment)
+        _aware("VirtualClock.set", "moment", moment)
         with self._lock:
             # compared as instants: two times in one zone compare by wall clock
             if moment.astimezone(UTC) < self._now.astimezone(UTC):
-                raise ValueError(f"cannot set the clock back from {self._now} to {moment}")
+                raise InvalidArgument(
+                    call="VirtualClock.set",
+                    argument="moment",
+                    problem=f"not earlier than the clock's now ({self._now}; a clock is"
+                    f" never set back), not {moment}",
+                )
             self._now = moment.astimezone(self._now.tzinfo)
             return self._now
 
@@ -87,6 +109,17 @@ class VirtualClock:
         return f"VirtualClock({self._now.isoformat()})"
 
 
-def _aware(moment: datetime) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"time {moment} has no time zone; use a timezone-aware datetime")
+def _kind(value: object) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _aware(call: str, name: str, moment: object) -> None:
+    if not isinstance(moment, datetime):
+        given = _kind(moment)
+    elif moment.tzinfo is None or moment.utcoffset() is None:
+        given = "a naive datetime"
+    else:
+        return
+    raise InvalidArgument(
+        call=call, argument=name, problem=f"a timezone-aware datetime, not {given}"
+    )
