@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .privacy import quoted
+
 __all__ = [
     "ActorRefused",
     "ChannelRefused",
@@ -73,7 +75,7 @@ class UnknownProtocol(LastResortError):
         self.protocol_id = protocol_id
         self.known = list(known)
         super().__init__(
-            f"unknown protocol {protocol_id!r}; known: {', '.join(sorted(known)) or 'none'}"
+            f"unknown protocol {quoted(protocol_id)}; known: {', '.join(sorted(known)) or 'none'}"
         )
 
 
@@ -95,7 +97,7 @@ class TransitionNotAllowed(LastResortError):
         self.closed = closed
         nothing = "nothing (the encounter is closed)" if closed else "nothing for this actor"
         super().__init__(
-            f"encounter {encounter_id}: event {event!r} is not allowed in step {step!r};"
+            f"encounter {encounter_id}: event {quoted(event)} is not allowed in step {step!r};"
             f" allowed now: {', '.join(self.allowed) or nothing}"
         )
 
@@ -120,7 +122,8 @@ class NotPermitted(LastResortError):
         self.may = list(may)
         extra = f" ({reason})" if reason else ""
         super().__init__(
-            f"encounter {encounter_id}, step {step!r}: {actor!r} may not fire {event!r}{extra};"
+            f"encounter {encounter_id}, step {step!r}: {quoted(actor)} may not fire"
+            f" {quoted(event)}{extra};"
             f" who may: {', '.join(self.may) or 'nobody'}"
         )
 
@@ -156,7 +159,7 @@ class UnknownEncounter(LastResortError):
 
     def __init__(self, encounter_id: str) -> None:
         self.encounter_id = encounter_id
-        super().__init__(f"unknown encounter {encounter_id!r}")
+        super().__init__(f"unknown encounter {quoted(encounter_id)}")
 
 
 class ConcurrentUpdate(LastResortError):

@@ -204,3 +204,13 @@ def forbidden_fact_term(name: str) -> str | None:
         if term in glued:
             return term
     return None
+
+
+def quoted(value: object) -> str:
+    """``value`` quoted for an error message when it has an identifier's form (an actor
+    id's: no spaces, at most 64 characters, not a BSN); otherwise only its type and
+    length: a name or citizen service number typed into the wrong field never reaches an
+    error, a log or a response."""
+    if isinstance(value, str) and ACTOR_ID.fullmatch(value) and not is_bsn(value):
+        return repr(value)
+    return f"({describe(value)}, not an identifier)"

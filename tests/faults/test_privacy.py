@@ -409,3 +409,29 @@ def test_an_undeclared_fact_key_that_could_be_child_data_is_not_echoed(
     _nothing_stored(engine)
     with pytest.raises(lr.FactsRefused, match="unknown fact 'colour'"):
         engine.open("taskforce", "counter", facts={"colour": "x"})
+
+
+@pytest.mark.parametrize("text", [NAME_AND_BSN, "123456782"])
+def test_caller_text_that_could_be_child_data_is_not_echoed_in_errors(
+    engine: lr.Engine, text: str
+) -> None:
+    """An event, encounter id, protocol id or party typed wrong (a name, a BSN) is
+    described in the error, never repeated; identifiers are still named."""
+    child = engine.open("taskforce", "counter")
+    refusals: list[tuple[type[lr.LastResortError], Any]] = [
+        (lr.TransitionNotAllowed, lambda: engine.fire(child.id, text, "counter")),
+        (lr.UnknownEncounter, lambda: engine.get(text)),
+        (lr.UnknownProtocol, lambda: engine.protocol(text)),
+        (lr.NotPermitted, lambda: engine.on_duty("taskforce", text)),
+    ]
+    for error, call in refusals:
+        with pytest.raises(error) as caught:
+            call()
+        message = str(caught.value)
+        assert "Jansen" not in message
+        assert "123456782" not in message
+        assert "not an identifier" in message
+    with pytest.raises(lr.TransitionNotAllowed, match="event 'no_such_event'"):
+        engine.fire(child.id, "no_such_event", "counter")
+    with pytest.raises(lr.UnknownEncounter, match="unknown encounter 'enc-1'"):
+        engine.get("enc-1")
