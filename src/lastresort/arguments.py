@@ -9,7 +9,7 @@ it could be something about a child.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from .errors import InvalidArgument
@@ -196,3 +196,43 @@ def check_fire(encounter_id: object, event: object, actor: object, version: obje
     check_text("Engine.fire", "event", event)
     check_actor("Engine.fire", actor)
     check_version("Engine.fire", "expected_version", version)
+
+
+def check_engine(protocols: object, plugins: object, store: object, clock: object) -> None:
+    """The collaborators given to :class:`~lastresort.Engine`: ``protocols`` ``None`` or
+    an iterable of protocols, ``plugins`` an iterable, ``store`` ``None`` or a
+    :class:`~lastresort.Store`, ``clock`` ``None`` or something with ``now()``."""
+    from .clock import Clock
+    from .model import Protocol
+    from .store.base import Store
+
+    call = "Engine"
+    if protocols is not None:
+        if isinstance(protocols, str | bytes) or not isinstance(protocols, Iterable):
+            raise InvalidArgument(
+                call=call,
+                argument="protocols",
+                problem=f"None or protocols, not {_kind(protocols)}",
+            )
+        protocols = list(protocols)
+        for item in protocols:
+            if not isinstance(item, Protocol):
+                raise InvalidArgument(
+                    call=call,
+                    argument="protocols",
+                    problem=f"None or lastresort.Protocol objects, not one {_kind(item)}",
+                )
+    if isinstance(plugins, str | bytes) or not isinstance(plugins, Iterable):
+        raise InvalidArgument(
+            call=call,
+            argument="plugins",
+            problem=f"plugin objects or modules, not {_kind(plugins)}",
+        )
+    if store is not None and not isinstance(store, Store):
+        raise InvalidArgument(
+            call=call, argument="store", problem=f"None or a lastresort Store, not {_kind(store)}"
+        )
+    if clock is not None and not isinstance(clock, Clock):
+        raise InvalidArgument(
+            call=call, argument="clock", problem=f"None or a Clock (with now()), not {_kind(clock)}"
+        )

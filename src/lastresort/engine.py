@@ -123,6 +123,8 @@ class Engine:
         delivery_lease: timedelta = timedelta(minutes=5),
         max_attempts: int = 5,
     ) -> None:
+        protocols = None if protocols is None else _listed(protocols)
+        check.check_engine(protocols, plugins, store, clock)
         if (
             not isinstance(deadline_lease, timedelta)
             or not timedelta(0) < deadline_lease <= _MAX_LEASE
@@ -778,3 +780,11 @@ def _by_id(protocols: Iterable[Protocol]) -> dict[str, Protocol]:
     if problems:
         raise ProtocolError(problems)
     return found
+
+
+def _listed(protocols: Iterable[Protocol]) -> Iterable[Protocol]:
+    """``protocols`` as a list when it is an iterable (a generator is read once here,
+    so that checking it does not use it up); anything else as given, to be refused."""
+    if isinstance(protocols, Iterable) and not isinstance(protocols, str | bytes):
+        return list(protocols)
+    return protocols

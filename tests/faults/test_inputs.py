@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -417,3 +417,45 @@ def test_a_change_with_a_time_without_zone_is_refused_by_both_stores(
     with pytest.raises(lr.StoreError, match="has no time zone"):
         store.commit(NAIVE_CHANGES[name])
     assert everything(store) == before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"protocols": 123}, "protocols"),
+        ({"protocols": "taskforce"}, "protocols"),
+        ({"protocols": [123]}, "protocols"),
+        ({"plugins": 123}, "plugins"),
+        ({"store": 123}, "store"),
+        ({"store": "engine.db"}, "store"),
+        ({"clock": 123}, "clock"),
+    ],
+)
+def test_a_wrong_collaborator_given_to_the_engine_is_refused(
+    kwargs: dict[str, Any], argument: str
+) -> None:
+    with pytest.raises(lr.InvalidArgument) as caught:
+        lr.Engine(entry_points=False, **kwargs)
+    assert caught.value.argument == argument
+    assert f"{argument} must be" in str(caught.value)
+
+
+def test_the_engine_reads_a_generator_of_protocols_once() -> None:
+    protocol = lr.load_protocol(TASKFORCE)
+    eng = lr.Engine(protocols=(p for p in [protocol]), entry_points=False)
+    assert list(eng.protocols) == ["taskforce"]
+
+
+def test_a_sqlite_store_path_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(lr.InvalidArgument, match="path must be a file path"):
+        lr.SQLiteStore(123)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_purge_with_a_dry_run_that_is_not_a_flag_is_refused(tmp_path: Path) -> None:
+    store = lr.SQLiteStore(tmp_path / "s.db")
+    try:
+        with pytest.raises(lr.InvalidArgument, match="dry_run must be True or False"):
+            store.purge_facts(datetime(2030, 1, 1, tzinfo=UTC), dry_run="x")  # type: ignore[arg-type]
+    finally:
+        store.close()

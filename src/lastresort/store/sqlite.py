@@ -46,6 +46,7 @@ from ..convert import (
 from ..errors import (
     ConcurrentUpdate,
     DeadlineGone,
+    InvalidArgument,
     LastResortError,
     StoreError,
     UnknownEncounter,
@@ -114,6 +115,12 @@ class SQLiteStore:
         synchronous: str = "FULL",
         busy_timeout: float = 10.0,
     ) -> None:
+        if not isinstance(path, str | os.PathLike):
+            raise InvalidArgument(
+                call="SQLiteStore",
+                argument="path",
+                problem=f"a file path (str or os.PathLike), not {type(path).__name__}",
+            )
         if str(path) in {"", ":memory:"} or str(path).startswith("file:"):
             raise ValueError(
                 f"SQLiteStore needs a file path, not {str(path)!r}; use MemoryStore in memory"
@@ -498,6 +505,7 @@ class SQLiteStore:
         :returns: how many encounters were (or would be) purged.
         """
         check_moment("purge_facts", "closed_before", closed_before)
+        check_flag("purge_facts", "dry_run", dry_run)
         check_moment("purge_facts", "now", now, optional=True)
         where = "closed_us IS NOT NULL AND closed_us < ? AND purged_at IS NULL"
         limit = micros(closed_before)
