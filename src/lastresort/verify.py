@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import islice
+from typing import NoReturn
 
 from .bounds import Bound, PathStep, ProtocolGraph, goal_bound, graph_problems, order_bound
 from .bounds import render_path as render_path  # re-exported for cli_check and testing
-from .errors import ProtocolError
+from .errors import InvalidArgument, ProtocolError
 from .model import Protocol, ProtocolKind
 from .properties import (
     ENCOUNTER_ONLY,
@@ -145,18 +146,29 @@ def verify(
         ``initial``, ``from`` or ``to``, outgoing transitions of a terminal step,
         ``by`` naming nobody or an unknown party, a duration longer than 366 days);
         see docs/verifier.md.
-    :raises ValueError: when an extra property is not a :class:`Property` or its
-        name is already taken, or ``max_examples`` is not a whole number of at least 1.
+    :raises InvalidArgument: (a :class:`ValueError` too) when ``protocol`` is not a
+        :class:`Protocol`, an extra property is not a :class:`Property` or its name is
+        already taken, or ``max_examples`` is not a whole number of at least 1.
     """
+
+    def refuse(argument: str, problem: str) -> NoReturn:
+        raise InvalidArgument(call="verify", argument=argument, problem=problem)
+
+    if not isinstance(protocol, Protocol):
+        refuse("protocol", f"a lastresort.Protocol, not {type(protocol).__name__}")
     if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
-        raise ValueError(f"max_examples must be a whole number of at least 1, got {max_examples!r}")
+        refuse("max_examples", f"a whole number of at least 1, not {max_examples!r}")
+    if isinstance(extra_properties, str | bytes) or not isinstance(extra_properties, Iterable):
+        refuse("extra_properties", f"properties, not {type(extra_properties).__name__}")
     extra = list(extra_properties)
     taken = set(RULES)
     for prop in extra:
         if not isinstance(prop, Property):
-            raise ValueError(f"expected a lastresort.Property, got {type(prop).__name__}")
+            refuse(
+                "extra_properties", f"lastresort.Property objects, not one {type(prop).__name__}"
+            )
         if prop.name in taken:
-            raise ValueError(f"property name {prop.name!r} is already taken")
+            refuse("extra_properties", f"properties of new names ({prop.name!r} is already taken)")
         taken.add(prop.name)
     problems = graph_problems(protocol) + duration_problems(protocol)
     if problems:

@@ -459,3 +459,24 @@ def test_purge_with_a_dry_run_that_is_not_a_flag_is_refused(tmp_path: Path) -> N
             store.purge_facts(datetime(2030, 1, 1, tzinfo=UTC), dry_run="x")  # type: ignore[arg-type]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "argument"),
+    [
+        ((123,), {}, "protocol"),
+        (("taskforce",), {}, "protocol"),
+        ((None,), {}, "protocol"),
+        (("P",), {"extra_properties": 5}, "extra_properties"),
+        (("P",), {"extra_properties": [5]}, "extra_properties"),
+        (("P",), {"max_examples": 0}, "max_examples"),
+    ],
+)
+def test_verify_refuses_a_wrong_argument_with_invalid_argument(
+    args: tuple[Any, ...], kwargs: dict[str, Any], argument: str
+) -> None:
+    protocol = lr.load_protocol(TASKFORCE)
+    args = tuple(protocol if a == "P" else a for a in args)
+    with pytest.raises(lr.InvalidArgument) as caught:
+        lr.verify(*args, **kwargs)
+    assert caught.value.argument == argument
