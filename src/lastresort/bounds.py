@@ -437,6 +437,58 @@ def _topological(graph: ProtocolGraph, nodes: set[str], edge: Callable[[Edge], b
     return order
 
 
+def on_cycles(graph: ProtocolGraph) -> set[str]:
+    """The reachable steps that lie on a cycle (a strongly connected component of more
+    than one step, or a step with a transition to itself): Tarjan's algorithm, without
+    recursion, linear in steps plus transitions."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[str] = set()
+    counter = 0
+    for root in graph.reachable:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, i = work[-1]
+            edges = graph.out[node]
+            if i < len(edges):
+                work[-1] = (node, i + 1)
+                target = edges[i].target
+                if target == node:
+                    found.add(node)
+                if target not in index:
+                    index[target] = low[target] = counter
+                    counter += 1
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, 0))
+                elif target in on_stack:
+                    low[node] = min(low[node], index[target])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.update(component)
+    return found
+
+
 def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
     """The most time an order can be in force in total: the largest sum of the
     deadlines of steps tagged ``order_in_force`` along any path (every transition
@@ -448,7 +500,10 @@ def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
     force = [s for s in graph.reachable if tag in steps[s].tags]
     if not force:
         return Bound(tag, what, name, requirement, ZERO, False)
+    cyclic = on_cycles(graph)  # one pass (not a search from every weighted step)
     for f in force:
+        if f not in cyclic:
+            continue
         parent = graph.search(f)
         back = next((e for s in parent for e in graph.out[s] if e.target == f), None)
         if back is not None:
