@@ -193,6 +193,11 @@ _CLOSED_US, _PURGED_AT = 15, 16
 #: column that marks it in the row, and a word for it. The column is set exactly when
 #: the encounter's timeline holds such an event for the row's key, to that event's
 #: time. A new terminal state (a dead letter, say) is one more line here.
+#: the longest a claim or a retry can keep a deadline or a notification from every
+#: worker: the longest claim lease a store accepts (``arguments.MAX_LEASE``, 366 days),
+#: which is also longer than any retry backoff (``Backoff`` caps it)
+MAX_HOLD = timedelta(days=366)
+
 _OUTBOX_ENDS: tuple[tuple[str, str, str], ...] = (
     ("NotificationDelivered", "delivered_at", "delivered"),
     ("NotificationDeadLettered", "dead_lettered_at", "dead-lettered"),
@@ -271,6 +276,8 @@ class _Verifier:
         self.conn = conn
         self.micros = micros
         self.problems: dict[str | None, list[AuditProblem]] = {}
+        #: the latest moment any event of the store records
+        self.latest: datetime | None = None
 
     def add(self, eid: str | None, seq: int | None, message: str) -> None:
         self.problems.setdefault(eid, []).append(AuditProblem(eid, seq, message))
@@ -322,6 +329,7 @@ class _Verifier:
         for eid in notes:
             if eid not in encounters:
                 self.add(eid, None, "notifications of an encounter row that is gone")
+        self._leases()
         commits, head = self._ledger(encounters, anchor)
         order = {eid: i for i, eid in enumerate(encounters)}
         ranked = sorted(
@@ -395,6 +403,10 @@ class _Verifier:
         self._snapshot(enc, last, last_snapshot)
         closed = self._agrees(enc, timeline)
         self._retention(enc, closed)
+        if timeline:
+            moment = max(e.at for e in timeline)
+            if self.latest is None or moment > self.latest:
+                self.latest = moment
         self._deadlines(eid, timeline, pending)
         self._outbox(eid, timeline, notes)
 
@@ -488,6 +500,42 @@ class _Verifier:
                 )
         elif facts is None:
             self.add(eid, None, "its facts are gone (NULL) but it was not purged (no purged_at)")
+
+    def _leases(self) -> None:
+        """No claim can hide a deadline or a notification for longer than a lease can
+        last. A deadline's lease and an undelivered notification's next attempt are
+        not events, but every worker takes them at its clock's now plus at most
+        :data:`MAX_HOLD` (the longest claim lease or retry a store or engine accepts);
+        so one further than that past both this moment and the latest event of the
+        store was moved by hand (it would keep ``tick``/``deliver`` away)."""
+        if not self.micros:
+            return
+        now = datetime.now(UTC)
+        reference = now if self.latest is None or self.latest < now else self.latest
+        limit = _instant_us(reference + MAX_HOLD)
+        for did, eid in self.conn.execute(
+            "SELECT id, encounter_id FROM deadlines WHERE lease_us > ?", (limit,)
+        ):
+            self.add(
+                eid,
+                None,
+                f"deadline {did} is claimed for longer than any lease lasts (moved?): no"
+                " worker would fire it",
+            )
+        present = {row[1] for row in self.conn.execute("PRAGMA table_info(outbox)")}
+        pending = "delivered_at IS NULL" + (
+            " AND dead_lettered_at IS NULL" if "dead_lettered_at" in present else ""
+        )
+        for key, eid in self.conn.execute(
+            f"SELECT key, encounter_id FROM outbox WHERE {pending} AND next_attempt_us > ?",
+            (limit,),
+        ):
+            self.add(
+                eid,
+                None,
+                f"notification {key} waits for its next attempt longer than any lease or"
+                " retry lasts (moved?): no worker would deliver it",
+            )
 
     def _deadlines(self, eid: str, timeline: list[Event], pending: list[tuple[Any, ...]]) -> None:
         # in timeline order: a deadline scheduled again after it ended (re-armed) is open
@@ -635,3 +683,8 @@ class _Verifier:
                         f" {last_seq.get(eid, 0)}, not {enc[13]}",
                     )
         return count, head
+
+
+def _instant_us(moment: datetime) -> int:
+    """``moment`` as whole microseconds since 1970 UTC (the ``*_us`` columns)."""
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)

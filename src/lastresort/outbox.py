@@ -102,10 +102,41 @@ class Backoff:
     factor: float = 2.0
     cap: timedelta = timedelta(hours=1)
 
+    def __attrs_post_init__(self) -> None:
+        """:raises InvalidArgument: for a ``base`` or ``cap`` that is not a timedelta in
+        (0, 366 days] (the audit relies on no retry waiting longer), or a ``factor``
+        that is not a finite number ≥ 1."""
+        for name in ("base", "cap"):
+            value = getattr(self, name)
+            if not isinstance(value, timedelta) or not timedelta(0) < value <= MAX_RETRY:
+                raise InvalidArgument(
+                    call="Backoff",
+                    argument=name,
+                    problem=f"a timedelta of more than zero and at most {MAX_RETRY.days} days,"
+                    f" not {value!r}",
+                )
+        factor = self.factor
+        if (
+            isinstance(factor, bool)
+            or not isinstance(factor, int | float)
+            or not (1 <= factor < float("inf"))
+        ):
+            raise InvalidArgument(
+                call="Backoff", argument="factor", problem=f"a finite number >= 1, not {factor!r}"
+            )
+
     def delay(self, attempt: int) -> timedelta:
         """The wait after failed attempt number ``attempt`` (1 for the first failure)."""
-        seconds = self.base.total_seconds() * self.factor ** max(attempt - 1, 0)
-        return min(timedelta(seconds=seconds), self.cap)
+        try:
+            seconds = self.base.total_seconds() * self.factor ** max(attempt - 1, 0)
+            wait = timedelta(seconds=seconds)
+        except OverflowError:  # past any cap: a thousand doublings
+            return self.cap
+        return min(wait, self.cap)
+
+
+#: the longest wait a :class:`Backoff` may have between attempts
+MAX_RETRY = timedelta(days=366)
 
 
 class DeliveryTimeout(TimeoutError):
@@ -174,8 +205,11 @@ def check_delivery_settings(
         or not 0 < timeout < float("inf")
     ):
         refuse("delivery_timeout", f"None or a number of seconds > 0, not {timeout!r}")
-    if not isinstance(lease, timedelta) or lease <= timedelta(0):
-        refuse("delivery_lease", f"a positive timedelta, not {lease!r}")
+    if not isinstance(lease, timedelta) or not timedelta(0) < lease <= MAX_RETRY:
+        refuse(
+            "delivery_lease",
+            f"a positive timedelta of at most {MAX_RETRY.days} days, not {lease!r}",
+        )
     if timeout is not None and lease.total_seconds() <= timeout:
         refuse(
             "delivery_lease",

@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import stat
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import attrs
@@ -540,3 +540,41 @@ def test_facts_stored_again_after_a_purge_lose_the_purge_marker(db: Path) -> Non
         assert theirs.purge_facts(START + timedelta(days=1)) == 1
     report = verify(db)
     assert report.ok, [str(p) for p in report.problems]
+
+
+# -- leases and retry times: not events, but bounded ----------------------------------
+
+CENTURY_US = 100 * 365 * 24 * 3600 * 1_000_000
+
+
+def test_a_deadline_hidden_by_a_century_long_lease_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lease pushed a century on keeps every ``tick`` away from the deadline: no
+    worker can take a lease longer than 366 days, so the audit names it."""
+    assert sql(
+        db, "UPDATE deadlines SET lease_us = due_us + ? WHERE encounter_id = 'fresh'", CENTURY_US
+    )
+    located(db, capsys, "fresh", "claimed for longer than any lease lasts")
+
+
+def test_an_undelivered_notification_hidden_a_century_on_is_located(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (key,) = one(db, "SELECT key FROM outbox WHERE delivered_at IS NULL LIMIT 1")
+    (eid,) = one(db, "SELECT encounter_id FROM outbox WHERE key = ?", key)
+    assert sql(
+        db, "UPDATE outbox SET next_attempt_us = next_attempt_us + ? WHERE key = ?", CENTURY_US, key
+    )
+    located(db, capsys, str(eid), "longer than any lease or retry lasts")
+
+
+def test_a_lease_a_worker_can_take_is_no_alarm(db: Path) -> None:
+    """A claim of the longest lease a store accepts, taken at the latest moment of the
+    store, passes: the bound raises no false alarm."""
+    assert sql(
+        db,
+        "UPDATE deadlines SET lease_us = ? WHERE encounter_id = 'fresh'",
+        micros(datetime.now(UTC) + timedelta(days=365)),
+    )
+    assert verify(db).ok

@@ -461,3 +461,26 @@ def test_a_claim_lease_and_a_retry_across_dst_are_real_durations(store: lr.Store
     assert failed.next_attempt_at.astimezone(UTC) - clock.now().astimezone(UTC) == timedelta(
         hours=1
     )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"base": timedelta(0)}, "base"),
+        ({"cap": timedelta(days=400)}, "cap"),
+        ({"cap": 60}, "cap"),
+        ({"factor": 0.5}, "factor"),
+        ({"factor": float("inf")}, "factor"),
+    ],
+)
+def test_a_backoff_out_of_range_is_refused(kwargs: dict[str, Any], argument: str) -> None:
+    """No retry may wait longer than 366 days (the audit relies on it)."""
+    with pytest.raises(lr.InvalidArgument) as caught:
+        lr.Backoff(**kwargs)
+    assert caught.value.argument == argument
+
+
+def test_a_backoff_after_thousands_of_attempts_is_its_cap() -> None:
+    """``factor ** attempt`` overflowed a float after about a thousand doublings."""
+    assert lr.Backoff().delay(5000) == timedelta(hours=1)
+    assert lr.Backoff().delay(1) == timedelta(seconds=30)
