@@ -278,6 +278,8 @@ class _Verifier:
         self.problems: dict[str | None, list[AuditProblem]] = {}
         #: the latest moment any event of the store records
         self.latest: datetime | None = None
+        #: the columns the file's outbox has (a file not yet migrated lacks later ones)
+        self.outbox_columns: set[str] = set()
 
     def add(self, eid: str | None, seq: int | None, message: str) -> None:
         self.problems.setdefault(eid, []).append(AuditProblem(eid, seq, message))
@@ -305,7 +307,9 @@ class _Verifier:
             pending.setdefault(row[1], []).append(row)
         notes: dict[str, list[tuple[Any, ...]]] = {}
         # a file not yet migrated lacks the columns of later outbox states (NULL there)
-        present = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+        present = self.outbox_columns = {
+            row[1] for row in conn.execute("PRAGMA table_info(outbox)")
+        }
         ends = "".join(
             f", {column}" if column in present else ", NULL" for _, column, _ in _OUTBOX_ENDS
         )
@@ -522,9 +526,8 @@ class _Verifier:
                 f"deadline {did} is claimed for longer than any lease lasts (moved?): no"
                 " worker would fire it",
             )
-        present = {row[1] for row in self.conn.execute("PRAGMA table_info(outbox)")}
-        pending = "delivered_at IS NULL" + (
-            " AND dead_lettered_at IS NULL" if "dead_lettered_at" in present else ""
+        pending = " AND ".join(
+            f"{column} IS NULL" for _, column, _ in _OUTBOX_ENDS if column in self.outbox_columns
         )
         for key, eid in self.conn.execute(
             f"SELECT key, encounter_id FROM outbox WHERE {pending} AND next_attempt_us > ?",
