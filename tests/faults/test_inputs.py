@@ -24,7 +24,7 @@ from lastresort.cli import main
 from lastresort.store import Change
 from tests.conftest import TASKFORCE
 from tests.store_kit import RELAY, START, relay
-from tests.test_store_contract import STORES, everything
+from tests.test_store_contract import STORES, everything, opened
 
 LEASE = timedelta(minutes=1)
 NAIVE = datetime(2026, 3, 2, 12, 0)
@@ -353,19 +353,6 @@ def test_a_wrong_argument_to_a_store_is_refused_alike_and_changes_nothing(
     assert everything(store) == before
 
 
-def _opened(eid: str, at: datetime) -> lr.Event:
-    return lr.EncounterOpened(
-        encounter_id=eid,
-        at=at,
-        actor=lr.Actor("counter"),
-        protocol="relay",
-        protocol_version="1",
-        step="desk",
-        responsible="counter",
-        channel="counter",
-    )
-
-
 def _new(eid: str, opened_at: datetime = START, at: datetime = START, **kw: Any) -> Change:
     return Change(
         encounter=lr.Encounter(
@@ -379,7 +366,7 @@ def _new(eid: str, opened_at: datetime = START, at: datetime = START, **kw: Any)
             opened_at=opened_at,
         ),
         expected_version=None,
-        events=[_opened(eid, at)],
+        events=[attrs.evolve(opened(eid), at=at)],
         **kw,
     )
 

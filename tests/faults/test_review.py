@@ -17,17 +17,7 @@ import pytest
 import lastresort as lr
 from lastresort.audit import verify
 from tests.conftest import START, TASKFORCE
-
-
-def engine(store: lr.Store, clock: lr.VirtualClock, *plugins: object, **kw: Any) -> lr.Engine:
-    return lr.Engine(
-        protocols=[lr.load_protocol(TASKFORCE)],
-        plugins=plugins,
-        store=store,
-        clock=clock,
-        entry_points=False,
-        **kw,
-    )
+from tests.faults.test_outbox import engine
 
 
 class Pager:
