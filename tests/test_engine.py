@@ -107,7 +107,7 @@ def test_a_handover_fired_by_the_giver_is_refused_and_changes_nothing(
     with pytest.raises(lr.NotPermitted) as info:
         eng.fire(enc.id, "expert_takes_over", "counter")
     assert "only the receiving party" in str(info.value)
-    assert info.value.may == ["expert"]
+    assert info.value.allowed == ["expert"]
     assert snapshot(eng, enc.id) == before
 
 
@@ -128,7 +128,7 @@ def test_not_permitted_names_actor_event_and_who_may(engine: lr.Engine) -> None:
     before = snapshot(engine, enc.id)
     with pytest.raises(lr.NotPermitted) as info:
         engine.fire(enc.id, "call_expert", "mayor")
-    assert (info.value.actor, info.value.event, info.value.may) == (
+    assert (info.value.actor, info.value.event, info.value.allowed) == (
         "mayor",
         "call_expert",
         ["counter"],

@@ -12,6 +12,7 @@ from .diagram import to_dot, to_mermaid
 from .engine import Engine
 from .errors import (
     ActorRefused,
+    Category,
     ChannelRefused,
     ConcurrentUpdate,
     DeadlineGone,
@@ -20,6 +21,8 @@ from .errors import (
     InvalidArgument,
     LastResortError,
     NotPermitted,
+    PluginLoadError,
+    ProblemsError,
     ProtocolError,
     ScenarioError,
     StoreError,
@@ -60,7 +63,6 @@ from .model import (
     Transition,
 )
 from .outbox import Backoff, Notification
-from .plugins import PluginLoadError
 from .protocol_file import dump_protocol, load_packaged_protocol, load_protocol
 from .store import MemoryStore, PendingDeadline, SQLiteStore, Store
 from .validate import validate
@@ -73,6 +75,7 @@ __all__ = [
     "ActorRefused",
     "Backoff",
     "Bound",
+    "Category",
     "ChannelRefused",
     "Clock",
     "ConcurrentUpdate",
@@ -105,6 +108,7 @@ __all__ = [
     "PathStep",
     "PendingDeadline",
     "PluginLoadError",
+    "ProblemsError",
     "Property",
     "PropertyResult",
     "Protocol",

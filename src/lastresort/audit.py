@@ -256,15 +256,15 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
         conn.execute("BEGIN")
         version = schema_version(conn, str(file))
         if version == 0:
-            raise StoreError(f"{file}: an empty file, not a lastresort store")
+            raise StoreError(problem=f"{file}: an empty file, not a lastresort store")
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"{file} has schema version {version}, newer than this lastresort"
+                problem=f"{file} has schema version {version}, newer than this lastresort"
                 f" understands ({SCHEMA_VERSION})"
             )
         return _Verifier(conn, micros=version >= 2).run(anchor)
     except sqlite3.Error as exc:
-        raise StoreError(f"{file}: cannot be read: {exc}") from exc
+        raise StoreError(problem=f"{file}: cannot be read: {exc}") from exc
     finally:
         conn.close()
 

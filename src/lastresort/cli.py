@@ -45,7 +45,7 @@ def resolve_protocol(target: str) -> Protocol:
     known = installed_protocols()
     if target not in known:
         raise ProtocolError(
-            [f"$: unknown protocol {target!r}; installed: {', '.join(sorted(known))}"]
+            problems=[f"$: unknown protocol {target!r}; installed: {', '.join(sorted(known))}"]
         )
     return known[target]
 

@@ -43,11 +43,11 @@ def page_name(protocol: Protocol) -> str:
     """
     if not _FILE_ID.match(protocol.id) or protocol.id.endswith("."):
         raise ProtocolError(
-            [
+            problems=[
                 f"$.protocol.id: {protocol.id!r} cannot name a page file (use letters, digits,"
                 " '_', '-' and '.')"
             ],
-            protocol.id,
+            source=protocol.id,
         )
     return f"{protocol.id}.md"
 
@@ -253,7 +253,7 @@ def _resolve(target: str, hooks: Hooks) -> Protocol:
     known = hooks.protocols()
     if target not in known:
         raise ProtocolError(
-            [f"$: unknown protocol {target!r}; installed: {', '.join(sorted(known))}"]
+            problems=[f"$: unknown protocol {target!r}; installed: {', '.join(sorted(known))}"]
         )
     return known[target]
 

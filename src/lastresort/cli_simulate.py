@@ -137,7 +137,7 @@ def _resolve(targets: list[str]) -> list[Protocol]:
             known = ", ".join(sorted(installed)) or "none"
             problems.append(f"unknown protocol {target!r}; installed: {known}")
     if problems:
-        raise SimulationConfigError(problems)
+        raise SimulationConfigError(problems=problems)
     return found
 
 
@@ -155,7 +155,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     """Run ``lastresort simulate`` with parsed arguments; return the exit code."""
     problems = _writable(args.csv, "--csv") + _writable(args.report, "--report")
     if problems:
-        raise SimulationConfigError(problems)
+        raise SimulationConfigError(problems=problems)
     if args.report is not None:
         require_plotting()  # before any work: the run may be long
     config = load_config(args.config) if args.config is not None else SimulationConfig()

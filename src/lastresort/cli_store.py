@@ -94,7 +94,7 @@ def _existing_store(path: Path) -> SQLiteStore:
     """Open ``path`` only if it already is a lastresort store: never create or
     convert some other file."""
     if not path.is_file():
-        raise StoreError(f"{path}: no such file")
+        raise StoreError(problem=f"{path}: no such file")
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
@@ -102,9 +102,9 @@ def _existing_store(path: Path) -> SQLiteStore:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        raise StoreError(f"{path}: not a readable SQLite database: {exc}") from exc
+        raise StoreError(problem=f"{path}: not a readable SQLite database: {exc}") from exc
     if version == 0:
-        raise StoreError(f"{path}: an empty file, not a lastresort store")
+        raise StoreError(problem=f"{path}: an empty file, not a lastresort store")
     return SQLiteStore(path)
 
 

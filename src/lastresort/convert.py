@@ -433,7 +433,7 @@ def structure(data: Any, cls: type[T], path: str = "$") -> T:
     try:
         return converter.structure(data, cls)
     except Exception as exc:
-        raise ProtocolError(problems_of(exc, path)) from exc
+        raise ProtocolError(problems=problems_of(exc, path)) from exc
 
 
 # -- stored rows: events, encounters, notifications, deadlines -------------------------
@@ -497,11 +497,11 @@ def load_event(data: Mapping[str, Any]) -> Event:
     kind = data.get("kind") if isinstance(data, Mapping) else None
     if kind not in _KINDS:
         known = ", ".join(sorted(_KINDS))
-        raise StoreError(f"$.kind: unknown event kind {kind!r}; one of {known}")
+        raise StoreError(problem=f"$.kind: unknown event kind {kind!r}; one of {known}")
     try:
         event: Event = converter.structure(dict(data), StoredEvent)
     except Exception as exc:
-        raise StoreError("; ".join(problems_of(exc))) from exc
+        raise StoreError(problem="; ".join(problems_of(exc))) from exc
     return event
 
 
@@ -523,4 +523,4 @@ def load_row(data: Mapping[str, Any], cls: type[T]) -> T:
     try:
         return converter.structure(dict(data), cls)
     except Exception as exc:
-        raise StoreError("; ".join(problems_of(exc))) from exc
+        raise StoreError(problem="; ".join(problems_of(exc))) from exc

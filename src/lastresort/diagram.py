@@ -126,7 +126,7 @@ def _check(protocol: Protocol, lang: str) -> None:
         raise ValueError(f"lang must be one of {', '.join(map(repr, LANGS))}, got {lang!r}")
     problems = graph_problems(protocol)
     if problems:
-        raise ProtocolError(problems, protocol.id)
+        raise ProtocolError(problems=problems, source=protocol.id)
 
 
 def _ids(protocol: Protocol) -> dict[str, str]:

@@ -174,7 +174,7 @@ class Engine:
                 found.extend(f"unsafe: {p}" for p in report.problems())
             problems.extend(f"protocol {protocol.id!r}: {p}" for p in found)
         if problems:
-            raise ProtocolError(problems)
+            raise ProtocolError(problems=problems)
 
     @property
     def protocols(self) -> Mapping[str, Protocol]:
@@ -190,7 +190,7 @@ class Engine:
         try:
             return self._compiled[protocol_id]
         except KeyError:
-            raise UnknownProtocol(protocol_id, list(self._compiled)) from None
+            raise UnknownProtocol(protocol_id=protocol_id, known=list(self._compiled)) from None
 
     # -- reading ----------------------------------------------------------------------
 
@@ -253,7 +253,9 @@ class Engine:
         check.check_moment("Engine.on_duty", "at", at, optional=True)
         protocol = self.protocol(protocol_id)
         if party not in protocol.parties:
-            raise NotPermitted("-", "-", "on_duty", party, list(protocol.parties), "unknown party")
+            raise NotPermitted(
+                event="on_duty", actor=party, allowed=list(protocol.parties), reason="unknown party"
+            )
         return self.hooks.party_directory(protocol, protocol.parties[party], at or self.clock.now())
 
     # -- changing -----------------------------------------------------------------------
@@ -283,15 +285,16 @@ class Engine:
             channel = protocol.channels[0]
         elif not isinstance(channel, str) or channel not in protocol.channels:
             # never echo it: a channel of free text could name the child
-            raise ChannelRefused(protocol.id, protocol.channels, describe(channel))
+            raise ChannelRefused(
+                protocol_id=protocol.id, allowed=protocol.channels, given=describe(channel)
+            )
         if who.role not in protocol.parties:
             raise NotPermitted(
-                "-",
-                protocol.initial,
-                "open",
-                who.role,
-                list(protocol.parties),
-                "only a party of the protocol can open an encounter",
+                step=protocol.initial,
+                event="open",
+                actor=who.role,
+                allowed=list(protocol.parties),
+                reason="only a party of the protocol can open an encounter",
             )
         clean = self._facts(machine, facts or {})
         change = opened(protocol, self._ids(), who, clean, self.clock.now(), channel)
@@ -321,15 +324,17 @@ class Engine:
         who = Actor.of(actor)
         if who.role == CLOCK:
             raise NotPermitted(
-                encounter_id,
-                encounter.state,
-                event,
-                CLOCK,
-                [],
-                "deadline events are fired only by tick()",
+                encounter_id=encounter_id,
+                step=encounter.state,
+                event=event,
+                actor=CLOCK,
+                allowed=[],
+                reason="deadline events are fired only by tick()",
             )
         if expected_version is not None and encounter.version != expected_version:
-            raise ConcurrentUpdate(encounter_id, expected_version, encounter.version)
+            raise ConcurrentUpdate(
+                encounter_id=encounter_id, expected=expected_version, actual=encounter.version
+            )
         return self._fire(encounter, event, who, self.clock.now())
 
     def _fire(
@@ -362,7 +367,9 @@ class Engine:
         taken = machine.run(state, event, route.permit, guard, route.plain)
         if taken is None:
             name, reason = refusals[-1] if refusals else ("?", "refused")
-            raise GuardRefused(encounter.id, state, event, name, reason)
+            raise GuardRefused(
+                encounter_id=encounter.id, step=state, event=event, guard=name, reason=reason
+            )
 
         eid = encounter.id
         # events are numbered here when the store can predict the next sequence number
@@ -402,10 +409,10 @@ class Engine:
         protocol = machine.protocol
         if not candidates:
             raise TransitionNotAllowed(
-                encounter.id,
-                state,
-                event,
-                self._allowed(encounter, actor),
+                encounter_id=encounter.id,
+                step=state,
+                event=event,
+                allowed=self._allowed(encounter, actor),
                 closed=state in protocol.steps and protocol.steps[state].terminal,
             )
         may = sorted(
@@ -415,9 +422,16 @@ class Engine:
         reason = (
             f"handover to {receiver!r}: only the receiving party accepts it"
             if receiver and actor.role in candidates[0].by
-            else ""
+            else None
         )
-        raise NotPermitted(encounter.id, state, event, actor.role, may, reason)
+        raise NotPermitted(
+            encounter_id=encounter.id,
+            step=state,
+            event=event,
+            actor=actor.role,
+            allowed=may,
+            reason=reason,
+        )
 
     def tick(self, now: datetime | None = None, limit: int | None = None) -> list[Event]:
         """Fire every deadline that is due: its event is fired as actor ``clock``
@@ -728,7 +742,7 @@ class Engine:
                 # never echo the value: it could be something about the child
                 problems.append(f"fact {key!r}: value not allowed (allowed: {allowed})")
         if problems:
-            raise FactsRefused(protocol.id, problems)
+            raise FactsRefused(protocol_id=protocol.id, problems=problems)
         return dict(facts)
 
     def _observe(self, events: Sequence[Event], encounter: Encounter) -> list[Event]:
@@ -778,7 +792,7 @@ def _by_id(protocols: Iterable[Protocol]) -> dict[str, Protocol]:
             problems.append(f"$.protocol.id: protocol id {protocol.id!r} given twice")
         found[protocol.id] = protocol
     if problems:
-        raise ProtocolError(problems)
+        raise ProtocolError(problems=problems)
     return found
 
 

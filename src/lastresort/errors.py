@@ -3,30 +3,61 @@
 Every error says what was refused, where (encounter, step, event, actor) and what
 is allowed instead. An error never leaves anything half-changed.
 
+One style for all of them (see docs/embedding.md, "Errors"):
+
+- every error class of the library is defined here;
+- constructors take keyword arguments only; a field that does not apply is ``None``
+  and the message simply leaves it out (never a ``"-"`` placeholder);
+- the same thing has the same field name everywhere: ``encounter_id``, ``step``,
+  ``event``, ``actor``, ``protocol_id``, ``allowed`` (what is allowed instead),
+  ``expected``/``actual`` (versions), ``problems`` (one line per problem), ``problem``
+  (what is wrong, as one phrase);
+- each class knows its :class:`Category`, an HTTP-like kind for embedders;
+- every error pickles with its fields (multiprocessing workers raise them).
+
 ::
 
     LastResortError
-    ├── ProtocolError (.problems)
-    │   └── ScenarioError
-    ├── UnknownProtocol
-    ├── TransitionNotAllowed
-    ├── NotPermitted
-    ├── GuardRefused
-    ├── FactsRefused
-    ├── UnknownEncounter
-    ├── ConcurrentUpdate
-    ├── StoreError
-    └── InvalidArgument (also a ValueError)
+    ├── ProblemsError (.problems)                       invalid
+    │   ├── ProtocolError (.source)                    invalid
+    │   ├── ScenarioError (.source)                    invalid
+    │   ├── SimulationConfigError (.source)            invalid
+    │   ├── PluginLoadError (.plugin)                  invalid
+    │   └── FactsRefused (.protocol_id)                invalid
+    ├── UnknownProtocol                                not_found
+    ├── UnknownEncounter                               not_found
+    ├── TransitionNotAllowed                           conflict
+    ├── GuardRefused                                   conflict
+    ├── ConcurrentUpdate                               conflict
+    │   └── DeadlineGone                               conflict
+    ├── NotPermitted                                   forbidden
+    ├── ActorRefused                                   forbidden
+    ├── ChannelRefused                                 invalid
+    ├── InvalidArgument (also a ValueError)            invalid
+    ├── NewPluginError                                 invalid
+    ├── StoreError                                     unavailable
+    └── ReportUnavailable                              unavailable
+
+The rule between ``conflict`` and ``invalid``: a refusal that depends on the
+encounter's present state (its step, its version, its deadlines, the facts a guard
+reads) is a ``conflict``: the same request may succeed against another state, after
+a reload or once the world has moved on. A request refused whatever the state (bad
+arguments, undeclared facts or channels, an unusable protocol, scenario,
+configuration or plugin) is ``invalid``: it must be changed before it can succeed.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any, ClassVar
 
 from .privacy import quoted
 
 __all__ = [
     "ActorRefused",
+    "Category",
     "ChannelRefused",
     "ConcurrentUpdate",
     "DeadlineGone",
@@ -34,9 +65,14 @@ __all__ = [
     "GuardRefused",
     "InvalidArgument",
     "LastResortError",
+    "NewPluginError",
     "NotPermitted",
+    "PluginLoadError",
+    "ProblemsError",
     "ProtocolError",
+    "ReportUnavailable",
     "ScenarioError",
+    "SimulationConfigError",
     "StoreError",
     "TransitionNotAllowed",
     "UnknownEncounter",
@@ -44,47 +80,182 @@ __all__ = [
 ]
 
 
+class Category(StrEnum):
+    """What kind of refusal an error is, for embedders that answer over HTTP or the
+    like (the status in brackets is the natural one; lastresort itself serves none)."""
+
+    #: the encounter or protocol named does not exist (404)
+    NOT_FOUND = "not_found"
+    #: the actor may not do this (403)
+    FORBIDDEN = "forbidden"
+    #: refused in the encounter's present state; may succeed in another (409)
+    CONFLICT = "conflict"
+    #: refused whatever the state: the request itself must change (400/422)
+    INVALID = "invalid"
+    #: the store or an optional part is not available; nothing was applied (503)
+    UNAVAILABLE = "unavailable"
+
+
+def _rebuild(cls: type[LastResortError], fields: dict[str, Any]) -> LastResortError:
+    """Unpickle an error: call its constructor with its fields by keyword."""
+    return cls(**fields)
+
+
+def _join(*parts: str | None) -> str:
+    """The parts that apply, separated by ``, ``."""
+    return ", ".join(part for part in parts if part)
+
+
 class LastResortError(Exception):
-    """Base class of every error lastresort raises on purpose."""
+    """Base class of every error lastresort raises on purpose.
 
-
-class ProtocolError(LastResortError):
-    """A protocol (file or mapping) is unusable.
-
-    :ivar problems: every problem found, each ``"<path>: <what is wrong>"``.
+    :cvar category: the :class:`Category` of the error.
     """
 
-    def __init__(self, problems: Sequence[str], source: str | None = None) -> None:
+    category: ClassVar[Category]
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        """The names of the constructor's fields (keyword-only), each also an attribute."""
+        signature = inspect.signature(cls.__init__)
+        return tuple(
+            name
+            for name, parameter in signature.parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        fields = {name: getattr(self, name) for name in self.fields()}
+        return (_rebuild, (type(self), fields), dict(self.__dict__) or None)
+
+
+class ProblemsError(LastResortError):
+    """Something given to lastresort (a protocol, a scenario, a configuration, a
+    plugin, facts) is unusable, for every reason listed at once.
+
+    :ivar problems: every problem found, each ``"<path>: <what is wrong>"`` where it
+        has a place.
+    :ivar source: the file or name the problems were found in, or ``None``.
+    """
+
+    category = Category.INVALID
+
+    def __init__(self, *, problems: Sequence[str], source: str | None = None) -> None:
         self.problems: list[str] = list(problems)
         self.source = source
-        where = f" in {source}" if source else ""
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = f" in {self.source}" if self.source else ""
         count = len(self.problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         noun = "problem" if count == 1 else "problems"
-        super().__init__(f"{count} {noun}{where}:\n{lines}")
+        return f"{count} {noun}{where}:\n{lines}"
 
 
-class ScenarioError(ProtocolError):
-    """A scenario file is unusable; ``.problems`` lists each problem with its path."""
+class ProtocolError(ProblemsError):
+    """A protocol (file or mapping) is unusable.
+
+    :ivar problems: every problem found, each ``"<path>: <what is wrong>"``.
+    :ivar source: the file name, the protocol id, or ``None``.
+    """
+
+
+class ScenarioError(ProblemsError):
+    """A scenario file is unusable, or the engine cannot run it; ``.problems`` lists
+    each problem with its path. Not a :class:`ProtocolError`."""
+
+
+class SimulationConfigError(ProblemsError):
+    """A simulation configuration or its arguments are unusable; ``.problems`` lists
+    each problem with its path. Not a :class:`ProtocolError`."""
+
+
+class PluginLoadError(ProblemsError):
+    """A plugin could not be registered or used (a bad hook name or signature, a
+    failing entry point, a hook that returned something unusable).
+
+    :ivar plugin: the plugin's name in the plugin manager, or ``None`` when it is not
+        known (an entry point failing to import).
+    """
+
+    def __init__(
+        self, *, problems: Sequence[str], plugin: str | None = None, source: str | None = None
+    ) -> None:
+        self.plugin = plugin
+        super().__init__(problems=problems, source=source)
+
+    def _message(self) -> str:
+        who = f"plugin {self.plugin!r}: " if self.plugin else ""
+        return who + "; ".join(self.problems)
+
+
+class FactsRefused(ProblemsError):
+    """Facts given to an encounter are not declared by its protocol.
+
+    :ivar protocol_id: the protocol that refused them.
+    :ivar problems: one line per refused key or value.
+    """
+
+    def __init__(
+        self, *, protocol_id: str, problems: Sequence[str], source: str | None = None
+    ) -> None:
+        self.protocol_id = protocol_id
+        super().__init__(problems=problems, source=source)
+
+    def _message(self) -> str:
+        return f"facts refused by protocol {self.protocol_id!r}: " + "; ".join(self.problems)
 
 
 class UnknownProtocol(LastResortError):
-    """No protocol with that id is known to the engine."""
+    """No protocol with that id is known to the engine.
 
-    def __init__(self, protocol_id: str, known: Sequence[str]) -> None:
+    :ivar protocol_id: the id asked for (quoted in the message only when it has an
+        identifier's form).
+    :ivar known: the ids the engine knows.
+    """
+
+    category = Category.NOT_FOUND
+
+    def __init__(self, *, protocol_id: str, known: Sequence[str]) -> None:
         self.protocol_id = protocol_id
         self.known = list(known)
         super().__init__(
-            f"unknown protocol {quoted(protocol_id)}; known: {', '.join(sorted(known)) or 'none'}"
+            f"unknown protocol {quoted(protocol_id)};"
+            f" known: {', '.join(sorted(self.known)) or 'none'}"
         )
 
 
+class UnknownEncounter(LastResortError):
+    """No encounter with that id is stored.
+
+    :ivar encounter_id: the id asked for.
+    """
+
+    category = Category.NOT_FOUND
+
+    def __init__(self, *, encounter_id: str) -> None:
+        self.encounter_id = encounter_id
+        super().__init__(f"unknown encounter {quoted(encounter_id)}")
+
+
 class TransitionNotAllowed(LastResortError):
-    """The event cannot happen in the encounter's current step."""
+    """The event cannot happen in the encounter's current step.
+
+    :ivar encounter_id: the encounter, or ``None`` when refused by a compiled machine
+        outside any encounter.
+    :ivar step: the step the event was fired in.
+    :ivar event: the event refused.
+    :ivar allowed: the events the actor may fire in that step instead.
+    :ivar closed: whether the step is terminal (the encounter is closed).
+    """
+
+    category = Category.CONFLICT
 
     def __init__(
         self,
-        encounter_id: str,
+        *,
+        encounter_id: str | None = None,
         step: str,
         event: str,
         allowed: Sequence[str],
@@ -96,42 +267,69 @@ class TransitionNotAllowed(LastResortError):
         self.allowed = list(allowed)
         self.closed = closed
         nothing = "nothing (the encounter is closed)" if closed else "nothing for this actor"
+        where = f"encounter {encounter_id}: " if encounter_id is not None else ""
         super().__init__(
-            f"encounter {encounter_id}: event {quoted(event)} is not allowed in step {step!r};"
+            f"{where}event {quoted(event)} is not allowed in step {step!r};"
             f" allowed now: {', '.join(self.allowed) or nothing}"
         )
 
 
 class NotPermitted(LastResortError):
     """The actor's role may not fire the event (``by``), or a handover was fired
-    by someone other than the receiving party."""
+    by someone other than the receiving party.
+
+    :ivar encounter_id: the encounter, or ``None`` before one exists (``open``).
+    :ivar step: the step, or ``None`` when no step applies.
+    :ivar event: what was refused (an event, ``"open"`` or ``"on_duty"``).
+    :ivar actor: the actor's role.
+    :ivar allowed: the roles that may.
+    :ivar reason: why, when more than the role is at stake (a handover), or ``None``.
+    """
+
+    category = Category.FORBIDDEN
 
     def __init__(
         self,
-        encounter_id: str,
-        step: str,
+        *,
+        encounter_id: str | None = None,
+        step: str | None = None,
         event: str,
         actor: str,
-        may: Sequence[str],
-        reason: str = "",
+        allowed: Sequence[str],
+        reason: str | None = None,
     ) -> None:
         self.encounter_id = encounter_id
         self.step = step
         self.event = event
         self.actor = actor
-        self.may = list(may)
+        self.allowed = list(allowed)
+        self.reason = reason
+        where = _join(
+            f"encounter {encounter_id}" if encounter_id is not None else None,
+            f"step {step!r}" if step is not None else None,
+        )
         extra = f" ({reason})" if reason else ""
         super().__init__(
-            f"encounter {encounter_id}, step {step!r}: {quoted(actor)} may not fire"
-            f" {quoted(event)}{extra};"
-            f" who may: {', '.join(self.may) or 'nobody'}"
+            f"{where + ': ' if where else ''}{quoted(actor)} may not fire"
+            f" {quoted(event)}{extra}; who may: {', '.join(self.allowed) or 'nobody'}"
         )
 
 
 class GuardRefused(LastResortError):
-    """A plugin's guard refused the transition; ``reason`` is the plugin's text."""
+    """A plugin's guard refused the transition.
 
-    def __init__(self, encounter_id: str, step: str, event: str, guard: str, reason: str) -> None:
+    :ivar encounter_id: the encounter.
+    :ivar step: its step.
+    :ivar event: the event refused.
+    :ivar guard: the guard's name.
+    :ivar reason: the plugin's text.
+    """
+
+    category = Category.CONFLICT
+
+    def __init__(
+        self, *, encounter_id: str, step: str, event: str, guard: str, reason: str
+    ) -> None:
         self.encounter_id = encounter_id
         self.step = step
         self.event = event
@@ -142,58 +340,84 @@ class GuardRefused(LastResortError):
         )
 
 
-class FactsRefused(LastResortError):
-    """Facts given to an encounter are not declared by its protocol.
+class ConcurrentUpdate(LastResortError):
+    """Someone else changed the encounter first; nothing was written.
 
-    :ivar problems: one line per refused key or value.
+    :ivar encounter_id: the encounter.
+    :ivar expected: the version the change was built on (0: a new encounter).
+    :ivar actual: the version found in the store.
     """
 
-    def __init__(self, protocol_id: str, problems: Sequence[str]) -> None:
-        self.protocol_id = protocol_id
-        self.problems = list(problems)
-        super().__init__(f"facts refused by protocol {protocol_id!r}: " + "; ".join(self.problems))
+    category = Category.CONFLICT
 
-
-class UnknownEncounter(LastResortError):
-    """No encounter with that id is stored."""
-
-    def __init__(self, encounter_id: str) -> None:
-        self.encounter_id = encounter_id
-        super().__init__(f"unknown encounter {quoted(encounter_id)}")
-
-
-class ConcurrentUpdate(LastResortError):
-    """Someone else changed the encounter first; nothing was written."""
-
-    def __init__(self, encounter_id: str, expected: int, actual: int) -> None:
+    def __init__(self, *, encounter_id: str, expected: int, actual: int) -> None:
         self.encounter_id = encounter_id
         self.expected = expected
         self.actual = actual
-        super().__init__(
-            f"encounter {encounter_id} changed concurrently: expected version {expected},"
-            f" found {actual}; reload it and try again"
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        return (
+            f"encounter {self.encounter_id} changed concurrently: expected version"
+            f" {self.expected}, found {self.actual}; reload it and try again"
         )
 
 
 class DeadlineGone(ConcurrentUpdate):
     """A step fired by the clock was to consume its deadline, but the deadline is no
     longer pending: another worker fired it (its claim on it had run out) or the
-    encounter left the step. Nothing was written; the deadline fires once."""
+    encounter left the step. Nothing was written; the deadline fires once.
 
-    def __init__(self, encounter_id: str, deadline_id: str, version: int) -> None:
+    :ivar deadline_id: the deadline that was gone.
+    :ivar expected: the version the change was built on; ``actual`` is the same (the
+        encounter itself had not moved, its deadline had).
+    """
+
+    def __init__(self, *, encounter_id: str, deadline_id: str, expected: int) -> None:
         self.deadline_id = deadline_id
-        LastResortError.__init__(
-            self,
-            f"encounter {encounter_id}: deadline {deadline_id} is no longer pending (fired"
-            " by another worker or cleared); nothing was written",
+        super().__init__(encounter_id=encounter_id, expected=expected, actual=expected)
+
+    def _message(self) -> str:
+        return (
+            f"encounter {self.encounter_id}: deadline {self.deadline_id} is no longer pending"
+            " (fired by another worker or cleared); nothing was written"
         )
-        self.encounter_id = encounter_id
-        self.expected = version
-        self.actual = version
 
 
-class StoreError(LastResortError):
-    """The store failed; the operation was not applied."""
+class ActorRefused(LastResortError):
+    """An actor's role or id has not the form of a role key or a pseudonymous id
+    (see :mod:`lastresort.privacy`); the value is never quoted (it could be a
+    name or a citizen service number).
+
+    :ivar problem: what is wrong with it.
+    """
+
+    category = Category.FORBIDDEN
+
+    def __init__(self, *, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"actor refused: {problem}")
+
+
+class ChannelRefused(LastResortError):
+    """The channel given to :meth:`lastresort.Engine.open` is not one the protocol
+    declares; the value is never quoted, only its type and length.
+
+    :ivar protocol_id: the protocol.
+    :ivar allowed: the channels the protocol declares.
+    :ivar given: a description of the value given (its type and length).
+    """
+
+    category = Category.INVALID
+
+    def __init__(self, *, protocol_id: str, allowed: Sequence[str], given: str) -> None:
+        self.protocol_id = protocol_id
+        self.allowed = list(allowed)
+        self.given = given
+        super().__init__(
+            f"channel refused by protocol {protocol_id!r}: got {given}; allowed:"
+            f" {', '.join(self.allowed) or 'none'}"
+        )
 
 
 class InvalidArgument(LastResortError, ValueError):
@@ -206,38 +430,56 @@ class InvalidArgument(LastResortError, ValueError):
 
     :ivar call: the method refused, e.g. ``"Engine.tick"`` or ``"claim_deadlines"``.
     :ivar argument: the parameter's name, e.g. ``"now"``.
+    :ivar problem: what it must be.
     """
+
+    category = Category.INVALID
 
     def __init__(self, *, call: str, argument: str, problem: str) -> None:
         self.call = call
         self.argument = argument
+        self.problem = problem
         super().__init__(f"{call}: {argument} must be {problem}; nothing was changed")
 
 
-class ActorRefused(LastResortError):
-    """An actor's role or id has not the form of a role key or a pseudonymous id
-    (see :mod:`lastresort.privacy`); the value is never quoted (it could be a
-    name or a citizen service number).
+class NewPluginError(LastResortError):
+    """A new plugin cannot be written (a bad name, municipality or target); nothing
+    was written.
 
-    :ivar problem: what is wrong with it.
+    :ivar problem: what is wrong.
     """
 
-    def __init__(self, problem: str) -> None:
+    category = Category.INVALID
+
+    def __init__(self, *, problem: str) -> None:
         self.problem = problem
-        super().__init__(f"actor refused: {problem}")
+        super().__init__(problem)
 
 
-class ChannelRefused(LastResortError):
-    """The channel given to :meth:`lastresort.Engine.open` is not one the protocol
-    declares; the value is never quoted, only its type and length.
+class StoreError(LastResortError):
+    """The store failed or refused a malformed change; the operation was not applied.
 
-    :ivar allowed: the channels the protocol declares.
+    :ivar problem: what failed, naming the file and the encounter where they apply.
     """
 
-    def __init__(self, protocol_id: str, allowed: Sequence[str], given: str) -> None:
-        self.protocol_id = protocol_id
-        self.allowed = list(allowed)
+    category = Category.UNAVAILABLE
+
+    def __init__(self, *, problem: str) -> None:
+        self.problem = problem
+        super().__init__(problem)
+
+
+class ReportUnavailable(LastResortError):
+    """An optional part is not installed (the HTML report needs matplotlib).
+
+    :ivar install: the command that installs it.
+    """
+
+    category = Category.UNAVAILABLE
+
+    def __init__(self, *, install: str = "pip install 'lastresort[report]'") -> None:
+        self.install = install
         super().__init__(
-            f"channel refused by protocol {protocol_id!r}: got {given}; allowed:"
-            f" {', '.join(self.allowed)}"
+            "the HTML report needs the optional plotting extra (matplotlib is not"
+            f" installed): {install}"
         )

@@ -267,7 +267,7 @@ class CompiledProtocol:
         if event not in self._from.get(state, {}):
             # decided here, not by catching transitions' AttributeError/ValueError: those
             # would also swallow the same errors raised by a crashing permit or guard
-            raise TransitionNotAllowed("-", state, event, self.events(state))
+            raise TransitionNotAllowed(step=state, event=event, allowed=self.events(state))
         return self.run(state, event, permit, guard, self._plain.get((state, event)))
 
     def run(
@@ -287,7 +287,7 @@ class CompiledProtocol:
             # transitions' public Event.trigger, without model.trigger's name lookup
             moved = self._events[event].trigger(run, run)
         except MachineError as exc:
-            raise TransitionNotAllowed("-", state, event, self.events(state)) from exc
+            raise TransitionNotAllowed(step=state, event=event, allowed=self.events(state)) from exc
         if not moved:
             return None
         return plain if plain is not None else run.taken

@@ -355,14 +355,14 @@ class Protocol:
 def _valid_role(_: Any, __: Any, value: str) -> None:
     problem = role_problem(value)
     if problem is not None:
-        raise ActorRefused(problem)
+        raise ActorRefused(problem=problem)
 
 
 def _valid_id(_: Any, __: Any, value: str | None) -> None:
     if value is not None:
         problem = actor_id_problem(value)
         if problem is not None:
-            raise ActorRefused(problem)
+            raise ActorRefused(problem=problem)
 
 
 @frozen

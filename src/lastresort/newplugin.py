@@ -23,7 +23,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from .errors import LastResortError
+from .errors import NewPluginError
 
 __all__ = [
     "NewPluginError",
@@ -51,10 +51,6 @@ _FILES: Mapping[str, str] = {
 }
 
 
-class NewPluginError(LastResortError):
-    """The plugin cannot be written (a bad name, municipality or target); nothing was written."""
-
-
 @frozen
 class PluginNames:
     """The names a plugin goes by, all derived from its protocol id.
@@ -80,19 +76,19 @@ def plugin_names(name: str) -> PluginNames:
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise NewPluginError(
-            f"invalid plugin name {name!r}: use lowercase letters and digits, separated by single"
+            problem=f"invalid plugin name {name!r}: use lowercase letters and digits, separated by single"
             " hyphens and starting with a letter, e.g. 'utrecht' or 'den-haag'"
         )
     if len(name) > _MAX_NAME:
-        raise NewPluginError(f"plugin name {name!r} is longer than {_MAX_NAME} characters")
+        raise NewPluginError(problem=f"plugin name {name!r} is longer than {_MAX_NAME} characters")
     if name == "lastresort" or name.startswith("lastresort-"):
         raise NewPluginError(
-            f"plugin name {name!r}: give the municipality's name only (e.g. 'utrecht');"
+            problem=f"plugin name {name!r}: give the municipality's name only (e.g. 'utrecht');"
             " the distribution is called 'lastresort-<name>' by itself"
         )
     if name in RESERVED:
         raise NewPluginError(
-            f"plugin name {name!r} is the id of lastresort's own reference protocol; choose"
+            problem=f"plugin name {name!r} is the id of lastresort's own reference protocol; choose"
             " the municipality's name"
         )
     module = name.replace("-", "_")
@@ -106,13 +102,13 @@ def _check_not_installed(names: PluginNames) -> None:
         pass
     else:
         raise NewPluginError(
-            f"a distribution {names.dist!r} is already installed, so a second plugin of that"
+            problem=f"a distribution {names.dist!r} is already installed, so a second plugin of that"
             f" name would collide with it; choose another name or `pip uninstall {names.dist}`"
         )
     taken = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="lastresort")}
     if names.entry in taken:
         raise NewPluginError(
-            f"the entry point {names.entry!r} in the group 'lastresort' is already taken by"
+            problem=f"the entry point {names.entry!r} in the group 'lastresort' is already taken by"
             f" {taken[names.entry]!r}; choose another name"
         )
 
@@ -120,13 +116,15 @@ def _check_not_installed(names: PluginNames) -> None:
 def _check_municipality(municipality: str) -> str:
     text = municipality.strip()
     if not text:
-        raise NewPluginError("--municipality must not be empty")
+        raise NewPluginError(problem="--municipality must not be empty")
     if len(text) > _MAX_MUNICIPALITY:
-        raise NewPluginError(f"--municipality is longer than {_MAX_MUNICIPALITY} characters")
+        raise NewPluginError(
+            problem=f"--municipality is longer than {_MAX_MUNICIPALITY} characters"
+        )
     bad = sorted({c for c in text if not c.isprintable() or c in '"\\'})
     if bad:
         raise NewPluginError(
-            f"--municipality {text!r} contains {', '.join(repr(c) for c in bad)}: use one line"
+            problem=f"--municipality {text!r} contains {', '.join(repr(c) for c in bad)}: use one line"
             ' of plain text, e.g. "\'s-Hertogenbosch"'
         )
     return text
@@ -206,16 +204,18 @@ def write_plugin(
     target = parent / names.name
     if os.path.lexists(target):
         raise NewPluginError(
-            f"{target} already exists; choose another --dir or remove it first (nothing was"
+            problem=f"{target} already exists; choose another --dir or remove it first (nothing was"
             " written)"
         )
     if parent.exists() and not parent.is_dir():
-        raise NewPluginError(f"--dir {parent} is not a directory (nothing was written)")
+        raise NewPluginError(problem=f"--dir {parent} is not a directory (nothing was written)")
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{names.name}-", dir=parent))
     except OSError as exc:
-        raise NewPluginError(f"cannot write into {parent}: {exc} (nothing was written)") from exc
+        raise NewPluginError(
+            problem=f"cannot write into {parent}: {exc} (nothing was written)"
+        ) from exc
     try:
         for path, text in files.items():
             out = staging / path
@@ -225,7 +225,7 @@ def write_plugin(
         os.rename(staging, target)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise NewPluginError(f"cannot write {target}: {exc} (nothing was written)") from exc
+        raise NewPluginError(problem=f"cannot write {target}: {exc} (nothing was written)") from exc
     return target
 
 

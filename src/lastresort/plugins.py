@@ -31,7 +31,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import LastResortError, ProtocolError
+from .errors import LastResortError, PluginLoadError, ProtocolError
 from .events import Event
 from .hookspecs import PROJECT, hookimpl
 from .model import Actor, Encounter, Party, Protocol
@@ -42,10 +42,6 @@ from .verify import RULES, Property
 __all__ = ["DefaultPlugin", "Hooks", "PluginLoadError", "make_plugin_manager"]
 
 log = logging.getLogger("lastresort.plugins")
-
-
-class PluginLoadError(LastResortError):
-    """A plugin could not be registered (bad hook name or signature, or a failing entry point)."""
 
 
 class DefaultPlugin:
@@ -118,11 +114,11 @@ def make_plugin_manager(
             pm.register(plugin)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginLoadError(f"plugin {exc.plugin!r}: {exc}") from exc
+        raise PluginLoadError(plugin=str(exc.plugin), problems=[str(exc)]) from exc
     except LastResortError:
         raise
     except Exception as exc:  # an entry point that fails to import
-        raise PluginLoadError(f"could not load the lastresort plugins: {exc!r}") from exc
+        raise PluginLoadError(problems=[f"could not load the lastresort plugins: {exc!r}"]) from exc
     return pm
 
 
@@ -301,7 +297,7 @@ class Hooks:
                 found[protocol.id] = protocol
                 owner[protocol.id] = name
         if problems:
-            raise ProtocolError(problems)
+            raise ProtocolError(problems=problems)
         return found
 
     def validate_protocol(self, protocol: Protocol) -> list[str]:
@@ -327,8 +323,10 @@ class Hooks:
         except Exception as exc:
             plugin = next((p for p, e, _ in calls if e is exc), None) or self._wrappers(hook)
             raise PluginLoadError(
-                f"plugin {plugin!r}: {hook} failed for"
-                f" protocol {protocol.id!r}: {type(exc).__name__}: {exc}"
+                plugin=plugin,
+                problems=[
+                    f"{hook} failed for protocol {protocol.id!r}: {type(exc).__name__}: {exc}"
+                ],
             ) from exc
         finally:
             _CALL.reset(token)
@@ -339,13 +337,17 @@ class Hooks:
             for prop in props:
                 if not isinstance(prop, Property):
                     raise PluginLoadError(
-                        f"plugin {plugin!r}: {hook} returned"
-                        f" {type(prop).__name__}, expected lastresort.Property"
+                        plugin=plugin,
+                        problems=[
+                            f"{hook} returned {type(prop).__name__}, expected lastresort.Property"
+                        ],
                     )
                 if prop.name in owner:
                     raise PluginLoadError(
-                        f"plugin {plugin!r}: property name {prop.name!r} is already"
-                        f" taken by {owner[prop.name]!r}"
+                        plugin=plugin,
+                        problems=[
+                            f"property name {prop.name!r} is already taken by {owner[prop.name]!r}"
+                        ],
                     )
                 owner[prop.name] = plugin
                 found.append(prop)

@@ -66,22 +66,24 @@ def read_document(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[A
     if isinstance(source, Mapping):
         return source, None
     if not isinstance(source, str | os.PathLike):
-        raise ProtocolError([f"$: expected a file path or a mapping, got {type(source).__name__}"])
+        raise ProtocolError(
+            problems=[f"$: expected a file path or a mapping, got {type(source).__name__}"]
+        )
     path = Path(source)
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is no error
     except (OSError, ValueError) as exc:  # ValueError: undecodable bytes, NUL in path
-        raise ProtocolError([f"$: cannot read file: {exc}"], name) from exc
+        raise ProtocolError(problems=[f"$: cannot read file: {exc}"], source=name) from exc
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text), name
         return tomllib.loads(text), name
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
-        raise ProtocolError([f"$: invalid {kind}: {exc}"], name) from exc
+        raise ProtocolError(problems=[f"$: invalid {kind}: {exc}"], source=name) from exc
     except RecursionError as exc:  # both parsers recurse once per nesting level
-        raise ProtocolError(["$: nested too deeply to read"], name) from exc
+        raise ProtocolError(problems=["$: nested too deeply to read"], source=name) from exc
 
 
 def _to_protocol(file: _ProtocolFile) -> Protocol:
@@ -206,7 +208,9 @@ def load_protocol(
 
     data, name = read_document(source)
     if not isinstance(data, Mapping):
-        raise ProtocolError([f"$: expected a table (mapping), got {type(data).__name__}"], name)
+        raise ProtocolError(
+            problems=[f"$: expected a table (mapping), got {type(data).__name__}"], source=name
+        )
     try:
         file = converter.structure(data, _ProtocolFile)
     except Exception as exc:
@@ -215,12 +219,12 @@ def load_protocol(
             partial, broken = _salvage(data)
             if partial is not None:
                 problems.extend(p for p in validate(partial, broken=broken) if p not in problems)
-        raise ProtocolError(problems, name) from exc
+        raise ProtocolError(problems=problems, source=name) from exc
     protocol = _to_protocol(file)
     # durations beyond the bound are refused even unchecked: nothing could run or verify them
     found = validate(protocol) if check else duration_problems(protocol)
     if found:
-        raise ProtocolError(found, name)
+        raise ProtocolError(problems=found, source=name)
     return protocol
 
 
@@ -239,7 +243,7 @@ def load_packaged_protocol(package: str, resource: str) -> Protocol:
         with resources.as_file(source) as path:
             return load_protocol(path)
     except (ModuleNotFoundError, TypeError) as exc:
-        raise ProtocolError([f"$: cannot find package {package!r}: {exc}"]) from exc
+        raise ProtocolError(problems=[f"$: cannot find package {package!r}: {exc}"]) from exc
 
 
 def dump_protocol(protocol: Protocol) -> dict[str, Any]:

@@ -172,7 +172,7 @@ def verify(
         taken.add(prop.name)
     problems = graph_problems(protocol) + duration_problems(protocol)
     if problems:
-        raise ProtocolError(problems, protocol.id)
+        raise ProtocolError(problems=problems, source=protocol.id)
     g = ProtocolGraph(protocol)
     req = protocol.requirements
     if protocol.kind is ProtocolKind.ORDER:

@@ -44,7 +44,7 @@ METHODS = frozenset(
 
 
 def _store_error(site: Site) -> BaseException:
-    return lr.StoreError(f"injected fault at call {site[1]} of {site[0]}")
+    return lr.StoreError(problem=f"injected fault at call {site[1]} of {site[0]}")
 
 
 @frozen

@@ -129,7 +129,7 @@ def test_a_re_armed_and_a_deferred_deadline_verify(tmp_path: Path) -> None:
     real = store.commit
 
     def broken(change: Any) -> Any:
-        raise lr.StoreError("disk full")
+        raise lr.StoreError(problem="disk full")
 
     store.commit = broken  # type: ignore[method-assign]
     [deferred] = eng.tick()

@@ -231,7 +231,7 @@ def test_mandated_officer_may_not_extend_and_nothing_changes(
     before = snapshot(engine, order.id)
     with pytest.raises(lr.NotPermitted) as refused:
         engine.fire(order.id, "extend", actor)
-    assert refused.value.may == ["mayor"]
+    assert refused.value.allowed == ["mayor"]
     assert "extension_decision" in str(refused.value)
     assert snapshot(engine, order.id) == before
     assert "extend" not in engine.allowed(order.id, actor)

@@ -383,7 +383,7 @@ def test_open_jeugdconsul_contact_by_another_role_writes_nothing(setup: tuple[An
     engine, _ = setup
     with pytest.raises(lr.NotPermitted) as info:
         rotterdam.open_jeugdconsul_contact(engine, "counter")
-    assert info.value.may == ["jeugdconsul"]
+    assert info.value.allowed == ["jeugdconsul"]
     with pytest.raises(lr.FactsRefused):
         rotterdam.open_jeugdconsul_contact(engine, facts={"name": "x"})
     assert engine.outbox() == []
@@ -434,7 +434,7 @@ def test_a_handover_fired_by_anyone_but_the_receiver_changes_nothing(
     before = snapshot(engine, eid)
     with pytest.raises(lr.NotPermitted) as info:
         engine.fire(eid, event, intruder)
-    assert info.value.may == [receiver]
+    assert info.value.allowed == [receiver]
     assert snapshot(engine, eid) == before
 
 

@@ -452,7 +452,7 @@ def test_refused_handover_names_who_may() -> None:
     encounter = at_step(engine, "mayor_met")
     with pytest.raises(lr.NotPermitted) as refused:
         engine.fire(encounter.id, "report_accepted", "vt_worker")
-    assert refused.value.may == ["veilig_thuis"]
+    assert refused.value.allowed == ["veilig_thuis"]
 
 
 def test_crisis_service_cannot_hand_over_by_itself() -> None:

@@ -22,7 +22,7 @@ from attrs import field, frozen
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ..convert import Invalid, converter, problems_of, suggest
-from ..errors import ProtocolError
+from ..errors import ProtocolError, SimulationConfigError
 from ..hours import Hours
 from ..model import FrozenMap, ResponseModel
 from ..protocol_file import read_document
@@ -42,10 +42,6 @@ __all__ = [
 #: Keys of ``[arrivals] weekdays``, Monday first.
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _AGE_BANDS = ("0-7", "8-11", "12-15", "16-17")
-
-
-class SimulationConfigError(ProtocolError):
-    """A simulation configuration is unusable; ``.problems`` lists each problem with its path."""
 
 
 def _frozen_map(items: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -407,13 +403,15 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> Simulatio
     try:
         data, name = read_document(source)
     except ProtocolError as exc:
-        raise SimulationConfigError(exc.problems, exc.source) from exc
+        raise SimulationConfigError(problems=exc.problems, source=exc.source) from exc
     if not isinstance(data, Mapping):
-        raise SimulationConfigError([f"$: expected a table, got {type(data).__name__}"], name)
+        raise SimulationConfigError(
+            problems=[f"$: expected a table, got {type(data).__name__}"], source=name
+        )
     try:
         return converter.structure(data, SimulationConfig)
     except Exception as exc:
-        raise SimulationConfigError(problems_of(exc), name) from exc
+        raise SimulationConfigError(problems=problems_of(exc), source=name) from exc
 
 
 def dump_config(config: SimulationConfig) -> dict[str, Any]:

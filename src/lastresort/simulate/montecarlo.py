@@ -69,7 +69,9 @@ def _resolve(
 ) -> list[Protocol]:
     problems: list[str] = []
     if isinstance(protocols, str | Protocol) or not protocols:
-        raise SimulationConfigError(["protocols: expected a non-empty list of protocols or ids"])
+        raise SimulationConfigError(
+            problems=["protocols: expected a non-empty list of protocols or ids"]
+        )
     wanted = [p for p in protocols if isinstance(p, str)]
     installed = Hooks(make_plugin_manager(plugins, entry_points)).protocols() if wanted else {}
     found: list[Protocol] = []
@@ -88,7 +90,7 @@ def _resolve(
         f"protocols: {pid!r} is given twice" for pid in sorted({i for i in ids if ids.count(i) > 1})
     )
     if problems:
-        raise SimulationConfigError(problems)
+        raise SimulationConfigError(problems=problems)
     return found
 
 
@@ -131,13 +133,13 @@ def monte_carlo(
     if not isinstance(config, SimulationConfig):
         problems.append(f"config: expected a SimulationConfig, got {type(config).__name__}")
     if problems:
-        raise SimulationConfigError(problems)
+        raise SimulationConfigError(problems=problems)
     found = _resolve(protocols, plugins, entry_points)
     # build one engine here, so that an invalid protocol or plugin fails before any work
     Engine(protocols=found, plugins=plugins, entry_points=entry_points)
     problems = check_config(config, found)
     if problems:
-        raise SimulationConfigError(problems)
+        raise SimulationConfigError(problems=problems)
     sizes = chunk_sizes(encounters, config.chunk)
     args = (tuple(found), config, seed)
     results: list[list[Samples]] = []

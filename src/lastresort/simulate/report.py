@@ -19,7 +19,7 @@ from typing import IO, Any
 from attrs import frozen
 
 from ..convert import converter
-from ..errors import LastResortError
+from ..errors import ReportUnavailable
 from .config import dump_config
 from .kpi import Comparison, PartyLoad, ProtocolKPIs, Wait
 from .montecarlo import MonteCarloResult
@@ -37,16 +37,6 @@ __all__ = [
 ]
 
 INSTALL_HINT = "pip install 'lastresort[report]'"
-
-
-class ReportUnavailable(LastResortError):
-    """The HTML report needs matplotlib, which is not installed."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the HTML report needs the optional plotting extra (matplotlib is not"
-            f" installed): {INSTALL_HINT}"
-        )
 
 
 @frozen
@@ -284,7 +274,7 @@ def require_plotting() -> None:
     try:
         importlib.import_module("matplotlib")
     except ImportError as exc:
-        raise ReportUnavailable() from exc
+        raise ReportUnavailable(install=INSTALL_HINT) from exc
 
 
 def _svg(figure: Any) -> str:

@@ -197,13 +197,15 @@ def load_scenario(
     try:
         data, name = read_document(source)
     except ProtocolError as exc:
-        raise ScenarioError(exc.problems, exc.source) from exc
+        raise ScenarioError(problems=exc.problems, source=exc.source) from exc
     if not isinstance(data, Mapping):
-        raise ScenarioError([f"$: expected a table (mapping), got {type(data).__name__}"], name)
+        raise ScenarioError(
+            problems=[f"$: expected a table (mapping), got {type(data).__name__}"], source=name
+        )
     try:
         document = structure(data, _Document)
     except ProtocolError as exc:
-        raise ScenarioError(exc.problems, name) from exc
+        raise ScenarioError(problems=exc.problems, source=name) from exc
     problems: list[str] = []
     header, _ = _structure_part(document.scenario, _Header, "$.scenario", problems)
     files = [
@@ -220,7 +222,7 @@ def load_scenario(
         checker.header(header)
     steps = checker.steps(files, start, zone)
     if problems or header is None or start is None or zone is None:
-        raise ScenarioError(sorted(problems, key=_by_place), name)
+        raise ScenarioError(problems=sorted(problems, key=_by_place), source=name)
     opener = header.opened_by
     if opener is None:
         assert protocol is not None

@@ -206,18 +206,20 @@ def _virtual_clock(engine: Engine, scenario: Scenario) -> VirtualClock:
     clock = engine.clock
     if not isinstance(clock, VirtualClock):
         raise ScenarioError(
-            [f"$.scenario.start: the engine's clock is {clock!r}; scenarios need a VirtualClock"]
+            problems=[
+                f"$.scenario.start: the engine's clock is {clock!r}; scenarios need a VirtualClock"
+            ]
         )
     if clock.now() > scenario.start:
         raise ScenarioError(
-            [
+            problems=[
                 f"$.scenario.start: the engine's clock is at {clock.now().isoformat()},"
                 f" past the scenario's start {scenario.start.isoformat()}"
             ]
         )
     if scenario.protocol not in engine.protocols:
         raise ScenarioError(
-            [
+            problems=[
                 f"$.scenario.protocol: the engine does not run {scenario.protocol!r};"
                 f" it runs: {', '.join(sorted(engine.protocols)) or 'nothing'}"
             ]

@@ -136,7 +136,7 @@ def check_change(change: Change) -> None:
     base = 0 if change.expected_version is None else change.expected_version
     if encounter.version != base + 1:
         raise StoreError(
-            f"encounter {encounter.id}: a change from version {base} must carry version"
+            problem=f"encounter {encounter.id}: a change from version {base} must carry version"
             f" {base + 1}, not {encounter.version}; nothing was written"
         )
     eid = encounter.id
@@ -178,14 +178,14 @@ def _aware(eid: str, what: str, moment: object) -> None:
         return
     shown = moment.isoformat() if isinstance(moment, datetime) else type(moment).__name__
     raise StoreError(
-        f"encounter {eid}: {what} ({shown}) has no time zone; stored times must be"
+        problem=f"encounter {eid}: {what} ({shown}) has no time zone; stored times must be"
         " timezone-aware datetimes; nothing was written"
     )
 
 
 def _foreign(eid: str, what: str, rows: Sequence[_Owned], row: _Owned) -> NoReturn:
     raise StoreError(
-        f"encounter {eid}: {what} {next(i for i, r in enumerate(rows) if r is row)} of the change belongs to"
+        problem=f"encounter {eid}: {what} {next(i for i, r in enumerate(rows) if r is row)} of the change belongs to"
         f" encounter {row.encounter_id}; nothing was written"
     )
 
@@ -213,7 +213,7 @@ def check_dead_letter(
     :raises StoreError: naming what does not fit; nothing is written."""
     if [n.key for n in escalations] != [e.key for e in queued]:
         raise StoreError(
-            f"encounter {encounter_id}: escalations {[n.key for n in escalations]} do not"
+            problem=f"encounter {encounter_id}: escalations {[n.key for n in escalations]} do not"
             f" match their NotificationQueued events {[e.key for e in queued]};"
             " nothing was written"
         )
@@ -221,7 +221,7 @@ def check_dead_letter(
     for part in parts:
         if part.encounter_id != encounter_id:
             raise StoreError(
-                f"notification {event.key!r} belongs to encounter {encounter_id},"
+                problem=f"notification {event.key!r} belongs to encounter {encounter_id},"
                 f" not {part.encounter_id}; nothing was written"
             )
 

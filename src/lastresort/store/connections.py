@@ -71,7 +71,7 @@ class Connections:
         :raises sqlite3.Error: when the file cannot be opened.
         """
         if self._closed:
-            raise StoreError(f"SQLiteStore({str(self.path)!r}) is closed")
+            raise StoreError(problem=f"SQLiteStore({str(self.path)!r}) is closed")
         pid = os.getpid()
         held: _Held | None = getattr(self._local, "held", None)
         if held is not None and held.pid == pid:
@@ -106,7 +106,7 @@ class Connections:
             conn = self.get()
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot {what}: {exc}") from exc
+            raise StoreError(problem=f"{self.path}: cannot {what}: {exc}") from exc
         try:
             yield conn
             conn.execute("COMMIT")
@@ -114,7 +114,9 @@ class Connections:
             with suppress(sqlite3.Error):  # gone already, e.g. the connection was closed
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"{self.path}: cannot {what}: {exc}; nothing was written") from exc
+                raise StoreError(
+                    problem=f"{self.path}: cannot {what}: {exc}; nothing was written"
+                ) from exc
             raise
 
     def read(self, what: str, sql: str, args: Sequence[Any] = ()) -> list[Any]:
@@ -122,7 +124,7 @@ class Connections:
         try:
             return self.get().execute(sql, args).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot {what}: {exc}") from exc
+            raise StoreError(problem=f"{self.path}: cannot {what}: {exc}") from exc
 
     def close(self) -> None:
         """Close every connection this process opened; any use after is an error."""
@@ -165,23 +167,23 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     :raises StoreError: when ``path`` is missing or cannot be opened (naming why).
     """
     if not path.is_file():
-        raise StoreError(f"{path}: no such file")
+        raise StoreError(problem=f"{path}: no such file")
     sides = [Path(f"{path}-{suffix}") for suffix in ("wal", "shm")]
     immutable = _not_writable(path) and not any(side.exists() for side in sides)
     uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     except sqlite3.Error as exc:
-        raise StoreError(f"{path}: cannot be opened read-only: {exc}") from exc
+        raise StoreError(problem=f"{path}: cannot be opened read-only: {exc}") from exc
     try:
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as exc:
         conn.close()
         if not immutable and _not_writable(path):
             raise StoreError(
-                f"{path}: cannot be read on read-only media with a -wal or -shm beside it"
+                problem=f"{path}: cannot be read on read-only media with a -wal or -shm beside it"
                 f" ({exc}): copy {path.name} with them to a writable place, or checkpoint it"
                 " where it was written"
             ) from exc
-        raise StoreError(f"{path}: not a readable SQLite database: {exc}") from exc
+        raise StoreError(problem=f"{path}: not a readable SQLite database: {exc}") from exc
     return conn

@@ -89,7 +89,7 @@ class MemoryStore:
             return self._encounters[encounter_id]
         except (KeyError, TypeError):  # checked only here: load is on every fire's path
             check_text("load", "encounter_id", encounter_id)
-            raise UnknownEncounter(encounter_id) from None
+            raise UnknownEncounter(encounter_id=encounter_id) from None
 
     def commit(self, change: Change) -> list[Event]:
         check_change(change)
@@ -99,16 +99,20 @@ class MemoryStore:
             current = self._encounters.get(eid)
             if change.expected_version is None:
                 if current is not None:
-                    raise ConcurrentUpdate(eid, 0, current.version)
+                    raise ConcurrentUpdate(encounter_id=eid, expected=0, actual=current.version)
             elif current is None:
-                raise UnknownEncounter(eid)
+                raise UnknownEncounter(encounter_id=eid)
             elif current.version != change.expected_version:
-                raise ConcurrentUpdate(eid, change.expected_version, current.version)
+                raise ConcurrentUpdate(
+                    encounter_id=eid, expected=change.expected_version, actual=current.version
+                )
             consume = change.consume
             if consume is not None:
                 claimed = self._deadlines.get(consume)
                 if claimed is None or claimed.encounter_id != eid:
-                    raise DeadlineGone(eid, consume, change.expected_version or 0)
+                    raise DeadlineGone(
+                        encounter_id=eid, deadline_id=consume, expected=change.expected_version or 0
+                    )
             timeline = self._events.get(eid)
             if timeline is None:
                 timeline = self._events[eid] = []
@@ -142,7 +146,7 @@ class MemoryStore:
         check_text("timeline", "encounter_id", encounter_id)
         with self._lock:
             if encounter_id not in self._encounters:
-                raise UnknownEncounter(encounter_id)
+                raise UnknownEncounter(encounter_id=encounter_id)
             return list(self._events.get(encounter_id, ()))
 
     def encounter_ids(self, open_only: bool = False) -> Sequence[str]:
@@ -301,7 +305,7 @@ class MemoryStore:
         try:
             return self._outbox[key]
         except KeyError:
-            raise StoreError(f"no notification with key {key!r} in the outbox") from None
+            raise StoreError(problem=f"no notification with key {key!r} in the outbox") from None
 
     def claim_outbox(
         self, now: datetime, lease: timedelta, limit: int | None = None
@@ -347,7 +351,7 @@ class MemoryStore:
             note = self._note(key)
             if event.encounter_id != note.encounter_id:
                 raise StoreError(
-                    f"notification {key!r} belongs to encounter {note.encounter_id},"
+                    problem=f"notification {key!r} belongs to encounter {note.encounter_id},"
                     f" not {event.encounter_id}; nothing was written"
                 )
             if not note.pending:

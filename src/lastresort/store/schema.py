@@ -39,7 +39,9 @@ def micros(moment: datetime) -> int:
     :raises StoreError: for a naive datetime (stored times carry their offset).
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise StoreError(f"time {moment.isoformat()} has no time zone; stored times must be aware")
+        raise StoreError(
+            problem=f"time {moment.isoformat()} has no time zone; stored times must be aware"
+        )
     return (moment - _EPOCH) // _MICRO
 
 
@@ -225,7 +227,7 @@ def schema_version(conn: sqlite3.Connection, name: str = "database") -> int:
     if "schema_version" not in tables:
         if tables:
             raise StoreError(
-                f"{name} is not a lastresort store: it has tables"
+                problem=f"{name} is not a lastresort store: it has tables"
                 f" ({', '.join(sorted(tables))}) but no schema_version table"
             )
         return 0
@@ -251,7 +253,7 @@ def upgrade(conn: sqlite3.Connection, target: int = SCHEMA_VERSION, name: str = 
         before = schema_version(conn, name)  # another process may have migrated meanwhile
         if before > SCHEMA_VERSION:
             raise StoreError(
-                f"{name} has schema version {before}, newer than this lastresort"
+                problem=f"{name} has schema version {before}, newer than this lastresort"
                 f" understands ({SCHEMA_VERSION}); upgrade lastresort to open it"
             )
         if before == 0:

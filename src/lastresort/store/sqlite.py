@@ -145,11 +145,13 @@ class SQLiteStore:
                 upgrade(conn, name=str(self.path))  # raises, naming both versions
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
-                raise StoreError(f"{self.path}: cannot switch to WAL (journal mode {mode})")
+                raise StoreError(problem=f"{self.path}: cannot switch to WAL (journal mode {mode})")
             upgrade(conn, name=str(self.path))
         except sqlite3.Error as exc:
             self.close()
-            raise StoreError(f"cannot open {self.path} as a lastresort store: {exc}") from exc
+            raise StoreError(
+                problem=f"cannot open {self.path} as a lastresort store: {exc}"
+            ) from exc
         except LastResortError:
             self.close()
             raise
@@ -160,7 +162,7 @@ class SQLiteStore:
         check_text("load", "encounter_id", encounter_id)
         rows = self._db.read("load an encounter", SELECT_SNAPSHOT, (encounter_id,))
         if not rows:
-            raise UnknownEncounter(encounter_id)
+            raise UnknownEncounter(encounter_id=encounter_id)
         found = rows[0]
         # this thread's commit of the encounter will likely build on this very row: keep
         # it to prepare the commit before taking the write lock (where it is checked)
@@ -171,7 +173,9 @@ class SQLiteStore:
                 (encounter_id, p, v, state, responsible, facts, version, opened, closed, channel)
             )
         except (StoreError, ValueError) as exc:
-            raise StoreError(f"{self.path}: encounter {encounter_id} is unreadable: {exc}") from exc
+            raise StoreError(
+                problem=f"{self.path}: encounter {encounter_id} is unreadable: {exc}"
+            ) from exc
 
     def next_seq(self, encounter_id: str) -> int:
         """The sequence number the encounter's next event will likely get: one past
@@ -189,7 +193,7 @@ class SQLiteStore:
         try:
             return load_row(data, cls)
         except StoreError as exc:
-            raise StoreError(f"{self.path}: {where} is unreadable: {exc}") from exc
+            raise StoreError(problem=f"{self.path}: {where} is unreadable: {exc}") from exc
 
     def commit(self, change: Change) -> list[Event]:
         check_change(change)
@@ -231,14 +235,18 @@ class SQLiteStore:
                 found = conn.execute(SELECT_SNAPSHOT, (eid,)).fetchone()
                 if expected is None:
                     assert found is not None  # the insert found it
-                    raise ConcurrentUpdate(eid, 0, found[VERSION])
+                    raise ConcurrentUpdate(encounter_id=eid, expected=0, actual=found[VERSION])
                 if found is None:
-                    raise UnknownEncounter(eid)
+                    raise UnknownEncounter(encounter_id=eid)
                 if found[VERSION] != expected:
-                    raise ConcurrentUpdate(eid, expected, found[VERSION])
+                    raise ConcurrentUpdate(
+                        encounter_id=eid, expected=expected, actual=found[VERSION]
+                    )
                 plan = _Plan(change, datas, fields, snap, found)
                 if not plan.apply(conn, eid):  # pragma: no cover - the write lock is held
-                    raise StoreError(f"{self.path}: encounter {eid} changed under the write lock")
+                    raise StoreError(
+                        problem=f"{self.path}: encounter {eid} changed under the write lock"
+                    )
             # a step fired by the clock removes its deadline, and only if it is still
             # there: a worker whose claim ran out cannot fire it a second time
             if change.consume is not None and not (
@@ -247,7 +255,9 @@ class SQLiteStore:
                     (change.consume, eid),
                 ).rowcount
             ):
-                raise DeadlineGone(eid, change.consume, expected or 0)
+                raise DeadlineGone(
+                    encounter_id=eid, deadline_id=change.consume, expected=expected or 0
+                )
             conn.executemany(INSERT_EVENT, plan.rows)
             if plan.rows:
                 self._append_ledger(conn, eid, plan.seq, plan.head)
@@ -289,7 +299,7 @@ class SQLiteStore:
                 event = load_event({**json.loads(data), "seq": seq})
             except (StoreError, ValueError) as exc:
                 raise StoreError(
-                    f"{self.path}: event {seq} of encounter {encounter_id} is unreadable: {exc}"
+                    problem=f"{self.path}: event {seq} of encounter {encounter_id} is unreadable: {exc}"
                 ) from exc
             out.append(event)
         return out
@@ -311,7 +321,9 @@ class SQLiteStore:
             try:
                 out.append(load_plain(PendingDeadline, row))
             except StoreError as exc:
-                raise StoreError(f"{self.path}: deadline {row[0]} is unreadable: {exc}") from exc
+                raise StoreError(
+                    problem=f"{self.path}: deadline {row[0]} is unreadable: {exc}"
+                ) from exc
         return out
 
     def deadlines(self, encounter_id: str) -> list[PendingDeadline]:
@@ -392,7 +404,7 @@ class SQLiteStore:
             f"SELECT encounter_id, {PENDING} FROM outbox WHERE key = ?", (key,)
         ).fetchone()
         if found is None:
-            raise StoreError(f"no notification with key {key!r} in the outbox")
+            raise StoreError(problem=f"no notification with key {key!r} in the outbox")
         return str(found[0]), bool(found[1])
 
     def _append_events(self, conn: sqlite3.Connection, eid: str, events: Sequence[Event]) -> int:
@@ -420,7 +432,7 @@ class SQLiteStore:
             eid, pending = self._known_note(conn, key)
             if event.encounter_id != eid:
                 raise StoreError(
-                    f"notification {key!r} belongs to encounter {eid},"
+                    problem=f"notification {key!r} belongs to encounter {eid},"
                     f" not {event.encounter_id}; nothing was written"
                 )
             if not pending:
@@ -530,7 +542,7 @@ class SQLiteStore:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.execute("PRAGMA secure_delete = OFF")
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot finish purging facts: {exc}") from exc
+            raise StoreError(problem=f"{self.path}: cannot finish purging facts: {exc}") from exc
         return int(count)
 
     # -- lifetime -------------------------------------------------------------------

@@ -247,12 +247,11 @@ def open_jeugdconsul_contact(
     who = lr.Actor.of(actor)
     if who.role != _JEUGDCONSUL:
         raise lr.NotPermitted(
-            "-",
-            engine.protocol(PROTOCOL_ID).initial,
-            _TAKES_CASE,
-            who.role,
-            [_JEUGDCONSUL],
-            "only the Jeugdconsul opens a contact on the Jeugdconsul's own line",
+            step=engine.protocol(PROTOCOL_ID).initial,
+            event=_TAKES_CASE,
+            actor=who.role,
+            allowed=[_JEUGDCONSUL],
+            reason="only the Jeugdconsul opens a contact on the Jeugdconsul's own line",
         )
     encounter = engine.open(PROTOCOL_ID, who, facts=facts, channel=JEUGDCONSUL_CHANNEL)
     engine.fire(encounter.id, _TAKES_CASE, who)
