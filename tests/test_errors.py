@@ -306,3 +306,20 @@ def test_a_compiled_machine_refuses_without_an_encounter() -> None:
     assert refused.value.step == taskforce.initial
     assert str(refused.value).startswith("event 'no_such_event' is not allowed in step ")
     assert _placeholders(str(refused.value)) == []
+
+
+def test_a_plugin_that_cannot_be_registered_is_named_by_its_field() -> None:
+    class Typo:
+        @lr.hookimpl
+        def lastresort_on_evnt(self, event: lr.Event) -> None:
+            pass
+
+    typo = Typo()
+    with pytest.raises(lr.PluginLoadError) as info:
+        lr.Engine(plugins=[typo], entry_points=False)
+    # pluggy names an object plugin by its id unless given a name
+    assert info.value.plugin == str(id(typo))
+    assert str(info.value).startswith(f"plugin {str(id(typo))!r}: ")
+    assert any("lastresort_on_evnt" in problem for problem in info.value.problems)
+    assert info.value.category is Category.INVALID
+    assert pickle.loads(pickle.dumps(info.value)).problems == info.value.problems

@@ -114,7 +114,8 @@ def make_plugin_manager(
             pm.register(plugin)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginLoadError(plugin=str(exc.plugin), problems=[str(exc)]) from exc
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise PluginLoadError(plugin=name, problems=[str(exc)]) from exc
     except LastResortError:
         raise
     except Exception as exc:  # an entry point that fails to import
