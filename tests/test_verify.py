@@ -915,7 +915,7 @@ def test_lastresort_protocol_properties_are_checked_by_strict_engines_and_helper
 def test_lastresort_protocol_properties_name_clashes_are_refused(clock: lr.VirtualClock) -> None:
     protocol = lr.load_protocol(MINI)
     clash = evolve(BY_MAYOR, name="termination")
-    with pytest.raises(lr.PluginLoadError, match="'termination' is already taken"):
+    with pytest.raises(lr.PluginLoadError, match="'termination' is already taken") as hooked:
         lr.Engine(
             protocols=[protocol],
             plugins=[PropertiesPlugin(clash)],
@@ -923,8 +923,13 @@ def test_lastresort_protocol_properties_name_clashes_are_refused(clock: lr.Virtu
             entry_points=False,
             strict=True,
         )
-    with pytest.raises(ValueError, match="already taken"):
+    with pytest.raises(ValueError, match="already taken") as passed:
         lr.verify(protocol, [BY_EXPERT, BY_EXPERT])
+    # the plugin is at fault through the hook, the caller's argument in verify: both invalid
+    assert hooked.value.plugin is not None
+    assert isinstance(passed.value, lr.InvalidArgument)
+    assert passed.value.argument == "extra_properties"
+    assert hooked.value.category is passed.value.category is lr.Category.INVALID
 
 
 def test_lastresort_protocol_properties_that_raise_are_a_plugin_error() -> None:
