@@ -76,8 +76,9 @@ def plugin_names(name: str) -> PluginNames:
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise NewPluginError(
-            problem=f"invalid plugin name {name!r}: use lowercase letters and digits, separated by single"
-            " hyphens and starting with a letter, e.g. 'utrecht' or 'den-haag'"
+            problem=f"invalid plugin name {name!r}: use lowercase letters and digits,"
+            " separated by single hyphens and starting with a letter, e.g. 'utrecht' or"
+            " 'den-haag'"
         )
     if len(name) > _MAX_NAME:
         raise NewPluginError(problem=f"plugin name {name!r} is longer than {_MAX_NAME} characters")
@@ -102,8 +103,9 @@ def _check_not_installed(names: PluginNames) -> None:
         pass
     else:
         raise NewPluginError(
-            problem=f"a distribution {names.dist!r} is already installed, so a second plugin of that"
-            f" name would collide with it; choose another name or `pip uninstall {names.dist}`"
+            problem=f"a distribution {names.dist!r} is already installed, so a second plugin"
+            " of that name would collide with it; choose another name or"
+            f" `pip uninstall {names.dist}`"
         )
     taken = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="lastresort")}
     if names.entry in taken:
@@ -124,8 +126,8 @@ def _check_municipality(municipality: str) -> str:
     bad = sorted({c for c in text if not c.isprintable() or c in '"\\'})
     if bad:
         raise NewPluginError(
-            problem=f"--municipality {text!r} contains {', '.join(repr(c) for c in bad)}: use one line"
-            ' of plain text, e.g. "\'s-Hertogenbosch"'
+            problem=f"--municipality {text!r} contains {', '.join(repr(c) for c in bad)}:"
+            ' use one line of plain text, e.g. "\'s-Hertogenbosch"'
         )
     return text
 

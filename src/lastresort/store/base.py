@@ -185,8 +185,8 @@ def _aware(eid: str, what: str, moment: object) -> None:
 
 def _foreign(eid: str, what: str, rows: Sequence[_Owned], row: _Owned) -> NoReturn:
     raise StoreError(
-        problem=f"encounter {eid}: {what} {next(i for i, r in enumerate(rows) if r is row)} of the change belongs to"
-        f" encounter {row.encounter_id}; nothing was written"
+        problem=f"encounter {eid}: {what} {next(i for i, r in enumerate(rows) if r is row)}"
+        f" of the change belongs to encounter {row.encounter_id}; nothing was written"
     )
 
 

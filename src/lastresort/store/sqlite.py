@@ -299,7 +299,8 @@ class SQLiteStore:
                 event = load_event({**json.loads(data), "seq": seq})
             except (StoreError, ValueError) as exc:
                 raise StoreError(
-                    problem=f"{self.path}: event {seq} of encounter {encounter_id} is unreadable: {exc}"
+                    problem=f"{self.path}: event {seq} of encounter {encounter_id} is"
+                    f" unreadable: {exc}"
                 ) from exc
             out.append(event)
         return out
