@@ -323,3 +323,31 @@ def test_a_plugin_that_cannot_be_registered_is_named_by_its_field() -> None:
     assert any("lastresort_on_evnt" in problem for problem in info.value.problems)
     assert info.value.category is Category.INVALID
     assert pickle.loads(pickle.dumps(info.value)).problems == info.value.problems
+
+
+class _HostError(lr.StoreError):
+    """An embedder's own subclass, in the old positional style."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(problem=f"{path}: the host's store is down")
+
+
+class _HostKeywordError(lr.StoreError):
+    """An embedder's own subclass in the keyword style, with a field of its own."""
+
+    def __init__(self, *, problem: str, host: str) -> None:
+        self.host = host
+        super().__init__(problem=problem)
+
+
+def test_an_embedders_subclass_pickles_in_either_style() -> None:
+    old = pickle.loads(pickle.dumps(_HostError("db.sqlite")))
+    assert (type(old), old.path, str(old)) == (
+        _HostError,
+        "db.sqlite",
+        "db.sqlite: the host's store is down",
+    )
+    assert old.category is Category.UNAVAILABLE
+    new = pickle.loads(pickle.dumps(_HostKeywordError(problem="down", host="h1")))
+    assert (type(new), new.host, new.problem, str(new)) == (_HostKeywordError, "h1", "down", "down")

@@ -101,6 +101,16 @@ def _rebuild(cls: type[LastResortError], fields: dict[str, Any]) -> LastResortEr
     return cls(**fields)
 
 
+def _restore(
+    cls: type[LastResortError], args: tuple[Any, ...], state: dict[str, Any]
+) -> LastResortError:
+    """Unpickle an error whose constructor is not keyword-only: its args and attributes."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 def _join(*parts: str | None) -> str:
     """The parts that apply, separated by ``, ``."""
     return ", ".join(part for part in parts if part)
@@ -125,6 +135,11 @@ class LastResortError(Exception):
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
+        parameters = list(inspect.signature(type(self).__init__).parameters.values())[1:]
+        if any(p.kind is not inspect.Parameter.KEYWORD_ONLY for p in parameters):
+            # an embedder's subclass with positional arguments: its constructor cannot be
+            # called from its message, so it is restored without calling it
+            return (_restore, (type(self), self.args, dict(self.__dict__)))
         fields = {name: getattr(self, name) for name in self.fields()}
         return (_rebuild, (type(self), fields), dict(self.__dict__) or None)
 
