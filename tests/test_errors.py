@@ -171,6 +171,9 @@ def test_every_error_takes_keyword_only_fields(cls: type[LastResortError]) -> No
 @pytest.mark.parametrize("cls", RAISED, ids=lambda c: c.__name__)
 def test_every_error_has_its_category(cls: type[LastResortError]) -> None:
     assert isinstance(cls.category, Category)
+    # set by the class or a parent below the base, not the base's default
+    below = cls.__mro__[: cls.__mro__.index(LastResortError)]
+    assert any("category" in vars(k) for k in below)
     assert cls.category is CATEGORY[cls]
     assert cls(**FULL[cls]).category == CATEGORY[cls].value  # a str enum
 

@@ -119,10 +119,11 @@ def _join(*parts: str | None) -> str:
 class LastResortError(Exception):
     """Base class of every error lastresort raises on purpose.
 
-    :cvar category: the :class:`Category` of the error.
+    :cvar category: the :class:`Category` of the error; every class of lastresort sets
+        its own, and an embedder's direct subclass that sets none is ``invalid``.
     """
 
-    category: ClassVar[Category]
+    category: ClassVar[Category] = Category.INVALID
 
     @classmethod
     def fields(cls) -> tuple[str, ...]:
