@@ -38,6 +38,7 @@ from lastresort.model import (
     Text,
     Transition,
 )
+from tests.test_verify_scale import _bench
 
 TEXT = Text("Doe het.", "Do it.")
 CAP = timedelta(days=28)
@@ -288,58 +289,10 @@ def _edges_read(protocol: Protocol, bound: Any) -> tuple[Bound, int, int]:
 
 
 def shared_region(k: int, m: int) -> dict[str, Any]:
-    """An order of ``k`` steps in force one after the other (``w0 -> a0 -> w1 -> ...``),
-    each of which may also lead into one shared region of ``m`` steps (a loop) that
-    ends in a last, shorter order ``z``: every weighted step's region overlaps every
-    other's, the shape that made the old search quadratic. Each ``w<i>`` names its
-    way into the region first, so a search from it meets the region before ``a<i>``."""
-    text = {"nl": "Doe het.", "en": "Do it."}
-    mayor = {"responsible": "mayor", "kind": "active", "instructions": text}
-    force = mayor | {
-        "kind": "waiting",
-        "tags": ["order_in_force"],
-        "deadline": {"after": "1d", "event": "expires"},
-    }
-    steps: dict[str, Any] = {"danger": dict(mayor)}
-    transitions: list[dict[str, Any]] = [
-        {"event": "impose", "from": "danger", "to": "w0", "by": "mayor"}
-    ]
-    for i in range(k):
-        steps[f"w{i}"] = dict(force)
-        steps[f"a{i}"] = dict(mayor)
-        nxt = f"w{i + 1}" if i + 1 < k else "expired"
-        transitions += [
-            {"event": f"shared_{i}", "from": f"w{i}", "to": "h0", "by": "mayor"},
-            {"event": f"on_{i}", "from": f"w{i}", "to": f"a{i}", "by": "mayor"},
-            {"event": f"extend_{i}", "from": f"a{i}", "to": nxt, "by": "mayor"},
-        ]
-    for j in range(m):
-        steps[f"h{j}"] = dict(mayor)
-        transitions.append(
-            {"event": f"hop_{j}", "from": f"h{j}", "to": f"h{(j + 1) % m}", "by": "mayor"}
-        )
-    steps["z"] = force | {"deadline": {"after": "1h", "event": "expires"}}
-    steps["expired"] = {"kind": "terminal", "instructions": text}
-    transitions += [
-        {"event": "last", "from": f"h{m - 1}", "to": "z", "by": "mayor"},
-        {"event": "expires", "from": "z", "to": "expired", "by": "clock"},
-    ]
-    return {
-        "protocol": {
-            "id": "shared-region",
-            "version": "1",
-            "municipality": "Testdorp",
-            "title": {"nl": "Huisverbod", "en": "Restraining order"},
-            "initial": "danger",
-            "source": "tests",
-            "kind": "order",
-        },
-        "parties": {"mayor": {"name": {"nl": "Burgemeester", "en": "Mayor"}, "kind": "mayor"}},
-        "steps": steps,
-        "transitions": transitions,
-        "facts": {"subject": ["adult"]},
-        "requirements": {"max_order_duration": "28d"},
-    }
+    """The benchmark's order (``benchmarks/bench_verify.py``): ``k`` steps in force in a
+    chain, each of which may also lead into one shared region of ``m`` steps."""
+    data: dict[str, Any] = _bench().shared_region(k, m)
+    return data
 
 
 def test_overlapping_regions_are_read_a_bounded_number_of_times() -> None:
