@@ -327,3 +327,16 @@ def test_a_long_chain_of_orders_needs_no_recursion() -> None:
     assert bound.worst == timedelta(days=20_000, hours=1)
     # danger, w0, then a<i> and w<i+1> for each further order, then h0, h1 and z
     assert len(bound.path) == 2 + 2 * 19_999 + 3
+
+
+def test_the_orders_benchmark_prints_a_row_per_size(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _bench()
+    rows = bench.order_scaling(sizes=(10, 20), runs=1)
+    # 2k + m + 3 steps, 3k + m + 3 transitions
+    assert [(r.orders, r.size) for r in rows] == [(10, 76), (20, 146)]
+    assert [r.worst for r in rows] == ["10 days, 1:00:00", "20 days, 1:00:00"]
+    bench.print_order_scaling(rows)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["orders", "steps+transitions"]
+    assert [line.split()[:2] for line in lines[1:3]] == [["10", "76"], ["20", "146"]]
+    assert lines[1].endswith("1.00x")
