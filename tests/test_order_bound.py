@@ -17,19 +17,12 @@ from typing import Any
 import pytest
 
 import lastresort as lr
-from lastresort.bounds import (
-    ZERO,
+from lastresort import (
     Bound,
-    Edge,
-    PathStep,
-    ProtocolGraph,
-    on_cycles,
-    order_bound,
-)
-from lastresort.model import (
     Deadline,
     Party,
     PartyKind,
+    PathStep,
     Protocol,
     ProtocolKind,
     Requirements,
@@ -38,6 +31,9 @@ from lastresort.model import (
     Text,
     Transition,
 )
+
+# the graph and the bound are not public: the one import from inside the package
+from lastresort.bounds import ZERO, Edge, ProtocolGraph, on_cycles, order_bound
 from tests.test_verify_scale import _bench
 
 TEXT = Text("Doe het.", "Do it.")
