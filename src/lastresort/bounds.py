@@ -487,6 +487,7 @@ def components(graph: ProtocolGraph) -> list[list[str]]:
 
 
 def _on_cycles(graph: ProtocolGraph, parts: Iterable[list[str]]) -> set[str]:
+    """The steps of ``parts`` (:func:`components`) that lie on a cycle."""
     found: set[str] = set()
     for part in parts:
         if len(part) > 1:
