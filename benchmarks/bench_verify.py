@@ -10,6 +10,13 @@ prints the verifier's time per step on the dead-end protocol (``dead_ends``) of
 size's time per step as a ratio to the smallest's: a linear verifier keeps that
 ratio near 1 (it was 5x at 2,000 before issue #12). Ratios only, never a timed
 assertion; tests/test_verify_scale.py asserts the report's size.
+
+      .venv/bin/python benchmarks/bench_verify.py --orders [--runs 3]
+prints ``order-cap``'s bound (``order_bound``) per step on an order of 250 to 2,000
+steps in force that all lead into one shared region (``shared_region``), next to
+loading it, and each size's time per step as a ratio to the smallest's: near 1 when
+linear (the search it replaced read the region once per step in force: 8x at 2,000).
+tests/test_order_bound.py counts the edges read.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import lastresort as lr
@@ -157,6 +165,63 @@ def dead_ends(n: int) -> dict[str, Any]:
     }
 
 
+def shared_region(k: int, m: int) -> dict[str, Any]:
+    """An order of ``k`` steps in force one after the other (``w0 -> a0 -> w1 -> ...``),
+    each of which may also lead into one shared region of ``m`` steps (a loop) that
+    ends in a last, shorter order ``z``: every weighted step's region overlaps every
+    other's, the shape that made ``order-cap`` quadratic before issue #12 (a
+    search of the region from every step in force). Each ``w<i>`` names its way into
+    the region first, so a search from it meets the region before ``a<i>``. The
+    longest path passes every ``w<i>``, then the region to ``z``: ``k`` days and 1 h."""
+    text = {"nl": "Doe het.", "en": "Do it."}
+    mayor = {"responsible": "mayor", "kind": "active", "instructions": text}
+    force = mayor | {
+        "kind": "waiting",
+        "tags": ["order_in_force"],
+        "deadline": {"after": "1d", "event": "expires"},
+    }
+    steps: dict[str, Any] = {"danger": dict(mayor)}
+    transitions: list[dict[str, Any]] = [
+        {"event": "impose", "from": "danger", "to": "w0", "by": "mayor"}
+    ]
+    for i in range(k):
+        steps[f"w{i}"] = dict(force)
+        steps[f"a{i}"] = dict(mayor)
+        nxt = f"w{i + 1}" if i + 1 < k else "expired"
+        transitions += [
+            {"event": f"shared_{i}", "from": f"w{i}", "to": "h0", "by": "mayor"},
+            {"event": f"on_{i}", "from": f"w{i}", "to": f"a{i}", "by": "mayor"},
+            {"event": f"extend_{i}", "from": f"a{i}", "to": nxt, "by": "mayor"},
+        ]
+    for j in range(m):
+        steps[f"h{j}"] = dict(mayor)
+        transitions.append(
+            {"event": f"hop_{j}", "from": f"h{j}", "to": f"h{(j + 1) % m}", "by": "mayor"}
+        )
+    steps["z"] = force | {"deadline": {"after": "1h", "event": "expires"}}
+    steps["expired"] = {"kind": "terminal", "instructions": text}
+    transitions += [
+        {"event": "last", "from": f"h{m - 1}", "to": "z", "by": "mayor"},
+        {"event": "expires", "from": "z", "to": "expired", "by": "clock"},
+    ]
+    return {
+        "protocol": {
+            "id": "shared-region",
+            "version": "1",
+            "municipality": "Testdorp",
+            "title": {"nl": "Huisverbod", "en": "Restraining order"},
+            "initial": "danger",
+            "source": "tests",
+            "kind": "order",
+        },
+        "parties": {"mayor": {"name": {"nl": "Burgemeester", "en": "Mayor"}, "kind": "mayor"}},
+        "steps": steps,
+        "transitions": transitions,
+        "facts": {"subject": ["adult"]},
+        "requirements": {"max_order_duration": "28d"},
+    }
+
+
 def best_of(runs: int, work: Callable[[], object]) -> float:
     """The best (least disturbed) wall time of ``runs`` runs, in seconds."""
     times = []
@@ -255,6 +320,54 @@ def scaling(sizes: tuple[int, ...] = (500, 1000, 2000, 4000), runs: int = 3) -> 
     return out
 
 
+@dataclass(frozen=True)
+class OrderScale:
+    """``order-cap``'s bound on ``shared_region(n, n)`` (times in seconds, best of ``runs``)."""
+
+    orders: int  # steps in force (and as many steps in the shared region)
+    size: int  # steps + transitions
+    anchor: float  # load_protocol(check=False) of the same protocol
+    bound: float  # ProtocolGraph + order_bound
+    worst: str
+
+
+def order_scaling(
+    sizes: tuple[int, ...] = (250, 500, 1000, 2000), runs: int = 3
+) -> list[OrderScale]:
+    """Time ``order_bound`` on ever larger orders whose steps in force share one region."""
+    from lastresort.bounds import ProtocolGraph, order_bound
+
+    out = []
+    for n in sizes:
+        data = shared_region(n, n)
+        protocol = lr.load_protocol(data, check=False)
+        size = len(protocol.steps) + len(protocol.transitions)
+        cap = protocol.requirements.max_order_duration
+
+        def load(d: dict[str, Any] = data) -> None:
+            lr.load_protocol(d, check=False)
+
+        def bound(p: lr.Protocol = protocol, c: timedelta | None = cap) -> None:
+            order_bound(ProtocolGraph(p), c)
+
+        worst = order_bound(ProtocolGraph(protocol), cap).worst
+        out.append(OrderScale(n, size, best_of(runs, load), best_of(runs, bound), str(worst)))
+    return out
+
+
+def print_order_scaling(rows: list[OrderScale]) -> None:
+    first = rows[0]
+    print("orders  steps+transitions  load µs/elt  bound µs/elt  bound÷load  per elt ÷ first")
+    for r in rows:
+        per = r.bound / r.size
+        print(
+            f"{r.orders:6,}  {r.size:17,}  {r.anchor / r.size * 1e6:11.2f}"
+            f"  {per * 1e6:12.2f}  {r.bound / r.anchor:9.2f}x"
+            f"  {per / (first.bound / first.size):14.2f}x"
+        )
+    print("worst case:", ", ".join(r.worst for r in rows))
+
+
 def print_scaling(rows: list[Scale]) -> None:
     first = rows[0]
     print("dead ends  steps+transitions  load µs/elt  check µs/elt  check÷load  per elt ÷ first")
@@ -274,7 +387,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--scaling", action="store_true", help="time per step, 500-4000 dead ends")
+    parser.add_argument("--orders", action="store_true", help="order-cap, 250-2000 orders")
     args = parser.parse_args()
+    if args.orders:
+        print_order_scaling(order_scaling(runs=args.runs))
+        return
     if args.scaling:
         print_scaling(scaling(runs=args.runs))
         return

@@ -279,7 +279,8 @@ def test_lastresort_deliver_retries_with_backoff_and_the_same_key(
     state = engine.get(enc.id)
     assert engine.deliver() == []
     [note] = engine.outbox(enc.id)
-    assert (note.attempts, note.last_error) == (1, "ConnectionError: pager gateway down")
+    # the class only: a plugin's message could hold anything (tests/faults/test_outbox.py)
+    assert (note.attempts, note.last_error) == (1, "ConnectionError")
     assert note.next_attempt_at == clock.now() + minutes(0.5)
     assert engine.deliver() == []  # not due yet
     clock.advance(minutes(0.5))

@@ -437,15 +437,15 @@ def _topological(graph: ProtocolGraph, nodes: set[str], edge: Callable[[Edge], b
     return order
 
 
-def on_cycles(graph: ProtocolGraph) -> set[str]:
-    """The reachable steps that lie on a cycle (a strongly connected component of more
-    than one step, or a step with a transition to itself): Tarjan's algorithm, without
+def components(graph: ProtocolGraph) -> list[list[str]]:
+    """The strongly connected components of the reachable steps, each listed after
+    every component it leads to (Tarjan's order: reverse topological). Without
     recursion, linear in steps plus transitions."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
     on_stack: set[str] = set()
-    found: set[str] = set()
+    found: list[list[str]] = []
     counter = 0
     for root in graph.reachable:
         if root in index:
@@ -461,8 +461,6 @@ def on_cycles(graph: ProtocolGraph) -> set[str]:
             if i < len(edges):
                 work[-1] = (node, i + 1)
                 target = edges[i].target
-                if target == node:
-                    found.add(node)
                 if target not in index:
                     index[target] = low[target] = counter
                     counter += 1
@@ -484,23 +482,48 @@ def on_cycles(graph: ProtocolGraph) -> set[str]:
                     component.append(member)
                     if member == node:
                         break
-                if len(component) > 1:
-                    found.update(component)
+                found.append(component)
     return found
+
+
+def _on_cycles(graph: ProtocolGraph, parts: Iterable[list[str]]) -> set[str]:
+    """The steps of ``parts`` (:func:`components`) that lie on a cycle."""
+    found: set[str] = set()
+    for part in parts:
+        if len(part) > 1:
+            found.update(part)
+        elif any(e.target == part[0] for e in graph.out[part[0]]):
+            found.add(part[0])
+    return found
+
+
+def on_cycles(graph: ProtocolGraph) -> set[str]:
+    """The reachable steps that lie on a cycle (a strongly connected component of more
+    than one step, or a step with a transition to itself): Tarjan's algorithm, without
+    recursion, linear in steps plus transitions."""
+    return _on_cycles(graph, components(graph))
 
 
 def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
     """The most time an order can be in force in total: the largest sum of the
     deadlines of steps tagged ``order_in_force`` along any path (every transition
     followed). A cycle through such a step, or such a step without a deadline,
-    makes it unbounded."""
+    makes it unbounded.
+
+    Linear in steps plus transitions when every deadline is longer than zero (as
+    :func:`~lastresort.validate` demands); see docs/verifier.md. Of equally long
+    paths it reports the one a breadth-first search (transitions in file order)
+    meets first: from the initial step, the first step in force it can reach with the
+    most time ahead, then from each the first later one (see ``between``).
+    """
     protocol = graph.protocol
     steps = protocol.steps
     tag, what, name = "order_in_force", "total time the order is in force", "max_order_duration"
     force = [s for s in graph.reachable if tag in steps[s].tags]
     if not force:
         return Bound(tag, what, name, requirement, ZERO, False)
-    cyclic = on_cycles(graph)  # one pass (not a search from every weighted step)
+    parts = components(graph)
+    cyclic = _on_cycles(graph, parts)  # one pass (not a search from every weighted step)
     for f in force:
         if f not in cyclic:
             continue
@@ -517,40 +540,71 @@ def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
             return Bound(tag, what, name, requirement, None, True, path=graph.path(f), open_step=f)
     weighted = set(force)
 
-    def between(start: str) -> dict[str, Edge | None]:
-        return graph.search(start, node=lambda s: s not in weighted)
+    def between(
+        start: str, edge: Callable[[Edge], bool] = lambda _: True
+    ) -> dict[str, Edge | None]:
+        """The steps reached from ``start`` before (and including) the next weighted
+        steps, breadth-first, along edges where ``edge`` holds."""
+        return graph.search(start, node=lambda s: s not in weighted, edge=edge)
 
-    reach = {f: between(f) for f in force}
-    # no cycle runs through a weighted step, so the chain of them is acyclic
-    best: dict[str, tuple[timedelta, str | None]] = {}
-    pending = list(force)
-    while pending:
-        f = pending.pop()
-        if f in best:
+    # No cycle runs through a weighted step: each is a component of its own. In one
+    # pass over the components, each after those it leads to:
+    #   best[f]  the most time in force from entering weighted step f on;
+    #   later[f] the most of that for a weighted step reached from f before any other
+    #            (ZERO when none), so best[f] = f's deadline + later[f];
+    #   ahead[s] for a step s not weighted, the most best[g] of a weighted step g
+    #            reached from s before any other (None when none is).
+    best: dict[str, timedelta] = {}
+    later: dict[str, timedelta] = {}
+    ahead: dict[str, timedelta | None] = {}
+
+    def value(step: str) -> timedelta | None:
+        return best[step] if step in weighted else ahead[step]
+
+    for part in parts:
+        if part[0] in weighted:  # a component of its own, without a transition to itself
+            f = part[0]
+            most = ZERO
+            for e in graph.out[f]:
+                v = value(e.target)
+                if v is not None and v > most:
+                    most = v
+            deadline = steps[f].deadline
+            assert deadline is not None
+            later[f] = most
+            best[f] = deadline.after + most
             continue
-        later = [g for g in reach[f] if g in weighted and g != f]
-        missing = [g for g in later if g not in best]
-        if missing:
-            pending.append(f)
-            pending.extend(missing)
-            continue
-        deadline = steps[f].deadline
-        assert deadline is not None
-        choice: tuple[timedelta, str | None] = (ZERO, None)
-        for g in later:
-            if best[g][0] > choice[0]:
-                choice = (best[g][0], g)
-        best[f] = (deadline.after + choice[0], choice[1])
+        members = set(part) if len(part) > 1 else ()
+        found: timedelta | None = None
+        for s in part:
+            for e in graph.out[s]:
+                if e.target in members or e.target == s:
+                    continue
+                v = value(e.target)
+                if v is not None and (found is None or v > found):
+                    found = v
+        for s in part:
+            ahead[s] = found
     start = between(protocol.initial)
     first = [f for f in force if f in start]
-    top = max(first, key=lambda f: best[f][0])
+    top = max(first, key=best.__getitem__)
     path = list(graph.path(top, start))
-    here: str | None = top
-    while (after := best[here][1] if here is not None else None) is not None:
-        assert here is not None
-        path.extend(graph.path(after, reach[here])[1:])
+    here = top
+    # Each next weighted step: the first, breadth-first from ``here``, of those with
+    # the most time ahead. Only steps that lead to one are searched; the search meets
+    # them in the order (and by the edges) a search of all would. A step not weighted
+    # leads to one for one ``here`` at most, as the time ahead falls along the chain
+    # by each deadline (> 0): the searches are linear together.
+    while (most := later[here]) > ZERO:
+
+        def leads(e: Edge, most: timedelta = most) -> bool:
+            return value(e.target) == most
+
+        parent = between(here, leads)
+        after = next(g for g in parent if g in weighted and g != here)
+        path.extend(graph.path(after, parent)[1:])
         here = after
     costs = tuple(
         d.after if p.step in weighted and (d := steps[p.step].deadline) else ZERO for p in path
     )
-    return Bound(tag, what, name, requirement, best[top][0], True, path=tuple(path), costs=costs)
+    return Bound(tag, what, name, requirement, best[top], True, path=tuple(path), costs=costs)

@@ -45,14 +45,16 @@ from .machine import CompiledProtocol
 from .model import CLOCK, Actor, Encounter, Protocol, Transition
 from .outbox import (
     Backoff,
+    NotDelivered,
     Notification,
     check_delivery_settings,
     escalation_key,
+    failure_text,
     hand_over,
     is_emergency,
 )
 from .plugins import Hooks, make_plugin_manager
-from .privacy import FACT_NAME, describe
+from .privacy import FACT_NAME, describe, exception_kind
 from .store.base import PendingDeadline, Store
 from .store.memory import MemoryStore
 from .validate import validate
@@ -589,7 +591,7 @@ class Engine:
             contact = self.hooks.party_directory(machine.protocol, party, now)
             receipt = self.hooks.deliver(evolve(note, contact=contact, attempts=attempt))
             if receipt is None:
-                raise LookupError("no plugin delivered it")
+                raise NotDelivered("no plugin delivered it")
             return receipt
 
         try:
@@ -598,9 +600,9 @@ class Engine:
             if attempt >= self.max_attempts:
                 return self._dead_letter(note, attempt, now, exc)
             delay = self.backoff.delay(attempt)
-            self.store.failed(
-                note.key, attempt, instant_after(now, delay), f"{type(exc).__name__}: {exc}"[:300]
-            )
+            # the hook's message could hold anything (a child's name): never kept
+            error = failure_text(exc)
+            self.store.failed(note.key, attempt, instant_after(now, delay), error)
             log.warning(
                 "delivery of %s to %s failed (attempt %d of %d), retry in %s: %s",
                 note.key,
@@ -608,7 +610,7 @@ class Engine:
                 attempt,
                 self.max_attempts,
                 delay,
-                type(exc).__name__,
+                error,
             )
             return []
         event = self.store.delivered(
@@ -658,7 +660,7 @@ class Engine:
                 key=note.key,
                 party=note.party,
                 attempts=attempt,
-                error_kind=type(exc).__name__,
+                error_kind=exception_kind(exc),
                 emergency=emergency,
             ),
             escalations,
@@ -683,7 +685,7 @@ class Engine:
             note.key,
             note.party,
             attempt,
-            type(exc).__name__,
+            exception_kind(exc),
             ", ".join(parties) or "nobody (the host must act on the event)",
         )
         return [*committed, *self._observe(committed, self.store.load(note.encounter_id))]

@@ -21,14 +21,17 @@ from attrs import frozen
 
 from .errors import InvalidArgument
 from .model import ACUTE_DANGER, PartyKind, Protocol
+from .privacy import exception_kind
 
 __all__ = [
     "ESCALATED",
     "Backoff",
     "DeliveryTimeout",
+    "NotDelivered",
     "Notification",
     "check_delivery_settings",
     "escalation_key",
+    "failure_text",
     "hand_over",
     "is_emergency",
 ]
@@ -61,7 +64,8 @@ class Notification:
     :param next_attempt_at: not delivered before this moment.
     :param contact: who is on duty for the role (``lastresort_party_directory``),
         set just before delivery.
-    :param last_error: the type and message of the last failure, if any.
+    :param last_error: what failed the last attempt, if any: the exception's class
+        name (:func:`failure_text`), never its message.
     :param delivered_at: when it was delivered (``None`` while it is not).
     :param dead_lettered_at: when it was given up on after ``max_attempts``
         failures (``None`` while it is not); it is never handed over again.
@@ -143,6 +147,28 @@ class DeliveryTimeout(TimeoutError):
     """The ``lastresort_deliver`` hook did not return within the engine's
     ``delivery_timeout``: the attempt counts as failed (the hook's thread may still
     be running, and may still deliver: receivers drop repeats by key)."""
+
+
+class NotDelivered(LookupError):
+    """Every ``lastresort_deliver`` hook returned ``None``: no plugin delivered it."""
+
+
+#: lastresort's own delivery failures, described in lastresort's own fixed words (a
+#: plugin may raise these classes too, with any message)
+_OWN_FAILURES: dict[type[BaseException], str] = {
+    DeliveryTimeout: "the delivery hook did not return within the delivery timeout",
+    NotDelivered: "no plugin delivered it",
+}
+
+
+def failure_text(exc: BaseException) -> str:
+    """What is kept of a failed delivery attempt (in ``last_error``, and logged): the
+    class name of what was raised (:func:`~lastresort.privacy.exception_kind`), and
+    for lastresort's own failures a fixed description. Never the exception's
+    message: a plugin's could hold anything, a child's name or BSN included."""
+    kind = exception_kind(exc)
+    own = _OWN_FAILURES.get(type(exc))
+    return kind if own is None else f"{kind}: {own}"
 
 
 def hand_over(call: Callable[[], T], timeout: float | None) -> T:

@@ -20,6 +20,7 @@ __all__ = [
     "ACTOR_ID",
     "CHANNEL",
     "DEFAULT_CHANNELS",
+    "EXCEPTION_KIND",
     "FACT_NAME",
     "FORBIDDEN_GLUED",
     "FORBIDDEN_PARTS",
@@ -27,6 +28,7 @@ __all__ = [
     "ROLE",
     "actor_id_problem",
     "describe",
+    "exception_kind",
     "fact_words",
     "forbidden_fact_term",
     "is_bsn",
@@ -66,6 +68,22 @@ def describe(value: object) -> str:
     except TypeError:
         return f"{article} {kind}"
     return f"{article} {kind} of length {size}"
+
+
+#: An exception class name that may be kept: an identifier of at most 64 characters
+#: holding no run of eight or more digits (no citizen service number fits in it).
+EXCEPTION_KIND = re.compile(r"(?!.*[0-9]{8})[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def exception_kind(exc: BaseException) -> str:
+    """What may be kept of an exception a plugin (or a driver) raised: the name of its
+    class, or of the nearest base class whose name has :data:`EXCEPTION_KIND`'s form.
+    Never its message nor its attributes, which could hold anything (a child's name
+    a plugin put in its message)."""
+    for cls in type(exc).__mro__:
+        if EXCEPTION_KIND.fullmatch(cls.__name__):
+            return cls.__name__
+    return "BaseException"  # not reached: BaseException's own name has the form
 
 
 def is_bsn(text: str) -> bool:

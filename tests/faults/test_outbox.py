@@ -242,6 +242,106 @@ def test_a_failing_escalation_is_dead_lettered_without_escalating_again(
     assert not any(n.pending for n in eng.outbox(eid))
 
 
+# -- 2b. a failing hook's message is never kept -------------------------------------------
+
+NAME, BSN = "Jan Jansen", "123456782"  # a BSN that passes the eleven-test
+
+
+class Nosy(Exception):
+    """A plugin's exception that carries child data in its message and its attributes."""
+
+
+NosyBsn123456782 = type("NosyBsn123456782", (Exception,), {})  # child data in the class name
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (RuntimeError(f"{NAME} {BSN}"), "RuntimeError"),
+        (Nosy(f"kind {NAME}", BSN), "Nosy"),
+        (NosyBsn123456782(NAME), "Exception"),
+    ],
+)
+def test_a_failing_hook_leaves_no_trace_of_its_message(
+    store: lr.Store,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    error: Exception,
+    kind: str,
+) -> None:
+    class Leaky:
+        @lr.hookimpl
+        def lastresort_deliver(self) -> str:
+            raise error
+
+    clock = lr.VirtualClock(START)
+    eng = engine(store, clock, Leaky(), max_attempts=2)
+    eid = eng.open("taskforce", "counter").id
+    eng.fire(eid, "call_expert", "counter")
+    caplog.set_level(logging.DEBUG)
+    first = eng.deliver()  # attempt 1: failed, to be retried
+    [note] = eng.outbox(eid)
+    assert (note.attempts, note.last_error) == (1, kind)
+    out = first + fail_until_dead(eng, clock, 2)  # attempt 2: dead-lettered, escalated
+    dead = [e for e in out if isinstance(e, lr.NotificationDeadLettered)]
+    assert [(e.party, e.error_kind) for e in dead] == [("expert", kind), ("counter", kind)]
+    assert [n.last_error for n in eng.outbox(eid)] == [kind, kind]
+
+    seen = [
+        repr(out),
+        repr(eng.outbox(eid)),
+        repr(eng.timeline(eid)),
+        caplog.text,
+        *(r.getMessage() for r in caplog.records),
+        *(repr(r.args) for r in caplog.records),
+    ]
+    if isinstance(store, lr.SQLiteStore):
+        store.close()
+        report = verify(store.path)
+        assert report.ok
+        seen.append(repr(report))
+        files = sorted(store.path.parent.glob(store.path.name + "*"))
+        seen += [f.read_bytes().decode("latin-1") for f in files]
+    for text in seen:
+        for secret in (NAME, "Jansen", BSN):
+            assert secret not in text
+
+
+def test_lastresort_own_delivery_failures_keep_a_fixed_description(store: lr.Store) -> None:
+    class Nobody:
+        @lr.hookimpl
+        def lastresort_deliver(self) -> None:
+            return None  # no plugin delivered it
+
+    clock = lr.VirtualClock(START)
+    eng = engine(store, clock, Nobody())
+    eng.plugin_manager.unregister(name="lastresort.default")  # the fallback that logs it
+    eid = eng.open("taskforce", "counter").id
+    eng.fire(eid, "call_expert", "counter")
+    assert eng.deliver() == []
+    [note] = eng.outbox(eid)
+    assert note.last_error == "NotDelivered: no plugin delivered it"
+
+
+def test_a_plugin_raising_lastresort_own_exceptions_leaks_nothing(store: lr.Store) -> None:
+    from lastresort.outbox import DeliveryTimeout
+
+    class Pretends:
+        @lr.hookimpl
+        def lastresort_deliver(self) -> str:
+            raise DeliveryTimeout(f"{NAME} {BSN}")
+
+    clock = lr.VirtualClock(START)
+    eng = engine(store, clock, Pretends())
+    eid = eng.open("taskforce", "counter").id
+    eng.fire(eid, "call_expert", "counter")
+    assert eng.deliver() == []
+    [note] = eng.outbox(eid)
+    assert note.last_error == (
+        "DeliveryTimeout: the delivery hook did not return within the delivery timeout"
+    )
+
+
 # -- 3. delivered() is idempotent --------------------------------------------------------
 
 
