@@ -205,7 +205,7 @@ def test_card_lists_every_commitment() -> None:
     card = protocol_card(lr.load_protocol(data), "nl").splitlines()
     assert card[card.index("Afspraken:") :] == [
         "Afspraken:",
-        "  - de burgemeester spreekt het kind voor afsluiting",
+        "  - de burgemeester spreekt het kind vóór afsluiting",
         "  - maximale wachttijd op een deskundige: 1h",
         "  - maximale wachttijd op de burgemeester: 1d",
     ]
