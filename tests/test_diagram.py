@@ -23,7 +23,8 @@ from lastresort.cli import main
 from lastresort.convert import format_duration
 
 ROOT = Path(__file__).resolve().parent.parent
-TASKFORCE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+# engine and drawing mechanics on a frozen copy of the 2014 reference protocol (tests/conftest.py)
+TASKFORCE = Path(__file__).parent / "protocols" / "taskforce-2014.toml"
 HUISVERBOD = ROOT / "plugins" / "huisverbod" / "src" / "lastresort_huisverbod" / "huisverbod.toml"
 FIVE_MISTAKES = Path(__file__).parent / "protocols" / "foundations" / "five_mistakes.toml"
 
