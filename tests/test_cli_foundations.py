@@ -140,7 +140,7 @@ def test_protocols_lists_id_version_and_municipality() -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["id", "version", "kind", "municipality"]
     taskforce = next(line for line in lines if line.startswith("taskforce "))
-    assert taskforce.split()[:3] == ["taskforce", "2014.1", "encounter"]
+    assert taskforce.split()[:3] == ["taskforce", "2026-12-04", "encounter"]
     assert taskforce.endswith("Any municipality (reference arrangement)")
 
 
