@@ -234,3 +234,9 @@ def test_a_bad_example_flag_is_a_located_problem() -> None:
         "$.parties.expert.response.example: expected true or false, got int 1",
         "$.steps.waiting.deadline.example: expected true or false, got str 'yes'",
     ]
+
+
+def test_the_dutch_card_says_door_de_klok() -> None:
+    card = protocol_card(lr.load_protocol(mini(mayor="informed")), "nl")
+    assert "(door de klok)" in card
+    assert "(door klok)" not in card

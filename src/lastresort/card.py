@@ -86,7 +86,7 @@ def protocol_card(protocol: Protocol, lang: str = "en") -> str:
         if key is None:
             return words["nobody"]
         if key == CLOCK:
-            return "clock" if lang != "nl" else "klok"
+            return "clock" if lang != "nl" else "de klok"
         party = parties.get(key)
         return f"{party.name.get(lang)} ({key})" if party else key
 
