@@ -48,7 +48,8 @@ def test_informed_fails_on_a_path_that_never_tells_the_mayor() -> None:
     data = mini(mayor="informed")
     skip_the_meeting(data)
     result = lr.verify(lr.load_protocol(data)).result("mayor")
-    assert result.applicable and not result.ok
+    assert result.applicable
+    assert not result.ok
     assert path_of(result) == [
         (None, "arrived"),
         ("call_expert", "waiting"),
@@ -132,7 +133,8 @@ def test_no_promise_is_not_applicable() -> None:
     data = mini()
     skip_the_meeting(data)
     result = lr.verify(lr.load_protocol(data)).result("mayor")
-    assert result.ok and not result.applicable
+    assert result.ok
+    assert not result.applicable
     assert "no requirements.mayor" in result.message
 
 

@@ -461,5 +461,7 @@ def not_applicable(protocol: Protocol, name: str) -> str | None:
     if name == "report-before-close" and not protocol.requirements.report_before_close:
         return "not applicable: requirements.report_before_close = false"
     if name == "mayor" and protocol.requirements.mayor_promise is None:
-        return "not applicable: the protocol makes no promise about the mayor (no requirements.mayor)"
+        return (
+            "not applicable: the protocol makes no promise about the mayor (no requirements.mayor)"
+        )
     return None

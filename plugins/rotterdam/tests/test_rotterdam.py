@@ -108,7 +108,8 @@ def test_the_verifier_finds_the_protocol_safe_within_its_bounds() -> None:
     report = assert_protocol_safe(rotterdam.protocol(), plugins=[rotterdam])
     assert report.result("rotterdam-push-through").ok
     # Rotterdam promises that the mayor is informed; a meeting is a path, not a rule
-    assert report.result("mayor").applicable and report.result("mayor").ok
+    assert report.result("mayor").applicable
+    assert report.result("mayor").ok
     strict = lr.Engine(plugins=[rotterdam], entry_points=False, strict=True)
     assert "rotterdam" in strict.protocols
     expert, mayor = report.bounds
@@ -163,7 +164,9 @@ def test_walk_happy_path_reaches_a_closing_step(setup: tuple[Any, Any]) -> None:
     assert encounter.state in rotterdam.protocol().closing_steps()
 
 
-def test_nobody_engaged_escalates_by_the_clock_to_the_crisis_service(setup: tuple[Any, Any]) -> None:
+def test_nobody_engaged_escalates_by_the_clock_to_the_crisis_service(
+    setup: tuple[Any, Any],
+) -> None:
     engine, clock = setup
     encounter = engine.open("rotterdam", "counter")
 
@@ -213,7 +216,9 @@ def test_kabinet_takes_over_and_veilig_thuis_follows(setup: tuple[Any, Any]) -> 
     assert where(engine, eid) == ("with_veilig_thuis", "veilig_thuis")
 
 
-def test_kabinet_overdue_escalates_and_then_the_crisis_service_takes_over(setup: tuple[Any, Any]) -> None:
+def test_kabinet_overdue_escalates_and_then_the_crisis_service_takes_over(
+    setup: tuple[Any, Any],
+) -> None:
     engine, clock = setup
     eid = at_step(engine, "awaiting_kabinet")
     clock.advance(timedelta(minutes=20))
@@ -600,9 +605,9 @@ def test_the_mayor_meets_the_child_when_it_wants_and_veilig_thuis_agrees(
         engine.fire(eid, "mayor_meets_child", "kabinet")
     assert where(engine, eid) == ("awaiting_mayor", "veilig_thuis")
     events = engine.fire(eid, "mayor_meets_child", lr.Actor("mayor", "bm-1"))
-    assert [(e.from_party, e.to_party) for e in events if isinstance(e, lr.ResponsibilityTransferred)] == [
-        ("veilig_thuis", "mayor")
-    ]
+    assert [
+        (e.from_party, e.to_party) for e in events if isinstance(e, lr.ResponsibilityTransferred)
+    ] == [("veilig_thuis", "mayor")]
     assert where(engine, eid) == ("with_mayor", "mayor")
     clock.advance(timedelta(hours=1))
     assert missed(engine.tick()) == ["meeting_overrun"]  # a reminder; the mayor stays responsible

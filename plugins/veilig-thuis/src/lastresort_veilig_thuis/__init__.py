@@ -46,8 +46,8 @@ import lastresort as lr
 
 __all__ = [
     "GUARD_AFTER_HOURS",
-    "GUARD_REPORTS_DISCLOSURE",
     "GUARD_OFFICE_HOURS",
+    "GUARD_REPORTS_DISCLOSURE",
     "OFFICE_HOURS",
     "PROTOCOL_ID",
     "is_office_hours",
