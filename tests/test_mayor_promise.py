@@ -242,3 +242,78 @@ def test_the_dutch_card_says_door_de_klok() -> None:
     card = protocol_card(lr.load_protocol(mini(mayor="informed")), "nl")
     assert "(door de klok)" in card
     assert "(door klok)" not in card
+
+
+# -- the shipped counter protocols ---------------------------------------------------------
+
+COUNTER_PROTOCOLS = ("taskforce", "amsterdam", "rotterdam", "veilig-thuis")
+
+
+@pytest.fixture(scope="module")
+def installed() -> lr.Engine:
+    return lr.Engine()  # the built-in protocol and the installed plugins
+
+
+@pytest.mark.parametrize("pid", COUNTER_PROTOCOLS)
+def test_every_counter_protocol_promises_informed_and_keeps_it(
+    installed: lr.Engine, pid: str
+) -> None:
+    protocol = installed.protocol(pid)
+    assert protocol.requirements.mayor_promise is MayorPromise.INFORMED
+    assert protocol.requirements.mayor_contact is False
+    assert lr.verify(protocol).result("mayor").ok
+    # attack: take the mayor out of every notification and the promise is broken
+    mayors = {k for k, p in protocol.parties.items() if p.kind is lr.PartyKind.MAYOR}
+    data = lr.dump_protocol(protocol)
+    for t in data["transitions"]:
+        t["notify"] = [n for n in t.get("notify", []) if n not in mayors]
+    result = lr.verify(lr.load_protocol(data, check=False)).result("mayor")
+    assert not result.ok
+    assert result.counterexample[-1].step in protocol.closing_steps()
+
+
+@pytest.mark.parametrize("pid", COUNTER_PROTOCOLS)
+def test_no_counter_protocol_hands_the_child_to_the_police_but_for_acute_danger(
+    installed: lr.Engine, pid: str
+) -> None:
+    protocol = installed.protocol(pid)
+    police = {k for k, p in protocol.parties.items() if k == "police"}
+    for t in protocol.transitions:
+        if protocol.steps[t.target].responsible in police:
+            assert t.event == "acute_danger", t.event
+
+
+@pytest.mark.parametrize("pid", COUNTER_PROTOCOLS)
+def test_every_invented_figure_is_marked_as_an_example(installed: lr.Engine, pid: str) -> None:
+    protocol = installed.protocol(pid)
+    for key, step in protocol.steps.items():
+        if step.deadline is None:
+            continue
+        # the one national norm: Veilig Thuis's 5 working days, counted as 7 days
+        norm = pid == "veilig-thuis" and key == "reported"
+        assert step.deadline.example is not norm, key
+    for key, party in protocol.parties.items():
+        assert party.response is None or party.response.example, key
+    assert protocol.version == "2026-12-04"
+    for source in ("27 January 2014", "Wet verplichte meldcode", "Jeugdwet", "Wmo 2015"):
+        assert source in protocol.source, (pid, source)
+
+
+@pytest.mark.parametrize("pid", COUNTER_PROTOCOLS)
+def test_the_dutch_texts_have_none_of_the_quoted_errors(installed: lr.Engine, pid: str) -> None:
+    protocol = installed.protocol(pid)
+    texts = [s.instructions.nl for s in protocol.steps.values()]
+    texts += [p.name.nl for p in protocol.parties.values()]
+    for text in texts:
+        for wrong in (
+            "ben je nu in gevaar",
+            "Beide en",
+            "weet waar het veilig is",
+            "voor afsluiting",
+            "niet weggaan",
+            "omdat het gevaar",
+            "politie het kind over",
+        ):
+            assert wrong not in text, (pid, wrong)
+    card = protocol_card(protocol, "nl")
+    assert "ben je nu veilig?" in card
