@@ -317,3 +317,12 @@ def test_the_dutch_texts_have_none_of_the_quoted_errors(installed: lr.Engine, pi
             assert wrong not in text, (pid, wrong)
     card = protocol_card(protocol, "nl")
     assert "ben je nu veilig?" in card
+
+
+def test_taskforce_never_asks_veilig_thuis_to_report_to_itself(installed: lr.Engine) -> None:
+    protocol = installed.protocol("taskforce")
+    assert "Veilig Thuis" in protocol.parties["expert"].name.nl  # the expert may be Veilig Thuis
+    for key, step in protocol.steps.items():
+        if step.responsible == "expert":
+            assert "melding bij Veilig Thuis" not in step.instructions.nl, key
+            assert "Report to Veilig Thuis" not in step.instructions.en, key
