@@ -24,7 +24,7 @@ PROTOCOL_FILE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
 PATH = [
     ("call_expert", "counter"),
     ("expert_takes_over", "expert"),
-    ("inform_mayor", "expert"),
+    ("arrange_mayor_meeting", "expert"),
     ("mayor_spoke_with_child", "mayor"),
     ("report_made", "expert"),
     ("close", "expert"),

@@ -140,7 +140,7 @@ def test_protocols_lists_id_version_and_municipality() -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["id", "version", "kind", "municipality"]
     taskforce = next(line for line in lines if line.startswith("taskforce "))
-    assert taskforce.split()[:3] == ["taskforce", "2014.1", "encounter"]
+    assert taskforce.split()[:3] == ["taskforce", "2026-12-04", "encounter"]
     assert taskforce.endswith("Any municipality (reference arrangement)")
 
 
@@ -205,7 +205,7 @@ def test_card_lists_every_commitment() -> None:
     card = protocol_card(lr.load_protocol(data), "nl").splitlines()
     assert card[card.index("Afspraken:") :] == [
         "Afspraken:",
-        "  - de burgemeester spreekt het kind voor afsluiting",
+        "  - de burgemeester spreekt het kind vóór afsluiting",
         "  - maximale wachttijd op een deskundige: 1h",
         "  - maximale wachttijd op de burgemeester: 1d",
     ]

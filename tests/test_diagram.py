@@ -23,7 +23,8 @@ from lastresort.cli import main
 from lastresort.convert import format_duration
 
 ROOT = Path(__file__).resolve().parent.parent
-TASKFORCE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+# engine and drawing mechanics on a frozen copy of the 2014 reference protocol (tests/conftest.py)
+TASKFORCE = Path(__file__).parent / "protocols" / "taskforce-2014.toml"
 HUISVERBOD = ROOT / "plugins" / "huisverbod" / "src" / "lastresort_huisverbod" / "huisverbod.toml"
 FIVE_MISTAKES = Path(__file__).parent / "protocols" / "foundations" / "five_mistakes.toml"
 
@@ -521,12 +522,11 @@ def test_a_graph_that_cannot_be_drawn_is_refused(taskforce: lr.Protocol) -> None
 # -- the command ----------------------------------------------------------------------------------
 
 
-def test_cli_prints_the_mermaid_diagram(
-    taskforce: lr.Protocol, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["diagram", "taskforce"]) == 0
+def test_cli_prints_the_mermaid_diagram(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diagram", "taskforce"]) == 0  # the installed (shipped) protocol
     out, err = capsys.readouterr()
-    assert (out, err) == (lr.to_mermaid(taskforce), "")
+    shipped = lr.load_protocol(Path(lr.__file__).parent / "protocols" / "taskforce.toml")
+    assert (out, err) == (lr.to_mermaid(shipped), "")
 
 
 def test_cli_prints_dot_in_dutch_for_a_file(

@@ -16,7 +16,8 @@ from lastresort.machine import CompiledProtocol, compile_protocol
 from lastresort.testing import make_engine
 
 MINIMAL = Path(__file__).parent / "protocols" / "foundations" / "minimal.toml"
-TASKFORCE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+# engine and drawing mechanics on a frozen copy of the 2014 reference protocol (tests/conftest.py)
+TASKFORCE = Path(__file__).parent / "protocols" / "taskforce-2014.toml"
 HAPPY_PATH = [
     ("call_expert", "counter"),
     ("expert_takes_over", "expert"),

@@ -108,7 +108,7 @@ def test_unknown_actor_role_is_located(tmp_path: Path) -> None:
     text = LATE.replace('actor = "expert"', 'actor = "vangnet"')
     assert problems_of(tmp_path, text) == [
         "$.steps[2].actor: unknown party 'vangnet'; parties of 'taskforce':"
-        " counter, expert, mayor, mayor_staff, police"
+        " counter, crisis, expert, mayor, mayor_staff, police"
     ]
 
 
@@ -176,7 +176,7 @@ def test_every_problem_is_reported_at_once_in_file_order(tmp_path: Path) -> None
     responsible = "mayr"
     allowed = { actor = "expert", events = ["clse"] }
     queued = { party = "police", event = "call_expert" }
-    deadlines = [{ step = "with_expert", event = "mayor_overdue" }, { step = "closed" }]
+    deadlines = [{ step = "awaiting_expert", event = "mayor_overdue" }, { step = "closed" }]
     """
     problems = problems_of(tmp_path, text)
     assert problems == [
@@ -191,8 +191,8 @@ def test_every_problem_is_reported_at_once_in_file_order(tmp_path: Path) -> None
         "$.steps[2].allowed.events[0]: unknown event 'clse' (did you mean 'close'?)",
         "$.steps[2].queued[0]: 'call_expert' never notifies 'police' (it notifies: expert);"
         " to check that it does not, add count = 0",
-        "$.steps[2].deadlines[0].event: the deadline of step 'with_expert' fires"
-        " 'mayor_not_informed', not 'mayor_overdue'",
+        "$.steps[2].deadlines[0].event: the deadline of step 'awaiting_expert' fires"
+        " 'expert_overdue', not 'mayor_overdue'",
         "$.steps[2].deadlines[1].step: step 'closed' has no deadline",
     ]
     # a fact value is never echoed: facts are about a child
@@ -218,7 +218,7 @@ def test_every_problem_is_reported_at_once_in_file_order(tmp_path: Path) -> None
         (
             ('name = "expert late"', 'name = "expert late"\nopened_by = "clerk"'),
             "$.scenario.opened_by: unknown party 'clerk'; parties of 'taskforce':"
-            " counter, expert, mayor, mayor_staff, police",
+            " counter, crisis, expert, mayor, mayor_staff, police",
         ),
         (
             ('at = "+46m"', 'at = "2026-03-06T18:00:00"'),
@@ -310,9 +310,9 @@ event = "call_expert"
 
 [[steps]]
 at = "+5h"
-state = "with_police"
+state = "with_crisis_service"
 closed = true
-queued = [{ party = "police", event = "no_expert_available", count = 1 }]
+queued = [{ party = "crisis", event = "no_expert_available", count = 1 }]
 """
     )
     result = run_text(tmp_path, text)
@@ -419,7 +419,7 @@ def test_expected_error_passes_and_leaves_the_encounter_unchanged(tmp_path: Path
 def test_expected_error_of_another_kind_fails(tmp_path: Path) -> None:
     text = LATE.replace(
         'at = "+46m"',
-        'at = "+10m"\nactor = "expert"\nevent = "inform_mayor"\n'
+        'at = "+10m"\nactor = "expert"\nevent = "arrange_mayor_meeting"\n'
         'expect_error = "NotPermitted"\n\n[[steps]]\nat = "+46m"',
     )
     result = run_text(tmp_path, text)

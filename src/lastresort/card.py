@@ -18,7 +18,7 @@ from .events import (
     ResponsibilityTransferred,
     StepEntered,
 )
-from .model import ACUTE_DANGER, CLOCK, Protocol, ProtocolKind
+from .model import ACUTE_DANGER, CLOCK, MayorPromise, Protocol, ProtocolKind
 
 __all__ = ["protocol_card", "timeline_table"]
 
@@ -37,10 +37,14 @@ _LABELS = {
         "terminal": "eindstap",
         "acute": "Acuut gevaar: bel 112. Vanuit elke stap mogelijk",
         "requirements": "Afspraken",
-        "mayor_contact": "de burgemeester spreekt het kind voor afsluiting",
+        "mayor_met": "de burgemeester spreekt het kind vóór afsluiting",
+        "mayor_informed": "de burgemeester wordt altijd geïnformeerd; de deskundige beslist of en"
+        " wanneer de burgemeester het kind spreekt",
+        "example": "voorbeeldwaarde: de gemeente stelt deze termijn zelf vast",
+        "examples": "Termijnen met * zijn voorbeeldwaarden: de gemeente stelt ze zelf vast.",
         "max_wait": "maximale wachttijd op een deskundige",
         "max_wait_mayor": "maximale wachttijd op de burgemeester",
-        "report_before_close": "melding of veilige regeling voor afsluiting",
+        "report_before_close": "melding of veilige regeling vóór afsluiting",
         "max_order": "maximale duur van de maatregel",
         "hours": "bereikbaar",
     },
@@ -58,7 +62,11 @@ _LABELS = {
         "terminal": "final step",
         "acute": "Acute danger: call 112. Possible from every step",
         "requirements": "Commitments",
-        "mayor_contact": "the mayor speaks to the child before closing",
+        "mayor_met": "the mayor speaks to the child before closing",
+        "mayor_informed": "the mayor is always informed; the expert decides whether and when"
+        " the mayor meets the child",
+        "example": "example value: the municipality sets this deadline itself",
+        "examples": "Deadlines marked * are example values: the municipality sets them itself.",
         "max_wait": "maximum wait for an expert",
         "max_wait_mayor": "maximum wait for the mayor",
         "report_before_close": "a report or a safe arrangement before closing",
@@ -78,7 +86,7 @@ def protocol_card(protocol: Protocol, lang: str = "en") -> str:
         if key is None:
             return words["nobody"]
         if key == CLOCK:
-            return "clock" if lang != "nl" else "klok"
+            return "clock" if lang != "nl" else "de klok"
         party = parties.get(key)
         return f"{party.name.get(lang)} ({key})" if party else key
 
@@ -102,9 +110,10 @@ def protocol_card(protocol: Protocol, lang: str = "en") -> str:
         out.append(f"   {words['responsible']}: {who(step.responsible)}")
         out.append(f"   {step.instructions.get(lang)}")
         if step.deadline is not None:
+            example = f" * ({words['example']})" if step.deadline.example else ""
             out.append(
                 f"   {words['deadline']}: {format_duration(step.deadline.after)}"
-                f" → {step.deadline.event}"
+                f" → {step.deadline.event}{example}"
             )
         actions = [
             t
@@ -123,10 +132,14 @@ def protocol_card(protocol: Protocol, lang: str = "en") -> str:
             "",
             f"{words['acute']} → {acute[0].target} ({who(protocol.steps[acute[0].target].responsible)}).",
         ]
+    if any(s.deadline is not None and s.deadline.example for s in protocol.steps.values()):
+        out += ["", words["examples"]]
     req = protocol.requirements
     lines = []
-    if req.mayor_contact:
-        lines.append(f"  - {words['mayor_contact']}")
+    if req.mayor_promise is MayorPromise.MET:
+        lines.append(f"  - {words['mayor_met']}")
+    elif req.mayor_promise is MayorPromise.INFORMED:
+        lines.append(f"  - {words['mayor_informed']}")
     if req.max_wait_for_expert is not None:
         lines.append(f"  - {words['max_wait']}: {format_duration(req.max_wait_for_expert)}")
     if req.max_wait_for_mayor is not None:

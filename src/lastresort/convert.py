@@ -39,6 +39,7 @@ from .model import (
     Fact,
     FactKind,
     FrozenMap,
+    MayorPromise,
     Party,
     PartyKind,
     ProtocolKind,
@@ -282,6 +283,7 @@ def configure_converter(conv: Converter) -> None:
         (StepKind, "step kind"),
         (ProtocolKind, "protocol kind"),
         (FactKind, "fact kind"),
+        (MayorPromise, "mayor promise"),
     ):
         conv.register_structure_hook(enum_type, _enum_hook(enum_type, what))
     conv.register_structure_hook(Fact, _fact)

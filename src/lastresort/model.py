@@ -27,6 +27,7 @@ __all__ = [
     "Fact",
     "FactKind",
     "FrozenMap",
+    "MayorPromise",
     "Party",
     "PartyKind",
     "Protocol",
@@ -127,6 +128,18 @@ class ProtocolKind(enum.Enum):
     ORDER = "order"
 
 
+class MayorPromise(enum.Enum):
+    """What an encounter protocol promises about the mayor (``[requirements] mayor``).
+
+    ``informed``: the mayor's office is always told (the mayor carries responsibility);
+    the expert decides whether and when the mayor meets the child (Taskforce letter of
+    27 January 2014). ``met``: the mayor speaks to the child on every closing path.
+    """
+
+    INFORMED = "informed"
+    MET = "met"
+
+
 class FactKind(enum.Enum):
     """``enum``: one of the declared values; ``bool``: true or false."""
 
@@ -148,10 +161,15 @@ class Text:
 
 @frozen
 class ResponseModel:
-    """How fast a party responds (simulation model): median and 90th percentile."""
+    """How fast a party responds (simulation model): median and 90th percentile.
+
+    :param example: the figures are an example value a municipality sets for itself
+        (file key ``example = true``), not a measured or agreed one.
+    """
 
     median: timedelta
     p90: timedelta
+    example: bool = False
 
 
 @frozen
@@ -176,10 +194,15 @@ class Party:
 
 @frozen
 class Deadline:
-    """When the encounter is still in the step ``after`` entering it, the clock fires ``event``."""
+    """When the encounter is still in the step ``after`` entering it, the clock fires ``event``.
+
+    :param example: ``after`` is an example value a municipality sets for itself (file
+        key ``example = true``); the card labels it so.
+    """
 
     after: timedelta
     event: str
+    example: bool = False
 
 
 @frozen
@@ -249,7 +272,12 @@ class Fact:
 class Requirements:
     """What the protocol promises, checked by the verifier and the simulator.
 
-    :param mayor_contact: every closing path passes a step tagged ``mayor_involved``.
+    :param mayor: what the protocol promises about the mayor: ``informed`` (every
+        closing path informs a party of kind ``mayor`` or passes a step tagged
+        ``mayor_involved``) or ``met`` (every closing path passes ``mayor_involved``);
+        ``None``: no promise.
+    :param mayor_contact: deprecated; ``true`` is read as ``mayor = "met"``
+        (see :attr:`mayor_promise`).
     :param max_wait_for_expert: worst-case time until a step tagged ``child_with_expert``.
     :param max_wait_for_mayor: worst-case time until a step tagged ``mayor_involved``.
     :param report_before_close: every closing path passes ``reported`` or ``safe_arrangement``.
@@ -262,6 +290,15 @@ class Requirements:
     max_wait_for_mayor: timedelta | None = None
     report_before_close: bool = True
     max_order_duration: timedelta | None = None
+    mayor: MayorPromise | None = None
+
+    @property
+    def mayor_promise(self) -> MayorPromise | None:
+        """The promise about the mayor in force: ``mayor``, or ``met`` for the
+        deprecated ``mayor_contact = true``."""
+        if self.mayor is not None:
+            return self.mayor
+        return MayorPromise.MET if self.mayor_contact else None
 
 
 def _keyed_parties(items: Mapping[str, Party]) -> Mapping[str, Party]:

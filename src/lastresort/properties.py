@@ -18,7 +18,15 @@ from attrs import field, frozen
 
 from .bounds import Bound, Edge, PathStep, ProtocolGraph, render_path
 from .convert import format_duration
-from .model import ACUTE_DANGER, CLOCK, PartyKind, Protocol, ProtocolKind, StepKind
+from .model import (
+    ACUTE_DANGER,
+    CLOCK,
+    MayorPromise,
+    PartyKind,
+    Protocol,
+    ProtocolKind,
+    StepKind,
+)
 
 __all__ = [
     "ENCOUNTER_ONLY",
@@ -43,7 +51,8 @@ RULES: dict[str, str] = {
     " (or the clock, or acute_danger)",
     "report-before-close": "every path to a closing step passes a step tagged 'reported' or"
     " 'safe_arrangement'",
-    "mayor": "every path to a closing step passes a step tagged 'mayor_involved'",
+    "mayor": "every path to a closing step informs a party of kind mayor or passes a step"
+    " tagged 'mayor_involved' (mayor = 'informed'), or passes 'mayor_involved' (mayor = 'met')",
     "clerk-never-closes": "no party of kind municipal_staff may fire a transition into a closing step",
     "time-bounds": "the worst-case waits for an expert and for the mayor are within the stated"
     " requirements",
@@ -310,6 +319,35 @@ def _passes(tags: set[str], goal: str = "") -> Check:
     return check
 
 
+def _mayor_informed(g: ProtocolGraph) -> Iterator[Finding]:
+    """Every path to a closing step (without acute_danger) fires a transition that
+    notifies a party of kind mayor, or passes a step tagged ``mayor_involved`` before
+    the closing step. The transition into the closing step counts: it is fired, and
+    its notifications queued, in the same commit."""
+    steps = g.protocol.steps
+    mayors = {k for k, p in g.protocol.parties.items() if p.kind is PartyKind.MAYOR}
+    closing = set(g.protocol.closing_steps())
+    path = g.avoiding(
+        lambda s: "mayor_involved" in steps[s].tags,
+        closing.__contains__,
+        lambda e: _calm(e) and not mayors & set(e.transition.notify),
+    )
+    if path is not None:
+        yield Finding(
+            f"a path reaches closing step {path[-1].step!r} without informing the mayor: no"
+            " transition on it notifies a party of kind mayor"
+            + (f" ({', '.join(sorted(mayors))})" if mayors else " (the protocol declares none)")
+            + " and it passes no step tagged 'mayor_involved'",
+            path=path,
+        )
+
+
+def _mayor(protocol: Protocol) -> Check:
+    if protocol.requirements.mayor_promise is MayorPromise.INFORMED:
+        return _mayor_informed
+    return _passes({"mayor_involved"})
+
+
 def _clerk_never_closes(g: ProtocolGraph) -> Iterator[Finding]:
     closing = set(g.protocol.closing_steps())
     for key in g.reachable:
@@ -402,7 +440,7 @@ def core_checks(protocol: Protocol, bounds: Sequence[Bound]) -> dict[str, Check]
         "acute-danger": _acute_danger,
         "handover": _handover,
         "report-before-close": _passes({"reported", "safe_arrangement"}),
-        "mayor": _passes({"mayor_involved"}),
+        "mayor": _mayor(protocol),
         "clerk-never-closes": _clerk_never_closes,
         "time-bounds": _bounds(bounds, "the wait until {goal!r}"),
     }
@@ -422,6 +460,8 @@ def not_applicable(protocol: Protocol, name: str) -> str | None:
         return "not applicable: an order is not a child's encounter at the counter"
     if name == "report-before-close" and not protocol.requirements.report_before_close:
         return "not applicable: requirements.report_before_close = false"
-    if name == "mayor" and not protocol.requirements.mayor_contact:
-        return "not applicable: the protocol does not require mayor contact (mayor_contact = false)"
+    if name == "mayor" and protocol.requirements.mayor_promise is None:
+        return (
+            "not applicable: the protocol makes no promise about the mayor (no requirements.mayor)"
+        )
     return None

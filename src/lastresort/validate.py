@@ -17,7 +17,16 @@ import attrs
 
 from .convert import _key_path, format_duration, suggest
 from .hours import Hours
-from .model import ACUTE_DANGER, ANY_STEP, CLOCK, PartyKind, Protocol, ProtocolKind, Text
+from .model import (
+    ACUTE_DANGER,
+    ANY_STEP,
+    CLOCK,
+    MayorPromise,
+    PartyKind,
+    Protocol,
+    ProtocolKind,
+    Text,
+)
 from .privacy import (
     CHANNEL,
     FACT_NAME,
@@ -197,6 +206,12 @@ def validate(
         value = getattr(protocol.requirements, field.name)
         if isinstance(value, timedelta) and value <= timedelta(0):
             add(f"$.requirements.{field.name}: must be longer than zero")
+    req = protocol.requirements
+    if req.mayor_contact and req.mayor is MayorPromise.INFORMED:
+        add(
+            "$.requirements.mayor_contact: true (deprecated, read as mayor = 'met') contradicts"
+            " mayor = 'informed'; remove mayor_contact"
+        )
 
     # -- channels
     if not protocol.channels:

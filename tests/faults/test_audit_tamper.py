@@ -26,7 +26,7 @@ from lastresort.audit import AuditReport, verify
 from lastresort.cli import main
 from lastresort.store.base import Change
 from lastresort.store.schema import micros
-from tests.conftest import START
+from tests.conftest import START, TASKFORCE
 
 FACTS: dict[str, str | bool] = {"age_band": "12-15", "disclosure": True, "accompanied": False}
 #: no output may hold these (the facts' values and names)
@@ -38,7 +38,11 @@ def _run(path: Path) -> None:
     clock = lr.VirtualClock(START)
     names = iter(["police", "happy", "waiting", "fresh"])
     engine = lr.Engine(
-        store=lr.SQLiteStore(path), clock=clock, entry_points=False, ids=lambda: next(names)
+        protocols=[lr.load_protocol(TASKFORCE)],
+        store=lr.SQLiteStore(path),
+        clock=clock,
+        entry_points=False,
+        ids=lambda: next(names),
     )
 
     def at(minutes: int) -> None:

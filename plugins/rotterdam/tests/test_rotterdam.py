@@ -107,7 +107,9 @@ def test_every_text_is_bilingual_and_the_acute_path_covers_every_step() -> None:
 def test_the_verifier_finds_the_protocol_safe_within_its_bounds() -> None:
     report = assert_protocol_safe(rotterdam.protocol(), plugins=[rotterdam])
     assert report.result("rotterdam-push-through").ok
-    assert not report.result("mayor").applicable  # Rotterdam promises no mayor contact
+    # Rotterdam promises that the mayor is informed; a meeting is a path, not a rule
+    assert report.result("mayor").applicable
+    assert report.result("mayor").ok
     strict = lr.Engine(plugins=[rotterdam], entry_points=False, strict=True)
     assert "rotterdam" in strict.protocols
     expert, mayor = report.bounds
@@ -118,7 +120,12 @@ def test_the_verifier_finds_the_protocol_safe_within_its_bounds() -> None:
         "escalated",
         "with_veilig_thuis",
     ]
-    assert (mayor.goal, mayor.reachable) == ("mayor_involved", False)
+    # the mayor meets the child when the child wants it and Veilig Thuis agrees
+    assert (mayor.goal, mayor.reachable, mayor.unbounded) == ("mayor_involved", True, True)
+    assert [(p.event, p.step) for p in mayor.cycle] == [
+        (None, "awaiting_mayor"),
+        ("mayor_overdue", "awaiting_mayor"),
+    ]
 
 
 # -- the Ok-punt: happy path and escalations --------------------------------------------------------
@@ -147,7 +154,7 @@ def test_happy_path_counter_to_veilig_thuis_to_closed(setup: tuple[Any, Any]) ->
     engine.fire(encounter.id, "close", "veilig_thuis")
     closed = engine.get(encounter.id)
     assert (closed.state, closed.closed_at) == ("closed", clock.now())
-    assert told(engine, encounter.id, "close") == ["kabinet"]
+    assert told(engine, encounter.id, "close") == ["kabinet", "mayor"]
     assert engine.timeline(encounter.id)[-1].kind == "EncounterClosed"
 
 
@@ -157,7 +164,9 @@ def test_walk_happy_path_reaches_a_closing_step(setup: tuple[Any, Any]) -> None:
     assert encounter.state in rotterdam.protocol().closing_steps()
 
 
-def test_nobody_engaged_escalates_by_the_clock_to_the_police(setup: tuple[Any, Any]) -> None:
+def test_nobody_engaged_escalates_by_the_clock_to_the_crisis_service(
+    setup: tuple[Any, Any],
+) -> None:
     engine, clock = setup
     encounter = engine.open("rotterdam", "counter")
 
@@ -177,9 +186,9 @@ def test_nobody_engaged_escalates_by_the_clock_to_the_police(setup: tuple[Any, A
     clock.advance(timedelta(minutes=45))
     events = engine.tick()
     assert missed(events) == ["no_aid_available"]
-    assert where(engine, encounter.id) == ("with_police", "police")
+    assert where(engine, encounter.id) == ("with_crisis_service", "crisis")
     assert engine.get(encounter.id).closed
-    assert told(engine, encounter.id, "no_aid_available") == ["kabinet", "mayor", "police"]
+    assert told(engine, encounter.id, "no_aid_available") == ["crisis", "kabinet", "mayor"]
     assert [e.actor.role for e in events if isinstance(e, lr.StepEntered)] == ["clock"]
 
 
@@ -207,7 +216,9 @@ def test_kabinet_takes_over_and_veilig_thuis_follows(setup: tuple[Any, Any]) -> 
     assert where(engine, eid) == ("with_veilig_thuis", "veilig_thuis")
 
 
-def test_kabinet_overdue_escalates_and_then_the_police_take_over(setup: tuple[Any, Any]) -> None:
+def test_kabinet_overdue_escalates_and_then_the_crisis_service_takes_over(
+    setup: tuple[Any, Any],
+) -> None:
     engine, clock = setup
     eid = at_step(engine, "awaiting_kabinet")
     clock.advance(timedelta(minutes=20))
@@ -216,7 +227,7 @@ def test_kabinet_overdue_escalates_and_then_the_police_take_over(setup: tuple[An
     assert told(engine, eid, "kabinet_overdue") == ["kabinet", "veilig_thuis"]
     clock.advance(timedelta(minutes=45))
     assert missed(engine.tick()) == ["no_aid_available"]
-    assert where(engine, eid) == ("with_police", "police")
+    assert where(engine, eid) == ("with_crisis_service", "crisis")
 
 
 def test_veilig_thuis_late_while_the_kabinet_holds_the_child(setup: tuple[Any, Any]) -> None:
@@ -226,8 +237,8 @@ def test_veilig_thuis_late_while_the_kabinet_holds_the_child(setup: tuple[Any, A
     assert engine.tick() == []
     clock.advance(timedelta(minutes=1))
     assert missed(engine.tick()) == ["no_aid_available"]
-    assert where(engine, eid) == ("with_police", "police")
-    assert told(engine, eid, "no_aid_available") == ["kabinet", "mayor", "police"]
+    assert where(engine, eid) == ("with_crisis_service", "crisis")
+    assert told(engine, eid, "no_aid_available") == ["crisis", "kabinet", "mayor"]
 
 
 # -- the Jeugdconsul -------------------------------------------------------------------------------
@@ -252,7 +263,7 @@ def test_jeugdconsul_path_from_the_counter_to_help_resumed(setup: tuple[Any, Any
     closed = engine.get(eid)
     assert closed.state == "closed_help_resumed"
     assert closed.state in rotterdam.protocol().closing_steps()
-    assert told(engine, eid, "close") == ["kabinet"]
+    assert told(engine, eid, "close") == ["kabinet", "mayor"]
 
 
 def test_jeugdconsul_unreachable_escalates_to_veilig_thuis_and_kabinet(
@@ -544,14 +555,18 @@ def test_show_prints_the_dutch_card(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for text in (
         "Baliemedewerker Ok-punt (stadhuis)",
-        "Vraag eerst: ben je nu in gevaar? Zo ja: bel 112.",
+        "Vraag: ben je nu veilig? Is het kind in acuut gevaar, bel dan 112.",
+        "Wil het kind weggaan, dan kunt u het niet tegenhouden",
         "Kabinetsmedewerker (stafmedewerker van de burgemeester)",
         "gebruik uw doorzettingsmacht",
         "Verantwoordelijk: Jeugdconsul (jeugdconsul)",
-        "Termijn: 2d → jeugdconsul_overdue",
+        "Termijn: 2d → jeugdconsul_overdue * (voorbeeldwaarde",
+        "Tijdens het gesprek bent u verantwoordelijk voor het kind.",
     ):
         assert text in out
     assert "Take the child to a quiet room" not in out
+    for wrong in ("ben je nu in gevaar", "voor afsluiting", "neemt de politie het kind over"):
+        assert wrong not in out
 
 
 @pytest.mark.parametrize(
@@ -576,3 +591,41 @@ def test_the_python_blocks_of_the_docs_run(
     for block in blocks:
         exec(compile(block, page, "exec"), namespace)
     assert capsys.readouterr().out.splitlines() == printed
+
+
+def test_the_mayor_meets_the_child_when_it_wants_and_veilig_thuis_agrees(
+    setup: tuple[Any, Any],
+) -> None:
+    engine, clock = setup
+    eid = at_step(engine, "with_veilig_thuis")
+    engine.fire(eid, "mayor_meeting_requested", "veilig_thuis")
+    assert where(engine, eid) == ("awaiting_mayor", "veilig_thuis")
+    assert told(engine, eid, "mayor_meeting_requested") == ["kabinet", "mayor"]
+    with pytest.raises(lr.NotPermitted):  # only the mayor accepts the meeting's handover
+        engine.fire(eid, "mayor_meets_child", "kabinet")
+    assert where(engine, eid) == ("awaiting_mayor", "veilig_thuis")
+    events = engine.fire(eid, "mayor_meets_child", lr.Actor("mayor", "bm-1"))
+    assert [
+        (e.from_party, e.to_party) for e in events if isinstance(e, lr.ResponsibilityTransferred)
+    ] == [("veilig_thuis", "mayor")]
+    assert where(engine, eid) == ("with_mayor", "mayor")
+    clock.advance(timedelta(hours=1))
+    assert missed(engine.tick()) == ["meeting_overrun"]  # a reminder; the mayor stays responsible
+    assert where(engine, eid) == ("with_mayor", "mayor")
+    with pytest.raises(lr.NotPermitted):  # the mayor cannot hand the child back alone
+        engine.fire(eid, "veilig_thuis_takes_back", "mayor")
+    engine.fire(eid, "veilig_thuis_takes_back", "veilig_thuis")
+    assert where(engine, eid) == ("with_veilig_thuis", "veilig_thuis")
+    engine.fire(eid, "report_made", "veilig_thuis")
+    engine.fire(eid, "close", "veilig_thuis")
+    assert engine.get(eid).state == "closed"
+
+
+def test_no_signs_of_unsafety_refers_the_child_on(setup: tuple[Any, Any]) -> None:
+    engine, _ = setup
+    eid = at_step(engine, "with_veilig_thuis")
+    engine.fire(eid, "refer_on", "veilig_thuis")
+    assert where(engine, eid) == ("referred_on", "veilig_thuis")
+    engine.fire(eid, "close", "veilig_thuis")
+    assert engine.get(eid).state == "closed_referred"
+    assert told(engine, eid, "close") == ["kabinet", "mayor"]

@@ -1,6 +1,7 @@
 """The veilig-thuis protocol through the public API: the worker at the counter in office
-hours, the crisis service outside them, the mayor at the agreed moments, advice (the
-municipality stays responsible) and a report (Veilig Thuis becomes responsible), every
+hours, the crisis service outside them, the mayor informed at the agreed moments (a meeting
+is the worker's choice), a referral (no signs of unsafety) and a report (Veilig Thuis becomes
+responsible), every
 escalation fired by the virtual clock, acute danger, refused handovers, the plugin's guards,
 its protocol check and its party directory."""
 
@@ -63,10 +64,10 @@ ROUTES: dict[str, list[tuple[str, str]]] = {
     "awaiting_worker": [("call_veilig_thuis", "counter")],
     "with_worker": [("call_veilig_thuis", "counter"), ("worker_takes_over", "vt_worker")],
 }
-ROUTES["awaiting_mayor"] = [*ROUTES["with_worker"], ("inform_mayor", "vt_worker")]
+ROUTES["mayor_informed"] = [*ROUTES["with_worker"], ("inform_mayor", "vt_worker")]
+ROUTES["awaiting_mayor"] = [*ROUTES["mayor_informed"], ("arrange_mayor_meeting", "vt_worker")]
 ROUTES["mayor_met"] = [*ROUTES["awaiting_mayor"], ("mayor_spoke_with_child", "mayor")]
-ROUTES["advice"] = [*ROUTES["mayor_met"], ("advice_accepted", "mayor_staff")]
-ROUTES["advice_followed"] = [*ROUTES["advice"], ("safe_arrangement_made", "mayor_staff")]
+ROUTES["referred_on"] = [*ROUTES["mayor_informed"], ("refer_on", "vt_worker")]
 ROUTES["reported"] = [*ROUTES["mayor_met"], ("report_accepted", "veilig_thuis")]
 
 
@@ -93,7 +94,10 @@ def test_protocol_loads_round_trips_and_is_safe() -> None:
     report = assert_protocol_safe(protocol, plugins=[vt])
     assert report.result("handover").ok
     assert report.result("mayor").ok
-    assert {"advice_accepted", "report_accepted"} <= {t.event for t in protocol.transitions}
+    assert {"refer_on", "report_accepted"} <= {t.event for t in protocol.transitions}
+    # advice is the clerk's phone consultation, not a choice for the worker with the child
+    assert "advice_accepted" not in {t.event for t in protocol.transitions}
+    assert protocol.requirements.mayor_promise is lr.MayorPromise.INFORMED
 
 
 def test_registered_under_the_lastresort_entry_point() -> None:
@@ -113,15 +117,16 @@ def test_card_in_dutch_names_the_worker_and_the_number(capsys: pytest.CaptureFix
 # -- happy paths --------------------------------------------------------------------------------
 
 
-def test_happy_path_is_a_report_that_moves_responsibility_to_veilig_thuis() -> None:
+def test_demo_path_without_a_disclosure_is_a_referral_and_informs_the_mayor() -> None:
     engine, _ = engine_at()
-    encounter = walk_happy_path(engine, vt.PROTOCOL_ID, facts=FACTS)
-    assert encounter.state == "closed_report"
+    encounter = walk_happy_path(engine, vt.PROTOCOL_ID, facts=NO_DISCLOSURE)
+    assert encounter.state == "closed_referred"
     assert encounter.closed
-    assert handovers(engine, encounter.id) == [
-        ("counter", "vt_worker"),
-        ("vt_worker", "veilig_thuis"),
-    ]
+    assert handovers(engine, encounter.id) == [("counter", "vt_worker")]
+    assert "mayor" in {n.party for n in engine.outbox(encounter.id)}
+    # with a disclosure the same walk is refused at the referral: the report is the way
+    with pytest.raises(lr.GuardRefused):
+        walk_happy_path(engine, vt.PROTOCOL_ID, facts=FACTS)
 
 
 def test_report_path_step_by_step() -> None:
@@ -137,6 +142,7 @@ def test_report_path_step_by_step() -> None:
     assert pending(engine, encounter.id) == [("mayor_not_informed", timedelta(hours=1))]
     engine.fire(encounter.id, "inform_mayor", "vt_worker")
     assert told(engine, encounter.id, "inform_mayor") == ["mayor", "mayor_staff"]
+    engine.fire(encounter.id, "arrange_mayor_meeting", "vt_worker")
     engine.fire(encounter.id, "mayor_spoke_with_child", "mayor")
     assert where(engine, encounter.id) == ("mayor_met", "vt_worker")
     engine.fire(encounter.id, "report_accepted", "veilig_thuis")
@@ -152,40 +158,49 @@ def test_report_path_step_by_step() -> None:
     assert engine.deadlines(encounter.id) == []
 
 
-def test_advice_path_keeps_responsibility_with_the_municipality() -> None:
-    engine, clock = engine_at()
-    encounter = at_step(engine, "mayor_met")
-    engine.fire(encounter.id, "advice_accepted", "mayor_staff")
-    assert where(engine, encounter.id) == ("advice", "mayor_staff")
-    assert told(engine, encounter.id, "advice_accepted") == ["mayor"]
-    clock.advance(timedelta(hours=5))
-    engine.fire(encounter.id, "safe_arrangement_made", "mayor_staff")
-    assert where(engine, encounter.id) == ("advice_followed", "mayor_staff")
-    engine.fire(encounter.id, "close_after_advice", "mayor")
-    assert where(engine, encounter.id) == ("closed_advice", None)
-    assert handovers(engine, encounter.id) == [
-        ("counter", "vt_worker"),
-        ("vt_worker", "mayor_staff"),
-    ]
-    assert not any(n.party == "veilig_thuis" for n in engine.outbox(encounter.id))
-
-
-def test_advice_can_still_become_a_report() -> None:
+def test_the_report_never_waits_for_the_mayor() -> None:
     engine, _ = engine_at()
-    encounter = at_step(engine, "advice")
-    engine.fire(encounter.id, "report_accepted", "veilig_thuis")
+    encounter = engine.open(vt.PROTOCOL_ID, "counter", facts=FACTS)
+    engine.fire(encounter.id, "call_veilig_thuis", "counter")
+    engine.fire(encounter.id, "worker_takes_over", "vt_worker")
+    engine.fire(encounter.id, "report_accepted", "veilig_thuis")  # before informing the mayor
     assert where(engine, encounter.id) == ("reported", "veilig_thuis")
-    assert handovers(engine, encounter.id)[-1] == ("mayor_staff", "veilig_thuis")
+    assert told(engine, encounter.id, "report_accepted") == ["mayor", "mayor_staff"]
+    waiting = at_step(engine, "awaiting_mayor", facts=FACTS)
+    engine.fire(waiting.id, "report_accepted", "veilig_thuis")  # while waiting for the meeting
+    assert where(engine, waiting.id) == ("reported", "veilig_thuis")
 
 
-def test_advice_refused_after_a_disclosure_and_nothing_changes() -> None:
+def test_no_signs_of_unsafety_refers_the_child_on_and_informs_the_mayor() -> None:
+    engine, _ = engine_at()
+    encounter = at_step(engine, "referred_on")
+    assert where(engine, encounter.id) == ("referred_on", "vt_worker")
+    with pytest.raises(lr.NotPermitted):
+        engine.fire(encounter.id, "close_referred", "counter")
+    engine.fire(encounter.id, "close_referred", "vt_worker")
+    assert where(engine, encounter.id) == ("closed_referred", None)
+    assert told(engine, encounter.id, "close_referred") == ["mayor", "mayor_staff"]
+    assert told(engine, encounter.id, "mayor_spoke_with_child") == []
+    assert handovers(engine, encounter.id) == [("counter", "vt_worker")]
+
+
+def test_a_meeting_arranged_can_be_cancelled_by_the_worker() -> None:
+    engine, _ = engine_at()
+    encounter = at_step(engine, "awaiting_mayor")
+    engine.fire(encounter.id, "meeting_cancelled", "vt_worker")
+    assert where(engine, encounter.id) == ("mayor_informed", "vt_worker")
+    assert told(engine, encounter.id, "meeting_cancelled") == ["mayor", "mayor_staff"]
+
+
+def test_referral_refused_after_a_disclosure_and_nothing_changes() -> None:
     engine, _ = engine_at()
     encounter = at_step(engine, "mayor_met", facts=FACTS)
     before = snapshot(engine, encounter.id)
-    assert "advice_accepted" not in engine.allowed(encounter.id, "mayor_staff")
-    with pytest.raises(lr.GuardRefused, match="Meldcode") as refused:
-        engine.fire(encounter.id, "advice_accepted", "mayor_staff")
-    assert refused.value.guard == vt.GUARD_MELDCODE_ADVICE
+    assert "refer_on" not in engine.allowed(encounter.id, "vt_worker")
+    with pytest.raises(lr.GuardRefused, match="under this arrangement") as refused:
+        engine.fire(encounter.id, "refer_on", "vt_worker")
+    assert refused.value.guard == vt.GUARD_REPORTS_DISCLOSURE
+    assert "statutory" not in str(refused.value)
     assert snapshot(engine, encounter.id) == before
     engine.fire(encounter.id, "report_accepted", "veilig_thuis")
     assert where(engine, encounter.id) == ("reported", "veilig_thuis")
@@ -287,7 +302,7 @@ def test_office_hours_guard_refusal_says_why() -> None:
 # -- escalations on the virtual clock -----------------------------------------------------------
 
 
-def test_counter_that_does_not_call_is_escalated_then_the_police_take_over() -> None:
+def test_counter_that_does_not_call_is_escalated_then_the_crisis_service_takes_over() -> None:
     engine, clock = engine_at()
     encounter = engine.open(vt.PROTOCOL_ID, "counter", facts=FACTS)
     clock.advance(timedelta(minutes=15))
@@ -301,9 +316,9 @@ def test_counter_that_does_not_call_is_escalated_then_the_police_take_over() -> 
     assert pending(engine, encounter.id) == [("nobody_came", timedelta(minutes=45))]
     clock.advance(timedelta(minutes=45))
     engine.tick()
-    assert where(engine, encounter.id) == ("with_police", "police")
-    assert engine.get(encounter.id).closed
-    assert told(engine, encounter.id, "nobody_came") == ["mayor", "mayor_staff", "police"]
+    assert where(engine, encounter.id) == ("with_crisis_service", "crisis")
+    assert not engine.get(encounter.id).closed  # the crisis service holds the child now
+    assert told(engine, encounter.id, "nobody_came") == ["crisis", "mayor", "mayor_staff"]
 
 
 def test_worker_late_is_escalated_and_can_still_take_over() -> None:
@@ -324,8 +339,9 @@ def test_the_clock_informs_the_mayor_and_reminds_every_four_hours() -> None:
     encounter = at_step(engine, "with_worker")
     clock.advance(timedelta(hours=1))
     engine.tick()
-    assert where(engine, encounter.id) == ("awaiting_mayor", "vt_worker")
+    assert where(engine, encounter.id) == ("mayor_informed", "vt_worker")
     assert told(engine, encounter.id, "mayor_not_informed") == ["mayor", "mayor_staff"]
+    engine.fire(encounter.id, "arrange_mayor_meeting", "vt_worker")
     for reminders in (1, 2):
         clock.advance(timedelta(hours=4))
         engine.tick()
@@ -342,26 +358,6 @@ def test_an_undecided_worker_is_reminded() -> None:
     engine.tick()
     assert where(engine, encounter.id) == ("mayor_met", "vt_worker")
     assert told(engine, encounter.id, "decision_overdue") == ["mayor_staff", "veilig_thuis"]
-
-
-def test_advice_not_followed_within_a_day_is_escalated_every_day() -> None:
-    engine, clock = engine_at()
-    encounter = at_step(engine, "advice")
-    clock.advance(timedelta(hours=23, minutes=59))
-    assert engine.tick() == []
-    clock.advance(timedelta(minutes=1))
-    engine.tick()
-    assert where(engine, encounter.id) == ("advice_overdue", "mayor_staff")
-    assert told(engine, encounter.id, "advice_follow_up_overdue") == ["mayor", "vt_worker"]
-    clock.advance(timedelta(days=1))
-    engine.tick()
-    assert len(told(engine, encounter.id, "advice_follow_up_overdue")) == 4
-    engine.fire(encounter.id, "safe_arrangement_made", "mayor_staff")
-    clock.advance(timedelta(days=1))
-    engine.tick()
-    assert told(engine, encounter.id, "closure_overdue") == ["mayor"]
-    engine.fire(encounter.id, "close_after_advice", "mayor")
-    assert where(engine, encounter.id) == ("closed_advice", None)
 
 
 def test_safety_assessment_after_five_working_days_is_escalated() -> None:
@@ -397,7 +393,7 @@ def test_safety_assessment_after_five_working_days_is_escalated() -> None:
     [
         ("arrived", "counter"),
         ("with_worker", "vt_worker"),
-        ("advice", "mayor_staff"),
+        ("mayor_informed", "mayor_staff"),
         ("reported", "veilig_thuis"),
     ],
 )
@@ -431,8 +427,8 @@ def test_acute_danger_outside_office_hours_from_the_crisis_service() -> None:
     [
         ("awaiting_worker", "worker_takes_over", "counter"),  # the giver cannot let go
         ("mayor_met", "report_accepted", "vt_worker"),  # only Veilig Thuis accepts a report
-        ("mayor_met", "advice_accepted", "vt_worker"),  # only the asker accepts advice
-        ("advice", "report_accepted", "mayor_staff"),
+        ("mayor_met", "refer_on", "mayor_staff"),  # only the worker refers on
+        ("referred_on", "report_accepted", "mayor_staff"),
         ("awaiting_worker", "crisis_takes_over", "crisis"),  # in office hours the worker comes
     ],
 )
@@ -477,7 +473,7 @@ def test_protocol_check_keeps_the_rules_in_place() -> None:
         evolve(t, by=("vt_worker", "veilig_thuis"))
         if t.event == "report_accepted"
         else evolve(t, guard=None)
-        if t.event == "advice_accepted"
+        if t.event == "refer_on"
         else t
         for t in protocol.transitions
     )
@@ -489,7 +485,7 @@ def test_protocol_check_keeps_the_rules_in_place() -> None:
     text = "\n".join(refused.value.problems)
     assert "$.parties.vt_worker.hours: must be 'mon-fri 09:00-17:00'" in text
     assert re.search(r"\$\.transitions\[\d+\]\.by: report_accepted may be fired only by", text)
-    assert re.search(r"\$\.transitions\[\d+\]\.guard: advice_accepted must be guarded", text)
+    assert re.search(r"\$\.transitions\[\d+\]\.guard: refer_on must be guarded", text)
     assert vt.lastresort_validate_protocol(protocol) == []
     other = evolve(protocol, id="elsewhere", transitions=transitions)
     assert vt.lastresort_validate_protocol(other) == []
@@ -505,7 +501,7 @@ def test_party_directory_gives_the_public_desks() -> None:
 
 def test_notifications_carry_no_facts_about_the_child() -> None:
     engine, _ = engine_at()
-    encounter = walk_happy_path(engine, vt.PROTOCOL_ID, facts=FACTS)
+    encounter = at_step(engine, "reported", facts=FACTS)
     engine.deliver()
     for note in engine.outbox(encounter.id):
         text = repr(note)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from attrs import define, field, frozen
 
 from ..convert import format_duration
-from ..model import Protocol
+from ..model import MayorPromise, Protocol
 
 __all__ = [
     "Breach",
@@ -272,7 +272,7 @@ def _requirements(protocol: Protocol) -> list[tuple[str, str | None]]:
         out.append(("max_wait_for_expert", format_duration(req.max_wait_for_expert)))
     if req.max_wait_for_mayor is not None:
         out.append(("max_wait_for_mayor", format_duration(req.max_wait_for_mayor)))
-    if req.mayor_contact:
+    if req.mayor_promise is MayorPromise.MET:
         out.append(("mayor_contact", None))
     if req.report_before_close:
         out.append(("report_before_close", None))

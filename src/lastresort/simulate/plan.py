@@ -17,7 +17,7 @@ from typing import NamedTuple
 from attrs import frozen
 
 from ..hours import Hours
-from ..model import ACUTE_DANGER, CLOCK, Protocol, ProtocolKind, Requirements
+from ..model import ACUTE_DANGER, CLOCK, MayorPromise, Protocol, ProtocolKind, Requirements
 from .config import SimulationConfig
 
 __all__ = [
@@ -202,7 +202,7 @@ class ProtocolPlan:
         self.max_wait_for_mayor = (
             req.max_wait_for_mayor.total_seconds() if req.max_wait_for_mayor else None
         )
-        self.mayor_contact = req.mayor_contact
+        self.mayor_contact = req.mayor_promise is MayorPromise.MET
         self.report_before_close = req.report_before_close
         self.has_deadline = frozenset(k for k, s in steps.items() if s.deadline is not None)
         #: (step, event) -> the step entered, where that cannot depend on a guard

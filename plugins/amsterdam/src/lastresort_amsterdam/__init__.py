@@ -151,7 +151,7 @@ def lastresort_validate_protocol(protocol: lr.Protocol) -> Sequence[str]:
 
 
 _RULES = {
-    PROPERTY_VANGNET: "responsibility leaves the counter only for GGD Vangnet (or the police)",
+    PROPERTY_VANGNET: "responsibility leaves the counter only for GGD Vangnet (or an emergency step)",
     PROPERTY_MAYOR_IN_PERSON: "only the mayor moves the child into a step tagged"
     " 'mayor_involved' (the mayor speaks to the child in person)",
 }

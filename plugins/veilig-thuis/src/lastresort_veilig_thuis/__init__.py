@@ -3,10 +3,12 @@
 A worker of **Veilig Thuis** (the advice and reporting centre for domestic violence and
 child abuse, which absorbed the AMK on 1 January 2015) comes to the city hall counter when a
 maltreated child asks for the mayor, takes over the child (a warm handover: the worker
-accepts it), and the mayor is involved at the agreed moment and in the agreed manner. Then the
-worker decides between **advice** (*advies*: the municipality that asked stays responsible and
-accepts the advice) and a **report** (*melding*: Veilig Thuis accepts it, and with it the
-responsibility for the child's safety, and assesses safety within 5 working days). Outside
+accepts it), and the mayor is informed at the agreed moment and in the agreed manner; the
+worker decides whether and when the mayor meets the child. Then the worker decides between a
+**report** (*melding*: Veilig Thuis accepts it, and with it the responsibility for the child's
+safety, and assesses safety within 5 working days) and, without signs of unsafety, a
+**referral** (De Kindertelefoon 0800-0432, wijkteam, huisarts). *Advice* (*advies*) is what a
+professional gets by phone (Meldcode step 2): the clerk's call to 0800-2000. Outside
 office hours the same number, 0800-2000, reaches the **crisis service**, which keeps the child
 safe until a Veilig Thuis worker takes over on the next working day.
 
@@ -17,9 +19,10 @@ cannot say:
   (``call_veilig_thuis``) brings a Veilig Thuis worker in office hours (Monday to Friday,
   09:00-17:00, Dutch time) and the crisis service outside them, judged by the moment the child
   arrived (``Encounter.opened_at``); public holidays are not known to it;
-- the guard ``meldcode_allows_advice``: advice alone is refused when the child disclosed
-  unsafety at home (fact ``disclosure = true``), because under the Meldcode (2019) that is a
-  reason to report;
+- the guard ``arrangement_reports_disclosure``: a referral without a report is refused when
+  the child disclosed unsafety at home (fact ``disclosure = true``). That is this
+  arrangement's rule, in line with the Meldcode's afwegingskader (2019), which counts a
+  disclosure as a reason to report; it is not a statutory duty to report;
 - a check that the ``veilig-thuis`` protocol keeps these rules where they belong;
 - the public desks in the party directory (Veilig Thuis 0800-2000, police 112).
 
@@ -43,8 +46,8 @@ import lastresort as lr
 
 __all__ = [
     "GUARD_AFTER_HOURS",
-    "GUARD_MELDCODE_ADVICE",
     "GUARD_OFFICE_HOURS",
+    "GUARD_REPORTS_DISCLOSURE",
     "OFFICE_HOURS",
     "PROTOCOL_ID",
     "is_office_hours",
@@ -62,8 +65,9 @@ PROTOCOL_ID = "veilig-thuis"
 GUARD_OFFICE_HOURS = "veilig_thuis_office_hours"
 #: Guard: the child arrived outside office hours (the crisis service comes).
 GUARD_AFTER_HOURS = "veilig_thuis_after_hours"
-#: Guard: the Meldcode allows advice alone (no disclosure of unsafety at home).
-GUARD_MELDCODE_ADVICE = "meldcode_allows_advice"
+#: Guard: a referral without a report is allowed (no disclosure of unsafety at home);
+#: this arrangement's rule, in line with the Meldcode's afwegingskader (2019).
+GUARD_REPORTS_DISCLOSURE = "arrangement_reports_disclosure"
 #: Veilig Thuis's office hours as the guards apply them, in the protocol's ``hours`` syntax.
 OFFICE_HOURS = "mon-fri 09:00-17:00"
 
@@ -113,7 +117,7 @@ def lastresort_protocols() -> Sequence[lr.Protocol]:
 @lr.hookimpl
 def lastresort_guard_names() -> Sequence[str]:
     """The guards this plugin answers."""
-    return [GUARD_OFFICE_HOURS, GUARD_AFTER_HOURS, GUARD_MELDCODE_ADVICE]
+    return [GUARD_OFFICE_HOURS, GUARD_AFTER_HOURS, GUARD_REPORTS_DISCLOSURE]
 
 
 @lr.hookimpl
@@ -133,11 +137,11 @@ def lastresort_guard(name: str, encounter: lr.Encounter) -> str | None:
             "the child arrived in Veilig Thuis's office hours (Monday to Friday"
             " 09:00-17:00): 0800-2000 sends a Veilig Thuis worker"
         )
-    if name == GUARD_MELDCODE_ADVICE and encounter.facts.get("disclosure") is True:
+    if name == GUARD_REPORTS_DISCLOSURE and encounter.facts.get("disclosure") is True:
         return (
-            "advice alone is not enough here: under the Meldcode (2019) a child's disclosure"
-            " of unsafety at home is a reason to report; Veilig Thuis accepts a report"
-            " (report_accepted) instead"
+            "no referral without a report here: under this arrangement a child's disclosure of"
+            " unsafety at home is always reported (the Meldcode's afwegingskader counts it as a"
+            " reason to report); Veilig Thuis accepts a report (report_accepted) instead"
         )
     return None
 
@@ -149,7 +153,7 @@ def lastresort_validate_protocol(protocol: lr.Protocol) -> Sequence[str]:
     - the Veilig Thuis worker's ``hours`` are the office hours the guards apply;
     - ``report_accepted`` is fired only by the Veilig Thuis team (the report moves the
       responsibility to Veilig Thuis, so Veilig Thuis accepts it);
-    - ``advice_accepted`` is under the Meldcode guard.
+    - ``refer_on`` is under the guard ``arrangement_reports_disclosure``.
 
     :param protocol: a protocol the engine is about to accept.
     :returns: one problem per broken rule, with its path.
@@ -165,7 +169,7 @@ def lastresort_validate_protocol(protocol: lr.Protocol) -> Sequence[str]:
             f"$.parties.vt_worker.hours: must be {OFFICE_HOURS!r}, the office hours the guards"
             f" {GUARD_OFFICE_HOURS!r} and {GUARD_AFTER_HOURS!r} apply, not {worker.hours!r}"
         )
-    seen = {"report_accepted": False, "advice_accepted": False}
+    seen = {"report_accepted": False, "refer_on": False}
     for i, transition in enumerate(protocol.transitions):
         if transition.event == "report_accepted":
             seen["report_accepted"] = True
@@ -175,12 +179,12 @@ def lastresort_validate_protocol(protocol: lr.Protocol) -> Sequence[str]:
                     f" {_TEAM!r} (a report moves the responsibility to Veilig Thuis, which"
                     f" accepts it), not by {list(transition.by)}"
                 )
-        elif transition.event == "advice_accepted":
-            seen["advice_accepted"] = True
-            if transition.guard != GUARD_MELDCODE_ADVICE:
+        elif transition.event == "refer_on":
+            seen["refer_on"] = True
+            if transition.guard != GUARD_REPORTS_DISCLOSURE:
                 problems.append(
-                    f"$.transitions[{i}].guard: advice_accepted must be guarded by"
-                    f" {GUARD_MELDCODE_ADVICE!r}, not {transition.guard!r}"
+                    f"$.transitions[{i}].guard: refer_on must be guarded by"
+                    f" {GUARD_REPORTS_DISCLOSURE!r}, not {transition.guard!r}"
                 )
     for event, found in seen.items():
         if not found:
