@@ -46,6 +46,7 @@ from .hookspecs import hookimpl
 from .model import (
     Actor,
     Deadline,
+    DeadlineDate,
     Encounter,
     Fact,
     FactKind,
@@ -78,6 +79,7 @@ __all__ = [
     "ConcurrentUpdate",
     "Deadline",
     "DeadlineCleared",
+    "DeadlineDate",
     "DeadlineDeferred",
     "DeadlineGone",
     "DeadlineMissed",
