@@ -255,7 +255,9 @@ def dated(
     ``None`` for a plain one (``after`` from now) or none.
 
     - counted ``from`` an earlier step: ``after`` past the encounter's last entry of it;
-    - ``until = "chosen"``: ``until``, later than ``now`` and no later than that;
+    - ``until = "chosen"``: ``until``, later than ``now`` and no later than that
+      (nor than ``after`` on the calendar in ``until``'s time zone, which across a
+      daylight saving change is an hour earlier or later: the earlier holds);
     - ``until = "kept"``: the due moment of the deadline pending in the step left,
       capped by the same latest moment.
 
@@ -302,12 +304,18 @@ def dated(
             problem=f"later than now ({now.isoformat()}): a deadline in the past would"
             " fall at once",
         )
+    # a legal bound such as "four weeks after imposing" may be read as elapsed time or as
+    # the calendar in the decision's time zone; across a daylight saving change they are
+    # an hour apart, and the earlier one holds under both readings
+    zone = until.tzinfo
+    latest = min(latest, (anchor.astimezone(zone) + spec.after).astimezone(UTC))
     if until.astimezone(UTC) > latest:
         raise InvalidArgument(
             call="Engine.fire",
             argument="until",
-            problem=f"no later than {latest.isoformat()} ({format_duration(spec.after)}"
-            f" after step {spec.since!r} was entered), not {until.isoformat()}",
+            problem=f"no later than {latest.astimezone(zone).isoformat()}"
+            f" ({format_duration(spec.after)} after step {spec.since!r} was entered),"
+            f" not {until.isoformat()}",
         )
     return until
 

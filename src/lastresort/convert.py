@@ -302,6 +302,15 @@ def configure_converter(conv: Converter) -> None:
         ),
     )
     conv.register_structure_hook(
+        Deadline, make_dict_structure_fn(Deadline, conv, since=override(rename="from"))
+    )
+    conv.register_unstructure_hook(
+        Deadline,
+        make_dict_unstructure_fn(
+            Deadline, conv, _cattrs_omit_if_default=True, since=override(rename="from")
+        ),
+    )
+    conv.register_structure_hook(
         Step,
         make_dict_structure_fn(
             Step, conv, key=override(omit=True), tags=override(struct_hook=_names)
@@ -315,15 +324,6 @@ def configure_converter(conv: Converter) -> None:
             _cattrs_omit_if_default=True,
             key=override(omit=True),
             tags=override(unstruct_hook=list),
-        ),
-    )
-    conv.register_structure_hook(
-        Deadline, make_dict_structure_fn(Deadline, conv, since=override(rename="from"))
-    )
-    conv.register_unstructure_hook(
-        Deadline,
-        make_dict_unstructure_fn(
-            Deadline, conv, _cattrs_omit_if_default=True, since=override(rename="from")
         ),
     )
     names = override(struct_hook=_names)
