@@ -391,7 +391,11 @@ def _dated_problems(protocol: Protocol, outgoing: Mapping[str, list[tuple[int, A
                     f" {key!r}'s deadline (until = 'chosen')"
                 )
             if deadline.until is DeadlineDate.KEPT:
-                bare = [s for s in protocol.sources_of(transition) if steps[s].deadline is None]
+                bare = [
+                    s
+                    for s in protocol.sources_of(transition)
+                    if s in steps and steps[s].deadline is None
+                ]
                 if bare:
                     problems.append(
                         f"$.transitions[{i}].from: step {key!r} keeps the deadline of the step"
