@@ -379,7 +379,12 @@ class Engine:
         # not have to copy every event
         first_seq = self._predict(eid) if self._predict is not None else 0
         pending = self.store.deadlines(eid)
-        due = dated(protocol, encounter, taken.target, now, until, pending, self.store.timeline)
+        spec = machine.steps[taken.target].deadline
+        due = (
+            None
+            if until is None and (spec is None or (spec.since is None and spec.until is None))
+            else dated(protocol, encounter, taken.target, now, until, pending, self.store.timeline)
+        )
         change = stepped(
             protocol,
             machine.steps,
