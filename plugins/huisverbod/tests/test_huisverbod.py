@@ -277,6 +277,10 @@ def test_the_chosen_date_survives_a_restart(tmp_path: Path, backend: str) -> Non
     assert hv.order_ends_at(again, order.id) == until
     run_to(again, clock, until)
     assert again.get(order.id).state == "expired"
+    if backend == "sqlite":
+        kept.close()
+        report = lr.audit.verify(tmp_path / "o.db")
+        assert report.ok, report
 
 
 def test_an_order_is_extended_once(setup: tuple[lr.Engine, lr.VirtualClock]) -> None:
