@@ -290,3 +290,21 @@ def test_a_dated_deadline_round_trips_through_the_file_format() -> None:
         "until": "chosen",
         "from": "imposed",
     }
+
+
+def test_a_clock_that_jumps_past_the_chosen_date_fires_it_once() -> None:
+    e, clock = engine()
+    oid = imposed(e, clock)
+    until = T0 + timedelta(days=12)
+    e.fire(oid, "extend", "mayor", until=until)
+    clock.advance(timedelta(days=60))
+    fired = [ev for ev in e.tick() if isinstance(ev, lr.StepEntered)]
+    assert [(ev.event, ev.step) for ev in fired] == [("longer_ends", "done")]
+    assert e.tick() == []
+    missed = [
+        ev
+        for ev in e.timeline(oid)
+        if isinstance(ev, lr.DeadlineMissed) and ev.event == "longer_ends"
+    ]
+    assert [m.due for m in missed] == [until]  # recorded with the date it was due
+    assert e.get(oid).closed_at == clock.now()  # fired at tick time, once
