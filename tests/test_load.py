@@ -706,7 +706,7 @@ def test_every_key_of_the_file_format_is_documented() -> None:
     from lastresort.protocol_file import _Header, _ProtocolFile
 
     text = DOCS.read_text(encoding="utf-8")
-    renames = {"sources": "from", "target": "to"}
+    renames = {"sources": "from", "target": "to", "since": "from"}
     for cls in (
         _ProtocolFile,
         _Header,
@@ -728,7 +728,7 @@ def test_every_key_of_the_file_format_is_documented() -> None:
                 assert f"`{key}" in text, f"section {key} is not in {DOCS.name}"
                 continue
             assert f"`{key}`" in text, f"{cls.__name__}.{field.name}: `{key}` is not in {DOCS.name}"
-    for enum in (lr.PartyKind, lr.StepKind, lr.ProtocolKind):
+    for enum in (lr.PartyKind, lr.StepKind, lr.ProtocolKind, lr.DeadlineDate):
         for member in enum:
             assert f"`{member.value}`" in text, f"{enum.__name__}.{member.name} undocumented"
 

@@ -243,7 +243,16 @@ def test_every_problem_is_reported_at_once_in_file_order(tmp_path: Path) -> None
             ('event = "call_expert"', 'event = "call_expert"\nexpect_error = "NotAllowed"'),
             "$.steps[0].expect_error: unknown error kind 'NotAllowed' (did you mean"
             " 'TransitionNotAllowed'?); one of NotPermitted,"
-            " TransitionNotAllowed, GuardRefused, LastResortError",
+            " TransitionNotAllowed, GuardRefused, InvalidArgument, LastResortError",
+        ),
+        (
+            ('state = "escalated"', 'state = "escalated"\nuntil = "+3d"'),
+            "$.steps[1].until: only an action (a step with an event) has this key",
+        ),
+        (
+            ('event = "call_expert"', 'event = "call_expert"\nuntil = 2026-03-06T18:00:00'),
+            "$.steps[0].until: 2026-03-06T18:00:00 is before the scenario's start"
+            " 2026-03-06T18:30:00+01:00",
         ),
         (
             ('event = "call_expert"', ""),

@@ -49,6 +49,7 @@ from .hookspecs import hookimpl
 from .model import (
     Actor,
     Deadline,
+    DeadlineDate,
     Encounter,
     Fact,
     FactKind,
@@ -82,6 +83,7 @@ __all__ = [
     "ConcurrentUpdate",
     "Deadline",
     "DeadlineCleared",
+    "DeadlineDate",
     "DeadlineDeferred",
     "DeadlineGone",
     "DeadlineMissed",

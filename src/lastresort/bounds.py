@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
+from itertools import pairwise
 
 from attrs import frozen
 
@@ -547,6 +548,15 @@ def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
         steps, breadth-first, along edges where ``edge`` holds."""
         return graph.search(start, node=lambda s: s not in weighted, edge=edge)
 
+    # a step whose deadline counts from an earlier step ("from") ends at most its
+    # ``after`` past that step's entry, whatever the order spent in force meanwhile:
+    # such protocols take the search below (a search from each step in force)
+    dated = {
+        f: d.since for f in force if (d := steps[f].deadline) is not None and d.since is not None
+    }
+    if dated:
+        return _dated_order_bound(graph, requirement, force, dated, between)
+
     # No cycle runs through a weighted step: each is a component of its own. In one
     # pass over the components, each after those it leads to:
     #   best[f]  the most time in force from entering weighted step f on;
@@ -608,3 +618,132 @@ def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
         d.after if p.step in weighted and (d := steps[p.step].deadline) else ZERO for p in path
     )
     return Bound(tag, what, name, requirement, best[top], True, path=tuple(path), costs=costs)
+
+
+def _dated_order_bound(
+    graph: ProtocolGraph,
+    requirement: timedelta | None,
+    force: Sequence[str],
+    dated: Mapping[str, str],
+    between: Callable[[str], dict[str, Edge | None]],
+) -> Bound:
+    """:func:`order_bound` for a protocol with a step in force whose deadline counts
+    from an earlier step (``from``): the chains of steps in force never run through
+    such a step; it is counted from its anchor instead. Searches ``between`` from each
+    step in force, so quadratic where the regions overlap (see docs/verifier.md)."""
+    protocol = graph.protocol
+    steps = protocol.steps
+    tag, what, name = "order_in_force", "total time the order is in force", "max_order_duration"
+    weighted = set(force)
+    reach = {f: between(f) for f in force}
+    # the chains below never run through a dated step; it is counted from its anchor
+    # no cycle runs through a weighted step, so the chain of them is acyclic
+    best: dict[str, tuple[timedelta, str | None]] = {}
+    pending = list(force)
+    while pending:
+        f = pending.pop()
+        if f in best:
+            continue
+        later = [g for g in reach[f] if g in weighted and g != f and g not in dated]
+        missing = [g for g in later if g not in best]
+        if missing:
+            pending.append(f)
+            pending.extend(missing)
+            continue
+        deadline = steps[f].deadline
+        assert deadline is not None
+        choice: tuple[timedelta, str | None] = (ZERO, None)
+        for g in later:
+            if best[g][0] > choice[0]:
+                choice = (best[g][0], g)
+        best[f] = (deadline.after + choice[0], choice[1])
+    start = between(protocol.initial)
+    first = [f for f in force if f in start]
+    before = _time_before(graph, force, reach, start, {a for a in dated.values()})
+    top = max(first, key=lambda f: best[f][0]) if first else None
+    worst = best[top][0] if top is not None else ZERO
+    anchored: tuple[str, str] | None = None
+    for g, anchor in dated.items():
+        total = before.get(anchor, (ZERO, None))[0] + best[g][0]
+        if total > worst or top is None:
+            worst, anchored = total, (g, anchor)
+    path: list[PathStep] = []
+    costs_list: list[timedelta] = []
+    if anchored is None:
+        assert top is not None
+        path = list(graph.path(top, start))
+        here: str | None = top
+    else:
+        g, anchor = anchored
+        chain = [anchor]  # the weighted steps before the anchor, latest first
+        while (prior := before.get(chain[-1], (ZERO, None))[1]) is not None:
+            chain.append(prior)
+        chain.reverse()
+        path = list(graph.path(chain[0], start if chain[0] in start else None))
+        for a, b in pairwise(chain):
+            path.extend(graph.path(b, reach[a])[1:])
+        path.extend(graph.path(g, graph.search(anchor))[1:])
+        here = g
+    while (after := best[here][1] if here is not None else None) is not None:
+        assert here is not None
+        path.extend(graph.path(after, reach[here])[1:])
+        here = after
+    weighted_costs = {f: d.after for f in weighted if (d := steps[f].deadline) is not None}
+    if anchored is not None:
+        g, anchor = anchored
+        # between the anchor's entry and the dated step's end, the dated step's bound
+        # is the whole cost (counted on the dated step)
+        inside = False
+        for p in path:
+            if p.step == anchor:
+                inside = True
+            costs_list.append(
+                ZERO
+                if inside and p.step != g
+                else (weighted_costs.get(p.step, ZERO) if p.step in weighted else ZERO)
+            )
+            if p.step == g:
+                inside = False
+    else:
+        costs_list = [weighted_costs.get(p.step, ZERO) for p in path]
+    costs = tuple(costs_list)
+    return Bound(tag, what, name, requirement, worst, True, path=tuple(path), costs=costs)
+
+
+def _time_before(
+    graph: ProtocolGraph,
+    force: Sequence[str],
+    reach: Mapping[str, Mapping[str, Edge | None]],
+    start: Mapping[str, Edge | None],
+    targets: set[str],
+) -> dict[str, tuple[timedelta, str | None]]:
+    """For each of ``targets``: the longest an order can have been in force before it
+    enters that step (the sum of the deadlines of the in-force steps on the way), and
+    the in-force step just before it on that way (``None``: none)."""
+    steps = graph.protocol.steps
+    into: dict[str, list[str]] = {}
+    for f in force:
+        for g in reach[f]:
+            if g != f:
+                into.setdefault(g, []).append(f)
+    memo: dict[str, tuple[timedelta, str | None]] = {}
+    pending = list(targets)
+    while pending:
+        x = pending.pop()
+        if x in memo:
+            continue
+        sources = into.get(x, [])
+        missing = [p for p in sources if p not in memo]
+        if missing:
+            pending.append(x)
+            pending.extend(missing)
+            continue
+        choice: tuple[timedelta, str | None] = (ZERO, None)
+        for p in sources:
+            deadline = steps[p].deadline
+            assert deadline is not None
+            total = memo[p][0] + deadline.after
+            if total > choice[0]:
+                choice = (total, p)
+        memo[x] = choice
+    return {x: memo[x] for x in targets}

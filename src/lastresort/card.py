@@ -47,6 +47,9 @@ _LABELS = {
         "report_before_close": "melding of veilige regeling vóór afsluiting",
         "max_order": "maximale duur van de maatregel",
         "hours": "bereikbaar",
+        "after_step": "{after} na het begin van stap {step}",
+        "chosen": "de gekozen datum, uiterlijk {after} na het begin van stap {step}",
+        "kept": "dezelfde datum als de vorige stap, uiterlijk {after} na het begin van stap {step}",
     },
     "en": {
         "responsible": "Responsible",
@@ -72,6 +75,9 @@ _LABELS = {
         "report_before_close": "a report or a safe arrangement before closing",
         "max_order": "maximum duration of the order",
         "hours": "available",
+        "after_step": "{after} after step {step} began",
+        "chosen": "the date chosen, at the latest {after} after step {step} began",
+        "kept": "the same date as the step before, at the latest {after} after step {step} began",
     },
 }
 
@@ -110,11 +116,13 @@ def protocol_card(protocol: Protocol, lang: str = "en") -> str:
         out.append(f"   {words['responsible']}: {who(step.responsible)}")
         out.append(f"   {step.instructions.get(lang)}")
         if step.deadline is not None:
-            example = f" * ({words['example']})" if step.deadline.example else ""
-            out.append(
-                f"   {words['deadline']}: {format_duration(step.deadline.after)}"
-                f" → {step.deadline.event}{example}"
-            )
+            deadline = step.deadline
+            after = format_duration(deadline.after)
+            if deadline.since is not None:
+                form = "after_step" if deadline.until is None else deadline.until.value
+                after = words[form].format(after=after, step=deadline.since)
+            example = f" * ({words['example']})" if deadline.example else ""
+            out.append(f"   {words['deadline']}: {after} → {deadline.event}{example}")
         actions = [
             t
             for t in protocol.transitions

@@ -8,13 +8,15 @@ run on every fire, so they build records with their constructors and local names
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from itertools import count, repeat
 
 from attrs import evolve
 
 from .clock import instant_after
+from .convert import format_duration
+from .errors import InvalidArgument
 from .events import (
     DeadlineCleared,
     DeadlineMissed,
@@ -26,11 +28,11 @@ from .events import (
     ResponsibilityTransferred,
     StepEntered,
 )
-from .model import Actor, Encounter, Protocol, Step, Transition
+from .model import Actor, DeadlineDate, Encounter, Protocol, Step, Transition
 from .outbox import Notification
 from .store.base import Change, PendingDeadline
 
-__all__ = ["opened", "stepped", "unfired"]
+__all__ = ["dated", "opened", "stepped", "unfired"]
 
 
 def opened(
@@ -85,6 +87,7 @@ def stepped(
     pending: Sequence[PendingDeadline],
     missed: PendingDeadline | None = None,
     first_seq: int = 0,
+    due: datetime | None = None,
 ) -> Change:
     """``encounter`` takes ``taken`` (fired as ``event`` by ``actor``).
 
@@ -98,6 +101,8 @@ def stepped(
     :param pending: the encounter's pending deadlines.
     :param first_seq: the sequence number of the first event, ``0`` to leave the
         numbering to the store.
+    :param due: when the new step's deadline falls, if the engine dated it (a deadline
+        counted from an earlier step, chosen or kept); ``None``: ``after`` from ``now``.
     """
     eid = encounter.id
     state = encounter.state
@@ -166,7 +171,7 @@ def stepped(
         closed_at=now if terminal else None,
         channel=encounter.channel,
     )
-    schedule = _schedule(after, step_key, target, now, actor, events, seq)
+    schedule = _schedule(after, step_key, target, now, actor, events, seq, due)
     notes = []
     for party in taken.notify:
         key = f"{eid}:v{version}:{event}:{party}"
@@ -237,6 +242,84 @@ def unfired(
     )
 
 
+def dated(
+    protocol: Protocol,
+    encounter: Encounter,
+    step_key: str,
+    now: datetime,
+    until: datetime | None,
+    pending: Sequence[PendingDeadline],
+    timeline: Callable[[str], Sequence[Event]],
+) -> datetime | None:
+    """When the deadline of ``step_key``, about to be entered, falls if it is dated;
+    ``None`` for a plain one (``after`` from now) or none.
+
+    - counted ``from`` an earlier step: ``after`` past the encounter's last entry of it;
+    - ``until = "chosen"``: ``until``, later than ``now`` and no later than that
+      (nor than ``after`` on the calendar in ``until``'s time zone, which across a
+      daylight saving change is an hour earlier or later: the earlier holds);
+    - ``until = "kept"``: the due moment of the deadline pending in the step left,
+      capped by the same latest moment.
+
+    A ``from`` step the encounter never entered counts from its opening (the earliest
+    moment it could have been: the cap is never later than the protocol allows).
+
+    :param timeline: reads the encounter's events (only for a dated deadline).
+    :raises InvalidArgument: ``until`` given for a deadline that is not chosen, missing
+        for one that is, not later than ``now`` or later than the latest moment.
+    """
+    spec = protocol.steps[step_key].deadline
+    chosen = spec is not None and spec.until is DeadlineDate.CHOSEN
+    if until is not None and not chosen:
+        raise InvalidArgument(
+            call="Engine.fire",
+            argument="until",
+            problem=f"None: step {step_key!r} has no deadline whose date the caller chooses",
+        )
+    if spec is None or (spec.since is None and spec.until is None):
+        return None
+    anchor = encounter.opened_at
+    if spec.since is not None:
+        for event in reversed(timeline(encounter.id)):
+            if isinstance(event, StepEntered | EncounterOpened) and event.step == spec.since:
+                anchor = event.at
+                break
+    latest = instant_after(anchor, spec.after)
+    if spec.until is None:
+        return latest
+    if spec.until is DeadlineDate.KEPT:
+        kept = [d.due for d in pending if d.step == encounter.state]
+        return min([*kept, latest])
+    if until is None:
+        raise InvalidArgument(
+            call="Engine.fire",
+            argument="until",
+            problem=f"a timezone-aware moment: step {step_key!r}'s deadline is a date"
+            f" the caller chooses, at the latest {latest.isoformat()}",
+        )
+    if until.astimezone(UTC) <= now.astimezone(UTC):
+        raise InvalidArgument(
+            call="Engine.fire",
+            argument="until",
+            problem=f"later than now ({now.isoformat()}): a deadline in the past would"
+            " fall at once",
+        )
+    # a legal bound such as "four weeks after imposing" may be read as elapsed time or as
+    # the calendar in the decision's time zone; across a daylight saving change they are
+    # an hour apart, and the earlier one holds under both readings
+    zone = until.tzinfo
+    latest = min(latest, (anchor.astimezone(zone) + spec.after).astimezone(UTC))
+    if until.astimezone(UTC) > latest:
+        raise InvalidArgument(
+            call="Engine.fire",
+            argument="until",
+            problem=f"no later than {latest.astimezone(zone).isoformat()}"
+            f" ({format_duration(spec.after)} after step {spec.since!r} was entered),"
+            f" not {until.isoformat()}",
+        )
+    return until
+
+
 def _missed(
     deadline: PendingDeadline, encounter_id: str, seq: int, now: datetime, actor: Actor
 ) -> DeadlineMissed:
@@ -260,11 +343,13 @@ def _schedule(
     actor: Actor,
     events: list[Event],
     seq: Iterator[int],
+    due: datetime | None = None,
 ) -> tuple[PendingDeadline, ...]:
     """Schedule the deadline of ``step`` (entered as ``step_key``), if it has one:
-    its :class:`DeadlineScheduled` is appended to ``events``. It is due ``after`` of
-    real time from ``now``, as a UTC instant (never wall-clock arithmetic, which is
-    an hour off across a daylight saving change)."""
+    its :class:`DeadlineScheduled` is appended to ``events``. It is due at ``due``
+    when given (the engine dated it), else ``after`` of real time from ``now``; either
+    way as a UTC instant (never wall-clock arithmetic, which is an hour off across a
+    daylight saving change)."""
     deadline_spec = step.deadline
     if deadline_spec is None:
         return ()
@@ -274,7 +359,7 @@ def _schedule(
         encounter_id=eid,
         step=step_key,
         event=deadline_spec.event,
-        due=instant_after(now, deadline_spec.after),
+        due=instant_after(now, deadline_spec.after) if due is None else due.astimezone(UTC),
     )
     events.append(
         DeadlineScheduled(

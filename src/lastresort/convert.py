@@ -36,6 +36,8 @@ from .errors import ProtocolError, StoreError
 from .events import Event
 from .model import (
     ANY_STEP,
+    Deadline,
+    DeadlineDate,
     Fact,
     FactKind,
     FrozenMap,
@@ -149,7 +151,7 @@ def suggest(word: str, choices: Iterable[str]) -> str:
 
 
 #: attribute name -> the key it has in files
-_RENAMES = {"sources": "from", "target": "to"}
+_RENAMES = {"sources": "from", "target": "to", "since": "from"}
 
 
 def _strict(kind: type[T], label: str) -> Callable[[Any, Any], T]:
@@ -284,6 +286,7 @@ def configure_converter(conv: Converter) -> None:
         (ProtocolKind, "protocol kind"),
         (FactKind, "fact kind"),
         (MayorPromise, "mayor promise"),
+        (DeadlineDate, "deadline date"),
     ):
         conv.register_structure_hook(enum_type, _enum_hook(enum_type, what))
     conv.register_structure_hook(Fact, _fact)
@@ -298,6 +301,15 @@ def configure_converter(conv: Converter) -> None:
         Party,
         make_dict_unstructure_fn(
             Party, conv, _cattrs_omit_if_default=True, key=override(omit=True)
+        ),
+    )
+    conv.register_structure_hook(
+        Deadline, make_dict_structure_fn(Deadline, conv, since=override(rename="from"))
+    )
+    conv.register_unstructure_hook(
+        Deadline,
+        make_dict_unstructure_fn(
+            Deadline, conv, _cattrs_omit_if_default=True, since=override(rename="from")
         ),
     )
     conv.register_structure_hook(
@@ -363,7 +375,7 @@ def _allowed_keys(cls: type) -> list[str]:
     if not attrs.has(cls):
         return []
     return [
-        _RENAMES.get(a.name, a.name) if cls is Transition else a.name
+        _RENAMES.get(a.name, a.name) if cls is Transition or cls is Deadline else a.name
         for a in attrs.fields(cls)
         if a.name != "key"
     ]

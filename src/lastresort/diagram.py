@@ -42,6 +42,8 @@ _WORDS = {
         "emergency": "emergency",
         "nobody": "nobody",
         "clock": "clock, after {after}",
+        "dated": "≤ {after} from {step}",
+        "from_step": "{after} from {step}",
         "clock_only": "clock",
         "handover": "handover",
         "any": "every step except the final steps",
@@ -52,6 +54,8 @@ _WORDS = {
         "emergency": "nood",
         "nobody": "niemand",
         "clock": "klok, na {after}",
+        "dated": "≤ {after} vanaf {step}",
+        "from_step": "{after} vanaf {step}",
         "clock_only": "klok",
         "handover": "overdracht",
         "any": "elke stap behalve de eindstappen",
@@ -202,7 +206,11 @@ def _layout(protocol: Protocol, lang: str) -> _Layout:
             notes: list[str] = []
             if clock:
                 assert deadline is not None
-                notes.append(words["clock"].format(after=format_duration(deadline.after)))
+                after = format_duration(deadline.after)
+                if deadline.since is not None:  # dated: at most ``after`` past another step
+                    form = "from_step" if deadline.until is None else "dated"
+                    after = words[form].format(after=after, step=deadline.since)
+                notes.append(words["clock"].format(after=after))
             if handover:
                 notes.append(words["handover"])
             lines = _edge_lines(head, notes)

@@ -16,7 +16,7 @@ from typing import NoReturn
 from attrs import evolve
 
 from . import arguments as check
-from .changes import opened, stepped, unfired
+from .changes import dated, opened, stepped, unfired
 from .clock import Clock, SystemClock, instant_after
 from .errors import (
     ChannelRefused,
@@ -312,16 +312,24 @@ class Engine:
         event: str,
         actor: Actor | str,
         expected_version: int | None = None,
+        *,
+        until: datetime | None = None,
     ) -> list[Event]:
         """Fire ``event`` on an encounter as ``actor``.
 
         :param expected_version: refuse with :class:`ConcurrentUpdate` unless the
             stored version is this one (what the caller's screen showed).
+        :param until: the date of the entered step's deadline, when the protocol lets
+            the actor choose it (``until = "chosen"``): a timezone-aware moment later
+            than now and no later than the deadline's ``after`` past the entry of its
+            ``from`` step; stored as a UTC instant. Required for such a step, refused
+            for any other.
         :returns: the committed events, then any :class:`ObserverFailed`.
         :raises TransitionNotAllowed, NotPermitted, GuardRefused, UnknownEncounter,
             ConcurrentUpdate, InvalidArgument: nothing is written.
         """
         check.check_fire(encounter_id, event, actor, expected_version)
+        check.check_moment("Engine.fire", "until", until, optional=True)
         encounter = self.store.load(encounter_id)
         who = Actor.of(actor)
         if who.role == CLOCK:
@@ -337,7 +345,7 @@ class Engine:
             raise ConcurrentUpdate(
                 encounter_id=encounter_id, expected=expected_version, actual=encounter.version
             )
-        return self._fire(encounter, event, who, self.clock.now())
+        return self._fire(encounter, event, who, self.clock.now(), until=until)
 
     def _fire(
         self,
@@ -346,6 +354,7 @@ class Engine:
         actor: Actor,
         now: datetime,
         missed: PendingDeadline | None = None,
+        until: datetime | None = None,
     ) -> list[Event]:
         machine = self._machine(encounter.protocol)
         protocol = machine.protocol
@@ -379,8 +388,24 @@ class Engine:
         # not have to copy every event
         first_seq = self._predict(eid) if self._predict is not None else 0
         pending = self.store.deadlines(eid)
+        spec = machine.steps[taken.target].deadline
+        due = (
+            None
+            if until is None and (spec is None or (spec.since is None and spec.until is None))
+            else dated(protocol, encounter, taken.target, now, until, pending, self.store.timeline)
+        )
         change = stepped(
-            protocol, machine.steps, encounter, taken, event, actor, now, pending, missed, first_seq
+            protocol,
+            machine.steps,
+            encounter,
+            taken,
+            event,
+            actor,
+            now,
+            pending,
+            missed,
+            first_seq,
+            due,
         )
         committed = self.store.commit(change)
         after, step_key = change.encounter, taken.target

@@ -23,6 +23,7 @@ __all__ = [
     "CLOCK",
     "Actor",
     "Deadline",
+    "DeadlineDate",
     "Encounter",
     "Fact",
     "FactKind",
@@ -192,9 +193,29 @@ class Party:
     key: str = ""
 
 
+class DeadlineDate(enum.Enum):
+    """Where a dated deadline's moment comes from (file key ``until``).
+
+    ``chosen``: the caller gives it when firing the transition into the step
+    (``Engine.fire(..., until=moment)``), as a decision such as a huisverbod's
+    extension date; ``kept``: the deadline pending in the step the encounter leaves
+    keeps its moment (an order suspended still ends when it would have ended).
+    """
+
+    CHOSEN = "chosen"
+    KEPT = "kept"
+
+
 @frozen
 class Deadline:
-    """When the encounter is still in the step ``after`` entering it, the clock fires ``event``.
+    """When the encounter is still in the step at the deadline, the clock fires ``event``.
+
+    Plain (``{ after, event }``): due ``after`` entering the step. With ``since``
+    (file key ``from``, a step key) the deadline counts from the moment the encounter
+    last entered that step instead: due ``after`` that entry. With ``until`` the moment
+    is :class:`DeadlineDate` ``chosen`` or ``kept``, and ``after`` (counted from
+    ``since``) is the latest it may be. In every form ``after`` is the longest the
+    step can last from entering it, which is what the verifier's bounds count.
 
     :param example: ``after`` is an example value a municipality sets for itself (file
         key ``example = true``); the card labels it so.
@@ -202,7 +223,9 @@ class Deadline:
 
     after: timedelta
     event: str
-    example: bool = False
+    example: bool = field(default=False, kw_only=True)
+    until: DeadlineDate | None = field(default=None, kw_only=True)
+    since: str | None = field(default=None, kw_only=True)
 
 
 @frozen

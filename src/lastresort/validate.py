@@ -21,6 +21,7 @@ from .model import (
     ACUTE_DANGER,
     ANY_STEP,
     CLOCK,
+    DeadlineDate,
     MayorPromise,
     PartyKind,
     Protocol,
@@ -337,6 +338,9 @@ def validate(
                 " must name 'clock' in its 'by'"
             )
 
+    if transitions_complete:
+        problems.extend(_dated_problems(protocol, outgoing))
+
     # every step reachable from the initial step
     if initial_ok and transitions_complete and not broken_steps:
         reached = {protocol.initial}
@@ -356,4 +360,58 @@ def validate(
 
     for check in extra:
         problems.extend(check(protocol))
+    return problems
+
+
+def _dated_problems(protocol: Protocol, outgoing: Mapping[str, list[tuple[int, Any]]]) -> list[str]:
+    """Rules of deadlines counted from an earlier step (``from``) or dated (``until``).
+
+    - ``from`` names a step; ``until`` needs ``from`` (the latest moment counts from it);
+    - a ``chosen`` date is given by the caller, so no clock transition enters the step;
+    - a ``kept`` deadline keeps the one pending in the step left, so every step a
+      transition enters it from has a deadline;
+    - the clock transition leaving a dated step has no guard (a refused one would be
+      re-armed, and a dated deadline has no "same again from now").
+    """
+    problems: list[str] = []
+    steps = protocol.steps
+    for key, step in steps.items():
+        deadline = step.deadline
+        if deadline is None or (deadline.since is None and deadline.until is None):
+            continue
+        path = f"{_key_path('$.steps', key)}.deadline"
+        if deadline.since is not None and deadline.since not in steps:
+            problems.append(
+                f"{path}.from: unknown step {deadline.since!r}{suggest(deadline.since, steps)}"
+            )
+        if deadline.until is not None and deadline.since is None:
+            problems.append(
+                f"{path}.from: a deadline until a {deadline.until.value} date needs 'from',"
+                " the step whose entry its latest moment ('after') counts from"
+            )
+        for i, transition in enumerate(protocol.transitions):
+            if transition.target != key:
+                continue
+            if deadline.until is DeadlineDate.CHOSEN and CLOCK in transition.by:
+                problems.append(
+                    f"$.transitions[{i}].by: the clock cannot choose the date of step"
+                    f" {key!r}'s deadline (until = 'chosen')"
+                )
+            if deadline.until is DeadlineDate.KEPT:
+                bare = [
+                    s
+                    for s in protocol.sources_of(transition)
+                    if s in steps and steps[s].deadline is None
+                ]
+                if bare:
+                    problems.append(
+                        f"$.transitions[{i}].from: step {key!r} keeps the deadline of the step"
+                        f" it is entered from (until = 'kept'), and {bare} have none"
+                    )
+        for i, transition in outgoing.get(key, []):
+            if transition.event == deadline.event and transition.guard is not None:
+                problems.append(
+                    f"$.transitions[{i}].guard: the deadline of step {key!r} counts from"
+                    " an earlier step or is dated, so its clock transition cannot have a guard"
+                )
     return problems

@@ -159,54 +159,139 @@ def test_oral_order_refused_when_not_urgent_and_nothing_changes(
 
 
 @pytest.mark.parametrize(
-    "decided_after",
-    [timedelta(days=3), timedelta(days=8, hours=2), timedelta(days=10) - timedelta(minutes=1)],
+    ("decided_after", "until_after"),
+    [
+        (timedelta(days=1, hours=2), timedelta(days=28)),  # day 2, to the full four weeks
+        (timedelta(days=3), timedelta(days=14)),
+        (timedelta(days=8, hours=2), timedelta(days=21, hours=6)),
+        (timedelta(days=10) - timedelta(minutes=1), timedelta(days=10, minutes=1)),
+    ],
 )
-def test_extension_by_the_mayor_never_exceeds_28_days(
-    setup: tuple[lr.Engine, lr.VirtualClock], decided_after: timedelta
+def test_extension_runs_to_the_date_the_mayor_chooses(
+    setup: tuple[lr.Engine, lr.VirtualClock], decided_after: timedelta, until_after: timedelta
 ) -> None:
+    """On main an extension ran 18 days from the decision: on day 2 it ended at day 19,
+    on day 9 at day 26. The law: to a date the mayor chooses, at most 4 weeks after
+    imposing (counted in UTC here, so no daylight saving reading applies)."""
     engine, clock = setup
     order, start = imposed(engine)
     run_to(engine, clock, start + decided_after)
-    engine.fire(order.id, "extend", "mayor")
+    until = start.astimezone(UTC) + until_after
+    engine.fire(order.id, "extend", lr.Actor("mayor", "bgm-1"), until=until)
     assert state(engine, order.id) == "extended"
     assert told(engine, order.id, "extend") == ["officer", "veilig_thuis"]
-    ends = hv.order_ends_at(engine, order.id)
-    # 18 days of real time (deadlines are UTC instants; the order crosses 29 March)
-    assert ends == (start + decided_after).astimezone(UTC) + timedelta(days=18)
-    assert ends is not None
-    assert ends - start <= hv.MAX_TOTAL
-    run_to(engine, clock, ends)
+    assert hv.order_ends_at(engine, order.id) == until
+    [pending] = engine.deadlines(order.id)
+    assert pending.due == until
+    assert pending.due.tzinfo == UTC
+    run_to(engine, clock, until - timedelta(seconds=1))
+    assert state(engine, order.id) == "extended"
+    run_to(engine, clock, until)
     ended = engine.get(order.id)
     assert ended.state == "expired"
     assert ended.closed_at is not None
-    # elapsed time (two times in one zone subtract by wall clock, an hour off here);
-    # calendar days in the protocol's zone are the vendor issue's calendar durations
-    elapsed = ended.closed_at.astimezone(UTC) - start.astimezone(UTC)
-    assert elapsed <= timedelta(days=28)
-    assert elapsed > timedelta(days=10)
+    assert ended.closed_at.astimezone(UTC) == until
 
 
-def test_extension_at_the_end_of_day_ten_reaches_the_full_four_weeks(
+def test_extension_to_the_full_four_weeks_across_daylight_saving(
+    setup: tuple[lr.Engine, lr.VirtualClock],
+) -> None:
+    """Imposed on 7 March 02:40 (CET); summer time starts on 29 March. Four weeks later
+    is 4 April 02:40 on the calendar (CEST) but 03:40 in elapsed time: the earlier
+    holds, whichever way the law is read."""
+    engine, clock = setup
+    order, start = imposed(engine)
+    assert start == NIGHT
+    run_to(engine, clock, start + timedelta(days=9))
+    calendar = datetime(2026, 4, 4, 2, 40, tzinfo=AMS)
+    assert calendar.utcoffset() == timedelta(hours=2)
+    before = snapshot(engine, order.id)
+    for late in (calendar + timedelta(minutes=1), start.astimezone(UTC) + timedelta(days=28)):
+        with pytest.raises(lr.InvalidArgument, match=r"no later than 2026-04-04T02:40:00\+02:00"):
+            engine.fire(order.id, "extend", "mayor", until=late.astimezone(AMS))
+        assert snapshot(engine, order.id) == before
+    engine.fire(order.id, "extend", "mayor", until=calendar)
+    [pending] = engine.deadlines(order.id)
+    assert pending.due == calendar.astimezone(UTC)
+    run_to(engine, clock, calendar)
+    assert state(engine, order.id) == "expired"
+    assert engine.get(order.id).closed_at == calendar
+
+
+@pytest.mark.parametrize(
+    ("until", "message"),
+    [
+        (NIGHT + timedelta(days=28, minutes=1), "no later than"),
+        (NIGHT + timedelta(days=60), "no later than"),
+        (NIGHT + timedelta(days=9), "later than now"),  # now
+        (NIGHT + timedelta(days=2), "later than now"),  # the past
+        (datetime(2026, 3, 20, 12, 0), "naive datetime"),
+        ("2026-03-20", "timezone-aware datetime"),
+        (None, "step 'extended'"),
+    ],
+)
+def test_a_wrong_extension_date_is_refused_and_nothing_changes(
+    setup: tuple[lr.Engine, lr.VirtualClock], until: Any, message: str
+) -> None:
+    engine, clock = setup
+    order, start = imposed(engine)
+    run_to(engine, clock, start + timedelta(days=9))
+    before = snapshot(engine, order.id)
+    with pytest.raises(lr.InvalidArgument, match=message) as refused:
+        engine.fire(order.id, "extend", "mayor", until=until)
+    assert refused.value.argument == "until"
+    assert "nothing was changed" in str(refused.value)
+    assert snapshot(engine, order.id) == before
+
+
+def test_a_date_for_a_step_without_a_chosen_deadline_is_refused(
     setup: tuple[lr.Engine, lr.VirtualClock],
 ) -> None:
     engine, clock = setup
     order, start = imposed(engine)
-    clock.set(start + timedelta(days=10) - timedelta(seconds=1))
-    engine.tick()
-    engine.fire(order.id, "extend", "mayor")
-    ends = hv.order_ends_at(engine, order.id)
-    assert ends == start.astimezone(UTC) + timedelta(days=28, seconds=-1)  # real time
+    run_to(engine, clock, start + timedelta(days=9))
+    before = snapshot(engine, order.id)
+    with pytest.raises(lr.InvalidArgument, match="no deadline whose date the caller chooses"):
+        engine.fire(order.id, "withdraw", "mayor", until=start + timedelta(days=12))
+    assert snapshot(engine, order.id) == before
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_the_chosen_date_survives_a_restart(tmp_path: Path, backend: str) -> None:
+    clock = lr.VirtualClock(NIGHT)
+
+    def store() -> lr.Store:
+        return lr.MemoryStore() if backend == "memory" else lr.SQLiteStore(tmp_path / "o.db")
+
+    kept = store()
+    engine = lr.Engine(plugins=[hv], store=kept, clock=clock, entry_points=False)
+    order, start = imposed(engine)
+    run_to(engine, clock, start + timedelta(days=9))
+    until = datetime(2026, 3, 30, 9, 0, tzinfo=AMS)  # after the change to summer time
+    engine.fire(order.id, "extend", "mayor", until=until)
+    if backend == "sqlite":
+        kept.close()
+        kept = store()
+    again = lr.Engine(plugins=[hv], store=kept, clock=clock, entry_points=False)
+    assert again.get(order.id).state == "extended"
+    assert [d.due for d in again.deadlines(order.id)] == [until.astimezone(UTC)]
+    assert hv.order_ends_at(again, order.id) == until
+    run_to(again, clock, until)
+    assert again.get(order.id).state == "expired"
+    if backend == "sqlite":
+        kept.close()
+        report = lr.audit.verify(tmp_path / "o.db")
+        assert report.ok, report
 
 
 def test_an_order_is_extended_once(setup: tuple[lr.Engine, lr.VirtualClock]) -> None:
     engine, clock = setup
     order, start = imposed(engine)
     run_to(engine, clock, start + timedelta(days=9))
-    engine.fire(order.id, "extend", "mayor")
+    engine.fire(order.id, "extend", "mayor", until=start + timedelta(days=20))
     before = snapshot(engine, order.id)
     with pytest.raises(lr.TransitionNotAllowed, match="extended"):
-        engine.fire(order.id, "extend", "mayor")
+        engine.fire(order.id, "extend", "mayor", until=start + timedelta(days=25))
     assert snapshot(engine, order.id) == before
 
 
@@ -238,6 +323,108 @@ def test_mandated_officer_may_not_extend_and_nothing_changes(
     assert "extend" in engine.allowed(order.id, "mayor")
 
 
+# -- appeal and provisional relief ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("after", [timedelta(hours=5), timedelta(days=3), timedelta(days=9)])
+def test_the_court_sets_the_order_aside_and_it_ends(
+    setup: tuple[lr.Engine, lr.VirtualClock], after: timedelta
+) -> None:
+    engine, clock = setup
+    order, start = imposed(engine)
+    run_to(engine, clock, start + after)
+    engine.fire(order.id, "court_sets_aside", "mayor")
+    ended = engine.get(order.id)
+    assert ended.state == "set_aside"
+    assert ended.closed_at == start + after
+    assert engine.deadlines(order.id) == []
+    assert told(engine, order.id, "court_sets_aside") == ["officer", "police", "veilig_thuis"]
+
+
+def test_a_suspended_order_keeps_its_end_ten_days_after_imposing(
+    setup: tuple[lr.Engine, lr.VirtualClock],
+) -> None:
+    """Schorsing (Awb art. 8:81) takes away the order's effect, not its end: the order
+    imposed for 10 days still ends 10 days after imposing (and the clock crosses the
+    change to summer time here: 10 days of elapsed time, like the unsuspended order)."""
+    engine, clock = setup
+    order, start = imposed(engine)
+    run_to(engine, clock, start + timedelta(days=2, hours=3))
+    engine.fire(order.id, "court_suspends", "mayor")
+    assert state(engine, order.id) == "suspended"
+    assert hv.order_ends_at(engine, order.id) is None  # not in force while suspended
+    [pending] = engine.deadlines(order.id)
+    assert pending.due == start.astimezone(UTC) + timedelta(days=10)
+    assert pending.event == "suspended_order_ends"
+    run_to(engine, clock, start + timedelta(days=10))
+    assert state(engine, order.id) == "expired"
+
+
+def test_a_lifted_suspension_puts_the_order_in_force_until_the_same_end(
+    setup: tuple[lr.Engine, lr.VirtualClock],
+) -> None:
+    engine, clock = setup
+    order, start = imposed(engine)
+    run_to(engine, clock, start + timedelta(days=3))
+    engine.fire(order.id, "court_suspends", "mayor")
+    clock.advance(timedelta(days=3))
+    engine.fire(order.id, "court_lifts_suspension", "mayor")
+    assert state(engine, order.id) == "resumed"
+    end = start.astimezone(UTC) + timedelta(days=10)
+    assert hv.order_ends_at(engine, order.id) == end
+    # still the mayor's to extend, to at most four weeks after imposing
+    assert "extend" in engine.allowed(order.id, "mayor")
+    run_to(engine, clock, end)
+    assert state(engine, order.id) == "expired"
+
+
+def test_a_suspended_extension_keeps_the_date_the_mayor_chose(
+    setup: tuple[lr.Engine, lr.VirtualClock],
+) -> None:
+    engine, clock = setup
+    order, start = imposed(engine)
+    run_to(engine, clock, start + timedelta(days=9))
+    until = datetime(2026, 3, 31, 18, 0, tzinfo=AMS)
+    engine.fire(order.id, "extend", "mayor", until=until)
+    clock.advance(timedelta(days=2))
+    engine.fire(order.id, "court_suspends", "mayor")
+    assert state(engine, order.id) == "extension_suspended"
+    assert [d.due for d in engine.deadlines(order.id)] == [until.astimezone(UTC)]
+    clock.advance(timedelta(days=2))
+    engine.fire(order.id, "court_lifts_suspension", "mayor")
+    assert state(engine, order.id) == "extension_resumed"
+    assert hv.order_ends_at(engine, order.id) == until
+    run_to(engine, clock, until)
+    assert state(engine, order.id) == "expired"
+
+
+@pytest.mark.parametrize("event", ["court_suspends", "court_sets_aside", "court_lifts_suspension"])
+def test_only_the_mayor_records_the_courts_decision_and_nothing_changes(
+    setup: tuple[lr.Engine, lr.VirtualClock], event: str
+) -> None:
+    engine, clock = setup
+    order, start = imposed(engine)
+    run_to(engine, clock, start + timedelta(days=2))
+    if event == "court_lifts_suspension":
+        engine.fire(order.id, "court_suspends", "mayor")
+    before = snapshot(engine, order.id)
+    with pytest.raises(lr.NotPermitted):
+        engine.fire(order.id, event, "officer")
+    assert snapshot(engine, order.id) == before
+
+
+def test_before_the_order_there_is_nothing_to_appeal(
+    setup: tuple[lr.Engine, lr.VirtualClock],
+) -> None:
+    engine, _ = setup
+    order = engine.open(hv.PROTOCOL_ID, "officer", facts=ADULT)
+    before = snapshot(engine, order.id)
+    for event in ("court_suspends", "court_sets_aside"):
+        with pytest.raises(lr.TransitionNotAllowed):
+            engine.fire(order.id, event, "mayor")
+    assert snapshot(engine, order.id) == before
+
+
 # -- withdrawal -----------------------------------------------------------------------------------
 
 
@@ -260,7 +447,7 @@ def test_withdrawal_of_an_extended_order(setup: tuple[lr.Engine, lr.VirtualClock
     engine, clock = setup
     order, start = imposed(engine)
     run_to(engine, clock, start + timedelta(days=9))
-    engine.fire(order.id, "extend", "mayor")
+    engine.fire(order.id, "extend", "mayor", until=start + timedelta(days=20))
     clock.advance(timedelta(days=5))
     engine.fire(order.id, "withdraw", "mayor")
     assert state(engine, order.id) == "withdrawn"
@@ -399,7 +586,7 @@ def test_responsibility_stays_with_the_mayor_under_mandate(
     engine, clock = setup
     order, start = imposed(engine)
     run_to(engine, clock, start + timedelta(days=9))
-    engine.fire(order.id, "extend", "mayor")
+    engine.fire(order.id, "extend", "mayor", until=start + timedelta(days=21))
     transfers = [
         e for e in engine.timeline(order.id) if isinstance(e, lr.ResponsibilityTransferred)
     ]

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from heapq import heappop
 
 from ..engine import Engine
-from ..errors import GuardRefused, NotPermitted
+from ..errors import GuardRefused, InvalidArgument, NotPermitted
 from ..events import DeadlineMissed, Event, StepEntered
 from ..model import Protocol
 from ..store.memory import MemoryStore
@@ -209,9 +209,10 @@ class _Run(Behaviour):
             self.clock.at = self.start + timedelta(seconds=t)
         try:
             self.fire(enc.id, option.event, option.actor)
-        except (GuardRefused, NotPermitted):
-            # a plugin's guard (or a guarded handover to another party) said no:
-            # this option is out for the rest of the visit
+        except (GuardRefused, NotPermitted, InvalidArgument):
+            # a plugin's guard (or a guarded handover to another party) said no, or the
+            # step entered needs a date the actor chooses (until = "chosen"), which the
+            # simulator has no model of: this option is out for the rest of the visit
             self.samples.refused += 1
             enc.pending = None
             enc.token += 1

@@ -18,7 +18,13 @@ from datetime import datetime, timedelta
 from attrs import field, frozen
 
 from ..clock import instant_after
-from ..errors import GuardRefused, LastResortError, NotPermitted, TransitionNotAllowed
+from ..errors import (
+    GuardRefused,
+    InvalidArgument,
+    LastResortError,
+    NotPermitted,
+    TransitionNotAllowed,
+)
 from ..model import FrozenMap, Protocol
 
 __all__ = [
@@ -41,6 +47,7 @@ ERROR_KINDS: Mapping[str, type[LastResortError]] = FrozenMap(
         "NotPermitted": NotPermitted,
         "TransitionNotAllowed": TransitionNotAllowed,
         "GuardRefused": GuardRefused,
+        "InvalidArgument": InvalidArgument,
         "LastResortError": LastResortError,
     }
 )
@@ -113,6 +120,8 @@ class ScenarioStep:
     :param note: what the step is about, for people reading a failure.
     :param actor: the role that fires ``event``.
     :param actor_id: an identifier of the person, recorded in the timeline.
+    :param until: the date the actor chooses for the entered step's deadline
+        (``Engine.fire(..., until=)``), as an offset from the scenario's start.
     :param expect_error: the refusal the action must meet (a key of
         :data:`ERROR_KINDS`); the encounter must then be unchanged.
     :param state: the step the encounter must be in.
@@ -130,6 +139,7 @@ class ScenarioStep:
     note: str | None = None
     actor: str | None = None
     actor_id: str | None = None
+    until: timedelta | None = None
     event: str | None = None
     expect_error: str | None = None
     state: str | None = None

@@ -181,6 +181,9 @@ class Checker:
                 due = self.offset(f"{path}.deadlines[{i}].due", deadline.due, start, zone)
             deadlines.append(DeadlineExpectation(deadline.step, deadline.event, due))
             self.deadline(f"{path}.deadlines[{i}]", deadline)
+        until = None
+        if file.until is not None:
+            until = self.offset(f"{path}.until", file.until, start, zone)
         if len(self.problems) > before or at is None:
             return None
         return ScenarioStep(
@@ -188,6 +191,7 @@ class Checker:
             note=file.note,
             actor=file.actor,
             actor_id=file.actor_id,
+            until=until,
             event=file.event,
             expect_error=file.expect_error,
             state=file.state,
@@ -205,7 +209,7 @@ class Checker:
         if file.event is None:
             if file.actor is not None:
                 self.add(f"{path}.event", "an action needs the event its actor fires (event)")
-            for key in ("actor_id", "expect_error"):
+            for key in ("actor_id", "until", "expect_error"):
                 if getattr(file, key) is not None:
                     self.add(f"{path}.{key}", "only an action (a step with an event) has this key")
             return

@@ -132,6 +132,7 @@ class _StepFile:
     note: str | None = None
     actor: str | None = None
     actor_id: str | None = None
+    until: _Time | None = None
     event: str | None = None
     expect_error: str | None = None
     state: str | None = None

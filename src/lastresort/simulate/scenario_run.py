@@ -191,7 +191,7 @@ def run_scenario(scenario: Scenario, engine: Engine | None = None) -> ScenarioRe
         mismatches: list[Mismatch] = []
         error: BaseException | None = None
         if step.is_action:
-            mismatches, error = _act(engine, encounter.id, step)
+            mismatches, error = _act(engine, encounter.id, step, scenario)
         if not mismatches and step.expects:
             mismatches = _expect(engine, encounter.id, step, scenario)
         if mismatches:
@@ -252,13 +252,14 @@ def _refusal(exc: BaseException) -> str:
 
 
 def _act(
-    engine: Engine, encounter_id: str, step: ScenarioStep
+    engine: Engine, encounter_id: str, step: ScenarioStep, scenario: Scenario
 ) -> tuple[list[Mismatch], BaseException | None]:
     assert step.event is not None
     assert step.actor is not None
     before = engine.get(encounter_id)
     try:
-        engine.fire(encounter_id, step.event, Actor(step.actor, step.actor_id))
+        until = None if step.until is None else scenario.moment(step.until)
+        engine.fire(encounter_id, step.event, Actor(step.actor, step.actor_id), until=until)
     except LastResortError as exc:
         if step.expect_error is None:
             return [Mismatch("action", f"{step.actor} fires {step.event!r}", _refusal(exc))], exc

@@ -5,8 +5,10 @@ Under the *Wet tijdelijk huisverbod* the mayor may order an **adult** out of the
 suspicion of it). In cases of child abuse the mayor **consults Veilig Thuis beforehand**; in
 urgent cases the order is given **orally** first; the person removed gives a **contact
 address** at once or within **24 hours**; a *hulpofficier van justitie* may impose it under
-the mayor's mandate, but **extension** (to at most **28 days** in total) and **withdrawal**
-are the mayor's own; help starts for everyone involved during the order.
+the mayor's mandate, but **extension** (to a date the mayor chooses, at most **four weeks**
+after imposing: ``engine.fire(order_id, "extend", "mayor", until=date)``) and **withdrawal**
+are the mayor's own; the court can set the order aside or suspend it (its end kept); help
+starts for everyone involved during the order.
 
 The protocol is data (``huisverbod.toml``, ``kind = "order"``). This module adds what the data
 cannot say:
