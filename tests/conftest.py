@@ -13,7 +13,7 @@ import lastresort as lr
 
 AMS = ZoneInfo("Europe/Amsterdam")
 START = datetime(2026, 3, 2, 10, 0, tzinfo=AMS)  # a Monday, counter open
-TASKFORCE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+TASKFORCE = Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
 
 
 @pytest.fixture

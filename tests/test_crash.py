@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import lastresort as lr
-from lastresort.audit import verify
+from lastresort.store.audit import verify
 from tests.store_kit import consistency_problems
 
 CHILD = Path(__file__).with_name("crash_child.py")

@@ -20,10 +20,10 @@ import pytest
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.convert import format_duration
+from lastresort.protocol.conversion import format_duration
 
 ROOT = Path(__file__).resolve().parent.parent
-TASKFORCE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+TASKFORCE = Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
 HUISVERBOD = ROOT / "plugins" / "huisverbod" / "src" / "lastresort_huisverbod" / "huisverbod.toml"
 FIVE_MISTAKES = Path(__file__).parent / "protocols" / "foundations" / "five_mistakes.toml"
 
@@ -363,7 +363,7 @@ def test_mermaid_escapes_quotes_diacritics_and_syntax(taskforce: lr.Protocol) ->
 
 
 def test_escape_mermaid_codes_every_special_character() -> None:
-    from lastresort.diagram import escape_mermaid
+    from lastresort.render.diagram import escape_mermaid
 
     assert escape_mermaid('a "b": c; #1 50% <x> & `y`') == (
         "a #34;b#34;#58; c#59; #35;1 50#37; #60;x#62; #38; #96;y#96;"
@@ -380,7 +380,7 @@ def test_dot_escapes_quotes_diacritics_and_backslashes(taskforce: lr.Protocol) -
     assert labels["with_expert"] == ["with_expert", *EXPERT_NAME.split("\n")]
     assert d.graph["label"].split("\n")[0] == TITLE
     assert d.graph["charset"] == "UTF-8"
-    from lastresort.diagram import escape_dot
+    from lastresort.render.diagram import escape_dot
 
     assert escape_dot('say "hi" \\ & é\nok') == 'say \\"hi\\" \\\\ &amp; é\\nok'
 

@@ -13,9 +13,9 @@ import pytest
 from attrs import evolve
 
 import lastresort as lr
-from lastresort import hookspecs
-from lastresort.model import Actor, Encounter, Party
+from lastresort.engine import hookspecs
 from lastresort.outbox import Notification
+from lastresort.protocol.model import Actor, Encounter, Party
 from lastresort.testing import snapshot
 from tests.conftest import minutes
 

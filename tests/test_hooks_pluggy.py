@@ -12,7 +12,7 @@ import pytest
 from attrs import evolve
 
 import lastresort as lr
-from lastresort.model import Encounter
+from lastresort.protocol.model import Encounter
 
 
 def make(plugins: list[object], clock: lr.VirtualClock, protocol: lr.Protocol) -> lr.Engine:

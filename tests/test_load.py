@@ -17,14 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lastresort as lr
-from lastresort.convert import format_duration, parse_duration
-from lastresort.model import FactKind  # not re-exported by lastresort (reported)
 from lastresort.privacy import forbidden_fact_term
-from lastresort.validate import FORBIDDEN_FACTS
+from lastresort.protocol.conversion import format_duration, parse_duration
+from lastresort.protocol.model import FactKind  # not re-exported by lastresort (reported)
+from lastresort.protocol.validation import FORBIDDEN_FACTS
 
 HERE = Path(__file__).parent
 FOUNDATIONS = HERE / "protocols" / "foundations"
-TASKFORCE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+TASKFORCE = Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
 DOCS = HERE.parent / "docs" / "protocol-format.md"
 
 FIVE_MISTAKES = [
@@ -702,8 +702,15 @@ def test_every_broken_protocol_in_the_docs_gives_the_problems_shown(index: int) 
 def test_every_key_of_the_file_format_is_documented() -> None:
     import attrs
 
-    from lastresort.model import Deadline, Party, Requirements, ResponseModel, Step, Transition
-    from lastresort.protocol_file import _Header, _ProtocolFile
+    from lastresort.protocol.files import _Header, _ProtocolFile
+    from lastresort.protocol.model import (
+        Deadline,
+        Party,
+        Requirements,
+        ResponseModel,
+        Step,
+        Transition,
+    )
 
     text = DOCS.read_text(encoding="utf-8")
     renames = {"sources": "from", "target": "to"}

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import lastresort as lr
-from lastresort.audit import verify
+from lastresort.store.audit import verify
 from tests.store_kit import START, consistency_problems, relay
 
 CHILD = Path(__file__).with_name("mp_child.py")

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.cli_check import run_check
+from lastresort.cli.check import run_check
 from lastresort.testing import assert_protocol_safe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -971,7 +971,7 @@ def test_docs_python_blocks_run(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_docs_list_every_property_with_its_rule() -> None:
-    from lastresort.verify import RULES
+    from lastresort.verifier.verification import RULES
 
     text = (ROOT / "docs" / "verifier.md").read_text(encoding="utf-8")
     for name in RULES:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from .errors import InvalidArgument
 from .events import Event, NotificationDelivered
-from .model import Actor
+from .protocol.model import Actor
 
 __all__ = [
     "MAX_LEASE",
@@ -203,7 +203,7 @@ def check_engine(protocols: object, plugins: object, store: object, clock: objec
     an iterable of protocols, ``plugins`` an iterable, ``store`` ``None`` or a
     :class:`~lastresort.Store`, ``clock`` ``None`` or something with ``now()``."""
     from .clock import Clock
-    from .model import Protocol
+    from .protocol.model import Protocol
     from .store.base import Store
 
     call = "Engine"

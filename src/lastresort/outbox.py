@@ -20,7 +20,7 @@ from typing import Any, NoReturn, TypeVar, cast
 from attrs import frozen
 
 from .errors import InvalidArgument
-from .model import ACUTE_DANGER, PartyKind, Protocol
+from .protocol.model import ACUTE_DANGER, PartyKind, Protocol
 
 __all__ = [
     "ESCALATED",

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .clock import VirtualClock
-from .demo import DEMO_START, actor_for, happy_path
-from .engine import Engine
+from .engine.engine import Engine
 from .errors import ProtocolError
-from .model import Encounter, Protocol
+from .protocol.model import Encounter, Protocol
+from .scenario.demo import DEMO_START, actor_for, happy_path
 from .store.memory import MemoryStore
-from .verify import Property, Report, render_path, verify
+from .verifier.verification import Property, Report, render_path, verify
 
 if TYPE_CHECKING:
     import pytest
@@ -95,7 +95,7 @@ def walk_happy_path(
     facts: dict[str, str | bool] | None = None,
 ) -> Encounter:
     """Open an encounter and fire, with the right actor, every event of the
-    protocol's happy path (see :func:`lastresort.demo.happy_path`) to a closing step.
+    protocol's happy path (see :func:`lastresort.scenario.demo.happy_path`) to a closing step.
 
     :param engine: the engine to drive (e.g. from :func:`make_engine`).
     :param protocol_id: the protocol to walk.
@@ -129,7 +129,7 @@ def assert_protocol_safe(
     :raises AssertionError: listing each failing property with its message and
         counterexample path, or the problems that make the protocol unusable.
     """
-    from .plugins import Hooks, make_plugin_manager
+    from .engine.plugins import Hooks, make_plugin_manager
 
     extra = [
         *extra_properties,
@@ -161,7 +161,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     """
     if not file_path.name.endswith(".scenario.toml"):
         return None
-    from .simulate.scenario_pytest import ScenarioFile
+    from .scenario.pytest_plugin import ScenarioFile
 
     file: pytest.Collector = ScenarioFile.from_parent(parent, path=file_path)
     return file

@@ -22,7 +22,7 @@ import pytest
 from attrs import evolve
 
 import lastresort as lr
-from lastresort.audit import verify
+from lastresort.store.audit import verify
 from tests.conftest import START, TASKFORCE
 from tests.faults.kit import Fault, FaultyStore, call_sites
 from tests.store_kit import consistency_problems
@@ -278,7 +278,7 @@ def test_a_commit_that_consumes_a_gone_deadline_writes_nothing(
 ) -> None:
     """The store contract: ``Change.consume`` names the deadline the change fires; the
     commit deletes it, and fails with nothing written when it is no longer there."""
-    from lastresort.changes import stepped
+    from lastresort.engine.changes import stepped
 
     clock = lr.VirtualClock(START)
     store = make_store(tmp_path)
@@ -479,7 +479,7 @@ def test_a_virtual_clock_advances_by_real_time_across_dst() -> None:
 
 
 def test_a_scenario_moment_is_real_time_after_its_start() -> None:
-    from lastresort.simulate.scenario import Scenario
+    from lastresort.scenario.model import Scenario
 
     start = datetime(2026, 3, 29, 1, 0, tzinfo=AMS)
     scenario = Scenario(

@@ -17,7 +17,7 @@ import pytest
 from attrs import evolve
 
 import lastresort as lr
-from lastresort.model import Actor, Encounter
+from lastresort.protocol.model import Actor, Encounter
 
 HANG = 20.0  # seconds: only a hang detector, never reached when it works
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import lastresort as lr
-from lastresort.audit import verify
+from lastresort.store.audit import verify
 from tests.conftest import START, TASKFORCE
 from tests.faults.test_outbox import engine
 

@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from attrs import field, frozen
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ..convert import Invalid, converter, problems_of, suggest
 from ..errors import ProtocolError
-from ..hours import Hours
-from ..model import FrozenMap, ResponseModel
-from ..protocol_file import read_document
+from ..protocol.conversion import Invalid, converter, problems_of, suggest
+from ..protocol.files import read_document
+from ..protocol.hours import Hours
+from ..protocol.model import FrozenMap, ResponseModel
 
 __all__ = [
     "WEEKDAYS",

@@ -18,8 +18,8 @@ from typing import IO, Any
 
 from attrs import frozen
 
-from ..convert import converter
 from ..errors import LastResortError
+from ..protocol.conversion import converter
 from .config import dump_config
 from .kpi import Comparison, PartyLoad, ProtocolKPIs, Wait
 from .montecarlo import MonteCarloResult
