@@ -20,18 +20,20 @@ from hypothesis import strategies as st
 import lastresort as lr
 from lastresort.errors import StoreError
 from lastresort.privacy import is_bsn
-from lastresort.protocol.conversion import (
+from lastresort.protocol.model import Actor, Encounter
+from lastresort.store.audit import event_json, snapshot_json
+from lastresort.store.base import PendingDeadline
+from lastresort.store.row_codecs import (
     StoredEvent,
     _event_classes,
     canonical_json,
     dump_event,
     dump_row,
+    encounter_canonical_json,
+    load_encounter,
+    load_plain,
     load_row,
 )
-from lastresort.protocol.model import Actor, Encounter
-from lastresort.store.audit import event_json, snapshot_json
-from lastresort.store.base import PendingDeadline
-from lastresort.store.row_codecs import encounter_canonical_json, load_encounter, load_plain
 from lastresort.store.rows import note_row
 from lastresort.store.schema import micros
 

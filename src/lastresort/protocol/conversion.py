@@ -1,19 +1,25 @@
-"""The one cattrs converter: protocol files, scenario files, stored rows, exported JSON.
+"""The protocol converter (cattrs) and the strict hooks every package's converter starts from.
 
 Strict: unknown keys, wrong types and malformed durations are errors, and every
 problem is reported at once with its path (``$.transitions[3].to: ...``).
+
+Each package that reads or writes data builds its own converter with
+:func:`make_converter` and registers its own hooks on it, explicitly, where it is
+built (the store's in :mod:`lastresort.store.row_codecs`, the verifier report's in
+:mod:`lastresort.verifier.report`, the simulator's in :mod:`lastresort.simulate.config`,
+the scenario files' in :mod:`lastresort.scenario.files`); no module changes another
+package's converter.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 from cattrs import Converter
@@ -30,10 +36,8 @@ from cattrs.errors import (
     IterableValidationError,
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
-from cattrs.strategies import configure_tagged_union
 
-from ..errors import ProtocolError, StoreError
-from ..events import Event
+from ..errors import ProtocolError
 from .model import (
     ANY_STEP,
     Fact,
@@ -48,16 +52,12 @@ from .model import (
 )
 
 __all__ = [
-    "StoredEvent",
-    "canonical_json",
-    "configure_stored_rows",
+    "Invalid",
     "converter",
-    "dump_event",
-    "dump_row",
     "format_duration",
-    "load_event",
-    "load_row",
+    "make_converter",
     "parse_duration",
+    "problems_of",
     "structure",
     "suggest",
 ]
@@ -257,7 +257,8 @@ def _unsources(sources: tuple[str, ...]) -> str | list[str]:
 
 
 def make_converter() -> Converter:
-    """Build the converter; :data:`converter` is the one instance everything uses."""
+    """A new strict converter with the hooks of protocol values (durations, date-times,
+    enums, parties, steps, transitions, facts); packages add their own hooks to theirs."""
     conv = Converter(forbid_extra_keys=True, omit_if_default=True)
     configure_converter(conv)
     return conv
@@ -342,7 +343,8 @@ def configure_converter(conv: Converter) -> None:
 
 
 converter: Converter = make_converter()
-"""The one converter. Use :func:`structure` for located errors."""
+"""The protocol converter (files, durations, date-times). Use :func:`structure` for
+located errors."""
 
 
 # -- errors with paths ------------------------------------------------------------
@@ -425,102 +427,12 @@ def _leaf(exc: BaseException, path: str, expected: Any) -> list[str]:
     return [f"{path}: {_message(exc, expected)}"]
 
 
-def structure(data: Any, cls: type[T], path: str = "$") -> T:
-    """Structure ``data`` into ``cls`` with the one converter.
+def structure(data: Any, cls: type[T], path: str = "$", conv: Converter | None = None) -> T:
+    """Structure ``data`` into ``cls`` with ``conv`` (the protocol converter by default).
 
     :raises ProtocolError: listing every problem with its path.
     """
     try:
-        return converter.structure(data, cls)
+        return (conv or converter).structure(data, cls)
     except Exception as exc:
         raise ProtocolError(problems_of(exc, path)) from exc
-
-
-# -- stored rows: events, encounters, notifications, deadlines -------------------------
-
-
-def _event_classes() -> tuple[type[Event], ...]:
-    """Every concrete event class of :mod:`lastresort.events`, in its ``__all__`` order."""
-    from .. import events
-
-    found = []
-    for name in events.__all__:
-        cls = getattr(events, name)
-        if isinstance(cls, type) and issubclass(cls, Event) and cls is not Event:
-            found.append(cls)
-    return tuple(found)
-
-
-#: The union of every event class; stored and exported tagged by class name (``kind``).
-StoredEvent: Any = Union.__getitem__(_event_classes())
-
-
-def configure_stored_rows(conv: Converter) -> None:
-    """Register on ``conv`` how events are stored: tagged with their class name."""
-    configure_tagged_union(StoredEvent, conv, tag_generator=_kind, tag_name="kind")
-
-
-def _kind(cls: type) -> str:
-    return cls.__name__
-
-
-configure_stored_rows(converter)
-
-
-def canonical_json(data: Any) -> str:
-    """The one canonical JSON text of ``data``: sorted keys, no spaces, UTF-8 text.
-
-    What the audit trail hashes, so it never changes for the same data.
-    """
-    return _CANONICAL.encode(data)
-
-
-# one encoder, built once: json.dumps with options builds a new one on every call
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-
-
-def dump_event(event: Event) -> dict[str, Any]:
-    """An event as data: its fields, tagged with its class name under ``kind``
-    (``seq`` is left out while it is ``0``)."""
-    data: dict[str, Any] = converter.unstructure(event, StoredEvent)
-    return data
-
-
-def load_event(data: Mapping[str, Any]) -> Event:
-    """The event that :func:`dump_event` gave ``data`` for.
-
-    :raises StoreError: naming every problem with its path (an unknown ``kind``
-        included).
-    """
-    kind = data.get("kind") if isinstance(data, Mapping) else None
-    if kind not in _KINDS:
-        known = ", ".join(sorted(_KINDS))
-        raise StoreError(f"$.kind: unknown event kind {kind!r}; one of {known}")
-    try:
-        event: Event = converter.structure(dict(data), StoredEvent)
-    except Exception as exc:
-        raise StoreError("; ".join(problems_of(exc))) from exc
-    return event
-
-
-_KINDS = frozenset(cls.__name__ for cls in _event_classes())
-
-
-def dump_row(value: Any) -> dict[str, Any]:
-    """A stored value (:class:`Encounter`, :class:`Notification`,
-    :class:`PendingDeadline`) as data, for a row or for export."""
-    data: dict[str, Any] = converter.unstructure(value)
-    return data
-
-
-def load_row(data: Mapping[str, Any], cls: type[T]) -> T:
-    """``data`` read from a stored row, structured into ``cls`` by the one converter.
-
-    :raises StoreError: naming every problem with its path.
-    """
-    try:
-        return converter.structure(dict(data), cls)
-    except Exception as exc:
-        raise StoreError("; ".join(problems_of(exc))) from exc

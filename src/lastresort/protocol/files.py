@@ -1,5 +1,5 @@
 """Protocol files: their shape, reading TOML or JSON, loading with every problem
-reported at once, and dumping back. All structuring goes through the one converter
+reported at once, and dumping back. All structuring goes through the protocol converter
 of :mod:`lastresort.protocol.conversion`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scenario files: their shape, read through the one converter, and loading them.
+"""Scenario files: their shape, read through their own converter (built on the protocol converter), and loading them.
 
 Loading is strict and checks the file against its protocol: every problem, each
 with its path, is reported at once in one :class:`~lastresort.ScenarioError`, and
@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 
 import attrs
 from attrs import frozen
+from cattrs import Converter
 from cattrs.gen import make_dict_structure_fn, override
 
 from ..errors import ProtocolError, ScenarioError
-from ..protocol.conversion import Invalid, converter, parse_duration, structure, suggest
+from ..protocol.conversion import Invalid, parse_duration, structure, suggest
+from ..protocol.conversion import make_converter as make_protocol_converter
 from ..protocol.files import read_document
 from ..protocol.model import Protocol
 from .check import Checker
@@ -149,8 +151,10 @@ class _Document:
     steps: list[Mapping[str, Any]] = attrs.Factory(list)
 
 
-def _register() -> None:
-    conv = converter
+def make_converter() -> Converter:
+    """The scenario files' converter: the protocol converter, and the hooks of a
+    scenario's header, steps and expectations."""
+    conv = make_protocol_converter()
     conv.register_structure_hook(_Time, _time)
     conv.register_structure_hook(
         _Header, make_dict_structure_fn(_Header, conv, start=override(struct_hook=_moment))
@@ -173,9 +177,10 @@ def _register() -> None:
     conv.register_structure_hook(
         _Document, make_dict_structure_fn(_Document, conv, steps=override(struct_hook=_tables))
     )
+    return conv
 
 
-_register()
+converter: Converter = make_converter()
 
 
 # -- loading -------------------------------------------------------------------------
@@ -201,7 +206,7 @@ def load_scenario(
     if not isinstance(data, Mapping):
         raise ScenarioError([f"$: expected a table (mapping), got {type(data).__name__}"], name)
     try:
-        document = structure(data, _Document)
+        document = structure(data, _Document, conv=converter)
     except ProtocolError as exc:
         raise ScenarioError(exc.problems, name) from exc
     problems: list[str] = []
@@ -249,7 +254,7 @@ def _structure_part(
     :returns: the value (partial when keys were broken) and the broken keys.
     """
     try:
-        return structure(raw, cls, path), frozenset()
+        return structure(raw, cls, path, conv=converter), frozenset()
     except ProtocolError as exc:
         problems.extend(exc.problems)
         bad = frozenset(

@@ -19,8 +19,7 @@ from typing import IO, Any
 from attrs import frozen
 
 from ..errors import LastResortError
-from ..protocol.conversion import converter
-from .config import dump_config
+from .config import converter, dump_config
 from .kpi import Comparison, PartyLoad, ProtocolKPIs, Wait
 from .montecarlo import MonteCarloResult
 

@@ -5,7 +5,7 @@ encounter, :data:`GENESIS` for the first) and its own ``hash``::
 
     hash = sha256(prev \\n seq \\n snapshot \\n event_json)
 
-``event_json`` is the event's canonical JSON through the one converter (sorted keys,
+``event_json`` is the event's canonical JSON through the store's converter (sorted keys,
 tagged with its class name, without ``seq``, which is hashed on its own).
 ``snapshot`` is the digest of the encounter snapshot that the event's commit wrote::
 
@@ -55,13 +55,14 @@ from ..events import (
     StepEntered,
 )
 from ..outbox import ESCALATED
-from ..protocol.conversion import (
+from ..protocol.model import Encounter
+from .row_codecs import (
     converter,
+    encounter_canonical_json,
+    event_canonical_json,
     load_event,
     load_row,
 )
-from ..protocol.model import Encounter
-from .row_codecs import encounter_canonical_json, event_canonical_json
 
 __all__ = [
     "GENESIS",

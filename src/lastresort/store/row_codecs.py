@@ -7,28 +7,141 @@ codecs give what the converter gives, directly, for values whose fields are plai
 anything else to the converter. Tests compare them with the converter on
 generated values.
 
-The converter and its stored-row hooks stay in :mod:`lastresort.protocol.conversion`; these
-codecs fall back to it.
+The store's converter (:data:`converter`, built on the protocol converter of
+:mod:`lastresort.protocol.conversion` with the stored-event hooks added here) is the
+reference; these codecs fall back to it.
 """
 
 from __future__ import annotations
 
 import json
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
+from cattrs import Converter
+from cattrs.strategies import configure_tagged_union
 
+from ..errors import StoreError
 from ..events import Event
-from ..protocol.conversion import canonical_json, dump_event, dump_row, load_row
+from ..protocol.conversion import make_converter as make_protocol_converter
+from ..protocol.conversion import problems_of
 from ..protocol.model import _NO_FACTS, Actor, Encounter, FrozenMap
 
-__all__ = ["encounter_canonical_json", "event_canonical_json", "load_encounter", "load_plain"]
+__all__ = [
+    "StoredEvent",
+    "canonical_json",
+    "converter",
+    "dump_event",
+    "dump_row",
+    "encounter_canonical_json",
+    "event_canonical_json",
+    "load_encounter",
+    "load_event",
+    "load_plain",
+    "load_row",
+    "make_converter",
+]
 
 T = TypeVar("T")
+
+
+# -- the store's converter: events, encounters, notifications, deadlines as rows ------
+
+
+def _event_classes() -> tuple[type[Event], ...]:
+    """Every concrete event class of :mod:`lastresort.events`, in its ``__all__`` order."""
+    from .. import events
+
+    found = []
+    for name in events.__all__:
+        cls = getattr(events, name)
+        if isinstance(cls, type) and issubclass(cls, Event) and cls is not Event:
+            found.append(cls)
+    return tuple(found)
+
+
+#: The union of every event class; stored and exported tagged by class name (``kind``).
+StoredEvent: Any = Union.__getitem__(_event_classes())
+
+
+def _kind(cls: type) -> str:
+    return cls.__name__
+
+
+def make_converter() -> Converter:
+    """The store's converter: the protocol converter's hooks, and events stored tagged
+    with their class name (``kind``)."""
+    conv = make_protocol_converter()
+    configure_tagged_union(StoredEvent, conv, tag_generator=_kind, tag_name="kind")
+    return conv
+
+
+converter: Converter = make_converter()
+"""The store's converter: rows, exported events, the audit trail's JSON."""
+
+
+def canonical_json(data: Any) -> str:
+    """The one canonical JSON text of ``data``: sorted keys, no spaces, UTF-8 text.
+
+    What the audit trail hashes, so it never changes for the same data.
+    """
+    return _CANONICAL.encode(data)
+
+
+# one encoder, built once: json.dumps with options builds a new one on every call
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def dump_event(event: Event) -> dict[str, Any]:
+    """An event as data: its fields, tagged with its class name under ``kind``
+    (``seq`` is left out while it is ``0``)."""
+    data: dict[str, Any] = converter.unstructure(event, StoredEvent)
+    return data
+
+
+def load_event(data: Mapping[str, Any]) -> Event:
+    """The event that :func:`dump_event` gave ``data`` for.
+
+    :raises StoreError: naming every problem with its path (an unknown ``kind``
+        included).
+    """
+    kind = data.get("kind") if isinstance(data, Mapping) else None
+    if kind not in _KINDS:
+        known = ", ".join(sorted(_KINDS))
+        raise StoreError(f"$.kind: unknown event kind {kind!r}; one of {known}")
+    try:
+        event: Event = converter.structure(dict(data), StoredEvent)
+    except Exception as exc:
+        raise StoreError("; ".join(problems_of(exc))) from exc
+    return event
+
+
+_KINDS = frozenset(cls.__name__ for cls in _event_classes())
+
+
+def dump_row(value: Any) -> dict[str, Any]:
+    """A stored value (:class:`Encounter`, :class:`Notification`,
+    :class:`PendingDeadline`) as data, for a row or for export."""
+    data: dict[str, Any] = converter.unstructure(value)
+    return data
+
+
+def load_row(data: Mapping[str, Any], cls: type[T]) -> T:
+    """``data`` read from a stored row, structured into ``cls`` by the store's converter.
+
+    :raises StoreError: naming every problem with its path.
+    """
+    try:
+        return converter.structure(dict(data), cls)
+    except Exception as exc:
+        raise StoreError("; ".join(problems_of(exc))) from exc
+
 
 _escape = json.encoder.encode_basestring  # what canonical_json uses (ensure_ascii=False)
 

@@ -39,11 +39,6 @@ from ..errors import (
 )
 from ..events import Event, NotificationDeadLettered, NotificationDelivered, NotificationQueued
 from ..outbox import Notification
-from ..protocol.conversion import (
-    converter,
-    load_event,
-    load_row,
-)
 from ..protocol.model import Encounter
 from .audit import (
     GENESIS,
@@ -61,7 +56,14 @@ from .base import (
     numbered,
 )
 from .connections import Connections
-from .row_codecs import encounter_canonical_json, load_encounter, load_plain
+from .row_codecs import (
+    converter,
+    encounter_canonical_json,
+    load_encounter,
+    load_event,
+    load_plain,
+    load_row,
+)
 from .rows import (
     APPEND_LEDGER,
     DEADLINE,

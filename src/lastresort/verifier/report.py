@@ -1,8 +1,8 @@
 """The verifier's report: one :class:`PropertyResult` per property, and the bounds.
 
-``verify.py`` builds a :class:`Report`; its JSON shape goes through the one
-converter (the hooks are registered here), its text lives with the ``check``
-command (``cli_check.py``).
+:mod:`lastresort.verifier.verification` builds a :class:`Report`; its JSON shape goes
+through the report's own converter (built here from the protocol converter), its text
+is :mod:`lastresort.verifier.text`.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from attrs import frozen
+from cattrs import Converter
 from cattrs.gen import make_dict_unstructure_fn
 
-from ..protocol.conversion import converter
+from ..protocol.conversion import make_converter as make_protocol_converter
 from ..protocol.model import ProtocolKind
 from .bounds import Bound, PathStep, render_path
+from .text import render_report
 
 __all__ = ["PropertyResult", "Report"]
 
@@ -96,7 +98,7 @@ class Report:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able data (through the one converter); durations as ``1h45m``."""
+        """JSON-able data (through the report's converter); durations as ``1h45m``."""
         return {
             "protocol": self.protocol,
             "version": self.version,
@@ -113,16 +115,18 @@ class Report:
 
     def to_text(self) -> str:
         """The readable report: each property ✓/✗/–, counterexamples, the bounds."""
-        from ..cli.check import render_report  # the text lives with the `check` command
-
         return render_report(self)
 
 
-def _register() -> None:
+def make_converter() -> Converter:
+    """The report's converter: the protocol converter, and every field of a path step,
+    result and bound written (none left out at its default)."""
+    conv = make_protocol_converter()
     for cls in (PathStep, PropertyResult, Bound):
-        converter.register_unstructure_hook(
-            cls, make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=False)
+        conv.register_unstructure_hook(
+            cls, make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=False)
         )
+    return conv
 
 
-_register()
+converter: Converter = make_converter()
