@@ -16,8 +16,8 @@ import pytest
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.cli.store import parse_retention
 from lastresort.store.audit import GENESIS, link_hash, verify
+from lastresort.store.retention import parse_retention
 from lastresort.store.schema import SCHEMA_VERSION
 from tests.store_kit import START, relay
 from tests.test_store_contract import everything

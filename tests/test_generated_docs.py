@@ -15,9 +15,9 @@ import pytest
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.cli.docs import page_name, protocol_page
 from lastresort.engine.plugins import Hooks, make_plugin_manager
 from lastresort.render.card import protocol_card
+from lastresort.render.page import page_name, protocol_page
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "docs" / "generated"

@@ -124,7 +124,7 @@ class Engine:
         max_attempts: int = 5,
     ) -> None:
         protocols = None if protocols is None else _listed(protocols)
-        check.check_engine(protocols, plugins, store, clock)
+        check.check_engine(protocols, plugins, store, clock, store_type=Store)
         if (
             not isinstance(deadline_lease, timedelta)
             or not timedelta(0) < deadline_lease <= _MAX_LEASE
