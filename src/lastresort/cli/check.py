@@ -9,21 +9,21 @@ cannot be built); the problems are printed, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from attrs import frozen
 
 from ..engine.plugins import Hooks, make_plugin_manager
 from ..errors import LastResortError, ProtocolError
-from ..protocol.files import load_protocol
 from ..protocol.model import Protocol
 from ..protocol.validation import validate
 from ..verifier.text import render_report
 from ..verifier.verification import MAX_EXAMPLES, Report, verify
+from ._common import resolve_protocol
 
 __all__ = ["register", "run_check"]
 
@@ -86,24 +86,14 @@ def run_check(targets: Sequence[str], max_examples: int = MAX_EXAMPLES) -> list[
         return [
             _checked(pid, p, hooks, max_examples) for pid, p in sorted(hooks.protocols().items())
         ]
-    installed: dict[str, Protocol] | None = None
+    installed = functools.cache(hooks.protocols)  # loaded once, and only for an id
     out = []
     for target in targets:
-        path = Path(target)
-        if path.suffix.lower() in {".toml", ".json"} or path.is_file():
-            try:
-                protocol = load_protocol(path, check=False)
-            except ProtocolError as exc:
-                out.append(Outcome(target, problems=tuple(exc.problems)))
-                continue
-        else:
-            installed = hooks.protocols() if installed is None else installed
-            if target not in installed:
-                known = ", ".join(sorted(installed))
-                problem = f"$: unknown protocol {target!r}; installed: {known}"
-                out.append(Outcome(target, problems=(problem,)))
-                continue
-            protocol = installed[target]
+        try:
+            protocol = resolve_protocol(target, installed, check=False)
+        except ProtocolError as exc:
+            out.append(Outcome(target, problems=tuple(exc.problems)))
+            continue
         out.append(_checked(target, protocol, hooks, max_examples))
     return out
 

@@ -16,31 +16,17 @@ import sys
 from pathlib import Path
 
 from ..engine.plugins import Hooks, make_plugin_manager
-from ..errors import ProtocolError
-from ..protocol.files import load_protocol
-from ..protocol.model import Protocol
 from ..render.diagram import to_dot, to_mermaid
 from ..render.page import page_name, protocol_page
+from ._common import resolve_protocol
 
 __all__ = ["register"]
 
 # -- the commands --------------------------------------------------------------------
 
 
-def _resolve(target: str, hooks: Hooks) -> Protocol:
-    path = Path(target)
-    if path.suffix.lower() in {".toml", ".json"} or path.exists():
-        return load_protocol(path)
-    known = hooks.protocols()
-    if target not in known:
-        raise ProtocolError(
-            [f"$: unknown protocol {target!r}; installed: {', '.join(sorted(known))}"]
-        )
-    return known[target]
-
-
 def _diagram(args: argparse.Namespace) -> int:
-    protocol = _resolve(args.protocol, Hooks(make_plugin_manager()))
+    protocol = resolve_protocol(args.protocol)
     draw = to_dot if args.format == "dot" else to_mermaid
     sys.stdout.write(draw(protocol, args.lang))
     return 0
@@ -63,7 +49,7 @@ def _docs(args: argparse.Namespace) -> int:
     if args.all:
         protocols = [p for _, p in sorted(hooks.protocols().items())]
     else:
-        protocols = [_resolve(args.protocol, hooks)]
+        protocols = [resolve_protocol(args.protocol, hooks.protocols)]
     # every page is made before any file is written: bad input changes nothing
     pages = [
         (

@@ -10,19 +10,19 @@ printed, nothing is simulated and no file is written.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from ..engine.plugins import Hooks, make_plugin_manager
 from ..errors import ProtocolError
-from ..protocol.files import load_protocol
 from ..protocol.model import Protocol
 from ..simulate.config import SimulationConfig, SimulationConfigError, load_config
 from ..simulate.montecarlo import monte_carlo
 from ..simulate.report import comparison_table, html_report, require_plotting, to_csv, to_json
+from ._common import installed_protocols, is_file_target, resolve_protocol
 
 __all__ = ["ProgressBar", "register", "run_simulate"]
 
@@ -120,22 +120,15 @@ class ProgressBar:
 def _resolve(targets: list[str]) -> list[Protocol]:
     problems: list[str] = []
     found: list[Protocol] = []
-    installed: dict[str, Protocol] | None = None
+    installed = functools.cache(installed_protocols)  # loaded once, and only for an id
     for target in targets:
-        path = Path(target)
-        if path.suffix.lower() in {".toml", ".json"} or path.exists():
-            try:
-                found.append(load_protocol(path))
-            except ProtocolError as exc:
+        try:
+            found.append(resolve_protocol(target, installed))
+        except ProtocolError as exc:
+            if is_file_target(target):
                 problems.extend(f"{target}: {p}" for p in exc.problems)
-            continue
-        if installed is None:
-            installed = Hooks(make_plugin_manager()).protocols()
-        if target in installed:
-            found.append(installed[target])
-        else:
-            known = ", ".join(sorted(installed)) or "none"
-            problems.append(f"unknown protocol {target!r}; installed: {known}")
+            else:
+                problems.extend(p.removeprefix("$: ") for p in exc.problems)
     if problems:
         raise SimulationConfigError(problems)
     return found
