@@ -23,6 +23,7 @@ from lastresort.simulate import (
     load_scenario,
     run_scenario,
 )
+from lastresort.testing import GuardPlugin, engine_for, with_guard
 from tests.conftest import AMS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -455,35 +456,11 @@ def test_an_unexpected_refusal_fails_with_the_engines_message(tmp_path: Path) ->
     assert "event 'close' is not allowed in step 'escalated'" in mismatch.actual
 
 
-class Consent:
-    """A guard plugin: the child must consent before the mayor is told."""
-
-    def __init__(self, reason: str | None) -> None:
-        self.reason = reason
-
-    @lr.hookimpl
-    def lastresort_guard_names(self) -> list[str]:
-        return ["child_consents"]
-
-    @lr.hookimpl
-    def lastresort_guard(self, name: str) -> str | None:
-        return self.reason if name == "child_consents" else None
-
-
 def guarded_engine(taskforce: lr.Protocol, reason: str | None, start: datetime) -> lr.Engine:
-    protocol = evolve(
-        taskforce,
-        transitions=[
-            evolve(t, guard="child_consents") if t.event == "inform_mayor" else t
-            for t in taskforce.transitions
-        ],
-    )
-    return lr.Engine(
-        protocols=[protocol],
-        plugins=[Consent(reason)],
-        store=lr.MemoryStore(),
+    return engine_for(
+        with_guard(taskforce, "inform_mayor"),
+        [GuardPlugin(reason)],
         clock=lr.VirtualClock(start - timedelta(hours=1)),
-        entry_points=False,
     )
 
 
