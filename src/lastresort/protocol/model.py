@@ -1,7 +1,7 @@
 """Frozen domain values: the protocol as pure data, and the encounter it runs.
 
-Nothing here executes a protocol: the machine (``machine.py``) compiles it and the
-engine (``engine.py``) runs it. Every value is frozen and slotted; change one with
+Nothing here executes a protocol: the machine (``engine/dispatch.py``) compiles it and
+the engine (``engine/engine.py``) runs it. Every value is frozen and slotted; change one with
 :func:`attrs.evolve`.
 """
 

@@ -2,7 +2,7 @@
 
 These are the rules without which a protocol cannot even run; the safety
 properties (can a child be left without a responsible adult?) are the
-verifier's (``verify.py``).
+verifier's (``verifier/verification.py``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A protocol's graph, shortest counterexample paths, and worst-case time bounds.
 
-The verifier (``verify.py``) checks the properties (``properties.py``) over this
+The verifier (``verification.py``) checks the properties (``properties.py``) over this
 graph; this module holds the graph itself, its paths (and how they are rendered)
 and the two numeric measures: the worst-case time until a goal step
 (``child_with_expert``, ``mayor_involved``) and the total time an order is in

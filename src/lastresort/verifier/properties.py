@@ -2,7 +2,7 @@
 
 Each core property is a check over a protocol's graph (``bounds.py``) that yields
 every :class:`Finding`; :data:`RULES` states its rule, and docs/verifier.md the
-exact rule of each. ``verify.py`` runs the checks and turns what they find into a
+exact rule of each. ``verification.py`` runs the checks and turns what they find into a
 report (``report.py``). Each check is linear in the size of the graph (steps plus
 transitions): it visits every step and edge a bounded number of times and builds
 no path (a :class:`Finding` names its step or edge; the report builds the paths of
