@@ -25,7 +25,10 @@ CHILD = Path(__file__).with_name("crash_child.py")
 KILLS = 200
 KILLS_PER_FILE = 20
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL"),
+    pytest.mark.slow,  # see pyproject.toml: make test runs it; -m "not slow" skips
+]
 
 
 @pytest.fixture

@@ -473,6 +473,7 @@ def test_the_same_protocol_gives_the_same_text(taskforce: lr.Protocol) -> None:
         assert lr.to_dot(taskforce, lang) == lr.to_dot(again, lang)
 
 
+@pytest.mark.slow
 def test_the_same_text_in_fresh_interpreters_with_other_hash_seeds() -> None:
     outputs = set()
     for seed in ("1", "2", "3"):

@@ -301,6 +301,7 @@ def valid_protocols(draw: st.DrawFn) -> dict[str, Any]:
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(valid_protocols())
+@pytest.mark.slow
 def test_generated_valid_protocols_round_trip(data: dict[str, Any]) -> None:
     protocol = lr.load_protocol(data)
     assert lr.validate(protocol) == []
@@ -648,6 +649,7 @@ def test_arbitrary_junk_only_ever_raises_protocol_error(data: Any) -> None:
 
 @settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(mutated_reference())
+@pytest.mark.slow
 def test_mutated_reference_only_ever_raises_protocol_error(data: dict[str, Any]) -> None:
     _assert_only_protocol_errors(data)
 

@@ -142,6 +142,7 @@ def utrecht(tmp_path: Path) -> Iterator[Path]:
         pip("uninstall", "-y", "-q", INSTALLED.dist)
 
 
+@pytest.mark.slow
 def test_skeleton_with_the_pages_example_installs_and_passes_its_tests(utrecht: Path) -> None:
     assert len(blocks("append")) == 2
     assert len(blocks("write")) == 1

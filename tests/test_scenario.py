@@ -689,6 +689,7 @@ def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_pytest_collects_scenarios_and_shows_the_diff(tmp_path: Path) -> None:
     write(tmp_path, LATE, "good.scenario.toml")
     write(tmp_path, LATE.replace('state = "with_expert"', 'state = "closed"'), "bad.scenario.toml")
@@ -702,6 +703,7 @@ def test_pytest_collects_scenarios_and_shows_the_diff(tmp_path: Path) -> None:
     assert "runtest" not in done.stdout  # the diff, not a traceback through the plugin
 
 
+@pytest.mark.slow
 def test_pytest_plugin_from_a_conftest_and_unusable_files(tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["lastresort.testing"]\n')
     write(tmp_path, LATE, "good.scenario.toml")

@@ -1070,6 +1070,7 @@ def _is_path(protocol: lr.Protocol, path: tuple[lr.PathStep, ...]) -> bool:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(protocols())
+@pytest.mark.slow
 def test_generated_protocols_never_crash_and_counterexamples_are_real_paths(
     protocol: lr.Protocol,
 ) -> None:

@@ -619,6 +619,7 @@ def summary(store: Any) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.slow
 def test_a_store_failing_at_each_call_site_in_turn_loses_no_deadline_and_fires_none_twice(
     make_store: MakeStore, tmp_path: Path, protocol: lr.Protocol
 ) -> None:
