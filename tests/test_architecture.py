@@ -32,7 +32,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "engine": {"protocol", "verifier", "store"},
     "render": {"protocol", "verifier"},
     "scenario": {"protocol", "verifier", "store", "engine", "render"},
-    "simulate": {"protocol", "verifier", "store", "engine", "scenario"},
+    "simulate": {"protocol", "verifier", "store", "engine", "render", "scenario"},
 }
 #: what nobody imports (``service``, the HTTP API, joins it when it exists)
 NOBODY_IMPORTS = {"cli", "service"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..render.tables import text_table
 from ._common import installed_protocols
 
 __all__ = ["register"]
@@ -13,9 +14,7 @@ def _protocols(args: argparse.Namespace) -> int:
     rows = [("id", "version", "kind", "municipality")]
     for protocol in sorted(installed_protocols().values(), key=lambda p: p.id):
         rows.append((protocol.id, protocol.version, protocol.kind.value, protocol.municipality))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print("\n".join(text_table(rows)))
     return 0
 
 

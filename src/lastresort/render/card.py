@@ -19,6 +19,7 @@ from ..events import (
 )
 from ..protocol.conversion import format_duration
 from ..protocol.model import ACUTE_DANGER, CLOCK, Protocol, ProtocolKind
+from .tables import text_table
 
 __all__ = ["protocol_card", "timeline_table"]
 
@@ -193,10 +194,4 @@ def timeline_table(events: Sequence[Event], start: datetime | None = None) -> st
                 holder or "-",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(text_table(rows, rule=True))
