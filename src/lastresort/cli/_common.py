@@ -51,5 +51,5 @@ def resolve_protocol(
         return load_protocol(Path(target), check=check)
     known = installed()
     if target not in known:
-        raise ProtocolError([unknown_protocol(target, known)])
+        raise ProtocolError(problems=[unknown_protocol(target, known)])
     return known[target]
