@@ -20,7 +20,7 @@ from transitions import Machine
 
 import lastresort as lr
 
-PROTOCOL_FILE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+PROTOCOL_FILE = Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
 PATH = [
     ("call_expert", "counter"),
     ("expert_takes_over", "expert"),

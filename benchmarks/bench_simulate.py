@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 import lastresort as lr
 from lastresort.simulate import SimulationConfig, load_config, monte_carlo, runner
 
-PROTOCOL_FILE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+PROTOCOL_FILE = Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
 PATH = [
     ("call_expert", "counter"),
     ("expert_takes_over", "expert"),

@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import lastresort as lr
-from lastresort.audit import ledger_link
+from lastresort.store.audit import ledger_link
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
 _TEXT = {"nl": "Blijf bij het kind.", "en": "Stay with the child."}

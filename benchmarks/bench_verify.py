@@ -335,7 +335,7 @@ def order_scaling(
     sizes: tuple[int, ...] = (250, 500, 1000, 2000), runs: int = 3
 ) -> list[OrderScale]:
     """Time ``order_bound`` on ever larger orders whose steps in force share one region."""
-    from lastresort.bounds import ProtocolGraph, order_bound
+    from lastresort.verifier.bounds import ProtocolGraph, order_bound
 
     out = []
     for n in sizes:

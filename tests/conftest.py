@@ -16,7 +16,7 @@ START = datetime(2026, 3, 2, 10, 0, tzinfo=AMS)  # a Monday, counter open
 #: The engine-mechanics fixture: a frozen copy of the reference protocol as it was before
 #: issue 15 (see its header). The shipped one is SHIPPED_TASKFORCE.
 TASKFORCE = Path(__file__).parent / "protocols" / "taskforce-2014.toml"
-SHIPPED_TASKFORCE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+SHIPPED_TASKFORCE = Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import lastresort as lr
-from lastresort.audit import GENESIS, link_hash, verify
 from lastresort.cli import main
-from lastresort.cli_store import parse_retention
+from lastresort.store.audit import GENESIS, link_hash, verify
+from lastresort.store.retention import parse_retention
 from lastresort.store.schema import SCHEMA_VERSION
 from tests.store_kit import START, relay
 from tests.test_store_contract import everything
@@ -107,7 +107,7 @@ def test_a_deleted_event_is_named(db: Path, capsys: pytest.CaptureFixture[str]) 
     seq = seq_of(db, "closed", "StepEntered")
     assert tamper(db, "DELETE FROM events WHERE encounter_id = 'closed' AND seq = ?", seq)
     report = verify(db)
-    assert report.first == lr.audit.AuditProblem(
+    assert report.first == lr.store.audit.AuditProblem(
         "closed", seq, f"event {seq} is missing (deleted?)"
     )
     assert main(["audit", "verify", str(db)]) == 1

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: make test runs it; -m 'not slow' skips
+
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "benchmarks" / "run.py"
 NUMBER = r"\d[\d,]*(?:\.\d+)?"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import lastresort as lr
-from lastresort.card import protocol_card
 from lastresort.cli import main
+from lastresort.render.card import protocol_card
 
 FOUNDATIONS = Path(__file__).parent / "protocols" / "foundations"
 FIVE_MISTAKES = FOUNDATIONS / "five_mistakes.toml"
@@ -185,7 +185,9 @@ def test_card_shows_steps_in_order_who_is_responsible_and_deadlines() -> None:
 def test_show_taskforce_in_both_languages(lang: str, clerk: str) -> None:
     result = run("show", "taskforce", "--lang", lang)
     assert result.returncode == 0, result.stderr
-    protocol = lr.load_protocol(Path(lr.__file__).parent / "protocols" / "taskforce.toml")
+    protocol = lr.load_protocol(
+        Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
+    )
     assert result.stdout.splitlines()[0] == protocol.title.get(lang)
     assert f"{clerk} (counter)" in result.stdout
     for step in protocol.steps.values():

@@ -18,14 +18,17 @@ from pathlib import Path
 import pytest
 
 import lastresort as lr
-from lastresort.audit import verify
+from lastresort.store.audit import verify
 from tests.store_kit import consistency_problems
 
 CHILD = Path(__file__).with_name("crash_child.py")
 KILLS = 200
 KILLS_PER_FILE = 20
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL"),
+    pytest.mark.slow,  # see pyproject.toml: make test runs it; -m "not slow" skips
+]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.convert import format_duration
+from lastresort.protocol.conversion import format_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 # engine and drawing mechanics on a frozen copy of the 2014 reference protocol (tests/conftest.py)
@@ -364,7 +364,7 @@ def test_mermaid_escapes_quotes_diacritics_and_syntax(taskforce: lr.Protocol) ->
 
 
 def test_escape_mermaid_codes_every_special_character() -> None:
-    from lastresort.diagram import escape_mermaid
+    from lastresort.render.diagram import escape_mermaid
 
     assert escape_mermaid('a "b": c; #1 50% <x> & `y`') == (
         "a #34;b#34;#58; c#59; #35;1 50#37; #60;x#62; #38; #96;y#96;"
@@ -381,7 +381,7 @@ def test_dot_escapes_quotes_diacritics_and_backslashes(taskforce: lr.Protocol) -
     assert labels["with_expert"] == ["with_expert", *EXPERT_NAME.split("\n")]
     assert d.graph["label"].split("\n")[0] == TITLE
     assert d.graph["charset"] == "UTF-8"
-    from lastresort.diagram import escape_dot
+    from lastresort.render.diagram import escape_dot
 
     assert escape_dot('say "hi" \\ & é\nok') == 'say \\"hi\\" \\\\ &amp; é\\nok'
 
@@ -474,6 +474,7 @@ def test_the_same_protocol_gives_the_same_text(taskforce: lr.Protocol) -> None:
         assert lr.to_dot(taskforce, lang) == lr.to_dot(again, lang)
 
 
+@pytest.mark.slow
 def test_the_same_text_in_fresh_interpreters_with_other_hash_seeds() -> None:
     outputs = set()
     for seed in ("1", "2", "3"):
@@ -525,7 +526,7 @@ def test_a_graph_that_cannot_be_drawn_is_refused(taskforce: lr.Protocol) -> None
 def test_cli_prints_the_mermaid_diagram(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diagram", "taskforce"]) == 0  # the installed (shipped) protocol
     out, err = capsys.readouterr()
-    shipped = lr.load_protocol(Path(lr.__file__).parent / "protocols" / "taskforce.toml")
+    shipped = lr.load_protocol(Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml")
     assert (out, err) == (lr.to_mermaid(shipped), "")
 
 

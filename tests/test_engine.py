@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import lastresort as lr
-from lastresort.engine import random_id
-from lastresort.model import Actor
+from lastresort.engine.engine import random_id
+from lastresort.protocol.model import Actor
 from lastresort.testing import snapshot
 from tests.conftest import minutes
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import lastresort as lr
-from lastresort.model import ACUTE_DANGER
+from lastresort.protocol.model import ACUTE_DANGER
 from lastresort.testing import snapshot
 from tests.conftest import TASKFORCE
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 import lastresort as lr
-from lastresort.card import protocol_card
 from lastresort.cli import main
-from lastresort.cli_docs import page_name, protocol_page
-from lastresort.plugins import Hooks, make_plugin_manager
+from lastresort.engine.plugins import Hooks, make_plugin_manager
+from lastresort.render.card import protocol_card
+from lastresort.render.page import page_name, protocol_page
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "docs" / "generated"
 DIAGRAMS = ROOT / "docs" / "diagrams.md"
-TASKFORCE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+TASKFORCE = Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
 FIVE_MISTAKES = Path(__file__).parent / "protocols" / "foundations" / "five_mistakes.toml"
 #: the protocols this repository ships: the core's and those of the plugins under plugins/
 SHIPPED = sorted(

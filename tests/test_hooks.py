@@ -7,16 +7,15 @@ import inspect
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from attrs import evolve
 
 import lastresort as lr
-from lastresort import hookspecs
-from lastresort.model import Actor, Encounter, Party
+from lastresort.engine import hookspecs
 from lastresort.outbox import Notification
-from lastresort.testing import snapshot
+from lastresort.protocol.model import Encounter, Party
+from lastresort.testing import GuardPlugin, engine_for, snapshot, with_guard
 from tests.conftest import minutes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,10 +47,6 @@ def test_every_hook_has_a_test_of_its_own(hook: str) -> None:
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_has_a_docstring(hook: str) -> None:
     assert (getattr(hookspecs, hook).__doc__ or "").strip()
-
-
-def make(plugins: list[object], clock: lr.VirtualClock, protocol: lr.Protocol) -> lr.Engine:
-    return lr.Engine(protocols=[protocol], plugins=plugins, clock=clock, entry_points=False)
 
 
 # -- lastresort_protocols ------------------------------------------------------------
@@ -89,40 +84,11 @@ def test_lastresort_validate_protocol_problems_refuse_the_engine(
             )
 
     with pytest.raises(lr.ProtocolError) as info:
-        make([Strict()], clock, taskforce)
+        engine_for(taskforce, [Strict()], clock=clock)
     assert info.value.problems == ["protocol 'taskforce': $.parties: needs a jeugdconsul"]
 
 
 # -- lastresort_guard_names / lastresort_guard ----------------------------------------------
-
-
-def guarded(taskforce: lr.Protocol, guard: str = "child_consents") -> lr.Protocol:
-    return evolve(
-        taskforce,
-        transitions=[
-            evolve(t, guard=guard) if t.event == "inform_mayor" else t
-            for t in taskforce.transitions
-        ],
-    )
-
-
-class Consent:
-    def __init__(self, answer: Any) -> None:
-        self.answer = answer
-        self.calls: list[tuple[str, str, str]] = []
-
-    @lr.hookimpl
-    def lastresort_guard_names(self) -> list[str]:
-        return ["child_consents"]
-
-    @lr.hookimpl
-    def lastresort_guard(
-        self, name: str, encounter: Encounter, event: str, actor: Actor
-    ) -> str | None:
-        self.calls.append((name, event, actor.role))
-        if isinstance(self.answer, BaseException):
-            raise self.answer
-        return self.answer  # type: ignore[no-any-return]
 
 
 def at_with_expert(engine: lr.Engine) -> str:
@@ -135,12 +101,12 @@ def test_lastresort_guard_names_unknown_guard_is_refused(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
     with pytest.raises(lr.ProtocolError, match="no plugin answers guard 'child_consents'"):
-        make([], clock, guarded(taskforce))
+        engine_for(with_guard(taskforce, "inform_mayor"), [], clock=clock)
 
 
 def test_lastresort_guard_none_allows(taskforce: lr.Protocol, clock: lr.VirtualClock) -> None:
-    plugin = Consent(None)
-    engine = make([plugin], clock, guarded(taskforce))
+    plugin = GuardPlugin(None)
+    engine = engine_for(with_guard(taskforce, "inform_mayor"), [plugin], clock=clock)
     eid = at_with_expert(engine)
     assert "inform_mayor" in engine.allowed(eid, "expert")
     engine.fire(eid, "inform_mayor", "expert")
@@ -151,8 +117,10 @@ def test_lastresort_guard_none_allows(taskforce: lr.Protocol, clock: lr.VirtualC
 def test_lastresort_guard_string_refuses_and_changes_nothing(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
-    engine = make(
-        [Consent("the child does not want the mayor told yet")], clock, guarded(taskforce)
+    engine = engine_for(
+        with_guard(taskforce, "inform_mayor"),
+        [GuardPlugin("the child does not want the mayor told yet")],
+        clock=clock,
     )
     eid = at_with_expert(engine)
     assert "inform_mayor" not in engine.allowed(eid, "expert")
@@ -167,7 +135,9 @@ def test_lastresort_guard_string_refuses_and_changes_nothing(
 def test_lastresort_guard_that_raises_changes_nothing(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
-    engine = make([Consent(ZeroDivisionError("boom"))], clock, guarded(taskforce))
+    engine = engine_for(
+        with_guard(taskforce, "inform_mayor"), [GuardPlugin(ZeroDivisionError("boom"))], clock=clock
+    )
     eid = at_with_expert(engine)
     before = snapshot(engine, eid)
     with pytest.raises(ZeroDivisionError):
@@ -181,8 +151,8 @@ def test_lastresort_guard_that_raises_changes_nothing(
 def test_lastresort_guard_not_asked_when_the_actor_is_not_permitted(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
-    plugin = Consent(None)
-    engine = make([plugin], clock, guarded(taskforce))
+    plugin = GuardPlugin(None)
+    engine = engine_for(with_guard(taskforce, "inform_mayor"), [plugin], clock=clock)
     eid = at_with_expert(engine)
     with pytest.raises(lr.NotPermitted):
         engine.fire(eid, "inform_mayor", "counter")
@@ -202,7 +172,7 @@ def test_lastresort_on_event_sees_every_committed_event_in_order(
         def lastresort_on_event(self, event: lr.Event, encounter: Encounter) -> None:
             seen.append((event.seq, event.kind, encounter.state))
 
-    engine = make([Observer()], clock, taskforce)
+    engine = engine_for(taskforce, [Observer()], clock=clock)
     enc = engine.open("taskforce", "counter")
     engine.fire(enc.id, "call_expert", "counter")
     assert [s[0] for s in seen] == [e.seq for e in engine.timeline(enc.id)]
@@ -221,7 +191,7 @@ def test_lastresort_on_event_observers_registered_or_removed_later_are_heeded(
         def lastresort_on_event(self, event: lr.Event) -> None:
             seen.append(event.kind)
 
-    engine = make([], clock, taskforce)
+    engine = engine_for(taskforce, [], clock=clock)
     enc = engine.open("taskforce", "counter")
     assert seen == []
     observer = Observer()
@@ -245,7 +215,7 @@ def test_lastresort_on_event_failure_is_reported_and_never_undoes(
         def lastresort_on_event(self, event: lr.Event) -> None:
             raise RuntimeError("dashboard down")
 
-    engine = make([Broken()], clock, taskforce)
+    engine = engine_for(taskforce, [Broken()], clock=clock)
     enc = engine.open("taskforce", "counter", {"age_band": "8-11"})
     events = engine.fire(enc.id, "call_expert", "counter")
     failed = [e for e in events if isinstance(e, lr.ObserverFailed)]
@@ -273,7 +243,7 @@ def test_lastresort_deliver_retries_with_backoff_and_the_same_key(
                 raise ConnectionError("pager gateway down")
             return "msg-17"
 
-    engine = make([Flaky()], clock, taskforce)
+    engine = engine_for(taskforce, [Flaky()], clock=clock)
     enc = engine.open("taskforce", "counter")
     engine.fire(enc.id, "call_expert", "counter")
     state = engine.get(enc.id)
@@ -331,7 +301,7 @@ def test_lastresort_party_directory_addresses_notifications(
             sent.append(notification.contact)
             return "ok"
 
-    engine = make([Roster()], clock, taskforce)
+    engine = engine_for(taskforce, [Roster()], clock=clock)
     enc = engine.open("taskforce", "counter")
     engine.fire(enc.id, "call_expert", "counter")
     engine.deliver()
@@ -354,7 +324,7 @@ def test_misspelt_hook_is_an_error_at_once(taskforce: lr.Protocol) -> None:
 
 
 def test_one_plugin_manager_per_engine(taskforce: lr.Protocol) -> None:
-    a = lr.Engine(protocols=[taskforce], plugins=[Consent(None)], entry_points=False)
+    a = lr.Engine(protocols=[taskforce], plugins=[GuardPlugin(None)], entry_points=False)
     b = lr.Engine(protocols=[taskforce], entry_points=False)
     assert a.plugin_manager is not b.plugin_manager
     assert len(a.plugin_manager.get_plugins()) == len(b.plugin_manager.get_plugins()) + 1
@@ -368,7 +338,7 @@ def test_explicit_plugins_are_asked_before_defaults(
         def lastresort_deliver(self) -> str:
             return "mine"
 
-    engine = make([Mine()], clock, taskforce)
+    engine = engine_for(taskforce, [Mine()], clock=clock)
     enc = engine.open("taskforce", "counter")
     engine.fire(enc.id, "call_expert", "counter")
     [delivered] = engine.deliver()
@@ -385,20 +355,12 @@ def test_notifications_carry_no_child_data(engine: lr.Engine) -> None:
     assert not any("0-7" in str(v) for v in attrs.asdict(note).values())
 
 
-def clock_guarded(taskforce: lr.Protocol) -> lr.Protocol:
-    return evolve(
-        taskforce,
-        transitions=[
-            evolve(t, guard="child_consents") if t.event == "expert_overdue" else t
-            for t in taskforce.transitions
-        ],
-    )
-
-
 def test_lastresort_guard_refusing_a_deadline_records_it_missed_and_re_arms_it(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
-    engine = make([Consent("not now")], clock, clock_guarded(taskforce))
+    engine = engine_for(
+        with_guard(taskforce, "expert_overdue"), [GuardPlugin("not now")], clock=clock
+    )
     enc = engine.open("taskforce", "counter")
     engine.fire(enc.id, "call_expert", "counter")
     [first] = engine.deadlines(enc.id)
@@ -416,8 +378,8 @@ def test_lastresort_guard_refusing_a_deadline_records_it_missed_and_re_arms_it(
 def test_lastresort_guard_raising_in_tick_does_not_stop_other_deadlines(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
-    plugin = Consent(ZeroDivisionError("roster down"))
-    engine = make([plugin], clock, clock_guarded(taskforce))
+    plugin = GuardPlugin(ZeroDivisionError("roster down"))
+    engine = engine_for(with_guard(taskforce, "expert_overdue"), [plugin], clock=clock)
     stuck = engine.open("taskforce", "counter")
     engine.fire(stuck.id, "call_expert", "counter")
     other = engine.open("taskforce", "counter")

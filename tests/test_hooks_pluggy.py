@@ -12,11 +12,8 @@ import pytest
 from attrs import evolve
 
 import lastresort as lr
-from lastresort.model import Encounter
-
-
-def make(plugins: list[object], clock: lr.VirtualClock, protocol: lr.Protocol) -> lr.Engine:
-    return lr.Engine(protocols=[protocol], plugins=plugins, clock=clock, entry_points=False)
+from lastresort.protocol.model import Encounter
+from lastresort.testing import engine_for, with_guard
 
 
 class Seen:
@@ -46,7 +43,7 @@ def test_lastresort_on_event_wrapper_runs_around_every_observer(
             log.append(f"after:{event.kind}")
             return result
 
-    engine = make([Seen(log, "a"), Wrap(), Seen(log, "b")], clock, taskforce)
+    engine = engine_for(taskforce, [Seen(log, "a"), Wrap(), Seen(log, "b")], clock=clock)
     engine.open("taskforce", "counter")
     assert log == [
         "before:EncounterOpened",
@@ -72,7 +69,7 @@ def test_lastresort_on_event_old_style_hookwrapper_runs(
             outcome = yield
             log.append(f"after:{outcome.exception is None}")
 
-    engine = make([Seen(log, "a"), Old()], clock, taskforce)
+    engine = engine_for(taskforce, [Seen(log, "a"), Old()], clock=clock)
     engine.open("taskforce", "counter")
     assert log == [
         *("before", "a:EncounterOpened", "after:True"),
@@ -93,7 +90,7 @@ def test_lastresort_on_event_failures_stay_isolated_with_a_wrapper_present(
             return result
 
     bad = Seen(log, "b", fail=True)
-    engine = make([Seen(log, "a"), bad, Wrap()], clock, taskforce)
+    engine = engine_for(taskforce, [Seen(log, "a"), bad, Wrap()], clock=clock)
     enc = engine.open("taskforce", "counter")
     events = engine.fire(enc.id, "call_expert", "counter")
     failed = [e for e in events if isinstance(e, lr.ObserverFailed)]
@@ -123,7 +120,7 @@ def test_lastresort_on_event_wrapper_that_raises_is_reported_by_name(
             return result  # pragma: no cover
 
     wrap = Wrap()
-    engine = make([Seen(log, "a"), wrap], clock, taskforce)
+    engine = engine_for(taskforce, [Seen(log, "a"), wrap], clock=clock)
     enc = engine.open("taskforce", "counter")
     events = engine.fire(enc.id, "call_expert", "counter")
     failed = [e for e in events if isinstance(e, lr.ObserverFailed)]
@@ -150,7 +147,7 @@ def test_lastresort_on_event_tryfirst_and_trylast_are_honoured(
         def lastresort_on_event(self) -> None:
             log.append("last")
 
-    engine = make([First(), Last(), Seen(log, "mid")], clock, taskforce)
+    engine = engine_for(taskforce, [First(), Last(), Seen(log, "mid")], clock=clock)
     log.clear()
     enc = engine.open("taskforce", "counter")
     assert enc.state == "arrived"
@@ -161,7 +158,7 @@ def test_lastresort_on_event_called_directly_keeps_pluggy_behaviour(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
     """Outside the engine, pm.hook behaves as pluggy documents: an exception propagates."""
-    engine = make([Seen([], "b", fail=True)], clock, taskforce)
+    engine = engine_for(taskforce, [Seen([], "b", fail=True)], clock=clock)
     enc = engine.open("taskforce", "counter")
     event = engine.timeline(enc.id)[0]
     with pytest.raises(RuntimeError, match="b down"):
@@ -218,12 +215,7 @@ def test_lastresort_protocols_collision_still_names_both_plugins_with_a_wrapper(
 def test_lastresort_guard_wrapper_may_overrule_the_answer(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
-    protocol = evolve(
-        taskforce,
-        transitions=[
-            evolve(t, guard="ok") if t.event == "call_expert" else t for t in taskforce.transitions
-        ],
-    )
+    protocol = with_guard(taskforce, "call_expert", "ok")
 
     class Allows:
         @lr.hookimpl
@@ -240,7 +232,7 @@ def test_lastresort_guard_wrapper_may_overrule_the_answer(
             answer = yield
             return "vetoed by the wrapper" if answer is None else answer
 
-    engine = make([Allows(), Veto()], clock, protocol)
+    engine = engine_for(protocol, [Allows(), Veto()], clock=clock)
     enc = engine.open("taskforce", "counter")
     with pytest.raises(lr.GuardRefused, match="vetoed by the wrapper"):
         engine.fire(enc.id, "call_expert", "counter")
@@ -260,7 +252,7 @@ def test_lastresort_deliver_wrapper_sees_the_receipt(
             receipts.append(receipt)
             return f"wrapped:{receipt}"
 
-    engine = make([Wrap()], clock, taskforce)
+    engine = engine_for(taskforce, [Wrap()], clock=clock)
     enc = engine.open("taskforce", "counter")
     engine.fire(enc.id, "call_expert", "counter")
     delivered = engine.deliver()
@@ -308,7 +300,7 @@ def test_lastresort_on_event_calls_are_seen_by_hook_call_monitoring(
 ) -> None:
     log: list[str] = []
     bad = Seen(log, "b", fail=True)
-    engine = make([Seen(log, "a"), bad], clock, taskforce)
+    engine = engine_for(taskforce, [Seen(log, "a"), bad], clock=clock)
     enc = engine.open("taskforce", "counter")  # before monitoring: the observers' fast path
     traced: list[str] = []
     undo = engine.plugin_manager.add_hookcall_monitoring(
@@ -335,6 +327,6 @@ def test_lastresort_on_event_keyword_arguments_with_defaults_are_passed(
         def lastresort_on_event(self, event: lr.Event, encounter: Encounter | None = None) -> None:
             seen.append(encounter)
 
-    engine = make([Defaults()], clock, taskforce)
+    engine = engine_for(taskforce, [Defaults()], clock=clock)
     enc = engine.open("taskforce", "counter")
     assert seen == [enc, enc]  # pluggy passes a defaulted argument as a keyword

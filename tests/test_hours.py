@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lastresort.hours import Hours
+from lastresort.protocol.hours import Hours
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY = datetime(2026, 3, 2, tzinfo=AMS)  # Monday 2 March 2026, 00:00

@@ -17,14 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lastresort as lr
-from lastresort.convert import format_duration, parse_duration
-from lastresort.model import FactKind  # not re-exported by lastresort (reported)
 from lastresort.privacy import forbidden_fact_term
-from lastresort.validate import FORBIDDEN_FACTS
+from lastresort.protocol.conversion import format_duration, parse_duration
+from lastresort.protocol.model import FactKind  # not re-exported by lastresort (reported)
+from lastresort.protocol.validation import FORBIDDEN_FACTS
 
 HERE = Path(__file__).parent
 FOUNDATIONS = HERE / "protocols" / "foundations"
-TASKFORCE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+TASKFORCE = Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
 DOCS = HERE.parent / "docs" / "protocol-format.md"
 
 FIVE_MISTAKES = [
@@ -301,6 +301,7 @@ def valid_protocols(draw: st.DrawFn) -> dict[str, Any]:
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(valid_protocols())
+@pytest.mark.slow
 def test_generated_valid_protocols_round_trip(data: dict[str, Any]) -> None:
     protocol = lr.load_protocol(data)
     assert lr.validate(protocol) == []
@@ -648,6 +649,7 @@ def test_arbitrary_junk_only_ever_raises_protocol_error(data: Any) -> None:
 
 @settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(mutated_reference())
+@pytest.mark.slow
 def test_mutated_reference_only_ever_raises_protocol_error(data: dict[str, Any]) -> None:
     _assert_only_protocol_errors(data)
 
@@ -702,8 +704,15 @@ def test_every_broken_protocol_in_the_docs_gives_the_problems_shown(index: int) 
 def test_every_key_of_the_file_format_is_documented() -> None:
     import attrs
 
-    from lastresort.model import Deadline, Party, Requirements, ResponseModel, Step, Transition
-    from lastresort.protocol_file import _Header, _ProtocolFile
+    from lastresort.protocol.files import _Header, _ProtocolFile
+    from lastresort.protocol.model import (
+        Deadline,
+        Party,
+        Requirements,
+        ResponseModel,
+        Step,
+        Transition,
+    )
 
     text = DOCS.read_text(encoding="utf-8")
     renames = {"sources": "from", "target": "to", "since": "from"}

@@ -12,7 +12,7 @@ import pytest
 import transitions
 
 import lastresort as lr
-from lastresort.machine import CompiledProtocol, compile_protocol
+from lastresort.engine.dispatch import CompiledProtocol, compile_protocol
 from lastresort.testing import make_engine
 
 MINIMAL = Path(__file__).parent / "protocols" / "foundations" / "minimal.toml"
@@ -74,7 +74,7 @@ def test_one_machine_per_protocol_shared_by_every_encounter(
     waiting = [engine.open("taskforce", "counter") for _ in range(25)]
     for encounter in waiting:
         engine.fire(encounter.id, "call_expert", "counter")
-    clock.advance(lr.convert.parse_duration("2h"))
+    clock.advance(lr.protocol.conversion.parse_duration("2h"))
     assert engine.tick()  # deadlines fired by the clock go through the same machine
     assert all(engine.get(e.id).state == "closed" for e in encounters)
     assert {engine.get(e.id).state for e in waiting} == {"escalated"}

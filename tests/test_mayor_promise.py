@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import lastresort as lr
-from lastresort.card import protocol_card
-from lastresort.model import MayorPromise
+from lastresort.protocol.model import MayorPromise
+from lastresort.render.card import protocol_card
 
 MINI = Path(__file__).parent / "protocols" / "verify" / "mini.toml"
 

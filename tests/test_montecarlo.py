@@ -17,7 +17,7 @@ import attrs
 import pytest
 
 import lastresort as lr
-from lastresort.hours import Hours
+from lastresort.protocol.hours import Hours
 from lastresort.simulate import (
     MonteCarloResult,
     SimulationConfig,

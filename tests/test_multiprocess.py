@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 
 import lastresort as lr
-from lastresort.audit import verify
+from lastresort.store.audit import verify
 from tests.store_kit import START, consistency_problems, relay
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: make test runs it; -m 'not slow' skips
 
 CHILD = Path(__file__).with_name("mp_child.py")
 FIRES = 1000

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 import lastresort as lr
-from lastresort import newplugin
 from lastresort.cli import main
-from lastresort.newplugin import NewPluginError, PluginNames, plugin_names, render_plugin
+from lastresort.cli import new_plugin as newplugin
+from lastresort.cli.new_plugin import NewPluginError, PluginNames, plugin_names, render_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs/writing-a-plugin.md"
@@ -142,6 +142,7 @@ def utrecht(tmp_path: Path) -> Iterator[Path]:
         pip("uninstall", "-y", "-q", INSTALLED.dist)
 
 
+@pytest.mark.slow
 def test_skeleton_with_the_pages_example_installs_and_passes_its_tests(utrecht: Path) -> None:
     assert len(blocks("append")) == 2
     assert len(blocks("write")) == 1
@@ -343,4 +344,4 @@ def test_templates_ship_in_the_wheel(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("lastresort-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for template in newplugin._FILES:
-        assert f"lastresort/template/{template}" in names
+        assert f"lastresort/cli/template/{template}" in names

@@ -33,7 +33,7 @@ from lastresort import (
 )
 
 # the graph and the bound are not public: the one import from inside the package
-from lastresort.bounds import ZERO, Edge, ProtocolGraph, on_cycles, order_bound
+from lastresort.verifier.bounds import ZERO, Edge, ProtocolGraph, on_cycles, order_bound
 from tests.test_verify_scale import _bench
 
 TEXT = Text("Doe het.", "Do it.")
@@ -41,7 +41,7 @@ CAP = timedelta(days=28)
 
 
 def _old_order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
-    """``lastresort.bounds.order_bound`` as it was before this change (a search of the
+    """``lastresort.verifier.bounds.order_bound`` as it was before this change (a search of the
     region up to the next weighted steps from every weighted step), unchanged."""
     protocol = graph.protocol
     steps = protocol.steps

@@ -13,10 +13,10 @@ import pytest
 
 import lastresort
 import lastresort.clock
-import lastresort.hookspecs
+import lastresort.engine.hookspecs
 import lastresort.testing
 
-PUBLIC_MODULES = [lastresort, lastresort.hookspecs, lastresort.testing, lastresort.clock]
+PUBLIC_MODULES = [lastresort, lastresort.engine.hookspecs, lastresort.testing, lastresort.clock]
 #: data names whose documentation is their module's (no ``#:`` comment needed)
 STANDARD = {"__version__"}
 

@@ -23,6 +23,7 @@ from lastresort.simulate import (
     load_scenario,
     run_scenario,
 )
+from lastresort.testing import GuardPlugin, engine_for, with_guard
 from tests.conftest import AMS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -464,35 +465,11 @@ def test_an_unexpected_refusal_fails_with_the_engines_message(tmp_path: Path) ->
     assert "event 'close' is not allowed in step 'escalated'" in mismatch.actual
 
 
-class Consent:
-    """A guard plugin: the child must consent before the mayor is told."""
-
-    def __init__(self, reason: str | None) -> None:
-        self.reason = reason
-
-    @lr.hookimpl
-    def lastresort_guard_names(self) -> list[str]:
-        return ["child_consents"]
-
-    @lr.hookimpl
-    def lastresort_guard(self, name: str) -> str | None:
-        return self.reason if name == "child_consents" else None
-
-
 def guarded_engine(taskforce: lr.Protocol, reason: str | None, start: datetime) -> lr.Engine:
-    protocol = evolve(
-        taskforce,
-        transitions=[
-            evolve(t, guard="child_consents") if t.event == "inform_mayor" else t
-            for t in taskforce.transitions
-        ],
-    )
-    return lr.Engine(
-        protocols=[protocol],
-        plugins=[Consent(reason)],
-        store=lr.MemoryStore(),
+    return engine_for(
+        with_guard(taskforce, "inform_mayor"),
+        [GuardPlugin(reason)],
         clock=lr.VirtualClock(start - timedelta(hours=1)),
-        entry_points=False,
     )
 
 
@@ -721,6 +698,7 @@ def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_pytest_collects_scenarios_and_shows_the_diff(tmp_path: Path) -> None:
     write(tmp_path, LATE, "good.scenario.toml")
     write(tmp_path, LATE.replace('state = "with_expert"', 'state = "closed"'), "bad.scenario.toml")
@@ -734,6 +712,7 @@ def test_pytest_collects_scenarios_and_shows_the_diff(tmp_path: Path) -> None:
     assert "runtest" not in done.stdout  # the diff, not a traceback through the plugin
 
 
+@pytest.mark.slow
 def test_pytest_plugin_from_a_conftest_and_unusable_files(tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["lastresort.testing"]\n')
     write(tmp_path, LATE, "good.scenario.toml")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.demo import run_demo
+from lastresort.scenario.demo import run_demo
 
 
 def test_reference_protocol_round_trips(taskforce: lr.Protocol) -> None:
@@ -59,7 +59,7 @@ def test_demo_prints_the_timeline_but_nothing_of_the_child(capsys) -> None:  # t
 
 
 def test_load_packaged_protocol_reads_a_plugins_data_file() -> None:
-    loaded = lr.load_packaged_protocol("lastresort.protocols", "taskforce.toml")
+    loaded = lr.load_packaged_protocol("lastresort.protocol.builtin", "taskforce.toml")
     assert loaded.id == "taskforce"
 
 
@@ -69,4 +69,4 @@ def test_load_packaged_protocol_names_what_is_missing() -> None:
     with pytest.raises(lr.ProtocolError, match="cannot find package 'no_such_plugin'"):
         lr.load_packaged_protocol("no_such_plugin", "x.toml")
     with pytest.raises(lr.ProtocolError, match="cannot read file"):
-        lr.load_packaged_protocol("lastresort.protocols", "missing.toml")
+        lr.load_packaged_protocol("lastresort.protocol.builtin", "missing.toml")

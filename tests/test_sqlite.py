@@ -15,8 +15,8 @@ import attrs
 import pytest
 
 import lastresort as lr
-from lastresort.audit import verify
 from lastresort.store import Change
+from lastresort.store.audit import verify
 from lastresort.store.schema import SCHEMA_VERSION, upgrade
 from tests.store_kit import START, Receipts, consistency_problems, relay
 from tests.test_store_contract import everything

@@ -18,20 +18,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lastresort as lr
-from lastresort.audit import event_json, snapshot_json
-from lastresort.codecs import encounter_canonical_json, load_encounter, load_plain
-from lastresort.convert import (
+from lastresort.errors import StoreError
+from lastresort.privacy import is_bsn
+from lastresort.protocol.model import Actor, Encounter
+from lastresort.store.audit import event_json, snapshot_json
+from lastresort.store.base import PendingDeadline
+from lastresort.store.row_codecs import (
     StoredEvent,
     _event_classes,
     canonical_json,
     dump_event,
     dump_row,
+    encounter_canonical_json,
+    load_encounter,
+    load_plain,
     load_row,
 )
-from lastresort.errors import StoreError
-from lastresort.model import Actor, Encounter
-from lastresort.privacy import is_bsn
-from lastresort.store.base import PendingDeadline
 from lastresort.store.rows import note_row
 from lastresort.store.schema import micros
 
@@ -278,7 +280,7 @@ def test_a_bad_deadline_row_is_refused_as_the_converter_refuses_it(row: tuple[An
 def test_every_event_class_has_the_fast_codec() -> None:
     # a new event class with a field type the fast codec does not know would silently
     # take the slow path: say so here, so that someone teaches it (or decides not to)
-    from lastresort.codecs import _canonical_fields
+    from lastresort.store.row_codecs import _canonical_fields
 
     slow = [cls.__name__ for cls in _event_classes() if not _canonical_fields(cls, "seq", True).ok]
     assert slow == []

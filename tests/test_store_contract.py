@@ -452,7 +452,7 @@ def test_memory_and_sqlite_give_the_same_answers(tmp_path: Path, seed: int) -> N
 
 
 def test_the_demo_runs_the_same_on_both_stores(tmp_path: Path) -> None:
-    from lastresort.demo import DEMO_START, run_demo
+    from lastresort.scenario.demo import DEMO_START, run_demo
 
     def run(store: lr.Store) -> list[lr.Event]:
         clock = lr.VirtualClock(DEMO_START)

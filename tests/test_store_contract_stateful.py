@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -25,6 +26,8 @@ import lastresort as lr
 from lastresort.store import Change
 from tests.store_kit import START
 from tests.test_store_contract import everything
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: make test runs it; -m 'not slow' skips
 
 IDS = ["a", "b", "c"]
 STEPS = ["desk", "room", "with_expert", "closed"]

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 import lastresort as lr
+from lastresort.protocol.validation import FORBIDDEN_FACTS
 from lastresort.testing import make_engine
-from lastresort.validate import FORBIDDEN_FACTS
 
 MINIMAL = Path(__file__).parent / "protocols" / "foundations" / "minimal.toml"
-TASKFORCE = Path(lr.__file__).parent / "protocols" / "taskforce.toml"
+TASKFORCE = Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
 
 Data = dict[str, Any]
 

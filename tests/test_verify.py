@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.cli_check import run_check
+from lastresort.cli.check import run_check
 from lastresort.testing import assert_protocol_safe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -976,7 +976,7 @@ def test_docs_python_blocks_run(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_docs_list_every_property_with_its_rule() -> None:
-    from lastresort.verify import RULES
+    from lastresort.verifier.verification import RULES
 
     text = (ROOT / "docs" / "verifier.md").read_text(encoding="utf-8")
     for name in RULES:
@@ -1075,6 +1075,7 @@ def _is_path(protocol: lr.Protocol, path: tuple[lr.PathStep, ...]) -> bool:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(protocols())
+@pytest.mark.slow
 def test_generated_protocols_never_crash_and_counterexamples_are_real_paths(
     protocol: lr.Protocol,
 ) -> None:

@@ -217,7 +217,7 @@ class _Edge:
 
 
 class _Graph:
-    """What :func:`lastresort.bounds.on_cycles` reads of a ProtocolGraph: ``out`` and
+    """What :func:`lastresort.verifier.bounds.on_cycles` reads of a ProtocolGraph: ``out`` and
     ``reachable`` (breadth-first from step ``0``), and a ``search`` to compare with."""
 
     def __init__(self, n: int, edges: list[tuple[int, int]]) -> None:
@@ -244,7 +244,7 @@ def test_on_cycles_agrees_with_a_search_from_every_step() -> None:
     random graphs (self-loops, several components) both name the same steps."""
     import random
 
-    from lastresort.bounds import on_cycles
+    from lastresort.verifier.bounds import on_cycles
 
     rng = random.Random(12)
     for _ in range(2000):
@@ -256,7 +256,7 @@ def test_on_cycles_agrees_with_a_search_from_every_step() -> None:
 
 
 def test_on_cycles_takes_a_long_chain_without_recursion() -> None:
-    from lastresort.bounds import on_cycles
+    from lastresort.verifier.bounds import on_cycles
 
     n = 20_000
     chain = _Graph(n, [(i, i + 1) for i in range(n - 1)])

@@ -8,8 +8,8 @@ Everything a user needs is importable from here::
 """
 
 from .clock import Clock, SystemClock, VirtualClock
-from .diagram import to_dot, to_mermaid
-from .engine import Engine
+from .engine.engine import Engine
+from .engine.hookspecs import hookimpl
 from .errors import (
     ActorRefused,
     Category,
@@ -45,8 +45,9 @@ from .events import (
     ResponsibilityTransferred,
     StepEntered,
 )
-from .hookspecs import hookimpl
-from .model import (
+from .outbox import Backoff, Notification
+from .protocol.files import dump_protocol, load_packaged_protocol, load_protocol
+from .protocol.model import (
     Actor,
     Deadline,
     DeadlineDate,
@@ -64,11 +65,18 @@ from .model import (
     Text,
     Transition,
 )
-from .outbox import Backoff, Notification
-from .protocol_file import dump_protocol, load_packaged_protocol, load_protocol
+from .protocol.validation import validate
+from .render.diagram import to_dot, to_mermaid
 from .store import MemoryStore, PendingDeadline, SQLiteStore, Store
-from .validate import validate
-from .verify import Bound, PathStep, Property, PropertyResult, Report, Violation, verify
+from .verifier.verification import (
+    Bound,
+    PathStep,
+    Property,
+    PropertyResult,
+    Report,
+    Violation,
+    verify,
+)
 
 __version__ = "0.1.0"
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from .errors import InvalidArgument
 from .events import Event, NotificationDelivered
-from .model import Actor
+from .protocol.model import Actor
 
 __all__ = [
     "MAX_LEASE",
@@ -198,13 +198,15 @@ def check_fire(encounter_id: object, event: object, actor: object, version: obje
     check_version("Engine.fire", "expected_version", version)
 
 
-def check_engine(protocols: object, plugins: object, store: object, clock: object) -> None:
+def check_engine(
+    protocols: object, plugins: object, store: object, clock: object, *, store_type: type
+) -> None:
     """The collaborators given to :class:`~lastresort.Engine`: ``protocols`` ``None`` or
     an iterable of protocols, ``plugins`` an iterable, ``store`` ``None`` or a
-    :class:`~lastresort.Store`, ``clock`` ``None`` or something with ``now()``."""
+    :class:`~lastresort.Store` (``store_type``, given by the engine: the ground floor
+    does not import the store), ``clock`` ``None`` or something with ``now()``."""
     from .clock import Clock
-    from .model import Protocol
-    from .store.base import Store
+    from .protocol.model import Protocol
 
     call = "Engine"
     if protocols is not None:
@@ -228,7 +230,7 @@ def check_engine(protocols: object, plugins: object, store: object, clock: objec
             argument="plugins",
             problem=f"plugin objects or modules, not {_kind(plugins)}",
         )
-    if store is not None and not isinstance(store, Store):
+    if store is not None and not isinstance(store, store_type):
         raise InvalidArgument(
             call=call, argument="store", problem=f"None or a lastresort Store, not {_kind(store)}"
         )

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from attrs import frozen
 
-from .model import Actor
+from .protocol.model import Actor
 
 __all__ = [
     "DeadlineCleared",

@@ -20,8 +20,8 @@ from typing import Any, NoReturn, TypeVar, cast
 from attrs import frozen
 
 from .errors import InvalidArgument
-from .model import ACUTE_DANGER, PartyKind, Protocol
 from .privacy import exception_kind
+from .protocol.model import ACUTE_DANGER, PartyKind, Protocol
 
 __all__ = [
     "ESCALATED",

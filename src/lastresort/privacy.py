@@ -4,7 +4,7 @@ Facts are the only place for case data. Everything else an encounter records, th
 channel it arrived on and the ids of the actors, is a short identifier of a fixed
 form, so that no name, citizen service number (BSN) or free text fits in it. And a
 protocol may not declare a fact whose name says it holds such data. These rules
-are checked where the data enters (:class:`~lastresort.model.Actor`,
+are checked where the data enters (:class:`~lastresort.protocol.model.Actor`,
 :meth:`lastresort.Engine.open`, :func:`lastresort.validate`), so stored free text
 is impossible by construction. See docs/protocol-format.md and docs/guarantees.md.
 

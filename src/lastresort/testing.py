@@ -22,23 +22,30 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .clock import VirtualClock
-from .demo import DEMO_START, actor_for, happy_path
-from .engine import Engine
-from .errors import ProtocolError
-from .model import Encounter, Protocol
+import attrs
+
+from .clock import Clock, VirtualClock
+from .engine.engine import Engine
+from .engine.hookspecs import hookimpl
+from .errors import InvalidArgument, ProtocolError
+from .protocol.model import Actor, Encounter, Protocol
+from .scenario.demo import DEMO_START, actor_for, happy_path
+from .store.base import Store
 from .store.memory import MemoryStore
-from .verify import Property, Report, render_path, verify
+from .verifier.verification import Property, Report, render_path, verify
 
 if TYPE_CHECKING:
     import pytest
 
 __all__ = [
+    "GuardPlugin",
     "assert_protocol_safe",
+    "engine_for",
     "make_engine",
     "pytest_collect_file",
     "snapshot",
     "walk_happy_path",
+    "with_guard",
 ]
 
 
@@ -89,13 +96,90 @@ def make_engine(
     return engine, clock
 
 
+def engine_for(
+    protocol: Protocol,
+    plugins: Iterable[object] = (),
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+) -> Engine:
+    """An engine running only ``protocol``, with only ``plugins`` (no installed
+    plugins), on ``clock`` and ``store``::
+
+        engine = engine_for(with_guard(protocol, "inform_mayor"), [GuardPlugin("not yet")])
+
+    :param protocol: the one protocol the engine runs.
+    :param plugins: plugin objects or modules to register.
+    :param clock: the clock (default: a :class:`VirtualClock` at a Monday morning).
+    :param store: the store (default: a new :class:`MemoryStore`).
+    """
+    return Engine(
+        protocols=[protocol],
+        plugins=plugins,
+        store=store if store is not None else MemoryStore(),
+        clock=clock if clock is not None else VirtualClock(DEMO_START),
+        entry_points=False,
+    )
+
+
+def with_guard(protocol: Protocol, event: str, guard: str = "child_consents") -> Protocol:
+    """``protocol`` with the named ``guard`` on every transition of ``event`` (the guard's
+    answer then comes from a plugin, such as :class:`GuardPlugin`).
+
+    :raises InvalidArgument: when ``protocol`` has no transition for ``event``.
+    """
+    if not any(t.event == event for t in protocol.transitions):
+        raise InvalidArgument(
+            call="with_guard",
+            argument="event",
+            problem=f"the event of a transition of {protocol.id!r}",
+        )
+    return attrs.evolve(
+        protocol,
+        transitions=[
+            attrs.evolve(t, guard=guard) if t.event == event else t for t in protocol.transitions
+        ],
+    )
+
+
+class GuardPlugin:
+    """A plugin that declares the guard ``name`` and answers it with :attr:`answer`:
+    ``None`` allows, a string refuses with that reason, an exception is raised (a
+    crashing plugin). Change :attr:`answer` at any time; :attr:`calls` records each
+    question as ``(guard, event, actor role)``.
+
+    :param answer: the answer to give.
+    :param name: the guard's name, as in the protocol's ``guard = "..."``.
+    """
+
+    def __init__(self, answer: str | BaseException | None = None, name: str = "child_consents"):
+        self.answer = answer
+        self.name = name
+        self.calls: list[tuple[str, str, str]] = []
+
+    @hookimpl
+    def lastresort_guard_names(self) -> list[str]:
+        """The one guard this plugin answers."""
+        return [self.name]
+
+    @hookimpl
+    def lastresort_guard(self, name: str, event: str, actor: Actor) -> str | None:
+        """:attr:`answer` for this plugin's guard; ``None`` (no opinion) for others."""
+        if name != self.name:
+            return None
+        self.calls.append((name, event, actor.role))
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+
 def walk_happy_path(
     engine: Engine,
     protocol_id: str,
     facts: dict[str, str | bool] | None = None,
 ) -> Encounter:
     """Open an encounter and fire, with the right actor, every event of the
-    protocol's happy path (see :func:`lastresort.demo.happy_path`) to a closing step.
+    protocol's happy path (see :func:`lastresort.scenario.demo.happy_path`) to a closing step.
 
     :param engine: the engine to drive (e.g. from :func:`make_engine`).
     :param protocol_id: the protocol to walk.
@@ -129,7 +213,7 @@ def assert_protocol_safe(
     :raises AssertionError: listing each failing property with its message and
         counterexample path, or the problems that make the protocol unusable.
     """
-    from .plugins import Hooks, make_plugin_manager
+    from .engine.plugins import Hooks, make_plugin_manager
 
     extra = [
         *extra_properties,
@@ -161,7 +245,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     """
     if not file_path.name.endswith(".scenario.toml"):
         return None
-    from .simulate.scenario_pytest import ScenarioFile
+    from .scenario.pytest_plugin import ScenarioFile
 
     file: pytest.Collector = ScenarioFile.from_parent(parent, path=file_path)
     return file

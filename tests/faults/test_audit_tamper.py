@@ -22,8 +22,8 @@ import attrs
 import pytest
 
 import lastresort as lr
-from lastresort.audit import AuditReport, verify
 from lastresort.cli import main
+from lastresort.store.audit import AuditReport, verify
 from lastresort.store.base import Change
 from lastresort.store.schema import micros
 from tests.conftest import START, TASKFORCE
@@ -364,7 +364,7 @@ def test_facts_edited_then_purged_by_hand_are_located(
     forged = '{"accompanied":true,"age_band":"0-7","disclosure":false}'
     conn.execute(
         "UPDATE encounters SET facts = ?, facts_digest = ? WHERE id = 'happy'",
-        (forged, lr.audit.facts_digest(forged, salt)),
+        (forged, lr.store.audit.facts_digest(forged, salt)),
     )
     conn.commit()
     conn.close()

@@ -19,10 +19,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from attrs import evolve
 
 import lastresort as lr
-from lastresort.audit import verify
+from lastresort.store.audit import verify
+from lastresort.testing import with_guard
 from tests.conftest import START, TASKFORCE
 from tests.faults.kit import Fault, FaultyStore, call_sites
 from tests.store_kit import consistency_problems
@@ -119,16 +119,6 @@ class Gate:
             self.entered.set()
             assert self.release.wait(30), "the test never released the guard"
         return self.answer
-
-
-def guarded(protocol: lr.Protocol, event: str) -> lr.Protocol:
-    return evolve(
-        protocol,
-        transitions=[
-            evolve(t, guard="child_consents") if t.event == event else t
-            for t in protocol.transitions
-        ],
-    )
 
 
 # -- 1. a store error leaves the deadline pending -------------------------------------
@@ -278,7 +268,7 @@ def test_a_commit_that_consumes_a_gone_deadline_writes_nothing(
 ) -> None:
     """The store contract: ``Change.consume`` names the deadline the change fires; the
     commit deletes it, and fails with nothing written when it is no longer there."""
-    from lastresort.changes import stepped
+    from lastresort.engine.changes import stepped
 
     clock = lr.VirtualClock(START)
     store = make_store(tmp_path)
@@ -318,7 +308,7 @@ def test_two_engines_on_one_file_race_past_a_slow_guard(
     and its guard on the first is slow (past the lease); worker B claims both again
     and fires them; then A carries on with its stale claims."""
     path = tmp_path / "race.db"
-    guarded_protocol = guarded(protocol, "expert_overdue")
+    guarded_protocol = with_guard(protocol, "expert_overdue")
     clock_a = lr.VirtualClock(START)
     clock_b = lr.VirtualClock(START)
     slow, quick = Gate(hold=True), Gate()
@@ -405,7 +395,7 @@ def test_a_refused_deadline_is_missed_and_re_armed_so_the_step_keeps_one(
     clock = lr.VirtualClock(START)
     gate = Gate(answer="not now")
     store = make_store(tmp_path)
-    engine = engine_on(store, clock, guarded(protocol, "expert_overdue"), [gate])
+    engine = engine_on(store, clock, with_guard(protocol, "expert_overdue"), [gate])
     eid = engine.open("taskforce", "counter").id
     engine.fire(eid, "call_expert", "counter")
     [first] = engine.deadlines(eid)
@@ -479,7 +469,7 @@ def test_a_virtual_clock_advances_by_real_time_across_dst() -> None:
 
 
 def test_a_scenario_moment_is_real_time_after_its_start() -> None:
-    from lastresort.simulate.scenario import Scenario
+    from lastresort.scenario.model import Scenario
 
     start = datetime(2026, 3, 29, 1, 0, tzinfo=AMS)
     scenario = Scenario(
@@ -629,6 +619,7 @@ def summary(store: Any) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.slow
 def test_a_store_failing_at_each_call_site_in_turn_loses_no_deadline_and_fires_none_twice(
     make_store: MakeStore, tmp_path: Path, protocol: lr.Protocol
 ) -> None:

@@ -14,23 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from attrs import evolve
 
 import lastresort as lr
-from lastresort.model import Actor, Encounter
+from lastresort.protocol.model import Actor, Encounter
+from lastresort.testing import with_guard
 
 HANG = 20.0  # seconds: only a hang detector, never reached when it works
-
-
-def guarded(taskforce: lr.Protocol) -> lr.Protocol:
-    """taskforce with the guard ``busy`` on ``expert_takes_over``."""
-    return evolve(
-        taskforce,
-        transitions=[
-            evolve(t, guard="busy") if t.event == "expert_takes_over" else t
-            for t in taskforce.transitions
-        ],
-    )
 
 
 class Guard:
@@ -62,7 +51,7 @@ def make(
     taskforce: lr.Protocol, clock: lr.VirtualClock, store: lr.Store, plugin: object
 ) -> lr.Engine:
     return lr.Engine(
-        protocols=[guarded(taskforce)],
+        protocols=[with_guard(taskforce, "expert_takes_over", "busy")],
         plugins=[plugin],
         store=store,
         clock=clock,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import lastresort as lr
-from lastresort.audit import verify
+from lastresort.store.audit import verify
 from lastresort.store.schema import SCHEMA_VERSION, upgrade
 from tests.conftest import START, TASKFORCE
 

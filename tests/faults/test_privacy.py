@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 import lastresort as lr
-import lastresort.codecs
-import lastresort.model
+import lastresort.protocol.model
+import lastresort.store.row_codecs
 from lastresort.privacy import fact_words, forbidden_fact_term, is_bsn
 from tests.conftest import START, TASKFORCE
 from tests.store_kit import relay
@@ -332,7 +332,9 @@ def _holds_facts(module: ModuleType) -> list[object]:
     found = []
     for item in _module_state(module):
         text = isinstance(item, str) and '"age_band":"0-7"' in item  # e.g. a cache key
-        facts = isinstance(item, dict | lr.model.FrozenMap) and item.get("age_band") == "0-7"
+        facts = (
+            isinstance(item, dict | lr.protocol.model.FrozenMap) and item.get("age_band") == "0-7"
+        )
         if text or facts or isinstance(item, lr.Encounter):
             found.append(item)
     return found
@@ -353,13 +355,13 @@ def test_the_codecs_hold_no_facts_after_purge(tmp_path: Path) -> None:
         assert engine.get(child.id).facts == {}
         del child
     gc.collect()
-    for module in (lastresort.codecs, lastresort.model):
+    for module in (lastresort.store.row_codecs, lastresort.protocol.model):
         assert _holds_facts(module) == [], module.__name__
     # and no mapping of those facts survives anywhere (the test's own constant aside)
     leftovers = [
         o
         for o in gc.get_objects()
-        if isinstance(o, dict | lr.model.FrozenMap)
+        if isinstance(o, dict | lr.protocol.model.FrozenMap)
         and o is not SECRET_FACTS
         and o.get("age_band") == "0-7"
         and o.get("accompanied") is False
@@ -379,12 +381,12 @@ def test_opening_keeps_no_fact_combination_in_the_model() -> None:
     a = engine.open("relay", "counter", facts={"age_band": "0-7", "disclosure": True})
     b = engine.open("relay", "counter", facts={"disclosure": True, "age_band": "0-7"})
     assert a.facts is b.facts
-    assert _holds_facts(lastresort.model) != []  # while they live, the index finds them
+    assert _holds_facts(lastresort.protocol.model) != []  # while they live, the index finds them
     engine.store.close()
     del a, b
     del engine
     gc.collect()
-    assert _holds_facts(lastresort.model) == []
+    assert _holds_facts(lastresort.protocol.model) == []
 
 
 def test_a_party_key_is_short_enough_to_be_a_role() -> None:

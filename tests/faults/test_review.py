@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 import lastresort as lr
-from lastresort.audit import verify
+from lastresort.store.audit import verify
+from lastresort.testing import GuardPlugin
 from tests.conftest import START, TASKFORCE
 from tests.faults.test_outbox import engine
 
@@ -85,21 +86,6 @@ def test_a_dead_letter_after_close_and_purge_verifies(tmp_path: Path) -> None:
     assert problems(path) == []
 
 
-class Refuse:
-    """A guard that refuses while ``refuse`` is set."""
-
-    def __init__(self) -> None:
-        self.refuse = True
-
-    @lr.hookimpl
-    def lastresort_guard_names(self) -> list[str]:
-        return ["later"]
-
-    @lr.hookimpl
-    def lastresort_guard(self, name: str) -> str | None:
-        return "not yet" if self.refuse else None
-
-
 def test_a_re_armed_and_a_deferred_deadline_verify(tmp_path: Path) -> None:
     """A deadline refused by its guard (missed, re-armed under a new id), then one
     deferred by a store error, then fired: the audit verifies after each."""
@@ -114,7 +100,7 @@ def test_a_re_armed_and_a_deferred_deadline_verify(tmp_path: Path) -> None:
     path = tmp_path / "rearm.db"
     clock = lr.VirtualClock(START)
     store = lr.SQLiteStore(path)
-    guard = Refuse()
+    guard = GuardPlugin("not yet", "later")
     eng = lr.Engine(
         protocols=[protocol], plugins=[guard], store=store, clock=clock, entry_points=False
     )
@@ -124,7 +110,7 @@ def test_a_re_armed_and_a_deferred_deadline_verify(tmp_path: Path) -> None:
     assert [e.kind for e in out] == ["DeadlineMissed", "DeadlineScheduled"]
     assert len(eng.deadlines(eid)) == 1
     assert problems(path) == []
-    guard.refuse = False
+    guard.answer = None
     clock.advance(timedelta(minutes=16))
     real = store.commit
 

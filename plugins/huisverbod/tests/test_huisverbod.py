@@ -19,6 +19,7 @@ from attrs import evolve
 
 import lastresort as lr
 from lastresort.cli import main
+from lastresort.store import audit
 from lastresort.testing import assert_protocol_safe, make_engine, snapshot
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -280,7 +281,7 @@ def test_the_chosen_date_survives_a_restart(tmp_path: Path, backend: str) -> Non
     assert again.get(order.id).state == "expired"
     if backend == "sqlite":
         kept.close()
-        report = lr.audit.verify(tmp_path / "o.db")
+        report = audit.verify(tmp_path / "o.db")
         assert report.ok, report
 
 

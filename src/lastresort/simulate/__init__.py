@@ -5,6 +5,15 @@ it, loaded with :func:`load_scenario` and run with :func:`run_scenario`; see
 ``docs/scenarios.md``.
 """
 
+from ..scenario.files import load_scenario
+from ..scenario.model import (
+    AllowedExpectation,
+    DeadlineExpectation,
+    NotificationExpectation,
+    Scenario,
+    ScenarioStep,
+)
+from ..scenario.runner import Mismatch, ScenarioFailure, ScenarioResult, run_scenario
 from .check import check_config
 from .config import (
     Arrivals,
@@ -18,15 +27,6 @@ from .config import (
 )
 from .kpi import Breach, Comparison, DeadlineRate, PartyLoad, ProtocolKPIs, Samples, Wait
 from .montecarlo import MonteCarloResult, monte_carlo
-from .scenario import (
-    AllowedExpectation,
-    DeadlineExpectation,
-    NotificationExpectation,
-    Scenario,
-    ScenarioStep,
-)
-from .scenario_file import load_scenario
-from .scenario_run import Mismatch, ScenarioFailure, ScenarioResult, run_scenario
 
 __all__ = [
     "AllowedExpectation",

@@ -17,7 +17,7 @@ from datetime import datetime, time
 from math import log
 from typing import NamedTuple
 
-from ..hours import Hours
+from ..protocol.hours import Hours
 from .config import WEEKDAYS, Arrivals, Children, SimulationConfig
 
 __all__ = ["Child", "Describer", "Draws", "can_arrive", "children", "describe", "key", "stream"]

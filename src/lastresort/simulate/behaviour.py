@@ -31,7 +31,7 @@ from heapq import heappush
 from itertools import accumulate
 from statistics import NormalDist
 
-from ..engine import Engine
+from ..engine.engine import Engine
 from .arrivals import Child, Draws, key
 from .kpi import PartySamples, Samples
 from .plan import (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ..convert import suggest
-from ..hours import Hours
-from ..model import ACUTE_DANGER, CLOCK, FactKind, Protocol
+from ..protocol.conversion import suggest
+from ..protocol.hours import Hours
+from ..protocol.model import ACUTE_DANGER, CLOCK, FactKind, Protocol
 from .arrivals import can_arrive
 from .config import ProtocolSettings, SimulationConfig
 from .plan import options_from

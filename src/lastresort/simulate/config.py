@@ -1,7 +1,7 @@
 """The Monte Carlo simulation's configuration: arrivals, children, parties, policies.
 
 A :class:`SimulationConfig` is a frozen value, loaded from TOML (or JSON, or a
-mapping) through the one converter by :func:`load_config`: unknown keys, wrong
+mapping) through its own converter by :func:`load_config`: unknown keys, wrong
 types and out-of-range numbers are errors, all reported at once with their path
 (``$.arrivals.hours: ...``). ``check_config`` (``check.py``) adds the problems
 that depend on the protocols simulated (an unknown step or event in a policy, an
@@ -19,13 +19,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from attrs import field, frozen
+from cattrs import Converter
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ..convert import Invalid, converter, problems_of, suggest
 from ..errors import ProtocolError, SimulationConfigError
-from ..hours import Hours
-from ..model import FrozenMap, ResponseModel
-from ..protocol_file import read_document
+from ..protocol.conversion import Invalid, problems_of, suggest
+from ..protocol.conversion import make_converter as make_protocol_converter
+from ..protocol.files import read_document
+from ..protocol.hours import Hours
+from ..protocol.model import FrozenMap, ResponseModel
 
 __all__ = [
     "WEEKDAYS",
@@ -335,8 +337,10 @@ def _policy(value: Any, _: Any) -> Mapping[str, Mapping[str, float]]:
     return FrozenMap(out)
 
 
-def _register() -> None:
-    conv = converter
+def make_converter() -> Converter:
+    """The simulator's converter: the protocol converter, and the configuration's
+    hooks (shares, weights, hours, response models, policies)."""
+    conv = make_protocol_converter()
     conv.register_structure_hook(
         Arrivals,
         make_dict_structure_fn(
@@ -389,9 +393,10 @@ def _register() -> None:
         conv.register_unstructure_hook(
             cls, make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=cls is PartySettings)
         )
+    return conv
 
 
-_register()
+converter: Converter = make_converter()
 
 
 def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> SimulationConfig:

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from attrs import define, field, frozen
 
-from ..convert import format_duration
-from ..model import MayorPromise, Protocol
+from ..protocol.conversion import format_duration
+from ..protocol.model import MayorPromise, Protocol
 
 __all__ = [
     "Breach",

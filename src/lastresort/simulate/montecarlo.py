@@ -20,9 +20,9 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 
 from attrs import frozen
 
-from ..engine import Engine
-from ..model import Protocol
-from ..plugins import Hooks, make_plugin_manager
+from ..engine.engine import Engine
+from ..engine.plugins import Hooks, make_plugin_manager
+from ..protocol.model import Protocol
 from .check import check_config
 from .config import SimulationConfig, SimulationConfigError
 from .kpi import Comparison, Samples, kpis, merge

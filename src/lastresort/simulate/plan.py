@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 from attrs import frozen
 
-from ..hours import Hours
-from ..model import ACUTE_DANGER, CLOCK, MayorPromise, Protocol, ProtocolKind, Requirements
+from ..protocol.hours import Hours
+from ..protocol.model import ACUTE_DANGER, CLOCK, MayorPromise, Protocol, ProtocolKind, Requirements
 from .config import SimulationConfig
 
 __all__ = [

@@ -18,9 +18,9 @@ from typing import IO, Any
 
 from attrs import frozen
 
-from ..convert import converter
 from ..errors import ReportUnavailable
-from .config import dump_config
+from ..render.tables import text_table
+from .config import converter, dump_config
 from .kpi import Comparison, PartyLoad, ProtocolKPIs, Wait
 from .montecarlo import MonteCarloResult
 
@@ -224,25 +224,20 @@ def comparison_table(comparison: Comparison, lang: str = "en") -> str:
     rows = comparison_rows(comparison)
     head = ["", *(k.protocol for k in comparison.protocols)]
     body = [[row.label(lang), *(_show(row, v) for v in row.values)] for row in rows]
-    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
-
-    def line(cells: Sequence[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
-        return "  ".join([first, *rest]).rstrip()
+    head_line, *body_lines = text_table([head, *body], right=range(1, len(head)))
 
     title = (
         f"{comparison.encounters} kinderen per protocol, seed {comparison.seed}"
         if lang == "nl"
         else f"{comparison.encounters} children per protocol, seed {comparison.seed}"
     )
-    rule = "-" * len(line(head))
+    rule = "-" * len(head_line)
     note = (
         "tijden vanaf aankomst; pNN over de kinderen die het bereikten"
         if lang == "nl"
         else "times from arrival; pNN over the children who got there"
     )
-    return "\n".join([title, line(head), rule, *(line(cells) for cells in body), rule, note])
+    return "\n".join([title, head_line, rule, *body_lines, rule, note])
 
 
 def to_json(result: MonteCarloResult) -> str:

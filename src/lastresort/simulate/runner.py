@@ -21,10 +21,10 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from heapq import heappop
 
-from ..engine import Engine
+from ..engine.engine import Engine
 from ..errors import GuardRefused, InvalidArgument, NotPermitted
 from ..events import DeadlineMissed, Event, StepEntered
-from ..model import Protocol
+from ..protocol.model import Protocol
 from ..store.memory import MemoryStore
 from .arrivals import Child, Describer, children
 from .behaviour import Behaviour, EncounterNotes

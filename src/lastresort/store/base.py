@@ -17,8 +17,8 @@ from attrs import field, frozen
 from ..arguments import check_limit as _check_limit
 from ..errors import InvalidArgument, StoreError
 from ..events import Event, NotificationDeadLettered, NotificationDelivered, NotificationQueued
-from ..model import Encounter
 from ..outbox import Notification
+from ..protocol.model import Encounter
 
 __all__ = [
     "Change",

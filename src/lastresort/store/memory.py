@@ -34,8 +34,8 @@ from ..arguments import (
 from ..clock import instant_after
 from ..errors import ConcurrentUpdate, DeadlineGone, StoreError, UnknownEncounter
 from ..events import Event, NotificationDeadLettered, NotificationDelivered, NotificationQueued
-from ..model import Encounter
 from ..outbox import Notification
+from ..protocol.model import Encounter
 from .base import (
     Change,
     PendingDeadline,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..audit import GENESIS
 from ..outbox import Notification
+from .audit import GENESIS
 from .schema import micros
 
 DEADLINE = "id, encounter_id, step, event, due"

@@ -28,21 +28,7 @@ from ..arguments import (
     check_optional_text,
     check_text,
 )
-from ..audit import (
-    GENESIS,
-    event_json,
-    facts_digest,
-    ledger_link,
-    link_hash,
-    snapshot_digest,
-)
 from ..clock import instant_after
-from ..codecs import encounter_canonical_json, load_encounter, load_plain
-from ..convert import (
-    converter,
-    load_event,
-    load_row,
-)
 from ..errors import (
     ConcurrentUpdate,
     DeadlineGone,
@@ -52,8 +38,16 @@ from ..errors import (
     UnknownEncounter,
 )
 from ..events import Event, NotificationDeadLettered, NotificationDelivered, NotificationQueued
-from ..model import Encounter
 from ..outbox import Notification
+from ..protocol.model import Encounter
+from .audit import (
+    GENESIS,
+    event_json,
+    facts_digest,
+    ledger_link,
+    link_hash,
+    snapshot_digest,
+)
 from .base import (
     Change,
     PendingDeadline,
@@ -62,6 +56,14 @@ from .base import (
     numbered,
 )
 from .connections import Connections
+from .row_codecs import (
+    converter,
+    encounter_canonical_json,
+    load_encounter,
+    load_event,
+    load_plain,
+    load_row,
+)
 from .rows import (
     APPEND_LEDGER,
     DEADLINE,

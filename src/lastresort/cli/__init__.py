@@ -1,0 +1,5 @@
+"""The ``lastresort`` command: one module per command."""
+
+from .app import main
+
+__all__ = ["main"]

@@ -1,0 +1,376 @@
+"""The change each ``open`` and ``fire`` commits: the new snapshot, the events in
+timeline order, the deadlines to schedule and clear, the notifications to queue.
+
+Pure functions of their arguments (no store, no clock, no plugins): the engine
+decides *whether* a step is taken; these write down *what* taking it means. They
+run on every fire, so they build records with their constructors and local names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from itertools import count, repeat
+
+from attrs import evolve
+
+from ..clock import instant_after
+from ..errors import InvalidArgument
+from ..events import (
+    DeadlineCleared,
+    DeadlineMissed,
+    DeadlineScheduled,
+    EncounterClosed,
+    EncounterOpened,
+    Event,
+    NotificationQueued,
+    ResponsibilityTransferred,
+    StepEntered,
+)
+from ..outbox import Notification
+from ..protocol.conversion import format_duration
+from ..protocol.model import Actor, DeadlineDate, Encounter, Protocol, Step, Transition
+from ..store.base import Change, PendingDeadline
+
+__all__ = ["dated", "opened", "stepped", "unfired"]
+
+
+def opened(
+    protocol: Protocol,
+    encounter_id: str,
+    actor: Actor,
+    facts: Mapping[str, str | bool],
+    now: datetime,
+    channel: str,
+) -> Change:
+    """A new encounter in the protocol's initial step: ``EncounterOpened`` and, when
+    the step has a deadline, ``DeadlineScheduled`` (numbered from 1)."""
+    initial = protocol.initial
+    step = protocol.steps[initial]
+    encounter = Encounter(
+        id=encounter_id,
+        protocol=protocol.id,
+        protocol_version=protocol.version,
+        state=initial,
+        responsible=step.responsible,
+        facts=facts,
+        version=1,
+        opened_at=now,
+        channel=channel,
+    )
+    seq = count(1)  # a new encounter's timeline starts at 1
+    events: list[Event] = [
+        EncounterOpened(
+            encounter_id=encounter_id,
+            seq=next(seq),
+            at=now,
+            actor=actor,
+            protocol=protocol.id,
+            protocol_version=protocol.version,
+            step=initial,
+            responsible=step.responsible,
+            channel=channel,
+        )
+    ]
+    schedule = _schedule(encounter, initial, step, now, actor, events, seq)
+    return Change(encounter=encounter, expected_version=None, events=events, schedule=schedule)
+
+
+def stepped(
+    protocol: Protocol,
+    steps: Mapping[str, Step],
+    encounter: Encounter,
+    taken: Transition,
+    event: str,
+    actor: Actor,
+    now: datetime,
+    pending: Sequence[PendingDeadline],
+    missed: PendingDeadline | None = None,
+    first_seq: int = 0,
+    due: datetime | None = None,
+) -> Change:
+    """``encounter`` takes ``taken`` (fired as ``event`` by ``actor``).
+
+    In timeline order: ``DeadlineMissed`` (when the clock fires ``missed``), a
+    ``DeadlineCleared`` for every other ``pending`` deadline (leaving the step
+    clears them), ``StepEntered``, ``ResponsibilityTransferred`` on a handover, the
+    new step's ``DeadlineScheduled``, a ``NotificationQueued`` per party told, and
+    ``EncounterClosed`` in a terminal step.
+
+    :param steps: the protocol's steps (a plain dict is faster than its FrozenMap).
+    :param pending: the encounter's pending deadlines.
+    :param first_seq: the sequence number of the first event, ``0`` to leave the
+        numbering to the store.
+    :param due: when the new step's deadline falls, if the engine dated it (a deadline
+        counted from an earlier step, chosen or kept); ``None``: ``after`` from ``now``.
+    """
+    eid = encounter.id
+    state = encounter.state
+    step_key = taken.target
+    target = steps[step_key]
+    responsible = target.responsible
+    version = encounter.version + 1
+    seq = count(first_seq) if first_seq else repeat(0)
+    events: list[Event] = []
+    cleared = pending
+    clear = [d.id for d in cleared]
+    if missed is not None:
+        events.append(_missed(missed, eid, next(seq), now, actor))
+        if missed.id in clear:
+            cleared = [d for d in cleared if d.id != missed.id]
+            clear.remove(missed.id)
+        clear.append(missed.id)
+    for deadline in cleared:
+        events.append(
+            DeadlineCleared(
+                encounter_id=eid,
+                seq=next(seq),
+                at=now,
+                actor=actor,
+                deadline_id=deadline.id,
+                step=deadline.step,
+                event=deadline.event,
+                due=deadline.due,
+            )
+        )
+    events.append(
+        StepEntered(
+            encounter_id=eid,
+            seq=next(seq),
+            at=now,
+            actor=actor,
+            event=event,
+            from_step=state,
+            step=step_key,
+            responsible=responsible,
+        )
+    )
+    if responsible != encounter.responsible and responsible is not None:
+        events.append(
+            ResponsibilityTransferred(
+                encounter_id=eid,
+                seq=next(seq),
+                at=now,
+                actor=actor,
+                event=event,
+                from_party=encounter.responsible,
+                to_party=responsible,
+                step=step_key,
+            )
+        )
+    terminal = target.terminal
+    after = Encounter(  # the constructor, not attrs.evolve: this is the hot path
+        id=eid,
+        protocol=encounter.protocol,
+        protocol_version=encounter.protocol_version,
+        state=step_key,
+        responsible=responsible,
+        facts=encounter.facts,
+        version=version,
+        opened_at=encounter.opened_at,
+        closed_at=now if terminal else None,
+        channel=encounter.channel,
+    )
+    schedule = _schedule(after, step_key, target, now, actor, events, seq, due)
+    notes = []
+    for party in taken.notify:
+        key = f"{eid}:v{version}:{event}:{party}"
+        notes.append(
+            Notification(
+                key=key,
+                encounter_id=eid,
+                protocol=protocol.id,
+                event=event,
+                step=step_key,
+                party=party,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+        events.append(
+            NotificationQueued(
+                encounter_id=eid,
+                seq=next(seq),
+                at=now,
+                actor=actor,
+                key=key,
+                party=party,
+                event=event,
+            )
+        )
+    if terminal:
+        events.append(
+            EncounterClosed(encounter_id=eid, seq=next(seq), at=now, actor=actor, step=step_key)
+        )
+    return Change(
+        encounter=after,
+        expected_version=encounter.version,
+        events=events,
+        schedule=schedule,
+        clear=clear,
+        outbox=notes,
+        consume=None if missed is None else missed.id,
+    )
+
+
+def unfired(
+    encounter: Encounter,
+    step: Step,
+    deadline: PendingDeadline,
+    now: datetime,
+    actor: Actor,
+    first_seq: int = 0,
+) -> Change:
+    """``deadline``'s event could not fire (a guard refused it, say): it is recorded as
+    missed, consumed (so that it never fires twice) and scheduled again, the same
+    ``after`` from ``now`` under a new id, so that the encounter, which stays in its
+    step, is never left without a deadline. Only its version moves on.
+
+    :param step: the encounter's step (whose deadline is re-armed).
+    """
+    after = evolve(encounter, version=encounter.version + 1)
+    seq = count(first_seq) if first_seq else repeat(0)
+    events: list[Event] = [_missed(deadline, encounter.id, next(seq), now, actor)]
+    schedule = _schedule(after, encounter.state, step, now, actor, events, seq)
+    return Change(
+        encounter=after,
+        expected_version=encounter.version,
+        events=events,
+        schedule=schedule,
+        clear=[deadline.id],
+        consume=deadline.id,
+    )
+
+
+def dated(
+    protocol: Protocol,
+    encounter: Encounter,
+    step_key: str,
+    now: datetime,
+    until: datetime | None,
+    pending: Sequence[PendingDeadline],
+    timeline: Callable[[str], Sequence[Event]],
+) -> datetime | None:
+    """When the deadline of ``step_key``, about to be entered, falls if it is dated;
+    ``None`` for a plain one (``after`` from now) or none.
+
+    - counted ``from`` an earlier step: ``after`` past the encounter's last entry of it;
+    - ``until = "chosen"``: ``until``, later than ``now`` and no later than that
+      (nor than ``after`` on the calendar in ``until``'s time zone, which across a
+      daylight saving change is an hour earlier or later: the earlier holds);
+    - ``until = "kept"``: the due moment of the deadline pending in the step left,
+      capped by the same latest moment.
+
+    A ``from`` step the encounter never entered counts from its opening (the earliest
+    moment it could have been: the cap is never later than the protocol allows).
+
+    :param timeline: reads the encounter's events (only for a dated deadline).
+    :raises InvalidArgument: ``until`` given for a deadline that is not chosen, missing
+        for one that is, not later than ``now`` or later than the latest moment.
+    """
+    spec = protocol.steps[step_key].deadline
+    chosen = spec is not None and spec.until is DeadlineDate.CHOSEN
+    if until is not None and not chosen:
+        raise InvalidArgument(
+            call="Engine.fire",
+            argument="until",
+            problem=f"None: step {step_key!r} has no deadline whose date the caller chooses",
+        )
+    if spec is None or (spec.since is None and spec.until is None):
+        return None
+    anchor = encounter.opened_at
+    if spec.since is not None:
+        for event in reversed(timeline(encounter.id)):
+            if isinstance(event, StepEntered | EncounterOpened) and event.step == spec.since:
+                anchor = event.at
+                break
+    latest = instant_after(anchor, spec.after)
+    if spec.until is None:
+        return latest
+    if spec.until is DeadlineDate.KEPT:
+        kept = [d.due for d in pending if d.step == encounter.state]
+        return min([*kept, latest])
+    if until is None:
+        raise InvalidArgument(
+            call="Engine.fire",
+            argument="until",
+            problem=f"a timezone-aware moment: step {step_key!r}'s deadline is a date"
+            f" the caller chooses, at the latest {latest.isoformat()}",
+        )
+    if until.astimezone(UTC) <= now.astimezone(UTC):
+        raise InvalidArgument(
+            call="Engine.fire",
+            argument="until",
+            problem=f"later than now ({now.isoformat()}): a deadline in the past would"
+            " fall at once",
+        )
+    # a legal bound such as "four weeks after imposing" may be read as elapsed time or as
+    # the calendar in the decision's time zone; across a daylight saving change they are
+    # an hour apart, and the earlier one holds under both readings
+    zone = until.tzinfo
+    latest = min(latest, (anchor.astimezone(zone) + spec.after).astimezone(UTC))
+    if until.astimezone(UTC) > latest:
+        raise InvalidArgument(
+            call="Engine.fire",
+            argument="until",
+            problem=f"no later than {latest.astimezone(zone).isoformat()}"
+            f" ({format_duration(spec.after)} after step {spec.since!r} was entered),"
+            f" not {until.isoformat()}",
+        )
+    return until
+
+
+def _missed(
+    deadline: PendingDeadline, encounter_id: str, seq: int, now: datetime, actor: Actor
+) -> DeadlineMissed:
+    return DeadlineMissed(
+        encounter_id=encounter_id,
+        seq=seq,
+        at=now,
+        actor=actor,
+        deadline_id=deadline.id,
+        step=deadline.step,
+        event=deadline.event,
+        due=deadline.due,
+    )
+
+
+def _schedule(
+    encounter: Encounter,
+    step_key: str,
+    step: Step,
+    now: datetime,
+    actor: Actor,
+    events: list[Event],
+    seq: Iterator[int],
+    due: datetime | None = None,
+) -> tuple[PendingDeadline, ...]:
+    """Schedule the deadline of ``step`` (entered as ``step_key``), if it has one:
+    its :class:`DeadlineScheduled` is appended to ``events``. It is due at ``due``
+    when given (the engine dated it), else ``after`` of real time from ``now``; either
+    way as a UTC instant (never wall-clock arithmetic, which is an hour off across a
+    daylight saving change)."""
+    deadline_spec = step.deadline
+    if deadline_spec is None:
+        return ()
+    eid = encounter.id
+    deadline = PendingDeadline(
+        id=f"{eid}:v{encounter.version}:{step_key}",
+        encounter_id=eid,
+        step=step_key,
+        event=deadline_spec.event,
+        due=instant_after(now, deadline_spec.after) if due is None else due.astimezone(UTC),
+    )
+    events.append(
+        DeadlineScheduled(
+            encounter_id=eid,
+            seq=next(seq),
+            at=now,
+            actor=actor,
+            deadline_id=deadline.id,
+            step=step_key,
+            event=deadline.event,
+            due=deadline.due,
+        )
+    )
+    return (deadline,)

@@ -1,0 +1,1 @@
+"""The built-in reference protocol (``taskforce.toml``), loaded as package data."""

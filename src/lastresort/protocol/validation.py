@@ -1,0 +1,417 @@
+"""Structural checks of a protocol: every problem at once, each with its path.
+
+These are the rules without which a protocol cannot even run; the safety
+properties (can a child be left without a responsible adult?) are the
+verifier's (``verifier/verification.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from ..privacy import (
+    CHANNEL,
+    FACT_NAME,
+    FORBIDDEN_GLUED,
+    FORBIDDEN_PARTS,
+    FORBIDDEN_WORDS,
+    forbidden_fact_term,
+)
+from .conversion import _key_path, format_duration, suggest
+from .hours import Hours
+from .model import (
+    ACUTE_DANGER,
+    ANY_STEP,
+    CLOCK,
+    DeadlineDate,
+    MayorPromise,
+    PartyKind,
+    Protocol,
+    ProtocolKind,
+    Text,
+)
+
+__all__ = ["FORBIDDEN_FACTS", "MAX_DURATION", "duration_problems", "validate"]
+
+#: Every term a fact name may not contain (see :func:`lastresort.privacy.forbidden_fact_term`
+#: for how a name is read: as words, after Unicode normalisation).
+FORBIDDEN_FACTS = FORBIDDEN_WORDS | FORBIDDEN_PARTS | FORBIDDEN_GLUED
+
+
+#: The longest duration a protocol may state (a deadline, a response time, a
+#: requirement): a year and a day. Longer ones are typing errors, and would make the
+#: arithmetic of deadlines and bounds overflow.
+MAX_DURATION = timedelta(days=366)
+
+
+def duration_problems(protocol: Protocol) -> list[str]:
+    """Every duration of ``protocol`` longer than :data:`MAX_DURATION`, located.
+
+    Checked by :func:`validate`, and by :func:`lastresort.load_protocol` and the
+    verifier even without validation: such a protocol can neither be run nor verified.
+    """
+    found: list[tuple[str, timedelta]] = []
+    for key, party in protocol.parties.items():
+        if party.response is not None:
+            path = f"{_key_path('$.parties', key)}.response"
+            found += [
+                (f"{path}.median", party.response.median),
+                (f"{path}.p90", party.response.p90),
+            ]
+    for key, step in protocol.steps.items():
+        if step.deadline is not None:
+            found.append((f"{_key_path('$.steps', key)}.deadline.after", step.deadline.after))
+    for field in attrs.fields(type(protocol.requirements)):
+        value = getattr(protocol.requirements, field.name)
+        if isinstance(value, timedelta):
+            found.append((f"$.requirements.{field.name}", value))
+    return [
+        f"{path}: {format_duration(value)} is too long; a protocol duration is at most"
+        f" {format_duration(MAX_DURATION)}"
+        for path, value in found
+        if value > MAX_DURATION
+    ]
+
+
+#: Step, party and event names: what TOML allows as a bare key. This also keeps out
+#: ``*`` and ``=``, which the transitions library reads as "every state" and "same state".
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+
+
+def _name_problem(name: str, path: str, what: str) -> list[str]:
+    if _NAME.match(name):
+        return []
+    return [f"{path}: {what} {name!r} is not a plain name (use letters, digits, '_' and '-')"]
+
+
+def _twice(names: Iterable[str], path: str) -> list[str]:
+    seen: set[str] = set()
+    found = []
+    for j, name in enumerate(names):
+        if name in seen:
+            found.append(f"{path}[{j}]: {name!r} is named twice")
+        seen.add(name)
+    return found
+
+
+def _text_problems(text: Text, path: str) -> list[str]:
+    return [
+        f"{path}.{lang}: empty text (texts shown to people need both nl and en)"
+        for lang in ("nl", "en")
+        if not getattr(text, lang).strip()
+    ]
+
+
+def validate(
+    protocol: Protocol,
+    extra: Iterable[Callable[[Protocol], Iterable[str]]] = (),
+    *,
+    broken: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Check a protocol's structure; return every problem (empty when it is sound).
+
+    :param extra: further checks (plugins' ``lastresort_validate_protocol``), each
+        returning problem strings.
+    :param broken: used by :func:`load_protocol` when parts failed to load, so that
+        references to them are not reported a second time.
+    """
+    broken = broken or {}
+    broken_steps: set[str] = set(broken.get("steps", ()))
+    broken_parties: set[str] = set(broken.get("parties", ()))
+    transitions_complete = not broken.get("transitions", False)
+    index_map: list[int] = list(broken.get("transition_index", range(len(protocol.transitions))))
+    problems: list[str] = []
+    add = problems.append
+    steps, parties = protocol.steps, protocol.parties
+    known_steps = set(steps) | broken_steps
+    known_parties = set(parties) | broken_parties
+    # a section that could not be read at all: references into it cannot be judged
+    steps_unreadable = bool(broken.get("all_steps"))
+    parties_unreadable = bool(broken.get("all_parties"))
+    # suggestions also offer the names of parts that failed to load
+    step_names = [*steps, *sorted(k for k in broken_steps if isinstance(k, str))]
+    party_names = [*parties, *sorted(k for k in broken_parties if isinstance(k, str))]
+
+    def step_ref(key: str, path: str) -> bool:
+        if key in known_steps:
+            return key in steps
+        if not steps_unreadable:
+            add(f"{path}: unknown step {key!r}{suggest(key, step_names)}")
+        return False
+
+    def party_ref(key: str, path: str, allow_clock: bool = False) -> None:
+        if allow_clock and key == CLOCK:
+            return
+        if key not in known_parties and not parties_unreadable:
+            add(f"{path}: unknown party {key!r}{suggest(key, party_names)}")
+
+    # -- header
+    for field in ("id", "version", "municipality", "source"):
+        if not str(getattr(protocol, field)).strip():
+            add(f"$.protocol.{field}: must not be empty")
+    problems.extend(_text_problems(protocol.title, "$.protocol.title"))
+    initial_ok = not broken.get("initial") and step_ref(protocol.initial, "$.protocol.initial")
+    if initial_ok and steps[protocol.initial].terminal:
+        add(f"$.protocol.initial: initial step {protocol.initial!r} is terminal")
+
+    # -- parties
+    for key, party in parties.items():
+        path = _key_path("$.parties", key)
+        problems.extend(_name_problem(key, path, "party key"))
+        if len(key) > 64:
+            add(f"{path}: a party key is at most 64 characters (it is an actor's role)")
+        if key == CLOCK:
+            add(f"{path}: 'clock' is reserved for deadline events and cannot be a party")
+        problems.extend(_text_problems(party.name, f"{path}.name"))
+        try:
+            Hours.parse(party.hours)
+        except ValueError as exc:
+            add(f"{path}.hours: {exc}")
+        if party.response is not None and party.response.p90 < party.response.median:
+            add(
+                f"{path}.response: p90 ({format_duration(party.response.p90)}) is below"
+                f" the median ({format_duration(party.response.median)})"
+            )
+        if not 0.0 <= party.no_show <= 1.0:
+            add(f"{path}.no_show: must be between 0 and 1, got {party.no_show}")
+        if party.capacity is not None and party.capacity < 1:
+            add(f"{path}.capacity: must be at least 1, got {party.capacity}")
+
+    # -- steps
+    for key, step in steps.items():
+        path = _key_path("$.steps", key)
+        problems.extend(_name_problem(key, path, "step key"))
+        problems.extend(_text_problems(step.instructions, f"{path}.instructions"))
+        if step.responsible is not None:
+            party_ref(step.responsible, f"{path}.responsible")
+        elif not step.terminal:
+            add(f"{path}: non-terminal step has no responsible party")
+        if step.deadline is not None:
+            if step.terminal:
+                add(f"{path}.deadline: a terminal step cannot have a deadline")
+            if step.deadline.after.total_seconds() <= 0:
+                add(f"{path}.deadline.after: must be longer than zero")
+        elif step.kind.value == "waiting":
+            add(f"{path}: waiting step has no deadline (nothing may wait forever)")
+
+    problems.extend(duration_problems(protocol))
+
+    # -- requirements
+    for field in attrs.fields(type(protocol.requirements)):
+        value = getattr(protocol.requirements, field.name)
+        if isinstance(value, timedelta) and value <= timedelta(0):
+            add(f"$.requirements.{field.name}: must be longer than zero")
+    req = protocol.requirements
+    if req.mayor_contact and req.mayor is MayorPromise.INFORMED:
+        add(
+            "$.requirements.mayor_contact: true (deprecated, read as mayor = 'met') contradicts"
+            " mayor = 'informed'; remove mayor_contact"
+        )
+
+    # -- channels
+    if not protocol.channels:
+        add("$.protocol.channels: names no channel (leave it out for the default channels)")
+    for j, channel in enumerate(protocol.channels):
+        if not CHANNEL.fullmatch(channel):
+            add(
+                f"$.protocol.channels[{j}]: channel {channel!r} is not a short slug (a lowercase"
+                " letter, then up to 31 lowercase letters, digits, '_' or '-')"
+            )
+    problems.extend(_twice(protocol.channels, "$.protocol.channels"))
+
+    # -- facts
+    for key in protocol.facts:
+        path = _key_path("$.facts", key)
+        if not FACT_NAME.fullmatch(key):
+            add(
+                f"{path}: fact name {key!r} is not a plain name (a lowercase letter, then up to"
+                " 63 lowercase letters, digits, '_' or '-')"
+            )
+        term = forbidden_fact_term(key)
+        if term is not None:
+            add(
+                f"{path}: may not be declared: it reads as {term!r}, and an encounter never"
+                " holds a child's name, BSN, address, contact details or free text"
+            )
+
+    # -- transitions
+    outgoing: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+    for position, transition in enumerate(protocol.transitions):
+        i = index_map[position] if position < len(index_map) else position
+        path = f"$.transitions[{i}]"
+        if not transition.event.strip():
+            add(f"{path}.event: must not be empty")
+        else:
+            problems.extend(_name_problem(transition.event, f"{path}.event", "event"))
+        target_ok = step_ref(transition.target, f"{path}.to")
+        if not transition.sources:
+            add(f"{path}.from: names no step")
+        sources: list[str] = []
+        if ANY_STEP in transition.sources:
+            if len(transition.sources) > 1:
+                add(f"{path}.from: '*' cannot be combined with step names")
+            sources = list(protocol.sources_of(transition))
+        else:
+            for j, source in enumerate(transition.sources):
+                if step_ref(source, f"{path}.from[{j}]"):
+                    if steps[source].terminal:
+                        add(
+                            f"{path}.from[{j}]: terminal step {source!r} cannot have outgoing transitions"
+                        )
+                    else:
+                        sources.append(source)
+        for source in dict.fromkeys(sources):  # a step named twice is reported below
+            outgoing[source].append((i, transition))
+        for key, names in (
+            ("from", transition.sources),
+            ("by", transition.by),
+            ("notify", transition.notify),
+        ):
+            problems.extend(_twice(names, f"{path}.{key}"))
+        if not transition.by:
+            add(f"{path}.by: names nobody who may fire it")
+        for j, role in enumerate(transition.by):
+            party_ref(role, f"{path}.by[{j}]", allow_clock=True)
+        for j, role in enumerate(transition.notify):
+            party_ref(role, f"{path}.notify[{j}]")
+        if transition.guard is not None and not transition.guard.strip():
+            add(f"{path}.guard: must not be empty")
+        if transition.event == ACUTE_DANGER and target_ok:
+            target = steps[transition.target]
+            if "emergency" not in target.tags:
+                add(
+                    f"{path}.to: acute_danger must lead to a step tagged 'emergency', not {transition.target!r}"
+                )
+            resp = parties.get(target.responsible or "")
+            unjudgeable = parties_unreadable or target.responsible in broken_parties
+            if not unjudgeable and (resp is None or resp.kind is not PartyKind.EMERGENCY):
+                add(
+                    f"{path}.to: acute_danger must lead to a step whose responsible party is"
+                    f" of kind 'emergency' (step {transition.target!r} has {target.responsible!r})"
+                )
+
+    # two transitions for one event from one step need distinct guards
+    for source, items in outgoing.items():
+        by_event: dict[str, list[int]] = defaultdict(list)
+        guards: dict[str, list[str | None]] = defaultdict(list)
+        for i, transition in items:
+            by_event[transition.event].append(i)
+            guards[transition.event].append(transition.guard)
+        for event, indices in by_event.items():
+            named = guards[event]
+            if len(indices) > 1 and (None in named or len(set(named)) < len(named)):
+                add(
+                    f"$.transitions[{indices[1]}]: event {event!r} from step {source!r} is"
+                    f" also defined by $.transitions[{indices[0]}] without distinct guards"
+                )
+
+    # acute danger from every non-terminal step
+    covered = {s for s, items in outgoing.items() if any(t.event == ACUTE_DANGER for _, t in items)}
+    missing = [k for k, s in steps.items() if not s.terminal and k not in covered]
+    encounter_kind = protocol.kind is ProtocolKind.ENCOUNTER and not broken.get("kind")
+    if missing and transitions_complete and encounter_kind:
+        add(
+            "$.transitions: acute_danger does not cover step(s) "
+            + ", ".join(repr(k) for k in missing)
+            + ' (add a transition with from = "*")'
+        )
+
+    # deadlines lead on
+    for key, step in steps.items():
+        if step.deadline is None or not transitions_complete:
+            continue
+        leaving = [t for _, t in outgoing.get(key, []) if t.event == step.deadline.event]
+        if not leaving:
+            add(
+                f"{_key_path('$.steps', key)}.deadline.event: no transition for"
+                f" {step.deadline.event!r} leaves step {key!r}"
+            )
+        elif not any(CLOCK in t.by for t in leaving):
+            add(
+                f"{_key_path('$.steps', key)}.deadline.event: the transition for {step.deadline.event!r}"
+                " must name 'clock' in its 'by'"
+            )
+
+    if transitions_complete:
+        problems.extend(_dated_problems(protocol, outgoing))
+
+    # every step reachable from the initial step
+    if initial_ok and transitions_complete and not broken_steps:
+        reached = {protocol.initial}
+        frontier = [protocol.initial]
+        while frontier:
+            here = frontier.pop()
+            for _, transition in outgoing.get(here, []):
+                if transition.target in steps and transition.target not in reached:
+                    reached.add(transition.target)
+                    frontier.append(transition.target)
+        for key in steps:
+            if key not in reached:
+                add(
+                    f"{_key_path('$.steps', key)}: no transition reaches this step"
+                    f" from {protocol.initial!r}"
+                )
+
+    for check in extra:
+        problems.extend(check(protocol))
+    return problems
+
+
+def _dated_problems(protocol: Protocol, outgoing: Mapping[str, list[tuple[int, Any]]]) -> list[str]:
+    """Rules of deadlines counted from an earlier step (``from``) or dated (``until``).
+
+    - ``from`` names a step; ``until`` needs ``from`` (the latest moment counts from it);
+    - a ``chosen`` date is given by the caller, so no clock transition enters the step;
+    - a ``kept`` deadline keeps the one pending in the step left, so every step a
+      transition enters it from has a deadline;
+    - the clock transition leaving a dated step has no guard (a refused one would be
+      re-armed, and a dated deadline has no "same again from now").
+    """
+    problems: list[str] = []
+    steps = protocol.steps
+    for key, step in steps.items():
+        deadline = step.deadline
+        if deadline is None or (deadline.since is None and deadline.until is None):
+            continue
+        path = f"{_key_path('$.steps', key)}.deadline"
+        if deadline.since is not None and deadline.since not in steps:
+            problems.append(
+                f"{path}.from: unknown step {deadline.since!r}{suggest(deadline.since, steps)}"
+            )
+        if deadline.until is not None and deadline.since is None:
+            problems.append(
+                f"{path}.from: a deadline until a {deadline.until.value} date needs 'from',"
+                " the step whose entry its latest moment ('after') counts from"
+            )
+        for i, transition in enumerate(protocol.transitions):
+            if transition.target != key:
+                continue
+            if deadline.until is DeadlineDate.CHOSEN and CLOCK in transition.by:
+                problems.append(
+                    f"$.transitions[{i}].by: the clock cannot choose the date of step"
+                    f" {key!r}'s deadline (until = 'chosen')"
+                )
+            if deadline.until is DeadlineDate.KEPT:
+                bare = [
+                    s
+                    for s in protocol.sources_of(transition)
+                    if s in steps and steps[s].deadline is None
+                ]
+                if bare:
+                    problems.append(
+                        f"$.transitions[{i}].from: step {key!r} keeps the deadline of the step"
+                        f" it is entered from (until = 'kept'), and {bare} have none"
+                    )
+        for i, transition in outgoing.get(key, []):
+            if transition.event == deadline.event and transition.guard is not None:
+                problems.append(
+                    f"$.transitions[{i}].guard: the deadline of step {key!r} counts from"
+                    " an earlier step or is dated, so its clock transition cannot have a guard"
+                )
+    return problems

@@ -1,0 +1,1 @@
+"""Protocols for people: cards, diagrams (Mermaid, DOT), documentation pages."""

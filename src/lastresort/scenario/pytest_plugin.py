@@ -1,0 +1,78 @@
+"""pytest items for ``*.scenario.toml`` files (needs pytest).
+
+Imported only by :func:`lastresort.testing.pytest_collect_file`, so that pytest
+never becomes a dependency of the library itself. A failing scenario is reported
+with its readable diff and timeline, not a traceback; an unusable file is a
+collection error listing every problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..engine.plugins import Hooks, make_plugin_manager
+from ..errors import LastResortError, ScenarioError
+from ..protocol.model import Protocol
+from .files import load_scenario
+from .model import Scenario
+from .runner import ScenarioResult, run_scenario
+
+__all__ = ["ScenarioFailed", "ScenarioFile", "ScenarioItem"]
+
+_PROTOCOLS = pytest.StashKey[dict[str, Protocol]]()
+
+
+class ScenarioFailed(AssertionError):
+    """A scenario ran and one of its steps failed; ``result`` says which and why."""
+
+    def __init__(self, result: ScenarioResult) -> None:
+        self.result = result
+        super().__init__(result.report())
+
+
+class ScenarioFile(pytest.File):
+    """A ``*.scenario.toml`` file: one test item for its scenario."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            scenario = load_scenario(self.path, self._protocols())
+        except ScenarioError as exc:
+            raise self.CollectError(f"unusable scenario file: {exc}") from exc
+        except LastResortError as exc:  # the installed plugins could not be loaded
+            raise self.CollectError(f"cannot check {self.path}: {exc}") from exc
+        yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+
+    def _protocols(self) -> dict[str, Protocol]:
+        stash = self.config.stash
+        if _PROTOCOLS not in stash:
+            stash[_PROTOCOLS] = Hooks(make_plugin_manager()).protocols()
+        return stash[_PROTOCOLS]
+
+
+class ScenarioItem(pytest.Item):
+    """One scenario, run on a fresh engine when the test runs."""
+
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+
+    def runtest(self) -> None:
+        result = run_scenario(self.scenario)
+        if not result.passed:
+            raise ScenarioFailed(result)
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> Any:
+        if isinstance(excinfo.value, ScenarioFailed):
+            return excinfo.value.result.report()
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"scenario: {self.name}"

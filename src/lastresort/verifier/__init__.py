@@ -1,0 +1,1 @@
+"""Checking protocols before any child arrives: graph, safety properties, bounds, report."""
