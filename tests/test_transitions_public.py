@@ -77,9 +77,8 @@ def uses_of(private: set[str], tree: ast.AST) -> list[str]:
                 for a in node.names
                 if a.name.startswith("transitions") and any(map(_private, a.name.split(".")))
             )
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if node.value in private:  # getattr(event, "_trigger")
-                found.append(f"{where}: the string {node.value!r}")
+        elif isinstance(node, ast.Constant) and node.value in private:  # getattr(x, "_y")
+            found.append(f"{where}: the string {node.value!r}")
     return found
 
 
