@@ -63,21 +63,24 @@ def maker(cls: type, trusted: frozenset[str] = frozenset()) -> Callable[..., Any
     body = "".join(f"    _set(self, {name!r}, {name})\n" for name in names)
     source = f"def make({', '.join(names)}):\n    self = _new(_cls)\n{body}    return self\n"
     names_used = {"_new": object.__new__, "_set": object.__setattr__, "_cls": cls}
-    return generated(source, "make", f"positional constructor of {cls.__qualname__}", names_used)  # type: ignore[no-any-return]
+    made: Callable[..., Any] = generated(
+        source, "make", f"positional constructor of {cls.__qualname__}", names_used
+    )
+    return made
 
 
 # the records a fire builds; Encounter's facts come from the snapshot before (already
 # converted), Change's collections are passed as the tuples its converters make
-_encounter = maker(Encounter, frozenset({"facts"}))
-_change = maker(Change, frozenset({"events", "schedule", "clear", "outbox"}))
-_deadline = maker(PendingDeadline)
-_note = maker(Notification)
-_step_entered = maker(StepEntered)
-_transferred = maker(ResponsibilityTransferred)
-_scheduled = maker(DeadlineScheduled)
-_cleared = maker(DeadlineCleared)
-_queued = maker(NotificationQueued)
-_closed = maker(EncounterClosed)
+_encounter: Callable[..., Encounter] = maker(Encounter, frozenset({"facts"}))
+_change: Callable[..., Change] = maker(Change, frozenset({"events", "schedule", "clear", "outbox"}))
+_deadline: Callable[..., PendingDeadline] = maker(PendingDeadline)
+_note: Callable[..., Notification] = maker(Notification)
+_step_entered: Callable[..., StepEntered] = maker(StepEntered)
+_transferred: Callable[..., ResponsibilityTransferred] = maker(ResponsibilityTransferred)
+_scheduled: Callable[..., DeadlineScheduled] = maker(DeadlineScheduled)
+_cleared: Callable[..., DeadlineCleared] = maker(DeadlineCleared)
+_queued: Callable[..., NotificationQueued] = maker(NotificationQueued)
+_closed: Callable[..., EncounterClosed] = maker(EncounterClosed)
 
 
 def opened(

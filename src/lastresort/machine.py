@@ -119,21 +119,25 @@ class _LeanEvent(Event_):
     ``Event.trigger`` overridden): the first transition from the model's state
     (``Machine.get_model_state``) whose conditions hold is taken; a state the event
     has no transition from raises ``MachineError`` (the machine does not ignore
-    invalid triggers). Only public names of ``transitions`` are used: the event's
-    ``transitions`` table, ``EventData``, ``Transition.execute``."""
+    invalid triggers). Only public names of ``transitions`` are used: the model's
+    state attribute (``Machine.model_attribute``), the event's ``transitions`` table,
+    ``Machine.states``, ``Machine.get_model_state``, ``EventData``,
+    ``Transition.execute``."""
 
     def trigger(self, model: object, *args: object, **kwargs: object) -> bool:
         machine = self.machine
-        state = machine.get_model_state(model)
-        candidates = self.transitions.get(state.name)
+        name = getattr(model, machine.model_attribute)
+        candidates = self.transitions.get(name)
         if candidates is None:
+            state = machine.get_model_state(model)  # ValueError for a step it does not know
             ignore = state.ignore_invalid_triggers
             if ignore is None:
                 ignore = machine.ignore_invalid_triggers
             if ignore:
                 return False
             raise MachineError(f"Can't trigger event {self.name} from state {state.name}!")
-        event_data = EventData(state, self, machine, model, args, kwargs)
+        # the event has transitions from ``name``, so it is one of the machine's states
+        event_data = EventData(machine.states[name], self, machine, model, args, kwargs)
         for transition in candidates:
             event_data.transition = transition
             if transition.execute(event_data):
