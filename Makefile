@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench clean test-oldest-transitions
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,5 +38,25 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
+# the machine and engine tests on the lowest transitions pyproject.toml declares
+# ("transitions>=X"), in a venv of their own (`make test` runs on the newest release)
+OLDEST_VENV := .venv-oldest-transitions
+TRANSITIONS_OLDEST := $(shell sed -n 's/^ *"transitions>=\([0-9.]*\)".*/\1/p' pyproject.toml)
+OLDEST_TESTS := tests/test_machine.py tests/test_transitions_public.py tests/test_engine.py \
+	tests/test_engine_threads.py tests/test_engine_stateful.py tests/test_hooks.py
+
+$(OLDEST_VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	test -n "$(TRANSITIONS_OLDEST)"
+	test -x $(OLDEST_VENV)/bin/python || $(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST_VENV)/bin/python -m pip install --quiet -e '.[dev]' $(foreach p,$(PLUGINS),-e ./$(p)) \
+		'transitions==$(TRANSITIONS_OLDEST)'
+	touch $@
+
+test-oldest-transitions: $(OLDEST_VENV)/.installed
+	$(OLDEST_VENV)/bin/python -c "import transitions as t; v = t.__version__; \
+		assert v == '$(TRANSITIONS_OLDEST)', v; print('transitions', v)"
+	$(OLDEST_VENV)/bin/pytest -q $(OLDEST_TESTS)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST_VENV) .mypy_cache .pytest_cache .ruff_cache

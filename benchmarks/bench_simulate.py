@@ -19,7 +19,8 @@ Monte Carlo runs so that all see the same machine load:
 - replay: exactly the engine calls one Monte Carlo chunk made (``open``,
   ``fire``, ``tick``, ``next_deadline``, ``get``, same clock moments, same ids),
   made again on a fresh engine without the simulator, under the same conditions
-  (the cyclic garbage collector paused per chunk, as ``run_chunk`` pauses it):
+  (the cyclic garbage collector on, as in a one-worker run, which leaves the
+  caller's collector alone):
   the engine's share of the run, so ``Monte Carlo - replay`` is what the
   simulator itself adds.
 """
@@ -121,7 +122,7 @@ def record(protocol: lr.Protocol, config: SimulationConfig, encounters: int) -> 
 
 def replay(protocol: lr.Protocol, config: SimulationConfig, calls: list[Any]) -> float:
     """Seconds to make the recorded engine calls again, without the simulator
-    (with the collector paused per chunk, as in the run)."""
+    (with the collector on, as in the run)."""
     start_at = config.start
     gc.collect()
     spent = 0.0
@@ -129,22 +130,18 @@ def replay(protocol: lr.Protocol, config: SimulationConfig, calls: list[Any]) ->
         ids = iter([c[4] for c in log if c[0] == "open"])
         clock = lr.VirtualClock(start_at)
         started = time.process_time()
-        gc.disable()
-        try:
-            engine = lr.Engine(
-                protocols=[protocol],
-                store=lr.MemoryStore(),
-                clock=clock,
-                entry_points=False,
-                ids=ids.__next__,
-            )
-            for name, at, args, kwargs, *_ in log:
-                if at > clock.now():
-                    clock.set(at)
-                getattr(engine, name)(*args, **kwargs)
-            del engine
-        finally:
-            gc.enable()
+        engine = lr.Engine(
+            protocols=[protocol],
+            store=lr.MemoryStore(),
+            clock=clock,
+            entry_points=False,
+            ids=ids.__next__,
+        )
+        for name, at, args, kwargs, *_ in log:
+            if at > clock.now():
+                clock.set(at)
+            getattr(engine, name)(*args, **kwargs)
+        del engine
         spent += time.process_time() - started
     return spent
 

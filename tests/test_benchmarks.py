@@ -198,9 +198,11 @@ def test_an_unknown_area_is_refused_before_anything_runs() -> None:
     ],
 )
 def test_profiles_run_and_name_the_code(what: str, shown: str) -> None:
-    # 15, not fewer: in the simulate profile runner.py's own time sits near the cut-off,
-    # and which side of it is noise on a loaded machine (it failed 1 run in 4 at 8 on main)
-    done = run("--profile", what, "--quick", "--top", "15", timeout=300)
+    # 20, not fewer: in the simulate profile runner.py's own time sits near the cut-off,
+    # and which side of it is noise on a loaded machine (it failed 1 run in 4 at 8 on main;
+    # at 15, 2 runs in 4 once the one-worker run kept the caller's garbage collector on,
+    # issue 13: collections are charged to the engine code that allocates, above it)
+    done = run("--profile", what, "--quick", "--top", "20", timeout=300)
     assert done.returncode == 0, done.stderr
     assert shown in done.stdout
     assert "Summary" not in done.stdout  # a profile runs instead of the benchmarks

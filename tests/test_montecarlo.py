@@ -608,7 +608,46 @@ class GcSeen:
         self.enabled.append(gc.isenabled())
 
 
-def test_a_chunk_pauses_the_collector_and_frees_its_store_without_it(
+def test_a_run_in_the_callers_process_leaves_the_collector_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13: no global state for speed. With workers=1 the chunks run in the
+    caller's process: the collector stays on throughout, with the caller's thresholds,
+    and nothing switches it or sets them."""
+    before = gc.get_threshold()
+    touched: list[str] = []
+    for name in ("disable", "enable", "set_threshold", "freeze"):
+        original = getattr(gc, name)
+
+        def spy(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            touched.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(gc, name, spy)
+    gc.set_threshold(1234, 11, 12)
+    touched.clear()
+    try:
+        seen = GcSeen()
+        result = monte_carlo(
+            [tiny()], 60, seed=3, config=config(), plugins=[seen], entry_points=False
+        )
+        assert result.comparison.protocols[0].encounters == 60
+        assert seen.enabled
+        assert all(seen.enabled)  # on at every event of the run
+        assert gc.isenabled()
+        assert gc.get_threshold() == (1234, 11, 12)
+        assert touched == []
+        # the same with a caller's executor (a thread pool): its process is the caller's
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            monte_carlo([tiny()], 60, seed=3, config=config(), executor=pool, entry_points=False)
+        assert gc.isenabled()
+        assert gc.get_threshold() == (1234, 11, 12)
+        assert touched == []
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_a_chunk_in_an_owned_worker_pauses_the_collector_and_frees_its_store_without_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stores: list[weakref.ref[lr.MemoryStore]] = []
@@ -621,14 +660,14 @@ def test_a_chunk_pauses_the_collector_and_frees_its_store_without_it(
     monkeypatch.setattr(runner, "MemoryStore", Store)
     seen = GcSeen()
     assert gc.isenabled()
-    samples = runner.run_chunk([tiny()], config(), 1, 0, 20, [seen])
+    samples = runner.run_chunk_owned([tiny()], config(), 1, 0, 20, [seen])
     assert samples[0].encounters == 20
     assert gc.isenabled()  # switched back on
     assert seen.enabled
     assert not any(seen.enabled)  # off while the chunk ran
     gc.disable()
     try:
-        runner.run_chunk([tiny()], config(), 1, 1, 20, [seen])
+        runner.run_chunk_owned([tiny()], config(), 1, 1, 20, [seen])
         assert not gc.isenabled()  # left off when it was off
         # no reference cycle holds the chunk's engine: its store is gone already
         assert [ref() for ref in stores] == [None, None]

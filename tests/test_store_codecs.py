@@ -298,3 +298,36 @@ def test_an_outbox_row_holds_what_the_converter_writes(note: lr.Notification) ->
     assert [v for i, v in enumerate(row) if i not in (7, 10)] == written
     assert row[7] == micros(note.created_at)
     assert row[10] == micros(note.next_attempt_at)
+
+
+def test_a_traceback_through_generated_code_shows_the_generated_line() -> None:
+    """Issue 13: the generated writers' source is registered in linecache, so that
+    tracebacks, debuggers and inspect show the line that ran."""
+    import inspect
+    import linecache
+    import traceback
+
+    from lastresort.store.row_codecs import _canonical_fields
+
+    class Exploding:
+        """Reads like a StepEntered until one field blows up inside the writer."""
+
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError(f"no {name}")
+
+    write = _canonical_fields(lr.StepEntered, "seq", True).write
+    with pytest.raises(RuntimeError) as caught:
+        write(Exploding())
+    frames = traceback.extract_tb(caught.value.__traceback__)
+    generated = [f for f in frames if f.filename.startswith("<lastresort generated")]
+    assert len(generated) == 1, [f.filename for f in frames]
+    [frame] = generated
+    assert "StepEntered" in frame.filename
+    assert frame.line is not None
+    assert frame.line.startswith("return '{' + (")  # the generated line's text
+    assert "value.encounter_id" in frame.line
+    text = "".join(traceback.format_exception(caught.value))
+    assert "return '{' + (" in text
+    assert inspect.getsource(write).startswith("def write(value):")
+    linecache.checkcache()  # a cache check keeps it (no file to compare with)
+    assert linecache.getline(frame.filename, 2).strip().startswith("return '{' + (")

@@ -9,16 +9,20 @@ the machine runs, so no lock is taken: calls on any threads, and calls nested in
 guard (a guard that fires another encounter of the same protocol), run independently,
 and a slow guard delays only its own call.
 
-The machine is built from ``transitions``' own extension points (``transition_cls``,
-``event_cls``) with two lean subclasses: the machine carries no callbacks (no
+The machine is built from ``transitions``' public extension points only
+(``transition_cls``, ``event_cls``), with two lean subclasses overriding the public
+``Event.trigger`` and ``Transition.execute``: the machine carries no callbacks (no
 ``prepare``/``before``/``after``, no state ``on_enter``/``on_exit``, no machine-wide
-callbacks: it is never handed to anyone to add them, and it is not queued), so they
-skip walking those empty lists, the logging around each of them, the queue's
-indirection and ``set_state``'s second lookup of a state name the machine already
-checked: together about three quarters of a stock trigger. Dispatch itself is still
-``transitions``': the event's transitions for the model's state (``get_model_state``),
-``MachineError`` for an invalid source, the transitions' conditions in order, and the
-model's state attribute set to the destination of the first whose conditions hold.
+callbacks: it is never handed to anyone to add them) and no queue, so they skip walking
+those empty lists, the logging around each of them and ``set_state``'s second lookup of
+a state name the machine already checked. Dispatch itself is still ``transitions``':
+the event's table of transitions for the model's state (``Machine.get_model_state``),
+``MachineError`` for an invalid source, the transitions' conditions in order
+(``Condition.check``), and the model's state attribute set to the destination of the
+first whose conditions hold. No name of ``transitions`` starting with ``_`` is used
+(tests/test_machine.py checks the source), so any ``transitions>=0.9`` works; the same
+tests compare this machine with a stock ``transitions.Machine`` on every shipped
+protocol.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from transitions import Machine, MachineError
-from transitions import core as _core
+from transitions import Event as Event_
+from transitions import EventData, Machine, MachineError
+from transitions import Transition as Transition_
 
 from ..errors import TransitionNotAllowed
 from ..protocol.model import ACUTE_DANGER, CLOCK, Fact, Protocol, Step, Transition
@@ -93,13 +98,14 @@ class Route:
         self.plain = plain
 
 
-class _LeanTransition(_core.Transition):
-    """A transition of a machine without callbacks: its conditions, then the model's
-    state attribute set to the destination (what ``Machine.set_state`` does for a
-    state named by a string, without looking the name up again: the protocol's
-    validation and ``add_transition`` made it one of the machine's states)."""
+class _LeanTransition(Transition_):
+    """A transition of a machine without callbacks (public ``Transition.execute``
+    overridden): its conditions (``Condition.check``), then the model's state
+    attribute set to the destination (what ``Machine.set_state`` does for a state
+    named by a string, without looking the name up again: the protocol's validation
+    and ``add_transition`` made it one of the machine's states)."""
 
-    def execute(self, event_data: _core.EventData) -> bool:
+    def execute(self, event_data: EventData) -> bool:
         for condition in self.conditions:
             if not condition.check(event_data):
                 return False
@@ -108,24 +114,36 @@ class _LeanTransition(_core.Transition):
         return True
 
 
-class _LeanEvent(_core.Event):
-    """An event of a machine without callbacks: the first transition from the model's
-    state whose conditions hold is taken; an invalid source raises ``MachineError``."""
+class _LeanEvent(Event_):
+    """An event of a machine without callbacks and without a queue (public
+    ``Event.trigger`` overridden): the first transition from the model's state
+    (``Machine.get_model_state``) whose conditions hold is taken; a state the event
+    has no transition from raises ``MachineError`` (the machine does not ignore
+    invalid triggers). Only public names of ``transitions`` are used: the model's
+    state attribute (``Machine.model_attribute``), the event's ``transitions`` table,
+    ``Machine.states``, ``Machine.get_model_state``, ``EventData``,
+    ``Transition.execute``."""
 
     def trigger(self, model: object, *args: object, **kwargs: object) -> bool:
-        # the machine is not queued (``queued=False``), for which ``Machine._process``
-        # only calls the trigger: call it without the partial and the indirection
-        return self._trigger(_core.EventData(None, self, self.machine, model, args, kwargs))
-
-    def _trigger(self, event_data: _core.EventData) -> bool:
-        state = event_data.state = self.machine.get_model_state(event_data.model)
-        if self._is_valid_source(state):
-            for transition in self.transitions[state.name]:
-                event_data.transition = transition
-                if transition.execute(event_data):
-                    event_data.result = True
-                    break
-        return event_data.result is True
+        machine = self.machine
+        name = getattr(model, machine.model_attribute)
+        candidates = self.transitions.get(name)
+        if candidates is None:
+            state = machine.get_model_state(model)  # ValueError for a step it does not know
+            ignore = state.ignore_invalid_triggers
+            if ignore is None:
+                ignore = machine.ignore_invalid_triggers
+            if ignore:
+                return False
+            raise MachineError(f"Can't trigger event {self.name} from state {state.name}!")
+        # the event has transitions from ``name``, so it is one of the machine's states
+        event_data = EventData(machine.states[name], self, machine, model, args, kwargs)
+        for transition in candidates:
+            event_data.transition = transition
+            if transition.execute(event_data):
+                event_data.result = True
+                return True
+        return False
 
 
 class _LeanMachine(Machine):
@@ -155,7 +173,6 @@ class CompiledProtocol:
             auto_transitions=False,
             ignore_invalid_triggers=False,
             send_event=False,
-            model_override=False,
         )
         self._from: dict[str, dict[str, tuple[Transition, ...]]] = {
             key: {} for key in protocol.steps
@@ -179,7 +196,7 @@ class CompiledProtocol:
                         event, source, transition.target, conditions=[conditions[id(transition)]]
                     )
         self._routes: dict[tuple[str, str, str], Route] = {}
-        self._events: dict[str, _core.Event] = self._machine.events
+        self._events: dict[str, Event_] = self._machine.events
         self._allowed: dict[str, tuple[str, ...]] = {
             key: tuple(events) for key, events in self._from.items()
         }

@@ -27,7 +27,7 @@ from .check import check_config
 from .config import SimulationConfig, SimulationConfigError
 from .kpi import Comparison, Samples, kpis, merge
 from .plan import plan_of
-from .runner import run_chunk
+from .runner import run_chunk, run_chunk_owned
 
 __all__ = ["MonteCarloResult", "Progress", "chunk_sizes", "monte_carlo"]
 
@@ -145,9 +145,15 @@ def monte_carlo(
     results: list[list[Samples]] = []
     if executor is None and workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = _run_on(pool, sizes, args, plugins, entry_points, progress, encounters)
+            # processes this call owns: their collector may be paused per chunk
+            results = _run_on(
+                pool, run_chunk_owned, sizes, args, plugins, entry_points, progress, encounters
+            )
     elif executor is not None:
-        results = _run_on(executor, sizes, args, plugins, entry_points, progress, encounters)
+        # the caller's executor (threads, Dask): nothing global of theirs is touched
+        results = _run_on(
+            executor, run_chunk, sizes, args, plugins, entry_points, progress, encounters
+        )
     else:
         done = 0
         for index, size in enumerate(sizes):
@@ -167,6 +173,7 @@ def monte_carlo(
 
 def _run_on(
     executor: Executor,
+    run: Callable[..., list[Samples]],
     sizes: list[int],
     args: tuple[tuple[Protocol, ...], SimulationConfig, int],
     plugins: Sequence[object],
@@ -175,7 +182,7 @@ def _run_on(
     total: int,
 ) -> list[list[Samples]]:
     futures: list[Future[list[Samples]]] = [
-        executor.submit(run_chunk, *args, index, size, tuple(plugins), entry_points)
+        executor.submit(run, *args, index, size, tuple(plugins), entry_points)
         for index, size in enumerate(sizes)
     ]
     order = {id(f): i for i, f in enumerate(futures)}

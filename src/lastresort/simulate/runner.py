@@ -249,25 +249,40 @@ def run_chunk(
     A module-level function, so that any :class:`concurrent.futures.Executor`
     (a process pool, a Dask client's executor) can run it.
 
-    The cyclic garbage collector is paused while the chunk runs (unless it was
-    off already) and switched back on after. A chunk makes hundreds of thousands
-    of objects that live until it returns (its engine's store), so the
-    collector's full passes over them free nothing; they cost about a tenth of
-    the run. The chunk's objects are freed by reference counting when it returns
-    (nothing of a chunk is in a reference cycle but a few hundred objects of its
-    engine's plugin manager). In a thread pool a chunk may run with the
-    collector on, when another chunk switched it back on first.
+    It leaves the process's global state alone: the garbage collector's switch and
+    thresholds are as the caller set them (:func:`run_chunk_owned` is what the
+    simulator's own worker processes run).
 
     :returns: one :class:`Samples` per protocol, in the order given.
     """
+    return [
+        _Run(plan_of(p, config), config, seed, chunk, quota, plugins, entry_points).run()
+        for p in protocols
+    ]
+
+
+def run_chunk_owned(
+    protocols: Sequence[Protocol],
+    config: SimulationConfig,
+    seed: int,
+    chunk: int,
+    quota: int,
+    plugins: Sequence[object] = (),
+    entry_points: bool = False,
+) -> list[Samples]:
+    """:func:`run_chunk` in a worker process the simulator created and owns (the
+    process pool of ``monte_carlo(workers=n)``), never in a caller's process: the
+    cyclic garbage collector is paused while the chunk runs and switched back on
+    after. A chunk makes hundreds of thousands of objects that live until it returns
+    (its engine's store), so the collector's full passes over them free nothing;
+    they cost about a tenth of the run. What a chunk leaves in reference cycles (a
+    few hundred objects of its engine's plugin manager) is collected once the
+    collector is back on."""
     pause = gc.isenabled()
     if pause:
         gc.disable()
     try:
-        return [
-            _Run(plan_of(p, config), config, seed, chunk, quota, plugins, entry_points).run()
-            for p in protocols
-        ]
+        return run_chunk(protocols, config, seed, chunk, quota, plugins, entry_points)
     finally:
         if pause:
             gc.enable()

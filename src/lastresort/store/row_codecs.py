@@ -14,7 +14,9 @@ reference; these codecs fall back to it.
 
 from __future__ import annotations
 
+import itertools
 import json
+import linecache
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -146,6 +148,22 @@ def load_row(data: Mapping[str, Any], cls: type[T]) -> T:
 _escape = json.encoder.encode_basestring  # what canonical_json uses (ensure_ascii=False)
 
 
+_GENERATED = itertools.count(1)
+
+
+def generated(source: str, name: str, what: str, names: dict[str, Any]) -> Any:
+    """The function ``name`` defined by ``source`` (generated code), run with the
+    globals ``names``. Its source is registered in :mod:`linecache` under a file
+    name of its own (``<lastresort generated N: what>``), so that tracebacks,
+    ``inspect.getsource``, pdb and coverage show the generated lines."""
+    filename = f"<lastresort generated {next(_GENERATED)}: {what}>"
+    code = compile(source, filename, "exec")
+    # (size, mtime None: linecache.checkcache keeps it, lines, name): what attrs does
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(code, names)
+    return names[name]
+
+
 class _NotPlain(Exception):
     """A value the fast codecs leave to the converter."""
 
@@ -269,8 +287,9 @@ class _CanonicalFields:
         text = " + ".join(parts[key] for key in sorted(parts)) or "''"  # sorted keys
         if self.ok:
             # one expression: ",k1:v1,k2:v2" without its first comma, in braces
-            exec(f"def write(value):\n    return '{{' + ({text})[1:] + '}}'", names)
-            self.write = names["write"]
+            source = f"def write(value):\n    return '{{' + ({text})[1:] + '}}'\n"
+            where = f"canonical writer of {cls.__module__}.{cls.__qualname__}"
+            self.write = generated(source, "write", where, names)
 
 
 _CANONICAL_FIELDS: dict[tuple[type, str], _CanonicalFields] = {}
