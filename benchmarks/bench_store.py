@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import lastresort as lr
-from lastresort.audit import ledger_link
+from lastresort.store.rows import ledger_link_bytes
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
 _TEXT = {"nl": "Blijf bij het kind.", "en": "Stay with the child."}
@@ -275,7 +275,7 @@ def sql_floor(folder: Path, synchronous: str, n: int, repeat: int) -> float:
         replay = sqlite3.connect(copy, isolation_level=None, cached_statements=64)
         replay.execute("PRAGMA journal_mode = WAL")
         replay.execute(f"PRAGMA synchronous = {synchronous}")
-        replay.create_function("ledger_link", -1, ledger_link, deterministic=True)
+        replay.create_function("ledger_link", -1, ledger_link_bytes, deterministic=True)
         gc.collect()
         start = time.perf_counter()
         for many, sql, args in log:
