@@ -136,7 +136,9 @@ class SQLiteStore:
         self.path = Path(path)
         self.synchronous = sync
         self.busy_timeout = float(busy_timeout)
-        self._db = Connections(self.path, sync, self.busy_timeout, {"ledger_link": ledger_link_bytes})
+        self._db = Connections(
+            self.path, sync, self.busy_timeout, {"ledger_link": ledger_link_bytes}
+        )
         self._seen = threading.local()  # (id, row) of the encounter this thread loaded last
         try:
             conn = self._db.get()
