@@ -90,7 +90,8 @@ def test_the_fixture_is_a_version_3_file_with_text_hashes(v3: Path) -> None:
 def test_a_version_3_file_is_migrated_and_keeps_every_row_and_its_chain(v3: Path) -> None:
     before = rows(v3)
     report = verify(v3)
-    assert report.ok and report.head is not None
+    assert report.ok
+    assert report.head is not None
 
     store = lr.SQLiteStore(v3)
     assert store.schema_version == SCHEMA_VERSION == 4
