@@ -134,7 +134,7 @@ def main() -> None:
         print(f"Engine.open with {size:>7,} open: {cost * 1e6:6.2f} us ({ratio:.2f}x)")
     store, record = bytes_per_open(2000 if args.quick else 20_000)
     print(f"bytes per open encounter: {store:,.0f} (the store's growth), {record:,.0f} (record)")
-    opens = 20_000 if args.quick else 1_000_000
+    opens = 25_000 if args.quick else 1_000_000
     first, second = first_tick(opens)
     print(
         f"first Engine.tick after {opens:,} opens: {first * 1e3:.2f} ms"

@@ -16,6 +16,9 @@ measured fires (both reads, every write, with their arguments) recorded, then
 replayed in order with no Python around them on a copy of the file as it was
 before them. Python work can at best close the gap between a fire and that floor.
 
+Also printed: the WAL pages one durable fire writes, per b-tree (table or index), and
+the bytes on disk per encounter after the taskforce protocol's happy path.
+
 Run:  .venv/bin/python benchmarks/bench_store.py [--quick] [--floor]
 Goal: Engine.fire on SQLiteStore >= 50% of the raw transaction rate.
 """
@@ -337,6 +340,13 @@ def main() -> None:
         f"{'(memory)':<12} {'':>16} {crowded:>14,.0f}   MemoryStore with {crowd:,} more open"
         f" encounters: {crowded / memory:.0%} of the rate with {ENCOUNTERS}"
     )
+    with tempfile.TemporaryDirectory(prefix="lastresort-pages-") as tmp:
+        frames, written = pages_per_fire(Path(tmp), 50 if args.quick else 200)
+        size = bytes_per_encounter(Path(tmp), 100 if args.quick else 1000)
+    print(f"WAL pages per durable fire: {frames:.1f}, in {len(written)} b-trees:")
+    for name, pages in written.items():
+        print(f"  {name:<32} {pages:5.2f}")
+    print(f"bytes on disk per encounter (taskforce happy path, delivered): {size:,.0f}")
     full_raw, full_fire = results["FULL"]
     print(
         f"Engine.fire on SQLiteStore(synchronous=FULL) = {full_fire / full_raw:.0%} of raw"
