@@ -175,3 +175,38 @@ def test_an_interrupt_after_the_last_step_leaves_the_version_3_file_untouched(
     monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS[:-1], real))
     lr.SQLiteStore(v3).close()
     assert rows(v3) == as_bytes(content)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "said"),
+    [
+        ("hash", b"\x00" * 31, "does not match its hash"),  # not a hash's length
+        ("hash", "not a hash", "does not match its hash"),
+        ("prev", 42, "does not link"),  # not even text
+        ("snapshot", b"\x01" * 32, "does not match its hash"),
+    ],
+)
+def test_a_stored_hash_that_is_not_its_bytes_is_located(
+    v3: Path, column: str, value: object, said: str
+) -> None:
+    lr.SQLiteStore(v3).close()  # migrated: hashes as bytes
+    conn = sqlite3.connect(v3)
+    changed = conn.execute(
+        f"UPDATE events SET {column} = ? WHERE encounter_id = 'happy' AND seq = 3", (value,)
+    ).rowcount
+    conn.commit()
+    conn.close()
+    assert changed == 1
+    report = verify(v3)
+    assert report.first is not None
+    assert (report.first.encounter_id, report.first.seq) == ("happy", 3)
+    assert said in report.first.message
+
+
+def test_an_edited_ledger_link_is_located_on_version_4(v3: Path) -> None:
+    lr.SQLiteStore(v3).close()
+    conn = sqlite3.connect(v3)
+    assert conn.execute("UPDATE ledger SET link = ? WHERE n = 5", (b"\x02" * 32,)).rowcount == 1
+    conn.commit()
+    conn.close()
+    assert [str(p) for p in verify(v3).problems] == ["file: ledger row 5 was changed"]
