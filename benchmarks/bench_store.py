@@ -16,6 +16,9 @@ measured fires (both reads, every write, with their arguments) recorded, then
 replayed in order with no Python around them on a copy of the file as it was
 before them. Python work can at best close the gap between a fire and that floor.
 
+Also printed: the WAL pages one durable fire writes, per b-tree (table or index), and
+the bytes on disk per encounter after the taskforce protocol's happy path.
+
 Run:  .venv/bin/python benchmarks/bench_store.py [--quick] [--floor]
 Goal: Engine.fire on SQLiteStore >= 50% of the raw transaction rate.
 """
@@ -35,7 +38,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import lastresort as lr
-from lastresort.store.audit import ledger_link
+from lastresort.store.rows import ledger_link_bytes
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
 _TEXT = {"nl": "Blijf bij het kind.", "en": "Stay with the child."}
@@ -129,9 +132,9 @@ def raw_sqlite(folder: Path, synchronous: str, n: int) -> Callable[[], float]:
     return run
 
 
-def engine_fire(store: lr.Store, n: int, open_encounters: int = 0) -> Callable[[], float]:
-    """``n`` fires round the first ENCOUNTERS encounters, with ``open_encounters``
-    more open in the store (that the fires never touch)."""
+def fires(store: lr.Store, open_encounters: int = 0) -> Callable[[], None]:
+    """One fire per call, round the first ENCOUNTERS encounters (``go``, ``back``, ...),
+    with ``open_encounters`` more open in the store (that the fires never touch)."""
     engine = lr.Engine(
         protocols=[lr.load_protocol(PROTOCOL)],
         store=store,
@@ -145,17 +148,91 @@ def engine_fire(store: lr.Store, n: int, open_encounters: int = 0) -> Callable[[
         engine.open("bench", "counter")
     state = dict.fromkeys(ids, "desk")
     fire = engine.fire
+    turn = iter(range(2**62))
+
+    def one() -> None:
+        eid = ids[next(turn) % ENCOUNTERS]
+        event = "go" if state[eid] == "desk" else "back"
+        fire(eid, event, "counter")
+        state[eid] = "room" if event == "go" else "desk"
+
+    return one
+
+
+def engine_fire(store: lr.Store, n: int, open_encounters: int = 0) -> Callable[[], float]:
+    """``n`` fires round the first ENCOUNTERS encounters, with ``open_encounters``
+    more open in the store (that the fires never touch)."""
+    one = fires(store, open_encounters)
 
     def run() -> float:
         start = time.perf_counter()
-        for i in range(n):
-            eid = ids[i % ENCOUNTERS]
-            event = "go" if state[eid] == "desk" else "back"
-            fire(eid, event, "counter")
-            state[eid] = "room" if event == "go" else "desk"
+        for _ in range(n):
+            one()
         return n / (time.perf_counter() - start)
 
     return run
+
+
+def _wal_pages(path: Path) -> list[int]:
+    """The page number of every frame in the WAL beside ``path``, in order."""
+    data = Path(f"{path}-wal").read_bytes()
+    if len(data) < 32:
+        return []
+    size = int.from_bytes(data[8:12], "big")
+    return [
+        int.from_bytes(data[at : at + 4], "big")
+        for at in range(32, len(data) - size - 23, 24 + size)
+    ]
+
+
+def pages_per_fire(folder: Path, n: int) -> tuple[float, dict[str, float]]:
+    """WAL pages one durable fire writes, and per b-tree (table or index) how many of
+    its pages a fire writes, on average over ``n`` fires (each written alone into an
+    emptied WAL and mapped to b-trees through SQLite's ``dbstat``)."""
+    path = folder / "pages.db"
+    store = lr.SQLiteStore(path)
+    one = fires(store)
+    for _ in range(2 * ENCOUNTERS):  # past the first fires, as measured
+        one()
+    conn = store._db.get()  # the store's own connection (private: a benchmark)
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    frames = 0
+    written: dict[str, int] = {}
+    for _ in range(n):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        one()
+        pages = _wal_pages(path)
+        frames += len(pages)
+        owner = dict(conn.execute("SELECT pageno, name FROM dbstat"))
+        for page in set(pages):
+            name = owner.get(page, "(file header)" if page == 1 else "(free)")
+            written[name] = written.get(name, 0) + 1
+    store.close()
+    return frames / n, {k: v / n for k, v in sorted(written.items(), key=lambda kv: -kv[1])}
+
+
+def bytes_per_encounter(folder: Path, encounters: int) -> float:
+    """Bytes of the checkpointed file per encounter, for ``encounters`` encounters that
+    each went the taskforce protocol's happy path (opened, six steps fired, closed,
+    notifications delivered)."""
+    import bench_engine  # the taskforce happy path of the event benchmarks
+
+    path = folder / "size.db"
+    store = lr.SQLiteStore(path, synchronous="NORMAL")
+    engine = lr.Engine(
+        protocols=[lr.load_protocol(bench_engine.PROTOCOL_FILE)],
+        store=store,
+        clock=lr.VirtualClock(START),
+        entry_points=False,
+    )
+    for _ in range(encounters):
+        eid = engine.open("taskforce", "counter", facts={"age_band": "12-15"}).id
+        for event, actor in bench_engine.PATH:
+            engine.fire(eid, event, actor)
+        engine.deliver()
+    store._db.get().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return path.stat().st_size / encounters
 
 
 class _Recorder:
@@ -201,7 +278,7 @@ def sql_floor(folder: Path, synchronous: str, n: int, repeat: int) -> float:
         replay = sqlite3.connect(copy, isolation_level=None, cached_statements=64)
         replay.execute("PRAGMA journal_mode = WAL")
         replay.execute(f"PRAGMA synchronous = {synchronous}")
-        replay.create_function("ledger_link", -1, ledger_link, deterministic=True)
+        replay.create_function("ledger_link", -1, ledger_link_bytes, deterministic=True)
         gc.collect()
         start = time.perf_counter()
         for many, sql, args in log:
@@ -263,6 +340,13 @@ def main() -> None:
         f"{'(memory)':<12} {'':>16} {crowded:>14,.0f}   MemoryStore with {crowd:,} more open"
         f" encounters: {crowded / memory:.0%} of the rate with {ENCOUNTERS}"
     )
+    with tempfile.TemporaryDirectory(prefix="lastresort-pages-") as tmp:
+        frames, written = pages_per_fire(Path(tmp), 50 if args.quick else 200)
+        size = bytes_per_encounter(Path(tmp), 100 if args.quick else 1000)
+    print(f"WAL pages per durable fire: {frames:.1f}, in {len(written)} b-trees:")
+    for name, pages in written.items():
+        print(f"  {name:<32} {pages:5.2f}")
+    print(f"bytes on disk per encounter (taskforce happy path, delivered): {size:,.0f}")
     full_raw, full_fire = results["FULL"]
     print(
         f"Engine.fire on SQLiteStore(synchronous=FULL) = {full_fire / full_raw:.0%} of raw"

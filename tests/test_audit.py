@@ -16,7 +16,7 @@ import pytest
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.store.audit import GENESIS, link_hash, verify
+from lastresort.store.audit import GENESIS, hash_hex, link_hash, verify
 from lastresort.store.retention import parse_retention
 from lastresort.store.schema import SCHEMA_VERSION
 from tests.store_kit import START, relay
@@ -147,9 +147,11 @@ def test_an_edit_with_its_own_hash_recomputed_breaks_the_next_link(db: Path) -> 
     ).fetchone()
     forged = data.replace('"actor":{"role":"counter"}', '"actor":{"role":"expert"}')
     assert forged != data
+    # hashes are stored as their 32 bytes (schema version 4): the forger writes them so
+    forged_hash = link_hash(hash_hex(prev) or "", seq, hash_hex(snapshot) or "", forged)
     conn.execute(
         "UPDATE events SET data = ?, hash = ? WHERE encounter_id = 'moved' AND seq = 3",
-        (forged, link_hash(prev, seq, snapshot, forged)),
+        (forged, bytes.fromhex(forged_hash)),
     )
     conn.commit()
     conn.close()
@@ -360,4 +362,6 @@ def test_verify_checks_every_link_from_genesis(db: Path) -> None:
     first = sqlite3.connect(db).execute(
         "SELECT prev FROM events WHERE encounter_id = 'moved' AND seq = 1"
     )
-    assert first.fetchone()[0] == GENESIS
+    stored = first.fetchone()[0]
+    assert stored == bytes(32)  # stored as its 32 bytes (schema version 4)
+    assert hash_hex(stored) == GENESIS

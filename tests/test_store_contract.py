@@ -561,3 +561,44 @@ def test_memory_store_indexes_stay_bounded_without_ticks() -> None:
     kept = len(store._due) + len(store._due_new)
     assert kept <= 5000, kept
     assert [d.id for d in store.claim_deadlines(at(50), LEASE)] == ["a:v19999"]
+
+
+def test_memory_store_first_claim_after_a_burst_of_opens_pushes_at_most_a_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the heaps are kept up to date by the commits, a batch at a time: the first tick
+    # (claim_deadlines, next_due) or deliver (claim_outbox) after many opens pushes at
+    # most one batch under the lock, not every deadline opened since (O(new) at 1M opens)
+    from lastresort.store import memory
+
+    store = lr.MemoryStore()
+    opened = 5000
+    for i in range(opened):
+        new(
+            store,
+            f"e{i}",
+            schedule=[deadline(f"e{i}", "d", 60 + i / 100)],
+            outbox=[note(f"e{i}", "expert", 30 + i / 100)],
+        )
+    pushes: list[object] = []
+    real = memory.heapq.heappush
+
+    def counted(heap: list[Any], item: Any) -> None:
+        pushes.append(item)
+        real(heap, item)
+
+    monkeypatch.setattr(memory.heapq, "heappush", counted)
+    assert store.next_due() == at(60)
+    assert len(pushes) < memory._INDEX_BATCH
+    pushes.clear()
+    assert [d.id for d in store.claim_deadlines(at(60.005), LEASE)] == ["e0:d"]
+    assert len(pushes) < memory._INDEX_BATCH
+    pushes.clear()
+    assert [n.key for n in store.claim_outbox(at(30.005), LEASE)] == ["e0:expert"]
+    assert len(pushes) < memory._INDEX_BATCH + 2  # the batch, the found one, its new lease
+    pushes.clear()
+    # and nothing is missed: every deadline and notification comes due in time order
+    claimed = store.claim_deadlines(at(60 + opened / 100), LEASE)
+    assert [d.id for d in claimed] == [f"e{i}:d" for i in range(opened)]  # e0: lease ran out
+    notes = store.claim_outbox(at(30 + opened / 100), LEASE)
+    assert [n.key for n in notes] == [f"e{i}:expert" for i in range(opened)]

@@ -70,6 +70,8 @@ __all__ = [
     "AuditReport",
     "event_json",
     "facts_digest",
+    "hash_bytes",
+    "hash_hex",
     "ledger_link",
     "link_hash",
     "snapshot_digest",
@@ -113,6 +115,32 @@ def link_hash(prev: str, seq: int, snapshot: str, event: str) -> str:
 def ledger_link(prev: str, encounter_id: str, seq: int, head: str) -> str:
     """The link of a ledger row: the previous link, and an encounter's new head."""
     return _sha(f"{prev}\n{encounter_id}\n{seq}\n{head}")
+
+
+#: A value SQLite stores.
+SQLValue = bytes | str | int | float | None
+
+
+def hash_bytes(value: SQLValue) -> SQLValue:
+    """A hash as stored from schema version 4 on: the 32 bytes of a 64-hex-digit
+    text; anything else (already bytes, ``NULL``, not a hash) is kept as it is."""
+    if isinstance(value, str) and len(value) == 64:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            return value
+    return value
+
+
+def hash_hex(value: object) -> str | None:
+    """A stored hash as the 64 hex digits it is computed and compared as: from its 32
+    bytes (version 4) or its text (versions 1 to 3, read as they are by the audit);
+    ``None`` for anything else (a changed row: it then differs from every hash)."""
+    if isinstance(value, bytes):
+        return value.hex() if len(value) == 32 else None
+    if isinstance(value, str):
+        return value
+    return None
 
 
 @frozen
@@ -373,14 +401,17 @@ class _Verifier:
         eid = enc[0]
         prev, expected, last_snapshot = GENESIS, 1, None
         timeline: list[Event] = []
-        for seq, kind, data, snapshot, prev_col, hash_col in group:
+        for seq, kind, data, stored_snapshot, stored_prev, stored_hash in group:
+            # bytes from schema version 4 on, hex text before; None: not a hash at all
+            snapshot = hash_hex(stored_snapshot)
+            prev_col, hash_col = hash_hex(stored_prev), hash_hex(stored_hash)
             if seq != expected:
                 self.add(eid, expected, f"event {expected} is missing (deleted?)")
                 return
             if prev_col != prev:
                 self.add(eid, seq, f"does not link to event {seq - 1} (a row was changed)")
                 return
-            if link_hash(prev_col, seq, snapshot, data) != hash_col:
+            if snapshot is None or link_hash(prev, seq, snapshot, data) != hash_col:
                 self.add(eid, seq, "its content does not match its hash (the row was changed)")
                 return
             try:
@@ -392,6 +423,7 @@ class _Verifier:
                 self.add(eid, seq, "the stored event is not what was hashed (the row was changed)")
                 return
             timeline.append(event)
+            assert hash_col is not None  # it equals a computed hash
             prev, expected, last_snapshot = hash_col, expected + 1, snapshot
         last = expected - 1
         if enc[13] != last:
@@ -655,7 +687,10 @@ class _Verifier:
             " ORDER BY l.n"
         )
         count = 0
-        for n, eid, seq, digest, link_col, event_hash in rows:
+        for n, eid, seq, stored_digest, stored_link, stored_event_hash in rows:
+            # bytes from schema version 4 on, hex text before; "": not a hash at all
+            digest, link_col = hash_hex(stored_digest) or "", hash_hex(stored_link) or ""
+            event_hash = hash_hex(stored_event_hash)
             count += 1
             if anchor is not None and n == anchor[0]:
                 anchored = link_col == anchor[1]
@@ -668,7 +703,7 @@ class _Verifier:
                 self.add(None, None, f"ledger row {n} was changed")
                 broken = True
             elif event_hash != digest:
-                gone = "is gone" if event_hash is None else "was changed"
+                gone = "is gone" if stored_event_hash is None else "was changed"
                 self.add(eid, seq, f"event {seq}, committed as ledger row {n}, {gone}")
             elif seq <= last_seq.get(eid, 0):
                 self.add(eid, seq, f"ledger row {n} goes back in the encounter's timeline")

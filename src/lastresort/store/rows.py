@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..outbox import Notification
-from .audit import GENESIS
+from .audit import GENESIS, hash_hex, ledger_link
 from .schema import micros
 
 DEADLINE = "id, encounter_id, step, event, due"
@@ -39,6 +39,15 @@ APPEND_LEDGER = (
     " SELECT COALESCE(MAX(n), 0) + 1, ?, ?, ?, ledger_link(COALESCE("
     f"(SELECT link FROM ledger ORDER BY n DESC LIMIT 1), '{GENESIS}'), ?, ?, ?) FROM ledger"
 )
+
+
+def ledger_link_bytes(prev: object, encounter_id: str, seq: int, head: object) -> bytes:
+    """The SQL function ``ledger_link`` of the store: :func:`~lastresort.audit.ledger_link`
+    of the previous link and an encounter's new head (stored as bytes, or the text
+    :data:`~lastresort.audit.GENESIS`), as the 32 bytes stored (schema version 4)."""
+    return bytes.fromhex(ledger_link(hash_hex(prev) or "", encounter_id, seq, hash_hex(head) or ""))
+
+
 VERSION, FACTS, SEQ, HEAD = (SNAPSHOT.index(c) for c in ("version", "facts", "seq", "head"))
 SELECT_SNAPSHOT = f"SELECT {', '.join(SNAPSHOT)} FROM encounters WHERE id = ?"
 #: a new encounter's row; writes nothing when the id is taken

@@ -44,7 +44,6 @@ from .audit import (
     GENESIS,
     event_json,
     facts_digest,
-    ledger_link,
     link_hash,
     snapshot_digest,
 )
@@ -80,6 +79,7 @@ from .rows import (
     SEQ,
     SNAPSHOT,
     VERSION,
+    ledger_link_bytes,
     note_row,
     row_data,
 )
@@ -138,7 +138,9 @@ class SQLiteStore:
         self.path = Path(path)
         self.synchronous = sync
         self.busy_timeout = float(busy_timeout)
-        self._db = Connections(self.path, sync, self.busy_timeout, {"ledger_link": ledger_link})
+        self._db = Connections(
+            self.path, sync, self.busy_timeout, {"ledger_link": ledger_link_bytes}
+        )
         self._seen = threading.local()  # (id, row) of the encounter this thread loaded last
         try:
             conn = self._db.get()
@@ -284,7 +286,8 @@ class SQLiteStore:
 
     @staticmethod
     def _append_ledger(conn: sqlite3.Connection, eid: str, seq: int, head: str) -> None:
-        conn.execute(APPEND_LEDGER, (eid, seq, head, eid, seq, head))
+        stored = bytes.fromhex(head)
+        conn.execute(APPEND_LEDGER, (eid, seq, stored, eid, seq, stored))
 
     def timeline(self, encounter_id: str) -> list[Event]:
         check_text("timeline", "encounter_id", encounter_id)
@@ -417,11 +420,15 @@ class SQLiteStore:
             "SELECT seq, head, snapshot FROM encounters WHERE id = ?", (eid,)
         ).fetchone()
         first = seq + 1
+        stored = bytes.fromhex(snapshot)
         for event in events:
             seq += 1
             data = event_json(event)
             digest = link_hash(prev, seq, snapshot, data)
-            conn.execute(INSERT_EVENT, (eid, seq, event.kind, data, snapshot, prev, digest))
+            conn.execute(
+                INSERT_EVENT,
+                (eid, seq, event.kind, data, stored, bytes.fromhex(prev), bytes.fromhex(digest)),
+            )
             prev = digest
         conn.execute("UPDATE encounters SET seq = ?, head = ? WHERE id = ?", (seq, prev, eid))
         self._append_ledger(conn, eid, seq, prev)
@@ -600,13 +607,24 @@ class _Plan:
                 salt = base[FACTS + 1] or os.urandom(16)
                 digest = facts_digest(facts, salt)
         snapshot = snapshot_digest(snap, digest)
+        stored = bytes.fromhex(snapshot)  # hashes are stored as their bytes (schema 4)
         eid = change.encounter.id
         rows = []
         committed: list[Event] = []
         for event, data in zip(change.events, datas, strict=True):
             seq += 1
             digest_of_event = link_hash(prev, seq, snapshot, data)
-            rows.append((eid, seq, event.kind, data, snapshot, prev, digest_of_event))
+            rows.append(
+                (
+                    eid,
+                    seq,
+                    event.kind,
+                    data,
+                    stored,
+                    bytes.fromhex(prev),
+                    bytes.fromhex(digest_of_event),
+                )
+            )
             # numbered already when the engine predicted the sequence (next_seq)
             committed.append(event if event.seq == seq else numbered(event, seq))
             prev = digest_of_event
