@@ -59,7 +59,7 @@ from .model import (
     Text,
     Transition,
 )
-from .outbox import Backoff, Notification
+from .outbox import Backoff, DeliveryDeferred, DeliveryRefused, Notification
 from .plugins import PluginLoadError
 from .protocol_file import dump_protocol, load_packaged_protocol, load_protocol
 from .store import MemoryStore, PendingDeadline, SQLiteStore, Store
@@ -82,6 +82,8 @@ __all__ = [
     "DeadlineGone",
     "DeadlineMissed",
     "DeadlineScheduled",
+    "DeliveryDeferred",
+    "DeliveryRefused",
     "Encounter",
     "EncounterClosed",
     "EncounterOpened",

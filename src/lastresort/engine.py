@@ -45,11 +45,13 @@ from .machine import CompiledProtocol
 from .model import CLOCK, Actor, Encounter, Protocol, Transition
 from .outbox import (
     Backoff,
+    DeliveryRefused,
     Notification,
     check_delivery_settings,
     escalation_key,
     hand_over,
     is_emergency,
+    retry_delay,
 )
 from .plugins import Hooks, make_plugin_manager
 from .privacy import FACT_NAME, describe
@@ -581,9 +583,9 @@ class Engine:
         try:
             receipt = hand_over(hand, self.delivery_timeout)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, never fatal
-            if attempt >= self.max_attempts:
+            if attempt >= self.max_attempts or isinstance(exc, DeliveryRefused):
                 return self._dead_letter(note, attempt, now, exc)
-            delay = self.backoff.delay(attempt)
+            delay = retry_delay(self.backoff, attempt, exc)
             self.store.failed(
                 note.key, attempt, instant_after(now, delay), f"{type(exc).__name__}: {exc}"[:300]
             )

@@ -19,18 +19,21 @@ from typing import Any, NoReturn, TypeVar, cast
 
 from attrs import frozen
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, LastResortError
 from .model import ACUTE_DANGER, PartyKind, Protocol
 
 __all__ = [
     "ESCALATED",
     "Backoff",
+    "DeliveryDeferred",
+    "DeliveryRefused",
     "DeliveryTimeout",
     "Notification",
     "check_delivery_settings",
     "escalation_key",
     "hand_over",
     "is_emergency",
+    "retry_delay",
 ]
 
 T = TypeVar("T")
@@ -143,6 +146,52 @@ class DeliveryTimeout(TimeoutError):
     """The ``lastresort_deliver`` hook did not return within the engine's
     ``delivery_timeout``: the attempt counts as failed (the hook's thread may still
     be running, and may still deliver: receivers drop repeats by key)."""
+
+
+class DeliveryRefused(LastResortError):
+    """Raised by a ``lastresort_deliver`` hook when retrying cannot help: the receiver
+    refused the notification for good (an HTTP 4xx other than 408 and 429, say). The
+    outbox dead-letters it at once, after this one attempt, and escalates it like any
+    dead letter (``error_kind`` is ``"DeliveryRefused"``, or the subclass's name).
+
+    The message is kept as the outbox row's ``last_error`` and logged: it must carry
+    no data about the child (a status code and a party are fine)."""
+
+
+class DeliveryDeferred(LastResortError):
+    """Raised by a ``lastresort_deliver`` hook for a failure that may pass (HTTP 5xx,
+    408, 429, a timeout, a refused connection) when the receiver said when to try again
+    (``Retry-After``). The attempt counts as failed, as any other exception does; the
+    next one is not before ``retry_after``, nor before the engine's :class:`Backoff`
+    delay, and never later than the backoff's ``cap`` (a child's notification does not
+    wait longer because a receiver asks). ``max_attempts`` still bounds the attempts.
+
+    :param retry_after: the receiver's wait, a positive :class:`~datetime.timedelta`,
+        or ``None`` when it gave none (then this is just a transient failure).
+    :raises InvalidArgument: for a ``retry_after`` that is not ``None`` or a positive
+        timedelta.
+    """
+
+    def __init__(self, message: str, *, retry_after: timedelta | None = None) -> None:
+        if retry_after is not None and (
+            not isinstance(retry_after, timedelta) or retry_after <= timedelta(0)
+        ):
+            raise InvalidArgument(
+                call="DeliveryDeferred",
+                argument="retry_after",
+                problem=f"None or a timedelta of more than zero, not {type(retry_after).__name__}",
+            )
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+def retry_delay(backoff: Backoff, attempt: int, exc: BaseException) -> timedelta:
+    """The wait after failed attempt ``attempt``: the backoff's delay, or a
+    :class:`DeliveryDeferred`'s ``retry_after`` when that is longer, at most the cap."""
+    delay = backoff.delay(attempt)
+    if isinstance(exc, DeliveryDeferred) and exc.retry_after is not None:
+        delay = min(max(delay, exc.retry_after), backoff.cap)
+    return delay
 
 
 def hand_over(call: Callable[[], T], timeout: float | None) -> T:
