@@ -145,31 +145,36 @@ class CloudEventsConfig:
         url, urls = env.get(ENV + "URL") or None, env.get(ENV + "URLS") or None
         if url is None and urls is None:
             return None
-        settings: dict[str, Any] = {"url": url}
-        try:
-            settings["urls"] = _pairs(urls or "")
-            settings["source"] = env.get(ENV + "SOURCE", "")
-            settings["type_prefix"] = env.get(ENV + "TYPE_PREFIX", "")
-            settings["protocols"] = frozenset(
-                p.strip() for p in env.get(ENV + "PROTOCOLS", "").split(",") if p.strip()
+
+        def refuse(variable: str, problem: str) -> lr.InvalidArgument:
+            return lr.InvalidArgument(
+                call="CloudEventsConfig.from_env", argument=ENV + variable, problem=problem
             )
-            settings["timeout"] = float(env.get(ENV + "TIMEOUT", "10"))
+
+        try:
+            pairs = _pairs(urls or "")
         except ValueError as exc:
-            raise lr.InvalidArgument(
-                call="CloudEventsConfig.from_env",
-                argument=ENV + ("TIMEOUT" if "urls" in settings else "URLS"),
-                problem=str(exc),
-            ) from None
-        settings["authorization"] = env.get(ENV + "AUTHORIZATION") or None
+            raise refuse("URLS", str(exc)) from None
+        try:
+            timeout = float(env.get(ENV + "TIMEOUT", "10"))
+        except ValueError:
+            raise refuse("TIMEOUT", "a number of seconds") from None
+        settings: dict[str, Any] = {
+            "url": url,
+            "urls": pairs,
+            "source": env.get(ENV + "SOURCE", ""),
+            "type_prefix": env.get(ENV + "TYPE_PREFIX", ""),
+            "protocols": frozenset(
+                p.strip() for p in env.get(ENV + "PROTOCOLS", "").split(",") if p.strip()
+            ),
+            "timeout": timeout,
+            "authorization": env.get(ENV + "AUTHORIZATION") or None,
+        }
         try:
             return cls(**settings)
         except lr.InvalidArgument as exc:
-            name = exc.argument.split("[")[0].upper()
-            raise lr.InvalidArgument(
-                call="CloudEventsConfig.from_env",
-                argument=ENV + name,
-                problem=str(exc).split(" must be ", 1)[1].removesuffix("; nothing was changed"),
-            ) from None
+            problem = str(exc).split(" must be ", 1)[1].removesuffix("; nothing was changed")
+            raise refuse(exc.argument.split("[")[0].upper(), problem) from None
 
 
 def _pairs(text: str) -> dict[str, str]:

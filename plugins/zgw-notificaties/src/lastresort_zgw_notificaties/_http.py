@@ -1,0 +1,84 @@
+"""One POST, its answer mapped onto the outbox's retry semantics (the same rules as in
+lastresort-cloudevents, copied so that each distribution stands alone).
+
+2xx: delivered. 408, 429, 5xx, a timeout or a connection error: a passing failure
+(:class:`lastresort.DeliveryDeferred`, with the receiver's ``Retry-After``); the outbox
+retries with backoff. Anything else (3xx, the other 4xx): :class:`lastresort.DeliveryRefused`;
+the outbox dead-letters the notification at once and escalates it. Messages name the
+status and the party, never the body (it is the receiver's, and could echo anything).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+import lastresort as lr
+
+__all__ = ["TRANSIENT", "post", "retry_after"]
+
+log = logging.getLogger(__name__)
+
+#: 4xx statuses that mean "try again later", not "never"
+TRANSIENT = frozenset({408, 429})
+
+
+def retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """A ``Retry-After`` header (delta-seconds or an HTTP-date) as a wait after ``now``;
+    ``None`` when absent, unreadable or not in the future."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        seconds = int(value)
+        return timedelta(seconds=seconds) if 0 < seconds <= 366 * 86400 else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    wait = when - now
+    return wait if timedelta(0) < wait <= timedelta(days=366) else None
+
+
+def post(
+    client: httpx.Client,
+    url: str,
+    *,
+    content: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    party: str,
+    receipt: str,
+) -> str:
+    """POST ``content`` to ``url``: ``"<receipt> <status>"`` on a 2xx.
+
+    :raises lastresort.DeliveryDeferred: a passing failure.
+    :raises lastresort.DeliveryRefused: a refusal retrying cannot change.
+    """
+    try:
+        response = client.post(url, content=content, headers=dict(headers), timeout=timeout)
+    except httpx.TimeoutException:
+        raise lr.DeliveryDeferred(
+            f"no answer within {timeout} s from the receiver of {party}"
+        ) from None
+    except httpx.TransportError as exc:
+        raise lr.DeliveryDeferred(
+            f"{type(exc).__name__} reaching the receiver of {party}"
+        ) from None
+    status = response.status_code
+    if 200 <= status < 300:
+        return f"{receipt} {status}"
+    if status in TRANSIENT or status >= 500:
+        raise lr.DeliveryDeferred(
+            f"HTTP {status} from the receiver of {party}",
+            retry_after=retry_after(response.headers.get("retry-after"), datetime.now(UTC)),
+        )
+    # the outbox records a dead letter's exception type only: say here which status it was
+    log.warning("refused for good: HTTP %d from the receiver of %s", status, party)
+    raise lr.DeliveryRefused(f"HTTP {status} from the receiver of {party}")
