@@ -193,6 +193,7 @@ class Reply:
     hang: bool = False
 
 
+#: a reply that never comes: the receiver holds the request until it is shut down
 HANG = Reply(hang=True)
 
 
@@ -205,6 +206,7 @@ class Received:
     body: bytes
 
     def json(self) -> Any:
+        """The body, parsed as JSON."""
         return json.loads(self.body)
 
 

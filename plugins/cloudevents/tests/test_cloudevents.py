@@ -509,3 +509,44 @@ def test_the_receiver_helper_records_what_it_was_sent() -> None:
         assert httpx.post(rx.url + "/y", content=b"{}").status_code == 202
     assert [(r.path, r.json()) for r in rx.received] == [("/x", {"a": 1}), ("/y", {})]
     assert isinstance(rx, WebhookReceiver)
+
+
+NOW = datetime(2026, 10, 25, 1, 30, tzinfo=ZoneInfo("UTC"))  # the night clocks go back
+
+
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [
+        ("120", timedelta(seconds=120)),
+        (" 7 ", timedelta(seconds=7)),
+        ("Sun, 25 Oct 2026 01:32:00 GMT", timedelta(minutes=2)),
+        (None, None),
+        ("", None),
+        ("0", None),
+        ("-5", None),
+        ("1.5", None),
+        ("soon", None),
+        ("Sun, 25 Oct 2026 01:00:00 GMT", None),  # in the past
+        (str(400 * 86400), None),  # beyond any retry the outbox allows
+        ("٣", None),  # a non-ASCII digit is not a number of seconds
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_a_date(
+    header: str | None, wait: timedelta | None
+) -> None:
+    from lastresort_cloudevents._http import retry_after
+
+    assert retry_after(header, NOW) == wait
+
+
+def test_an_http_date_retry_after_is_honoured_through_the_outbox(store: lr.Store) -> None:
+    clock = lr.VirtualClock(START)
+    later = (datetime.now(ZoneInfo("UTC")) + timedelta(minutes=20)).strftime(
+        "%a, %d %b %Y %H:%M:%S GMT"
+    )
+    with receiver(Reply(503, {"Retry-After": later})) as rx:
+        eng = engine(store, clock, ce.CloudEventsDelivery(police(rx.url)))
+        eid = police_only(eng)
+        eng.deliver()
+    wait = the(eng, eid).next_attempt_at - clock.now()
+    assert timedelta(minutes=18) < wait <= timedelta(minutes=20)  # the date, in real time
