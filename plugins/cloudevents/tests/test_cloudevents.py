@@ -16,6 +16,7 @@ import lastresort_cloudevents as ce
 import pytest
 
 import lastresort as lr
+from lastresort.privacy import ROLE, is_bsn
 from lastresort.testing import HANG, Reply, WebhookReceiver
 from lastresort.testing import webhook_receiver as receiver
 
@@ -80,6 +81,10 @@ def check_body(body: Any) -> None:
     jsonschema.validate(body, CLOUDEVENT_SCHEMA, format_checker=jsonschema.FormatChecker())
     jsonschema.validate(body, LASTRESORT_EVENT)
     datetime.fromisoformat(body["time"])  # RFC 3339, whether or not a checker is installed
+    # lastresort.privacy's rules: only role-like keys and flags, no free text, no BSN
+    for value in body["data"].values():
+        assert isinstance(value, bool) or ROLE.fullmatch(value), value
+        assert not is_bsn(str(value))
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -22,6 +22,7 @@ import lastresort_zgw_notificaties as zgw
 import pytest
 
 import lastresort as lr
+from lastresort.privacy import ROLE, is_bsn
 from lastresort.testing import HANG, Reply
 from lastresort.testing import webhook_receiver as receiver
 
@@ -75,6 +76,10 @@ def check_body(body: Any) -> None:
         assert urlsplit(body[name]).scheme == "https"
         assert " " not in body[name]
     datetime.fromisoformat(body["aanmaakdatum"])
+    # lastresort.privacy's rules: only role-like keys and flags, no free text, no BSN
+    for value in body["kenmerken"].values():
+        assert isinstance(value, bool) or ROLE.fullmatch(value), value
+        assert not is_bsn(str(value))
 
 
 def decode(part: str) -> Any:
