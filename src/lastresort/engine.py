@@ -544,7 +544,9 @@ class Engine:
         so a hanging hook holds only its own; a call that exceeds
         :attr:`delivery_timeout` counts as a failed attempt. A failure is retried
         later with exponential backoff (:attr:`backoff`); after
-        :attr:`max_attempts` failures the notification is dead-lettered (recorded as
+        :attr:`max_attempts` failures (or at once when the hook raises
+        :class:`DeliveryRefused`; a :class:`DeliveryDeferred`'s ``retry_after`` is
+        honoured up to the backoff's cap) the notification is dead-lettered (recorded as
         :class:`NotificationDeadLettered` and never handed over again) and escalated
         to the parties responsible for the child (a ``NotificationQueued`` each,
         in the same commit). Nothing of it changes an encounter's state.
