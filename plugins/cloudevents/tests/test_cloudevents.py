@@ -555,3 +555,39 @@ def test_an_http_date_retry_after_is_honoured_through_the_outbox(store: lr.Store
         eng.deliver()
     wait = the(eng, eid).next_attempt_at - clock.now()
     assert timedelta(minutes=18) < wait <= timedelta(minutes=20)  # the date, in real time
+
+
+def test_two_workers_sharing_one_plugin_deliver_every_notification_once(tmp_path: Path) -> None:
+    import threading
+
+    clock = lr.VirtualClock(START)
+    with receiver() as rx:
+        plugin = ce.CloudEventsDelivery(config(rx.url))
+        first = engine(lr.SQLiteStore(tmp_path / "two.db"), clock, plugin)
+        second = engine(lr.SQLiteStore(tmp_path / "two.db"), clock, plugin)
+        expected = set()
+        for _ in range(20):
+            eid = first.open("taskforce", "counter").id
+            first.fire(eid, "call_expert", "counter")
+            expected |= {n.key for n in first.outbox(eid)}
+        start = threading.Barrier(2)
+        results: list[list[lr.Event]] = []
+
+        def work(eng: lr.Engine) -> None:
+            start.wait()
+            results.append(eng.deliver())
+
+        threads = [threading.Thread(target=work, args=(e,)) for e in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads)
+        plugin.close()
+        first.store.close()
+        second.store.close()
+    delivered = [e.key for out in results for e in out if isinstance(e, lr.NotificationDelivered)]
+    ids = [b["id"] for b in rx.bodies()]
+    assert len(expected) == 20
+    assert sorted(delivered) == sorted(expected)
+    assert sorted(ids) == sorted(expected)  # each posted once, by one worker or the other
