@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar, cast
 
 from attrs import frozen
 
-from .errors import InvalidArgument, LastResortError
+from .errors import InvalidArgument
 from .model import ACUTE_DANGER, PartyKind, Protocol
 
 __all__ = [
@@ -148,17 +148,48 @@ class DeliveryTimeout(TimeoutError):
     be running, and may still deliver: receivers drop repeats by key)."""
 
 
-class DeliveryRefused(LastResortError):
+def hand_over(call: Callable[[], T], timeout: float | None) -> T:
+    """``call()``, in a daemon thread when ``timeout`` is set: its result, or what it
+    raised; :class:`DeliveryTimeout` when it has not returned after ``timeout``
+    seconds (the thread is left to finish on its own, so a hanging hook never
+    holds the caller, nor the process at exit).
+
+    :param timeout: seconds, or ``None`` to call in this thread without a limit.
+    """
+    if timeout is None:
+        return call()
+    box: list[tuple[bool, Any]] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box.append((True, call()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, who decides
+            box.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="lastresort-deliver", daemon=True).start()
+    if not done.wait(timeout):
+        raise DeliveryTimeout(f"the delivery hook did not return within {timeout} s")
+    ok, value = box[0]
+    if ok:
+        return cast(T, value)
+    raise value
+
+
+class DeliveryRefused(Exception):
     """Raised by a ``lastresort_deliver`` hook when retrying cannot help: the receiver
     refused the notification for good (an HTTP 4xx other than 408 and 429, say). The
     outbox dead-letters it at once, after this one attempt, and escalates it like any
     dead letter (``error_kind`` is ``"DeliveryRefused"``, or the subclass's name).
 
-    The message is kept as the outbox row's ``last_error`` and logged: it must carry
-    no data about the child (a status code and a party are fine)."""
+    Like :class:`DeliveryTimeout`, a signal about a delivery, not an error lastresort
+    raises to its caller (so not a :class:`~lastresort.LastResortError`). Its message
+    must carry no data about the child (a status code and a party are fine)."""
 
 
-class DeliveryDeferred(LastResortError):
+class DeliveryDeferred(Exception):
     """Raised by a ``lastresort_deliver`` hook for a failure that may pass (HTTP 5xx,
     408, 429, a timeout, a refused connection) when the receiver said when to try again
     (``Retry-After``). The attempt counts as failed, as any other exception does; the
@@ -192,36 +223,6 @@ def retry_delay(backoff: Backoff, attempt: int, exc: BaseException) -> timedelta
     if isinstance(exc, DeliveryDeferred) and exc.retry_after is not None:
         delay = min(max(delay, exc.retry_after), backoff.cap)
     return delay
-
-
-def hand_over(call: Callable[[], T], timeout: float | None) -> T:
-    """``call()``, in a daemon thread when ``timeout`` is set: its result, or what it
-    raised; :class:`DeliveryTimeout` when it has not returned after ``timeout``
-    seconds (the thread is left to finish on its own, so a hanging hook never
-    holds the caller, nor the process at exit).
-
-    :param timeout: seconds, or ``None`` to call in this thread without a limit.
-    """
-    if timeout is None:
-        return call()
-    box: list[tuple[bool, Any]] = []
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            box.append((True, call()))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller, who decides
-            box.append((False, exc))
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="lastresort-deliver", daemon=True).start()
-    if not done.wait(timeout):
-        raise DeliveryTimeout(f"the delivery hook did not return within {timeout} s")
-    ok, value = box[0]
-    if ok:
-        return cast(T, value)
-    raise value
 
 
 def is_emergency(note: Notification, protocol: Protocol | None) -> bool:

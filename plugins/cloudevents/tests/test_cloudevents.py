@@ -217,7 +217,7 @@ def test_the_body_holds_no_personal_data(store: lr.Store) -> None:
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 429])
 def test_a_transient_status_is_retried_then_delivered_with_the_same_id(
-    store: lr.Store, status: int
+    store: lr.Store, status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = lr.VirtualClock(START)
     with receiver(Reply(status)) as rx:
@@ -226,7 +226,9 @@ def test_a_transient_status_is_retried_then_delivered_with_the_same_id(
         assert police_events(eng.deliver()) == []
         note = the(eng, eid)
         assert (note.attempts, note.pending) == (1, True)
-        assert note.last_error == f"DeliveryDeferred: HTTP {status} from the receiver of police"
+        assert note.last_error is not None
+        assert note.last_error.startswith("DeliveryDeferred")
+        assert f"HTTP {status} from the receiver of police" in caplog.text
         assert note.next_attempt_at == clock.now() + timedelta(seconds=30)  # the backoff
         clock.advance(timedelta(seconds=30))
         [delivered] = police_events(eng.deliver())
@@ -256,17 +258,21 @@ def test_retry_after_is_honoured(store: lr.Store) -> None:
     assert the(eng, eid).delivered_at is not None
 
 
-def test_a_refused_connection_is_retried(store: lr.Store) -> None:
+def test_a_refused_connection_is_retried(store: lr.Store, caplog: pytest.LogCaptureFixture) -> None:
     clock = lr.VirtualClock(START)
     eng = engine(store, clock, ce.CloudEventsDelivery(police(closed_port_url())))
     eid = police_only(eng)
     eng.deliver()
     note = the(eng, eid)
     assert (note.attempts, note.pending) == (1, True)
-    assert note.last_error == "DeliveryDeferred: ConnectError reaching the receiver of police"
+    assert note.last_error is not None
+    assert note.last_error.startswith("DeliveryDeferred")
+    assert "ConnectError reaching the receiver of police" in caplog.text
 
 
-def test_a_receiver_slower_than_the_plugin_timeout_is_retried(store: lr.Store) -> None:
+def test_a_receiver_slower_than_the_plugin_timeout_is_retried(
+    store: lr.Store, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = lr.VirtualClock(START)
     with receiver(HANG) as rx:
         eng = engine(store, clock, ce.CloudEventsDelivery(police(rx.url, timeout=0.2)))
@@ -470,7 +476,7 @@ def test_a_bad_environment_variable_is_named(env: dict[str, str], variable: str)
 
 
 def test_a_misconfigured_entry_point_fails_the_attempt_and_is_never_silent(
-    store: lr.Store, monkeypatch: pytest.MonkeyPatch
+    store: lr.Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv(ce.ENV + "URL", "http://127.0.0.1/hook")  # SOURCE and the rest missing
     clock = lr.VirtualClock(START)
@@ -481,7 +487,7 @@ def test_a_misconfigured_entry_point_fails_the_attempt_and_is_never_silent(
     assert (note.attempts, note.pending) == (1, True)
     assert note.last_error is not None
     assert note.last_error.startswith("InvalidArgument")
-    assert ce.ENV + "PROTOCOLS" in note.last_error or ce.ENV + "SOURCE" in note.last_error
+    assert ce.ENV + "PROTOCOLS" in caplog.text or ce.ENV + "SOURCE" in caplog.text
 
 
 def test_the_env_and_object_configurations_agree() -> None:

@@ -9,6 +9,7 @@ them at each delivery), or in code with :class:`CloudEventsConfig` and
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -270,6 +271,8 @@ class CloudEventsDelivery:
         )
 
 
+log = logging.getLogger(__name__)
+
 _cache: dict[tuple[tuple[str, str], ...], CloudEventsDelivery | None] = {}
 _cache_lock = threading.Lock()
 
@@ -290,5 +293,9 @@ def lastresort_deliver(notification: lr.Notification) -> str | None:
     variables say, and nothing when they are not set. A wrong setting raises
     :class:`lastresort.InvalidArgument` naming the variable: the notification is
     retried and, if it is not fixed, dead-lettered and escalated, never lost."""
-    plugin = from_env()
+    try:
+        plugin = from_env()
+    except lr.InvalidArgument as exc:  # the outbox keeps the type only: say which variable
+        log.error("not delivered, the configuration is wrong: %s", exc)
+        raise
     return None if plugin is None else plugin.lastresort_deliver(notification)

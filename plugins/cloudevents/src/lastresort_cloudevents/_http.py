@@ -63,21 +63,22 @@ def post(
     try:
         response = client.post(url, content=content, headers=dict(headers), timeout=timeout)
     except httpx.TimeoutException:
-        raise lr.DeliveryDeferred(
-            f"no answer within {timeout} s from the receiver of {party}"
-        ) from None
+        raise _deferred(f"no answer within {timeout} s from the receiver of {party}") from None
     except httpx.TransportError as exc:
-        raise lr.DeliveryDeferred(
-            f"{type(exc).__name__} reaching the receiver of {party}"
-        ) from None
+        raise _deferred(f"{type(exc).__name__} reaching the receiver of {party}") from None
     status = response.status_code
     if 200 <= status < 300:
         return f"{receipt} {status}"
     if status in TRANSIENT or status >= 500:
-        raise lr.DeliveryDeferred(
-            f"HTTP {status} from the receiver of {party}",
-            retry_after=retry_after(response.headers.get("retry-after"), datetime.now(UTC)),
-        )
-    # the outbox records a dead letter's exception type only: say here which status it was
-    log.warning("refused for good: HTTP %d from the receiver of %s", status, party)
-    raise lr.DeliveryRefused(f"HTTP {status} from the receiver of {party}")
+        wait = retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+        raise _deferred(f"HTTP {status} from the receiver of {party}", wait)
+    reason = f"HTTP {status} from the receiver of {party}"
+    log.warning("delivery refused for good: %s", reason)
+    raise lr.DeliveryRefused(reason)
+
+
+def _deferred(reason: str, wait: timedelta | None = None) -> lr.DeliveryDeferred:
+    # the outbox keeps the exception's type only: the reason is logged here (it names a
+    # status and a party, nothing about the child)
+    log.warning("delivery failed, to be retried: %s", reason)
+    return lr.DeliveryDeferred(reason, retry_after=wait)

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import math
 import os
 import re
@@ -319,6 +320,8 @@ class ZgwDelivery:
         )
 
 
+log = logging.getLogger(__name__)
+
 _cache: dict[tuple[tuple[str, str], ...], ZgwDelivery | None] = {}
 _cache_lock = threading.Lock()
 
@@ -339,5 +342,9 @@ def lastresort_deliver(notification: lr.Notification) -> str | None:
     and nothing when they are not set. A wrong setting raises
     :class:`lastresort.InvalidArgument` naming the variable: the notification is
     retried and, if it is not fixed, dead-lettered and escalated, never lost."""
-    plugin = from_env()
+    try:
+        plugin = from_env()
+    except lr.InvalidArgument as exc:  # the outbox keeps the type only: say which variable
+        log.error("not delivered, the configuration is wrong: %s", exc)
+        raise
     return None if plugin is None else plugin.lastresort_deliver(notification)
