@@ -197,6 +197,8 @@ PINNED_ALL = [
     "DeadlineGone",
     "DeadlineMissed",
     "DeadlineScheduled",
+    "DeliveryDeferred",
+    "DeliveryRefused",
     "Encounter",
     "EncounterClosed",
     "EncounterOpened",

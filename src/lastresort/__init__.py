@@ -45,7 +45,7 @@ from .events import (
     ResponsibilityTransferred,
     StepEntered,
 )
-from .outbox import Backoff, Notification
+from .outbox import Backoff, DeliveryDeferred, DeliveryRefused, Notification
 from .protocol.files import dump_protocol, load_packaged_protocol, load_protocol
 from .protocol.model import (
     Actor,
@@ -96,6 +96,8 @@ __all__ = [
     "DeadlineGone",
     "DeadlineMissed",
     "DeadlineScheduled",
+    "DeliveryDeferred",
+    "DeliveryRefused",
     "Encounter",
     "EncounterClosed",
     "EncounterOpened",

@@ -26,6 +26,8 @@ from .protocol.model import ACUTE_DANGER, PartyKind, Protocol
 __all__ = [
     "ESCALATED",
     "Backoff",
+    "DeliveryDeferred",
+    "DeliveryRefused",
     "DeliveryTimeout",
     "NotDelivered",
     "Notification",
@@ -34,6 +36,7 @@ __all__ = [
     "failure_text",
     "hand_over",
     "is_emergency",
+    "retry_delay",
 ]
 
 T = TypeVar("T")
@@ -199,6 +202,53 @@ def hand_over(call: Callable[[], T], timeout: float | None) -> T:
     if ok:
         return cast(T, value)
     raise value
+
+
+class DeliveryRefused(Exception):
+    """Raised by a ``lastresort_deliver`` hook when retrying cannot help: the receiver
+    refused the notification for good (an HTTP 4xx other than 408 and 429, say). The
+    outbox dead-letters it at once, after this one attempt, and escalates it like any
+    dead letter (``error_kind`` is ``"DeliveryRefused"``, or the subclass's name).
+
+    Like :class:`DeliveryTimeout`, a signal about a delivery, not an error lastresort
+    raises to its caller (so not a :class:`~lastresort.LastResortError`). Its message
+    must carry no data about the child (a status code and a party are fine)."""
+
+
+class DeliveryDeferred(Exception):
+    """Raised by a ``lastresort_deliver`` hook for a failure that may pass (HTTP 5xx,
+    408, 429, a timeout, a refused connection) when the receiver said when to try again
+    (``Retry-After``). The attempt counts as failed, as any other exception does; the
+    next one is not before ``retry_after``, nor before the engine's :class:`Backoff`
+    delay, and never later than the backoff's ``cap`` (a child's notification does not
+    wait longer because a receiver asks). ``max_attempts`` still bounds the attempts.
+
+    :param retry_after: the receiver's wait, a positive :class:`~datetime.timedelta`,
+        or ``None`` when it gave none (then this is just a transient failure).
+    :raises InvalidArgument: for a ``retry_after`` that is not ``None`` or a positive
+        timedelta.
+    """
+
+    def __init__(self, message: str, *, retry_after: timedelta | None = None) -> None:
+        if retry_after is not None and (
+            not isinstance(retry_after, timedelta) or retry_after <= timedelta(0)
+        ):
+            raise InvalidArgument(
+                call="DeliveryDeferred",
+                argument="retry_after",
+                problem=f"None or a timedelta of more than zero, not {type(retry_after).__name__}",
+            )
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+def retry_delay(backoff: Backoff, attempt: int, exc: BaseException) -> timedelta:
+    """The wait after failed attempt ``attempt``: the backoff's delay, or a
+    :class:`DeliveryDeferred`'s ``retry_after`` when that is longer, at most the cap."""
+    delay = backoff.delay(attempt)
+    if isinstance(exc, DeliveryDeferred) and exc.retry_after is not None:
+        delay = min(max(delay, exc.retry_after), backoff.cap)
+    return delay
 
 
 def is_emergency(note: Notification, protocol: Protocol | None) -> bool:

@@ -17,12 +17,17 @@ the scenario (see ``docs/scenarios.md``). pytest is imported only when it does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from attrs import field, frozen
 
 from .clock import Clock, VirtualClock
 from .engine.engine import Engine
@@ -38,13 +43,18 @@ if TYPE_CHECKING:
     import pytest
 
 __all__ = [
+    "HANG",
     "GuardPlugin",
+    "Received",
+    "Reply",
+    "WebhookReceiver",
     "assert_protocol_safe",
     "engine_for",
     "make_engine",
     "pytest_collect_file",
     "snapshot",
     "walk_happy_path",
+    "webhook_receiver",
     "with_guard",
 ]
 
@@ -249,3 +259,98 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
     file: pytest.Collector = ScenarioFile.from_parent(parent, path=file_path)
     return file
+
+
+# -- a webhook receiver for delivery plugins' tests -------------------------------------
+#
+# A real HTTP server in a thread, for tests of plugins that deliver over HTTP (see
+# plugins/cloudevents and plugins/zgw-notificaties): it answers each POST with the next
+# scripted reply and records what it was sent.
+@frozen
+class Reply:
+    """One scripted answer: a status and headers; ``hang`` blocks the answer until
+    the receiver is closed (a receiver that never answers)."""
+
+    status: int = 202
+    headers: Mapping[str, str] = field(factory=dict)
+    hang: bool = False
+
+
+#: a reply that never comes: the receiver holds the request until it is shut down
+HANG = Reply(hang=True)
+
+
+@frozen
+class Received:
+    """One POST a :class:`WebhookReceiver` was sent (header names in lowercase)."""
+
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body, parsed as JSON."""
+        return json.loads(self.body)
+
+
+class WebhookReceiver:
+    """A real HTTP server on 127.0.0.1 (a free port; its base URL is ``url``) for
+    tests of delivery plugins: each POST gets the next of ``replies``, ``202`` when they
+    run out, and is recorded in ``received``. Use :func:`webhook_receiver`."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = list(replies)
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
+        self.closing = threading.Event()
+        self.hanging = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                with receiver.lock:
+                    receiver.received.append(
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
+                    reply = receiver.replies.pop(0) if receiver.replies else Reply()
+                if reply.hang:
+                    receiver.hanging.set()
+                    receiver.closing.wait()
+                    return
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def bodies(self) -> list[Any]:
+        """The JSON bodies received, in order."""
+        with self.lock:
+            return [r.json() for r in self.received]
+
+
+@contextmanager
+def webhook_receiver(*replies: Reply) -> Iterator[WebhookReceiver]:
+    """A running :class:`WebhookReceiver`, shut down (and any hanging answer released) after."""
+    made = WebhookReceiver(list(replies))
+    thread = threading.Thread(
+        target=made.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield made
+    finally:
+        made.closing.set()
+        made.server.shutdown()
+        made.server.server_close()
+        thread.join(10)
+        assert not thread.is_alive()

@@ -42,6 +42,7 @@ from ..events import (
 )
 from ..outbox import (
     Backoff,
+    DeliveryRefused,
     NotDelivered,
     Notification,
     check_delivery_settings,
@@ -49,6 +50,7 @@ from ..outbox import (
     failure_text,
     hand_over,
     is_emergency,
+    retry_delay,
 )
 from ..privacy import FACT_NAME, describe, exception_kind
 from ..protocol.model import CLOCK, Actor, Encounter, Protocol, Transition
@@ -583,7 +585,9 @@ class Engine:
         so a hanging hook holds only its own; a call that exceeds
         :attr:`delivery_timeout` counts as a failed attempt. A failure is retried
         later with exponential backoff (:attr:`backoff`); after
-        :attr:`max_attempts` failures the notification is dead-lettered (recorded as
+        :attr:`max_attempts` failures (or at once when the hook raises
+        :class:`DeliveryRefused`; a :class:`DeliveryDeferred`'s ``retry_after`` is
+        honoured up to the backoff's cap) the notification is dead-lettered (recorded as
         :class:`NotificationDeadLettered` and never handed over again) and escalated
         to the parties responsible for the child (a ``NotificationQueued`` each,
         in the same commit). Nothing of it changes an encounter's state.
@@ -622,9 +626,9 @@ class Engine:
         try:
             receipt = hand_over(hand, self.delivery_timeout)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, never fatal
-            if attempt >= self.max_attempts:
+            if attempt >= self.max_attempts or isinstance(exc, DeliveryRefused):
                 return self._dead_letter(note, attempt, now, exc)
-            delay = self.backoff.delay(attempt)
+            delay = retry_delay(self.backoff, attempt, exc)
             # the hook's message could hold anything (a child's name): never kept
             error = failure_text(exc)
             self.store.failed(note.key, attempt, instant_after(now, delay), error)

@@ -152,7 +152,12 @@ def lastresort_deliver(notification: Notification) -> str | None:
     :param notification: what to deliver, to which party; ids and event names only.
     :returns: a short receipt (e.g. a provider's message id) when delivered.
         Raise to report a failure: the notification is retried with exponential
-        backoff, and the encounter is never changed by it.
+        backoff, and the encounter is never changed by it. Raise
+        :class:`~lastresort.DeliveryRefused` when retrying cannot help (it is
+        dead-lettered and escalated at once), :class:`~lastresort.DeliveryDeferred`
+        with ``retry_after`` to pass on the receiver's ``Retry-After``.
+        A hook that returns a receipt must leave the protocols (``notification.protocol``)
+        and parties it does not serve alone: return ``None`` for them.
     """
     raise NotImplementedError
 
