@@ -1,4 +1,4 @@
-"""The Store contract: one suite, run against MemoryStore and SQLiteStore alike.
+"""The Store contract: one suite, run against MemoryStore, SQLiteStore and PostgresStore alike.
 
 Every refusal is checked to change nothing (the whole store compared before and
 after), and a differential test drives both stores with the same random
@@ -17,6 +17,7 @@ import pytest
 
 import lastresort as lr
 from lastresort.store import Change
+from tests import pg_kit
 from tests.store_kit import ACTOR, START, Receipts, consistency_problems, moves, relay
 
 LEASE = timedelta(minutes=1)
@@ -30,7 +31,15 @@ def make_sqlite(tmp: Path) -> lr.Store:
     return lr.SQLiteStore(tmp / "contract.db", synchronous="NORMAL")
 
 
-STORES = [pytest.param(make_memory, id="memory"), pytest.param(make_sqlite, id="sqlite")]
+def make_postgres(_: Path) -> lr.Store:
+    return pg_kit.make_store()
+
+
+STORES = [
+    pytest.param(make_memory, id="memory"),
+    pytest.param(make_sqlite, id="sqlite"),
+    pytest.param(make_postgres, id="postgres"),
+]
 
 
 @pytest.fixture(params=STORES)

@@ -64,7 +64,7 @@ from .model import (
 )
 from .outbox import Backoff, Notification
 from .protocol_file import dump_protocol, load_packaged_protocol, load_protocol
-from .store import MemoryStore, PendingDeadline, SQLiteStore, Store
+from .store import MemoryStore, PendingDeadline, PostgresStore, SQLiteStore, Store
 from .validate import validate
 from .verify import Bound, PathStep, Property, PropertyResult, Report, Violation, verify
 
@@ -108,6 +108,7 @@ __all__ = [
     "PathStep",
     "PendingDeadline",
     "PluginLoadError",
+    "PostgresStore",
     "ProblemsError",
     "Property",
     "PropertyResult",

@@ -1,0 +1,72 @@
+"""The PostgreSQL server the tests run against: a fresh schema per store, dropped
+after each test, so that parallel runs never collide.
+
+The server is ``LASTRESORT_TEST_DSN`` (default ``postgresql://postgres@127.0.0.1:5432/test``,
+trust auth). When it cannot be reached the tests FAIL, naming the DSN and how to
+start one: the PostgreSQL store is never left untested silently.
+
+Importable as ``tests.pg_kit`` from tests and by path from child scripts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+import lastresort as lr
+
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+DSN = os.environ.get("LASTRESORT_TEST_DSN", DEFAULT_DSN)
+#: schemas made by this process and not yet dropped
+CREATED: list[str] = []
+
+HOW_TO_START = (
+    "start one, e.g. `apt-get install -y postgresql && pg_ctlcluster 15 main start`, with"
+    " trust auth for 127.0.0.1 and `createdb -U postgres test`; or point LASTRESORT_TEST_DSN"
+    " at another server"
+)
+
+
+class ServerMissing(Exception):
+    """The test server cannot be reached."""
+
+
+def connect(dsn: str = DSN) -> Any:
+    """An autocommit psycopg connection to the test server.
+
+    :raises ServerMissing: naming the DSN and how to start a server."""
+    import psycopg
+
+    try:
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise ServerMissing(
+            f"the PostgreSQL store tests need a server at {dsn}, which cannot be reached"
+            f" ({str(exc).strip().splitlines()[0] if str(exc).strip() else exc}): {HOW_TO_START}"
+        ) from exc
+
+
+def new_schema() -> str:
+    """A fresh schema name, remembered to be dropped (:func:`drop_created`)."""
+    name = f"lr_test_{secrets.token_hex(6)}"
+    CREATED.append(name)
+    return name
+
+
+def make_store(schema: str | None = None, **kw: Any) -> lr.PostgresStore:
+    """A PostgresStore in a fresh schema (or ``schema``, shared by several processes)."""
+    connect().close()  # fail with the clear message first
+    return lr.PostgresStore(DSN, schema=schema or new_schema(), **kw)
+
+
+def drop(schema: str) -> None:
+    with connect() as conn:
+        conn.execute("SET lock_timeout = '10s'")
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def drop_created() -> None:
+    """Drop every schema this process made."""
+    while CREATED:
+        drop(CREATED.pop())
