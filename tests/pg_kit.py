@@ -57,6 +57,7 @@ def new_schema() -> str:
 def make_store(schema: str | None = None, **kw: Any) -> lr.PostgresStore:
     """A PostgresStore in a fresh schema (or ``schema``, shared by several processes)."""
     connect().close()  # fail with the clear message first
+    kw.setdefault("synchronous_commit", "off")  # as the SQLite tests use NORMAL
     return lr.PostgresStore(DSN, schema=schema or new_schema(), **kw)
 
 

@@ -460,6 +460,15 @@ def test_memory_and_sqlite_give_the_same_answers(tmp_path: Path, seed: int) -> N
         sqlite.close()
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_memory_and_postgres_give_the_same_answers(tmp_path: Path, seed: int) -> None:
+    memory, postgres = lr.MemoryStore(), make_postgres(tmp_path)
+    try:
+        assert drive(memory, seed) == drive(postgres, seed)
+    finally:
+        postgres.close()
+
+
 def test_the_demo_runs_the_same_on_both_stores(tmp_path: Path) -> None:
     from lastresort.demo import DEMO_START, run_demo
 
@@ -471,11 +480,11 @@ def test_the_demo_runs_the_same_on_both_stores(tmp_path: Path) -> None:
         )
         return list(run_demo(engine, "taskforce", clock).timeline)
 
-    assert run(lr.MemoryStore()) == run(make_sqlite(tmp_path))
+    assert run(lr.MemoryStore()) == run(make_sqlite(tmp_path)) == run(make_postgres(tmp_path))
 
 
 def test_both_stores_satisfy_the_protocol(tmp_path: Path) -> None:
-    for make in (make_memory, make_sqlite):
+    for make in (make_memory, make_sqlite, make_postgres):
         made: Callable[[Path], lr.Store] = make
         assert isinstance(made(tmp_path), lr.Store)
 

@@ -84,6 +84,7 @@ __all__ = [
 _INSTALL = "pip install 'lastresort[postgres]'"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+_SYNC = ("on", "remote_apply", "remote_write", "local", "off")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -277,7 +278,10 @@ class _Connections:
     closes, a connection it inherited), autocommit, with the store's search_path
     and lock_timeout."""
 
-    def __init__(self, dsn: str, schema: str | None, lock_timeout: float, name: str) -> None:
+    def __init__(
+        self, dsn: str, schema: str | None, lock_timeout: float, synchronous: str, name: str
+    ) -> None:
+        self.synchronous = synchronous
         self.dsn = dsn
         self.schema = schema
         self.lock_timeout = lock_timeout
@@ -302,6 +306,7 @@ class _Connections:
         if self.schema is not None:
             conn.execute(f'SET search_path TO "{self.schema}"')
         conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
+        conn.execute(f"SET synchronous_commit = {self.synchronous}")
         held = self._local.held = _Held(conn, pid)
         with self._lock:
             self._open.add(held)
@@ -446,13 +451,26 @@ class PostgresStore:
         lowercase SQL name.
     :param lock_timeout: seconds to wait for a row lock another transaction holds
         before failing with :class:`StoreError` (nothing written).
+    :param synchronous_commit: the server's ``synchronous_commit`` for the store's
+        transactions: ``"on"`` (default: a returned commit survives a crash of the
+        server and the host), ``"remote_apply"``/``"remote_write"`` (also waits for a
+        synchronous standby), ``"local"``, or ``"off"`` (survives a crash of the
+        application, may lose the last commits if the server crashes; faster: what
+        SQLite's ``synchronous="NORMAL"`` is to its file).
     :raises InvalidArgument: for a ``dsn`` that is not a string, a ``schema`` that is
         not a plain name, a negative ``lock_timeout``.
     :raises StoreError: when psycopg is not installed, the server cannot be reached,
         or the schema is not a lastresort store or was written by a newer lastresort.
     """
 
-    def __init__(self, dsn: str, *, schema: str | None = None, lock_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        lock_timeout: float = 10.0,
+        synchronous_commit: str = "on",
+    ) -> None:
         if not isinstance(dsn, str) or not dsn.strip():
             raise InvalidArgument(
                 call="PostgresStore",
@@ -476,11 +494,18 @@ class PostgresStore:
                 argument="lock_timeout",
                 problem="a number of seconds from 0 to a day",
             )
+        if synchronous_commit not in _SYNC:
+            raise InvalidArgument(
+                call="PostgresStore",
+                argument="synchronous_commit",
+                problem=f"one of {', '.join(_SYNC)}",
+            )
         self.dsn = dsn
         self.schema = schema
         self.lock_timeout = float(lock_timeout)
+        self.synchronous_commit = synchronous_commit
         pg = _psycopg()
-        self._db = _Connections(dsn, schema, self.lock_timeout, repr(self))
+        self._db = _Connections(dsn, schema, self.lock_timeout, synchronous_commit, repr(self))
         try:
             conn = self._db.get() if schema is None else self._create_schema(pg)
             pg_upgrade(conn, name=self._where())
