@@ -20,6 +20,7 @@ DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 DSN = os.environ.get("LASTRESORT_TEST_DSN", DEFAULT_DSN)
 #: schemas made by this process and not yet dropped
 CREATED: list[str] = []
+_REACHED: list[str] = []
 
 HOW_TO_START = (
     "start one, e.g. `apt-get install -y postgresql && pg_ctlcluster 15 main start`, with"
@@ -56,7 +57,9 @@ def new_schema() -> str:
 
 def make_store(schema: str | None = None, **kw: Any) -> lr.PostgresStore:
     """A PostgresStore in a fresh schema (or ``schema``, shared by several processes)."""
-    connect().close()  # fail with the clear message first
+    if not _REACHED:
+        connect().close()  # fail with the clear message first
+        _REACHED.append(DSN)
     kw.setdefault("synchronous_commit", "off")  # as the SQLite tests use NORMAL
     return lr.PostgresStore(DSN, schema=schema or new_schema(), **kw)
 
