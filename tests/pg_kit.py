@@ -15,6 +15,7 @@ import secrets
 from typing import Any
 
 import lastresort as lr
+import lastresort.audit
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 DSN = os.environ.get("LASTRESORT_TEST_DSN", DEFAULT_DSN)
@@ -23,9 +24,9 @@ CREATED: list[str] = []
 _REACHED: list[str] = []
 
 HOW_TO_START = (
-    "start one, e.g. `apt-get install -y postgresql && pg_ctlcluster 15 main start`, with"
-    " trust auth for 127.0.0.1 and `createdb -U postgres test`; or point LASTRESORT_TEST_DSN"
-    " at another server"
+    "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+    " (or install PostgreSQL with trust auth for 127.0.0.1 and `createdb -U postgres test`),"
+    " or point LASTRESORT_TEST_DSN at another server"
 )
 
 
@@ -72,5 +73,36 @@ def drop(schema: str) -> None:
 
 def drop_created() -> None:
     """Drop every schema this process made."""
+    for store in _REUSED:
+        store.close()
+    _REUSED.clear()
     while CREATED:
         drop(CREATED.pop())
+
+
+_TABLES = ("events", "ledger", "deadlines", "outbox", "encounters")
+
+
+def emptied(store: lr.PostgresStore) -> lr.PostgresStore:
+    """``store`` with every row deleted and its ledger started again: a fresh store
+    without the cost of a new schema (for tests that make hundreds)."""
+    with connect() as conn, conn.transaction():
+        conn.execute(f'SET search_path TO "{store.schema}"')
+        for table in _TABLES:
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("UPDATE ledger_head SET n = 0, link = %s", (lr.audit.GENESIS,))
+    return store
+
+
+_REUSED: list[lr.PostgresStore] = []
+
+
+def reused_store() -> lr.PostgresStore:
+    """One PostgresStore per test, emptied each time it is asked for again (the
+    previous user must be done with it). Dropped with the test's schemas."""
+    if _REUSED and _REUSED[0].schema in CREATED:
+        return emptied(_REUSED[0])
+    for old in _REUSED:
+        old.close()
+    _REUSED[:] = [make_store()]
+    return _REUSED[0]
