@@ -73,8 +73,6 @@ def drop(schema: str) -> None:
 
 def drop_created() -> None:
     """Drop every schema this process made."""
-    for store in _REUSED:
-        store.close()
     _REUSED.clear()
     while CREATED:
         drop(CREATED.pop())
@@ -94,15 +92,15 @@ def emptied(store: lr.PostgresStore) -> lr.PostgresStore:
     return store
 
 
-_REUSED: list[lr.PostgresStore] = []
+_REUSED: list[str] = []
 
 
-def reused_store() -> lr.PostgresStore:
-    """One PostgresStore per test, emptied each time it is asked for again (the
-    previous user must be done with it). Dropped with the test's schemas."""
-    if _REUSED and _REUSED[0].schema in CREATED:
-        return emptied(_REUSED[0])
-    for old in _REUSED:
-        old.close()
-    _REUSED[:] = [make_store()]
-    return _REUSED[0]
+def reused_store(**kw: Any) -> lr.PostgresStore:
+    """A new PostgresStore on the test's one reused schema, emptied first (whoever used
+    it before must be done with it). Dropped with the test's schemas."""
+    if _REUSED and _REUSED[0] in CREATED:
+        store = make_store(_REUSED[0], **kw)
+        return emptied(store)
+    store = make_store(**kw)
+    _REUSED[:] = [str(store.schema)]
+    return store

@@ -32,7 +32,7 @@ def make_sqlite(tmp: Path) -> lr.Store:
 
 
 def make_postgres(_: Path) -> lr.Store:
-    return pg_kit.make_store()
+    return pg_kit.reused_store()  # one schema per test, emptied per use
 
 
 STORES = [

@@ -69,6 +69,7 @@ class TwoStores(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.sqlite.close()
+        self.postgres.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def both(self, call: Callable[[lr.Store], Any]) -> tuple[str, Any]:

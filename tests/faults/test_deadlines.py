@@ -45,7 +45,8 @@ def make_sqlite(tmp: Path) -> lr.Store:
 
 
 def make_postgres(_: Path) -> lr.Store:
-    return pg_kit.make_store()
+    # every test here uses one store at a time: one schema per test, emptied per use
+    return pg_kit.reused_store()
 
 
 STORES = [
