@@ -104,3 +104,19 @@ def reused_store(**kw: Any) -> lr.PostgresStore:
     store = make_store(**kw)
     _REUSED[:] = [str(store.schema)]
     return store
+
+
+def all_rows(store: lr.PostgresStore) -> bytes:
+    """Every row of every table of the store's schema, as text."""
+    with connect() as conn:
+        conn.execute(f'SET search_path TO "{store.schema}"')
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema()"
+            )
+        ]
+        return b"".join(
+            str(row).encode() for t in tables for row in conn.execute(f"SELECT * FROM {t}")
+        )
