@@ -392,7 +392,7 @@ def test_four_workers_on_shared_encounters_lose_nothing_and_fire_nothing_twice(
 ) -> None:
     store, ids_file = _shared(tmp_path)
     outs = [tmp_path / f"w{i}.jsonl" for i in range(4)]
-    children = _workers(str(store.schema), ids_file, outs, ops=150)
+    children = _workers(str(store.schema), ids_file, outs, ops=100)
     audits = 0
     while any(c.poll() is None for c in children):
         assert store.verify().ok  # a consistent view while four write
