@@ -425,3 +425,26 @@ def test_workers_killed_at_random_points_lose_nothing_acknowledged(tmp_path: Pat
     survivor.deliver()
     _check(store, outs, complete=False)
     store.close()
+
+
+def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone() -> None:
+    import multiprocessing
+
+    store = pg_kit.make_store()
+    engine = engine_on(store)
+    eid = engine.open("relay", "counter").id  # the parent's connection exists now
+    parent_pid = store._db.get().info.backend_pid
+
+    def child() -> None:
+        engine.fire(eid, "go", "counter")  # the same store object, in another process
+        assert store._db.get().info.backend_pid != parent_pid
+        store.close()
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(60)
+    assert process.exitcode == 0
+    assert store._db.get().info.backend_pid == parent_pid  # still the parent's session
+    assert engine.get(eid).state == "room"
+    assert store.verify().ok
+    store.close()
