@@ -108,8 +108,13 @@ def reused_store(**kw: Any) -> lr.PostgresStore:
 
 def all_rows(store: lr.PostgresStore) -> bytes:
     """Every row of every table of the store's schema, as text."""
+    return all_rows_of(str(store.schema))
+
+
+def all_rows_of(schema: str) -> bytes:
+    """Every row of every table of ``schema``, as text, in a stable order."""
     with connect() as conn:
-        conn.execute(f'SET search_path TO "{store.schema}"')
+        conn.execute(f'SET search_path TO "{schema}"')
         tables = [
             r[0]
             for r in conn.execute(
@@ -118,5 +123,7 @@ def all_rows(store: lr.PostgresStore) -> bytes:
             )
         ]
         return b"".join(
-            str(row).encode() for t in tables for row in conn.execute(f"SELECT * FROM {t}")
+            str(row).encode()
+            for t in sorted(tables)
+            for row in conn.execute(f"SELECT * FROM {t} ORDER BY 1")
         )

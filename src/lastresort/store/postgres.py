@@ -994,7 +994,7 @@ class _AuditConnection:
                 " WHERE table_schema = current_schema() AND table_name = %s",
                 (pragma.group(1),),
             )
-        return self.conn.execute(sql.replace("?", "%s"), args)
+        return self.conn.execute(sql.replace("%", "%%").replace("?", "%s"), args)
 
 
 def verify_postgres(
