@@ -272,7 +272,30 @@ TAMPERING = {
     "the state edited": "UPDATE encounters SET state = 'with_expert'",
     "a ledger row": "UPDATE ledger SET link = repeat('0', 64) WHERE n = 1",
     "a lease a century": "UPDATE deadlines SET lease_us = 9000000000000000",
+    "a deleted ledger row": "DELETE FROM ledger WHERE n = 2",
 }
+
+
+def test_an_anchor_detects_a_store_cut_back_to_an_earlier_state(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store = pg_kit.make_store()
+    engine, eid = _run(store)
+    head = store.verify().head
+    assert head is not None
+    engine.fire(eid, "go" if engine.get(eid).state == "desk" else "back", "counter")  # later
+    args = ["audit", "verify", "--dsn", pg_kit.DSN, "--schema", str(store.schema)]
+    anchor = f"{head[0]}:{head[1]}"
+    assert cli([*args, "--anchor", anchor]) == 0
+    capsys.readouterr()
+    # a restore to an earlier point, forged consistently: the whole store rebuilt with
+    # other content from the anchor's row on
+    conn = store._db.get()
+    with conn.transaction():
+        conn.execute("UPDATE ledger SET link = repeat('a', 64) WHERE n = %s", (head[0],))
+    assert cli([*args, "--anchor", anchor]) == 1
+    assert f"no longer holds anchor {head[0]}" in capsys.readouterr().out
+    store.close()
 
 
 def test_audit_verify_on_a_dsn_passes_and_names_every_tampering(
