@@ -83,8 +83,22 @@ def test_a_missing_server_fails_the_tests_naming_the_dsn_and_how_to_start_one() 
 
 def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
     with pytest.raises(lr.StoreError) as caught:
-        lr.PostgresStore("postgresql://someone:s3cret@127.0.0.1:1/test")
+        lr.PostgresStore("postgresql://someone:s3cret@127.0.0.1:1/test", schema="lr_x")
     assert "s3cret" not in str(caught.value)
+    assert "cannot open PostgreSQL schema lr_x" in str(caught.value)
+    assert "Connection refused" in str(caught.value)
+
+
+def test_a_lock_timeout_of_zero_fails_at_once_instead_of_waiting_for_ever() -> None:
+    store = pg_kit.make_store(lock_timeout=0)
+    engine = engine_on(store)
+    eid = engine.open("relay", "counter").id
+    with pg_kit.connect() as other, other.transaction():
+        other.execute(f'SET search_path TO "{store.schema}"')
+        other.execute("SELECT 1 FROM encounters WHERE id = %s FOR UPDATE", (eid,))
+        with pytest.raises(lr.StoreError, match="LockNotAvailable"):
+            engine.fire(eid, "go", "counter")
+    store.close()
 
 
 @pytest.mark.parametrize(

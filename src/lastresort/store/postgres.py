@@ -305,7 +305,8 @@ class _Connections:
         conn: psycopg.Connection[Any] = pg.connect(self.dsn, autocommit=True)
         if self.schema is not None:
             conn.execute(f'SET search_path TO "{self.schema}"')
-        conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
+        # 0 would mean "wait for ever" to PostgreSQL: the shortest wait there is instead
+        conn.execute(f"SET lock_timeout = {max(1, int(self.lock_timeout * 1000))}")
         conn.execute(f"SET synchronous_commit = {self.synchronous}")
         held = self._local.held = _Held(conn, pid)
         with self._lock:
@@ -506,13 +507,16 @@ class PostgresStore:
         self.synchronous_commit = synchronous_commit
         pg = _psycopg()
         self._db = _Connections(dsn, schema, self.lock_timeout, synchronous_commit, repr(self))
+        where = f"PostgreSQL schema {schema or '(search_path)'}"
         try:
             conn = self._db.get() if schema is None else self._create_schema(pg)
-            pg_upgrade(conn, name=self._where())
+            where = self._where()
+            pg_upgrade(conn, name=where)
         except pg.Error as exc:
             self.close()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreError(
-                problem=f"cannot open {self._where()} as a lastresort store: {exc}".strip()
+                problem=f"cannot open {where} as a lastresort store: {type(exc).__name__}: {first}"
             ) from exc
         except BaseException:
             self.close()
