@@ -262,6 +262,54 @@ def test_a_deadlock_between_two_transactions_is_a_store_error_and_changes_nothin
     store.close()
 
 
+class _FailingAt:
+    """The store's connection, raising ``error`` at the statement that contains
+    ``where`` (after every earlier statement of the transaction ran)."""
+
+    def __init__(self, conn: Any, where: str, error: Exception) -> None:
+        self.conn, self.where, self.error = conn, where, error
+
+    def execute(self, sql: str, args: Any = ()) -> Any:
+        if self.where in sql:
+            raise self.error
+        return self.conn.execute(sql, args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+@pytest.mark.parametrize(
+    "error",
+    ["SerializationFailure", "DeadlockDetected", "OperationalError"],
+)
+@pytest.mark.parametrize("where", ["UPDATE ledger_head", "DELETE FROM deadlines WHERE id ="])
+def test_a_transient_error_at_the_end_of_a_commit_is_a_store_error_and_writes_nothing(
+    error: str, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    store = pg_kit.make_store()
+    clock = lr.VirtualClock(START)
+    engine = engine_on(store, clock)
+    eid = engine.open("relay", "counter").id
+    clock.advance(timedelta(minutes=31))  # the desk deadline is due: tick consumes it
+    before = snapshot(store)
+    real = store._db.get()
+    failing = _FailingAt(real, where, getattr(psycopg.errors, error, psycopg.OperationalError)())
+    monkeypatch.setattr(store._db, "get", lambda: failing)
+    fired = engine.tick()  # a store error while firing: the deadline stays pending
+    assert not any(isinstance(e, lr.DeadlineMissed) for e in fired)
+    with pytest.raises(lr.StoreError, match=error):
+        engine.fire(eid, "go", "counter")
+    monkeypatch.undo()
+    assert snapshot(store) == before
+    assert store.verify().ok
+    clock.advance(timedelta(minutes=2))  # past the claim's lease
+    assert [e.kind for e in engine.tick() if isinstance(e, lr.DeadlineMissed)] == ["DeadlineMissed"]
+    assert store.verify().ok
+    store.close()
+
+
 # -- the audit, and tampering in SQL ---------------------------------------------------
 
 
