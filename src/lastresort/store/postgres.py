@@ -631,11 +631,11 @@ class PostgresStore:
         row = conn.execute("SELECT n, link FROM ledger_head FOR UPDATE").fetchone()
         assert row is not None  # created with the schema
         n, link = int(row[0]) + 1, ledger_link(row[1], eid, seq, head)
-        conn.execute(
-            "INSERT INTO ledger (n, encounter_id, seq, hash, link) VALUES (%s, %s, %s, %s, %s)",
-            (n, eid, seq, head, link),
+        conn.execute(  # one round trip for both
+            "WITH moved AS (UPDATE ledger_head SET n = %s, link = %s)"
+            " INSERT INTO ledger (n, encounter_id, seq, hash, link) VALUES (%s, %s, %s, %s, %s)",
+            (n, link, n, eid, seq, head, link),
         )
-        conn.execute("UPDATE ledger_head SET n = %s, link = %s", (n, link))
 
     def timeline(self, encounter_id: str) -> list[Event]:
         check_text("timeline", "encounter_id", encounter_id)
