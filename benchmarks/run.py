@@ -17,10 +17,13 @@ Areas (in this order; pick some with ``--only``):
 - ``open``     ``Engine.open`` with 1k/10k/100k encounters open; bytes per open encounter;
 - ``sqlite``   durable ``Engine.fire`` on SQLiteStore next to raw SQLite transactions;
 - ``verify``   the verifier on a generated 200-step protocol;
-- ``simulate`` Monte Carlo cost per event next to ``Engine.fire``; 1 and 2 workers.
+- ``simulate`` Monte Carlo cost per event next to ``Engine.fire``; 1 and 2 workers;
+- ``postgres`` durable ``Engine.fire`` on PostgresStore next to raw PostgreSQL
+  transactions of the same shape, 1 and 4 worker processes (needs the server:
+  without one the row says so, naming the DSN).
 
 The measurements live in the per-area scripts (anchors.py, bench_engine.py,
-bench_open.py, bench_store.py, bench_verify.py, bench_simulate.py; each also runs
+bench_open.py, bench_store.py, bench_verify.py, bench_simulate.py, bench_postgres.py; each also runs
 alone); this script runs them together and judges every target. profiles.py shows
 why a target is missed.
 
@@ -48,6 +51,7 @@ from typing import Any
 import anchors
 import bench_engine
 import bench_open
+import bench_postgres
 import bench_simulate
 import bench_store
 import bench_verify
@@ -56,7 +60,7 @@ from profiles import PROFILES, profile
 
 import lastresort as lr
 
-AREAS = ("events", "add_model", "open", "sqlite", "verify", "simulate")
+AREAS = ("events", "add_model", "open", "sqlite", "verify", "simulate", "postgres")
 LASTRESORT = "lastresort Engine.fire (MemoryStore)"
 RAW = "transitions: one shared Machine, reused model"
 KB = 1024
@@ -429,6 +433,43 @@ def area_simulate(report: Report) -> None:
     )
 
 
+# -- 7. PostgresStore ----------------------------------------------------------------------
+
+
+def area_postgres(report: Report) -> None:
+    title = (
+        "7. PostgresStore: durable Engine.fire next to raw PostgreSQL transactions"
+        " (synchronous_commit = on; bench_store.py's two-step protocol)"
+    )
+    header = ("workers", "raw PostgreSQL tx/s", "Engine.fire/s", "µs per fire", "fire ÷ raw")
+    try:
+        results = bench_postgres.measure(report.quick)
+    except bench_postgres.Unreachable as exc:
+        table(title, header, [("-", "not measured", "-", "-", "-")])
+        print(f"PostgresStore not measured: {exc}")
+        report.figures["postgres"] = {"not_measured": str(exc)}
+        add(
+            report,
+            [
+                Target(
+                    "postgres", "PostgresStore measured", "no server", "-", "-", "a server", False
+                )
+            ],
+        )
+        return
+    table(
+        title,
+        header,
+        [
+            (str(w), f"{raw:,.0f}", f"{fire:,.0f}", f"{1e6 / fire:.0f}", f"{fire / raw:.0%}")
+            for w, (raw, fire) in results.items()
+        ],
+    )
+    report.figures["postgres"] = {
+        str(w): {"raw_tx_per_s": raw, "fire_per_s": fire} for w, (raw, fire) in results.items()
+    }
+
+
 RUN: dict[str, Callable[[Report], None]] = {
     "events": area_events,
     "add_model": area_add_model,
@@ -436,6 +477,7 @@ RUN: dict[str, Callable[[Report], None]] = {
     "sqlite": area_sqlite,
     "verify": area_verify,
     "simulate": area_simulate,
+    "postgres": area_postgres,
 }
 
 

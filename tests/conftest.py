@@ -38,3 +38,13 @@ def engine(clock: lr.VirtualClock, taskforce: lr.Protocol) -> Iterator[lr.Engine
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+@pytest.fixture(autouse=True)
+def _drop_postgres_schemas() -> Iterator[None]:
+    """Every schema a test made on the PostgreSQL test server goes with the test."""
+    from tests import pg_kit
+
+    yield
+    if pg_kit.CREATED:
+        pg_kit.drop_created()

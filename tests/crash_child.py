@@ -3,7 +3,8 @@ the id of every event the engine returned, until it is killed with SIGKILL.
 
 Started once as ``python tests/crash_child.py``, it imports everything and then,
 for every line ``run DB SEED MINUTES`` on stdin, forks a worker (so that 200 kills
-do not cost 200 interpreter start-ups). The worker opens its own SQLiteStore and
+do not cost 200 interpreter start-ups). ``DB`` is a file, or ``pg:SCHEMA`` for a
+PostgresStore on the test server. The worker opens its own store and
 engine, prints ``ready PID``, then for every event returned by ``open``, ``fire``,
 ``tick`` or ``deliver`` prints ``ev ENCOUNTER SEQ KIND``, each line written with
 one ``os.write`` after the call returned. When the worker is gone, the parent
@@ -29,12 +30,21 @@ def say(line: str) -> None:
     os.write(1, (line + "\n").encode())
 
 
+def _store(db: str) -> lr.Store:
+    """``pg:SCHEMA`` is a PostgresStore on the test server; anything else a file."""
+    if db.startswith("pg:"):
+        from tests import pg_kit
+
+        return lr.PostgresStore(pg_kit.DSN, schema=db[3:])
+    return lr.SQLiteStore(db)
+
+
 def work(db: str, seed: int, minutes: int, protocol: lr.Protocol) -> None:
     rng = random.Random(seed)
     clock = lr.VirtualClock(START + timedelta(minutes=minutes))
     engine = lr.Engine(
         protocols=[protocol],
-        store=lr.SQLiteStore(db),
+        store=_store(db),
         clock=clock,
         plugins=[Receipts()],
         entry_points=False,

@@ -223,6 +223,7 @@ PINNED_ALL = [
     "PathStep",
     "PendingDeadline",
     "PluginLoadError",
+    "PostgresStore",
     "ProblemsError",
     "Property",
     "PropertyResult",

@@ -167,6 +167,34 @@ def test_simulate_table_has_the_anchor_and_both_worker_counts(
         assert re.fullmatch(rf"{NUMBER} enc/s\s+{NUMBER}x", row(text, label))
 
 
+def test_postgres_table_has_one_and_four_workers(quick: tuple[str, dict[str, Any]]) -> None:
+    out, figures = quick
+    text = section(out, 7)
+    for workers in ("1", "4"):
+        cells = row(text, workers)
+        assert re.fullmatch(rf"{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+\d+%", cells), cells
+        assert figures["figures"]["postgres"][workers]["fire_per_s"] > 0
+
+
+def test_a_missing_postgres_server_is_named_in_its_row_and_crashes_nothing() -> None:
+    dsn = "postgresql://postgres@127.0.0.1:1/test"
+    done = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--only", "postgres"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "LASTRESORT_BENCH_DSN": dsn},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    text = section(done.stdout, 7)
+    assert row(text, "-").startswith("not measured")
+    assert f"PostgresStore not measured: no PostgreSQL server at {dsn}" in text
+    assert "PostgresStore measured" in done.stdout.split("Summary: every target")[1]
+
+
 def test_summary_lists_every_target_once_as_met_or_not(quick: tuple[str, dict[str, Any]]) -> None:
     out, figures = quick
     summary = out[out.index("\nSummary: every target\n") :]

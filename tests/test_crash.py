@@ -1,5 +1,6 @@
-"""Crash test: a child fires events in a loop on a store file and prints every event
-id it got back; it is killed with SIGKILL at a random moment, 200 times. After
+"""Crash test: a child fires events in a loop on a store file (or a PostgreSQL
+schema) and prints every event id it got back; it is killed with SIGKILL at a
+random moment, 200 times (20 on PostgreSQL). After
 every kill, every printed event is in the store, no encounter is half-stepped,
 and ``audit verify`` passes. The next child resumes on the same file (the file is
 renewed every 20 kills so that the checks stay quick)."""
@@ -19,6 +20,8 @@ import pytest
 
 import lastresort as lr
 from lastresort.store.audit import verify
+from lastresort.store.postgres import verify_postgres
+from tests import pg_kit
 from tests.store_kit import consistency_problems
 
 CHILD = Path(__file__).with_name("crash_child.py")
@@ -48,15 +51,39 @@ def zygote() -> Iterator[subprocess.Popen[str]]:
     proc.wait(timeout=30)
 
 
+def _open(db: Path | str) -> lr.Store:
+    if isinstance(db, str):
+        return pg_kit.make_store(db.removeprefix("pg:"))
+    return lr.SQLiteStore(db)
+
+
+def _verify(db: Path | str) -> lr.AuditReport:
+    if isinstance(db, str):
+        return verify_postgres(pg_kit.DSN, schema=db.removeprefix("pg:"))
+    return verify(db)
+
+
+@pytest.mark.parametrize(
+    ("kind", "kills"),
+    # PostgreSQL: fewer kills (each costs a server round of checks), the same checks
+    [("sqlite", KILLS), ("postgres", 20)],
+)
 def test_sigkill_200_times_loses_nothing_and_leaves_no_half_step(
-    zygote: subprocess.Popen[str], tmp_path: Path
+    zygote: subprocess.Popen[str], tmp_path: Path, kind: str, kills: int
 ) -> None:
     rng = random.Random(20140127)
     assert zygote.stdin is not None
     assert zygote.stdout is not None
     printed_total = 0
-    for kill in range(KILLS):
-        db = tmp_path / f"crash-{kill // KILLS_PER_FILE}.db"
+    schemas = [pg_kit.new_schema() for _ in range(kills // KILLS_PER_FILE)]
+    for kill in range(kills):
+        db: Path | str = (
+            tmp_path / f"crash-{kill // KILLS_PER_FILE}.db"
+            if kind == "sqlite"
+            else f"pg:{schemas[kill // KILLS_PER_FILE]}"
+        )
+        if isinstance(db, str) and kill % KILLS_PER_FILE == 0:
+            _open(db).close()  # the schema exists before the first worker (no race)
         zygote.stdin.write(f"run {db} {kill} {kill * 90}\n")
         zygote.stdin.flush()
         first = zygote.stdout.readline().split()
@@ -85,12 +112,15 @@ def test_sigkill_200_times_loses_nothing_and_leaves_no_half_step(
                 killed = True
         printed_total += len(printed)
 
-        with lr.SQLiteStore(db) as store:
-            for eid, seq, kind in printed:
+        store = _open(db)
+        try:
+            for eid, seq, what in printed:
                 timeline = store.timeline(eid)
                 assert len(timeline) >= seq, f"kill {kill}: {eid} #{seq} was lost"
-                assert timeline[seq - 1].kind == kind
+                assert timeline[seq - 1].kind == what
             assert consistency_problems(store) == [], f"kill {kill}"
-        report = verify(db)
+        finally:
+            store.close()
+        report = _verify(db)
         assert report.ok, f"kill {kill}: {[str(p) for p in report.problems]}"
-    assert printed_total >= KILLS  # every child did real work before its kill
+    assert printed_total >= kills  # every child did real work before its kill

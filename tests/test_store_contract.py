@@ -1,4 +1,4 @@
-"""The Store contract: one suite, run against MemoryStore and SQLiteStore alike.
+"""The Store contract: one suite, run against MemoryStore, SQLiteStore and PostgresStore alike.
 
 Every refusal is checked to change nothing (the whole store compared before and
 after), and a differential test drives both stores with the same random
@@ -17,6 +17,7 @@ import pytest
 
 import lastresort as lr
 from lastresort.store import Change
+from tests import pg_kit
 from tests.store_kit import ACTOR, START, Receipts, consistency_problems, moves, relay
 
 LEASE = timedelta(minutes=1)
@@ -30,7 +31,15 @@ def make_sqlite(tmp: Path) -> lr.Store:
     return lr.SQLiteStore(tmp / "contract.db", synchronous="NORMAL")
 
 
-STORES = [pytest.param(make_memory, id="memory"), pytest.param(make_sqlite, id="sqlite")]
+def make_postgres(_: Path) -> lr.Store:
+    return pg_kit.reused_store()  # one schema per test, emptied per use
+
+
+STORES = [
+    pytest.param(make_memory, id="memory"),
+    pytest.param(make_sqlite, id="sqlite"),
+    pytest.param(make_postgres, id="postgres"),
+]
 
 
 @pytest.fixture(params=STORES)
@@ -451,6 +460,15 @@ def test_memory_and_sqlite_give_the_same_answers(tmp_path: Path, seed: int) -> N
         sqlite.close()
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_memory_and_postgres_give_the_same_answers(tmp_path: Path, seed: int) -> None:
+    memory, postgres = lr.MemoryStore(), make_postgres(tmp_path)
+    try:
+        assert drive(memory, seed) == drive(postgres, seed)
+    finally:
+        postgres.close()
+
+
 def test_the_demo_runs_the_same_on_both_stores(tmp_path: Path) -> None:
     from lastresort.scenario.demo import DEMO_START, run_demo
 
@@ -462,11 +480,11 @@ def test_the_demo_runs_the_same_on_both_stores(tmp_path: Path) -> None:
         )
         return list(run_demo(engine, "taskforce", clock).timeline)
 
-    assert run(lr.MemoryStore()) == run(make_sqlite(tmp_path))
+    assert run(lr.MemoryStore()) == run(make_sqlite(tmp_path)) == run(make_postgres(tmp_path))
 
 
 def test_both_stores_satisfy_the_protocol(tmp_path: Path) -> None:
-    for make in (make_memory, make_sqlite):
+    for make in (make_memory, make_sqlite, make_postgres):
         made: Callable[[Path], lr.Store] = make
         assert isinstance(made(tmp_path), lr.Store)
 

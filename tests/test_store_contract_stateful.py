@@ -1,5 +1,5 @@
 """The Store contract, driven by hypothesis: the same random operations on a
-MemoryStore and a SQLiteStore give the same answers and the same errors.
+MemoryStore, a SQLiteStore and a PostgresStore give the same answers and the same errors.
 
 Operations mix valid and invalid input: commits that hold together and ones that do
 not (wrong versions, foreign rows, naive times), claims with random times, leases and
@@ -24,6 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import lastresort as lr
 from lastresort.store import Change
+from tests import pg_kit
 from tests.store_kit import START
 from tests.test_store_contract import everything
 
@@ -63,6 +64,7 @@ class TwoStores(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp(prefix="lastresort-contract-"))
         self.memory: lr.Store = lr.MemoryStore()
         self.sqlite: lr.Store = lr.SQLiteStore(self.tmp / "s.db", synchronous="NORMAL")
+        self.postgres: lr.Store = pg_kit.reused_store()
         self.versions: dict[str, int] = {}  # what the model believes is stored
         self.keys: list[str] = []
         self.deadline_ids: list[str] = []
@@ -70,12 +72,15 @@ class TwoStores(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.sqlite.close()
+        self.postgres.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def both(self, call: Callable[[lr.Store], Any]) -> tuple[str, Any]:
         first = _outcome(call, self.memory)
         second = _outcome(call, self.sqlite)
         assert first == second, (first, second)
+        third = _outcome(call, self.postgres)
+        assert first == third, (first, third)
         return first
 
     # -- commits ----------------------------------------------------------------------
@@ -253,7 +258,7 @@ class TwoStores(RuleBasedStateMachine):
 
     @invariant()
     def same_state(self) -> None:
-        assert everything(self.memory) == everything(self.sqlite)
+        assert everything(self.memory) == everything(self.sqlite) == everything(self.postgres)
 
 
 TwoStores.TestCase.settings = settings(

@@ -67,7 +67,7 @@ from .protocol.model import (
 )
 from .protocol.validation import validate
 from .render.diagram import to_dot, to_mermaid
-from .store import MemoryStore, PendingDeadline, SQLiteStore, Store
+from .store import MemoryStore, PendingDeadline, PostgresStore, SQLiteStore, Store
 from .verifier.verification import (
     Bound,
     PathStep,
@@ -122,6 +122,7 @@ __all__ = [
     "PathStep",
     "PendingDeadline",
     "PluginLoadError",
+    "PostgresStore",
     "ProblemsError",
     "Property",
     "PropertyResult",

@@ -7,10 +7,14 @@ purge marker and the facts must agree with what the hash-chained events say they
 are, and each disagreement is located (encounter id, what disagrees) without ever
 printing a fact. ``audit verify`` also reads a copy on read-only media and writes
 nothing there.
+
+Every test runs on a SQLiteStore file and on a PostgresStore schema (the tampering
+is the same SQL, run by hand on the server), except the read-only media ones.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import sqlite3
 import stat
@@ -25,7 +29,9 @@ import lastresort as lr
 from lastresort.cli import main
 from lastresort.store.audit import AuditReport, verify
 from lastresort.store.base import Change
+from lastresort.store.postgres import verify_postgres
 from lastresort.store.schema import micros
+from tests import pg_kit
 from tests.conftest import START, TASKFORCE
 
 FACTS: dict[str, str | bool] = {"age_band": "12-15", "disclosure": True, "accompanied": False}
@@ -34,12 +40,43 @@ SECRETS = ("12-15", "age_band", "disclosure", "accompanied")
 POLICE_KEY = "police:v4:no_expert_available:police"
 
 
-def _run(path: Path) -> None:
+class PgDb(str):
+    """A PostgresStore schema standing where a test takes a store file."""
+
+    @property
+    def schema(self) -> str:
+        return str(self)
+
+
+Db = Path | PgDb
+
+
+def open_store(db: Db) -> lr.SQLiteStore | lr.PostgresStore:
+    if isinstance(db, PgDb):
+        return lr.PostgresStore(pg_kit.DSN, schema=db.schema)
+    return lr.SQLiteStore(db)
+
+
+def check(db: Db) -> AuditReport:
+    """What ``audit verify`` reports on ``db``."""
+    if isinstance(db, PgDb):
+        return verify_postgres(pg_kit.DSN, schema=db.schema)
+    return verify(db)
+
+
+def command(db: Db) -> list[str]:
+    """The ``lastresort audit verify`` arguments for ``db``."""
+    if isinstance(db, PgDb):
+        return ["audit", "verify", "--dsn", pg_kit.DSN, "--schema", db.schema]
+    return ["audit", "verify", str(db)]
+
+
+def _run(store: lr.SQLiteStore | lr.PostgresStore) -> None:
     clock = lr.VirtualClock(START)
     names = iter(["police", "happy", "waiting", "fresh"])
     engine = lr.Engine(
         protocols=[lr.load_protocol(TASKFORCE)],
-        store=lr.SQLiteStore(path),
+        store=store,
         clock=clock,
         entry_points=False,
         ids=lambda: next(names),
@@ -84,56 +121,101 @@ def _run(path: Path) -> None:
     at(251)
     engine.open("taskforce", "counter", facts=FACTS)
     # the police encounter (closed at minute 108) is purged; happy (closed at 250) is not
-    store = engine.store
-    assert isinstance(store, lr.SQLiteStore)
     assert store.purge_facts(START + timedelta(minutes=200), now=START + timedelta(days=1)) == 1
     store.close()
 
 
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tamper") / "run.db"
-    _run(path)
+    _run(lr.SQLiteStore(path))
     return path
 
 
-@pytest.fixture
-def db(pristine: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "copy.db"
-    shutil.copy(pristine, copy)
-    return copy
+_TABLES = ("schema_version", "encounters", "events", "ledger", "ledger_head", "deadlines", "outbox")
 
 
-def sql(path: Path, statement: str, *args: object) -> int:
-    conn = sqlite3.connect(path)
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def pristine(request: pytest.FixtureRequest) -> Iterator[Db]:
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_pristine")
+        return
+    schema = PgDb(f"lr_test_{secrets.token_hex(6)}")  # lives for the module
+    _run(lr.PostgresStore(pg_kit.DSN, schema=schema))
     try:
-        changed = conn.execute(statement, args).rowcount
-        conn.commit()
+        yield schema
     finally:
-        conn.close()
+        pg_kit.drop(schema)
+
+
+@pytest.fixture
+def db(pristine: Db, tmp_path: Path) -> Db:
+    if isinstance(pristine, PgDb):
+        copy = PgDb(pg_kit.new_schema())  # dropped after the test
+        with pg_kit.connect() as conn, conn.transaction():
+            conn.execute(f'CREATE SCHEMA "{copy}"')
+            for table in _TABLES:
+                conn.execute(
+                    f'CREATE TABLE "{copy}".{table} (LIKE "{pristine}".{table} INCLUDING ALL)'
+                )
+                conn.execute(
+                    f'INSERT INTO "{copy}".{table} OVERRIDING SYSTEM VALUE'
+                    f' SELECT * FROM "{pristine}".{table}'
+                )
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('\"{copy}\".encounters', 'rowid'),"
+                f' (SELECT MAX(rowid) FROM "{copy}".encounters))'
+            )
+        return copy
+    path = tmp_path / "copy.db"
+    shutil.copy(pristine, path)
+    return path
+
+
+def sql(db: Db, statement: str, *args: object) -> int:
+    if isinstance(db, PgDb):
+        with pg_kit.connect() as conn:
+            conn.execute(f'SET search_path TO "{db}"')
+            changed: int = conn.execute(
+                statement.replace("%", "%%").replace("?", "%s"), args
+            ).rowcount
+        return changed
+    sconn = sqlite3.connect(db)
+    try:
+        changed = sconn.execute(statement, args).rowcount
+        sconn.commit()
+    finally:
+        sconn.close()
     return changed
 
 
-def one(path: Path, query: str, *args: object) -> tuple[object, ...]:
-    conn = sqlite3.connect(path)
+def one(db: Db, query: str, *args: object) -> tuple[object, ...]:
+    if isinstance(db, PgDb):
+        with pg_kit.connect() as conn:
+            conn.execute(f'SET search_path TO "{db}"')
+            found: tuple[object, ...] = conn.execute(
+                query.replace("%", "%%").replace("?", "%s"), args
+            ).fetchone()
+        return found
+    sconn = sqlite3.connect(db)
     try:
-        row: tuple[object, ...] = conn.execute(query, args).fetchone()
+        row: tuple[object, ...] = sconn.execute(query, args).fetchone()
     finally:
-        conn.close()
+        sconn.close()
     return row
 
 
 def located(
-    db: Path, capsys: pytest.CaptureFixture[str], encounter: str, *fragments: str
+    db: Db, capsys: pytest.CaptureFixture[str], encounter: str, *fragments: str
 ) -> AuditReport:
     """``verify`` and ``audit verify`` both name ``encounter`` with every fragment, the
     command exits 1 without a traceback, and nothing of the facts is said."""
-    report = verify(db)
+    report = check(db)
     assert not report.ok
     mine = [p.message for p in report.problems if p.encounter_id == encounter]
     for fragment in fragments:
         assert any(fragment in m for m in mine), (fragment, [str(p) for p in report.problems])
-    assert main(["audit", "verify", str(db)]) == 1
+    assert main(command(db)) == 1
     out, err = capsys.readouterr()
     assert "BROKEN" in out
     assert f"encounter {encounter}" in out
@@ -147,7 +229,7 @@ def located(
 
 
 def test_the_clean_run_verifies_including_after_purge(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert one(db, "SELECT facts, purged_at IS NOT NULL FROM encounters WHERE id = 'police'") == (
         None,
@@ -156,18 +238,21 @@ def test_the_clean_run_verifies_including_after_purge(
     assert one(db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")[0] == 2
     assert one(db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NOT NULL")[0] >= 10
     assert one(db, "SELECT COUNT(*) FROM deadlines")[0] == 2
-    report = verify(db)
+    before = pg_kit.all_rows_of(db) if isinstance(db, PgDb) else b""
+    report = check(db)
     assert report.ok, [str(p) for p in report.problems]
     assert report.encounters == 4
-    assert main(["audit", "verify", str(db)]) == 0
+    assert main(command(db)) == 0
     assert "OK — 4 encounters" in capsys.readouterr().out
+    if isinstance(db, PgDb):  # read in a read-only transaction: nothing written
+        assert pg_kit.all_rows_of(db) == before
 
 
-def test_a_second_purge_still_verifies(db: Path) -> None:
-    with lr.SQLiteStore(db) as store:
+def test_a_second_purge_still_verifies(db: Db) -> None:
+    with open_store(db) as store:
         assert store.purge_facts(START + timedelta(days=1)) == 1  # happy too
     assert one(db, "SELECT COUNT(*) FROM encounters WHERE facts IS NULL")[0] == 2
-    report = verify(db)
+    report = check(db)
     assert report.ok, [str(p) for p in report.problems]
 
 
@@ -175,21 +260,21 @@ def test_a_second_purge_still_verifies(db: Path) -> None:
 
 
 def test_a_deleted_police_notification_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(db, "DELETE FROM outbox WHERE key = ?", POLICE_KEY) == 1
     located(db, capsys, "police", f"notification {POLICE_KEY}", "no outbox row")
 
 
 def test_a_deleted_undelivered_notification_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(db, "DELETE FROM outbox WHERE key LIKE 'happy:%:close:mayor_staff'") == 1
     located(db, capsys, "happy", "no outbox row")
 
 
 def test_an_outbox_row_without_its_event_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(
         db,
@@ -202,20 +287,20 @@ def test_an_outbox_row_without_its_event_is_located(
     located(db, capsys, "waiting", "waiting:v9:forged:police", "no NotificationQueued")
 
 
-def test_a_redirected_notification_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_redirected_notification_is_located(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
     assert sql(db, "UPDATE outbox SET party = 'mayor_staff' WHERE key = ?", POLICE_KEY) == 1
     located(db, capsys, "police", f"notification {POLICE_KEY}", "party")
 
 
 def test_a_notification_moved_to_another_step_or_event_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(db, "UPDATE outbox SET step = 'closed', event = 'close' WHERE key = ?", POLICE_KEY)
     located(db, capsys, "police", "step", "event")
 
 
 def test_an_undelivered_notification_marked_delivered_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(
         db,
@@ -225,7 +310,7 @@ def test_an_undelivered_notification_marked_delivered_is_located(
 
 
 def test_a_delivered_notification_marked_undelivered_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(db, "UPDATE outbox SET delivered_at = NULL WHERE key = ?", POLICE_KEY) == 1
     located(db, capsys, "police", f"notification {POLICE_KEY}", "not marked delivered")
@@ -235,7 +320,7 @@ def test_a_delivered_notification_marked_undelivered_is_located(
 
 
 def test_a_deadline_moved_a_century_on_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     due, due_us = one(db, "SELECT due, due_us FROM deadlines WHERE encounter_id = 'waiting'")
     assert isinstance(due, str)
@@ -249,7 +334,7 @@ def test_a_deadline_moved_a_century_on_is_located(
 
 
 def test_a_deadline_moved_only_in_its_sort_column_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     century = 100 * 365 * 24 * 3600 * 1_000_000
     assert sql(db, "UPDATE deadlines SET due_us = due_us + ? WHERE encounter_id = 'fresh'", century)
@@ -257,18 +342,18 @@ def test_a_deadline_moved_only_in_its_sort_column_is_located(
 
 
 def test_a_deadline_retargeted_to_another_event_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(db, "UPDATE deadlines SET event = 'close' WHERE encounter_id = 'fresh'") == 1
     located(db, capsys, "fresh", "differs from its DeadlineScheduled")
 
 
-def test_a_deleted_deadline_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_deleted_deadline_is_located(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
     assert sql(db, "DELETE FROM deadlines WHERE encounter_id = 'waiting'") == 1
     located(db, capsys, "waiting", "neither pending nor ended")
 
 
-def test_a_fired_deadline_put_back_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_fired_deadline_put_back_is_located(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
     # the deadline of 'waiting' that fired (mayor_not_informed) re-inserted as pending
     assert sql(
         db,
@@ -281,12 +366,12 @@ def test_a_fired_deadline_put_back_is_located(db: Path, capsys: pytest.CaptureFi
 # -- closing and purge markers ----------------------------------------------------------
 
 
-def test_an_edited_closed_at_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_edited_closed_at_is_located(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
     assert sql(db, "UPDATE encounters SET closed_at = NULL, closed_us = NULL WHERE id = 'happy'")
     located(db, capsys, "happy", "closed_at")
 
 
-def test_an_edited_closed_us_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_edited_closed_us_is_located(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
     # what retention selects on: moved 30 years back, the facts would be purged early
     assert sql(
         db,
@@ -297,33 +382,33 @@ def test_an_edited_closed_us_is_located(db: Path, capsys: pytest.CaptureFixture[
 
 
 def test_a_closed_us_on_an_open_encounter_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(db, "UPDATE encounters SET closed_us = 0 WHERE id = 'waiting'")
     located(db, capsys, "waiting", "closed_us")
 
 
-def test_an_edited_version_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_edited_version_is_located(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
     assert sql(db, "UPDATE encounters SET version = version + 5 WHERE id = 'waiting'")
     located(db, capsys, "waiting", "snapshot was changed")
 
 
 def test_nulled_facts_of_an_open_encounter_are_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(db, "UPDATE encounters SET facts = NULL, facts_salt = NULL WHERE id = 'waiting'")
     located(db, capsys, "waiting", "facts", "not purged")
 
 
 def test_nulled_facts_of_a_closed_unpurged_encounter_are_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(db, "UPDATE encounters SET facts = NULL WHERE id = 'happy'")
     located(db, capsys, "happy", "facts", "not purged")
 
 
 def test_a_purge_marker_on_an_open_encounter_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(
         db,
@@ -334,7 +419,7 @@ def test_a_purge_marker_on_an_open_encounter_is_located(
 
 
 def test_a_purge_marker_that_keeps_the_facts_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # the marker alone takes a closed encounter out of retention: its facts stay forever
     assert sql(
@@ -343,31 +428,31 @@ def test_a_purge_marker_that_keeps_the_facts_is_located(
     located(db, capsys, "happy", "purged", "facts")
 
 
-def test_a_removed_purge_marker_is_located(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_removed_purge_marker_is_located(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
     assert sql(db, "UPDATE encounters SET purged_at = NULL WHERE id = 'police'") == 1
     located(db, capsys, "police", "facts", "not purged")
 
 
 def test_a_purge_cannot_hide_a_changed_facts_digest(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sql(db, "UPDATE encounters SET facts_digest = ? WHERE id = 'police'", "0" * 64)
     located(db, capsys, "police", "snapshot was changed")
 
 
 def test_facts_edited_then_purged_by_hand_are_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # edit the facts and recompute their digest: the snapshot digest still names the old one
-    conn = sqlite3.connect(db)
-    salt = conn.execute("SELECT facts_salt FROM encounters WHERE id = 'happy'").fetchone()[0]
+    salt = one(db, "SELECT facts_salt FROM encounters WHERE id = 'happy'")[0]
+    assert isinstance(salt, bytes)
     forged = '{"accompanied":true,"age_band":"0-7","disclosure":false}'
-    conn.execute(
+    sql(
+        db,
         "UPDATE encounters SET facts = ?, facts_digest = ? WHERE id = 'happy'",
-        (forged, lr.store.audit.facts_digest(forged, salt)),
+        forged,
+        lr.store.audit.facts_digest(forged, salt),
     )
-    conn.commit()
-    conn.close()
     located(db, capsys, "happy", "snapshot was changed")
 
 
@@ -375,7 +460,7 @@ def test_facts_edited_then_purged_by_hand_are_located(
 
 
 def test_a_whole_deleted_encounter_is_located_by_the_ledger(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for table, column in [
         ("events", "encounter_id"),
@@ -391,12 +476,12 @@ def test_a_whole_deleted_encounter_is_located_by_the_ledger(
 
 
 @pytest.fixture
-def readonly(pristine: Path, tmp_path: Path) -> Iterator[Path]:
+def readonly(sqlite_pristine: Path, tmp_path: Path) -> Iterator[Path]:
     """A copy in a directory, both chmod read-only, with no -wal or -shm beside it."""
     folder = tmp_path / "media"
     folder.mkdir()
     path = folder / "run.db"
-    shutil.copy(pristine, path)
+    shutil.copy(sqlite_pristine, path)
     assert sorted(p.name for p in folder.iterdir()) == ["run.db"]
     path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     folder.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
@@ -424,8 +509,10 @@ def test_verify_reads_a_store_on_read_only_media_and_writes_nothing(
 
 
 def test_verify_finds_tampering_on_read_only_media(
-    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sqlite_pristine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    db = tmp_path / "copy.db"
+    shutil.copy(sqlite_pristine, db)
     assert sql(db, "DELETE FROM outbox WHERE key = ?", POLICE_KEY) == 1
     folder = tmp_path / "media"
     folder.mkdir()
@@ -457,10 +544,10 @@ def test_verify_still_sees_commits_of_a_live_writer(tmp_path: Path) -> None:
 # -- histories other helpers' changes produce verify too ---------------------------------
 
 
-def test_a_deadline_re_armed_under_the_same_id_verifies(db: Path) -> None:
+def test_a_deadline_re_armed_under_the_same_id_verifies(db: Db) -> None:
     """A deadline that could not fire and is scheduled again (a new DeadlineScheduled
     after its DeadlineMissed, same id) is pending again: derived in timeline order."""
-    with lr.SQLiteStore(db) as store:
+    with open_store(db) as store:
         encounter = store.load("fresh")
         (deadline,) = store.deadlines("fresh")
         now = deadline.due + timedelta(minutes=1)
@@ -480,18 +567,18 @@ def test_a_deadline_re_armed_under_the_same_id_verifies(db: Path) -> None:
             )
         )
         assert store.deadlines("fresh") == [again]
-    report = verify(db)
+    report = check(db)
     assert report.ok, [str(p) for p in report.problems]
     assert sql(db, "UPDATE deadlines SET due = ?, due_us = ?", deadline.due.isoformat(), 0)
-    assert not verify(db).ok
+    assert not check(db).ok
 
 
-def test_a_notification_delivered_twice_verifies(db: Path) -> None:
+def test_a_notification_delivered_twice_verifies(db: Db) -> None:
     """Files written before delivered() was idempotent may hold two
     NotificationDelivered for one key: delivered_at is the time of one of them."""
     key = one(db, "SELECT key FROM outbox WHERE key LIKE 'happy:%:close:mayor_staff'")[0]
     assert isinstance(key, str)
-    with lr.SQLiteStore(db) as store:
+    with open_store(db) as store:
         for minute in (300, 301):
             store.delivered(
                 key,
@@ -505,16 +592,16 @@ def test_a_notification_delivered_twice_verifies(db: Path) -> None:
                     attempts=1,
                 ),
             )
-    report = verify(db)
+    report = check(db)
     assert report.ok, [str(p) for p in report.problems]
     assert sql(db, "UPDATE outbox SET delivered_at = ? WHERE key = ?", START.isoformat(), key)
-    assert "delivered_at differs" in " ".join(p.message for p in verify(db).problems)
+    assert "delivered_at differs" in " ".join(p.message for p in check(db).problems)
 
 
-def test_facts_stored_again_after_a_purge_lose_the_purge_marker(db: Path) -> None:
+def test_facts_stored_again_after_a_purge_lose_the_purge_marker(db: Db) -> None:
     """A commit prepared before a purge stores the facts again: the marker goes, so
     that retention removes them again (a marker beside facts keeps them for ever)."""
-    with lr.SQLiteStore(db) as mine, lr.SQLiteStore(db) as theirs:
+    with open_store(db) as mine, open_store(db) as theirs:
         loaded = mine.load("happy")
         assert theirs.purge_facts(START + timedelta(days=1)) == 1
         mine.commit(
@@ -540,9 +627,9 @@ def test_facts_stored_again_after_a_purge_lose_the_purge_marker(db: Path) -> Non
             1,
             None,
         )
-        assert verify(db).ok
+        assert check(db).ok
         assert theirs.purge_facts(START + timedelta(days=1)) == 1
-    report = verify(db)
+    report = check(db)
     assert report.ok, [str(p) for p in report.problems]
 
 
@@ -552,7 +639,7 @@ CENTURY_US = 100 * 365 * 24 * 3600 * 1_000_000
 
 
 def test_a_deadline_hidden_by_a_century_long_lease_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A lease pushed a century on keeps every ``tick`` away from the deadline: no
     worker can take a lease longer than 366 days, so the audit names it."""
@@ -563,7 +650,7 @@ def test_a_deadline_hidden_by_a_century_long_lease_is_located(
 
 
 def test_an_undelivered_notification_hidden_a_century_on_is_located(
-    db: Path, capsys: pytest.CaptureFixture[str]
+    db: Db, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (key,) = one(db, "SELECT key FROM outbox WHERE delivered_at IS NULL LIMIT 1")
     (eid,) = one(db, "SELECT encounter_id FROM outbox WHERE key = ?", key)
@@ -573,7 +660,7 @@ def test_an_undelivered_notification_hidden_a_century_on_is_located(
     located(db, capsys, str(eid), "longer than any lease or retry lasts")
 
 
-def test_a_lease_a_worker_can_take_is_no_alarm(db: Path) -> None:
+def test_a_lease_a_worker_can_take_is_no_alarm(db: Db) -> None:
     """A claim of the longest lease a store accepts, taken at the latest moment of the
     store, passes: the bound raises no false alarm."""
     assert sql(
@@ -581,4 +668,4 @@ def test_a_lease_a_worker_can_take_is_no_alarm(db: Path) -> None:
         "UPDATE deadlines SET lease_us = ? WHERE encounter_id = 'fresh'",
         micros(datetime.now(UTC) + timedelta(days=365)),
     )
-    assert verify(db).ok
+    assert check(db).ok

@@ -23,6 +23,7 @@ import pytest
 import lastresort as lr
 from lastresort.store.audit import verify
 from lastresort.testing import with_guard
+from tests import pg_kit
 from tests.conftest import START, TASKFORCE
 from tests.faults.kit import Fault, FaultyStore, call_sites
 from tests.store_kit import consistency_problems
@@ -43,7 +44,16 @@ def make_sqlite(tmp: Path) -> lr.Store:
     return lr.SQLiteStore(tmp / "deadlines.db", synchronous="NORMAL")
 
 
-STORES = [pytest.param(make_memory, id="memory"), pytest.param(make_sqlite, id="sqlite")]
+def make_postgres(_: Path) -> lr.Store:
+    # every test here uses one store at a time: one schema per test, emptied per use
+    return pg_kit.reused_store()
+
+
+STORES = [
+    pytest.param(make_memory, id="memory"),
+    pytest.param(make_sqlite, id="sqlite"),
+    pytest.param(make_postgres, id="postgres"),
+]
 MakeStore = Callable[[Path], lr.Store]
 
 
@@ -93,6 +103,9 @@ def ok_store(store: Any) -> None:
     assert consistency_problems(inner) == []
     if isinstance(inner, lr.SQLiteStore):
         report = verify(inner.path)
+        assert report.ok, report.problems
+    if isinstance(inner, lr.PostgresStore):
+        report = inner.verify()
         assert report.ok, report.problems
 
 

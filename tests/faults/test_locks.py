@@ -18,6 +18,7 @@ import pytest
 import lastresort as lr
 from lastresort.protocol.model import Actor, Encounter
 from lastresort.testing import with_guard
+from tests import pg_kit
 
 HANG = 20.0  # seconds: only a hang detector, never reached when it works
 
@@ -38,11 +39,15 @@ class Guard:
         return None
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[lr.Store]:
-    made: lr.Store = (
-        lr.MemoryStore() if request.param == "memory" else lr.SQLiteStore(tmp_path / "db")
-    )
+    made: lr.Store
+    if request.param == "memory":
+        made = lr.MemoryStore()
+    elif request.param == "sqlite":
+        made = lr.SQLiteStore(tmp_path / "db")
+    else:
+        made = pg_kit.make_store()
     yield made
     made.close()
 

@@ -20,23 +20,30 @@ import pytest
 import lastresort as lr
 from lastresort.store.audit import verify
 from lastresort.store.schema import SCHEMA_VERSION, upgrade
+from tests import pg_kit
 from tests.conftest import START, TASKFORCE
 
 TINY = 0.05  # seconds a hook that hangs on purpose is given
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[lr.Store]:
-    made: lr.Store = (
-        lr.MemoryStore() if request.param == "memory" else lr.SQLiteStore(tmp_path / "out.db")
-    )
+    made: lr.Store
+    if request.param == "memory":
+        made = lr.MemoryStore()
+    elif request.param == "sqlite":
+        made = lr.SQLiteStore(tmp_path / "out.db")
+    else:
+        made = pg_kit.make_store()
     yield made
     made.close()
 
 
 def other(store: lr.Store) -> lr.Store:
-    """A second handle on the same data: another SQLiteStore on the file (another
-    worker), or the same MemoryStore."""
+    """A second handle on the same data: another SQLiteStore on the file or
+    PostgresStore on the schema (another worker), or the same MemoryStore."""
+    if isinstance(store, lr.PostgresStore):
+        return pg_kit.make_store(store.schema)
     return lr.SQLiteStore(store.path) if isinstance(store, lr.SQLiteStore) else store
 
 
@@ -193,6 +200,8 @@ def test_a_police_notification_that_always_fails_is_dead_lettered_as_an_emergenc
     assert "unreachable" not in str(dead)
     if isinstance(store, lr.SQLiteStore):
         assert verify(store.path).ok
+    if isinstance(store, lr.PostgresStore):
+        assert store.verify().ok
 
 
 def test_a_dead_letter_reaches_observers_and_is_logged_as_an_error(

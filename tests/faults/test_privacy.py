@@ -23,6 +23,7 @@ import lastresort as lr
 import lastresort.protocol.model
 import lastresort.store.row_codecs
 from lastresort.privacy import fact_words, forbidden_fact_term, is_bsn
+from tests import pg_kit
 from tests.conftest import START, TASKFORCE
 from tests.store_kit import relay
 
@@ -30,14 +31,19 @@ NAME_AND_BSN = "Jan Jansen 123456782"  # 123456782 passes the BSN 11-test
 FIVE_MB = "x" * (5 * 1024 * 1024)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     stores: list[lr.Store] = []
+    schema = pg_kit.new_schema()
 
     def make() -> lr.Store:
-        store: lr.Store = (
-            lr.MemoryStore() if request.param == "memory" else lr.SQLiteStore(tmp_path / "p.db")
-        )
+        store: lr.Store
+        if request.param == "memory":
+            store = lr.MemoryStore()
+        elif request.param == "sqlite":
+            store = lr.SQLiteStore(tmp_path / "p.db")
+        else:
+            store = pg_kit.make_store(schema)  # one schema: a second make() is the same store
         stores.append(store)
         return store
 
@@ -57,8 +63,11 @@ def engine(make_store: Any) -> lr.Engine:
 
 
 def _stored_bytes(engine: lr.Engine) -> bytes:
-    """Everything the store file holds (SQLite), or b'' for a memory store."""
+    """Everything the store file (SQLite) or schema (PostgreSQL, every row as text)
+    holds, or b'' for a memory store."""
     store = engine.store
+    if isinstance(store, lr.PostgresStore):
+        return pg_kit.all_rows(store)
     if isinstance(store, lr.SQLiteStore):
         return b"".join(p.read_bytes() for p in store.path.parent.glob(store.path.name + "*"))
     return b""

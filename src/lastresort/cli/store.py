@@ -1,4 +1,4 @@
-"""``lastresort audit verify DB`` and ``lastresort purge DB --older-than 20y``.
+"""``lastresort audit verify DB`` (or ``--dsn postgresql://... [--schema NAME]``) and ``lastresort purge DB --older-than 20y``.
 
 Exit codes of ``audit verify``: 0 every chain verifies and everything derived from
 the events agrees, 1 a link is broken or a row disagrees with its events (the first
@@ -19,7 +19,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import StoreError
+from ..errors import InvalidArgument, StoreError
 from ..protocol.conversion import converter
 from ..store.audit import AuditReport, verify
 from ..store.retention import parse_retention
@@ -94,12 +94,24 @@ def _anchor(text: str) -> tuple[int, str]:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if (args.db is None) == (args.dsn is None) or (args.schema and args.dsn is None):
+        print(
+            "lastresort: audit verify: name a store file DB, or a PostgreSQL store with --dsn"
+            " (and --schema), not both",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        report = verify(args.db, anchor=args.anchor)
-    except StoreError as exc:
+        if args.dsn is not None:
+            from ..store.postgres import verify_postgres
+
+            report = verify_postgres(args.dsn, schema=args.schema, anchor=args.anchor)
+        else:
+            report = verify(args.db, anchor=args.anchor)
+    except (StoreError, InvalidArgument) as exc:
         print(f"lastresort: audit verify: {exc}", file=sys.stderr)
         return 2
-    _print_report(args.db, report)
+    _print_report(args.db or f"--dsn (schema {args.schema or 'search_path'})", report)
     return 0 if report.ok else 1
 
 
@@ -140,7 +152,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="check every chain and every row derived from it; name the first problem"
         " (exit 0 ok, 1 broken, 2 unusable); never writes, also on read-only media",
     )
-    p.add_argument("db", help="a lastresort SQLite store file")
+    p.add_argument("db", nargs="?", help="a lastresort SQLite store file")
+    p.add_argument(
+        "--dsn",
+        metavar="DSN",
+        help="verify a PostgreSQL store instead: a connection string (postgresql://host/db);"
+        " read in one read-only transaction",
+    )
+    p.add_argument(
+        "--schema", metavar="NAME", help="the PostgreSQL schema of the store (with --dsn)"
+    )
     p.add_argument(
         "--anchor",
         type=_anchor,

@@ -2,6 +2,15 @@
 
 from .base import Change, PendingDeadline, Store, check_change
 from .memory import MemoryStore
+from .postgres import PostgresStore
 from .sqlite import SQLiteStore
 
-__all__ = ["Change", "MemoryStore", "PendingDeadline", "SQLiteStore", "Store", "check_change"]
+__all__ = [
+    "Change",
+    "MemoryStore",
+    "PendingDeadline",
+    "PostgresStore",
+    "SQLiteStore",
+    "Store",
+    "check_change",
+]

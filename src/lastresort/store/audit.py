@@ -68,6 +68,7 @@ __all__ = [
     "GENESIS",
     "AuditProblem",
     "AuditReport",
+    "check_anchor",
     "event_json",
     "facts_digest",
     "hash_bytes",
@@ -246,6 +247,24 @@ def _escalated(key: str, party: str) -> str:
     return key[: -len(suffix)] if key.endswith(suffix) else ""
 
 
+def check_anchor(anchor: object) -> None:
+    """Refuse an ``anchor`` that is not ``None`` or ``(n, link)`` of a whole number and
+    a string (every store's verify calls this first).
+
+    :raises InvalidArgument: naming the type given."""
+    if anchor is not None and not (
+        isinstance(anchor, tuple)
+        and len(anchor) == 2
+        and type(anchor[0]) is int
+        and isinstance(anchor[1], str)
+    ):
+        raise InvalidArgument(
+            call="audit.verify",
+            argument="anchor",
+            problem=f"None or a pair (n, link) of an int and a str, not {type(anchor).__name__}",
+        )
+
+
 def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = None) -> AuditReport:
     """Check every hash chain of a store file, the ledger, and that every snapshot,
     pending deadline, outbox row, closing and purge marker agrees with its
@@ -265,17 +284,7 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
         raise InvalidArgument(
             call="audit.verify", argument="path", problem=f"a path, not {type(path).__name__}"
         )
-    if anchor is not None and not (
-        isinstance(anchor, tuple)
-        and len(anchor) == 2
-        and type(anchor[0]) is int
-        and isinstance(anchor[1], str)
-    ):
-        raise InvalidArgument(
-            call="audit.verify",
-            argument="anchor",
-            problem=f"None or a pair (n, link) of an int and a str, not {type(anchor).__name__}",
-        )
+    check_anchor(anchor)
     from .connections import open_readonly
     from .schema import SCHEMA_VERSION, schema_version
 
