@@ -325,7 +325,9 @@ def test_five_mistakes_are_reported_at_once_with_their_paths() -> None:
     assert error.source == str(path)
     # each problem names its line and column too (issue 14): the key, or the list item
     places = ["19:1", "33:14", "64:1", "56:7", "76:1"]
-    assert error.located == [f"{path}:{at}: {p}" for at, p in zip(places, FIVE_MISTAKES, strict=True)]
+    assert error.located == [
+        f"{path}:{at}: {p}" for at, p in zip(places, FIVE_MISTAKES, strict=True)
+    ]
     assert str(error) == f"5 problems in {path}:\n" + "\n".join(f"  - {p}" for p in error.located)
 
 

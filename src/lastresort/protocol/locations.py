@@ -30,7 +30,9 @@ __all__ = ["Locator", "locate_json", "locate_toml", "path_of"]
 #: A bare TOML key.
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 #: The start of a problem: its ``$.path`` up to the first ``: `` outside brackets.
-_PATH = re.compile(r"""\$(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[(?:\d+|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")\])*""")
+_PATH = re.compile(
+    r"""\$(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[(?:\d+|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")\])*"""
+)
 
 
 def path_of(problem: str) -> str | None:
@@ -247,7 +249,7 @@ class _Toml(_Scanner):
                 self.pos += 2 if double else 1
                 names = [name for name, _ in self.key()]
                 self.pos += 2 if double else 1
-                table, prefix = "$", ()
+                table, prefix = "$", tuple[str, ...]()
                 for j, name in enumerate(names):
                     prefix = (*prefix, name)
                     table = _join(table, name)
@@ -255,7 +257,9 @@ class _Toml(_Scanner):
                     if double and last:
                         counts[prefix] = counts.get(prefix, 0) + 1
                         # a nested array restarts with its parent's new entry
-                        for other in [k for k in counts if k[: len(prefix)] == prefix and k != prefix]:
+                        for other in [
+                            k for k in counts if k[: len(prefix)] == prefix and k != prefix
+                        ]:
                             del counts[other]
                     if prefix in counts:
                         self.mark(table, start)
