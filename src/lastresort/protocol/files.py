@@ -41,6 +41,18 @@ __all__ = [
 
 @frozen
 class _Header:
+    """The ``[protocol]`` table of a file (its descriptions are the JSON Schema's).
+
+    :param id: unique key of the protocol, e.g. `amsterdam`; plugins may not collide.
+    :param version: version of the arrangement, e.g. `2026-12-04`; stored with every encounter.
+    :param municipality: the municipality (or "any" for a generic arrangement).
+    :param title: bilingual title.
+    :param initial: the step every encounter starts in; a non-terminal step.
+    :param source: where the arrangement comes from: the letter, an agreement, a decision.
+    :param kind: `encounter` (a child at the counter) or `order` (a measure that runs for days).
+    :param channels: how an encounter may arrive; the first is the default.
+    """
+
     id: str
     version: str
     municipality: str
