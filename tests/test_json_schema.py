@@ -259,3 +259,19 @@ def test_a_broken_file_is_refused_by_the_schema_and_by_the_loader(
     assert _errors(validator, data) != [], name
     with pytest.raises(lr.ProtocolError):
         lr.load_protocol(data)
+
+
+def test_a_schema_directive_line_is_a_comment_to_the_loader(tmp_path: Path) -> None:
+    path = tmp_path / "utrecht.toml"
+    (toml,) = [
+        t for n, t in render_plugin("utrecht", "Utrecht").items() if n.endswith("utrecht.toml")
+    ]
+    path.write_text("#:schema ./protocol.schema.json\n" + toml, encoding="utf-8")
+    (tmp_path / "protocol.schema.json").write_text(schema_text(), encoding="utf-8")
+    assert lr.load_protocol(path).id == "utrecht"
+    # and the places of problems count that line
+    path.write_text("#:schema ./protocol.schema.json\n[protocol]\nid = 3\n", encoding="utf-8")
+    with pytest.raises(lr.ProtocolError) as caught:
+        lr.load_protocol(path)
+    assert caught.value.located is not None
+    assert f"{path}:3:1: $.protocol.id: expected a string, got int 3" in caught.value.located
