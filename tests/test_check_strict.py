@@ -191,3 +191,32 @@ def test_a_plugin_validation_problem_in_a_file_is_located(
     header = lines.index("[steps.closed]")
     line = next(i for i in range(header, len(lines)) if lines[i].startswith("tags =")) + 1
     assert f"  - {path}:{line}:1: $.steps.closed.tags: a municipal rule wants" in err
+
+
+def test_check_without_targets_checks_a_broken_installed_file_the_same_way(
+    tmp_path: Path, install: Callable[[Path], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    change, expected, _ = BROKEN["forbidden-fact"]
+    path = tmp_path / "vendor.toml"
+    path.write_text(change(SOURCE).replace('id = "taskforce"', 'id = "vendor"'), "utf-8")
+    install(path)
+    code, out, err = _run(capsys)
+    assert code == 2
+    assert "vendor: unusable input (1 problem;" in err
+    assert f"  - {path}{expected}" in err
+    assert _run(capsys, "vendor")[1:] == (out, err)
+
+
+def test_an_id_beside_a_broken_installed_file_names_the_load_error(
+    tmp_path: Path, install: Callable[[Path], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    change, expected, _ = BROKEN["typo-in-to"]
+    path = tmp_path / "vendor.toml"
+    path.write_text(change(SOURCE).replace('id = "taskforce"', 'id = "vendor"'), "utf-8")
+    install(path)
+    # one broken plugin still stops the other installed protocols (plugin isolation is a
+    # separate part of issue 14), but the reason is located and printed, never a traceback
+    code, _, err = _run(capsys, "taskforce")
+    assert code == 2
+    assert f"  - {path}{expected}" in err
+    assert "Traceback" not in err

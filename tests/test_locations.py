@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lastresort as lr
 from lastresort.protocol.conversion import _key_path
@@ -178,3 +181,67 @@ def test_a_mapping_has_no_locations() -> None:
         lr.load_protocol({"protocol": {}})
     assert caught.value.located is None
     assert caught.value.lines == caught.value.problems
+
+
+# -- attack: any document the parsers accept is scanned without error, every part found ----
+
+_KEYS = st.text(alphabet=st.sampled_from("abz_-09 .é\"'[]#={}\\\n\t"), min_size=1, max_size=6)
+_SCALARS = st.one_of(
+    st.text(alphabet=st.sampled_from("a'\"\\#[]{}=,\n\t é\u2028"), max_size=8),
+    st.integers(),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=3),
+    max_leaves=12,
+)
+_DOCUMENTS = st.dictionaries(
+    _KEYS,
+    st.one_of(
+        _VALUES,
+        st.dictionaries(_KEYS, _VALUES, max_size=3),
+        st.lists(st.dictionaries(_KEYS, _VALUES, min_size=1, max_size=3), min_size=1, max_size=3),
+    ),
+    max_size=4,
+)
+
+
+def _all_found(positions: dict[str, tuple[int, int]], data: Any) -> None:
+    paths = set(dict(_walk(data, "$")))
+    assert paths <= set(positions), sorted(paths - set(positions))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DOCUMENTS)
+def test_any_toml_document_is_located_completely(data: dict[str, Any]) -> None:
+    for multiline in (False, True):
+        text = tomli_w.dumps(data, multiline_strings=multiline)
+        assert tomllib.loads(text) == data
+        _all_found(locate_toml(text, "f").positions, data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DOCUMENTS)
+def test_any_json_document_is_located_completely(data: dict[str, Any]) -> None:
+    for text in (json.dumps(data), json.dumps(data, indent=1, ensure_ascii=False)):
+        _all_found(locate_json(text, "f").positions, data)
+
+
+def test_a_failing_scanner_never_hides_the_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastresort.protocol import files
+
+    def broken(*_: object) -> Locator:
+        raise IndexError("scanner bug")
+
+    monkeypatch.setattr(files, "locate", broken)
+    path = tmp_path / "p.toml"
+    path.write_text("[protocol]\nid = 3\n", encoding="utf-8")
+    with pytest.raises(lr.ProtocolError) as caught:
+        lr.load_protocol(path)
+    assert "$.protocol.id: expected a string, got int 3" in caught.value.problems
+    assert caught.value.located is None
+    assert files.locate_problems(path, ["$.x: y"]) == ["$.x: y"]

@@ -241,8 +241,7 @@ def load_protocol(
     data, name, locator = _read(source)
 
     def error(problems: list[str]) -> ProtocolError:
-        where = None if locator is None else locator().located(problems)
-        return ProtocolError(problems=problems, source=name, located=where)
+        return ProtocolError(problems=problems, source=name, located=_located(locator, problems))
 
     if not isinstance(data, Mapping):
         raise error([f"$: expected a table (mapping), got {type(data).__name__}"])
@@ -263,6 +262,18 @@ def load_protocol(
     return protocol
 
 
+def _located(locator: Callable[[], Locator] | None, problems: list[str]) -> list[str] | None:
+    """The problems with their places, or ``None`` without a file. Places are a help:
+    should the scanner fail on a file the parser accepted, the problems are still
+    reported, unlocated, rather than hidden behind the scanner's error."""
+    if locator is None:
+        return None
+    try:
+        return locator().located(problems)
+    except Exception:  # noqa: BLE001 - see above; the fuzz tests keep this path unused
+        return None
+
+
 def locate_problems(source: str | os.PathLike[str], problems: Sequence[str]) -> list[str]:
     """``problems`` found in the protocol file ``source`` (by a plugin's validation,
     the verifier), each with its ``file:line:col`` in front where it names a path.
@@ -270,8 +281,7 @@ def locate_problems(source: str | os.PathLike[str], problems: Sequence[str]) -> 
     :raises ProtocolError: when the file cannot be read or parsed.
     """
     _, _, locator = _read(source)
-    assert locator is not None  # a path, not a mapping
-    return locator().located(problems)
+    return _located(locator, list(problems)) or list(problems)
 
 
 def load_packaged_protocol(package: str, resource: str) -> Protocol:
