@@ -44,12 +44,14 @@ def test_show_a_file_with_five_mistakes_prints_them_and_exits_2() -> None:
     assert "Traceback" not in result.stderr
     assert result.stderr == (
         f"lastresort: 5 problems in {FIVE_MISTAKES}:\n"
-        "  - $.parties.expert.no_show: expected a number, got str '5%'\n"
-        "  - $.steps.waiting.deadline.after: invalid duration '45 minutes'; use e.g. '45m',"
-        " '2h', '10d', '1h30m' or ISO 8601 'PT45M'\n"
-        "  - $.transitions[1].notfy: unknown key 'notfy' (did you mean 'notify'?)\n"
-        "  - $.transitions[0].by[0]: unknown party 'clerk'\n"
-        "  - $.transitions[3].to: unknown step 'closd' (did you mean 'closed'?)\n"
+        f"  - {FIVE_MISTAKES}:19:1: $.parties.expert.no_show: expected a number, got str '5%'\n"
+        f"  - {FIVE_MISTAKES}:33:14: $.steps.waiting.deadline.after: invalid duration"
+        " '45 minutes'; use e.g. '45m', '2h', '10d', '1h30m' or ISO 8601 'PT45M'\n"
+        f"  - {FIVE_MISTAKES}:64:1: $.transitions[1].notfy: unknown key 'notfy'"
+        " (did you mean 'notify'?)\n"
+        f"  - {FIVE_MISTAKES}:56:7: $.transitions[0].by[0]: unknown party 'clerk'\n"
+        f"  - {FIVE_MISTAKES}:76:1: $.transitions[3].to: unknown step 'closd'"
+        " (did you mean 'closed'?)\n"
     )
     assert result.stderr == five_mistakes_message(FIVE_MISTAKES)
 
@@ -94,7 +96,9 @@ def test_unreadable_files_exit_2_with_the_problem(
     result = run("show", path)
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr == f"lastresort: 1 problem in {path}:\n  - {problem}\n"
+    # a file that cannot be parsed has no parts to point at; one that parses is located
+    where = f"{path}:1:1: " if name == "list.json" else ""
+    assert result.stderr == f"lastresort: 1 problem in {path}:\n  - {where}{problem}\n"
 
 
 def test_a_missing_file_exits_2(tmp_path: Path) -> None:

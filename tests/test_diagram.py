@@ -545,7 +545,10 @@ def test_cli_a_bad_file_prints_its_problems_and_exits_2(
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith(f"lastresort: 5 problems in {FIVE_MISTAKES}:\n")
-    assert "  - $.transitions[3].to: unknown step 'closd' (did you mean 'closed'?)\n" in err
+    assert (
+        f"  - {FIVE_MISTAKES}:76:1: $.transitions[3].to: unknown step 'closd'"
+        " (did you mean 'closed'?)\n" in err
+    )
     assert FIVE_MISTAKES.read_bytes() == before
 
 

@@ -63,8 +63,7 @@ def test_unknown_step_as_target() -> None:
 
     assert problems(change) == [
         "$.transitions[3].to: unknown step 'closd' (did you mean 'closed'?)",
-        "$.steps.closed: no transition reaches this step from 'arrived'",
-    ]
+    ]  # not also "closed is unreachable": the misspelt transition is the one that reaches it
 
 
 def test_unknown_step_as_source() -> None:
@@ -708,3 +707,40 @@ def test_requirement_durations_must_be_longer_than_zero(field: str) -> None:
         d["requirements"] = {field: "0s"}
 
     assert problems(change) == [f"$.requirements.{field}: must be longer than zero"]
+
+
+# -- no follow-on problems (issue 14) -------------------------------------------------------
+
+
+def test_a_typo_in_to_of_the_reference_protocol_gives_only_the_real_problem() -> None:
+    text = TASKFORCE.read_text(encoding="utf-8").replace(
+        'to = "with_expert"', 'to = "with_expet"', 1
+    )
+    with pytest.raises(lr.ProtocolError) as caught:
+        lr.load_protocol(tomllib.loads(text))
+    # on main: this line and nine "no transition reaches this step" follow-on lines
+    assert caught.value.problems == [
+        "$.transitions[2].to: unknown step 'with_expet' (did you mean 'with_expert'?)"
+    ]
+
+
+def test_a_typo_in_from_suppresses_coverage_and_deadline_follow_ons_only() -> None:
+    def change(d: Data) -> None:
+        for t in d["transitions"]:
+            if t["event"] == "expert_overdue":
+                t["from"] = ["waitng"]
+
+    found = problems(change)
+    # not also "acute_danger does not cover" or "no transition for 'expert_overdue'
+    # leaves step 'waiting'": the misspelt source is that transition
+    assert found == ["$.transitions[2].from[0]: unknown step 'waitng' (did you mean 'waiting'?)"]
+
+
+def test_an_unreachable_step_is_still_reported_when_every_reference_is_known() -> None:
+    def change(d: Data) -> None:
+        d["steps"]["aside"] = {
+            "kind": "terminal",
+            "instructions": {"nl": "Opzij.", "en": "Aside."},
+        }
+
+    assert problems(change) == ["$.steps.aside: no transition reaches this step from 'arrived'"]

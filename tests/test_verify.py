@@ -792,7 +792,9 @@ def test_cli_check_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert out["ok"] is False
     assert out["exit_code"] == 2
     broken, reference, missing = out["protocols"]
-    assert broken["usable"] is True
+    # the acute-danger gap is a structural problem too: the report is there, but the
+    # protocol is unusable (issue 14: check FILE is as strict as check ID)
+    assert broken["usable"] is False
     assert broken["ok"] is False
     failing = [r for r in broken["results"] if not r["ok"]]
     assert [r["name"] for r in failing] == ["acute-danger"]
@@ -802,8 +804,13 @@ def test_cli_check_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         "with_expert",
         "mayor_met",
     ]
-    # validation also notices the gap; reported apart, it does not change the exit code
-    assert any("acute_danger does not cover" in p for p in broken["validation"])
+    # validation also notices the gap, located in the file; alone it makes the exit code 2
+    assert any(
+        re.match(r".*p\.json:1:\d+: \$\.transitions: acute_danger does not cover", p)
+        for p in broken["problems"]
+    )
+    assert main(["check", write(tmp_path, data)]) == 2
+    capsys.readouterr()
     assert reference["ok"] is True
     assert reference["bounds"][0]["worst"] == "1h45m"
     assert missing == {"target": bad, "usable": False, "problems": missing["problems"]}

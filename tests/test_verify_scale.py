@@ -184,12 +184,15 @@ def _check(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tu
 def test_check_counts_all_and_shows_max_examples(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # a dead end is a waiting step without a deadline or responsible party: a structural
+    # problem too, so check exits 2 (issue 14) and lists them besides the verifier's report
     code, text = _check(tmp_path, capsys, "--max-examples", "2")
-    assert code == 1
+    assert code == 2
     assert text.count("1000 violations, 2 shown") == 3
     assert text.count("also:") == 3
+    assert text.count("waiting step has no deadline (nothing may wait forever)") == 1000
     code, text = _check(tmp_path, capsys, "--json")
-    assert code == 1
+    assert code == 2
     results = json.loads(text)["protocols"][0]["results"]
     assert {r["name"]: (r["violations"], r["shown"]) for r in results if not r["ok"]} == {
         name: (1000, 5) for name in PER_DEAD_END

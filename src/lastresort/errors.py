@@ -174,7 +174,38 @@ class ProtocolError(ProblemsError):
 
     :ivar problems: every problem found, each ``"<path>: <what is wrong>"``.
     :ivar source: the file name, the protocol id, or ``None``.
+    :ivar located: for a protocol read from a file, the same problems each with its
+        place in front (``"my.toml:42:1: $.transitions[3].by[0]: ..."``), and these are
+        what the message lists; ``None`` otherwise.
     """
+
+    def __init__(
+        self,
+        *,
+        problems: Sequence[str],
+        source: str | None = None,
+        located: Sequence[str] | None = None,
+    ) -> None:
+        if located is not None and len(located) != len(problems):
+            raise InvalidArgument(
+                call="ProtocolError",
+                argument="located",
+                problem=f"one line per problem ({len(problems)}), got {len(located)}",
+            )
+        self.located: list[str] | None = None if located is None else list(located)
+        super().__init__(problems=problems, source=source)
+
+    def _message(self) -> str:
+        where = f" in {self.source}" if self.source else ""
+        count = len(self.problems)
+        lines = "\n".join(f"  - {p}" for p in self.lines)
+        noun = "problem" if count == 1 else "problems"
+        return f"{count} {noun}{where}:\n{lines}"
+
+    @property
+    def lines(self) -> list[str]:
+        """The problems as shown: :attr:`located` when read from a file, else :attr:`problems`."""
+        return self.problems if self.located is None else self.located
 
 
 class ScenarioError(ProblemsError):

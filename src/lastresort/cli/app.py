@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "run one encounter on a virtual clock and print its timeline"),
     "scenario": ("scenario", "run scenario files in virtual time"),
     "check": ("check", "verify protocols' safety properties and time bounds"),
+    "schema": ("schema", "print the JSON Schema of the protocol file format"),
     "audit": ("store", "check the hash-chained audit trail of a store file"),
     "purge": (
         "store",

@@ -2,52 +2,58 @@
 (the report's text is :mod:`lastresort.verifier.text`).
 
 Exit codes: 0 every property of every protocol holds; 1 a property fails;
-2 unusable input (an unknown id, an unreadable or malformed file, or a graph that
-cannot be built); the problems are printed, never a traceback.
+2 unusable input (an unknown id, an unreadable or malformed file, any structural or
+validation problem, a graph that cannot be built); the problems are printed, each
+located ``file:line:col`` when read from a file, never a traceback.
+
+``check FILE`` and ``check ID`` take one code path: a file, and an installed protocol
+whose file failed to load, are loaded as strictly as a plugin loads them, checked by
+the plugins' validation hooks and verified; the same file gives the same problems and
+exit code either way.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attrs import frozen
 
 from ..engine.plugins import Hooks, make_plugin_manager
 from ..errors import LastResortError, ProtocolError
+from ..protocol.files import load_protocol, locate_problems, read_document
 from ..protocol.model import Protocol
-from ..protocol.validation import validate
 from ..verifier.text import render_report
 from ..verifier.verification import MAX_EXAMPLES, Report, verify
-from ._common import resolve_protocol
+from ._common import is_file_target, unknown_protocol
 
 __all__ = ["register", "run_check"]
 
 
 @frozen
 class Outcome:
-    """What ``check`` found for one target: a report, or why the input is unusable.
+    """What ``check`` found for one target: its structural problems and, when its graph
+    could be built, the verifier's report.
 
     :param target: the id or file as given (or the id of an installed protocol).
-    :param report: the verifier's report, when the input was usable.
-    :param validation: structural problems outside the safety properties (they
-        do not change the exit code; the engine refuses the protocol for them).
-    :param problems: why the input is unusable (empty when it was usable).
+    :param report: the verifier's report, when the graph could be built.
+    :param problems: every structural problem (loading, validation, plugins'
+        ``lastresort_validate_protocol``), each located ``file:line:col: $.path: ...``
+        when it was read from a file. Any problem makes the exit code 2: an Engine
+        refuses the protocol until it is fixed.
     """
 
     target: str
     report: Report | None = None
-    validation: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
 
     @property
     def code(self) -> int:
-        """2 unusable, 1 a property fails, 0 all hold."""
-        if self.report is None:
+        """2 a structural problem (or no report), 1 a property fails, 0 all hold."""
+        if self.report is None or self.problems:
             return 2
         return 0 if self.report.ok else 1
 
@@ -57,44 +63,101 @@ class Outcome:
             return {"target": self.target, "usable": False, "problems": list(self.problems)}
         return {
             "target": self.target,
-            "usable": True,
+            "usable": not self.problems,
             **self.report.to_dict(),
-            "validation": list(self.validation),
+            "problems": list(self.problems),
         }
 
 
-def _checked(target: str, protocol: Protocol, hooks: Hooks, max_examples: int) -> Outcome:
+def _verified(
+    target: str, protocol: Protocol, problems: list[str], hooks: Hooks, max_examples: int
+) -> Outcome:
+    problems = list(dict.fromkeys(problems))
     try:
         report = verify(protocol, hooks.protocol_properties(protocol), max_examples=max_examples)
     except ProtocolError as exc:
-        return Outcome(target, problems=tuple(exc.problems))
-    validation = [*validate(protocol), *hooks.validate_protocol(protocol)]
-    return Outcome(target, report, tuple(dict.fromkeys(validation)))
+        # a graph that cannot be built: validation has named why (with suggestions)
+        return Outcome(target, problems=tuple(problems or exc.lines))
+    return Outcome(target, report, tuple(problems))
+
+
+def _checked_file(target: str, path: str, hooks: Hooks, max_examples: int) -> Outcome:
+    """The one check of a protocol file, given as a file or as an installed protocol
+    whose file failed to load: loaded as strictly as a plugin loads it."""
+    try:
+        protocol = load_protocol(path)
+        problems: list[str] = []
+    except ProtocolError as exc:
+        problems = exc.lines
+        try:  # the structure may still be sound: verify it to show counterexamples too
+            protocol = load_protocol(path, check=False)
+        except ProtocolError:
+            return Outcome(target, problems=tuple(problems))
+    problems += locate_problems(path, hooks.validate_protocol(protocol))
+    return _verified(target, protocol, problems, hooks, max_examples)
+
+
+def _checked(target: str, protocol: Protocol, hooks: Hooks, max_examples: int) -> Outcome:
+    """An installed protocol that loaded: only plugins' validation can still object."""
+    return _verified(target, protocol, hooks.validate_protocol(protocol), hooks, max_examples)
+
+
+def _broken_file(exc: ProtocolError) -> tuple[str, str] | None:
+    """The id and file of the installed protocol whose file ``exc`` is about, if any."""
+    if exc.source is None or exc.located is None:
+        return None  # not a file's problems (two plugins giving one id, say)
+    try:
+        data, _ = read_document(exc.source)
+    except ProtocolError:
+        return None
+    header = data.get("protocol") if isinstance(data, Mapping) else None
+    pid = header.get("id") if isinstance(header, Mapping) else None
+    return (pid if isinstance(pid, str) else exc.source), exc.source
 
 
 def run_check(targets: Sequence[str], max_examples: int = MAX_EXAMPLES) -> list[Outcome]:
-    """Verify each target (an installed protocol id, or a ``.toml``/``.json`` file
-    loaded without validation); with no targets, every installed protocol.
+    """Check each target (an installed protocol id, or a ``.toml``/``.json`` file);
+    with no targets, every installed protocol. A file and an installed protocol go
+    through the same checks: the strict load, plugins' validation, the verifier.
 
     :param max_examples: the most violations shown per property (all are counted).
 
-    :raises ProtocolError: when the installed plugins' protocols cannot be loaded.
+    :raises ProtocolError: when the installed plugins' protocols cannot be loaded
+        for a reason other than one protocol file's problems.
     :raises PluginLoadError: when a plugin cannot be registered.
     """
     hooks = Hooks(make_plugin_manager())
     if not targets:
-        return [
-            _checked(pid, p, hooks, max_examples) for pid, p in sorted(hooks.protocols().items())
-        ]
-    installed = functools.cache(hooks.protocols)  # loaded once, and only for an id
-    out = []
-    for target in targets:
         try:
-            protocol = resolve_protocol(target, installed, check=False)
+            installed = hooks.protocols()
         except ProtocolError as exc:
-            out.append(Outcome(target, problems=tuple(exc.problems)))
+            broken = _broken_file(exc)
+            if broken is None:
+                raise
+            return [_checked_file(*broken, hooks, max_examples)]
+        return [_checked(pid, p, hooks, max_examples) for pid, p in sorted(installed.items())]
+    out = []
+    loaded: list[Mapping[str, Protocol] | ProtocolError] = []  # the installed, once, for an id
+    for target in targets:
+        if is_file_target(target):
+            out.append(_checked_file(target, target, hooks, max_examples))
             continue
-        out.append(_checked(target, protocol, hooks, max_examples))
+        if not loaded:
+            try:
+                loaded.append(hooks.protocols())
+            except ProtocolError as exc:
+                loaded.append(exc)
+        known = loaded[0]
+        if isinstance(known, ProtocolError):
+            broken = _broken_file(known)
+            if broken is not None and broken[0] == target:
+                out.append(_checked_file(target, broken[1], hooks, max_examples))
+            else:
+                out.append(Outcome(target, problems=tuple(known.lines)))
+        elif target in known:
+            out.append(_checked(target, known[target], hooks, max_examples))
+        else:
+            out.append(Outcome(target, problems=(unknown_protocol(target, known),)))
     return out
 
 
@@ -102,7 +165,7 @@ def _command(args: argparse.Namespace) -> int:
     try:
         outcomes = run_check(args.targets, args.max_examples)
     except LastResortError as exc:
-        problems = exc.problems if isinstance(exc, ProtocolError) else [str(exc)]
+        problems = exc.lines if isinstance(exc, ProtocolError) else [str(exc)]
         if args.json:
             print(json.dumps({"ok": False, "exit_code": 2, "problems": problems}, indent=2))
         else:
@@ -119,24 +182,24 @@ def _command(args: argparse.Namespace) -> int:
         return code
     printed = False
     for outcome in outcomes:
-        if outcome.report is None:
+        if outcome.problems:
             count = len(outcome.problems)
             print(
-                f"{outcome.target}: unusable input ({count} problem{'s' * (count != 1)}):",
+                f"{outcome.target}: unusable input ({count} problem{'s' * (count != 1)};"
+                " an Engine refuses this protocol until they are fixed):",
                 file=sys.stderr,
             )
             for problem in outcome.problems:
                 print(f"  - {problem}", file=sys.stderr)
-            continue
-        print(("\n" if printed else "") + render_report(outcome.report))
-        printed = True
-        if outcome.validation:
-            print(
-                "  other structural problems (validation, not safety properties; they do not"
-                " change the exit code, but an Engine refuses the protocol until they are fixed):"
-            )
-            for problem in outcome.validation:
-                print(f"    - {problem}")
+        if outcome.report is not None:
+            print(("\n" if printed else "") + render_report(outcome.report))
+            printed = True
+            if outcome.problems:
+                count = len(outcome.problems)
+                print(
+                    f"  but {count} structural problem{'s' * (count != 1)} (listed apart):"
+                    " the protocol is unusable until they are fixed"
+                )
     return code
 
 

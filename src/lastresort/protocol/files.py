@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from attrs import frozen
 from ..errors import ProtocolError
 from ..privacy import DEFAULT_CHANNELS
 from .conversion import Invalid, _show, _unfact, converter, problems_of
+from .locations import Locator, locate
 from .model import (
     Fact,
     Party,
@@ -29,11 +30,29 @@ from .model import (
     Transition,
 )
 
-__all__ = ["dump_protocol", "load_packaged_protocol", "load_protocol", "read_document"]
+__all__ = [
+    "dump_protocol",
+    "load_packaged_protocol",
+    "load_protocol",
+    "locate_problems",
+    "read_document",
+]
 
 
 @frozen
 class _Header:
+    """The ``[protocol]`` table of a file (its descriptions are the JSON Schema's).
+
+    :param id: unique key of the protocol, e.g. `amsterdam`; plugins may not collide.
+    :param version: version of the arrangement, e.g. `2026-12-04`; stored with every encounter.
+    :param municipality: the municipality (or "any" for a generic arrangement).
+    :param title: bilingual title.
+    :param initial: the step every encounter starts in; a non-terminal step.
+    :param source: where the arrangement comes from: the letter, an agreement, a decision.
+    :param kind: `encounter` (a child at the counter) or `order` (a measure that runs for days).
+    :param channels: how an encounter may arrive; the first is the default.
+    """
+
     id: str
     version: str
     municipality: str
@@ -63,8 +82,16 @@ def read_document(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[A
     :returns: the data and a name for error messages.
     :raises ProtocolError: when the file cannot be read or parsed.
     """
+    data, name, _ = _read(source)
+    return data, name
+
+
+def _read(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+) -> tuple[Any, str | None, Callable[[], Locator] | None]:
+    """:func:`read_document`, and for a file a function giving its parts' positions."""
     if isinstance(source, Mapping):
-        return source, None
+        return source, None, None
     if not isinstance(source, str | os.PathLike):
         raise ProtocolError(
             problems=[f"$: expected a file path or a mapping, got {type(source).__name__}"]
@@ -75,10 +102,15 @@ def read_document(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[A
         text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is no error
     except (OSError, ValueError) as exc:  # ValueError: undecodable bytes, NUL in path
         raise ProtocolError(problems=[f"$: cannot read file: {exc}"], source=name) from exc
+    suffix = path.suffix
+
+    def locator() -> Locator:
+        return locate(text, name, suffix)
+
     try:
         if path.suffix.lower() == ".json":
-            return json.loads(text), name
-        return tomllib.loads(text), name
+            return json.loads(text), name, locator
+        return tomllib.loads(text), name, locator
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
         raise ProtocolError(problems=[f"$: invalid {kind}: {exc}"], source=name) from exc
@@ -206,11 +238,13 @@ def load_protocol(
     """
     from .validation import duration_problems, validate
 
-    data, name = read_document(source)
+    data, name, locator = _read(source)
+
+    def error(problems: list[str]) -> ProtocolError:
+        return ProtocolError(problems=problems, source=name, located=_located(locator, problems))
+
     if not isinstance(data, Mapping):
-        raise ProtocolError(
-            problems=[f"$: expected a table (mapping), got {type(data).__name__}"], source=name
-        )
+        raise error([f"$: expected a table (mapping), got {type(data).__name__}"])
     try:
         file = converter.structure(data, _ProtocolFile)
     except Exception as exc:
@@ -219,13 +253,35 @@ def load_protocol(
             partial, broken = _salvage(data)
             if partial is not None:
                 problems.extend(p for p in validate(partial, broken=broken) if p not in problems)
-        raise ProtocolError(problems=problems, source=name) from exc
+        raise error(problems) from exc
     protocol = _to_protocol(file)
     # durations beyond the bound are refused even unchecked: nothing could run or verify them
     found = validate(protocol) if check else duration_problems(protocol)
     if found:
-        raise ProtocolError(problems=found, source=name)
+        raise error(found)
     return protocol
+
+
+def _located(locator: Callable[[], Locator] | None, problems: list[str]) -> list[str] | None:
+    """The problems with their places, or ``None`` without a file. Places are a help:
+    should the scanner fail on a file the parser accepted, the problems are still
+    reported, unlocated, rather than hidden behind the scanner's error."""
+    if locator is None:
+        return None
+    try:
+        return locator().located(problems)
+    except Exception:  # noqa: BLE001 - see above; the fuzz tests keep this path unused
+        return None
+
+
+def locate_problems(source: str | os.PathLike[str], problems: Sequence[str]) -> list[str]:
+    """``problems`` found in the protocol file ``source`` (by a plugin's validation,
+    the verifier), each with its ``file:line:col`` in front where it names a path.
+
+    :raises ProtocolError: when the file cannot be read or parsed.
+    """
+    _, _, locator = _read(source)
+    return _located(locator, list(problems)) or list(problems)
 
 
 def load_packaged_protocol(package: str, resource: str) -> Protocol:

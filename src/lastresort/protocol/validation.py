@@ -138,9 +138,13 @@ def validate(
     step_names = [*steps, *sorted(k for k in broken_steps if isinstance(k, str))]
     party_names = [*parties, *sorted(k for k in broken_parties if isinstance(k, str))]
 
+    dangling: list[str] = []  # paths of transitions' references to steps that do not exist
+
     def step_ref(key: str, path: str) -> bool:
         if key in known_steps:
             return key in steps
+        if path.startswith("$.transitions"):
+            dangling.append(path)
         if not steps_unreadable:
             add(f"{path}: unknown step {key!r}{suggest(key, step_names)}")
         return False
@@ -315,7 +319,9 @@ def validate(
     covered = {s for s, items in outgoing.items() if any(t.event == ACUTE_DANGER for _, t in items)}
     missing = [k for k, s in steps.items() if not s.terminal and k not in covered]
     encounter_kind = protocol.kind is ProtocolKind.ENCOUNTER and not broken.get("kind")
-    if missing and transitions_complete and encounter_kind:
+    # a transition from an unknown step (a typo) may be the one that covers a step
+    dangling_from = any(".from[" in path for path in dangling)
+    if missing and transitions_complete and encounter_kind and not dangling_from:
         add(
             "$.transitions: acute_danger does not cover step(s) "
             + ", ".join(repr(k) for k in missing)
@@ -324,7 +330,7 @@ def validate(
 
     # deadlines lead on
     for key, step in steps.items():
-        if step.deadline is None or not transitions_complete:
+        if step.deadline is None or not transitions_complete or dangling_from:
             continue
         leaving = [t for _, t in outgoing.get(key, []) if t.event == step.deadline.event]
         if not leaving:
@@ -341,8 +347,9 @@ def validate(
     if transitions_complete:
         problems.extend(_dated_problems(protocol, outgoing))
 
-    # every step reachable from the initial step
-    if initial_ok and transitions_complete and not broken_steps:
+    # every step reachable from the initial step; a transition to or from an unknown step
+    # (a typo) may be the one that reaches it, so unreachable steps would be follow-on problems
+    if initial_ok and transitions_complete and not broken_steps and not dangling:
         reached = {protocol.initial}
         frontier = [protocol.initial]
         while frontier:
