@@ -14,9 +14,8 @@ import os
 import secrets
 from typing import Any
 
-import lastresort.store.audit
-
 import lastresort as lr
+import lastresort.store.audit
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 DSN = os.environ.get("LASTRESORT_TEST_DSN", DEFAULT_DSN)

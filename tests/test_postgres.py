@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lastresort.store.audit import _Verifier
 
 import lastresort as lr
 from lastresort.cli import main as cli
+from lastresort.store.audit import _Verifier
 from lastresort.store.postgres import (
     PG_MIGRATIONS,
     PG_SCHEMA_VERSION,
