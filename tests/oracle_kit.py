@@ -24,7 +24,7 @@ import functools
 import json
 import tomllib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -98,10 +98,7 @@ def predict(
         t
         for t in protocol.transitions
         if t.event == event
-        and (
-            state in t.sources
-            or ("*" in t.sources and not protocol.steps[state].terminal)
-        )
+        and (state in t.sources or ("*" in t.sources and not protocol.steps[state].terminal))
     ]
     if not candidates:
         return "TransitionNotAllowed", state
@@ -155,16 +152,17 @@ class ScxmlRun:
         with self._time():
             cls = _scxml_class(document)
             self.machine = cls.__new__(cls)
-            try:
+            with suppress(_Idle):
                 self.machine.__init__()
-            except _Idle:
-                pass
+
+    def _now(self) -> float:
+        return self.now
 
     @contextmanager
     def _time(self) -> Iterator[None]:
         with (
-            mock.patch.object(psm_sync, "monotonic", lambda: self.now),
-            mock.patch.object(psm_event_data, "monotonic", lambda: self.now),
+            mock.patch.object(psm_sync, "monotonic", self._now),
+            mock.patch.object(psm_event_data, "monotonic", self._now),
             mock.patch.object(psm_sync, "sleep", _sleep),
         ):
             yield
@@ -172,11 +170,8 @@ class ScxmlRun:
     def send(self, event: str, answers: dict[str, bool], **data: Any) -> None:
         for name, variable in self.guards.items():
             setattr(self.machine.model, variable, answers.get(name, False))
-        with self._time():
-            try:
-                self.machine.send(event, **data)
-            except _Idle:
-                pass
+        with self._time(), suppress(_Idle):
+            self.machine.send(event, **data)
 
     def advance(self, seconds: float, answers: dict[str, bool]) -> None:
         self.now += seconds
@@ -322,7 +317,9 @@ class Mismatch:
         return "\n".join(lines)
 
 
-def engine_for(protocol: Protocol, plugin: object | None, recorder: Recorder, start: datetime) -> lr.Engine:
+def engine_for(
+    protocol: Protocol, plugin: object | None, recorder: Recorder, start: datetime
+) -> lr.Engine:
     plugins = [recorder] if plugin is None else [plugin, recorder]
     return lr.Engine(
         protocols=None if plugin is not None else [protocol],

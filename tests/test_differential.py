@@ -52,7 +52,9 @@ ORACLE = settings(
 
 
 def test_every_shipped_protocol_is_covered() -> None:
-    assert {"amsterdam", "rotterdam", "veilig-thuis", "meldcode", "huisverbod", "taskforce"} <= set(IDS)
+    assert {"amsterdam", "rotterdam", "veilig-thuis", "meldcode", "huisverbod", "taskforce"} <= set(
+        IDS
+    )
     assert "new-plugin template" in IDS
 
 
@@ -74,7 +76,7 @@ def _opening(draw: Any, protocol: Protocol) -> dict[str, Any]:
 
 
 def _random_moves(protocol: Protocol) -> st.SearchStrategy[list[Move]]:
-    events = sorted({t.event for t in protocol.transitions}) + ["no_such_event"]
+    events = [*sorted({t.event for t in protocol.transitions}), "no_such_event"]
     fire = st.tuples(
         st.sampled_from(events),
         st.sampled_from(sorted(protocol.parties)),
@@ -106,9 +108,7 @@ def _guided_moves(draw: Any, protocol: Protocol) -> list[Move]:
 def test_random_and_guided_sequences_agree(name: str, data: st.DataObject) -> None:
     protocol, plugin = SHIPPED[name]
     opening = data.draw(_opening(protocol), label="opening")
-    moves = data.draw(
-        st.one_of(_random_moves(protocol), _guided_moves(protocol)), label="moves"
-    )
+    moves = data.draw(st.one_of(_random_moves(protocol), _guided_moves(protocol)), label="moves")
     mismatch = run(protocol, moves, plugin=plugin, **opening)
     assert mismatch is None, str(mismatch)
 
@@ -143,7 +143,10 @@ def _slower_deadline(protocol: Protocol) -> Protocol:
     steps = dict(protocol.steps)
     for key, step in steps.items():
         if step.deadline is not None:
-            steps[key] = evolve(step, deadline=evolve(step.deadline, after=step.deadline.after + timedelta(minutes=1)))
+            steps[key] = evolve(
+                step,
+                deadline=evolve(step.deadline, after=step.deadline.after + timedelta(minutes=1)),
+            )
             return evolve(protocol, steps=steps)
     raise AssertionError("no deadline to mutate")
 

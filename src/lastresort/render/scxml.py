@@ -204,31 +204,35 @@ def _state(protocol: Protocol, key: str, step: Step, guards: Mapping[str, str]) 
             lr__example="true" if deadline.example else None,
         )
         yield "    <onentry>"
-        yield f"      <send{send}><param name=\"role\" expr=\"'{CLOCK}'\"/></send>"
+        yield f'      <send{send}><param name="role" expr="\'{CLOCK}\'"/></send>'
         yield "    </onentry>"
         yield f"    <onexit><cancel{_attrs(sendid=send_id)}/></onexit>"
     for index, transition in enumerate(protocol.transitions):
         if key not in protocol.sources_of(transition):
             continue
         guard = guards[transition.guard] if transition.guard is not None else None
-        yield "    <transition" + _attrs(
-            event=transition.event,
-            target=transition.target,
-            cond=_condition(permitted_roles(protocol, key, transition), guard),
-            lr__index=str(index),
-            lr__from=" ".join(transition.sources),
-            lr__by=" ".join(transition.by),
-            lr__notify=_words(transition.notify),
-            lr__guard=transition.guard,
-        ) + "/>"
+        yield (
+            "    <transition"
+            + _attrs(
+                event=transition.event,
+                target=transition.target,
+                cond=_condition(permitted_roles(protocol, key, transition), guard),
+                lr__index=str(index),
+                lr__from=" ".join(transition.sources),
+                lr__by=" ".join(transition.by),
+                lr__notify=_words(transition.notify),
+                lr__guard=transition.guard,
+            )
+            + "/>"
+        )
     if deadline is not None and not step.terminal:
         # a deadline event refused now (a guard said no) is scheduled again, the same
         # ``after`` from now: a waiting step never loses its deadline (Engine.tick)
         yield (
             "    <transition"
             + _attrs(event=deadline.event, cond=f"_event.data.role == '{CLOCK}'", lr__rearm="true")
-            + f'><send{_attrs(id=send_id, event=deadline.event, delay=_delay(deadline.after))}>'
-            f"<param name=\"role\" expr=\"'{CLOCK}'\"/></send></transition>"
+            + f"><send{_attrs(id=send_id, event=deadline.event, delay=_delay(deadline.after))}>"
+            f'<param name="role" expr="\'{CLOCK}\'"/></send></transition>'
         )
     yield f"  </{tag}>"
 
@@ -297,7 +301,9 @@ def scxml_problems(text: str) -> list[str]:
                 problems.append(f"{where}: a <final> state cannot have transitions")
             target = transition.get("target")
             if target is not None and any(part not in ids for part in target.split()):
-                problems.append(f"{where}.transition[{transition.get('event')}]: target {target!r} names no state")
+                problems.append(
+                    f"{where}.transition[{transition.get('event')}]: target {target!r} names no state"
+                )
             if transition.get("event") is None:
                 problems.append(f"{where}.transition: no event")
         for send in state.iter(_S + "send"):
@@ -404,7 +410,9 @@ def _seconds(delay: str | None, where: str, problems: list[str]) -> str:
         problems.append(f"{where}.send: delay {delay!r} is not a duration such as '2700s'")
         return "0s"
     number, unit = float(match[1]), match[2]
-    seconds = number / 1000 if unit == "ms" else number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    seconds = (
+        number / 1000 if unit == "ms" else number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    )
     return format_duration(timedelta(seconds=seconds))
 
 
@@ -416,7 +424,9 @@ def _transition(
     sources = [source for source, _ in places]
     declared = _split(first.get(_L + "from"))
     expanded = (
-        [k for k, s in steps.items() if s["kind"] != "terminal"] if declared == [ANY_STEP] else declared
+        [k for k, s in steps.items() if s["kind"] != "terminal"]
+        if declared == [ANY_STEP]
+        else declared
     )
     if set(expanded) == set(sources):
         sources = declared
