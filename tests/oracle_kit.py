@@ -21,7 +21,9 @@ the next step, at a later virtual time, takes the event once it is due.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
+import random
 import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -40,7 +42,7 @@ from statemachine.io import load as load_scxml
 
 import lastresort as lr
 from lastresort.cli.new_plugin import render_plugin
-from lastresort.protocol.model import CLOCK, DeadlineDate, Protocol
+from lastresort.protocol.model import CLOCK, DeadlineDate, FactKind, Protocol
 from lastresort.render.scxml import guard_variables, permitted_roles, to_scxml
 
 hookimpl = pluggy.HookimplMarker("lastresort")
@@ -489,3 +491,74 @@ def guided_paths(protocol: Protocol) -> list[list[Move]]:
                 paths[target] = [*paths[state], move]
                 queue.append(target)
     return out
+
+
+# ---------------------------------------------------------------- openings
+
+
+def openings(protocol: Protocol, count: int = 64) -> list[dict[str, Any]]:
+    """Ways an encounter may be opened: no facts on the first channel at the first start
+    time, then ``count`` more drawn with a fixed seed (facts, channel, start time)."""
+    rng = random.Random(protocol.id)
+    out: list[dict[str, Any]] = [
+        {"facts": {}, "channel": protocol.channels[0], "start": START_TIMES[0]}
+    ]
+    for _ in range(count):
+        facts: dict[str, str | bool] = {}
+        for key, fact in protocol.facts.items():
+            if rng.random() < 0.8:
+                facts[key] = (
+                    rng.random() < 0.5 if fact.kind is FactKind.BOOL else rng.choice(fact.values)
+                )
+        out.append(
+            {
+                "facts": facts,
+                "channel": rng.choice(protocol.channels),
+                "start": rng.choice(START_TIMES),
+            }
+        )
+    return out
+
+
+def guard_allows(
+    plugin: object | None, protocol: Protocol, opening: dict[str, Any], name: str
+) -> bool:
+    """What the plugin's own guard answers for an encounter so opened (a signed actor)."""
+    answer = getattr(plugin, "lastresort_guard", None)
+    if answer is None:
+        return True
+    encounter = lr.Encounter(
+        id="oracle",
+        protocol=protocol.id,
+        protocol_version=protocol.version,
+        state=protocol.initial,
+        responsible=None,
+        facts=opening["facts"],
+        version=1,
+        opened_at=opening["start"],
+        channel=opening["channel"],
+    )
+    given = {
+        "name": name,
+        "encounter": encounter,
+        "event": "",
+        "actor": lr.Actor("oracle", "staff-7"),
+    }
+    wanted = inspect.signature(answer).parameters
+    return answer(**{k: v for k, v in given.items() if k in wanted}) is None
+
+
+def opening_for(
+    protocol: Protocol, plugin: object | None, moves: Sequence[Move], refused: str | None = None
+) -> dict[str, Any] | None:
+    """An opening of :func:`openings` under which every guard of the transitions the
+    moves fire allows them, but ``refused`` refuses; ``None`` when there is none."""
+    fired = {m[0] for m in moves if isinstance(m, tuple)}
+    names = {t.guard for t in protocol.transitions if t.event in fired and t.guard is not None}
+    names.discard(refused)
+    for opening in openings(protocol):
+        if all(guard_allows(plugin, protocol, opening, name) for name in names) and (
+            refused is None or not guard_allows(plugin, protocol, opening, refused)
+        ):
+            return opening
+    return None

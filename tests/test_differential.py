@@ -15,13 +15,16 @@ from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 import lastresort as lr
+from lastresort.engine import engine as engine_module
 from lastresort.engine.dispatch import CompiledProtocol
-from lastresort.protocol.model import FactKind, Protocol, Transition
+from lastresort.protocol.model import DeadlineDate, FactKind, Protocol, Transition
 from tests.oracle_kit import (
     START_TIMES,
     Move,
     guided_paths,
     moves_from,
+    opening_for,
+    openings,
     run,
     template_protocol,
     waits_of,
@@ -44,7 +47,7 @@ def _shipped() -> dict[str, tuple[Protocol, object | None]]:
 SHIPPED = _shipped()
 IDS = sorted(SHIPPED)
 ORACLE = settings(
-    max_examples=40,
+    max_examples=20,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -88,18 +91,62 @@ def _random_moves(protocol: Protocol) -> st.SearchStrategy[list[Move]]:
 
 @st.composite
 def _guided_moves(draw: Any, protocol: Protocol) -> list[Move]:
-    """A walk along the moves the rules allow, now and then a random wait or actor."""
-    state, moves = protocol.initial, []
+    """A walk along the moves the rules allow (guards assumed to pass), keeping the time:
+    a deadline is waited for to one second before or after it falls due (dated ones
+    too), and now and then a random wait or actor."""
+    state, now, moves = protocol.initial, 0.0, []
+    entries: dict[str, float] = {state: 0.0}
+    due = _due(protocol, state, entries, None, now, 1.0)
     for _ in range(draw(st.integers(1, 25))):
         options = moves_from(protocol, state)
         if not options or draw(st.integers(0, 5)) == 0:
-            moves.append(draw(st.sampled_from(waits_of(protocol))))
+            wait = draw(st.sampled_from(waits_of(protocol)))
+            moves.append(wait)
+            now += wait
             continue
-        move, state = draw(st.sampled_from(options))
-        if isinstance(move, tuple) and draw(st.integers(0, 4)) == 0:
-            move = (move[0], draw(st.sampled_from(sorted(protocol.parties))), *move[2:])
+        move, target = draw(st.sampled_from(options))
+        early = False
+        if isinstance(move, tuple):
+            choice = draw(st.sampled_from([0.25, 0.5, 1.0]))
+            move = (move[0], move[1], move[2], choice)
+            if draw(st.integers(0, 4)) == 0:
+                move = (move[0], draw(st.sampled_from(sorted(protocol.parties))), *move[2:])
+        else:
+            assert due is not None
+            early = draw(st.integers(0, 3)) == 0
+            move = max(due - now + (-1.0 if early else 1.0), 1.0)
+            choice = 1.0
+            if early:
+                target = state
         moves.append(move)
+        now += move if isinstance(move, float) else 0.0
+        if isinstance(move, tuple) or not early:  # the step is entered (again)
+            entries[target] = now
+            due = _due(protocol, target, entries, due, now, choice)
+        state = target
     return moves
+
+
+def _due(
+    protocol: Protocol,
+    step: str,
+    entries: dict[str, float],
+    pending: float | None,
+    now: float,
+    choice: float,
+) -> float | None:
+    """When ``step``'s deadline falls due (seconds), entered ``now``."""
+    spec = protocol.steps[step].deadline
+    if spec is None:
+        return None
+    if spec.since is None and spec.until is None:
+        return now + spec.after.total_seconds()
+    latest = entries.get(spec.since or step, 0.0) + spec.after.total_seconds()
+    if spec.until is DeadlineDate.CHOSEN:
+        return float(round(now + max(latest - now, 0.0) * choice))
+    if spec.until is DeadlineDate.KEPT:
+        return min(pending if pending is not None else latest, latest)
+    return latest
 
 
 @pytest.mark.parametrize("name", IDS)
@@ -107,7 +154,9 @@ def _guided_moves(draw: Any, protocol: Protocol) -> list[Move]:
 @given(data=st.data())
 def test_random_and_guided_sequences_agree(name: str, data: st.DataObject) -> None:
     protocol, plugin = SHIPPED[name]
-    opening = data.draw(_opening(protocol), label="opening")
+    opening = data.draw(
+        st.one_of(_opening(protocol), st.sampled_from(openings(protocol))), label="opening"
+    )
     moves = data.draw(st.one_of(_random_moves(protocol), _guided_moves(protocol)), label="moves")
     mismatch = run(protocol, moves, plugin=plugin, **opening)
     assert mismatch is None, str(mismatch)
@@ -118,9 +167,25 @@ def test_every_transition_taken_on_its_shortest_walk_agrees(name: str) -> None:
     protocol, plugin = SHIPPED[name]
     paths = guided_paths(protocol)
     assert len(paths) >= len(protocol.transitions)
+    refusals = 0
     for moves in paths:
-        mismatch = run(protocol, moves, plugin=plugin)
+        # opened so that the guards on the way allow
+        opening = opening_for(protocol, plugin, moves) or {}
+        mismatch = run(protocol, moves, plugin=plugin, **opening)
         assert mismatch is None, str(mismatch)
+        # and, for a guarded last step, so that its guard refuses (the answer replayed)
+        last = moves[-1]
+        guards = {
+            t.guard for t in protocol.transitions if isinstance(last, tuple) and t.event == last[0]
+        }
+        for guard in sorted(g for g in guards if g is not None):
+            refusing = opening_for(protocol, plugin, moves, refused=guard)
+            if refusing is not None:
+                refusals += 1
+                mismatch = run(protocol, moves, plugin=plugin, **refusing)
+                assert mismatch is None, str(mismatch)
+    guarded = [t for t in protocol.transitions if t.guard is not None]
+    assert refusals >= (1 if guarded and plugin is not None else 0)
 
 
 # ---------------------------------------------------------------- the oracle can fail
@@ -166,17 +231,25 @@ def _wider_by(protocol: Protocol) -> Protocol:
 
 
 def _shortest_mismatch(
-    engine_runs: Protocol, reference: Protocol, *, guided_only: bool = False
+    engine_runs: Protocol,
+    reference: Protocol,
+    plugin: object | None = None,
+    **opening: Any,
 ) -> str:
     """Hypothesis's shortest sequence on which the engines disagree (shrunk)."""
     moves = find(
-        _guided_moves(reference)
-        if guided_only
-        else st.one_of(_random_moves(reference), _guided_moves(reference)),
-        lambda moves: run(engine_runs, moves, reference=reference) is not None,
-        settings=settings(max_examples=400, database=None, derandomize=True, deadline=None),
+        _guided_moves(reference),
+        lambda moves: (
+            run(engine_runs, moves, reference=reference, plugin=plugin, **opening) is not None
+        ),
+        settings=settings(
+            max_examples=400,
+            database=None,
+            derandomize=True,
+            deadline=None,
+        ),
     )
-    mismatch = run(engine_runs, moves, reference=reference)
+    mismatch = run(engine_runs, moves, reference=reference, plugin=plugin, **opening)
     assert mismatch is not None
     print(mismatch)
     return str(mismatch)
@@ -226,5 +299,37 @@ def test_a_mutated_engine_decision_is_reported(monkeypatch: pytest.MonkeyPatch) 
         return role in transition.by
 
     monkeypatch.setattr(CompiledProtocol, "permitted", careless)
-    report = _shortest_mismatch(protocol, protocol, guided_only=True)
+    report = _shortest_mismatch(protocol, protocol)
     assert "lastresort gave taken" in report
+
+
+def test_a_mutated_dated_deadline_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's dated deadlines (``from``/``until``) an hour late: the SCXML run (the
+    host's delay) and the sismic chart (its own clock arithmetic) both disagree.
+
+    A huisverbod suspended by the court ends 10 days after its first day, wherever the
+    suspension began."""
+    protocol, plugin = SHIPPED["huisverbod"]
+    opening = {"facts": {"subject": "adult", "urgent": True}}
+    moves: list[Move] = [
+        ("consult_veilig_thuis", "mayor", True, 1.0),
+        ("veilig_thuis_consulted", "mayor", True, 1.0),
+        ("impose", "mayor", True, 1.0),
+        3 * 86400.0,
+        ("court_suspends", "mayor", True, 1.0),
+        7 * 86400.0 + 1,  # one second past the 10 days
+    ]
+    assert run(protocol, moves, plugin=plugin, **opening) is None
+    real = engine_module.dated
+
+    def late(*args: Any, **kwargs: Any) -> Any:
+        due = real(*args, **kwargs)
+        return None if due is None else due + timedelta(hours=1)
+
+    monkeypatch.setattr(engine_module, "dated", late)
+    mismatch = run(protocol, moves, plugin=plugin, **opening)
+    assert mismatch is not None
+    assert mismatch.detail == (
+        "after move 6: {'lastresort': 'suspended', 'python-statemachine': 'expired',"
+        " 'sismic': 'expired'}"
+    )
