@@ -184,3 +184,23 @@ def test_lastresort_imports_and_exports_without_the_oracle_engines() -> None:
     )
     assert "statemachine" not in deps
     assert "sismic" not in deps
+
+
+def test_one_occurrence_of_a_star_transition_edited_becomes_its_own_transition() -> None:
+    protocol, _ = SHIPPED["taskforce"]
+    index, star = next((i, t) for i, t in enumerate(protocol.transitions) if t.sources == ("*",))
+    sources = protocol.sources_of(star)
+    moved = sources[1]
+    new = next(k for k in protocol.steps if k not in (star.target, moved))
+    document = lr.to_scxml(protocol)
+    head, _, tail = document.partition(f'<state id="{moved}"')
+    block, _, rest = tail.partition("</state>")
+    old = f'event="{star.event}" target="{star.target}"'
+    assert old in block
+    edited_block = block.replace(old, f'event="{star.event}" target="{new}"')
+    edited = lr.from_scxml(f'{head}<state id="{moved}"{edited_block}</state>{rest}', check=False)
+    assert len(edited.transitions) == len(protocol.transitions) + 1
+    assert edited.transitions[index] == evolve(
+        star, sources=tuple(s for s in sources if s != moved)
+    )
+    assert edited.transitions[index + 1] == evolve(star, sources=(moved,), target=new)

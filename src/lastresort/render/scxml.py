@@ -60,6 +60,8 @@ _S = "{" + SCXML_NS + "}"
 _L = "{" + LASTRESORT_NS + "}"
 #: an XML NCName as SCXML's ``id`` attributes need (ASCII subset: the protocol's keys are ASCII)
 _NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+#: what makes two occurrences of one ``lr:index`` the same transition
+_CONTENT = ("event", "target", _L + "by", _L + "notify", _L + "guard", _L + "from")
 #: the parts of the protocol file the statechart does not hold
 _HEADER_KEYS = ("protocol", "parties", "facts", "requirements")
 
@@ -355,7 +357,9 @@ def from_scxml(text: str, *, check: bool = True) -> Protocol:
     if root.get("name") is not None:
         header["protocol"]["id"] = root.get("name")
     steps: dict[str, Any] = {}
-    found: dict[int, list[tuple[str, ET.Element]]] = {}
+    # one transition of the protocol per lr:index and content: an occurrence edited in a
+    # tool (another target, say) becomes a transition of its own, from the states it is in
+    found: dict[tuple[int, tuple[str | None, ...]], list[tuple[str, ET.Element]]] = {}
     added: list[tuple[str, ET.Element]] = []
     for state in _states(root):
         key = state.get("id", "")
@@ -365,10 +369,12 @@ def from_scxml(text: str, *, check: bool = True) -> Protocol:
                 continue
             index = transition.get(_L + "index")
             if index is not None and index.isdigit():
-                found.setdefault(int(index), []).append((key, transition))
+                content = tuple(transition.get(name) for name in _CONTENT)
+                found.setdefault((int(index), content), []).append((key, transition))
             else:
                 added.append((key, transition))
-    transitions = [_transition(found[i], steps, problems) for i in sorted(found)]
+    order = sorted(found, key=lambda group: group[0])  # stable: first occurrence first
+    transitions = [_transition(found[group], steps, problems) for group in order]
     transitions.extend(_transition([entry], steps, problems) for entry in added)
     if problems:
         raise ProtocolError(problems=problems)
