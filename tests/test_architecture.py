@@ -250,11 +250,13 @@ PINNED_ALL = [
     "VirtualClock",
     "__version__",
     "dump_protocol",
+    "from_scxml",
     "hookimpl",
     "load_packaged_protocol",
     "load_protocol",
     "to_dot",
     "to_mermaid",
+    "to_scxml",
     "validate",
     "verify",
 ]  # fmt: skip

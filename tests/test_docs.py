@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: page -> lines its blocks must print
 PAGES = {
     "docs/embedding.md": ["['call_expert', 'acute_danger']", "who may: expert", "['pager:expert']"],
+    "docs/interchange.md": ['<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:lr='],
 }
 
 

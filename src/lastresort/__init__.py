@@ -67,6 +67,7 @@ from .protocol.model import (
 )
 from .protocol.validation import validate
 from .render.diagram import to_dot, to_mermaid
+from .render.scxml import from_scxml, to_scxml
 from .store import MemoryStore, PendingDeadline, PostgresStore, SQLiteStore, Store
 from .verifier.verification import (
     Bound,
@@ -149,11 +150,13 @@ __all__ = [
     "VirtualClock",
     "__version__",
     "dump_protocol",
+    "from_scxml",
     "hookimpl",
     "load_packaged_protocol",
     "load_protocol",
     "to_dot",
     "to_mermaid",
+    "to_scxml",
     "validate",
     "verify",
 ]

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new-plugin": ("new_plugin", "write a working plugin skeleton for a municipality"),
     "diagram": ("docs", "print a protocol's diagram (Mermaid or Graphviz DOT)"),
     "docs": ("docs", "write a protocol's generated Markdown page"),
+    "export": ("export", "write a protocol as an SCXML 1.0 statechart"),
 }
 
 
