@@ -42,12 +42,12 @@ from lastresort.simulate import SimulationConfig, load_config, monte_carlo, runn
 
 PROTOCOL_FILE = Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
 PATH = [
-    ("call_expert", "counter"),
-    ("expert_takes_over", "expert"),
-    ("arrange_mayor_meeting", "expert"),
-    ("mayor_spoke_with_child", "mayor"),
-    ("report_made", "expert"),
-    ("close", "expert"),
+    ("call_expert", lr.Actor("counter", "counter-1")),
+    ("expert_takes_over", lr.Actor("expert", "expert-1")),
+    ("arrange_mayor_meeting", lr.Actor("expert", "expert-1")),
+    ("mayor_spoke_with_child", lr.Actor("mayor", "mayor-1")),
+    ("report_made", lr.Actor("expert", "expert-1")),
+    ("close", lr.Actor("expert", "expert-1")),
 ]
 #: Children every hour the counter is open; the taskforce policy of the docs.
 CONFIG = {
@@ -68,7 +68,7 @@ def bare_fire(protocol: lr.Protocol, encounters: int, per_engine: int) -> float:
         engine = lr.Engine(protocols=[protocol], clock=clock, entry_points=False)
         fire, open_, now = engine.fire, engine.open, time.process_time
         for _ in range(min(per_engine, encounters - first)):
-            eid = open_(protocol.id, "counter").id
+            eid = open_(protocol.id, lr.Actor("counter", "counter-1")).id
             start = now()
             for event, actor in PATH:
                 fire(eid, event, actor)

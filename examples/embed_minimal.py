@@ -28,13 +28,16 @@ def main() -> None:
     clock = lr.VirtualClock(datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam")))
     engine = lr.Engine(plugins=[PrintDelivery()], clock=clock)
 
+    # who acts: a role and a pseudonymous staff id (never a name); only the clock is anonymous
+    clerk, expert = lr.Actor("counter", "clerk-07"), lr.Actor("expert", "expert-12")
+
     # a child asks for the mayor at the counter: only declared facts, never a name or BSN
-    child = engine.open("taskforce", actor="counter", facts={"age_band": "12-15"})
+    child = engine.open("taskforce", actor=clerk, facts={"age_band": "12-15"})
     print(
         f"opened {child.id} in {child.state!r}; counter may: {engine.allowed(child.id, 'counter')}"
     )
 
-    engine.fire(child.id, "call_expert", actor=lr.Actor("counter", id="desk-2"))
+    engine.fire(child.id, "call_expert", actor=clerk)
     engine.deliver()
 
     clock.advance(timedelta(minutes=50))  # the expert is late
@@ -43,7 +46,7 @@ def main() -> None:
             print(f"deadline missed: {event.event}")
     engine.deliver()
 
-    engine.fire(child.id, "expert_takes_over", actor="expert")  # the receiver accepts
+    engine.fire(child.id, "expert_takes_over", actor=expert)  # the receiver accepts
     engine.deliver()
 
     now = engine.get(child.id)

@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import lastresort as lr
+from lastresort.testing import pseudonymous
 from tests.store_kit import ACTOR, START, Receipts, moves, relay
 
 
@@ -56,7 +57,9 @@ def work(db: str, seed: int, minutes: int, protocol: lr.Protocol) -> None:
         roll = rng.random()
         events: list[lr.Event] = []
         if roll < 0.1 or len(open_ids) < 4:
-            encounter = engine.open("relay", "counter", facts={"age_band": rng.choice(ages)})
+            encounter = engine.open(
+                "relay", lr.Actor("counter", "counter-1"), facts={"age_band": rng.choice(ages)}
+            )
             events = engine.timeline(encounter.id)
         elif roll < 0.85:
             eid = rng.choice(open_ids)
@@ -64,7 +67,7 @@ def work(db: str, seed: int, minutes: int, protocol: lr.Protocol) -> None:
             event = rng.choice([o for o in options if o != "acute_danger"] or options)
             if rng.random() < 0.02:
                 event = "acute_danger"
-            events = engine.fire(eid, event, ACTOR[event])
+            events = engine.fire(eid, event, pseudonymous(ACTOR[event]))
         elif roll < 0.95:
             clock.advance(timedelta(minutes=rng.choice([5, 10, 20])))
             events = engine.tick()

@@ -40,7 +40,9 @@ def main() -> None:
         current = engine.get(eid)
         event = "go" if current.state == "desk" else "back"
         try:
-            got = engine.fire(eid, event, "counter", expected_version=current.version)
+            got = engine.fire(
+                eid, event, lr.Actor("counter", "counter-1"), expected_version=current.version
+            )
         except lr.ConcurrentUpdate as exc:
             out.append({"lost": [eid, exc.expected, exc.actual]})
             continue

@@ -352,7 +352,9 @@ def run(
     recorder = Recorder()
     engine = engine_for(protocol, plugin, recorder, start)
     opener = next(iter(protocol.parties))
-    encounter = engine.open(protocol.id, opener, facts=facts or {}, channel=channel)
+    encounter = engine.open(
+        protocol.id, lr.Actor(opener, "staff-1"), facts=facts or {}, channel=channel
+    )
     scxml = ScxmlRun(scxml_of(reference), guard_variables(reference))
     chart = SismicRun(reference)
     now = 0.0
@@ -401,6 +403,17 @@ def run(
             try:
                 engine.fire(encounter.id, event, actor, until=until)
                 refused: str | None = None
+            except lr.ActorRefused:
+                # every actor but the clock must carry an id: refused before any rule is
+                # read, nothing changed; SCXML and sismic know no ids, so they are not told
+                after = engine.get(encounter.id).state
+                if signed or role == "clock" or after != before:
+                    return Mismatch(
+                        tuple(done),
+                        f"an actor {'with' if signed else 'without'} an id was refused as"
+                        f" ActorRefused, lastresort left the encounter in {after!r}",
+                    )
+                continue
             except (lr.TransitionNotAllowed, lr.NotPermitted, lr.GuardRefused) as exc:
                 refused = type(exc).__name__
             except lr.InvalidArgument:

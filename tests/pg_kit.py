@@ -78,7 +78,7 @@ def drop_created() -> None:
         drop(CREATED.pop())
 
 
-_TABLES = ("events", "ledger", "deadlines", "outbox", "encounters")
+_TABLES = ("events", "ledger", "deadlines", "outbox", "encounters", "refusals")
 
 
 def emptied(store: lr.PostgresStore) -> lr.PostgresStore:
@@ -89,6 +89,7 @@ def emptied(store: lr.PostgresStore) -> lr.PostgresStore:
         for table in _TABLES:
             conn.execute(f"DELETE FROM {table}")
         conn.execute("UPDATE ledger_head SET n = 0, link = %s", (lr.store.audit.GENESIS,))
+        conn.execute("UPDATE refusal_head SET seq = 0, hash = %s", (lr.store.audit.GENESIS,))
     return store
 
 

@@ -43,7 +43,9 @@ def main() -> None:
         for _ in range(int(ops)):
             roll = rng.random()
             if roll < 0.05:
-                enc = engine.open("relay", "counter", facts={"age_band": "8-11"})
+                enc = engine.open(
+                    "relay", lr.Actor("counter", "counter-1"), facts={"age_band": "8-11"}
+                )
                 ack({"opened": enc.id})
             elif roll < 0.6:
                 eid = rng.choice(ids[:4]) if rng.random() < 0.6 else rng.choice(ids)
@@ -52,7 +54,12 @@ def main() -> None:
                 if event is None:
                     continue
                 try:
-                    got = engine.fire(eid, event, "counter", expected_version=current.version)
+                    got = engine.fire(
+                        eid,
+                        event,
+                        lr.Actor("counter", "counter-1"),
+                        expected_version=current.version,
+                    )
                 except lr.ConcurrentUpdate as exc:
                     ack({"lost": [eid, exc.expected, exc.actual]})
                     continue

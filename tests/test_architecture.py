@@ -230,6 +230,7 @@ PINNED_ALL = [
     "Protocol",
     "ProtocolError",
     "ProtocolKind",
+    "Refusal",
     "Report",
     "Requirements",
     "ResponsibilityTransferred",

@@ -38,15 +38,15 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
         entry_points=False,
         ids=lambda: next(names),
     )
-    moved = engine.open("relay", "counter", facts=FACTS).id
-    engine.fire(moved, "go", "counter")
-    engine.fire(moved, "back", "counter")
-    engine.fire(moved, "go", "counter")
-    closed = engine.open("relay", "counter", facts=FACTS).id
-    engine.fire(closed, "take_over", "expert")
-    engine.fire(closed, "close", "expert")
+    moved = engine.open("relay", lr.Actor("counter", "counter-1"), facts=FACTS).id
+    engine.fire(moved, "go", lr.Actor("counter", "counter-1"))
+    engine.fire(moved, "back", lr.Actor("counter", "counter-1"))
+    engine.fire(moved, "go", lr.Actor("counter", "counter-1"))
+    closed = engine.open("relay", lr.Actor("counter", "counter-1"), facts=FACTS).id
+    engine.fire(closed, "take_over", lr.Actor("expert", "expert-1"))
+    engine.fire(closed, "close", lr.Actor("expert", "expert-1"))
     engine.deliver()
-    engine.open("relay", "counter")
+    engine.open("relay", lr.Actor("counter", "counter-1"))
     engine.store.close()
     return path, {"moved": moved, "closed": closed}
 
@@ -145,7 +145,7 @@ def test_an_edit_with_its_own_hash_recomputed_breaks_the_next_link(db: Path) -> 
     seq, snapshot, prev, data = conn.execute(
         "SELECT seq, snapshot, prev, data FROM events WHERE encounter_id = 'moved' AND seq = 3"
     ).fetchone()
-    forged = data.replace('"actor":{"role":"counter"}', '"actor":{"role":"expert"}')
+    forged = data.replace('"role":"counter"}', '"role":"expert"}')
     assert forged != data
     # hashes are stored as their 32 bytes (schema version 4): the forger writes them so
     forged_hash = link_hash(hash_hex(prev) or "", seq, hash_hex(snapshot) or "", forged)
@@ -198,7 +198,7 @@ def test_an_anchor_detects_a_file_cut_back_to_an_earlier_copy(
     shutil.copy(pristine[0], later)
     with lr.SQLiteStore(later) as store:
         engine = lr.Engine(protocols=[relay()], store=store, clock=lr.VirtualClock(START))
-        engine.fire("fresh", "go", "counter")
+        engine.fire("fresh", "go", lr.Actor("counter", "counter-1"))
     head = verify(later).head
     assert head is not None
     anchor = f"{head[0]}:{head[1]}"
@@ -340,13 +340,15 @@ def test_nothing_of_a_child_is_logged_or_printed(
     path = tmp_path / "private.db"
     clock = lr.VirtualClock(START)
     engine = lr.Engine(protocols=[relay()], store=lr.SQLiteStore(path), clock=clock)
-    eid = engine.open("relay", "counter", facts=FACTS).id
-    engine.fire(eid, "go", "counter")  # notifies the expert: delivered (and logged) below
-    engine.fire(eid, "take_over", "expert")
-    engine.fire(eid, "close", "expert")
+    eid = engine.open("relay", lr.Actor("counter", "counter-1"), facts=FACTS).id
+    engine.fire(
+        eid, "go", lr.Actor("counter", "counter-1")
+    )  # notifies the expert: delivered (and logged) below
+    engine.fire(eid, "take_over", lr.Actor("expert", "expert-1"))
+    engine.fire(eid, "close", lr.Actor("expert", "expert-1"))
     assert [e.kind for e in engine.deliver()] == ["NotificationDelivered"]
     with pytest.raises(lr.TransitionNotAllowed):
-        engine.fire(eid, "go", "counter")
+        engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
     engine.store.close()
     assert main(["audit", "verify", str(path)]) == 0
     as_of = (START + timedelta(days=1)).isoformat()

@@ -116,8 +116,8 @@ def test_the_records_of_a_fire_equal_the_constructors() -> None:
     """End to end: a fire's committed events and snapshot are the public classes,
     equal to records built field by field through their constructors."""
     engine, _ = make_engine()
-    encounter = engine.open("taskforce", "counter", FACTS)
-    events = engine.fire(encounter.id, "call_expert", "counter")
+    encounter = engine.open("taskforce", lr.Actor("counter", "counter-1"), FACTS)
+    events = engine.fire(encounter.id, "call_expert", lr.Actor("counter", "counter-1"))
     for event in events:
         rebuilt = type(event)(**attrs.asdict(event, recurse=False))
         assert rebuilt == event

@@ -83,8 +83,8 @@ def engine() -> tuple[lr.Engine, lr.VirtualClock]:
 
 
 def imposed(e: lr.Engine, clock: lr.VirtualClock) -> str:
-    order = e.open("dated", "mayor")
-    e.fire(order.id, "impose", "mayor")
+    order = e.open("dated", lr.Actor("mayor", "mayor-1"))
+    e.fire(order.id, "impose", lr.Actor("mayor", "mayor-1"))
     clock.advance(DAY)
     e.tick()
     assert e.get(order.id).state == "running"
@@ -95,7 +95,7 @@ def test_a_deadline_from_an_earlier_step_counts_from_its_entry() -> None:
     e, clock = engine()
     oid = imposed(e, clock)
     clock.advance(2 * DAY)
-    e.fire(oid, "anchor", "mayor")
+    e.fire(oid, "anchor", lr.Actor("mayor", "mayor-1"))
     [pending] = e.deadlines(oid)
     # 10 days after imposing, not 10 days after entering: elapsed time, across the DST end
     assert pending.due == T0.astimezone(UTC) + timedelta(days=10)
@@ -103,9 +103,9 @@ def test_a_deadline_from_an_earlier_step_counts_from_its_entry() -> None:
 
 def test_a_from_step_never_entered_counts_from_the_opening() -> None:
     e, clock = engine()
-    order = e.open("dated", "mayor")
+    order = e.open("dated", lr.Actor("mayor", "mayor-1"))
     clock.advance(timedelta(hours=5))
-    e.fire(order.id, "anchor_now", "mayor")
+    e.fire(order.id, "anchor_now", lr.Actor("mayor", "mayor-1"))
     assert [d.due for d in e.deadlines(order.id)] == [T0.astimezone(UTC) + timedelta(days=10)]
 
 
@@ -113,9 +113,9 @@ def test_a_kept_deadline_keeps_the_chosen_date() -> None:
     e, clock = engine()
     oid = imposed(e, clock)
     until = T0 + timedelta(days=20)
-    e.fire(oid, "extend", "mayor", until=until)
+    e.fire(oid, "extend", lr.Actor("mayor", "mayor-1"), until=until)
     clock.advance(3 * DAY)
-    e.fire(oid, "pause", "mayor")
+    e.fire(oid, "pause", lr.Actor("mayor", "mayor-1"))
     assert e.get(oid).state == "paused"
     assert [d.due for d in e.deadlines(oid)] == [until.astimezone(UTC)]
     clock.set(until)
@@ -130,7 +130,7 @@ def test_the_chosen_date_is_the_deadline_on_both_stores(tmp_path: Any, store: st
     e = lr.Engine([lr.load_protocol(data())], store=kept, clock=clock, entry_points=False)
     oid = imposed(e, clock)
     until = datetime(2026, 11, 2, 8, 0, tzinfo=AMS)  # winter time, after the change
-    e.fire(oid, "extend", "mayor", until=until)
+    e.fire(oid, "extend", lr.Actor("mayor", "mayor-1"), until=until)
     [pending] = e.deadlines(oid)
     assert pending.due == until
     assert pending.due.utcoffset() == timedelta(0)
@@ -153,12 +153,17 @@ def test_the_latest_chosen_date_is_the_earlier_of_elapsed_time_and_the_calendar(
     elapsed = T0.astimezone(UTC) + timedelta(days=28)
     assert elapsed.astimezone(AMS).hour == 8
     with pytest.raises(lr.InvalidArgument, match=r"no later than 2026-11-17T08:00:00\+01:00"):
-        e.fire(oid, "extend", "mayor", until=datetime(2026, 11, 17, 9, 0, tzinfo=AMS))
+        e.fire(
+            oid,
+            "extend",
+            lr.Actor("mayor", "mayor-1"),
+            until=datetime(2026, 11, 17, 9, 0, tzinfo=AMS),
+        )
     assert snapshot(e, oid) == before
     # a date given in UTC reads the calendar in UTC: the same instant
     with pytest.raises(lr.InvalidArgument):
-        e.fire(oid, "extend", "mayor", until=elapsed + timedelta(seconds=1))
-    e.fire(oid, "extend", "mayor", until=elapsed)
+        e.fire(oid, "extend", lr.Actor("mayor", "mayor-1"), until=elapsed + timedelta(seconds=1))
+    e.fire(oid, "extend", lr.Actor("mayor", "mayor-1"), until=elapsed)
     assert [d.due for d in e.deadlines(oid)] == [elapsed]
 
 
@@ -177,7 +182,7 @@ def test_a_wrong_date_is_refused_and_changes_nothing(until: Any, match: str) -> 
     oid = imposed(e, clock)
     before = snapshot(e, oid)
     with pytest.raises(lr.InvalidArgument, match=match) as refused:
-        e.fire(oid, "extend", "mayor", until=until)
+        e.fire(oid, "extend", lr.Actor("mayor", "mayor-1"), until=until)
     assert (refused.value.call, refused.value.argument) == ("Engine.fire", "until")
     assert snapshot(e, oid) == before
 
@@ -187,7 +192,7 @@ def test_a_date_for_a_step_that_does_not_take_one_is_refused() -> None:
     oid = imposed(e, clock)
     before = snapshot(e, oid)
     with pytest.raises(lr.InvalidArgument, match="no deadline whose date the caller chooses"):
-        e.fire(oid, "anchor", "mayor", until=T0 + timedelta(days=5))
+        e.fire(oid, "anchor", lr.Actor("mayor", "mayor-1"), until=T0 + timedelta(days=5))
     assert snapshot(e, oid) == before
 
 
@@ -296,7 +301,7 @@ def test_a_clock_that_jumps_past_the_chosen_date_fires_it_once() -> None:
     e, clock = engine()
     oid = imposed(e, clock)
     until = T0 + timedelta(days=12)
-    e.fire(oid, "extend", "mayor", until=until)
+    e.fire(oid, "extend", lr.Actor("mayor", "mayor-1"), until=until)
     clock.advance(timedelta(days=60))
     fired = [ev for ev in e.tick() if isinstance(ev, lr.StepEntered)]
     assert [(ev.event, ev.step) for ev in fired] == [("longer_ends", "done")]

@@ -11,12 +11,14 @@ import pytest
 import lastresort as lr
 from lastresort.engine.engine import random_id
 from lastresort.protocol.model import Actor
-from lastresort.testing import snapshot
+from lastresort.testing import pseudonymous, snapshot
 from tests.conftest import minutes
 
 
 def test_open_starts_in_the_initial_step_with_its_deadline(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter", {"age_band": "8-11", "disclosure": True})
+    enc = engine.open(
+        "taskforce", lr.Actor("counter", "counter-1"), {"age_band": "8-11", "disclosure": True}
+    )
     assert (enc.state, enc.responsible, enc.version) == ("arrived", "counter", 1)
     assert dict(enc.facts) == {"age_band": "8-11", "disclosure": True}
     kinds = [e.kind for e in engine.timeline(enc.id)]
@@ -27,7 +29,7 @@ def test_open_starts_in_the_initial_step_with_its_deadline(engine: lr.Engine) ->
 
 
 def test_encounter_ids_are_random_version_4_uuids(engine: lr.Engine) -> None:
-    ids = [engine.open("taskforce", "counter").id for _ in range(50)]
+    ids = [engine.open("taskforce", lr.Actor("counter", "counter-1")).id for _ in range(50)]
     ids += [random_id() for _ in range(5000)]
     assert len(set(ids)) == len(ids)
     for eid in ids:
@@ -46,8 +48,10 @@ def test_each_step_is_logged_once_at_debug_without_facts(
     engine: lr.Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="lastresort.engine")
-    enc = engine.open("taskforce", "counter", {"age_band": "12-15", "disclosure": True})
-    engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open(
+        "taskforce", lr.Actor("counter", "counter-1"), {"age_band": "12-15", "disclosure": True}
+    )
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     lines = [r.getMessage() for r in caplog.records if r.name == "lastresort.engine"]
     assert lines == [
         f"encounter {enc.id} v1: opened in arrived by counter",
@@ -58,12 +62,12 @@ def test_each_step_is_logged_once_at_debug_without_facts(
     assert "disclosure" not in caplog.text
     caplog.clear()
     caplog.set_level(logging.INFO, logger="lastresort.engine")
-    engine.fire(enc.id, "expert_takes_over", "expert")
+    engine.fire(enc.id, "expert_takes_over", lr.Actor("expert", "expert-1"))
     assert [r for r in caplog.records if r.name == "lastresort.engine"] == []
 
 
 def test_fire_moves_queues_notifications_and_reschedules(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     events = engine.fire(enc.id, "call_expert", Actor("counter", "desk-3"))
     assert [e.kind for e in events] == [
         "DeadlineCleared",
@@ -80,9 +84,9 @@ def test_fire_moves_queues_notifications_and_reschedules(engine: lr.Engine) -> N
 
 
 def test_handover_is_accepted_by_the_receiver_only(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "call_expert", "counter")
-    events = engine.fire(enc.id, "expert_takes_over", "expert")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
+    events = engine.fire(enc.id, "expert_takes_over", lr.Actor("expert", "expert-1"))
     [transfer] = [e for e in events if isinstance(e, lr.ResponsibilityTransferred)]
     assert (transfer.from_party, transfer.to_party) == ("counter", "expert")
     assert engine.get(enc.id).responsible == "expert"
@@ -102,20 +106,20 @@ def test_a_handover_fired_by_the_giver_is_refused_and_changes_nothing(
 
     loose = evolve(taskforce, transitions=transitions)
     eng = lr.Engine(protocols=[loose], clock=engine.clock, entry_points=False)
-    enc = eng.open("taskforce", "counter")
+    enc = eng.open("taskforce", lr.Actor("counter", "counter-1"))
     before = snapshot(eng, enc.id)
     with pytest.raises(lr.NotPermitted) as info:
-        eng.fire(enc.id, "expert_takes_over", "counter")
+        eng.fire(enc.id, "expert_takes_over", lr.Actor("counter", "counter-1"))
     assert "only the receiving party" in str(info.value)
     assert info.value.allowed == ["expert"]
     assert snapshot(eng, enc.id) == before
 
 
 def test_transition_not_allowed_names_step_event_and_what_is_allowed(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     before = snapshot(engine, enc.id)
     with pytest.raises(lr.TransitionNotAllowed) as info:
-        engine.fire(enc.id, "report_made", "expert")
+        engine.fire(enc.id, "report_made", lr.Actor("expert", "expert-1"))
     err = info.value
     assert (err.step, err.event) == ("arrived", "report_made")
     assert err.allowed == ["expert_takes_over", "acute_danger"]
@@ -124,10 +128,10 @@ def test_transition_not_allowed_names_step_event_and_what_is_allowed(engine: lr.
 
 
 def test_not_permitted_names_actor_event_and_who_may(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     before = snapshot(engine, enc.id)
     with pytest.raises(lr.NotPermitted) as info:
-        engine.fire(enc.id, "call_expert", "mayor")
+        engine.fire(enc.id, "call_expert", lr.Actor("mayor", "mayor-1"))
     assert (info.value.actor, info.value.event, info.value.allowed) == (
         "mayor",
         "call_expert",
@@ -137,29 +141,29 @@ def test_not_permitted_names_actor_event_and_who_may(engine: lr.Engine) -> None:
 
 
 def test_clock_events_cannot_be_fired_by_people(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     before = snapshot(engine, enc.id)
     with pytest.raises(lr.NotPermitted):
-        engine.fire(enc.id, "expert_not_called", "counter")
+        engine.fire(enc.id, "expert_not_called", lr.Actor("counter", "counter-1"))
     assert snapshot(engine, enc.id) == before
 
 
 def test_unknown_encounter_and_protocol(engine: lr.Engine) -> None:
     with pytest.raises(lr.UnknownEncounter, match="nope"):
-        engine.fire("nope", "call_expert", "counter")
+        engine.fire("nope", "call_expert", lr.Actor("counter", "counter-1"))
     with pytest.raises(lr.UnknownEncounter):
         engine.get("nope")
     with pytest.raises(lr.UnknownProtocol, match="known: taskforce"):
-        engine.open("utrecht", "counter")
+        engine.open("utrecht", lr.Actor("counter", "counter-1"))
     assert engine.store.encounter_ids() == []
 
 
 def test_concurrent_update_reports_expected_and_actual(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "call_expert", "counter", expected_version=1)
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"), expected_version=1)
     before = snapshot(engine, enc.id)
     with pytest.raises(lr.ConcurrentUpdate) as info:
-        engine.fire(enc.id, "expert_takes_over", "expert", expected_version=1)
+        engine.fire(enc.id, "expert_takes_over", lr.Actor("expert", "expert-1"), expected_version=1)
     assert (info.value.expected, info.value.actual) == (1, 2)
     assert snapshot(engine, enc.id) == before
 
@@ -176,7 +180,7 @@ def test_facts_outside_the_declared_ones_are_refused(
     engine: lr.Engine, facts: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(lr.FactsRefused) as info:
-        engine.open("taskforce", "counter", facts)
+        engine.open("taskforce", lr.Actor("counter", "counter-1"), facts)
     assert message in str(info.value)
     assert "Jan" not in str(info.value)  # never echo a value: it could identify the child
     assert engine.store.encounter_ids() == []
@@ -184,7 +188,7 @@ def test_facts_outside_the_declared_ones_are_refused(
 
 def test_only_a_party_can_open(engine: lr.Engine) -> None:
     with pytest.raises(lr.NotPermitted):
-        engine.open("taskforce", "visitor")
+        engine.open("taskforce", lr.Actor("visitor", "visitor-1"))
     assert engine.store.encounter_ids() == []
 
 
@@ -197,13 +201,13 @@ def test_acute_danger_from_every_non_terminal_step(engine: lr.Engine, clock: Any
         "awaiting_mayor": [("expert_takes_over", "expert"), ("inform_mayor", "expert")],
     }
     for step, path in paths.items():
-        enc = engine.open("taskforce", "counter")
+        enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
         for event, actor in path:
-            engine.fire(enc.id, event, actor)
+            engine.fire(enc.id, event, pseudonymous(actor))
         assert engine.get(enc.id).state == step
         responsible = protocol.steps[step].responsible
         assert responsible is not None
-        engine.fire(enc.id, "acute_danger", responsible)
+        engine.fire(enc.id, "acute_danger", pseudonymous(responsible))
         after = engine.get(enc.id)
         assert (after.state, after.responsible) == ("with_police", "police")
         assert after.closed
@@ -213,8 +217,8 @@ def test_acute_danger_from_every_non_terminal_step(engine: lr.Engine, clock: Any
 def test_deadline_fires_once_as_clock_even_when_the_tick_is_late(
     engine: lr.Engine, clock: lr.VirtualClock
 ) -> None:
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     clock.advance(minutes(44))
     assert engine.tick() == []
     clock.advance(minutes(300))  # a very late tick: both chained deadlines are overdue
@@ -234,9 +238,9 @@ def test_deadline_fires_once_as_clock_even_when_the_tick_is_late(
 
 
 def test_leaving_a_step_clears_its_deadline(engine: lr.Engine, clock: lr.VirtualClock) -> None:
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "call_expert", "counter")
-    engine.fire(enc.id, "expert_takes_over", "expert")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "expert_takes_over", lr.Actor("expert", "expert-1"))
     assert [d.step for d in engine.deadlines(enc.id)] == ["with_expert"]
     clock.advance(minutes(60))
     assert engine.tick() == []
@@ -244,7 +248,7 @@ def test_leaving_a_step_clears_its_deadline(engine: lr.Engine, clock: lr.Virtual
 
 
 def test_tick_with_explicit_now(engine: lr.Engine, clock: lr.VirtualClock) -> None:
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     events = engine.tick(now=clock.now() + minutes(16))
     assert next(e.kind for e in events) == "DeadlineMissed"
     assert engine.get(enc.id).state == "awaiting_expert"
@@ -252,12 +256,12 @@ def test_tick_with_explicit_now(engine: lr.Engine, clock: lr.VirtualClock) -> No
 
 def test_next_deadline(engine: lr.Engine) -> None:
     assert engine.next_deadline() is None
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     assert engine.next_deadline() == enc.opened_at + minutes(15)
 
 
 def test_allowed_depends_on_actor(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     assert engine.allowed(enc.id, "counter") == ["call_expert", "acute_danger"]
     assert engine.allowed(enc.id, "expert") == ["expert_takes_over", "acute_danger"]
     assert engine.allowed(enc.id, "police") == []
@@ -265,7 +269,7 @@ def test_allowed_depends_on_actor(engine: lr.Engine) -> None:
 
 
 def test_nobody_fires_as_the_clock(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     before = snapshot(engine, enc.id)
     with pytest.raises(lr.NotPermitted, match="only by tick"):
         engine.fire(enc.id, "expert_not_called", "clock")
@@ -273,11 +277,11 @@ def test_nobody_fires_as_the_clock(engine: lr.Engine) -> None:
 
 
 def test_closed_encounter_allows_nothing(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "acute_danger", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "acute_danger", lr.Actor("counter", "counter-1"))
     assert engine.allowed(enc.id, "police") == []
     with pytest.raises(lr.TransitionNotAllowed, match="nothing"):
-        engine.fire(enc.id, "call_expert", "counter")
+        engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
 
 
 def test_actor_id_is_recorded_never_interpreted(engine: lr.Engine) -> None:
@@ -287,7 +291,7 @@ def test_actor_id_is_recorded_never_interpreted(engine: lr.Engine) -> None:
 
 
 def test_encounter_is_frozen(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter", {"age_band": "8-11"})
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"), {"age_band": "8-11"})
     with pytest.raises(AttributeError):
         enc.state = "closed"  # type: ignore[misc]
     with pytest.raises(TypeError):
@@ -297,9 +301,9 @@ def test_encounter_is_frozen(engine: lr.Engine) -> None:
 def test_not_allowed_for_an_actor_with_nothing_to_do_does_not_claim_closed(
     engine: lr.Engine,
 ) -> None:
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     with pytest.raises(lr.TransitionNotAllowed) as info:
-        engine.fire(enc.id, "report_made", "police")
+        engine.fire(enc.id, "report_made", lr.Actor("police", "police-1"))
     assert info.value.allowed == []
     assert not info.value.closed
     assert "nothing for this actor" in str(info.value)
@@ -315,35 +319,42 @@ def test_a_wrong_sequence_prediction_is_renumbered_by_the_store(
     engine = lr.Engine(
         protocols=[taskforce], store=Mispredicting(), clock=clock, entry_points=False
     )
-    enc = engine.open("taskforce", "counter")
-    events = engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    events = engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     timeline = engine.timeline(enc.id)
     assert [e.seq for e in timeline] == list(range(1, len(timeline) + 1))
     assert events == timeline[2:]
 
 
 def test_events_interleaved_with_deliveries_stay_gapless(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     engine.deliver()  # appends NotificationDelivered without changing the version
-    events = engine.fire(enc.id, "expert_takes_over", "expert")
+    events = engine.fire(enc.id, "expert_takes_over", lr.Actor("expert", "expert-1"))
     timeline = engine.timeline(enc.id)
     assert [e.seq for e in timeline] == list(range(1, len(timeline) + 1))
     assert events[0].seq == 8
 
 
-def test_role_keys_share_one_actor_and_no_facts_share_one_map(engine: lr.Engine) -> None:
-    a = engine.open("taskforce", "counter")
-    b = engine.open("taskforce", "counter")
+def test_one_actor_is_shared_by_its_events_and_no_facts_share_one_map(engine: lr.Engine) -> None:
+    clerk = lr.Actor("counter", "counter-1")
+    a = engine.open("taskforce", clerk)
+    b = engine.open("taskforce", clerk)
     assert engine.timeline(a.id)[0].actor is engine.timeline(b.id)[0].actor
     assert a.facts is b.facts
     assert dict(a.facts) == {}
 
 
 def test_equal_facts_share_one_map_and_stay_equal(engine: lr.Engine) -> None:
-    a = engine.open("taskforce", "counter", {"age_band": "8-11", "disclosure": True})
-    b = engine.open("taskforce", "counter", {"disclosure": True, "age_band": "8-11"})
-    c = engine.open("taskforce", "counter", {"age_band": "8-11", "disclosure": False})
+    a = engine.open(
+        "taskforce", lr.Actor("counter", "counter-1"), {"age_band": "8-11", "disclosure": True}
+    )
+    b = engine.open(
+        "taskforce", lr.Actor("counter", "counter-1"), {"disclosure": True, "age_band": "8-11"}
+    )
+    c = engine.open(
+        "taskforce", lr.Actor("counter", "counter-1"), {"age_band": "8-11", "disclosure": False}
+    )
     assert a.facts is b.facts
     assert dict(b.facts) == {"disclosure": True, "age_band": "8-11"}
     assert c.facts is not a.facts

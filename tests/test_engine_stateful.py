@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import lastresort as lr
 from lastresort.protocol.model import ACUTE_DANGER
-from lastresort.testing import snapshot
+from lastresort.testing import pseudonymous, snapshot
 from tests.conftest import TASKFORCE
 
 PROTOCOL = lr.load_protocol(TASKFORCE)
@@ -35,7 +35,7 @@ class EngineMachine(RuleBasedStateMachine):
         )
     )
     def open(self, facts: dict[str, Any]) -> None:
-        self.ids.append(self.engine.open("taskforce", "counter", facts).id)
+        self.ids.append(self.engine.open("taskforce", lr.Actor("counter", "counter-1"), facts).id)
 
     @precondition(lambda self: self.ids)
     @rule(data=st.data(), event=st.sampled_from(EVENTS), role=st.sampled_from(ROLES))
@@ -44,7 +44,7 @@ class EngineMachine(RuleBasedStateMachine):
         before = snapshot(self.engine, eid)
         allowed = self.engine.allowed(eid, role)
         try:
-            events = self.engine.fire(eid, event, role)
+            events = self.engine.fire(eid, event, pseudonymous(role))
         except lr.LastResortError:
             assert event not in allowed
             assert snapshot(self.engine, eid) == before, "a refused call changed something"

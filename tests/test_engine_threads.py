@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import timedelta
 
 import lastresort as lr
+from lastresort.testing import pseudonymous
 from tests.store_kit import RELAY, START
 
 STEPS = [
@@ -35,7 +36,7 @@ def test_eight_threads_on_two_hundred_encounters(
             return found
 
     engine = lr.Engine(protocols=[taskforce], store=RacyStore(), clock=clock, entry_points=False)
-    ids = [engine.open("taskforce", "counter").id for _ in range(200)]
+    ids = [engine.open("taskforce", lr.Actor("counter", "counter-1")).id for _ in range(200)]
     hot = ids[:8]  # most work goes to a few encounters, as at a busy counter
     returned: list[lr.Event] = []
     losers: list[lr.LastResortError] = []
@@ -56,7 +57,9 @@ def test_eight_threads_on_two_hundred_encounters(
             with lock:
                 attempts[0] += 1
             try:
-                events = engine.fire(eid, event, actor, expected_version=current.version)
+                events = engine.fire(
+                    eid, event, pseudonymous(actor), expected_version=current.version
+                )
             except (lr.ConcurrentUpdate, lr.TransitionNotAllowed) as exc:
                 with lock:
                     losers.append(exc)
@@ -110,12 +113,16 @@ def test_a_fire_that_sees_a_new_snapshot_also_sees_its_deadlines() -> None:
     engine = lr.Engine(
         protocols=[lr.load_protocol(spec)], store=Store(), clock=clock, entry_points=False
     )
-    eid = engine.open("relay", "counter").id
-    first = threading.Thread(target=engine.fire, args=(eid, "go", "counter"), name="first")
+    eid = engine.open("relay", lr.Actor("counter", "counter-1")).id
+    first = threading.Thread(
+        target=engine.fire, args=(eid, "go", lr.Actor("counter", "counter-1")), name="first"
+    )
     first.start()
     assert paused.wait(5)
     clock.advance(timedelta(minutes=5))
-    second = threading.Thread(target=engine.fire, args=(eid, "remind", "counter"))
+    second = threading.Thread(
+        target=engine.fire, args=(eid, "remind", lr.Actor("counter", "counter-1"))
+    )
     second.start()
     time.sleep(0.2)  # it loads version 2 and asks for the deadlines meanwhile
     resume.set()

@@ -273,7 +273,9 @@ def test_the_engine_fills_fields_not_placeholders() -> None:
     clock = lr.VirtualClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
     engine = lr.Engine(store=lr.MemoryStore(), clock=clock, entry_points=False)
     with pytest.raises(lr.NotPermitted) as opening:
-        engine.open("taskforce", actor="mayor_staff_of_nowhere")
+        engine.open(
+            "taskforce", actor=lr.Actor("mayor_staff_of_nowhere", "mayor-staff-of-nowhere-1")
+        )
     assert opening.value.encounter_id is None
     assert opening.value.step == engine.protocol("taskforce").initial
     assert opening.value.event == "open"
@@ -285,14 +287,19 @@ def test_the_engine_fills_fields_not_placeholders() -> None:
     assert _placeholders(str(duty.value)) == []
     assert str(duty.value).startswith("'nobody_here' may not fire 'on_duty' (unknown party)")
 
-    enc = engine.open("taskforce", actor="counter")
+    enc = engine.open("taskforce", actor=lr.Actor("counter", "counter-1"))
     with pytest.raises(lr.NotPermitted) as refused:
-        engine.fire(enc.id, "expert_takes_over", "counter")
+        engine.fire(enc.id, "expert_takes_over", lr.Actor("counter", "counter-1"))
     assert refused.value.category is Category.FORBIDDEN
     assert refused.value.encounter_id == enc.id
     assert refused.value.allowed == ["expert"]
     with pytest.raises(lr.ConcurrentUpdate) as stale:
-        engine.fire(enc.id, "call_expert", "counter", expected_version=enc.version + 1)
+        engine.fire(
+            enc.id,
+            "call_expert",
+            lr.Actor("counter", "counter-1"),
+            expected_version=enc.version + 1,
+        )
     assert (stale.value.expected, stale.value.actual) == (enc.version + 1, enc.version)
     assert stale.value.category is Category.CONFLICT
     with pytest.raises(lr.UnknownEncounter) as unknown:

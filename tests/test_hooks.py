@@ -92,8 +92,8 @@ def test_lastresort_validate_protocol_problems_refuse_the_engine(
 
 
 def at_with_expert(engine: lr.Engine) -> str:
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "expert_takes_over", "expert")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "expert_takes_over", lr.Actor("expert", "expert-1"))
     return enc.id
 
 
@@ -109,7 +109,7 @@ def test_lastresort_guard_none_allows(taskforce: lr.Protocol, clock: lr.VirtualC
     engine = engine_for(with_guard(taskforce, "inform_mayor"), [plugin], clock=clock)
     eid = at_with_expert(engine)
     assert "inform_mayor" in engine.allowed(eid, "expert")
-    engine.fire(eid, "inform_mayor", "expert")
+    engine.fire(eid, "inform_mayor", lr.Actor("expert", "expert-1"))
     assert engine.get(eid).state == "awaiting_mayor"
     assert plugin.calls[-1] == ("child_consents", "inform_mayor", "expert")
 
@@ -126,7 +126,7 @@ def test_lastresort_guard_string_refuses_and_changes_nothing(
     assert "inform_mayor" not in engine.allowed(eid, "expert")
     before = snapshot(engine, eid)
     with pytest.raises(lr.GuardRefused) as info:
-        engine.fire(eid, "inform_mayor", "expert")
+        engine.fire(eid, "inform_mayor", lr.Actor("expert", "expert-1"))
     assert info.value.reason == "the child does not want the mayor told yet"
     assert (info.value.guard, info.value.step) == ("child_consents", "with_expert")
     assert snapshot(engine, eid) == before
@@ -141,10 +141,10 @@ def test_lastresort_guard_that_raises_changes_nothing(
     eid = at_with_expert(engine)
     before = snapshot(engine, eid)
     with pytest.raises(ZeroDivisionError):
-        engine.fire(eid, "inform_mayor", "expert")
+        engine.fire(eid, "inform_mayor", lr.Actor("expert", "expert-1"))
     assert snapshot(engine, eid) == before
     # the machine is not left pointing at a half-run step: the next fire works
-    engine.fire(eid, "acute_danger", "expert")
+    engine.fire(eid, "acute_danger", lr.Actor("expert", "expert-1"))
     assert engine.get(eid).state == "with_police"
 
 
@@ -155,7 +155,7 @@ def test_lastresort_guard_not_asked_when_the_actor_is_not_permitted(
     engine = engine_for(with_guard(taskforce, "inform_mayor"), [plugin], clock=clock)
     eid = at_with_expert(engine)
     with pytest.raises(lr.NotPermitted):
-        engine.fire(eid, "inform_mayor", "counter")
+        engine.fire(eid, "inform_mayor", lr.Actor("counter", "counter-1"))
     assert plugin.calls == []
 
 
@@ -173,8 +173,8 @@ def test_lastresort_on_event_sees_every_committed_event_in_order(
             seen.append((event.seq, event.kind, encounter.state))
 
     engine = engine_for(taskforce, [Observer()], clock=clock)
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     assert [s[0] for s in seen] == [e.seq for e in engine.timeline(enc.id)]
     assert seen[-1][2] == "awaiting_expert"
 
@@ -192,18 +192,18 @@ def test_lastresort_on_event_observers_registered_or_removed_later_are_heeded(
             seen.append(event.kind)
 
     engine = engine_for(taskforce, [], clock=clock)
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     assert seen == []
     observer = Observer()
     engine.plugin_manager.register(observer)
-    fired = engine.fire(enc.id, "call_expert", "counter")
+    fired = engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     assert seen == [e.kind for e in fired] != []
     engine.plugin_manager.unregister(observer)
-    engine.fire(enc.id, "expert_takes_over", "expert")
+    engine.fire(enc.id, "expert_takes_over", lr.Actor("expert", "expert-1"))
     assert seen == [e.kind for e in fired]  # nothing after unregistering
     engine.plugin_manager.register(observer, name="again")
     engine.plugin_manager.set_blocked("again")  # blocking unregisters it too
-    engine.fire(enc.id, "inform_mayor", "expert")
+    engine.fire(enc.id, "inform_mayor", lr.Actor("expert", "expert-1"))
     assert seen == [e.kind for e in fired]
 
 
@@ -216,8 +216,8 @@ def test_lastresort_on_event_failure_is_reported_and_never_undoes(
             raise RuntimeError("dashboard down")
 
     engine = engine_for(taskforce, [Broken()], clock=clock)
-    enc = engine.open("taskforce", "counter", {"age_band": "8-11"})
-    events = engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"), {"age_band": "8-11"})
+    events = engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     failed = [e for e in events if isinstance(e, lr.ObserverFailed)]
     committed = [e for e in events if not isinstance(e, lr.ObserverFailed)]
     assert len(failed) == len(committed) == 4
@@ -244,8 +244,8 @@ def test_lastresort_deliver_retries_with_backoff_and_the_same_key(
             return "msg-17"
 
     engine = engine_for(taskforce, [Flaky()], clock=clock)
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     state = engine.get(enc.id)
     assert engine.deliver() == []
     [note] = engine.outbox(enc.id)
@@ -275,8 +275,10 @@ def test_lastresort_deliver_default_logs_without_child_data(
     import logging
 
     caplog.set_level(logging.INFO, logger="lastresort")
-    enc = engine.open("taskforce", "counter", {"age_band": "12-15", "disclosure": True})
-    engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open(
+        "taskforce", lr.Actor("counter", "counter-1"), {"age_band": "12-15", "disclosure": True}
+    )
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     [delivered] = engine.deliver()
     assert delivered.receipt == "log"
     assert "notify expert of call_expert" in caplog.text
@@ -302,8 +304,8 @@ def test_lastresort_party_directory_addresses_notifications(
             return "ok"
 
     engine = engine_for(taskforce, [Roster()], clock=clock)
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     engine.deliver()
     assert sent == ["pager:expert:10"]
     assert engine.on_duty("taskforce", "expert") == "pager:expert:10"
@@ -339,16 +341,18 @@ def test_explicit_plugins_are_asked_before_defaults(
             return "mine"
 
     engine = engine_for(taskforce, [Mine()], clock=clock)
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     [delivered] = engine.deliver()
     assert isinstance(delivered, lr.NotificationDelivered)
     assert delivered.receipt == "mine"
 
 
 def test_notifications_carry_no_child_data(engine: lr.Engine) -> None:
-    enc = engine.open("taskforce", "counter", {"age_band": "0-7", "disclosure": True})
-    engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open(
+        "taskforce", lr.Actor("counter", "counter-1"), {"age_band": "0-7", "disclosure": True}
+    )
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     [note] = engine.outbox(enc.id)
     import attrs
 
@@ -361,8 +365,8 @@ def test_lastresort_guard_refusing_a_deadline_records_it_missed_and_re_arms_it(
     engine = engine_for(
         with_guard(taskforce, "expert_overdue"), [GuardPlugin("not now")], clock=clock
     )
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     [first] = engine.deadlines(enc.id)
     clock.advance(minutes(46))
     events = engine.tick()
@@ -380,9 +384,9 @@ def test_lastresort_guard_raising_in_tick_does_not_stop_other_deadlines(
 ) -> None:
     plugin = GuardPlugin(ZeroDivisionError("roster down"))
     engine = engine_for(with_guard(taskforce, "expert_overdue"), [plugin], clock=clock)
-    stuck = engine.open("taskforce", "counter")
-    engine.fire(stuck.id, "call_expert", "counter")
-    other = engine.open("taskforce", "counter")
+    stuck = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(stuck.id, "call_expert", lr.Actor("counter", "counter-1"))
+    other = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     clock.advance(minutes(46))
     events = engine.tick()
     fired = [e for e in events if not isinstance(e, lr.DeadlineDeferred)]

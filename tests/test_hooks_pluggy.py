@@ -44,7 +44,7 @@ def test_lastresort_on_event_wrapper_runs_around_every_observer(
             return result
 
     engine = engine_for(taskforce, [Seen(log, "a"), Wrap(), Seen(log, "b")], clock=clock)
-    engine.open("taskforce", "counter")
+    engine.open("taskforce", lr.Actor("counter", "counter-1"))
     assert log == [
         "before:EncounterOpened",
         "b:EncounterOpened",
@@ -70,7 +70,7 @@ def test_lastresort_on_event_old_style_hookwrapper_runs(
             log.append(f"after:{outcome.exception is None}")
 
     engine = engine_for(taskforce, [Seen(log, "a"), Old()], clock=clock)
-    engine.open("taskforce", "counter")
+    engine.open("taskforce", lr.Actor("counter", "counter-1"))
     assert log == [
         *("before", "a:EncounterOpened", "after:True"),
         *("before", "a:DeadlineScheduled", "after:True"),
@@ -91,8 +91,8 @@ def test_lastresort_on_event_failures_stay_isolated_with_a_wrapper_present(
 
     bad = Seen(log, "b", fail=True)
     engine = engine_for(taskforce, [Seen(log, "a"), bad, Wrap()], clock=clock)
-    enc = engine.open("taskforce", "counter")
-    events = engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    events = engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     failed = [e for e in events if isinstance(e, lr.ObserverFailed)]
     committed = [e for e in events if not isinstance(e, lr.ObserverFailed)]
     assert len(failed) == len(committed) == 4
@@ -121,8 +121,8 @@ def test_lastresort_on_event_wrapper_that_raises_is_reported_by_name(
 
     wrap = Wrap()
     engine = engine_for(taskforce, [Seen(log, "a"), wrap], clock=clock)
-    enc = engine.open("taskforce", "counter")
-    events = engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    events = engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     failed = [e for e in events if isinstance(e, lr.ObserverFailed)]
     committed = [e for e in events if not isinstance(e, lr.ObserverFailed)]
     assert len(failed) == len(committed) == 4
@@ -149,7 +149,7 @@ def test_lastresort_on_event_tryfirst_and_trylast_are_honoured(
 
     engine = engine_for(taskforce, [First(), Last(), Seen(log, "mid")], clock=clock)
     log.clear()
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     assert enc.state == "arrived"
     assert log[:3] == ["first", "mid:EncounterOpened", "last"]
 
@@ -159,7 +159,7 @@ def test_lastresort_on_event_called_directly_keeps_pluggy_behaviour(
 ) -> None:
     """Outside the engine, pm.hook behaves as pluggy documents: an exception propagates."""
     engine = engine_for(taskforce, [Seen([], "b", fail=True)], clock=clock)
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     event = engine.timeline(enc.id)[0]
     with pytest.raises(RuntimeError, match="b down"):
         engine.plugin_manager.hook.lastresort_on_event(event=event, encounter=enc)
@@ -233,9 +233,9 @@ def test_lastresort_guard_wrapper_may_overrule_the_answer(
             return "vetoed by the wrapper" if answer is None else answer
 
     engine = engine_for(protocol, [Allows(), Veto()], clock=clock)
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     with pytest.raises(lr.GuardRefused, match="vetoed by the wrapper"):
-        engine.fire(enc.id, "call_expert", "counter")
+        engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     assert engine.get(enc.id).version == enc.version
     assert "call_expert" not in engine.allowed(enc.id, "counter")
 
@@ -253,8 +253,8 @@ def test_lastresort_deliver_wrapper_sees_the_receipt(
             return f"wrapped:{receipt}"
 
     engine = engine_for(taskforce, [Wrap()], clock=clock)
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "call_expert", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     delivered = engine.deliver()
     assert receipts == ["log"]
     assert [e.receipt for e in delivered if isinstance(e, lr.NotificationDelivered)] == [
@@ -301,12 +301,14 @@ def test_lastresort_on_event_calls_are_seen_by_hook_call_monitoring(
     log: list[str] = []
     bad = Seen(log, "b", fail=True)
     engine = engine_for(taskforce, [Seen(log, "a"), bad], clock=clock)
-    enc = engine.open("taskforce", "counter")  # before monitoring: the observers' fast path
+    enc = engine.open(
+        "taskforce", lr.Actor("counter", "counter-1")
+    )  # before monitoring: the observers' fast path
     traced: list[str] = []
     undo = engine.plugin_manager.add_hookcall_monitoring(
         lambda name, impls, kwargs: traced.append(name), lambda *_: None
     )
-    events = engine.fire(enc.id, "call_expert", "counter")
+    events = engine.fire(enc.id, "call_expert", lr.Actor("counter", "counter-1"))
     undo()
     committed = [e for e in events if not isinstance(e, lr.ObserverFailed)]
     failed = [e for e in events if isinstance(e, lr.ObserverFailed)]
@@ -328,5 +330,5 @@ def test_lastresort_on_event_keyword_arguments_with_defaults_are_passed(
             seen.append(encounter)
 
     engine = engine_for(taskforce, [Defaults()], clock=clock)
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     assert seen == [enc, enc]  # pluggy passes a defaulted argument as a keyword

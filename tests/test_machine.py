@@ -13,7 +13,7 @@ import transitions
 
 import lastresort as lr
 from lastresort.engine.dispatch import CompiledProtocol, compile_protocol
-from lastresort.testing import make_engine
+from lastresort.testing import make_engine, pseudonymous
 
 MINIMAL = Path(__file__).parent / "protocols" / "foundations" / "minimal.toml"
 # engine and drawing mechanics on a frozen copy of the 2014 reference protocol (tests/conftest.py)
@@ -67,13 +67,13 @@ def test_one_machine_per_protocol_shared_by_every_encounter(
         original(self, model, initial)
 
     monkeypatch.setattr(transitions.Machine, "add_model", spy_add_model)
-    encounters = [engine.open("taskforce", "counter") for _ in range(25)]
+    encounters = [engine.open("taskforce", lr.Actor("counter", "counter-1")) for _ in range(25)]
     for encounter in encounters:
         for event, actor in HAPPY_PATH:
-            engine.fire(encounter.id, event, actor)
-    waiting = [engine.open("taskforce", "counter") for _ in range(25)]
+            engine.fire(encounter.id, event, pseudonymous(actor))
+    waiting = [engine.open("taskforce", lr.Actor("counter", "counter-1")) for _ in range(25)]
     for encounter in waiting:
-        engine.fire(encounter.id, "call_expert", "counter")
+        engine.fire(encounter.id, "call_expert", lr.Actor("counter", "counter-1"))
     clock.advance(lr.protocol.conversion.parse_duration("2h"))
     assert engine.tick()  # deadlines fired by the clock go through the same machine
     assert all(engine.get(e.id).state == "closed" for e in encounters)

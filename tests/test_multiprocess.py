@@ -35,7 +35,7 @@ def test_two_processes_on_fifty_encounters(tmp_path: Path) -> None:
         clock=lr.VirtualClock(START),
         entry_points=False,
     )
-    ids = [engine.open("relay", "counter").id for _ in range(50)]
+    ids = [engine.open("relay", lr.Actor("counter", "counter-1")).id for _ in range(50)]
     opening = {eid: len(engine.timeline(eid)) for eid in ids}
     ids_file = tmp_path / "ids.json"
     ids_file.write_text(json.dumps(ids))
@@ -109,10 +109,14 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     engine = lr.Engine(
         protocols=[relay()], store=store, clock=lr.VirtualClock(START), entry_points=False
     )
-    eid = engine.open("relay", "counter").id  # the parent's connection exists now
+    eid = engine.open(
+        "relay", lr.Actor("counter", "counter-1")
+    ).id  # the parent's connection exists now
 
     def child() -> None:
-        engine.fire(eid, "go", "counter")  # the same store object, in another process
+        engine.fire(
+            eid, "go", lr.Actor("counter", "counter-1")
+        )  # the same store object, in another process
         store.close()
 
     process = multiprocessing.get_context("fork").Process(target=child)
@@ -155,8 +159,10 @@ def test_two_workers_never_claim_the_same_row(tmp_path: Path, kind: str) -> None
         protocols=[relay()], store=lr.SQLiteStore(db), clock=clock, entry_points=False
     )
     for _ in range(150):
-        eid = engine.open("relay", "counter").id
-        engine.fire(eid, "go", "counter")  # queues a notification; schedules a deadline
+        eid = engine.open("relay", lr.Actor("counter", "counter-1")).id
+        engine.fire(
+            eid, "go", lr.Actor("counter", "counter-1")
+        )  # queues a notification; schedules a deadline
     expected = (
         {d.id for eid in engine.store.encounter_ids() for d in engine.deadlines(eid)}
         if kind == "deadlines"

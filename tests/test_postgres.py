@@ -92,12 +92,12 @@ def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
 def test_a_lock_timeout_of_zero_fails_at_once_instead_of_waiting_for_ever() -> None:
     store = pg_kit.make_store(lock_timeout=0)
     engine = engine_on(store)
-    eid = engine.open("relay", "counter").id
+    eid = engine.open("relay", lr.Actor("counter", "counter-1")).id
     with pg_kit.connect() as other, other.transaction():
         other.execute(f'SET search_path TO "{store.schema}"')
         other.execute("SELECT 1 FROM encounters WHERE id = %s FOR UPDATE", (eid,))
         with pytest.raises(lr.StoreError, match="LockNotAvailable"):
-            engine.fire(eid, "go", "counter")
+            engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
     store.close()
 
 
@@ -140,27 +140,28 @@ def test_an_empty_schema_is_migrated_once_even_by_four_openers_at_once() -> None
     assert errors == []
     assert len(stores) == 4
     with pg_kit.connect() as conn:
-        rows = conn.execute(f'SELECT version FROM "{schema}".schema_version').fetchall()
-    assert rows == [(PG_SCHEMA_VERSION,)] == [(1,)]
+        rows = conn.execute(
+            f'SELECT version FROM "{schema}".schema_version ORDER BY version'
+        ).fetchall()
+    assert rows == [(1,), (PG_SCHEMA_VERSION,)] == [(1,), (2,)]
     for store in stores:
-        assert store.schema_version == 1
+        assert store.schema_version == PG_SCHEMA_VERSION
         store.close()
 
 
-#: a fabricated next version: what a real migration will look like (version 1 is the
-#: first PostgresStore: there is no earlier one to migrate from)
+#: a fabricated next version: what a further migration will look like
 _NEXT = ("ALTER TABLE outbox ADD COLUMN channel_hint TEXT",)
 
 
 def test_a_store_migrates_from_the_previous_version_keeping_its_data() -> None:
     store = pg_kit.make_store()
     engine = engine_on(store)
-    eid = engine.open("relay", "counter", facts={"age_band": "8-11"}).id
-    engine.fire(eid, "go", "counter")
+    eid = engine.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "8-11"}).id
+    engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
     before = snapshot(store)
     conn = store._db.get()
-    assert pg_upgrade(conn, migrations=(*PG_MIGRATIONS, _NEXT), target=2) == 1
-    assert pg_schema_version(conn) == 2
+    assert pg_upgrade(conn, migrations=(*PG_MIGRATIONS, _NEXT), target=3) == 2
+    assert pg_schema_version(conn) == 3
     assert snapshot(store) == before
     store.close()
     # a schema newer than this lastresort is refused, and left as it is
@@ -168,7 +169,7 @@ def test_a_store_migrates_from_the_previous_version_keeping_its_data() -> None:
         lr.PostgresStore(pg_kit.DSN, schema=store.schema)
     with pg_kit.connect() as check:
         check.execute(f'SET search_path TO "{store.schema}"')
-        assert pg_schema_version(check) == 2
+        assert pg_schema_version(check) == 3
 
 
 def test_a_schema_of_another_application_is_refused_and_left_alone() -> None:
@@ -192,18 +193,18 @@ def test_a_schema_of_another_application_is_refused_and_left_alone() -> None:
 def test_a_row_lock_held_past_lock_timeout_is_a_store_error_and_changes_nothing() -> None:
     store = pg_kit.make_store(lock_timeout=0.2)
     engine = engine_on(store)
-    eid = engine.open("relay", "counter").id
+    eid = engine.open("relay", lr.Actor("counter", "counter-1")).id
     before = snapshot(store)
     with pg_kit.connect() as other, other.transaction():
         other.execute(f'SET search_path TO "{store.schema}"')
         other.execute("SELECT 1 FROM encounters WHERE id = %s FOR UPDATE", (eid,))
         with pytest.raises(lr.StoreError, match="LockNotAvailable"):
-            engine.fire(eid, "go", "counter")
+            engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
         # a claim never waits for a lock: it skips rows another transaction holds
         due = START + timedelta(minutes=31)
         assert [d.encounter_id for d in store.claim_deadlines(due, timedelta(seconds=1))] == [eid]
     assert snapshot(store) == before
-    engine.fire(eid, "go", "counter")  # the lock is gone: it works
+    engine.fire(eid, "go", lr.Actor("counter", "counter-1"))  # the lock is gone: it works
     assert store.load(eid).state == "room"
     assert store.verify().ok
     store.close()
@@ -212,17 +213,17 @@ def test_a_row_lock_held_past_lock_timeout_is_a_store_error_and_changes_nothing(
 def test_a_killed_connection_is_a_store_error_changes_nothing_and_is_replaced() -> None:
     store = pg_kit.make_store()
     engine = engine_on(store)
-    eid = engine.open("relay", "counter").id
+    eid = engine.open("relay", lr.Actor("counter", "counter-1")).id
     before = snapshot(store)
     pid = store._db.get().info.backend_pid
     with pg_kit.connect() as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
     time.sleep(0.1)
     with pytest.raises(lr.StoreError):
-        engine.fire(eid, "go", "counter")
+        engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
     assert snapshot(store) == before  # a new connection reads it
     assert store._db.get().info.backend_pid != pid
-    engine.fire(eid, "go", "counter")
+    engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
     assert store.load(eid).state == "room"
     assert store.verify().ok
     store.close()
@@ -231,7 +232,10 @@ def test_a_killed_connection_is_a_store_error_changes_nothing_and_is_replaced() 
 def test_a_deadlock_between_two_transactions_is_a_store_error_and_changes_nothing() -> None:
     store = pg_kit.make_store()
     engine = engine_on(store)
-    a, b = engine.open("relay", "counter").id, engine.open("relay", "counter").id
+    a, b = (
+        engine.open("relay", lr.Actor("counter", "counter-1")).id,
+        engine.open("relay", lr.Actor("counter", "counter-1")).id,
+    )
     before = snapshot(store)
     with pg_kit.connect() as other:
         other.execute(f'SET search_path TO "{store.schema}"')
@@ -291,7 +295,7 @@ def test_a_transient_error_at_the_end_of_a_commit_is_a_store_error_and_writes_no
     store = pg_kit.make_store()
     clock = lr.VirtualClock(START)
     engine = engine_on(store, clock)
-    eid = engine.open("relay", "counter").id
+    eid = engine.open("relay", lr.Actor("counter", "counter-1")).id
     clock.advance(timedelta(minutes=31))  # the desk deadline is due: tick consumes it
     before = snapshot(store)
     real = store._db.get()
@@ -300,7 +304,7 @@ def test_a_transient_error_at_the_end_of_a_commit_is_a_store_error_and_writes_no
     fired = engine.tick()  # a store error while firing: the deadline stays pending
     assert not any(isinstance(e, lr.DeadlineMissed) for e in fired)
     with pytest.raises(lr.StoreError, match=error):
-        engine.fire(eid, "go", "counter")
+        engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
     monkeypatch.undo()
     assert snapshot(store) == before
     assert store.verify().ok
@@ -316,8 +320,8 @@ def test_a_transient_error_at_the_end_of_a_commit_is_a_store_error_and_writes_no
 def _run(store: lr.PostgresStore) -> tuple[lr.Engine, str]:
     clock = lr.VirtualClock(START)
     engine = engine_on(store, clock)
-    eid = engine.open("relay", "counter", facts={"age_band": "8-11"}).id
-    engine.fire(eid, "go", "counter")
+    eid = engine.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "8-11"}).id
+    engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
     clock.advance(timedelta(minutes=25))
     engine.tick()
     engine.deliver()
@@ -345,7 +349,9 @@ def test_an_anchor_detects_a_store_cut_back_to_an_earlier_state(
     engine, eid = _run(store)
     head = store.verify().head
     assert head is not None
-    engine.fire(eid, "go" if engine.get(eid).state == "desk" else "back", "counter")  # later
+    engine.fire(
+        eid, "go" if engine.get(eid).state == "desk" else "back", lr.Actor("counter", "counter-1")
+    )  # later
     args = ["audit", "verify", "--dsn", pg_kit.DSN, "--schema", str(store.schema)]
     anchor = f"{head[0]}:{head[1]}"
     assert cli([*args, "--anchor", anchor]) == 0
@@ -466,7 +472,7 @@ def _check(store: lr.PostgresStore, outs: list[Path], complete: bool) -> None:
 def _shared(tmp_path: Path) -> tuple[lr.PostgresStore, Path]:
     store = pg_kit.make_store(synchronous_commit="on")
     engine = engine_on(store)
-    ids = [engine.open("relay", "counter").id for _ in range(12)]
+    ids = [engine.open("relay", lr.Actor("counter", "counter-1")).id for _ in range(12)]
     ids_file = tmp_path / "ids.json"
     ids_file.write_text(json.dumps(ids))
     return store, ids_file
@@ -517,11 +523,15 @@ def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone() 
 
     store = pg_kit.make_store()
     engine = engine_on(store)
-    eid = engine.open("relay", "counter").id  # the parent's connection exists now
+    eid = engine.open(
+        "relay", lr.Actor("counter", "counter-1")
+    ).id  # the parent's connection exists now
     parent_pid = store._db.get().info.backend_pid
 
     def child() -> None:
-        engine.fire(eid, "go", "counter")  # the same store object, in another process
+        engine.fire(
+            eid, "go", lr.Actor("counter", "counter-1")
+        )  # the same store object, in another process
         assert store._db.get().info.backend_pid != parent_pid
         store.close()
 

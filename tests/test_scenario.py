@@ -33,6 +33,7 @@ HEADER = """\
 [scenario]
 name = "expert late"
 protocol = "taskforce"
+opened_by_id = "emp-0001"
 start = 2026-03-06T18:30:00
 facts = { age_band = "12-15", disclosure = true }
 """
@@ -43,6 +44,7 @@ LATE = (
 [[steps]]
 at = "+1m"
 actor = "counter"
+actor_id = "counter-01"
 event = "call_expert"
 
 [[steps]]
@@ -55,6 +57,7 @@ queued = [{ party = "mayor_staff", event = "expert_overdue" }]
 at = "+51m"
 note = "the expert arrives"
 actor = "expert"
+actor_id = "expert-01"
 event = "expert_takes_over"
 state = "with_expert"
 responsible = "expert"
@@ -160,12 +163,14 @@ def test_every_problem_is_reported_at_once_in_file_order(tmp_path: Path) -> None
     [scenario]
     name = "broken"
     protocol = "taskforce"
+    opened_by_id = "emp-0001"
     start = "2026-03-06T18:30"
     facts = { age_band = "12-14", colour = "blue" }
 
     [[steps]]
     at = "+50m"
     actor = "counter"
+    actor_id = "counter-01"
     event = "call_expert"
 
     [[steps]]
@@ -244,7 +249,7 @@ def test_every_problem_is_reported_at_once_in_file_order(tmp_path: Path) -> None
             ('event = "call_expert"', 'event = "call_expert"\nexpect_error = "NotAllowed"'),
             "$.steps[0].expect_error: unknown error kind 'NotAllowed' (did you mean"
             " 'TransitionNotAllowed'?); one of NotPermitted,"
-            " TransitionNotAllowed, GuardRefused, InvalidArgument, LastResortError",
+            " TransitionNotAllowed, GuardRefused, ActorRefused, InvalidArgument, LastResortError",
         ),
         (
             ('state = "escalated"', 'state = "escalated"\nuntil = "+3d"'),
@@ -284,8 +289,13 @@ def test_unreadable_file_and_invalid_toml(tmp_path: Path) -> None:
 
 def test_a_mapping_and_explicit_protocols_load(taskforce: lr.Protocol) -> None:
     data: dict[str, Any] = {
-        "scenario": {"name": "m", "protocol": "taskforce", "start": "2026-03-02T10:00:00+01:00"},
-        "steps": [{"at": "+1m", "actor": "counter", "event": "call_expert"}],
+        "scenario": {
+            "name": "m",
+            "protocol": "taskforce",
+            "opened_by_id": "emp-0001",
+            "start": "2026-03-02T10:00:00+01:00",
+        },
+        "steps": [{"at": "+1m", "actor": "counter", "actor_id": "c-1", "event": "call_expert"}],
     }
     scenario = load_scenario(data, protocols=[taskforce])
     assert scenario.definition is taskforce
@@ -316,6 +326,7 @@ def test_deadlines_fire_at_their_own_moment_when_time_jumps(tmp_path: Path) -> N
 [[steps]]
 at = "+1m"
 actor = "counter"
+actor_id = "counter-01"
 event = "call_expert"
 
 [[steps]]
@@ -352,7 +363,7 @@ def test_a_wrong_expectation_fails_with_a_readable_diff(tmp_path: Path) -> None:
     assert lines[1] == "  $.steps[2] at +51m (Fri 06 Mar 2026 19:21 CET)"
     assert lines[2:11] == [
         "  note: the expert arrives",
-        "  action: expert fires 'expert_takes_over'",
+        "  action: expert (expert-01) fires 'expert_takes_over'",
         "  state",
         "    - expected: 'awaiting_mayor'",
         "    + actual:   'with_expert'",
@@ -384,6 +395,7 @@ def test_allowed_deadlines_and_notification_mismatches_are_explained(tmp_path: P
 [[steps]]
 at = "+1m"
 actor = "counter"
+actor_id = "counter-01"
 event = "call_expert"
 allowed = { actor = "counter", events = ["call_expert", "acute_danger"] }
 deadlines = [{ step = "awaiting_expert", due = "+45m" }]
@@ -417,7 +429,7 @@ closed = true
 def test_expected_error_passes_and_leaves_the_encounter_unchanged(tmp_path: Path) -> None:
     text = LATE.replace(
         'at = "+46m"',
-        'at = "+10m"\nactor = "counter"\nevent = "expert_takes_over"\n'
+        'at = "+10m"\nactor = "counter"\nactor_id = "c-1"\nevent = "expert_takes_over"\n'
         'expect_error = "NotPermitted"\n\n[[steps]]\nat = "+46m"',
     )
     result = run_text(tmp_path, text)
@@ -429,7 +441,7 @@ def test_expected_error_passes_and_leaves_the_encounter_unchanged(tmp_path: Path
 def test_expected_error_of_another_kind_fails(tmp_path: Path) -> None:
     text = LATE.replace(
         'at = "+46m"',
-        'at = "+10m"\nactor = "expert"\nevent = "arrange_mayor_meeting"\n'
+        'at = "+10m"\nactor = "expert"\nactor_id = "e-1"\nevent = "arrange_mayor_meeting"\n'
         'expect_error = "NotPermitted"\n\n[[steps]]\nat = "+46m"',
     )
     result = run_text(tmp_path, text)
@@ -454,7 +466,8 @@ def test_expected_error_on_an_accepted_action_fails(tmp_path: Path) -> None:
 
 def test_an_unexpected_refusal_fails_with_the_engines_message(tmp_path: Path) -> None:
     text = LATE.replace('at = "+51m"', 'at = "+52m"').replace(
-        'at = "+46m"', 'at = "+46m"\n\n[[steps]]\nat = "+50m"\nactor = "expert"\nevent = "close"'
+        'at = "+46m"',
+        'at = "+46m"\n\n[[steps]]\nat = "+50m"\nactor = "expert"\nactor_id = "e-1"\nevent = "close"',
     )
     result = run_text(tmp_path, text)
     assert result.failure is not None
@@ -479,16 +492,19 @@ GUARDED = (
 [[steps]]
 at = "+1m"
 actor = "counter"
+actor_id = "counter-01"
 event = "call_expert"
 
 [[steps]]
 at = "+20m"
 actor = "expert"
+actor_id = "expert-01"
 event = "expert_takes_over"
 
 [[steps]]
 at = "+30m"
 actor = "expert"
+actor_id = "expert-01"
 event = "inform_mayor"
 expect_error = "GuardRefused"
 state = "with_expert"
@@ -554,8 +570,9 @@ def test_single_tables_stand_for_arrays(tmp_path: Path) -> None:
 def test_a_json_scenario_runs(tmp_path: Path) -> None:
     path = tmp_path / "case.json"
     path.write_text(
-        '{"scenario": {"name": "j", "protocol": "taskforce", "start": "2026-03-02T10:00"},'
-        ' "steps": [{"at": "+1m", "actor": "counter", "event": "call_expert",'
+        '{"scenario": {"name": "j", "protocol": "taskforce", "opened_by_id": "emp-0001",'
+        ' "start": "2026-03-02T10:00"},'
+        ' "steps": [{"at": "+1m", "actor": "counter", "actor_id": "c-1", "event": "call_expert",'
         ' "state": "awaiting_expert"}]}',
         encoding="utf-8",
     )
@@ -742,3 +759,37 @@ def test_importing_lastresort_does_not_import_pytest() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+# -- who acts: ids (issue 15) -----------------------------------------------------------
+
+
+def test_a_scenario_without_ids_is_located(tmp_path: Path) -> None:
+    text = LATE.replace('opened_by_id = "emp-0001"\n', "").replace('actor_id = "expert-01"\n', "")
+    assert problems_of(tmp_path, text) == [
+        "$.scenario.opened_by_id: the pseudonymous id of the person who opens the encounter is"
+        ' missing (every actor but the clock carries one), e.g. opened_by_id = "clerk-07"',
+        "$.steps[2].actor_id: an action needs the pseudonymous id of the person who fires it"
+        ' (every actor but the clock carries one), e.g. actor_id = "clerk-07"; to check that'
+        ' an actor without one is refused, add expect_error = "ActorRefused"',
+    ]
+
+
+def test_an_actor_id_of_a_name_is_located_without_quoting_it(tmp_path: Path) -> None:
+    text = LATE.replace('actor_id = "expert-01"', 'actor_id = "Anna de Vries"')
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1
+    assert problems[0].startswith("$.steps[2].actor_id: an actor id is 1 to 64 letters")
+    assert "Vries" not in problems[0]
+
+
+def test_an_actor_without_an_id_is_refused_and_the_encounter_unchanged(tmp_path: Path) -> None:
+    text = LATE.replace(
+        'actor = "expert"\nactor_id = "expert-01"\nevent = "expert_takes_over"\n'
+        'state = "with_expert"\nresponsible = "expert"',
+        'actor = "expert"\nevent = "expert_takes_over"\nexpect_error = "ActorRefused"\n'
+        'state = "escalated"\nresponsible = "counter"',
+    )
+    assert text != LATE
+    result = run_text(tmp_path, text)
+    assert result.passed, result.failure

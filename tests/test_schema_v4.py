@@ -94,7 +94,7 @@ def test_a_version_3_file_is_migrated_and_keeps_every_row_and_its_chain(v3: Path
     assert report.head is not None
 
     store = lr.SQLiteStore(v3)
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION == 5  # through 4 to the refusal log (5)
     store.close()
 
     conn = sqlite3.connect(v3)
@@ -103,7 +103,7 @@ def test_a_version_3_file_is_migrated_and_keeps_every_row_and_its_chain(v3: Path
         "SELECT sql FROM sqlite_master WHERE name = 'encounters_retention'"
     ).fetchone()[0]
     conn.close()
-    assert versions == [(1,), (2,), (3,), (4,)]
+    assert versions == [(1,), (2,), (3,), (4,), (5,)]
     assert "closed_us IS NOT NULL" in retention  # open encounters are left out
     after = rows(v3)
     assert after == as_bytes(before)  # nothing lost, nothing else changed
@@ -127,7 +127,7 @@ def test_a_migrated_file_keeps_working_and_verifying(v3: Path) -> None:
     store.close()
     report = verify(v3)
     assert report.ok, report.problems
-    assert version_of(v3) == 4
+    assert version_of(v3) == SCHEMA_VERSION
 
 
 def test_a_failure_half_way_leaves_the_version_3_file_untouched(v3: Path) -> None:
@@ -151,7 +151,7 @@ def test_a_failure_half_way_leaves_the_version_3_file_untouched(v3: Path) -> Non
     conn.commit()
     conn.close()
     lr.SQLiteStore(v3).close()  # and once the cause is gone, it migrates
-    assert version_of(v3) == 4
+    assert version_of(v3) == SCHEMA_VERSION
     assert rows(v3) == as_bytes(content)
     assert verify(v3).ok
 

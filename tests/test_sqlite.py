@@ -119,7 +119,7 @@ def test_a_failure_inside_the_transaction_writes_nothing(tmp_path: Path) -> None
     path = tmp_path / "f.db"
     store = lr.SQLiteStore(path)
     engine = engine_on(store)
-    eid = engine.open("relay", "counter", facts={"age_band": "8-11"}).id
+    eid = engine.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "8-11"}).id
     conn = sqlite3.connect(path)
     conn.execute(  # the outbox rows are written last: everything before must roll back
         "CREATE TRIGGER fail BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); END"
@@ -129,14 +129,14 @@ def test_a_failure_inside_the_transaction_writes_nothing(tmp_path: Path) -> None
     with pytest.raises(
         lr.StoreError, match=r"commit encounter .*disk full.*nothing was written"
     ) as e:
-        engine.fire(eid, "go", "counter")
+        engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
     assert isinstance(e.value.__cause__, sqlite3.IntegrityError)
     assert everything(store) == before
     assert verify(path).ok
     conn.execute("DROP TRIGGER fail")
     conn.commit()
     conn.close()
-    assert engine.fire(eid, "go", "counter")[0].seq == 3
+    assert engine.fire(eid, "go", lr.Actor("counter", "counter-1"))[0].seq == 3
     assert verify(path).ok
 
 
@@ -144,17 +144,17 @@ def test_a_busy_database_fails_after_the_timeout_and_writes_nothing(tmp_path: Pa
     path = tmp_path / "b.db"
     store = lr.SQLiteStore(path, busy_timeout=0.05)
     engine = engine_on(store)
-    eid = engine.open("relay", "counter").id
+    eid = engine.open("relay", lr.Actor("counter", "counter-1")).id
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     before = everything(store)  # readers are not blocked (WAL)
     with pytest.raises(lr.StoreError, match="locked") as caught:
-        engine.fire(eid, "go", "counter")
+        engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
     assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
     blocker.execute("ROLLBACK")
     blocker.close()
     assert everything(store) == before
-    assert engine.fire(eid, "go", "counter")[0].seq == 3
+    assert engine.fire(eid, "go", lr.Actor("counter", "counter-1"))[0].seq == 3
 
 
 # -- threads ------------------------------------------------------------------------
@@ -163,7 +163,7 @@ def test_a_busy_database_fails_after_the_timeout_and_writes_nothing(tmp_path: Pa
 def test_eight_threads_on_one_store_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     store = lr.SQLiteStore(tmp_path / "t.db", synchronous="NORMAL")
     engine = engine_on(store)
-    ids = [engine.open("relay", "counter").id for _ in range(20)]
+    ids = [engine.open("relay", lr.Actor("counter", "counter-1")).id for _ in range(20)]
     returned: list[lr.Event] = []
     successes: Counter[str] = Counter()
     losers: list[lr.ConcurrentUpdate] = []
@@ -177,7 +177,9 @@ def test_eight_threads_on_one_store_lose_and_duplicate_nothing(tmp_path: Path) -
             current = engine.get(eid)
             event = "go" if current.state == "desk" else "back"
             try:
-                got = engine.fire(eid, event, "counter", expected_version=current.version)
+                got = engine.fire(
+                    eid, event, lr.Actor("counter", "counter-1"), expected_version=current.version
+                )
             except lr.ConcurrentUpdate as exc:
                 with lock:
                     losers.append(exc)
@@ -240,9 +242,9 @@ def _step(loaded: lr.Encounter, state: str) -> Change:
 def test_the_next_sequence_number_is_predicted_from_the_row_loaded_last(tmp_path: Path) -> None:
     store = lr.SQLiteStore(tmp_path / "seq.db")
     engine = engine_on(store)
-    a = engine.open("relay", "counter").id
-    b = engine.open("relay", "counter").id
-    engine.fire(a, "go", "counter")
+    a = engine.open("relay", lr.Actor("counter", "counter-1")).id
+    b = engine.open("relay", lr.Actor("counter", "counter-1")).id
+    engine.fire(a, "go", lr.Actor("counter", "counter-1"))
     store.load(a)
     assert store.next_seq(a) == len(store.timeline(a)) + 1
     assert store.next_seq(b) == 0  # not the row loaded last: left to commit
@@ -258,9 +260,11 @@ def test_a_commit_prepared_from_a_row_another_process_changed_writes_nothing(
 ) -> None:
     path = tmp_path / "stale.db"
     mine, theirs = lr.SQLiteStore(path), lr.SQLiteStore(path)
-    eid = engine_on(mine).open("relay", "counter").id
+    eid = engine_on(mine).open("relay", lr.Actor("counter", "counter-1")).id
     loaded = mine.load(eid)
-    engine_on(theirs).fire(eid, "go", "counter")  # version 2, written elsewhere
+    engine_on(theirs).fire(
+        eid, "go", lr.Actor("counter", "counter-1")
+    )  # version 2, written elsewhere
     before = everything(theirs)
     with pytest.raises(lr.ConcurrentUpdate) as refused:
         mine.commit(_step(loaded, "room"))
@@ -274,8 +278,8 @@ def test_a_delivery_between_load_and_commit_is_followed_on(tmp_path: Path) -> No
     clock = lr.VirtualClock(START)
     mine, theirs = lr.SQLiteStore(path), lr.SQLiteStore(path)
     engine = engine_on(mine, clock)
-    eid = engine.open("relay", "counter").id
-    engine.fire(eid, "go", "counter")  # queues a notification for the expert
+    eid = engine.open("relay", lr.Actor("counter", "counter-1")).id
+    engine.fire(eid, "go", lr.Actor("counter", "counter-1"))  # queues a notification for the expert
     loaded = mine.load(eid)
     predicted = mine.next_seq(eid)
     delivered = engine_on(theirs, clock, plugins=[Receipts()]).deliver()
@@ -294,9 +298,9 @@ def test_a_purge_between_load_and_commit_is_seen_by_the_commit(tmp_path: Path) -
     clock = lr.VirtualClock(START)
     mine, theirs = lr.SQLiteStore(path), lr.SQLiteStore(path)
     engine = engine_on(mine, clock)
-    eid = engine.open("relay", "counter", facts={"age_band": "8-11"}).id
-    engine.fire(eid, "take_over", "expert")
-    engine.fire(eid, "close", "expert")
+    eid = engine.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "8-11"}).id
+    engine.fire(eid, "take_over", lr.Actor("expert", "expert-1"))
+    engine.fire(eid, "close", lr.Actor("expert", "expert-1"))
     loaded = mine.load(eid)
     assert theirs.purge_facts(clock.now() + timedelta(days=1)) == 1
     mine.commit(_step(loaded, "closed"))  # the store itself does not refuse it
@@ -324,11 +328,11 @@ def test_a_version_1_file_is_migrated_and_keeps_working(tmp_path: Path) -> None:
     clock = lr.VirtualClock(START)
     current = lr.SQLiteStore(tmp_path / "current.db")
     engine = engine_on(current, clock)
-    a = engine.open("relay", "counter", facts={"age_band": "0-7"}).id
-    b = engine.open("relay", "counter").id
-    engine.fire(a, "go", "counter")
-    engine.fire(b, "take_over", "expert")
-    engine.fire(b, "close", "expert")
+    a = engine.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "0-7"}).id
+    b = engine.open("relay", lr.Actor("counter", "counter-1")).id
+    engine.fire(a, "go", lr.Actor("counter", "counter-1"))
+    engine.fire(b, "take_over", lr.Actor("expert", "expert-1"))
+    engine.fire(b, "close", lr.Actor("expert", "expert-1"))
     expected = everything(current)
     current.close()
 
@@ -372,9 +376,11 @@ def test_a_new_engine_on_the_same_file_resumes_everything(tmp_path: Path) -> Non
     path = tmp_path / "restart.db"
     clock = lr.VirtualClock(START)
     first = engine_on(lr.SQLiteStore(path), clock)
-    waiting = first.open("relay", "counter", facts={"age_band": "12-15"}).id
-    first.fire(waiting, "go", "counter")  # room: deadline in 20 minutes; expert to be notified
-    calm = first.open("relay", "counter").id  # desk: deadline in 30 minutes
+    waiting = first.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "12-15"}).id
+    first.fire(
+        waiting, "go", lr.Actor("counter", "counter-1")
+    )  # room: deadline in 20 minutes; expert to be notified
+    calm = first.open("relay", lr.Actor("counter", "counter-1")).id  # desk: deadline in 30 minutes
     first.store.close()  # the process goes down; nothing was delivered
 
     clock.advance(timedelta(minutes=25))  # the room deadline fell due while down
@@ -405,7 +411,7 @@ def test_a_deadline_claimed_by_a_process_that_died_fires_once_after_its_lease(
     path = tmp_path / "lease.db"
     clock = lr.VirtualClock(START)
     engine = engine_on(lr.SQLiteStore(path), clock)
-    eid = engine.open("relay", "counter").id
+    eid = engine.open("relay", lr.Actor("counter", "counter-1")).id
     clock.advance(timedelta(minutes=31))
     dying = lr.SQLiteStore(path)
     assert len(dying.claim_deadlines(clock.now(), timedelta(minutes=1))) == 1
@@ -425,10 +431,12 @@ def test_purge_removes_facts_of_closed_encounters_and_keeps_the_chain(tmp_path: 
     clock = lr.VirtualClock(START)
     store = lr.SQLiteStore(path)
     engine = engine_on(store, clock)
-    done = engine.open("relay", "counter", facts={"age_band": "12-15", "disclosure": True}).id
-    engine.fire(done, "take_over", "expert")
-    engine.fire(done, "close", "expert")
-    running = engine.open("relay", "counter", facts={"age_band": "16-17"}).id
+    done = engine.open(
+        "relay", lr.Actor("counter", "counter-1"), facts={"age_band": "12-15", "disclosure": True}
+    ).id
+    engine.fire(done, "take_over", lr.Actor("expert", "expert-1"))
+    engine.fire(done, "close", lr.Actor("expert", "expert-1"))
+    running = engine.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "16-17"}).id
     timeline = engine.timeline(done)
     cutoff = START + timedelta(days=1)
     before = everything(store)
@@ -473,7 +481,7 @@ def test_a_missing_directory_is_a_store_error_and_creates_nothing(tmp_path: Path
 def test_threads_that_end_leave_no_open_connections(tmp_path: Path) -> None:
     store = lr.SQLiteStore(tmp_path / "fd.db")
     engine = engine_on(store)
-    eid = engine.open("relay", "counter").id
+    eid = engine.open("relay", lr.Actor("counter", "counter-1")).id
 
     def churn() -> int:  # a thread pool that renews its threads
         threads = [threading.Thread(target=engine.get, args=(eid,)) for _ in range(10)]
@@ -501,9 +509,9 @@ def test_the_row_kept_to_prepare_a_commit_is_dropped_by_the_commit(tmp_path: Pat
     # before the write lock; after the commit it is stale and must not linger in memory
     store = lr.SQLiteStore(tmp_path / "kept.db")
     engine = engine_on(store)
-    eid = engine.open("relay", "counter", facts={"age_band": "8-11"}).id
+    eid = engine.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "8-11"}).id
     store.load(eid)
     assert getattr(store._seen, "row", None) is not None
-    engine.fire(eid, "go", "counter")
+    engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
     assert getattr(store._seen, "row", None) is None
     store.close()

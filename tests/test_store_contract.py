@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import lastresort as lr
 from lastresort.store import Change
+from lastresort.testing import pseudonymous
 from tests import pg_kit
 from tests.store_kit import ACTOR, START, Receipts, consistency_problems, moves, relay
 
@@ -128,6 +130,7 @@ def everything(store: lr.Store) -> dict[str, Any]:
         "deadlines": [store.deadlines(i) for i in ids],
         "outbox": store.outbox(),
         "next_due": store.next_due(),
+        "refusals": store.refusals(limit=10_000),
     }
 
 
@@ -431,12 +434,14 @@ def drive(store: lr.Store, seed: int, steps: int = 120) -> list[Any]:
         roll = rng.random()
         open_ids = list(engine.store.encounter_ids(open_only=True))
         if roll < 0.15 or not open_ids:
-            answers.append(engine.open("relay", "counter", facts={"age_band": "12-15"}))
+            answers.append(
+                engine.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "12-15"})
+            )
         elif roll < 0.75:
             eid = rng.choice(open_ids)
             event = rng.choice([*moves(protocol, engine.get(eid).state), "close", "go"])
             try:
-                answers.append(engine.fire(eid, event, ACTOR[event]))
+                answers.append(engine.fire(eid, event, pseudonymous(ACTOR[event])))
             except lr.LastResortError as exc:
                 answers.append(type(exc).__name__)
         elif roll < 0.9:
@@ -620,3 +625,113 @@ def test_memory_store_first_claim_after_a_burst_of_opens_pushes_at_most_a_batch(
     assert [d.id for d in claimed] == [f"e{i}:d" for i in range(opened)]  # e0: lease ran out
     notes = store.claim_outbox(at(30 + opened / 100), LEASE)
     assert [n.key for n in notes] == [f"e{i}:expert" for i in range(opened)]
+
+
+# -- the refusal log ------------------------------------------------------------------
+
+
+def refusal(minutes: float = 0, eid: str | None = "e1", **kw: Any) -> lr.Refusal:
+    values: dict[str, Any] = {
+        "at": at(minutes).astimezone(UTC),
+        "actor_role": "counter",
+        "actor_id": "emp-0042",
+        "action": "take_over",
+        "encounter_id": eid,
+        "step": "desk",
+        "version": 1,
+        "category": lr.Category.FORBIDDEN,
+        "reason": "NotPermitted",
+        "protocol": "relay",
+    }
+    values.update(kw)
+    return lr.Refusal(**values)
+
+
+def test_refusals_are_numbered_in_order_and_read_back_equal(store: lr.Store) -> None:
+    first = store.record_refusal(refusal(1))
+    second = store.record_refusal(refusal(2, eid=None, action="open", step=None, version=None))
+    third = store.record_refusal(refusal(3, eid="e2", actor_id=None, reason="guard:age_ok"))
+    assert [first.seq, second.seq, third.seq] == [1, 2, 3]
+    assert store.refusals() == [first, second, third]
+    assert first == attrs.evolve(refusal(1), seq=1)
+    assert first.at == at(1)
+    assert first.actor_id == "emp-0042"
+    assert first.step == "desk"
+    assert third.actor_id is None
+    assert third.reason == "guard:age_ok"
+
+
+def test_refusals_are_filtered_and_paged(store: lr.Store) -> None:
+    made = [store.record_refusal(refusal(i, eid=f"e{i % 2}")) for i in range(7)]
+    assert store.refusals(encounter_id="e1") == [r for r in made if r.encounter_id == "e1"]
+    assert store.refusals(since=at(5)) == made[5:]
+    page1 = store.refusals(limit=3)
+    page2 = store.refusals(limit=3, after_seq=page1[-1].seq)
+    page3 = store.refusals(limit=3, after_seq=page2[-1].seq)
+    assert page1 + page2 + page3 == made
+    assert store.refusals(after_seq=7) == []
+    # since compares instants, whatever the offset given
+    assert store.refusals(since=at(5).astimezone(UTC)) == made[5:]
+
+
+def test_a_refusal_changes_no_encounter(store: lr.Store) -> None:
+    new(store, "e1")
+    before = everything(store)
+    store.record_refusal(refusal(1))
+    after = everything(store)
+    assert after.pop("refusals") != before.pop("refusals")
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("actor_id", "Jan de Vries"),
+        ("actor_id", "111222333"),
+        ("actor_role", "Jan Jansen"),
+        ("reason", "the child said her name is X"),
+        ("reason", "code123456789"),
+        ("action", ""),
+        ("encounter_id", "a b"),
+        ("step", "in de kamer"),
+        ("protocol", "x y"),
+        ("version", 0),
+        ("category", "forbidden"),
+        ("at", datetime(2026, 1, 1)),
+    ],
+)
+def test_a_refusal_of_a_wrong_form_is_refused_and_writes_nothing(
+    store: lr.Store, field: str, value: Any
+) -> None:
+    store.record_refusal(refusal(0))
+    before = everything(store)
+    with pytest.raises(lr.InvalidArgument) as caught:
+        store.record_refusal(refusal(1, **{field: value}))
+    assert caught.value.argument == field
+    if isinstance(value, str) and value:
+        assert value not in str(caught.value)  # never quoted: it could name a child
+    assert everything(store) == before
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"limit": 0},
+        {"limit": None},
+        {"limit": "5"},
+        {"after_seq": -1},
+        {"after_seq": "1"},
+        {"since": datetime(2026, 1, 1)},
+        {"encounter_id": 5},
+    ],
+)
+def test_a_refusal_query_of_a_wrong_form_is_refused(store: lr.Store, kwargs: Any) -> None:
+    with pytest.raises(lr.InvalidArgument) as caught:
+        store.refusals(**kwargs)
+    assert caught.value.argument == next(iter(kwargs))
+
+
+def test_record_refusal_refuses_what_is_not_a_refusal(store: lr.Store) -> None:
+    with pytest.raises(lr.InvalidArgument, match="a Refusal, not dict"):
+        store.record_refusal({"reason": "x"})  # type: ignore[arg-type]
+    assert store.refusals() == []

@@ -28,14 +28,14 @@ def test_with_guard_refuses_an_event_the_protocol_lacks(taskforce: lr.Protocol) 
 def test_guard_plugin_refuses_allows_and_records(taskforce: lr.Protocol) -> None:
     plugin = GuardPlugin("not yet")
     engine = engine_for(with_guard(taskforce, "expert_takes_over"), [plugin])
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     before = snapshot(engine, enc.id)
     with pytest.raises(lr.GuardRefused, match="not yet"):
-        engine.fire(enc.id, "expert_takes_over", "expert")
+        engine.fire(enc.id, "expert_takes_over", lr.Actor("expert", "expert-1"))
     assert snapshot(engine, enc.id) == before
     assert plugin.calls == [("child_consents", "expert_takes_over", "expert")]
     plugin.answer = None
-    engine.fire(enc.id, "expert_takes_over", "expert")
+    engine.fire(enc.id, "expert_takes_over", lr.Actor("expert", "expert-1"))
     assert engine.get(enc.id).state == "with_expert"
 
 
@@ -43,10 +43,10 @@ def test_guard_plugin_that_raises_is_a_crashing_plugin(taskforce: lr.Protocol) -
     engine = engine_for(
         with_guard(taskforce, "expert_takes_over"), [GuardPlugin(ZeroDivisionError("down"))]
     )
-    enc = engine.open("taskforce", "counter")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     before = snapshot(engine, enc.id)
     with pytest.raises(ZeroDivisionError, match="down"):  # the plugin's own error, unchanged
-        engine.fire(enc.id, "expert_takes_over", "expert")
+        engine.fire(enc.id, "expert_takes_over", lr.Actor("expert", "expert-1"))
     assert snapshot(engine, enc.id) == before
 
 
@@ -57,4 +57,4 @@ def test_engine_for_runs_only_the_protocol_on_the_given_clock_and_store(
     engine = engine_for(taskforce, clock=clock, store=store)
     assert list(engine.protocols) == ["taskforce"]
     assert engine.store is store
-    assert engine.open("taskforce", "counter").opened_at == clock.now()
+    assert engine.open("taskforce", lr.Actor("counter", "counter-1")).opened_at == clock.now()

@@ -270,7 +270,9 @@ def test_fact_values_outside_the_declared_ones_are_refused_and_nothing_is_stored
     assert protocol.facts["disclosure"].allows(False)
     engine, _ = make_engine([protocol])
     with pytest.raises(lr.FactsRefused) as caught:
-        engine.open("minimal", "counter", facts={"age_band": "18+", "name": "Anna"})
+        engine.open(
+            "minimal", lr.Actor("counter", "counter-1"), facts={"age_band": "18+", "name": "Anna"}
+        )
     assert caught.value.problems == [
         "fact 'age_band': value not allowed (allowed: 0-11, 12-17)",
         "unknown fact 'name' (declared: age_band, disclosure)",
@@ -279,7 +281,9 @@ def test_fact_values_outside_the_declared_ones_are_refused_and_nothing_is_stored
     assert "18+" not in str(caught.value)
     assert "Anna" not in str(caught.value)
     assert list(engine.store.encounter_ids()) == []
-    opened = engine.open("minimal", "counter", facts={"age_band": "0-11", "disclosure": True})
+    opened = engine.open(
+        "minimal", lr.Actor("counter", "counter-1"), facts={"age_band": "0-11", "disclosure": True}
+    )
     assert dict(opened.facts) == {"age_band": "0-11", "disclosure": True}
     assert list(engine.store.encounter_ids()) == [opened.id]
 

@@ -850,7 +850,7 @@ def test_strict_engine_accepts_the_reference(
     taskforce: lr.Protocol, clock: lr.VirtualClock
 ) -> None:
     engine = lr.Engine(protocols=[taskforce], clock=clock, entry_points=False, strict=True)
-    assert engine.open("taskforce", "counter").state == "arrived"
+    assert engine.open("taskforce", lr.Actor("counter", "counter-1")).state == "arrived"
 
 
 def test_assert_protocol_safe(taskforce: lr.Protocol) -> None:

@@ -68,7 +68,7 @@ from .protocol.model import (
 from .protocol.validation import validate
 from .render.diagram import to_dot, to_mermaid
 from .render.scxml import from_scxml, to_scxml
-from .store import MemoryStore, PendingDeadline, PostgresStore, SQLiteStore, Store
+from .store import MemoryStore, PendingDeadline, PostgresStore, Refusal, SQLiteStore, Store
 from .verifier.verification import (
     Bound,
     PathStep,
@@ -130,6 +130,7 @@ __all__ = [
     "Protocol",
     "ProtocolError",
     "ProtocolKind",
+    "Refusal",
     "Report",
     "Requirements",
     "ResponsibilityTransferred",

@@ -51,6 +51,7 @@ __all__ = [
     "assert_protocol_safe",
     "engine_for",
     "make_engine",
+    "pseudonymous",
     "pytest_collect_file",
     "snapshot",
     "walk_happy_path",
@@ -65,7 +66,7 @@ def snapshot(engine: Engine, encounter_id: str) -> tuple[Any, ...]:
 
         before = snapshot(engine, encounter.id)
         with pytest.raises(lr.NotPermitted):
-            engine.fire(encounter.id, "expert_takes_over", "counter")
+            engine.fire(encounter.id, "expert_takes_over", Actor("counter", "clerk-07"))
         assert snapshot(engine, encounter.id) == before
 
     :param engine: the engine holding the encounter.
@@ -183,6 +184,17 @@ class GuardPlugin:
         return self.answer
 
 
+def pseudonymous(actor: Actor | str, number: int = 1) -> Actor:
+    """An actor that may open or fire, for tests: every actor but the clock must carry a
+    pseudonymous id. A role key (or an :class:`Actor` without an id) gets the id
+    ``test:<role>:<number>``; an :class:`Actor` with an id, and the clock, are returned
+    as they are."""
+    who = Actor.of(actor)
+    if who.id is not None or who.role == "clock":
+        return who
+    return Actor(who.role, f"test:{who.role}:{number}")
+
+
 def walk_happy_path(
     engine: Engine,
     protocol_id: str,
@@ -203,9 +215,10 @@ def walk_happy_path(
     path = happy_path(protocol)
     assert path, f"protocol {protocol_id!r} has no path to a closing step"
     opener = protocol.steps[protocol.initial].responsible or next(iter(protocol.parties))
-    encounter = engine.open(protocol_id, opener, facts=facts)
+    encounter = engine.open(protocol_id, pseudonymous(opener), facts=facts)
     for state, transition in path:
-        engine.fire(encounter.id, transition.event, actor_for(protocol, state, transition))
+        role = actor_for(protocol, state, transition)
+        engine.fire(encounter.id, transition.event, pseudonymous(role))
     return engine.get(encounter.id)
 
 

@@ -39,6 +39,8 @@ METHODS = frozenset(
         "outbox",
         "encounter_ids",
         "next_seq",
+        "record_refusal",
+        "refusals",
     }
 )
 

@@ -31,6 +31,7 @@ from lastresort.store.audit import AuditReport, verify
 from lastresort.store.base import Change
 from lastresort.store.postgres import verify_postgres
 from lastresort.store.schema import micros
+from lastresort.testing import pseudonymous
 from tests import pg_kit
 from tests.conftest import START, TASKFORCE
 
@@ -38,6 +39,8 @@ FACTS: dict[str, str | bool] = {"age_band": "12-15", "disclosure": True, "accomp
 #: no output may hold these (the facts' values and names)
 SECRETS = ("12-15", "age_band", "disclosure", "accompanied")
 POLICE_KEY = "police:v4:no_expert_available:police"
+#: refused attempts the run records
+REFUSALS = 4
 
 
 class PgDb(str):
@@ -85,15 +88,15 @@ def _run(store: lr.SQLiteStore | lr.PostgresStore) -> None:
     def at(minutes: int) -> None:
         clock.set(START + timedelta(minutes=minutes))
 
-    police = engine.open("taskforce", "counter", facts=FACTS).id
+    police = engine.open("taskforce", lr.Actor("counter", "counter-1"), facts=FACTS).id
     at(1)
-    happy = engine.open("taskforce", "counter", facts=FACTS).id
+    happy = engine.open("taskforce", lr.Actor("counter", "counter-1"), facts=FACTS).id
     for event, actor in [
         ("call_expert", "counter"),
         ("expert_takes_over", "expert"),
         ("inform_mayor", "expert"),
     ]:
-        engine.fire(happy, event, actor)
+        engine.fire(happy, event, pseudonymous(actor))
     at(16)
     assert [e.kind for e in engine.tick() if e.kind == "StepEntered"] == ["StepEntered"]
     engine.deliver()
@@ -104,9 +107,9 @@ def _run(store: lr.SQLiteStore | lr.PostgresStore) -> None:
     assert engine.get(police).closed_at is not None
     engine.deliver()  # the police are notified
     at(120)
-    waiting = engine.open("taskforce", "counter", facts=FACTS).id
-    engine.fire(waiting, "call_expert", "counter")
-    engine.fire(waiting, "expert_takes_over", "expert")
+    waiting = engine.open("taskforce", lr.Actor("counter", "counter-1"), facts=FACTS).id
+    engine.fire(waiting, "call_expert", lr.Actor("counter", "counter-1"))
+    engine.fire(waiting, "expert_takes_over", lr.Actor("expert", "expert-1"))
     at(242)
     fired = {e.encounter_id for e in engine.tick() if e.kind == "DeadlineMissed"}
     assert fired == {happy, waiting}  # mayor_overdue (a self-loop) and mayor_not_informed
@@ -117,9 +120,21 @@ def _run(store: lr.SQLiteStore | lr.PostgresStore) -> None:
         ("report_made", "expert"),
         ("close", "expert"),
     ]:
-        engine.fire(happy, event, actor)
+        engine.fire(happy, event, pseudonymous(actor))
     at(251)
-    engine.open("taskforce", "counter", facts=FACTS)
+    engine.open("taskforce", lr.Actor("counter", "counter-1"), facts=FACTS)
+    # four refused attempts, in the refusal log (outside every encounter's chain)
+    refused: list[tuple[str, str, lr.Actor | str]] = [
+        (waiting, "close", lr.Actor("counter", "counter-1")),  # NotPermitted
+        (waiting, "expert_takes_over", lr.Actor("expert", "expert-1")),  # TransitionNotAllowed
+        (waiting, "close", "expert"),  # ActorRefused: no id
+    ]
+    for eid, event, actor in refused:
+        with pytest.raises((lr.NotPermitted, lr.TransitionNotAllowed, lr.ActorRefused)):
+            engine.fire(eid, event, actor)
+    with pytest.raises(lr.FactsRefused):
+        engine.open("taskforce", lr.Actor("counter", "counter-1"), facts={"age_band": "x"})
+    assert len(engine.refusals()) == REFUSALS
     # the police encounter (closed at minute 108) is purged; happy (closed at 250) is not
     assert store.purge_facts(START + timedelta(minutes=200), now=START + timedelta(days=1)) == 1
     store.close()
@@ -132,7 +147,17 @@ def sqlite_pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-_TABLES = ("schema_version", "encounters", "events", "ledger", "ledger_head", "deadlines", "outbox")
+_TABLES = (
+    "schema_version",
+    "encounters",
+    "events",
+    "ledger",
+    "ledger_head",
+    "deadlines",
+    "outbox",
+    "refusals",
+    "refusal_head",
+)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -534,10 +559,10 @@ def test_verify_still_sees_commits_of_a_live_writer(tmp_path: Path) -> None:
     path = tmp_path / "live.db"
     with lr.SQLiteStore(path) as store:
         engine = lr.Engine(store=store, clock=lr.VirtualClock(START), entry_points=False)
-        engine.open("taskforce", "counter", facts=FACTS)
+        engine.open("taskforce", lr.Actor("counter", "counter-1"), facts=FACTS)
         assert (tmp_path / "live.db-wal").exists()
         assert verify(path).encounters == 1
-        engine.open("taskforce", "counter", facts=FACTS)
+        engine.open("taskforce", lr.Actor("counter", "counter-1"), facts=FACTS)
         assert verify(path).encounters == 2
 
 
@@ -669,3 +694,105 @@ def test_a_lease_a_worker_can_take_is_no_alarm(db: Db) -> None:
         micros(datetime.now(UTC) + timedelta(days=365)),
     )
     assert check(db).ok
+
+
+# -- the refusal log ----------------------------------------------------------------------
+
+
+def refusal_broken(db: Db, capsys: pytest.CaptureFixture[str], *fragments: str) -> None:
+    """``verify`` and ``audit verify`` both report the refusal log broken with every
+    fragment, as a problem of the file; nothing of the facts is said."""
+    report = check(db)
+    assert not report.ok
+    found = [p.message for p in report.problems if p.encounter_id is None]
+    for fragment in fragments:
+        assert any(fragment in m for m in found), (fragment, [str(p) for p in report.problems])
+    assert main(command(db)) == 1
+    out, err = capsys.readouterr()
+    assert "BROKEN" in out
+    for fragment in fragments:
+        assert fragment in out
+    assert "Traceback" not in out + err
+    for secret in SECRETS:
+        assert secret not in out + err
+
+
+def test_the_refusal_log_verifies_and_is_counted(
+    db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = check(db)
+    assert report.ok, report.problems
+    assert report.refusals == REFUSALS
+    assert main(command(db)) == 0
+    assert f"commits, {REFUSALS} refusals; every chain verifies" in capsys.readouterr().out
+
+
+def test_an_edited_refusal_is_reported(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(one(db, "SELECT data FROM refusals WHERE seq = 2")[0])
+    assert sql(
+        db,
+        "UPDATE refusals SET data = ? WHERE seq = 2",
+        data.replace("TransitionNotAllowed", "NotPermitted"),
+    )
+    refusal_broken(db, capsys, "refusal 2 was changed")
+
+
+def test_a_deleted_refusal_is_reported(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
+    assert sql(db, "DELETE FROM refusals WHERE seq = 2") == 1
+    refusal_broken(db, capsys, "refusal 2 is missing")
+
+
+def test_the_last_refusal_deleted_is_reported(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
+    assert sql(db, "DELETE FROM refusals WHERE seq = ?", REFUSALS) == 1
+    refusal_broken(db, capsys, f"the refusal log ends at refusal {REFUSALS - 1}")
+
+
+def test_reordered_refusals_are_reported(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
+    first = one(db, "SELECT data, at_us, encounter_id FROM refusals WHERE seq = 1")
+    second = one(db, "SELECT data, at_us, encounter_id FROM refusals WHERE seq = 2")
+    sql(db, "UPDATE refusals SET data = ?, at_us = ?, encounter_id = ? WHERE seq = 1", *second)
+    sql(db, "UPDATE refusals SET data = ?, at_us = ?, encounter_id = ? WHERE seq = 2", *first)
+    refusal_broken(db, capsys, "refusal 1 was changed")
+
+
+def test_an_inserted_refusal_with_its_hash_recomputed_is_reported(
+    db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a forger who chains a refusal onto the end, hashes and all, but not the head
+    from lastresort.store.audit import hash_hex
+    from lastresort.store.refusals import refusal_link
+
+    data, at_us, prev = one(db, "SELECT data, at_us, hash FROM refusals WHERE seq = ?", REFUSALS)
+    prev_hex = hash_hex(prev)
+    assert prev_hex is not None
+    forged = str(data).replace("counter-1", "counter-9")
+    digest = refusal_link(prev_hex, REFUSALS + 1, forged)
+    as_stored = (lambda h: h) if isinstance(db, PgDb) else bytes.fromhex
+    sql(
+        db,
+        "INSERT INTO refusals (seq, at_us, encounter_id, data, prev, hash)"
+        " VALUES (?, ?, NULL, ?, ?, ?)",
+        REFUSALS + 1,
+        at_us,
+        forged,
+        as_stored(prev_hex),
+        as_stored(digest),
+    )
+    refusal_broken(db, capsys, f"the refusal log ends at refusal {REFUSALS + 1}")
+
+
+def test_a_refusal_moved_to_another_encounter_is_reported(
+    db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sql(db, "UPDATE refusals SET encounter_id = 'happy' WHERE seq = 1") == 1
+    refusal_broken(db, capsys, "refusal 1: its encounter or time column was changed")
+
+
+def test_refusals_hold_nothing_of_the_child(db: Db) -> None:
+    store = open_store(db)
+    try:
+        text = repr(store.refusals())
+    finally:
+        store.close()
+    for secret in SECRETS:
+        assert secret not in text

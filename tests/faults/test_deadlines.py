@@ -22,7 +22,7 @@ import pytest
 
 import lastresort as lr
 from lastresort.store.audit import verify
-from lastresort.testing import with_guard
+from lastresort.testing import pseudonymous, with_guard
 from tests import pg_kit
 from tests.conftest import START, TASKFORCE
 from tests.faults.kit import Fault, FaultyStore, call_sites
@@ -90,9 +90,9 @@ def missed(engine: lr.Engine, eid: str) -> list[lr.DeadlineMissed]:
 
 
 def to_awaiting_mayor(engine: lr.Engine) -> str:
-    enc = engine.open("taskforce", "counter")
-    engine.fire(enc.id, "expert_takes_over", "expert")
-    engine.fire(enc.id, "inform_mayor", "expert")
+    enc = engine.open("taskforce", lr.Actor("counter", "counter-1"))
+    engine.fire(enc.id, "expert_takes_over", lr.Actor("expert", "expert-1"))
+    engine.fire(enc.id, "inform_mayor", lr.Actor("expert", "expert-1"))
     assert engine.get(enc.id).state == "awaiting_mayor"
     return enc.id
 
@@ -144,8 +144,8 @@ def test_a_store_error_while_firing_leaves_the_deadline_pending(
     # commits: 1 open, 2 call_expert, 3 the tick's firing of expert_overdue
     store = FaultyStore(make_store(tmp_path), [Fault("commit", 3)])
     engine = engine_on(store, clock, protocol)
-    eid = engine.open("taskforce", "counter").id
-    engine.fire(eid, "call_expert", "counter")
+    eid = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
+    engine.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     [deadline] = engine.deadlines(eid)
     clock.advance(minutes(46))
 
@@ -177,7 +177,7 @@ def test_a_foreign_store_exception_while_firing_leaves_the_deadline_pending(
     clock = lr.VirtualClock(START)
     store = FaultyStore(lr.MemoryStore(), [Fault("commit", 2, error=lambda _: error)])
     engine = engine_on(store, clock, protocol)
-    eid = engine.open("taskforce", "counter").id
+    eid = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
     clock.advance(minutes(16))
     assert [e.kind for e in engine.tick()] == ["DeadlineDeferred"]
     assert [d.event for d in engine.deadlines(eid)] == ["expert_not_called"]
@@ -202,8 +202,8 @@ def test_sqlite_busy_while_firing_leaves_the_deadline_pending(
     inner = lr.SQLiteStore(path, busy_timeout=0)
     store = FaultyStore(inner, actions={("commit", 3): lock})
     engine = engine_on(store, clock, protocol)
-    eid = engine.open("taskforce", "counter", facts={"age_band": "8-11"}).id
-    engine.fire(eid, "call_expert", "counter")
+    eid = engine.open("taskforce", lr.Actor("counter", "counter-1"), facts={"age_band": "8-11"}).id
+    engine.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     [deadline] = engine.deadlines(eid)
     clock.advance(minutes(46))
     with caplog.at_level("WARNING", logger="lastresort"):
@@ -227,7 +227,7 @@ def test_a_store_error_claiming_deadlines_propagates_and_claims_nothing(
     clock = lr.VirtualClock(START)
     store = FaultyStore(make_store(tmp_path), [Fault("claim_deadlines", 1)])
     engine = engine_on(store, clock, protocol)
-    eid = engine.open("taskforce", "counter").id
+    eid = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
     clock.advance(minutes(16))
     with pytest.raises(lr.StoreError):
         engine.tick()
@@ -286,7 +286,7 @@ def test_a_commit_that_consumes_a_gone_deadline_writes_nothing(
     clock = lr.VirtualClock(START)
     store = make_store(tmp_path)
     engine = engine_on(store, clock, protocol)
-    eid = engine.open("taskforce", "counter").id
+    eid = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
     [deadline] = store.deadlines(eid)
     encounter = store.load(eid)
     taken = next(t for t in protocol.transitions if t.event == "expert_not_called")
@@ -328,8 +328,8 @@ def test_two_engines_on_one_file_race_past_a_slow_guard(
     a = engine_on(lr.SQLiteStore(path), clock_a, guarded_protocol, [slow])
     b = engine_on(lr.SQLiteStore(path), clock_b, guarded_protocol, [quick])
     # the first due: expert_overdue (guarded, slow in A); then mayor_overdue (a self-loop)
-    waiting = b.open("taskforce", "counter").id
-    b.fire(waiting, "call_expert", "counter")
+    waiting = b.open("taskforce", lr.Actor("counter", "counter-1")).id
+    b.fire(waiting, "call_expert", lr.Actor("counter", "counter-1"))
     mayor = to_awaiting_mayor(b)
     for clock in (clock_a, clock_b):
         clock.advance(timedelta(hours=5))
@@ -379,7 +379,7 @@ def test_the_deadline_lease_is_configurable(protocol: lr.Protocol) -> None:
     store = FaultyStore(lr.MemoryStore(), [Fault("commit", 2)])
     engine = engine_on(store, clock, protocol, deadline_lease=minutes(10))
     assert engine.deadline_lease == minutes(10)
-    eid = engine.open("taskforce", "counter").id
+    eid = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
     clock.advance(minutes(16))
     [deferred] = engine.tick()
     assert isinstance(deferred, lr.DeadlineDeferred)
@@ -409,8 +409,8 @@ def test_a_refused_deadline_is_missed_and_re_armed_so_the_step_keeps_one(
     gate = Gate(answer="not now")
     store = make_store(tmp_path)
     engine = engine_on(store, clock, with_guard(protocol, "expert_overdue"), [gate])
-    eid = engine.open("taskforce", "counter").id
-    engine.fire(eid, "call_expert", "counter")
+    eid = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
+    engine.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     [first] = engine.deadlines(eid)
     clock.advance(minutes(46))
 
@@ -457,9 +457,15 @@ def test_a_deadline_across_a_dst_change_is_due_after_its_real_duration(
 ) -> None:
     clock = lr.VirtualClock(start)
     engine = engine_on(make_store(tmp_path), clock, protocol)
-    eid = engine.open("taskforce", "counter").id
+    eid = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
     event = "call_expert" if protocol_step == "awaiting_expert" else "expert_takes_over"
-    engine.fire(eid, event, "counter" if event == "call_expert" else "expert")
+    engine.fire(
+        eid,
+        event,
+        lr.Actor("counter", "counter-1")
+        if event == "call_expert"
+        else lr.Actor("expert", "expert-1"),
+    )
     [deadline] = engine.deadlines(eid)
     assert deadline.step == protocol_step
     real = deadline.due.astimezone(UTC) - start.astimezone(UTC)
@@ -510,7 +516,7 @@ def test_a_clock_jumping_days_ahead_fires_each_due_deadline_once_in_due_order(
     ids = []
     for gap in (0, 7, 3):  # opened at +0, +7, +10 minutes: due in that order
         clock.advance(minutes(gap))
-        ids.append(engine.open("taskforce", "counter").id)
+        ids.append(engine.open("taskforce", lr.Actor("counter", "counter-1")).id)
     clock.advance(timedelta(days=3))
     first = engine.tick()
     assert [(e.encounter_id, e.event) for e in first if isinstance(e, lr.DeadlineMissed)] == [
@@ -535,7 +541,7 @@ def test_a_clock_jumping_back_fires_nothing_early_and_loses_nothing(
 ) -> None:
     clock = lr.VirtualClock(START)
     engine = engine_on(make_store(tmp_path), clock, protocol)
-    eid = engine.open("taskforce", "counter").id
+    eid = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
     [deadline] = engine.deadlines(eid)
     clock.advance(minutes(10))
     assert engine.tick(now=START - timedelta(days=1)) == []  # a clock set a day back
@@ -575,7 +581,7 @@ def scenario(store: FaultyStore, clock: lr.VirtualClock, protocol: lr.Protocol) 
                 store.inner.load(eid)  # committed before the error was raised?
             except lr.UnknownEncounter:
                 next_id[0] = eid
-                engine.open("taskforce", "counter")
+                engine.open("taskforce", lr.Actor("counter", "counter-1"))
 
         retry(attempt)
 
@@ -584,7 +590,7 @@ def scenario(store: FaultyStore, clock: lr.VirtualClock, protocol: lr.Protocol) 
 
         def attempt() -> None:
             with suppress(lr.ConcurrentUpdate):  # committed before the error was raised
-                engine.fire(eid, event, actor, expected_version=version)
+                engine.fire(eid, event, pseudonymous(actor), expected_version=version)
 
         retry(attempt)
 
@@ -607,10 +613,10 @@ def scenario(store: FaultyStore, clock: lr.VirtualClock, protocol: lr.Protocol) 
 
     open_one("enc0")
     open_one("enc1")
-    fire("enc0", "call_expert", "counter")
+    fire("enc0", "call_expert", lr.Actor("counter", "counter-1"))
     tick_until_quiet(minutes(20))  # enc1: expert_not_called
     tick_until_quiet(minutes(50))  # enc0 and enc1: expert_overdue
-    fire("enc0", "expert_takes_over", "expert")
+    fire("enc0", "expert_takes_over", lr.Actor("expert", "expert-1"))
     tick_until_quiet(timedelta(hours=3))  # enc0: mayor_not_informed; enc1: to the police
     tick_until_quiet(timedelta(hours=5))  # enc0: mayor_overdue (a self-loop)
     tick_until_quiet(timedelta(hours=5))  # enc0: mayor_overdue again

@@ -33,9 +33,9 @@ class Receiver:
 
 
 def acute(eng: lr.Engine) -> str:
-    eid = eng.open("taskforce", "counter").id
-    eng.fire(eid, "call_expert", "counter")
-    eng.fire(eid, "acute_danger", "counter")
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
+    eng.fire(eid, "acute_danger", lr.Actor("counter", "counter-1"))
     return eid
 
 

@@ -185,9 +185,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[lr.Engine
         ids=lambda: f"enc-{next(counter)}",
     )
     # something in every table: a moved encounter, a due deadline, a due notification
-    first = eng.open("relay", "counter", facts={"age_band": "8-11"})
-    eng.fire(first.id, "go", "counter")
-    eng.open("relay", "counter")
+    first = eng.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "8-11"})
+    eng.fire(first.id, "go", lr.Actor("counter", "counter-1"))
+    eng.open("relay", lr.Actor("counter", "counter-1"))
     yield eng
     store.close()
 
@@ -198,8 +198,14 @@ LATER = START + timedelta(hours=3)
 
 ENGINE_CALLS: dict[str, tuple[Call, str]] = {
     # name: (the call, the parameter its error must name)
-    "open facts list": (lambda e: e.open("relay", "counter", facts=[("age_band", "0-7")]), "facts"),  # type: ignore[arg-type]
-    "open facts text": (lambda e: e.open("relay", "counter", facts="age_band"), "facts"),  # type: ignore[arg-type]
+    "open facts list": (
+        lambda e: e.open("relay", lr.Actor("counter", "counter-1"), facts=[("age_band", "0-7")]),
+        "facts",
+    ),  # type: ignore[arg-type]
+    "open facts text": (
+        lambda e: e.open("relay", lr.Actor("counter", "counter-1"), facts="age_band"),
+        "facts",
+    ),  # type: ignore[arg-type]
     "open actor list": (lambda e: e.open("relay", ["counter"]), "actor"),  # type: ignore[arg-type]
     "open actor None": (lambda e: e.open("relay", None), "actor"),  # type: ignore[arg-type]
     # an Actor with a list as role is refused when it is made (ActorRefused):
@@ -211,15 +217,15 @@ ENGINE_CALLS: dict[str, tuple[Call, str]] = {
     "fire event list": (lambda e: e.fire("enc-0", ["back"], "counter"), "event"),  # type: ignore[arg-type]
     "fire id list": (lambda e: e.fire(["enc-0"], "back", "counter"), "encounter_id"),  # type: ignore[arg-type]
     "fire version text": (
-        lambda e: e.fire("enc-0", "back", "counter", expected_version="2"),  # type: ignore[arg-type]
+        lambda e: e.fire("enc-0", "back", lr.Actor("counter", "counter-1"), expected_version="2"),  # type: ignore[arg-type]
         "expected_version",
     ),
     "fire version bool": (
-        lambda e: e.fire("enc-0", "back", "counter", expected_version=True),
+        lambda e: e.fire("enc-0", "back", lr.Actor("counter", "counter-1"), expected_version=True),
         "expected_version",
     ),
     "fire version float": (
-        lambda e: e.fire("enc-0", "back", "counter", expected_version=2.0),  # type: ignore[arg-type]
+        lambda e: e.fire("enc-0", "back", lr.Actor("counter", "counter-1"), expected_version=2.0),  # type: ignore[arg-type]
         "expected_version",
     ),
     "tick now text": (lambda e: e.tick(now="2026-03-02T13:00:00+01:00"), "now"),  # type: ignore[arg-type]
@@ -266,7 +272,7 @@ def test_a_claim_limit_stays_a_value_error_for_existing_callers(engine: lr.Engin
 
 def test_facts_are_never_echoed_in_the_error(engine: lr.Engine) -> None:
     with pytest.raises(lr.InvalidArgument) as caught:
-        engine.open("relay", "counter", facts=[("naam", "Jan Jansen")])  # type: ignore[arg-type]
+        engine.open("relay", lr.Actor("counter", "counter-1"), facts=[("naam", "Jan Jansen")])  # type: ignore[arg-type]
     assert "Jan" not in str(caught.value)
 
 
@@ -279,8 +285,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[lr.Store]:
     eng = lr.Engine(
         protocols=[relay()], store=made, clock=lr.VirtualClock(START), entry_points=False
     )
-    first = eng.open("relay", "counter", facts={"age_band": "8-11"})
-    eng.fire(first.id, "go", "counter")
+    first = eng.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "8-11"})
+    eng.fire(first.id, "go", lr.Actor("counter", "counter-1"))
     yield made
     made.close()
 

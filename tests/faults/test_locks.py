@@ -84,16 +84,18 @@ def test_a_guard_that_fires_another_encounter_of_the_same_protocol_completes(
 ) -> None:
     plugin = Guard()
     engine = make(taskforce, clock, store, plugin)
-    a = engine.open("taskforce", "counter").id
-    b = engine.open("taskforce", "counter").id
+    a = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
+    b = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
     nested: list[list[lr.Event]] = []
 
     def fire_b(encounter: Encounter) -> None:
         if encounter.id == a:
-            nested.append(engine.fire(b, "call_expert", "counter"))
+            nested.append(engine.fire(b, "call_expert", lr.Actor("counter", "counter-1")))
 
     plugin.action = fire_b
-    thread, out = in_thread(lambda: engine.fire(a, "expert_takes_over", "expert"))
+    thread, out = in_thread(
+        lambda: engine.fire(a, "expert_takes_over", lr.Actor("expert", "expert-1"))
+    )
     thread.join(HANG)
     assert not thread.is_alive(), "fire() hung: the guard's nested fire waited on a lock"
     assert not isinstance(out[0], BaseException), out[0]
@@ -107,8 +109,8 @@ def test_a_guard_blocked_on_an_event_does_not_stop_another_encounter_from_anothe
 ) -> None:
     plugin = Guard()
     engine = make(taskforce, clock, store, plugin)
-    a = engine.open("taskforce", "counter").id
-    b = engine.open("taskforce", "counter").id
+    a = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
+    b = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
     entered, release = threading.Event(), threading.Event()
 
     def block_on_a(encounter: Encounter) -> None:
@@ -117,11 +119,15 @@ def test_a_guard_blocked_on_an_event_does_not_stop_another_encounter_from_anothe
             release.wait(HANG)
 
     plugin.action = block_on_a
-    slow, slow_out = in_thread(lambda: engine.fire(a, "expert_takes_over", "expert"))
+    slow, slow_out = in_thread(
+        lambda: engine.fire(a, "expert_takes_over", lr.Actor("expert", "expert-1"))
+    )
     try:
         assert entered.wait(HANG)
         # the same guarded transition of the same protocol, on another encounter
-        other, other_out = in_thread(lambda: engine.fire(b, "expert_takes_over", "expert"))
+        other, other_out = in_thread(
+            lambda: engine.fire(b, "expert_takes_over", lr.Actor("expert", "expert-1"))
+        )
         other.join(HANG)
         assert not other.is_alive(), "a slow guard stalled every fire of its protocol"
         assert not isinstance(other_out[0], BaseException), other_out[0]
@@ -142,16 +148,18 @@ def test_a_guard_that_re_enters_its_own_encounter_gets_concurrent_update(
     moved and raises ConcurrentUpdate, writing nothing of its own."""
     plugin = Guard()
     engine = make(taskforce, clock, store, plugin)
-    a = engine.open("taskforce", "counter").id
+    a = engine.open("taskforce", lr.Actor("counter", "counter-1")).id
     calls: list[str] = []
 
     def fire_a(encounter: Encounter) -> None:
         calls.append(encounter.state)
         if len(calls) == 1:  # only the outer guard re-enters
-            engine.fire(a, "call_expert", "counter")
+            engine.fire(a, "call_expert", lr.Actor("counter", "counter-1"))
 
     plugin.action = fire_a
-    thread, out = in_thread(lambda: engine.fire(a, "expert_takes_over", "expert"))
+    thread, out = in_thread(
+        lambda: engine.fire(a, "expert_takes_over", lr.Actor("expert", "expert-1"))
+    )
     thread.join(HANG)
     assert not thread.is_alive(), "fire() hung re-entering its own encounter"
     assert isinstance(out[0], lr.ConcurrentUpdate), out[0]
@@ -173,12 +181,12 @@ def test_an_observer_may_call_the_engine(
             assert engine is not None
             if event.kind == "EncounterOpened" and not seen:
                 seen.append(encounter.id)
-                engine.fire(encounter.id, "call_expert", "counter")
+                engine.fire(encounter.id, "call_expert", lr.Actor("counter", "counter-1"))
 
     engine = lr.Engine(
         protocols=[taskforce], plugins=[Follows()], store=store, clock=clock, entry_points=False
     )
-    thread, out = in_thread(lambda: engine.open("taskforce", "counter"))
+    thread, out = in_thread(lambda: engine.open("taskforce", lr.Actor("counter", "counter-1")))
     thread.join(HANG)
     assert not thread.is_alive()
     assert isinstance(out[0], lr.Encounter), out[0]

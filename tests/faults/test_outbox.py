@@ -82,12 +82,12 @@ class Pager:
 def police_and_expert(eng: lr.Engine) -> tuple[str, str]:
     """An expert notification queued first, then a police one (acute danger) a
     minute later (the outbox is handed over oldest first)."""
-    first = eng.open("taskforce", "counter").id
-    eng.fire(first, "call_expert", "counter")
+    first = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(first, "call_expert", lr.Actor("counter", "counter-1"))
     assert isinstance(eng.clock, lr.VirtualClock)
     eng.clock.advance(timedelta(minutes=1))
-    second = eng.open("taskforce", "counter").id
-    eng.fire(second, "acute_danger", "counter")
+    second = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(second, "acute_danger", lr.Actor("counter", "counter-1"))
     return first, second
 
 
@@ -163,9 +163,11 @@ def test_a_police_notification_that_always_fails_is_dead_lettered_as_an_emergenc
     clock = lr.VirtualClock(START)
     pager = Pager(fail_for="police")
     eng = engine(store, clock, pager)  # the default max_attempts: 5
-    eid = eng.open("taskforce", "counter", {"age_band": "8-11"}).id
-    eng.fire(eid, "call_expert", "counter")
-    eng.fire(eid, "acute_danger", "counter")  # awaiting_expert (counter) -> with_police
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1"), {"age_band": "8-11"}).id
+    eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
+    eng.fire(
+        eid, "acute_danger", lr.Actor("counter", "counter-1")
+    )  # awaiting_expert (counter) -> with_police
     state = eng.get(eid)
     caplog.set_level(logging.INFO, logger="lastresort")
     out = fail_until_dead(eng, clock, 5)
@@ -216,8 +218,8 @@ def test_a_dead_letter_reaches_observers_and_is_logged_as_an_error(
 
     clock = lr.VirtualClock(START)
     eng = engine(store, clock, Pager(fail_for="expert"), Watch(), max_attempts=2)
-    eid = eng.open("taskforce", "counter").id
-    eng.fire(eid, "call_expert", "counter")
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     caplog.set_level(logging.INFO, logger="lastresort")
     out = fail_until_dead(eng, clock, 2)
     [dead] = [e for e in out if isinstance(e, lr.NotificationDeadLettered)]
@@ -242,8 +244,8 @@ def test_a_failing_escalation_is_dead_lettered_without_escalating_again(
 
     clock = lr.VirtualClock(START)
     eng = engine(store, clock, Down(), max_attempts=2)
-    eid = eng.open("taskforce", "counter").id
-    eng.fire(eid, "call_expert", "counter")
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     out = fail_until_dead(eng, clock, 6)
     dead = [e for e in out if isinstance(e, lr.NotificationDeadLettered)]
     assert [e.party for e in dead] == ["expert", "counter"]
@@ -285,8 +287,8 @@ def test_a_failing_hook_leaves_no_trace_of_its_message(
 
     clock = lr.VirtualClock(START)
     eng = engine(store, clock, Leaky(), max_attempts=2)
-    eid = eng.open("taskforce", "counter").id
-    eng.fire(eid, "call_expert", "counter")
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     caplog.set_level(logging.DEBUG)
     first = eng.deliver()  # attempt 1: failed, to be retried
     [note] = eng.outbox(eid)
@@ -325,8 +327,8 @@ def test_lastresort_own_delivery_failures_keep_a_fixed_description(store: lr.Sto
     clock = lr.VirtualClock(START)
     eng = engine(store, clock, Nobody())
     eng.plugin_manager.unregister(name="lastresort.default")  # the fallback that logs it
-    eid = eng.open("taskforce", "counter").id
-    eng.fire(eid, "call_expert", "counter")
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     assert eng.deliver() == []
     [note] = eng.outbox(eid)
     assert note.last_error == "NotDelivered: no plugin delivered it"
@@ -342,8 +344,8 @@ def test_a_plugin_raising_lastresort_own_exceptions_leaks_nothing(store: lr.Stor
 
     clock = lr.VirtualClock(START)
     eng = engine(store, clock, Pretends())
-    eid = eng.open("taskforce", "counter").id
-    eng.fire(eid, "call_expert", "counter")
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     assert eng.deliver() == []
     [note] = eng.outbox(eid)
     assert note.last_error == (
@@ -368,8 +370,8 @@ def delivery(note: lr.Notification, receipt: str = "r") -> lr.NotificationDelive
 
 def test_recording_a_delivery_twice_records_it_once(store: lr.Store) -> None:
     eng = engine(store, lr.VirtualClock(START))
-    eid = eng.open("taskforce", "counter").id
-    eng.fire(eid, "call_expert", "counter")
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     [note] = store.outbox(eid)
     first = store.delivered(note.key, delivery(note))
     assert first is not None
@@ -383,8 +385,8 @@ def test_a_late_worker_does_not_record_a_second_delivery(store: lr.Store) -> Non
     clock = lr.VirtualClock(START)
     slow = Pager(hang_for="expert")
     late = engine(store, clock, slow)  # default settings (a 5 minute lease): a repro on main too
-    eid = late.open("taskforce", "counter").id
-    late.fire(eid, "call_expert", "counter")
+    eid = late.open("taskforce", lr.Actor("counter", "counter-1")).id
+    late.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     answer: list[list[lr.Event]] = []
     worker = threading.Thread(target=lambda: answer.append(late.deliver()), daemon=True)
     worker.start()
@@ -403,8 +405,8 @@ def test_two_sqlite_engines_racing_record_one_delivery(tmp_path: Path) -> None:
     path = tmp_path / "race.db"
     clock = lr.VirtualClock(START)
     setup = engine(lr.SQLiteStore(path), clock)
-    eid = setup.open("taskforce", "counter").id
-    setup.fire(eid, "call_expert", "counter")
+    eid = setup.open("taskforce", lr.Actor("counter", "counter-1")).id
+    setup.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     [note] = setup.outbox(eid)
     stores = [lr.SQLiteStore(path), lr.SQLiteStore(path)]
     barrier = threading.Barrier(2)
@@ -482,8 +484,8 @@ def test_the_audit_verifies_a_store_with_dead_letters(tmp_path: Path) -> None:
     path = tmp_path / "audit.db"
     clock = lr.VirtualClock(START)
     eng = engine(lr.SQLiteStore(path), clock, Pager(fail_for="police"), max_attempts=1)
-    eid = eng.open("taskforce", "counter").id
-    eng.fire(eid, "acute_danger", "counter")
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(eid, "acute_danger", lr.Actor("counter", "counter-1"))
     out = eng.deliver()
     assert "NotificationDeadLettered" in kinds(out)
     assert verify(path).ok
@@ -552,8 +554,8 @@ def test_a_claim_lease_and_a_retry_across_dst_are_real_durations(store: lr.Store
         backoff=lr.Backoff(base=timedelta(hours=1)),
         delivery_timeout=None,
     )
-    child = eng.open("taskforce", "counter").id
-    eng.fire(child, "acute_danger", "counter")
+    child = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(child, "acute_danger", lr.Actor("counter", "counter-1"))
     (claimed,) = [
         n for n in store.claim_outbox(clock.now(), timedelta(hours=1)) if n.party == "police"
     ]

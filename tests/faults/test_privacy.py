@@ -92,7 +92,7 @@ def test_an_undeclared_channel_is_refused_and_nothing_is_stored(
     engine: lr.Engine, channel: Any
 ) -> None:
     with pytest.raises(lr.ChannelRefused) as caught:
-        engine.open("taskforce", "counter", channel=channel)
+        engine.open("taskforce", lr.Actor("counter", "counter-1"), channel=channel)
     message = str(caught.value)
     assert "counter, phone, online, referral" in message  # names what is allowed
     assert caught.value.allowed == ["counter", "phone", "online", "referral"]
@@ -106,8 +106,8 @@ def test_channel_123_was_committed_and_broke_the_timeline(engine: lr.Engine) -> 
     """On main, ``channel=123`` was committed; reading the timeline and the audit
     then failed. Now it is refused, and an encounter on a declared channel reads back."""
     with pytest.raises(lr.ChannelRefused, match="got an int"):
-        engine.open("taskforce", "counter", channel=123)  # type: ignore[arg-type]
-    child = engine.open("taskforce", "counter", channel="phone")
+        engine.open("taskforce", lr.Actor("counter", "counter-1"), channel=123)  # type: ignore[arg-type]
+    child = engine.open("taskforce", lr.Actor("counter", "counter-1"), channel="phone")
     assert engine.get(child.id).channel == "phone"
     opened = engine.timeline(child.id)[0]
     assert isinstance(opened, lr.EncounterOpened)
@@ -121,10 +121,13 @@ def test_the_default_channel_is_the_protocols_first(make_store: Any) -> None:
     assert protocol.channels == ("walk_in", "call-centre")
     assert lr.load_protocol(lr.dump_protocol(protocol)) == protocol
     engine = lr.Engine(protocols=[protocol], store=make_store(), entry_points=False)
-    assert engine.open("taskforce", "counter").channel == "walk_in"
-    assert engine.open("taskforce", "counter", channel="call-centre").channel == "call-centre"
+    assert engine.open("taskforce", lr.Actor("counter", "counter-1")).channel == "walk_in"
+    assert (
+        engine.open("taskforce", lr.Actor("counter", "counter-1"), channel="call-centre").channel
+        == "call-centre"
+    )
     with pytest.raises(lr.ChannelRefused, match="allowed: walk_in, call-centre"):
-        engine.open("taskforce", "counter", channel="counter")
+        engine.open("taskforce", lr.Actor("counter", "counter-1"), channel="counter")
 
 
 def test_a_protocol_without_channels_gets_the_default_ones() -> None:
@@ -355,8 +358,8 @@ def test_the_codecs_hold_no_facts_after_purge(tmp_path: Path) -> None:
     protocol = lr.load_protocol(TASKFORCE)
     with lr.SQLiteStore(path) as store:
         engine = lr.Engine(protocols=[protocol], store=store, clock=clock, entry_points=False)
-        child = engine.open("taskforce", "counter", facts=SECRET_FACTS)
-        engine.fire(child.id, "acute_danger", "counter")
+        child = engine.open("taskforce", lr.Actor("counter", "counter-1"), facts=SECRET_FACTS)
+        engine.fire(child.id, "acute_danger", lr.Actor("counter", "counter-1"))
         for _ in range(3):  # reads decode the facts through the codecs
             assert engine.get(child.id).facts == SECRET_FACTS
         clock.advance(timedelta(days=1))
@@ -387,8 +390,12 @@ def test_opening_keeps_no_fact_combination_in_the_model() -> None:
         clock=lr.VirtualClock(START),
         entry_points=False,
     )
-    a = engine.open("relay", "counter", facts={"age_band": "0-7", "disclosure": True})
-    b = engine.open("relay", "counter", facts={"disclosure": True, "age_band": "0-7"})
+    a = engine.open(
+        "relay", lr.Actor("counter", "counter-1"), facts={"age_band": "0-7", "disclosure": True}
+    )
+    b = engine.open(
+        "relay", lr.Actor("counter", "counter-1"), facts={"disclosure": True, "age_band": "0-7"}
+    )
     assert a.facts is b.facts
     assert _holds_facts(lastresort.protocol.model) != []  # while they live, the index finds them
     engine.store.close()
@@ -413,13 +420,13 @@ def test_an_undeclared_fact_key_that_could_be_child_data_is_not_echoed(
     """A key that is no fact name (a name typed into the wrong field) is described by
     its type and length only; a key of a fact name's form is named, to help."""
     with pytest.raises(lr.FactsRefused) as caught:
-        engine.open("taskforce", "counter", facts={key: "x"})
+        engine.open("taskforce", lr.Actor("counter", "counter-1"), facts={key: "x"})
     assert "Jansen" not in str(caught.value)
     assert "123456782" not in str(caught.value)
     assert "not a fact name" in str(caught.value)
     _nothing_stored(engine)
     with pytest.raises(lr.FactsRefused, match="unknown fact 'colour'"):
-        engine.open("taskforce", "counter", facts={"colour": "x"})
+        engine.open("taskforce", lr.Actor("counter", "counter-1"), facts={"colour": "x"})
 
 
 @pytest.mark.parametrize("text", [NAME_AND_BSN, "123456782"])
@@ -428,9 +435,12 @@ def test_caller_text_that_could_be_child_data_is_not_echoed_in_errors(
 ) -> None:
     """An event, encounter id, protocol id or party typed wrong (a name, a BSN) is
     described in the error, never repeated; identifiers are still named."""
-    child = engine.open("taskforce", "counter")
+    child = engine.open("taskforce", lr.Actor("counter", "counter-1"))
     refusals: list[tuple[type[lr.LastResortError], Any]] = [
-        (lr.TransitionNotAllowed, lambda: engine.fire(child.id, text, "counter")),
+        (
+            lr.TransitionNotAllowed,
+            lambda: engine.fire(child.id, text, lr.Actor("counter", "counter-1")),
+        ),
         (lr.UnknownEncounter, lambda: engine.get(text)),
         (lr.UnknownProtocol, lambda: engine.protocol(text)),
         (lr.NotPermitted, lambda: engine.on_duty("taskforce", text)),
@@ -443,6 +453,6 @@ def test_caller_text_that_could_be_child_data_is_not_echoed_in_errors(
         assert "123456782" not in message
         assert "not an identifier" in message
     with pytest.raises(lr.TransitionNotAllowed, match="event 'no_such_event'"):
-        engine.fire(child.id, "no_such_event", "counter")
+        engine.fire(child.id, "no_such_event", lr.Actor("counter", "counter-1"))
     with pytest.raises(lr.UnknownEncounter, match="unknown encounter 'enc-1'"):
         engine.get("enc-1")

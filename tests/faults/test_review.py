@@ -16,7 +16,7 @@ import pytest
 
 import lastresort as lr
 from lastresort.store.audit import verify
-from lastresort.testing import GuardPlugin
+from lastresort.testing import GuardPlugin, pseudonymous
 from tests.conftest import START, TASKFORCE
 from tests.faults.test_outbox import engine
 
@@ -47,9 +47,9 @@ def test_an_escalation_queued_after_the_encounter_moved_on_verifies(tmp_path: Pa
     path = tmp_path / "moved.db"
     clock = lr.VirtualClock(START)
     eng = engine(lr.SQLiteStore(path), clock, Pager("expert"), max_attempts=1)
-    eid = eng.open("taskforce", "counter").id
-    eng.fire(eid, "call_expert", "counter")
-    eng.fire(eid, "expert_takes_over", "expert")
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+    eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
+    eng.fire(eid, "expert_takes_over", lr.Actor("expert", "expert-1"))
     out = eng.deliver()
     assert "NotificationDeadLettered" in [e.kind for e in out]
     assert [n.party for n in eng.outbox(eid) if n.escalates is not None] == ["counter"]
@@ -65,7 +65,9 @@ def test_a_dead_letter_after_close_and_purge_verifies(tmp_path: Path) -> None:
     store = lr.SQLiteStore(path)
     pager = Pager()
     eng = engine(store, clock, pager, max_attempts=1)
-    eid = eng.open("taskforce", "counter", {"age_band": "8-11"}, channel="phone").id
+    eid = eng.open(
+        "taskforce", lr.Actor("counter", "counter-1"), {"age_band": "8-11"}, channel="phone"
+    ).id
     for event, actor in [
         ("call_expert", "counter"),
         ("expert_takes_over", "expert"),
@@ -74,7 +76,7 @@ def test_a_dead_letter_after_close_and_purge_verifies(tmp_path: Path) -> None:
         ("report_made", "expert"),
         ("close", "expert"),
     ]:
-        eng.fire(eid, event, actor)
+        eng.fire(eid, event, pseudonymous(actor))
         if event != "close":
             eng.deliver()
     pager.fail_for.add("mayor_staff")
@@ -104,7 +106,7 @@ def test_a_re_armed_and_a_deferred_deadline_verify(tmp_path: Path) -> None:
     eng = lr.Engine(
         protocols=[protocol], plugins=[guard], store=store, clock=clock, entry_points=False
     )
-    eid = eng.open("taskforce", "counter", channel="online").id
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1"), channel="online").id
     clock.advance(timedelta(minutes=16))
     out = eng.tick()
     assert [e.kind for e in out] == ["DeadlineMissed", "DeadlineScheduled"]
@@ -140,9 +142,9 @@ def test_two_engines_tick_and_deliver_at_once_fire_each_deadline_once(tmp_path: 
     engines = [
         engine(s, clock, p, deadline_lease=lease) for s, p in zip(stores, pagers, strict=True)
     ]
-    ids = [engines[0].open("taskforce", "counter").id for _ in range(8)]
+    ids = [engines[0].open("taskforce", lr.Actor("counter", "counter-1")).id for _ in range(8)]
     for eid in ids:
-        engines[0].fire(eid, "call_expert", "counter")
+        engines[0].fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
     engines[0].deliver()
     rounds = 4
     barrier = threading.Barrier(2)

@@ -15,7 +15,13 @@ from attrs import evolve
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.testing import assert_protocol_safe, make_engine, snapshot, walk_happy_path
+from lastresort.testing import (
+    assert_protocol_safe,
+    make_engine,
+    pseudonymous,
+    snapshot,
+    walk_happy_path,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 FACTS: dict[str, str | bool] = {"age_band": "8-11", "disclosure": True, "accompanied": False}
@@ -65,9 +71,9 @@ def pending(engine: lr.Engine, encounter_id: str) -> list[tuple[str, timedelta]]
 
 
 def at_step(engine: lr.Engine, step: str) -> str:
-    encounter = engine.open("amsterdam", "counter", facts=FACTS)
+    encounter = engine.open("amsterdam", lr.Actor("counter", "counter-1"), facts=FACTS)
     for event, actor in ROUTES[step]:
-        engine.fire(encounter.id, event, actor)
+        engine.fire(encounter.id, event, pseudonymous(actor))
     assert engine.get(encounter.id).state == step
     return encounter.id
 
@@ -148,7 +154,7 @@ def test_happy_path_vangnet_takes_over_and_the_mayor_speaks_to_the_child(
     assert pending(engine, encounter.id) == [("vangnet_not_called", timedelta(minutes=15))]
 
     clock.advance(timedelta(minutes=3))
-    engine.fire(encounter.id, "call_vangnet", "counter")
+    engine.fire(encounter.id, "call_vangnet", lr.Actor("counter", "counter-1"))
     assert where(engine, encounter.id) == ("awaiting_vangnet", "counter")
     assert told(engine, encounter.id, "call_vangnet") == ["vangnet"]
     assert pending(engine, encounter.id) == [("vangnet_overdue", timedelta(minutes=45))]
@@ -161,19 +167,19 @@ def test_happy_path_vangnet_takes_over_and_the_mayor_speaks_to_the_child(
     assert pending(engine, encounter.id) == []  # Vangnet decides; no clock engages the mayor
 
     clock.advance(timedelta(minutes=40))
-    engine.fire(encounter.id, "engage_mayor", "vangnet")
+    engine.fire(encounter.id, "engage_mayor", lr.Actor("vangnet", "vangnet-1"))
     assert where(engine, encounter.id) == ("awaiting_mayor", "vangnet")
     assert told(engine, encounter.id, "engage_mayor") == ["kabinet", "mayor"]
     assert pending(engine, encounter.id) == [("mayor_contact_overdue", timedelta(hours=4))]
 
     clock.advance(timedelta(hours=2))
-    events = engine.fire(encounter.id, "mayor_spoke_with_child", "mayor")
+    events = engine.fire(encounter.id, "mayor_spoke_with_child", lr.Actor("mayor", "mayor-1"))
     assert handovers(events) == []  # the mayor speaks; Vangnet stays responsible
     assert where(engine, encounter.id) == ("mayor_met", "vangnet")
     assert engine.deadlines(encounter.id) == []
 
-    engine.fire(encounter.id, "report_made", "vangnet")
-    engine.fire(encounter.id, "close", "vangnet")
+    engine.fire(encounter.id, "report_made", lr.Actor("vangnet", "vangnet-1"))
+    engine.fire(encounter.id, "close", lr.Actor("vangnet", "vangnet-1"))
     closed = engine.get(encounter.id)
     assert (closed.state, closed.closed_at) == ("closed", clock.now())
     assert told(engine, encounter.id, "close") == ["kabinet", "mayor"]
@@ -231,7 +237,7 @@ def test_vangnet_takes_over_late_from_the_escalation(setup: tuple[Any, Any]) -> 
     clock.advance(timedelta(minutes=45))
     assert missed(engine.tick()) == ["vangnet_overdue"]
     clock.advance(timedelta(minutes=44))
-    engine.fire(eid, "vangnet_takes_over", "vangnet")
+    engine.fire(eid, "vangnet_takes_over", lr.Actor("vangnet", "vangnet-1"))
     assert where(engine, eid) == ("with_vangnet", "vangnet")
     assert pending(engine, eid) == []
 
@@ -239,7 +245,7 @@ def test_vangnet_takes_over_late_from_the_escalation(setup: tuple[Any, Any]) -> 
 def test_vangnet_already_at_the_city_hall_takes_over_at_once(setup: tuple[Any, Any]) -> None:
     engine, _ = setup
     eid = at_step(engine, "arrived")
-    engine.fire(eid, "vangnet_takes_over", "vangnet")
+    engine.fire(eid, "vangnet_takes_over", lr.Actor("vangnet", "vangnet-1"))
     assert where(engine, eid) == ("with_vangnet", "vangnet")
 
 
@@ -253,7 +259,7 @@ def test_an_arranged_meeting_reminds_the_kabinet_and_the_mayor_every_4_hours(
     eid = at_step(engine, "with_vangnet")
     clock.advance(timedelta(hours=5))
     assert engine.tick() == []  # no clock engages the mayor: Vangnet decides
-    engine.fire(eid, "engage_mayor", "vangnet")
+    engine.fire(eid, "engage_mayor", lr.Actor("vangnet", "vangnet-1"))
     assert pending(engine, eid) == [("mayor_contact_overdue", timedelta(hours=4))]
 
     for round_ in (1, 2, 3):
@@ -265,7 +271,7 @@ def test_an_arranged_meeting_reminds_the_kabinet_and_the_mayor_every_4_hours(
         assert told(engine, eid, "mayor_contact_overdue") == sorted(["kabinet", "mayor"] * round_)
 
     assert engine.allowed(eid, "mayor") == ["mayor_spoke_with_child", "acute_danger"]
-    engine.fire(eid, "mayor_spoke_with_child", "mayor")
+    engine.fire(eid, "mayor_spoke_with_child", lr.Actor("mayor", "mayor-1"))
     assert where(engine, eid) == ("mayor_met", "vangnet")
     assert engine.deadlines(eid) == []
 
@@ -275,13 +281,15 @@ def test_vangnet_reports_while_waiting_for_the_mayor_and_may_cancel_the_meeting(
 ) -> None:
     engine, _ = setup
     eid = at_step(engine, "awaiting_mayor")
-    engine.fire(eid, "report_made", "vangnet")  # the report does not wait for the meeting
+    engine.fire(
+        eid, "report_made", lr.Actor("vangnet", "vangnet-1")
+    )  # the report does not wait for the meeting
     assert where(engine, eid) == ("awaiting_mayor_reported", "vangnet")
-    engine.fire(eid, "meeting_cancelled", "vangnet")
+    engine.fire(eid, "meeting_cancelled", lr.Actor("vangnet", "vangnet-1"))
     assert where(engine, eid) == ("reported", "vangnet")
     assert told(engine, eid, "meeting_cancelled") == ["kabinet", "mayor"]
     assert engine.deadlines(eid) == []
-    engine.fire(eid, "close", "vangnet")
+    engine.fire(eid, "close", lr.Actor("vangnet", "vangnet-1"))
     assert engine.get(eid).state == "closed"
 
 
@@ -290,11 +298,11 @@ def test_no_signs_of_unsafety_refers_the_child_on_without_the_mayor_meeting_it(
 ) -> None:
     engine, _ = setup
     eid = at_step(engine, "with_vangnet")
-    engine.fire(eid, "refer_on", "vangnet")
+    engine.fire(eid, "refer_on", lr.Actor("vangnet", "vangnet-1"))
     assert where(engine, eid) == ("referred_on", "vangnet")
     with pytest.raises(lr.NotPermitted):
-        engine.fire(eid, "close", "counter")
-    engine.fire(eid, "close", "vangnet")
+        engine.fire(eid, "close", lr.Actor("counter", "counter-1"))
+    engine.fire(eid, "close", lr.Actor("vangnet", "vangnet-1"))
     assert engine.get(eid).state == "closed_referred"
     assert told(engine, eid, "close") == ["kabinet", "mayor"]
     assert told(engine, eid, "mayor_spoke_with_child") == []
@@ -317,7 +325,7 @@ def test_acute_danger_hands_the_child_to_the_police(
 ) -> None:
     engine, _ = setup
     eid = at_step(engine, step)
-    events = engine.fire(eid, "acute_danger", actor)
+    events = engine.fire(eid, "acute_danger", pseudonymous(actor))
     assert handovers(events) == [(giver, "police")]
     assert where(engine, eid) == ("with_police", "police")
     assert engine.get(eid).closed
@@ -333,7 +341,7 @@ def test_only_vangnet_accepts_the_handover_from_the_counter(
     eid = at_step(engine, "awaiting_vangnet")
     before = snapshot(engine, eid)
     with pytest.raises(lr.NotPermitted) as info:
-        engine.fire(eid, "vangnet_takes_over", intruder)
+        engine.fire(eid, "vangnet_takes_over", pseudonymous(intruder))
     assert info.value.allowed == ["vangnet"]
     assert snapshot(engine, eid) == before
 
@@ -344,7 +352,7 @@ def test_nobody_but_the_mayor_records_the_conversation(setup: tuple[Any, Any]) -
     before = snapshot(engine, eid)
     for intruder in ("vangnet", "kabinet", "counter"):
         with pytest.raises(lr.NotPermitted) as info:
-            engine.fire(eid, "mayor_spoke_with_child", intruder)
+            engine.fire(eid, "mayor_spoke_with_child", pseudonymous(intruder))
         assert info.value.allowed == ["mayor"]
     assert snapshot(engine, eid) == before
 
@@ -362,7 +370,7 @@ def test_the_engine_refuses_the_counter_even_when_listed_in_by() -> None:
     eid = at_step(engine, "awaiting_vangnet")
     before = snapshot(engine, eid)
     with pytest.raises(lr.NotPermitted, match="only the receiving party"):
-        engine.fire(eid, "vangnet_takes_over", "counter")
+        engine.fire(eid, "vangnet_takes_over", lr.Actor("counter", "counter-1"))
     assert snapshot(engine, eid) == before
 
 

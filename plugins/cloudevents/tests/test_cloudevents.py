@@ -130,8 +130,8 @@ def engine(store: lr.Store, clock: lr.VirtualClock, *plugins: object, **kw: Any)
 def police_only(eng: lr.Engine) -> str:
     """An encounter in acute danger at once: the police and the mayor's staff are
     notified (with :func:`police`, only the police's goes to the receiver)."""
-    eid = eng.open("taskforce", "counter", FACTS).id
-    eng.fire(eid, "acute_danger", "counter")
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1"), FACTS).id
+    eng.fire(eid, "acute_danger", lr.Actor("counter", "counter-1"))
     assert sorted(n.party for n in eng.outbox(eid)) == ["mayor_staff", "police"]
     return eid
 
@@ -160,8 +160,8 @@ def test_a_notification_is_posted_as_a_structured_cloudevent(store: lr.Store) ->
     with receiver() as rx:
         plugin = ce.CloudEventsDelivery(config(rx.url + "/hook", authorization="Bearer t0k"))
         eng = engine(store, clock, plugin)
-        eid = eng.open("taskforce", "counter", FACTS).id
-        eng.fire(eid, "call_expert", "counter")
+        eid = eng.open("taskforce", lr.Actor("counter", "counter-1"), FACTS).id
+        eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
         out = eng.deliver()
         plugin.close()
     [delivered] = [e for e in out if isinstance(e, lr.NotificationDelivered)]
@@ -199,9 +199,9 @@ def test_the_body_holds_no_personal_data(store: lr.Store) -> None:
 
     with receiver() as rx:
         eng = engine(store, clock, ce.CloudEventsDelivery(config(rx.url)), Directory())
-        eid = eng.open("taskforce", "counter", FACTS).id
-        eng.fire(eid, "call_expert", "counter")
-        eng.fire(eid, "acute_danger", "counter")
+        eid = eng.open("taskforce", lr.Actor("counter", "counter-1"), FACTS).id
+        eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
+        eng.fire(eid, "acute_danger", lr.Actor("counter", "counter-1"))
         eng.deliver()
     raw = b"".join(r.body for r in rx.received).decode()
     assert len(rx.received) == 3  # expert, police, mayor's staff
@@ -376,9 +376,9 @@ def test_a_party_without_a_webhook_is_left_to_the_next_plugin(store: lr.Store) -
             clock,
             ce.CloudEventsDelivery(config(None, urls={"police": rx.url + "/meldkamer"})),
         )
-        eid = eng.open("taskforce", "counter").id
-        eng.fire(eid, "call_expert", "counter")
-        eng.fire(eid, "acute_danger", "counter")
+        eid = eng.open("taskforce", lr.Actor("counter", "counter-1")).id
+        eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
+        eng.fire(eid, "acute_danger", lr.Actor("counter", "counter-1"))
         out = eng.deliver()
     receipts = {e.party: e.receipt for e in out if isinstance(e, lr.NotificationDelivered)}
     assert receipts == {"expert": "log", "police": "cloudevents 202", "mayor_staff": "log"}
@@ -575,8 +575,8 @@ def test_two_workers_sharing_one_plugin_deliver_every_notification_once(tmp_path
         second = engine(lr.SQLiteStore(tmp_path / "two.db"), clock, plugin)
         expected = set()
         for _ in range(20):
-            eid = first.open("taskforce", "counter").id
-            first.fire(eid, "call_expert", "counter")
+            eid = first.open("taskforce", lr.Actor("counter", "counter-1")).id
+            first.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
             expected |= {n.key for n in first.outbox(eid)}
         start = threading.Barrier(2)
         results: list[list[lr.Event]] = []

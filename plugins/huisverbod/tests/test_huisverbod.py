@@ -20,7 +20,7 @@ from attrs import evolve
 import lastresort as lr
 from lastresort.cli import main
 from lastresort.store import audit
-from lastresort.testing import assert_protocol_safe, make_engine, snapshot
+from lastresort.testing import assert_protocol_safe, make_engine, pseudonymous, snapshot
 
 ROOT = Path(__file__).resolve().parents[3]
 TOML = ROOT / "plugins/huisverbod/src/lastresort_huisverbod/huisverbod.toml"
@@ -48,10 +48,10 @@ def imposed(
     engine: lr.Engine, facts: dict[str, str | bool] = ADULT, event: str = "impose"
 ) -> tuple[lr.Encounter, datetime]:
     """An order imposed by the mandated officer after consulting Veilig Thuis."""
-    order = engine.open(hv.PROTOCOL_ID, "officer", facts=facts)
-    engine.fire(order.id, "consult_veilig_thuis", "officer")
-    engine.fire(order.id, "veilig_thuis_consulted", "veilig_thuis")
-    engine.fire(order.id, event, "officer")
+    order = engine.open(hv.PROTOCOL_ID, lr.Actor("officer", "officer-1"), facts=facts)
+    engine.fire(order.id, "consult_veilig_thuis", lr.Actor("officer", "officer-1"))
+    engine.fire(order.id, "veilig_thuis_consulted", lr.Actor("veilig_thuis", "veilig-thuis-1"))
+    engine.fire(order.id, event, lr.Actor("officer", "officer-1"))
     assert state(engine, order.id) == "first_day"
     return engine.get(order.id), engine.clock.now()
 
@@ -143,16 +143,16 @@ def test_oral_order_refused_when_not_urgent_and_nothing_changes(
     setup: tuple[lr.Engine, lr.VirtualClock],
 ) -> None:
     engine, _ = setup
-    order = engine.open(hv.PROTOCOL_ID, "officer", facts=ADULT)
-    engine.fire(order.id, "consult_veilig_thuis", "officer")
-    engine.fire(order.id, "veilig_thuis_consulted", "officer")
+    order = engine.open(hv.PROTOCOL_ID, lr.Actor("officer", "officer-1"), facts=ADULT)
+    engine.fire(order.id, "consult_veilig_thuis", lr.Actor("officer", "officer-1"))
+    engine.fire(order.id, "veilig_thuis_consulted", lr.Actor("officer", "officer-1"))
     before = snapshot(engine, order.id)
     assert "impose_orally" not in engine.allowed(order.id, "officer")
     with pytest.raises(lr.GuardRefused, match=r"urgent") as refused:
-        engine.fire(order.id, "impose_orally", "officer")
+        engine.fire(order.id, "impose_orally", lr.Actor("officer", "officer-1"))
     assert refused.value.guard == hv.GUARD_URGENT
     assert snapshot(engine, order.id) == before
-    engine.fire(order.id, "impose", "officer")
+    engine.fire(order.id, "impose", lr.Actor("officer", "officer-1"))
     assert state(engine, order.id) == "first_day"
 
 
@@ -209,9 +209,11 @@ def test_extension_to_the_full_four_weeks_across_daylight_saving(
     before = snapshot(engine, order.id)
     for late in (calendar + timedelta(minutes=1), start.astimezone(UTC) + timedelta(days=28)):
         with pytest.raises(lr.InvalidArgument, match=r"no later than 2026-04-04T02:40:00\+02:00"):
-            engine.fire(order.id, "extend", "mayor", until=late.astimezone(AMS))
+            engine.fire(
+                order.id, "extend", lr.Actor("mayor", "mayor-1"), until=late.astimezone(AMS)
+            )
         assert snapshot(engine, order.id) == before
-    engine.fire(order.id, "extend", "mayor", until=calendar)
+    engine.fire(order.id, "extend", lr.Actor("mayor", "mayor-1"), until=calendar)
     [pending] = engine.deadlines(order.id)
     assert pending.due == calendar.astimezone(UTC)
     run_to(engine, clock, calendar)
@@ -239,7 +241,7 @@ def test_a_wrong_extension_date_is_refused_and_nothing_changes(
     run_to(engine, clock, start + timedelta(days=9))
     before = snapshot(engine, order.id)
     with pytest.raises(lr.InvalidArgument, match=message) as refused:
-        engine.fire(order.id, "extend", "mayor", until=until)
+        engine.fire(order.id, "extend", lr.Actor("mayor", "mayor-1"), until=until)
     assert refused.value.argument == "until"
     assert "nothing was changed" in str(refused.value)
     assert snapshot(engine, order.id) == before
@@ -253,7 +255,9 @@ def test_a_date_for_a_step_without_a_chosen_deadline_is_refused(
     run_to(engine, clock, start + timedelta(days=9))
     before = snapshot(engine, order.id)
     with pytest.raises(lr.InvalidArgument, match="no deadline whose date the caller chooses"):
-        engine.fire(order.id, "withdraw", "mayor", until=start + timedelta(days=12))
+        engine.fire(
+            order.id, "withdraw", lr.Actor("mayor", "mayor-1"), until=start + timedelta(days=12)
+        )
     assert snapshot(engine, order.id) == before
 
 
@@ -269,7 +273,7 @@ def test_the_chosen_date_survives_a_restart(tmp_path: Path, backend: str) -> Non
     order, start = imposed(engine)
     run_to(engine, clock, start + timedelta(days=9))
     until = datetime(2026, 3, 30, 9, 0, tzinfo=AMS)  # after the change to summer time
-    engine.fire(order.id, "extend", "mayor", until=until)
+    engine.fire(order.id, "extend", lr.Actor("mayor", "mayor-1"), until=until)
     if backend == "sqlite":
         kept.close()
         kept = store()
@@ -289,10 +293,12 @@ def test_an_order_is_extended_once(setup: tuple[lr.Engine, lr.VirtualClock]) -> 
     engine, clock = setup
     order, start = imposed(engine)
     run_to(engine, clock, start + timedelta(days=9))
-    engine.fire(order.id, "extend", "mayor", until=start + timedelta(days=20))
+    engine.fire(order.id, "extend", lr.Actor("mayor", "mayor-1"), until=start + timedelta(days=20))
     before = snapshot(engine, order.id)
     with pytest.raises(lr.TransitionNotAllowed, match="extended"):
-        engine.fire(order.id, "extend", "mayor", until=start + timedelta(days=25))
+        engine.fire(
+            order.id, "extend", lr.Actor("mayor", "mayor-1"), until=start + timedelta(days=25)
+        )
     assert snapshot(engine, order.id) == before
 
 
@@ -303,7 +309,7 @@ def test_extension_is_not_possible_on_the_first_day(
     order, _ = imposed(engine)
     before = snapshot(engine, order.id)
     with pytest.raises(lr.TransitionNotAllowed):
-        engine.fire(order.id, "extend", "mayor")
+        engine.fire(order.id, "extend", lr.Actor("mayor", "mayor-1"))
     assert snapshot(engine, order.id) == before
 
 
@@ -316,7 +322,7 @@ def test_mandated_officer_may_not_extend_and_nothing_changes(
     run_to(engine, clock, start + timedelta(days=8, hours=1))
     before = snapshot(engine, order.id)
     with pytest.raises(lr.NotPermitted) as refused:
-        engine.fire(order.id, "extend", actor)
+        engine.fire(order.id, "extend", pseudonymous(actor))
     assert refused.value.allowed == ["mayor"]
     assert "extension_decision" in str(refused.value)
     assert snapshot(engine, order.id) == before
@@ -334,7 +340,7 @@ def test_the_court_sets_the_order_aside_and_it_ends(
     engine, clock = setup
     order, start = imposed(engine)
     run_to(engine, clock, start + after)
-    engine.fire(order.id, "court_sets_aside", "mayor")
+    engine.fire(order.id, "court_sets_aside", lr.Actor("mayor", "mayor-1"))
     ended = engine.get(order.id)
     assert ended.state == "set_aside"
     assert ended.closed_at == start + after
@@ -351,7 +357,7 @@ def test_a_suspended_order_keeps_its_end_ten_days_after_imposing(
     engine, clock = setup
     order, start = imposed(engine)
     run_to(engine, clock, start + timedelta(days=2, hours=3))
-    engine.fire(order.id, "court_suspends", "mayor")
+    engine.fire(order.id, "court_suspends", lr.Actor("mayor", "mayor-1"))
     assert state(engine, order.id) == "suspended"
     assert hv.order_ends_at(engine, order.id) is None  # not in force while suspended
     [pending] = engine.deadlines(order.id)
@@ -367,9 +373,9 @@ def test_a_lifted_suspension_puts_the_order_in_force_until_the_same_end(
     engine, clock = setup
     order, start = imposed(engine)
     run_to(engine, clock, start + timedelta(days=3))
-    engine.fire(order.id, "court_suspends", "mayor")
+    engine.fire(order.id, "court_suspends", lr.Actor("mayor", "mayor-1"))
     clock.advance(timedelta(days=3))
-    engine.fire(order.id, "court_lifts_suspension", "mayor")
+    engine.fire(order.id, "court_lifts_suspension", lr.Actor("mayor", "mayor-1"))
     assert state(engine, order.id) == "resumed"
     end = start.astimezone(UTC) + timedelta(days=10)
     assert hv.order_ends_at(engine, order.id) == end
@@ -386,13 +392,13 @@ def test_a_suspended_extension_keeps_the_date_the_mayor_chose(
     order, start = imposed(engine)
     run_to(engine, clock, start + timedelta(days=9))
     until = datetime(2026, 3, 31, 18, 0, tzinfo=AMS)
-    engine.fire(order.id, "extend", "mayor", until=until)
+    engine.fire(order.id, "extend", lr.Actor("mayor", "mayor-1"), until=until)
     clock.advance(timedelta(days=2))
-    engine.fire(order.id, "court_suspends", "mayor")
+    engine.fire(order.id, "court_suspends", lr.Actor("mayor", "mayor-1"))
     assert state(engine, order.id) == "extension_suspended"
     assert [d.due for d in engine.deadlines(order.id)] == [until.astimezone(UTC)]
     clock.advance(timedelta(days=2))
-    engine.fire(order.id, "court_lifts_suspension", "mayor")
+    engine.fire(order.id, "court_lifts_suspension", lr.Actor("mayor", "mayor-1"))
     assert state(engine, order.id) == "extension_resumed"
     assert hv.order_ends_at(engine, order.id) == until
     run_to(engine, clock, until)
@@ -407,10 +413,10 @@ def test_only_the_mayor_records_the_courts_decision_and_nothing_changes(
     order, start = imposed(engine)
     run_to(engine, clock, start + timedelta(days=2))
     if event == "court_lifts_suspension":
-        engine.fire(order.id, "court_suspends", "mayor")
+        engine.fire(order.id, "court_suspends", lr.Actor("mayor", "mayor-1"))
     before = snapshot(engine, order.id)
     with pytest.raises(lr.NotPermitted):
-        engine.fire(order.id, event, "officer")
+        engine.fire(order.id, event, lr.Actor("officer", "officer-1"))
     assert snapshot(engine, order.id) == before
 
 
@@ -418,11 +424,11 @@ def test_before_the_order_there_is_nothing_to_appeal(
     setup: tuple[lr.Engine, lr.VirtualClock],
 ) -> None:
     engine, _ = setup
-    order = engine.open(hv.PROTOCOL_ID, "officer", facts=ADULT)
+    order = engine.open(hv.PROTOCOL_ID, lr.Actor("officer", "officer-1"), facts=ADULT)
     before = snapshot(engine, order.id)
     for event in ("court_suspends", "court_sets_aside"):
         with pytest.raises(lr.TransitionNotAllowed):
-            engine.fire(order.id, event, "mayor")
+            engine.fire(order.id, event, lr.Actor("mayor", "mayor-1"))
     assert snapshot(engine, order.id) == before
 
 
@@ -436,7 +442,7 @@ def test_the_mayor_withdraws_at_any_time_in_force(
     engine, clock = setup
     order, start = imposed(engine)
     run_to(engine, clock, start + after)
-    engine.fire(order.id, "withdraw", "mayor")
+    engine.fire(order.id, "withdraw", lr.Actor("mayor", "mayor-1"))
     ended = engine.get(order.id)
     assert ended.state == "withdrawn"
     assert ended.closed_at == start + after
@@ -448,9 +454,9 @@ def test_withdrawal_of_an_extended_order(setup: tuple[lr.Engine, lr.VirtualClock
     engine, clock = setup
     order, start = imposed(engine)
     run_to(engine, clock, start + timedelta(days=9))
-    engine.fire(order.id, "extend", "mayor", until=start + timedelta(days=20))
+    engine.fire(order.id, "extend", lr.Actor("mayor", "mayor-1"), until=start + timedelta(days=20))
     clock.advance(timedelta(days=5))
-    engine.fire(order.id, "withdraw", "mayor")
+    engine.fire(order.id, "withdraw", lr.Actor("mayor", "mayor-1"))
     assert state(engine, order.id) == "withdrawn"
 
 
@@ -462,7 +468,7 @@ def test_mandated_officer_may_not_withdraw_and_nothing_changes(
     run_to(engine, clock, start + timedelta(days=2))
     before = snapshot(engine, order.id)
     with pytest.raises(lr.NotPermitted, match="mayor"):
-        engine.fire(order.id, "withdraw", "officer")
+        engine.fire(order.id, "withdraw", lr.Actor("officer", "officer-1"))
     assert snapshot(engine, order.id) == before
 
 
@@ -475,7 +481,7 @@ def test_order_against_a_minor_is_refused_and_nothing_is_stored(
 ) -> None:
     engine, _ = setup
     with pytest.raises(lr.FactsRefused) as refused:
-        engine.open(hv.PROTOCOL_ID, "officer", facts={"subject": subject})
+        engine.open(hv.PROTOCOL_ID, lr.Actor("officer", "officer-1"), facts={"subject": subject})
     assert "subject" in str(refused.value)
     assert subject not in str(refused.value)  # the engine never echoes a refused value
     assert list(engine.store.encounter_ids()) == []
@@ -486,12 +492,12 @@ def test_without_the_subject_fact_no_order_is_prepared(
     setup: tuple[lr.Engine, lr.VirtualClock],
 ) -> None:
     engine, _ = setup
-    order = engine.open(hv.PROTOCOL_ID, "officer")
+    order = engine.open(hv.PROTOCOL_ID, lr.Actor("officer", "officer-1"))
     before = snapshot(engine, order.id)
     with pytest.raises(lr.GuardRefused, match="only be imposed on an adult"):
-        engine.fire(order.id, "consult_veilig_thuis", "officer")
+        engine.fire(order.id, "consult_veilig_thuis", lr.Actor("officer", "officer-1"))
     assert snapshot(engine, order.id) == before
-    engine.fire(order.id, "no_order", "officer")
+    engine.fire(order.id, "no_order", lr.Actor("officer", "officer-1"))
     assert state(engine, order.id) == "not_imposed"
 
 
@@ -500,13 +506,13 @@ def test_no_order_before_veilig_thuis_is_consulted(
     setup: tuple[lr.Engine, lr.VirtualClock], step: str
 ) -> None:
     engine, _ = setup
-    order = engine.open(hv.PROTOCOL_ID, "officer", facts=ADULT)
+    order = engine.open(hv.PROTOCOL_ID, lr.Actor("officer", "officer-1"), facts=ADULT)
     if step == "consulting":
-        engine.fire(order.id, "consult_veilig_thuis", "officer")
+        engine.fire(order.id, "consult_veilig_thuis", lr.Actor("officer", "officer-1"))
     before = snapshot(engine, order.id)
     for event in hv.IMPOSE_EVENTS:
         with pytest.raises(lr.TransitionNotAllowed, match=step):
-            engine.fire(order.id, event, "mayor")
+            engine.fire(order.id, event, lr.Actor("mayor", "mayor-1"))
     assert snapshot(engine, order.id) == before
 
 
@@ -514,8 +520,8 @@ def test_veilig_thuis_unreachable_is_re_alerted_every_hour(
     setup: tuple[lr.Engine, lr.VirtualClock],
 ) -> None:
     engine, clock = setup
-    order = engine.open(hv.PROTOCOL_ID, "officer", facts=URGENT)
-    engine.fire(order.id, "consult_veilig_thuis", "officer")
+    order = engine.open(hv.PROTOCOL_ID, lr.Actor("officer", "officer-1"), facts=URGENT)
+    engine.fire(order.id, "consult_veilig_thuis", lr.Actor("officer", "officer-1"))
     assert told(engine, order.id, "consult_veilig_thuis") == ["mayor", "veilig_thuis"]
     for hours in (1, 2):
         clock.advance(timedelta(hours=1))
@@ -523,17 +529,17 @@ def test_veilig_thuis_unreachable_is_re_alerted_every_hour(
         assert [e.event for e in missed] == ["veilig_thuis_overdue"]
         assert len(told(engine, order.id, "veilig_thuis_overdue")) == 2 * hours
     assert state(engine, order.id) == "consulting"
-    engine.fire(order.id, "veilig_thuis_consulted", "veilig_thuis")
-    engine.fire(order.id, "impose_orally", "officer")
+    engine.fire(order.id, "veilig_thuis_consulted", lr.Actor("veilig_thuis", "veilig-thuis-1"))
+    engine.fire(order.id, "impose_orally", lr.Actor("officer", "officer-1"))
     assert state(engine, order.id) == "first_day"
 
 
 def test_the_mayor_may_impose_personally(setup: tuple[lr.Engine, lr.VirtualClock]) -> None:
     engine, _ = setup
-    order = engine.open(hv.PROTOCOL_ID, "mayor", facts=ADULT)
-    engine.fire(order.id, "consult_veilig_thuis", "mayor")
-    engine.fire(order.id, "veilig_thuis_consulted", "mayor")
-    engine.fire(order.id, "impose", "mayor")
+    order = engine.open(hv.PROTOCOL_ID, lr.Actor("mayor", "mayor-1"), facts=ADULT)
+    engine.fire(order.id, "consult_veilig_thuis", lr.Actor("mayor", "mayor-1"))
+    engine.fire(order.id, "veilig_thuis_consulted", lr.Actor("mayor", "mayor-1"))
+    engine.fire(order.id, "impose", lr.Actor("mayor", "mayor-1"))
     assert state(engine, order.id) == "first_day"
     assert engine.get(order.id).responsible == "mayor"
 
@@ -549,12 +555,12 @@ def test_acute_danger_before_the_order_goes_to_the_police(
     setup: tuple[lr.Engine, lr.VirtualClock], step: str, actor: str
 ) -> None:
     engine, _ = setup
-    order = engine.open(hv.PROTOCOL_ID, "officer", facts=ADULT)
+    order = engine.open(hv.PROTOCOL_ID, lr.Actor("officer", "officer-1"), facts=ADULT)
     route = ["consult_veilig_thuis", "veilig_thuis_consulted"]
     for event in route[: ["assessing", "consulting", "consulted"].index(step)]:
-        engine.fire(order.id, event, "officer")
+        engine.fire(order.id, event, lr.Actor("officer", "officer-1"))
     assert state(engine, order.id) == step
-    events = engine.fire(order.id, "acute_danger", actor)
+    events = engine.fire(order.id, "acute_danger", pseudonymous(actor))
     ended = engine.get(order.id)
     assert (ended.state, ended.responsible) == ("police_intervention", "police")
     assert ended.closed
@@ -573,7 +579,7 @@ def test_during_the_order_acute_danger_leaves_the_order_in_force(
     run_to(engine, clock, start + timedelta(days=3))
     before = snapshot(engine, order.id)
     with pytest.raises(lr.TransitionNotAllowed):
-        engine.fire(order.id, "acute_danger", "officer")
+        engine.fire(order.id, "acute_danger", lr.Actor("officer", "officer-1"))
     assert snapshot(engine, order.id) == before
     assert hv.order_ends_at(engine, order.id) == start + timedelta(days=10)
 
@@ -587,7 +593,7 @@ def test_responsibility_stays_with_the_mayor_under_mandate(
     engine, clock = setup
     order, start = imposed(engine)
     run_to(engine, clock, start + timedelta(days=9))
-    engine.fire(order.id, "extend", "mayor", until=start + timedelta(days=21))
+    engine.fire(order.id, "extend", lr.Actor("mayor", "mayor-1"), until=start + timedelta(days=21))
     transfers = [
         e for e in engine.timeline(order.id) if isinstance(e, lr.ResponsibilityTransferred)
     ]
@@ -609,7 +615,7 @@ def test_refused_transfers_of_the_mayors_own_decisions_change_nothing(
     run_to(engine, clock, start + timedelta(days=8, hours=12))
     before = snapshot(engine, order.id)
     with pytest.raises(lr.NotPermitted):
-        engine.fire(order.id, event, actor)
+        engine.fire(order.id, event, pseudonymous(actor))
     assert snapshot(engine, order.id) == before
 
 

@@ -16,7 +16,7 @@ import pytest
 from attrs import evolve
 
 import lastresort as lr
-from lastresort.testing import assert_protocol_safe, make_engine, snapshot
+from lastresort.testing import assert_protocol_safe, make_engine, pseudonymous, snapshot
 
 ROOT = Path(__file__).resolve().parents[3]
 TOML = ROOT / "plugins/meldcode/src/lastresort_meldcode/meldcode.toml"
@@ -39,17 +39,17 @@ def told(engine: lr.Engine, case_id: str, event: str) -> list[str]:
 
 def weighed(engine: lr.Engine, disclosure: bool = False) -> str:
     """A case through steps 1 to 3, now in step 4 (weighing)."""
-    case = engine.open(mc.PROTOCOL_ID, TEACHER, facts={"disclosure": disclosure})
-    engine.fire(case.id, "signals_mapped", TEACHER)
+    case = engine.open(mc.PROTOCOL_ID, pseudonymous(TEACHER), facts={"disclosure": disclosure})
+    engine.fire(case.id, "signals_mapped", pseudonymous(TEACHER))
     engine.fire(case.id, "colleague_consulted", lr.Actor("aandachtsfunctionaris", "af-2"))
-    engine.fire(case.id, "talked", TEACHER)
+    engine.fire(case.id, "talked", pseudonymous(TEACHER))
     assert state(engine, case.id) == "weighing"
     return case.id
 
 
 def deciding(engine: lr.Engine, disclosure: bool = False) -> str:
     case_id = weighed(engine, disclosure)
-    engine.fire(case_id, "suspicion_remains", TEACHER)
+    engine.fire(case_id, "suspicion_remains", pseudonymous(TEACHER))
     assert state(engine, case_id) == "deciding_report"
     return case_id
 
@@ -97,7 +97,7 @@ def test_no_suspicion_after_weighing_closes_without_a_report(
 ) -> None:
     engine, _ = setup
     case_id = weighed(engine)
-    engine.fire(case_id, "no_suspicion", TEACHER)
+    engine.fire(case_id, "no_suspicion", pseudonymous(TEACHER))
     closed = engine.get(case_id)
     assert closed.state == "no_suspicion"
     assert closed.closed_at is not None
@@ -111,7 +111,7 @@ def test_a_disclosure_is_a_suspicion_and_the_refusal_changes_nothing(
     case_id = weighed(engine, disclosure=True)
     before = snapshot(engine, case_id)
     with pytest.raises(lr.GuardRefused, match="disclosed unsafety at home"):
-        engine.fire(case_id, "no_suspicion", TEACHER)
+        engine.fire(case_id, "no_suspicion", pseudonymous(TEACHER))
     assert snapshot(engine, case_id) == before
     assert "no_suspicion" not in engine.allowed(case_id, TEACHER)
     assert "suspicion_remains" in engine.allowed(case_id, TEACHER)
@@ -122,19 +122,19 @@ def test_acute_or_structural_unsafety_is_reported_in_a_warm_handover(
 ) -> None:
     engine, _ = setup
     case_id = deciding(engine)
-    engine.fire(case_id, "acute_or_structural_unsafety", TEACHER)
+    engine.fire(case_id, "acute_or_structural_unsafety", pseudonymous(TEACHER))
     assert state(engine, case_id) == "report_required"
     # once unsafety is found, the only ways on are a report (or acute danger)
     assert sorted(engine.allowed(case_id, TEACHER)) == ["acute_danger", "report", "report_and_help"]
-    engine.fire(case_id, "report", TEACHER)
+    engine.fire(case_id, "report", pseudonymous(TEACHER))
     assert state(engine, case_id) == "reporting"
     assert engine.get(case_id).responsible == "professional"  # until Veilig Thuis accepts
     assert told(engine, case_id, "report") == ["veilig_thuis"]
     before = snapshot(engine, case_id)
     with pytest.raises(lr.NotPermitted, match="who may: veilig_thuis"):
-        engine.fire(case_id, "report_received", TEACHER)  # the giver cannot accept
+        engine.fire(case_id, "report_received", pseudonymous(TEACHER))  # the giver cannot accept
     assert snapshot(engine, case_id) == before
-    engine.fire(case_id, "report_received", "veilig_thuis")
+    engine.fire(case_id, "report_received", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     reported = engine.get(case_id)
     assert reported.state == "reported"
     assert reported.responsible == "veilig_thuis"
@@ -148,13 +148,15 @@ def test_acute_or_structural_unsafety_is_reported_in_a_warm_handover(
 def test_a_report_with_the_professionals_own_help(setup: tuple[lr.Engine, lr.VirtualClock]) -> None:
     engine, clock = setup
     case_id = deciding(engine)
-    engine.fire(case_id, "acute_or_structural_unsafety", TEACHER)
-    engine.fire(case_id, "report_and_help", "aandachtsfunctionaris")
+    engine.fire(case_id, "acute_or_structural_unsafety", pseudonymous(TEACHER))
+    engine.fire(
+        case_id, "report_and_help", lr.Actor("aandachtsfunctionaris", "aandachtsfunctionaris-1")
+    )
     clock.advance(timedelta(hours=1))
     engine.tick()  # Veilig Thuis has not confirmed: alerted, still with help
     assert state(engine, case_id) == "reporting_with_help"
     assert told(engine, case_id, "report_overdue") == ["aandachtsfunctionaris", "veilig_thuis"]
-    engine.fire(case_id, "report_received", "veilig_thuis")
+    engine.fire(case_id, "report_received", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert state(engine, case_id) == "reported_helping"
 
 
@@ -163,8 +165,8 @@ def test_help_that_leads_to_safety_closes_without_a_report(
 ) -> None:
     engine, clock = setup
     case_id = deciding(engine)
-    engine.fire(case_id, "no_acute_or_structural_unsafety", TEACHER)
-    engine.fire(case_id, "help_possible", TEACHER)
+    engine.fire(case_id, "no_acute_or_structural_unsafety", pseudonymous(TEACHER))
+    engine.fire(case_id, "help_possible", pseudonymous(TEACHER))
     assert state(engine, case_id) == "helping"
     [pending] = engine.deadlines(case_id)
     assert pending.event == "help_review_due"
@@ -172,7 +174,7 @@ def test_help_that_leads_to_safety_closes_without_a_report(
     engine.tick()
     assert state(engine, case_id) == "reviewing_help"
     assert told(engine, case_id, "help_review_due") == ["aandachtsfunctionaris", "professional"]
-    engine.fire(case_id, "help_led_to_safety", TEACHER)
+    engine.fire(case_id, "help_led_to_safety", pseudonymous(TEACHER))
     assert state(engine, case_id) == "help_succeeded"
     assert not any(n.party == "veilig_thuis" for n in engine.outbox(case_id))
 
@@ -183,18 +185,18 @@ def test_help_that_is_not_possible_or_does_not_work_is_reported_after_all(
 ) -> None:
     engine, clock = setup
     case_id = deciding(engine)
-    engine.fire(case_id, "no_acute_or_structural_unsafety", TEACHER)
+    engine.fire(case_id, "no_acute_or_structural_unsafety", pseudonymous(TEACHER))
     if when == "deciding_help":
-        engine.fire(case_id, "help_not_possible", TEACHER)
+        engine.fire(case_id, "help_not_possible", pseudonymous(TEACHER))
     else:
-        engine.fire(case_id, "help_possible", TEACHER)
+        engine.fire(case_id, "help_possible", pseudonymous(TEACHER))
         if when == "reviewing_help":
             clock.advance(timedelta(weeks=6))
             engine.tick()
-        engine.fire(case_id, "help_insufficient", TEACHER)
+        engine.fire(case_id, "help_insufficient", pseudonymous(TEACHER))
     assert state(engine, case_id) == "report_required"
-    engine.fire(case_id, "report", TEACHER)
-    engine.fire(case_id, "report_received", "veilig_thuis")
+    engine.fire(case_id, "report", pseudonymous(TEACHER))
+    engine.fire(case_id, "report_received", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert state(engine, case_id) == "reported"
 
 
@@ -208,17 +210,19 @@ def test_veilig_thuis_advice_leaves_the_professional_responsible(
     setup: tuple[lr.Engine, lr.VirtualClock], where: str, back_to: str
 ) -> None:
     engine, clock = setup
-    case = engine.open(mc.PROTOCOL_ID, TEACHER, channel="referral")
-    engine.fire(case.id, "signals_mapped", TEACHER)
+    case = engine.open(mc.PROTOCOL_ID, pseudonymous(TEACHER), channel="referral")
+    engine.fire(case.id, "signals_mapped", pseudonymous(TEACHER))
     if where == "weighing":
-        engine.fire(case.id, "colleague_consulted", TEACHER)
-        engine.fire(case.id, "conversation_unsafe", TEACHER)  # step 3 left out for safety
-    engine.fire(case.id, "ask_advice", TEACHER)
+        engine.fire(case.id, "colleague_consulted", pseudonymous(TEACHER))
+        engine.fire(
+            case.id, "conversation_unsafe", pseudonymous(TEACHER)
+        )  # step 3 left out for safety
+    engine.fire(case.id, "ask_advice", pseudonymous(TEACHER))
     assert told(engine, case.id, "ask_advice") == ["veilig_thuis"]
     clock.advance(timedelta(hours=2))
     engine.tick()
     assert told(engine, case.id, "advice_overdue") == ["aandachtsfunctionaris", "veilig_thuis"]
-    engine.fire(case.id, "advice_given", "veilig_thuis")
+    engine.fire(case.id, "advice_given", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     after = engine.get(case.id)
     assert after.state == back_to
     assert after.responsible == "professional"
@@ -239,7 +243,7 @@ def test_acute_danger_from_every_step_goes_to_the_police() -> None:
         ), key
     engine, _ = make_engine(plugins=[mc], start=MONDAY)
     case_id = deciding(engine)
-    engine.fire(case_id, "acute_danger", TEACHER)
+    engine.fire(case_id, "acute_danger", pseudonymous(TEACHER))
     after = engine.get(case_id)
     assert (after.state, after.responsible) == ("emergency", "police")
     assert told(engine, case_id, "acute_danger") == [
@@ -264,7 +268,7 @@ def test_steps_are_not_skipped_and_refusals_change_nothing(
     case_id = deciding(engine) if error is lr.NotPermitted else weighed(engine)
     before = snapshot(engine, case_id)
     with pytest.raises(error):
-        engine.fire(case_id, event, actor)
+        engine.fire(case_id, event, pseudonymous(actor))
     assert snapshot(engine, case_id) == before
 
 
@@ -273,7 +277,7 @@ def test_nothing_of_the_child_is_in_the_case() -> None:
     assert set(protocol.facts) == {"disclosure", "age_band"}
     engine, _ = make_engine(plugins=[mc], start=MONDAY)
     with pytest.raises(lr.FactsRefused):
-        engine.open(mc.PROTOCOL_ID, TEACHER, facts={"name": "Anna"})
+        engine.open(mc.PROTOCOL_ID, pseudonymous(TEACHER), facts={"name": "Anna"})
 
 
 # -- the plugin -----------------------------------------------------------------------------------

@@ -15,7 +15,13 @@ from attrs import evolve
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.testing import assert_protocol_safe, make_engine, snapshot, walk_happy_path
+from lastresort.testing import (
+    assert_protocol_safe,
+    make_engine,
+    pseudonymous,
+    snapshot,
+    walk_happy_path,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 SIGNED = lr.Actor("jeugdconsul", "jc-0042")
@@ -69,9 +75,9 @@ def at_step(engine: lr.Engine, step: str) -> str:
             ("help_agreed", "jeugdconsul"),
         ],
     }
-    encounter = engine.open("rotterdam", "counter", facts=FACTS)
+    encounter = engine.open("rotterdam", lr.Actor("counter", "counter-1"), facts=FACTS)
     for event, actor in routes[step]:
-        engine.fire(encounter.id, event, actor)
+        engine.fire(encounter.id, event, pseudonymous(actor))
     assert engine.get(encounter.id).state == step
     return encounter.id
 
@@ -138,20 +144,22 @@ def test_happy_path_counter_to_veilig_thuis_to_closed(setup: tuple[Any, Any]) ->
     assert pending(engine, encounter.id) == [("aid_not_engaged", timedelta(minutes=15))]
 
     clock.advance(timedelta(minutes=4))
-    engine.fire(encounter.id, "engage_veilig_thuis", "counter")
+    engine.fire(encounter.id, "engage_veilig_thuis", lr.Actor("counter", "counter-1"))
     assert where(engine, encounter.id) == ("awaiting_veilig_thuis", "counter")
     assert told(engine, encounter.id, "engage_veilig_thuis") == ["veilig_thuis"]
     assert pending(engine, encounter.id) == [("veilig_thuis_overdue", timedelta(minutes=45))]
 
     clock.advance(timedelta(minutes=30))
-    events = engine.fire(encounter.id, "veilig_thuis_takes_over", "veilig_thuis")
+    events = engine.fire(
+        encounter.id, "veilig_thuis_takes_over", lr.Actor("veilig_thuis", "veilig-thuis-1")
+    )
     [handover] = [e for e in events if isinstance(e, lr.ResponsibilityTransferred)]
     assert (handover.from_party, handover.to_party) == ("counter", "veilig_thuis")
     assert where(engine, encounter.id) == ("with_veilig_thuis", "veilig_thuis")
     assert engine.deadlines(encounter.id) == []
 
-    engine.fire(encounter.id, "report_made", "veilig_thuis")
-    engine.fire(encounter.id, "close", "veilig_thuis")
+    engine.fire(encounter.id, "report_made", lr.Actor("veilig_thuis", "veilig-thuis-1"))
+    engine.fire(encounter.id, "close", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     closed = engine.get(encounter.id)
     assert (closed.state, closed.closed_at) == ("closed", clock.now())
     assert told(engine, encounter.id, "close") == ["kabinet", "mayor"]
@@ -168,7 +176,7 @@ def test_nobody_engaged_escalates_by_the_clock_to_the_crisis_service(
     setup: tuple[Any, Any],
 ) -> None:
     engine, clock = setup
-    encounter = engine.open("rotterdam", "counter")
+    encounter = engine.open("rotterdam", lr.Actor("counter", "counter-1"))
 
     clock.advance(timedelta(minutes=14))
     assert engine.tick() == []  # not due yet: nothing happens
@@ -198,7 +206,7 @@ def test_veilig_thuis_takes_over_after_the_escalation(setup: tuple[Any, Any]) ->
     clock.advance(timedelta(minutes=45))
     assert missed(engine.tick()) == ["veilig_thuis_overdue"]
     clock.advance(timedelta(minutes=20))
-    engine.fire(eid, "veilig_thuis_takes_over", "veilig_thuis")
+    engine.fire(eid, "veilig_thuis_takes_over", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert where(engine, eid) == ("with_veilig_thuis", "veilig_thuis")
     assert engine.deadlines(eid) == []
 
@@ -212,7 +220,7 @@ def test_kabinet_takes_over_and_veilig_thuis_follows(setup: tuple[Any, Any]) -> 
     assert where(engine, eid) == ("with_kabinet", "kabinet")
     assert told(engine, eid, "kabinet_takes_over") == ["mayor"]
     assert pending(engine, eid) == [("no_aid_available", timedelta(minutes=45))]
-    engine.fire(eid, "veilig_thuis_takes_over", "veilig_thuis")
+    engine.fire(eid, "veilig_thuis_takes_over", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert where(engine, eid) == ("with_veilig_thuis", "veilig_thuis")
 
 
@@ -249,17 +257,17 @@ def test_jeugdconsul_path_from_the_counter_to_help_resumed(setup: tuple[Any, Any
     eid = at_step(engine, "awaiting_jeugdconsul")
     assert told(engine, eid, "engage_jeugdconsul") == ["jeugdconsul"]
     assert pending(engine, eid) == [("jeugdconsul_unreachable", timedelta(minutes=30))]
-    engine.fire(eid, "jeugdconsul_takes_case", "jeugdconsul")
+    engine.fire(eid, "jeugdconsul_takes_case", lr.Actor("jeugdconsul", "jeugdconsul-1"))
     assert where(engine, eid) == ("with_jeugdconsul", "jeugdconsul")
     assert pending(engine, eid) == [("jeugdconsul_overdue", timedelta(days=2))]
 
     clock.advance(timedelta(days=1))
-    engine.fire(eid, "help_agreed", "jeugdconsul")
+    engine.fire(eid, "help_agreed", lr.Actor("jeugdconsul", "jeugdconsul-1"))
     assert where(engine, eid) == ("awaiting_help", "jeugdconsul")
     assert pending(engine, eid) == [("help_not_started", timedelta(days=7))]
     clock.advance(timedelta(days=3))
-    engine.fire(eid, "help_started", "jeugdconsul")
-    engine.fire(eid, "close", "jeugdconsul")
+    engine.fire(eid, "help_started", lr.Actor("jeugdconsul", "jeugdconsul-1"))
+    engine.fire(eid, "close", lr.Actor("jeugdconsul", "jeugdconsul-1"))
     closed = engine.get(eid)
     assert closed.state == "closed_help_resumed"
     assert closed.state in rotterdam.protocol().closing_steps()
@@ -286,7 +294,7 @@ def test_veilig_thuis_takes_over_while_waiting_for_the_jeugdconsul(
 ) -> None:
     engine, _ = setup
     eid = at_step(engine, "awaiting_jeugdconsul")
-    engine.fire(eid, "veilig_thuis_takes_over", "veilig_thuis")
+    engine.fire(eid, "veilig_thuis_takes_over", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert where(engine, eid) == ("with_veilig_thuis", "veilig_thuis")
 
 
@@ -331,10 +339,10 @@ def test_jeugdconsul_reports_to_veilig_thuis_which_accepts_and_closes(
 ) -> None:
     engine, _ = setup
     eid = at_step(engine, "with_jeugdconsul")
-    engine.fire(eid, "veilig_thuis_accepts_report", "veilig_thuis")
+    engine.fire(eid, "veilig_thuis_accepts_report", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert where(engine, eid) == ("jc_reported", "veilig_thuis")
     assert told(engine, eid, "veilig_thuis_accepts_report") == ["jeugdconsul", "kabinet"]
-    engine.fire(eid, "close", "veilig_thuis")
+    engine.fire(eid, "close", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert engine.get(eid).state == "closed"
 
 
@@ -347,11 +355,23 @@ def test_push_through_unsigned_is_refused_and_changes_nothing(setup: tuple[Any, 
     assert "push_through" not in engine.allowed(eid, "jeugdconsul")
     assert "push_through" in engine.allowed(eid, SIGNED)
     before = snapshot(engine, eid)
-    with pytest.raises(lr.GuardRefused) as info:
+    # unsigned (no id) the engine refuses it before the guard is asked, and records who tried
+    with pytest.raises(lr.ActorRefused) as info:
         engine.fire(eid, "push_through", "jeugdconsul")
-    assert info.value.guard == "push_through_signed"
-    assert "doorzettingsmacht" in info.value.reason
+    assert "carries no id" in str(info.value)
     assert snapshot(engine, eid) == before
+    refused = engine.refusals(encounter_id=eid)[-1]
+    assert (refused.actor_role, refused.actor_id, refused.reason) == (
+        "jeugdconsul",
+        None,
+        "ActorRefused",
+    )
+    # the guard still holds for an embedder that calls it directly
+    reason = rotterdam.lastresort_guard(
+        name="push_through_signed", encounter=engine.get(eid), actor=lr.Actor("jeugdconsul")
+    )
+    assert reason is not None
+    assert "doorzettingsmacht" in reason
     with pytest.raises(lr.ActorRefused):  # a blank id is no pseudonymous id
         engine.fire(eid, "push_through", lr.Actor("jeugdconsul", "   "))
     assert snapshot(engine, eid) == before
@@ -366,7 +386,7 @@ def test_jeugdconsul_cannot_take_a_counter_case_without_referral(setup: tuple[An
     assert "jeugdconsul_takes_case" not in engine.allowed(eid, "jeugdconsul")
     before = snapshot(engine, eid)
     with pytest.raises(lr.GuardRefused) as info:
-        engine.fire(eid, "jeugdconsul_takes_case", "jeugdconsul")
+        engine.fire(eid, "jeugdconsul_takes_case", lr.Actor("jeugdconsul", "jeugdconsul-1"))
     assert info.value.guard == "jeugdconsul_line"
     assert "engage_jeugdconsul" in info.value.reason
     assert snapshot(engine, eid) == before
@@ -375,10 +395,13 @@ def test_jeugdconsul_cannot_take_a_counter_case_without_referral(setup: tuple[An
 def test_a_contact_on_the_jeugdconsul_line_is_taken_at_once(setup: tuple[Any, Any]) -> None:
     engine, _ = setup
     opened = engine.open(
-        "rotterdam", "jeugdconsul", {"contact_by": "parent"}, channel="jeugdconsul"
+        "rotterdam",
+        lr.Actor("jeugdconsul", "jeugdconsul-1"),
+        {"contact_by": "parent"},
+        channel="jeugdconsul",
     )
     assert engine.allowed(opened.id, "jeugdconsul") == ["jeugdconsul_takes_case", "acute_danger"]
-    engine.fire(opened.id, "jeugdconsul_takes_case", "jeugdconsul")
+    engine.fire(opened.id, "jeugdconsul_takes_case", lr.Actor("jeugdconsul", "jeugdconsul-1"))
     assert where(engine, opened.id) == ("with_jeugdconsul", "jeugdconsul")
 
     case = rotterdam.open_jeugdconsul_contact(engine, SIGNED, {"contact_by": "professional"})
@@ -393,10 +416,10 @@ def test_a_contact_on_the_jeugdconsul_line_is_taken_at_once(setup: tuple[Any, An
 def test_open_jeugdconsul_contact_by_another_role_writes_nothing(setup: tuple[Any, Any]) -> None:
     engine, _ = setup
     with pytest.raises(lr.NotPermitted) as info:
-        rotterdam.open_jeugdconsul_contact(engine, "counter")
+        rotterdam.open_jeugdconsul_contact(engine, lr.Actor("counter", "clerk-07"))
     assert info.value.allowed == ["jeugdconsul"]
     with pytest.raises(lr.FactsRefused):
-        rotterdam.open_jeugdconsul_contact(engine, facts={"name": "x"})
+        rotterdam.open_jeugdconsul_contact(engine, SIGNED, facts={"name": "x"})
     assert engine.outbox() == []
     assert engine.next_deadline() is None
 
@@ -418,7 +441,7 @@ def test_acute_danger_hands_the_child_to_the_police(
 ) -> None:
     engine, _ = setup
     eid = at_step(engine, step)
-    events = engine.fire(eid, "acute_danger", actor)
+    events = engine.fire(eid, "acute_danger", pseudonymous(actor))
     assert where(engine, eid) == ("with_police", "police")
     assert engine.get(eid).closed
     assert engine.deadlines(eid) == []
@@ -444,7 +467,7 @@ def test_a_handover_fired_by_anyone_but_the_receiver_changes_nothing(
     eid = at_step(engine, step)
     before = snapshot(engine, eid)
     with pytest.raises(lr.NotPermitted) as info:
-        engine.fire(eid, event, intruder)
+        engine.fire(eid, event, pseudonymous(intruder))
     assert info.value.allowed == [receiver]
     assert snapshot(engine, eid) == before
 
@@ -462,7 +485,7 @@ def test_the_engine_refuses_the_giver_even_when_listed_in_by() -> None:
     eid = at_step(engine, "awaiting_veilig_thuis")
     before = snapshot(engine, eid)
     with pytest.raises(lr.NotPermitted, match="only the receiving party"):
-        engine.fire(eid, "veilig_thuis_takes_over", "counter")
+        engine.fire(eid, "veilig_thuis_takes_over", lr.Actor("counter", "counter-1"))
     assert snapshot(engine, eid) == before
 
 
@@ -522,7 +545,7 @@ def test_the_directory_names_the_public_desks_on_every_delivery() -> None:
     assert engine.on_duty("rotterdam", "kabinet") is None
     assert engine.on_duty("taskforce", "police") is None  # not Rotterdam's to answer
     eid = at_step(engine, "arrived")
-    engine.fire(eid, "acute_danger", "counter")
+    engine.fire(eid, "acute_danger", lr.Actor("counter", "counter-1"))
     engine.deliver()
     assert {(n.party, n.contact) for n in delivered} == {
         ("police", "112"),
@@ -598,11 +621,11 @@ def test_the_mayor_meets_the_child_when_it_wants_and_veilig_thuis_agrees(
 ) -> None:
     engine, clock = setup
     eid = at_step(engine, "with_veilig_thuis")
-    engine.fire(eid, "mayor_meeting_requested", "veilig_thuis")
+    engine.fire(eid, "mayor_meeting_requested", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert where(engine, eid) == ("awaiting_mayor", "veilig_thuis")
     assert told(engine, eid, "mayor_meeting_requested") == ["kabinet", "mayor"]
     with pytest.raises(lr.NotPermitted):  # only the mayor accepts the meeting's handover
-        engine.fire(eid, "mayor_meets_child", "kabinet")
+        engine.fire(eid, "mayor_meets_child", lr.Actor("kabinet", "kabinet-1"))
     assert where(engine, eid) == ("awaiting_mayor", "veilig_thuis")
     events = engine.fire(eid, "mayor_meets_child", lr.Actor("mayor", "bm-1"))
     assert [
@@ -613,19 +636,19 @@ def test_the_mayor_meets_the_child_when_it_wants_and_veilig_thuis_agrees(
     assert missed(engine.tick()) == ["meeting_overrun"]  # a reminder; the mayor stays responsible
     assert where(engine, eid) == ("with_mayor", "mayor")
     with pytest.raises(lr.NotPermitted):  # the mayor cannot hand the child back alone
-        engine.fire(eid, "veilig_thuis_takes_back", "mayor")
-    engine.fire(eid, "veilig_thuis_takes_back", "veilig_thuis")
+        engine.fire(eid, "veilig_thuis_takes_back", lr.Actor("mayor", "mayor-1"))
+    engine.fire(eid, "veilig_thuis_takes_back", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert where(engine, eid) == ("with_veilig_thuis", "veilig_thuis")
-    engine.fire(eid, "report_made", "veilig_thuis")
-    engine.fire(eid, "close", "veilig_thuis")
+    engine.fire(eid, "report_made", lr.Actor("veilig_thuis", "veilig-thuis-1"))
+    engine.fire(eid, "close", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert engine.get(eid).state == "closed"
 
 
 def test_no_signs_of_unsafety_refers_the_child_on(setup: tuple[Any, Any]) -> None:
     engine, _ = setup
     eid = at_step(engine, "with_veilig_thuis")
-    engine.fire(eid, "refer_on", "veilig_thuis")
+    engine.fire(eid, "refer_on", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert where(engine, eid) == ("referred_on", "veilig_thuis")
-    engine.fire(eid, "close", "veilig_thuis")
+    engine.fire(eid, "close", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert engine.get(eid).state == "closed_referred"
     assert told(engine, eid, "close") == ["kabinet", "mayor"]

@@ -20,7 +20,13 @@ from attrs import evolve
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.testing import assert_protocol_safe, make_engine, snapshot, walk_happy_path
+from lastresort.testing import (
+    assert_protocol_safe,
+    make_engine,
+    pseudonymous,
+    snapshot,
+    walk_happy_path,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 TOML = ROOT / "plugins/veilig-thuis/src/lastresort_veilig_thuis/veilig_thuis.toml"
@@ -76,10 +82,12 @@ def at_step(
 ) -> lr.Encounter:
     """Open an encounter (in office hours) and walk it to ``step`` by people's own events."""
     encounter = engine.open(
-        vt.PROTOCOL_ID, "counter", facts=NO_DISCLOSURE if facts is None else facts
+        vt.PROTOCOL_ID,
+        lr.Actor("counter", "counter-1"),
+        facts=NO_DISCLOSURE if facts is None else facts,
     )
     for event, actor in ROUTES[step]:
-        engine.fire(encounter.id, event, actor)
+        engine.fire(encounter.id, event, pseudonymous(actor))
     assert engine.get(encounter.id).state == step
     return engine.get(encounter.id)
 
@@ -131,21 +139,21 @@ def test_demo_path_without_a_disclosure_is_a_referral_and_informs_the_mayor() ->
 
 def test_report_path_step_by_step() -> None:
     engine, clock = engine_at()
-    encounter = engine.open(vt.PROTOCOL_ID, "counter", facts=FACTS)
+    encounter = engine.open(vt.PROTOCOL_ID, lr.Actor("counter", "counter-1"), facts=FACTS)
     assert pending(engine, encounter.id) == [("veilig_thuis_not_called", timedelta(minutes=15))]
-    engine.fire(encounter.id, "call_veilig_thuis", "counter")
+    engine.fire(encounter.id, "call_veilig_thuis", lr.Actor("counter", "counter-1"))
     assert where(engine, encounter.id) == ("awaiting_worker", "counter")
     assert told(engine, encounter.id, "call_veilig_thuis") == ["mayor_staff", "vt_worker"]
     clock.advance(timedelta(minutes=30))
-    engine.fire(encounter.id, "worker_takes_over", "vt_worker")
+    engine.fire(encounter.id, "worker_takes_over", lr.Actor("vt_worker", "vt-worker-1"))
     assert where(engine, encounter.id) == ("with_worker", "vt_worker")
     assert pending(engine, encounter.id) == [("mayor_not_informed", timedelta(hours=1))]
-    engine.fire(encounter.id, "inform_mayor", "vt_worker")
+    engine.fire(encounter.id, "inform_mayor", lr.Actor("vt_worker", "vt-worker-1"))
     assert told(engine, encounter.id, "inform_mayor") == ["mayor", "mayor_staff"]
-    engine.fire(encounter.id, "arrange_mayor_meeting", "vt_worker")
-    engine.fire(encounter.id, "mayor_spoke_with_child", "mayor")
+    engine.fire(encounter.id, "arrange_mayor_meeting", lr.Actor("vt_worker", "vt-worker-1"))
+    engine.fire(encounter.id, "mayor_spoke_with_child", lr.Actor("mayor", "mayor-1"))
     assert where(engine, encounter.id) == ("mayor_met", "vt_worker")
-    engine.fire(encounter.id, "report_accepted", "veilig_thuis")
+    engine.fire(encounter.id, "report_accepted", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert where(engine, encounter.id) == ("reported", "veilig_thuis")
     # non-acute: a safety assessment within 5 working days (Monday -> next Monday)
     (deadline,) = engine.deadlines(encounter.id)
@@ -153,21 +161,25 @@ def test_report_path_step_by_step() -> None:
     assert deadline.due.astimezone(AMS).weekday() == 0
     assert deadline.due - clock.now() == timedelta(days=7)
     clock.advance(timedelta(days=3))
-    engine.fire(encounter.id, "safety_assessed", "veilig_thuis")
+    engine.fire(encounter.id, "safety_assessed", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert where(engine, encounter.id) == ("closed_report", None)
     assert engine.deadlines(encounter.id) == []
 
 
 def test_the_report_never_waits_for_the_mayor() -> None:
     engine, _ = engine_at()
-    encounter = engine.open(vt.PROTOCOL_ID, "counter", facts=FACTS)
-    engine.fire(encounter.id, "call_veilig_thuis", "counter")
-    engine.fire(encounter.id, "worker_takes_over", "vt_worker")
-    engine.fire(encounter.id, "report_accepted", "veilig_thuis")  # before informing the mayor
+    encounter = engine.open(vt.PROTOCOL_ID, lr.Actor("counter", "counter-1"), facts=FACTS)
+    engine.fire(encounter.id, "call_veilig_thuis", lr.Actor("counter", "counter-1"))
+    engine.fire(encounter.id, "worker_takes_over", lr.Actor("vt_worker", "vt-worker-1"))
+    engine.fire(
+        encounter.id, "report_accepted", lr.Actor("veilig_thuis", "veilig-thuis-1")
+    )  # before informing the mayor
     assert where(engine, encounter.id) == ("reported", "veilig_thuis")
     assert told(engine, encounter.id, "report_accepted") == ["mayor", "mayor_staff"]
     waiting = at_step(engine, "awaiting_mayor", facts=FACTS)
-    engine.fire(waiting.id, "report_accepted", "veilig_thuis")  # while waiting for the meeting
+    engine.fire(
+        waiting.id, "report_accepted", lr.Actor("veilig_thuis", "veilig-thuis-1")
+    )  # while waiting for the meeting
     assert where(engine, waiting.id) == ("reported", "veilig_thuis")
 
 
@@ -176,8 +188,8 @@ def test_no_signs_of_unsafety_refers_the_child_on_and_informs_the_mayor() -> Non
     encounter = at_step(engine, "referred_on")
     assert where(engine, encounter.id) == ("referred_on", "vt_worker")
     with pytest.raises(lr.NotPermitted):
-        engine.fire(encounter.id, "close_referred", "counter")
-    engine.fire(encounter.id, "close_referred", "vt_worker")
+        engine.fire(encounter.id, "close_referred", lr.Actor("counter", "counter-1"))
+    engine.fire(encounter.id, "close_referred", lr.Actor("vt_worker", "vt-worker-1"))
     assert where(engine, encounter.id) == ("closed_referred", None)
     assert told(engine, encounter.id, "close_referred") == ["mayor", "mayor_staff"]
     assert told(engine, encounter.id, "mayor_spoke_with_child") == []
@@ -187,7 +199,7 @@ def test_no_signs_of_unsafety_refers_the_child_on_and_informs_the_mayor() -> Non
 def test_a_meeting_arranged_can_be_cancelled_by_the_worker() -> None:
     engine, _ = engine_at()
     encounter = at_step(engine, "awaiting_mayor")
-    engine.fire(encounter.id, "meeting_cancelled", "vt_worker")
+    engine.fire(encounter.id, "meeting_cancelled", lr.Actor("vt_worker", "vt-worker-1"))
     assert where(engine, encounter.id) == ("mayor_informed", "vt_worker")
     assert told(engine, encounter.id, "meeting_cancelled") == ["mayor", "mayor_staff"]
 
@@ -198,11 +210,11 @@ def test_referral_refused_after_a_disclosure_and_nothing_changes() -> None:
     before = snapshot(engine, encounter.id)
     assert "refer_on" not in engine.allowed(encounter.id, "vt_worker")
     with pytest.raises(lr.GuardRefused, match="under this arrangement") as refused:
-        engine.fire(encounter.id, "refer_on", "vt_worker")
+        engine.fire(encounter.id, "refer_on", lr.Actor("vt_worker", "vt-worker-1"))
     assert refused.value.guard == vt.GUARD_REPORTS_DISCLOSURE
     assert "statutory" not in str(refused.value)
     assert snapshot(engine, encounter.id) == before
-    engine.fire(encounter.id, "report_accepted", "veilig_thuis")
+    engine.fire(encounter.id, "report_accepted", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert where(engine, encounter.id) == ("reported", "veilig_thuis")
 
 
@@ -211,14 +223,14 @@ def test_referral_refused_after_a_disclosure_and_nothing_changes() -> None:
 
 def test_after_hours_the_crisis_service_comes_and_hands_over_on_the_next_working_day() -> None:
     engine, clock = engine_at(FRIDAY_EVENING)
-    encounter = engine.open(vt.PROTOCOL_ID, "counter", facts=FACTS)
-    engine.fire(encounter.id, "call_veilig_thuis", "counter")
+    encounter = engine.open(vt.PROTOCOL_ID, lr.Actor("counter", "counter-1"), facts=FACTS)
+    engine.fire(encounter.id, "call_veilig_thuis", lr.Actor("counter", "counter-1"))
     assert where(engine, encounter.id) == ("awaiting_crisis_service", "counter")
     assert told(engine, encounter.id, "call_veilig_thuis") == ["crisis", "mayor_staff"]
     clock.advance(timedelta(minutes=40))
-    engine.fire(encounter.id, "crisis_takes_over", "crisis")
+    engine.fire(encounter.id, "crisis_takes_over", lr.Actor("crisis", "crisis-1"))
     assert where(engine, encounter.id) == ("with_crisis_service", "crisis")
-    engine.fire(encounter.id, "safe_for_the_night", "crisis")
+    engine.fire(encounter.id, "safe_for_the_night", lr.Actor("crisis", "crisis-1"))
     assert where(engine, encounter.id) == ("crisis_handover", "crisis")
     assert told(engine, encounter.id, "safe_for_the_night") == [
         "mayor",
@@ -235,15 +247,15 @@ def test_after_hours_the_crisis_service_comes_and_hands_over_on_the_next_working
         assert where(engine, encounter.id) == ("crisis_handover", "crisis")
     assert len(told(engine, encounter.id, "veilig_thuis_takeover_overdue")) == 6
     clock.set(datetime(2026, 3, 9, 9, 30, tzinfo=AMS))  # Monday morning
-    engine.fire(encounter.id, "worker_takes_over", "vt_worker")
+    engine.fire(encounter.id, "worker_takes_over", lr.Actor("vt_worker", "vt-worker-1"))
     assert where(engine, encounter.id) == ("with_worker", "vt_worker")
     assert handovers(engine, encounter.id) == [("counter", "crisis"), ("crisis", "vt_worker")]
 
 
 def test_crisis_service_late_alerts_the_mayor() -> None:
     engine, clock = engine_at(FRIDAY_EVENING)
-    encounter = engine.open(vt.PROTOCOL_ID, "counter", facts=FACTS)
-    engine.fire(encounter.id, "call_veilig_thuis", "counter")
+    encounter = engine.open(vt.PROTOCOL_ID, lr.Actor("counter", "counter-1"), facts=FACTS)
+    engine.fire(encounter.id, "call_veilig_thuis", lr.Actor("counter", "counter-1"))
     clock.advance(timedelta(minutes=44))
     assert engine.tick() == []
     clock.advance(timedelta(minutes=2))
@@ -254,7 +266,7 @@ def test_crisis_service_late_alerts_the_mayor() -> None:
         "mayor",
         "mayor_staff",
     ]
-    engine.fire(encounter.id, "crisis_takes_over", "crisis")
+    engine.fire(encounter.id, "crisis_takes_over", lr.Actor("crisis", "crisis-1"))
     assert where(engine, encounter.id) == ("with_crisis_service", "crisis")
 
 
@@ -272,8 +284,8 @@ def test_crisis_service_late_alerts_the_mayor() -> None:
 def test_office_hours_decide_who_comes(moment: datetime, office: bool) -> None:
     assert vt.is_office_hours(moment) is office
     engine, _ = engine_at(moment)
-    encounter = engine.open(vt.PROTOCOL_ID, "counter")
-    engine.fire(encounter.id, "call_veilig_thuis", "counter")
+    encounter = engine.open(vt.PROTOCOL_ID, lr.Actor("counter", "counter-1"))
+    engine.fire(encounter.id, "call_veilig_thuis", lr.Actor("counter", "counter-1"))
     expected = "awaiting_worker" if office else "awaiting_crisis_service"
     assert engine.get(encounter.id).state == expected
 
@@ -304,7 +316,7 @@ def test_office_hours_guard_refusal_says_why() -> None:
 
 def test_counter_that_does_not_call_is_escalated_then_the_crisis_service_takes_over() -> None:
     engine, clock = engine_at()
-    encounter = engine.open(vt.PROTOCOL_ID, "counter", facts=FACTS)
+    encounter = engine.open(vt.PROTOCOL_ID, lr.Actor("counter", "counter-1"), facts=FACTS)
     clock.advance(timedelta(minutes=15))
     engine.tick()
     assert where(engine, encounter.id) == ("escalated", "counter")
@@ -329,7 +341,7 @@ def test_worker_late_is_escalated_and_can_still_take_over() -> None:
     assert where(engine, encounter.id) == ("escalated", "counter")
     assert told(engine, encounter.id, "worker_overdue") == ["crisis", "mayor_staff", "vt_worker"]
     clock.advance(timedelta(minutes=20))
-    engine.fire(encounter.id, "worker_takes_over", "vt_worker")
+    engine.fire(encounter.id, "worker_takes_over", lr.Actor("vt_worker", "vt-worker-1"))
     assert where(engine, encounter.id) == ("with_worker", "vt_worker")
     assert engine.deadlines(encounter.id)[0].event == "mayor_not_informed"
 
@@ -341,13 +353,13 @@ def test_the_clock_informs_the_mayor_and_reminds_every_four_hours() -> None:
     engine.tick()
     assert where(engine, encounter.id) == ("mayor_informed", "vt_worker")
     assert told(engine, encounter.id, "mayor_not_informed") == ["mayor", "mayor_staff"]
-    engine.fire(encounter.id, "arrange_mayor_meeting", "vt_worker")
+    engine.fire(encounter.id, "arrange_mayor_meeting", lr.Actor("vt_worker", "vt-worker-1"))
     for reminders in (1, 2):
         clock.advance(timedelta(hours=4))
         engine.tick()
         assert len(told(engine, encounter.id, "mayor_overdue")) == 2 * reminders
     assert where(engine, encounter.id) == ("awaiting_mayor", "vt_worker")
-    engine.fire(encounter.id, "mayor_spoke_with_child", "mayor")
+    engine.fire(encounter.id, "mayor_spoke_with_child", lr.Actor("mayor", "mayor-1"))
     assert where(engine, encounter.id) == ("mayor_met", "vt_worker")
 
 
@@ -363,9 +375,9 @@ def test_an_undecided_worker_is_reminded() -> None:
 def test_safety_assessment_after_five_working_days_is_escalated() -> None:
     friday = datetime(2026, 3, 6, 11, 0, tzinfo=AMS)
     engine, clock = engine_at(friday)
-    encounter = engine.open(vt.PROTOCOL_ID, "counter", facts=FACTS)
+    encounter = engine.open(vt.PROTOCOL_ID, lr.Actor("counter", "counter-1"), facts=FACTS)
     for event, actor in ROUTES["reported"]:
-        engine.fire(encounter.id, event, actor)
+        engine.fire(encounter.id, event, pseudonymous(actor))
     reported_at = clock.now()
     (deadline,) = engine.deadlines(encounter.id)
     assert deadline.due == reported_at + timedelta(days=7)  # Friday -> next Friday
@@ -381,7 +393,7 @@ def test_safety_assessment_after_five_working_days_is_escalated() -> None:
     clock.advance(timedelta(days=1))
     engine.tick()
     assert len(told(engine, encounter.id, "safety_assessment_overdue")) == 6
-    engine.fire(encounter.id, "safety_assessed", "veilig_thuis")
+    engine.fire(encounter.id, "safety_assessed", lr.Actor("veilig_thuis", "veilig-thuis-1"))
     assert where(engine, encounter.id) == ("closed_report", None)
 
 
@@ -401,7 +413,7 @@ def test_acute_danger_goes_to_the_police_from_any_step(step: str, actor: str) ->
     engine, _ = engine_at()
     encounter = at_step(engine, step)
     assert engine.deadlines(encounter.id)
-    events = engine.fire(encounter.id, "acute_danger", actor)
+    events = engine.fire(encounter.id, "acute_danger", pseudonymous(actor))
     assert where(engine, encounter.id) == ("with_police", "police")
     assert engine.get(encounter.id).closed
     assert engine.deadlines(encounter.id) == []
@@ -411,11 +423,11 @@ def test_acute_danger_goes_to_the_police_from_any_step(step: str, actor: str) ->
 
 def test_acute_danger_outside_office_hours_from_the_crisis_service() -> None:
     engine, _ = engine_at(FRIDAY_EVENING)
-    encounter = engine.open(vt.PROTOCOL_ID, "counter")
-    engine.fire(encounter.id, "call_veilig_thuis", "counter")
-    engine.fire(encounter.id, "crisis_takes_over", "crisis")
-    engine.fire(encounter.id, "safe_for_the_night", "crisis")
-    engine.fire(encounter.id, "acute_danger", "crisis")
+    encounter = engine.open(vt.PROTOCOL_ID, lr.Actor("counter", "counter-1"))
+    engine.fire(encounter.id, "call_veilig_thuis", lr.Actor("counter", "counter-1"))
+    engine.fire(encounter.id, "crisis_takes_over", lr.Actor("crisis", "crisis-1"))
+    engine.fire(encounter.id, "safe_for_the_night", lr.Actor("crisis", "crisis-1"))
+    engine.fire(encounter.id, "acute_danger", lr.Actor("crisis", "crisis-1"))
     assert where(engine, encounter.id) == ("with_police", "police")
 
 
@@ -437,7 +449,7 @@ def test_refused_handovers_change_nothing(step: str, event: str, actor: str) -> 
     encounter = at_step(engine, step)
     before = snapshot(engine, encounter.id)
     with pytest.raises((lr.NotPermitted, lr.TransitionNotAllowed)) as refused:
-        engine.fire(encounter.id, event, actor)
+        engine.fire(encounter.id, event, pseudonymous(actor))
     assert step in str(refused.value)
     assert event in str(refused.value)
     assert snapshot(engine, encounter.id) == before
@@ -447,19 +459,19 @@ def test_refused_handover_names_who_may() -> None:
     engine, _ = engine_at()
     encounter = at_step(engine, "mayor_met")
     with pytest.raises(lr.NotPermitted) as refused:
-        engine.fire(encounter.id, "report_accepted", "vt_worker")
+        engine.fire(encounter.id, "report_accepted", lr.Actor("vt_worker", "vt-worker-1"))
     assert refused.value.allowed == ["veilig_thuis"]
 
 
 def test_crisis_service_cannot_hand_over_by_itself() -> None:
     engine, _ = engine_at(FRIDAY_EVENING)
-    encounter = engine.open(vt.PROTOCOL_ID, "counter")
-    engine.fire(encounter.id, "call_veilig_thuis", "counter")
-    engine.fire(encounter.id, "crisis_takes_over", "crisis")
-    engine.fire(encounter.id, "safe_for_the_night", "crisis")
+    encounter = engine.open(vt.PROTOCOL_ID, lr.Actor("counter", "counter-1"))
+    engine.fire(encounter.id, "call_veilig_thuis", lr.Actor("counter", "counter-1"))
+    engine.fire(encounter.id, "crisis_takes_over", lr.Actor("crisis", "crisis-1"))
+    engine.fire(encounter.id, "safe_for_the_night", lr.Actor("crisis", "crisis-1"))
     before = snapshot(engine, encounter.id)
     with pytest.raises(lr.NotPermitted, match="vt_worker"):
-        engine.fire(encounter.id, "worker_takes_over", "crisis")
+        engine.fire(encounter.id, "worker_takes_over", lr.Actor("crisis", "crisis-1"))
     assert snapshot(engine, encounter.id) == before
 
 

@@ -136,8 +136,8 @@ def engine(store: lr.Store, clock: lr.VirtualClock, *plugins: object, **kw: Any)
 
 
 def police_only(eng: lr.Engine) -> str:
-    eid = eng.open("taskforce", "counter", FACTS).id
-    eng.fire(eid, "acute_danger", "counter")
+    eid = eng.open("taskforce", lr.Actor("counter", "counter-1"), FACTS).id
+    eng.fire(eid, "acute_danger", lr.Actor("counter", "counter-1"))
     return eid
 
 
@@ -157,8 +157,8 @@ def test_a_notification_is_posted_as_a_notificaties_api_message(store: lr.Store)
     with receiver() as rx:
         plugin = zgw.ZgwDelivery(config(rx.url + "/api/v1/notificaties"))
         eng = engine(store, clock, plugin)
-        eid = eng.open("taskforce", "counter", FACTS).id
-        eng.fire(eid, "call_expert", "counter")
+        eid = eng.open("taskforce", lr.Actor("counter", "counter-1"), FACTS).id
+        eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
         out = eng.deliver()
         plugin.close()
     [delivered] = [e for e in out if isinstance(e, lr.NotificationDelivered)]
@@ -222,9 +222,9 @@ def test_the_message_holds_no_personal_data(store: lr.Store) -> None:
 
     with receiver() as rx:
         eng = engine(store, clock, zgw.ZgwDelivery(config(rx.url)), Directory())
-        eid = eng.open("taskforce", "counter", FACTS).id
-        eng.fire(eid, "call_expert", "counter")
-        eng.fire(eid, "acute_danger", "counter")
+        eid = eng.open("taskforce", lr.Actor("counter", "counter-1"), FACTS).id
+        eng.fire(eid, "call_expert", lr.Actor("counter", "counter-1"))
+        eng.fire(eid, "acute_danger", lr.Actor("counter", "counter-1"))
         eng.deliver()
     raw = b"".join(r.body for r in rx.received).decode()
     assert len(rx.received) == 3

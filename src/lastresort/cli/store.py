@@ -68,6 +68,7 @@ def _print_report(path: str, report: AuditReport) -> None:
             (report.encounters, "encounter"),
             (report.events, "event"),
             (report.commits, "commit"),
+            *([(report.refusals, "refusal")] if report.refusals else []),
         )
     )
     if report.ok:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 from attrs import evolve
@@ -18,6 +19,8 @@ from attrs import evolve
 from .. import arguments as check
 from ..clock import Clock, SystemClock, instant_after
 from ..errors import (
+    ActorRefused,
+    Category,
     ChannelRefused,
     ConcurrentUpdate,
     DeadlineGone,
@@ -52,11 +55,19 @@ from ..outbox import (
     is_emergency,
     retry_delay,
 )
-from ..privacy import FACT_NAME, describe, exception_kind
+from ..privacy import FACT_NAME, describe, exception_kind, role_problem
 from ..protocol.model import CLOCK, Actor, Encounter, Protocol, Transition
 from ..protocol.validation import validate
 from ..store.base import PendingDeadline, Store
 from ..store.memory import MemoryStore
+from ..store.refusals import (
+    CODE,
+    UNKNOWN_ROLE,
+    Refusal,
+    check_refusal,
+    check_refusals_query,
+    refusal_problem,
+)
 from ..verifier.verification import verify
 from .changes import dated, opened, stepped, unfired
 from .dispatch import CompiledProtocol
@@ -79,6 +90,25 @@ def _always(_: Transition) -> bool:
 
 
 _OUTBOX = Actor("outbox")
+
+#: The refusals the engine records in the refusal log when ``open`` or ``fire``
+#: raises them: the actor was told no on grounds of who it is (``ActorRefused``,
+#: ``NotPermitted``), of the encounter's state (``TransitionNotAllowed``,
+#: ``GuardRefused``) or of data it tried to store (``FactsRefused``). Input errors are
+#: not recorded: ``InvalidArgument``, ``ChannelRefused``, ``UnknownProtocol`` and
+#: ``UnknownEncounter`` (nothing of an encounter to attach; an embedder that wants
+#: them records them with :meth:`Engine.record_refusal`), nor ``ConcurrentUpdate``
+#: (a race, not a refusal of the actor) and ``StoreError``.
+RECORDED: tuple[type[LastResortError], ...] = (
+    ActorRefused,
+    NotPermitted,
+    TransitionNotAllowed,
+    GuardRefused,
+    FactsRefused,
+)
+#: The ``action`` of a refusal whose event name had not a code's form (not kept).
+UNREADABLE = "_unreadable"
+_EIGHT_DIGITS = re.compile(r"[0-9]{8}")
 
 
 class Engine:
@@ -284,23 +314,27 @@ class Engine:
         check.check_open(protocol_id, actor, facts, channel)
         machine = self._machine(protocol_id)
         protocol = machine.protocol
-        who = Actor.of(actor)
-        if channel is None:
-            channel = protocol.channels[0]
-        elif not isinstance(channel, str) or channel not in protocol.channels:
-            # never echo it: a channel of free text could name the child
-            raise ChannelRefused(
-                protocol_id=protocol.id, allowed=protocol.channels, given=describe(channel)
-            )
-        if who.role not in protocol.parties:
-            raise NotPermitted(
-                step=protocol.initial,
-                event="open",
-                actor=who.role,
-                allowed=list(protocol.parties),
-                reason="only a party of the protocol can open an encounter",
-            )
-        clean = self._facts(machine, facts or {})
+        try:
+            who = _person(actor)
+            if channel is None:
+                channel = protocol.channels[0]
+            elif not isinstance(channel, str) or channel not in protocol.channels:
+                # never echo it: a channel of free text could name the child
+                raise ChannelRefused(
+                    protocol_id=protocol.id, allowed=protocol.channels, given=describe(channel)
+                )
+            if who.role not in protocol.parties:
+                raise NotPermitted(
+                    step=protocol.initial,
+                    event="open",
+                    actor=who.role,
+                    allowed=list(protocol.parties),
+                    reason="only a party of the protocol can open an encounter",
+                )
+            clean = self._facts(machine, facts or {})
+        except RECORDED as exc:
+            self._refused(exc, actor, "open", protocol.id, None)
+            raise
         change = opened(protocol, self._ids(), who, clean, self.clock.now(), channel)
         encounter = change.encounter
         committed = self.store.commit(change)
@@ -333,21 +367,25 @@ class Engine:
         check.check_fire(encounter_id, event, actor, expected_version)
         check.check_moment("Engine.fire", "until", until, optional=True)
         encounter = self.store.load(encounter_id)
-        who = Actor.of(actor)
-        if who.role == CLOCK:
-            raise NotPermitted(
-                encounter_id=encounter_id,
-                step=encounter.state,
-                event=event,
-                actor=CLOCK,
-                allowed=[],
-                reason="deadline events are fired only by tick()",
-            )
-        if expected_version is not None and encounter.version != expected_version:
-            raise ConcurrentUpdate(
-                encounter_id=encounter_id, expected=expected_version, actual=encounter.version
-            )
-        return self._fire(encounter, event, who, self.clock.now(), until=until)
+        try:
+            who = _person(actor)
+            if who.role == CLOCK:
+                raise NotPermitted(
+                    encounter_id=encounter_id,
+                    step=encounter.state,
+                    event=event,
+                    actor=CLOCK,
+                    allowed=[],
+                    reason="deadline events are fired only by tick()",
+                )
+            if expected_version is not None and encounter.version != expected_version:
+                raise ConcurrentUpdate(
+                    encounter_id=encounter_id, expected=expected_version, actual=encounter.version
+                )
+            return self._fire(encounter, event, who, self.clock.now(), until=until)
+        except RECORDED as exc:
+            self._refused(exc, actor, event, encounter.protocol, encounter)
+            raise
 
     def _fire(
         self,
@@ -460,6 +498,141 @@ class Engine:
             actor=actor.role,
             allowed=may,
             reason=reason,
+        )
+
+    # -- refusals ---------------------------------------------------------------------
+
+    def _refused(
+        self,
+        exc: LastResortError,
+        actor: Actor | str,
+        action: str,
+        protocol_id: str | None,
+        encounter: Encounter | None,
+    ) -> None:
+        """Record ``exc``, the refusal of ``action`` by ``actor``, in the refusal log:
+        codes and identifiers only (never facts, a guard's reason or a value that has
+        not an identifier's form). When the store cannot record it the failure is
+        logged, and the caller still gets ``exc``."""
+        reason = type(exc).__name__
+        if isinstance(exc, GuardRefused) and CODE.fullmatch(f"guard:{exc.guard}"):
+            reason = f"guard:{exc.guard}"
+        role, actor_id = _who(actor)
+        step = None if encounter is None else encounter.state
+        refusal = Refusal(
+            at=self.clock.now().astimezone(UTC),
+            actor_role=role,
+            actor_id=actor_id,
+            action=action if _code(action) else UNREADABLE,
+            encounter_id=None if encounter is None else encounter.id,
+            step=step if step is not None and _code(step) else None,
+            version=None if encounter is None else encounter.version,
+            category=exc.category,
+            reason=reason if _code(reason) else type(exc).__name__,
+            protocol=protocol_id,
+        )
+        if refusal_problem(refusal) is not None:  # an encounter or protocol id of a
+            # foreign form (an embedder's ids=): kept without it rather than not at all
+            refusal = evolve(refusal, encounter_id=None, protocol=None)
+        try:
+            self.store.record_refusal(refusal)
+        except Exception as failure:  # noqa: BLE001 - the caller gets the refusal itself
+            log.error(
+                "refusal of %s by %s on encounter %s (%s) could not be recorded: %s",
+                refusal.action,
+                refusal.actor_role,
+                refusal.encounter_id or "-",
+                refusal.reason,
+                exception_kind(failure),
+            )
+
+    def record_refusal(
+        self,
+        *,
+        actor: Actor | str,
+        action: str,
+        category: Category,
+        reason: str,
+        encounter_id: str | None = None,
+        protocol: str | None = None,
+    ) -> Refusal:
+        """Record a refused attempt the embedder refused itself (an HTTP service's
+        401 or 403) in the refusal log, beside the ones the engine records.
+
+        :param actor: who tried (an :class:`Actor`, or a role key; the id may be
+            missing when the caller could not be identified).
+        :param action: what was tried, a code (``"http:fire"``).
+        :param category: the kind of refusal.
+        :param reason: why, a code (``"unauthenticated"``, ``"NotPermitted"``): 1 to 80
+            letters, digits, ``_ : . -``, no run of 8 digits; never free text.
+        :param encounter_id: the encounter named, if any: when it is stored, its step,
+            version and protocol are recorded with it.
+        :param protocol: the protocol id, if known (default: the encounter's).
+        :returns: the recorded refusal, numbered.
+        :raises InvalidArgument: when an argument has not its form (the message never
+            quotes it); nothing is written.
+        :raises StoreError: when the store cannot record it; nothing is written.
+        """
+        call = "Engine.record_refusal"
+        check.check_actor(call, actor)
+        try:
+            who = Actor.of(actor)
+        except ActorRefused as exc:
+            raise InvalidArgument(call=call, argument="actor", problem=exc.problem) from None
+        if not isinstance(category, Category):
+            raise InvalidArgument(
+                call=call, argument="category", problem=f"a Category, not {describe(category)}"
+            )
+        step: str | None = None
+        version: int | None = None
+        refusal = Refusal(
+            at=self.clock.now().astimezone(UTC),
+            actor_role=who.role,
+            actor_id=who.id,
+            action=action,
+            encounter_id=encounter_id,
+            category=category,
+            reason=reason,
+            protocol=protocol,
+        )
+        check_refusal(call, refusal)
+        if encounter_id is not None:
+            try:
+                encounter = self.store.load(encounter_id)
+            except UnknownEncounter:
+                pass
+            else:
+                step = encounter.state if _code(encounter.state) else None
+                version = encounter.version
+                if (
+                    protocol is None
+                    and refusal_problem(evolve(refusal, protocol=encounter.protocol)) is None
+                ):
+                    protocol = encounter.protocol
+                refusal = evolve(refusal, step=step, version=version, protocol=protocol)
+        return self.store.record_refusal(refusal)
+
+    def refusals(
+        self,
+        *,
+        encounter_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        after_seq: int | None = None,
+    ) -> list[Refusal]:
+        """Recorded refusals, oldest first: the engine's (refused ``open`` and ``fire``
+        attempts) and an embedder's (:meth:`record_refusal`).
+
+        :param encounter_id: only this encounter's.
+        :param since: only those at or after this timezone-aware moment.
+        :param limit: at most this many (a whole number of at least 1).
+        :param after_seq: only those numbered after this (page on with the last
+            ``seq`` of the previous page).
+        :raises InvalidArgument: for an argument of the wrong type; nothing is read.
+        """
+        check_refusals_query("Engine.refusals", encounter_id, since, limit, after_seq)
+        return self.store.refusals(
+            encounter_id=encounter_id, since=since, limit=limit, after_seq=after_seq
         )
 
     def tick(self, now: datetime | None = None, limit: int | None = None) -> list[Event]:
@@ -804,6 +977,32 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine(protocols={sorted(self._compiled)}, store={self.store!r})"
+
+
+def _person(actor: Actor | str) -> Actor:
+    """``actor`` as an :class:`Actor` that may open or fire: the clock, or an actor
+    with a pseudonymous id. :raises ActorRefused: otherwise."""
+    who = Actor.of(actor)
+    if who.id is None and who.role != CLOCK:
+        raise ActorRefused(
+            problem=f"actor {who.role!r} carries no id: every actor but the clock must carry"
+            f" a pseudonymous id (Actor({who.role!r}, id)), so that who did what is recorded"
+        )
+    return who
+
+
+def _who(actor: Actor | str) -> tuple[str, str | None]:
+    """The role and id of ``actor`` as the refusal log keeps them: a role that has not a
+    role key's form is kept as ``"?"`` (it could be a name)."""
+    if isinstance(actor, Actor):
+        return actor.role, actor.id
+    if isinstance(actor, str) and role_problem(actor) is None:
+        return actor, None
+    return UNKNOWN_ROLE, None
+
+
+def _code(text: str) -> bool:
+    return CODE.fullmatch(text) is not None and _EIGHT_DIGITS.search(text) is None
 
 
 def random_id() -> str:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..privacy import actor_id_problem
 from ..protocol.conversion import format_duration, suggest
 from ..protocol.model import CLOCK, Protocol
 from .model import (
@@ -219,6 +220,15 @@ class Checker:
                 f"{path}.expect_error",
                 f"unknown error kind {file.expect_error!r}{hint}; one of {', '.join(ERROR_KINDS)}",
             )
+        if file.actor_id is not None:
+            self.actor_id(f"{path}.actor_id", file.actor_id)
+        elif file.expect_error not in ("ActorRefused", "LastResortError"):
+            self.add(
+                f"{path}.actor_id",
+                "an action needs the pseudonymous id of the person who fires it (every actor"
+                ' but the clock carries one), e.g. actor_id = "clerk-07"; to check that an'
+                ' actor without one is refused, add expect_error = "ActorRefused"',
+            )
         known_event = self.event(f"{path}.event", file.event)
         if file.actor is None or not self.party(f"{path}.actor", file.actor):
             return
@@ -237,6 +247,11 @@ class Checker:
                 f"{file.actor!r} may never fire {file.event!r} (by: {', '.join(sorted(roles))});"
                 ' to check that it is refused, add expect_error = "NotPermitted"',
             )
+
+    def actor_id(self, path: str, value: str) -> None:
+        problem = actor_id_problem(value)
+        if problem is not None:
+            self.add(path, problem)
 
     def notification(self, path: str, note: NotificationExpectation) -> None:
         known_party = self.party(f"{path}.party", note.party)
@@ -275,6 +290,14 @@ class Checker:
             self.add("$.scenario.name", "empty name; say in one line what the scenario shows")
         if header.opened_by is not None:
             self.party("$.scenario.opened_by", header.opened_by)
+        if header.opened_by_id is None:
+            self.add(
+                "$.scenario.opened_by_id",
+                "the pseudonymous id of the person who opens the encounter is missing"
+                ' (every actor but the clock carries one), e.g. opened_by_id = "clerk-07"',
+            )
+        else:
+            self.actor_id("$.scenario.opened_by_id", header.opened_by_id)
         if not header.channel.strip():
             self.add("$.scenario.channel", "empty channel")
         for key, value in header.facts.items():

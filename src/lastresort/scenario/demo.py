@@ -18,9 +18,9 @@ from ..clock import VirtualClock
 from ..engine.engine import Engine
 from ..errors import LastResortError
 from ..events import Event
-from ..protocol.model import ACUTE_DANGER, CLOCK, Protocol, ProtocolKind, Transition
+from ..protocol.model import ACUTE_DANGER, CLOCK, Actor, Protocol, ProtocolKind, Transition
 
-__all__ = ["DemoRun", "actor_for", "happy_path", "next_move", "run_demo"]
+__all__ = ["DemoRun", "actor_for", "demo_actor", "happy_path", "next_move", "run_demo"]
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 #: A Monday morning, when the counter is open.
@@ -38,6 +38,12 @@ def actor_for(protocol: Protocol, state: str, transition: Transition) -> str:
         return compiled_receiver
     roles = [role for role in transition.by if role != CLOCK]
     return roles[0] if roles else CLOCK
+
+
+def demo_actor(role: str) -> Actor:
+    """The actor the demo walk uses for ``role``: every actor but the clock carries a
+    pseudonymous id (``demo:<role>``), as :meth:`lastresort.Engine.fire` requires."""
+    return Actor(role) if role == CLOCK else Actor(role, f"demo:{role}")
 
 
 def _can_close(protocol: Protocol) -> set[str]:
@@ -136,7 +142,7 @@ def run_demo(
     start = clock.now()
     first = next(iter(protocol.parties))
     opener = protocol.steps[protocol.initial].responsible or first
-    encounter = engine.open(protocol_id, opener, facts=_demo_facts(protocol))
+    encounter = engine.open(protocol_id, demo_actor(opener), facts=_demo_facts(protocol))
     engine.deliver()
     escalated = not escalate
     visited = {protocol.initial}
@@ -174,7 +180,9 @@ def run_demo(
         clock.advance(timedelta(minutes=7))
         visited.add(move.target)
         try:
-            engine.fire(encounter.id, move.event, actor_for(protocol, current.state, move))
+            engine.fire(
+                encounter.id, move.event, demo_actor(actor_for(protocol, current.state, move))
+            )
         except LastResortError:
             break
         engine.deliver()

@@ -117,6 +117,7 @@ class _Header:
     timezone: str = DEFAULT_TIMEZONE
     facts: dict[str, str | bool] = attrs.Factory(dict)
     opened_by: str | None = None
+    opened_by_id: str | None = None
     channel: str = "counter"
     description: str | None = None
 
@@ -240,6 +241,7 @@ def load_scenario(
         timezone=header.timezone,
         facts=header.facts,
         opened_by=opener,
+        opened_by_id=header.opened_by_id,
         channel=header.channel,
         steps=[s for s in steps if s is not None],
         description=header.description,

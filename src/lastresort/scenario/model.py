@@ -19,6 +19,7 @@ from attrs import field, frozen
 
 from ..clock import instant_after
 from ..errors import (
+    ActorRefused,
     GuardRefused,
     InvalidArgument,
     LastResortError,
@@ -47,6 +48,7 @@ ERROR_KINDS: Mapping[str, type[LastResortError]] = FrozenMap(
         "NotPermitted": NotPermitted,
         "TransitionNotAllowed": TransitionNotAllowed,
         "GuardRefused": GuardRefused,
+        "ActorRefused": ActorRefused,
         "InvalidArgument": InvalidArgument,
         "LastResortError": LastResortError,
     }
@@ -182,6 +184,8 @@ class Scenario:
     :param description: a longer explanation, if any.
     :param source: the file it was read from, if any.
     :param definition: the protocol it was checked against.
+    :param opened_by_id: the pseudonymous id of the person who opens it (required
+        in a file: every actor but the clock carries one).
     """
 
     name: str
@@ -195,6 +199,7 @@ class Scenario:
     description: str | None = None
     source: str | None = None
     definition: Protocol | None = field(default=None, eq=False, repr=False)
+    opened_by_id: str | None = None
 
     def moment(self, offset: timedelta) -> datetime:
         """The moment ``offset`` of real time after the start, shown in the start's

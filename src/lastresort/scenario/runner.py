@@ -171,7 +171,7 @@ def run_scenario(scenario: Scenario, engine: Engine | None = None) -> ScenarioRe
     try:
         encounter = engine.open(
             scenario.protocol,
-            scenario.opened_by,
+            Actor(scenario.opened_by, scenario.opened_by_id),
             facts=dict(scenario.facts),
             channel=scenario.channel,
         )

@@ -24,7 +24,7 @@ from heapq import heappop
 from ..engine.engine import Engine
 from ..errors import GuardRefused, InvalidArgument, NotPermitted
 from ..events import DeadlineMissed, Event, StepEntered
-from ..protocol.model import Protocol
+from ..protocol.model import Actor, Protocol
 from ..store.memory import MemoryStore
 from .arrivals import Child, Describer, children
 from .behaviour import Behaviour, EncounterNotes
@@ -95,6 +95,7 @@ class _Run(Behaviour):
         for (step, event), target in plan.target.items():
             self.after[step][event] = (target, step in has or target in has)
         self.fire = engine.fire
+        self._actors: dict[str, Actor] = {}
         #: a child's facts: those of the configuration that the protocol declares
         self.describe = Describer(config.children, plan.fact_keys)
         #: seconds after ``start`` the clock shows (it shows them rounded to a microsecond)
@@ -184,13 +185,21 @@ class _Run(Behaviour):
                 fired = active[event.encounter_id].fired
                 fired[event.step] = fired.get(event.step, 0) + 1
 
+    def _actor(self, role: str) -> Actor:
+        """The simulated person acting for ``role``: a generated pseudonymous id
+        (``sim:<role>``), one per party, made once."""
+        found = self._actors.get(role)
+        if found is None:
+            found = self._actors[role] = Actor(role, f"sim:{role}")
+        return found
+
     def _arrive(self, child: Child) -> None:
         plan = self.plan
         t = child.at
         self._set(t)
         self._next_id[0] = f"sim-{self.chunk}-{child.number}"
         facts, acute = self.describe(child)
-        encounter = self.engine.open(plan.protocol.id, plan.opener, facts=facts)
+        encounter = self.engine.open(plan.protocol.id, self._actor(plan.opener), facts=facts)
         enc = EncounterNotes(encounter.id, child, t)
         enc.acute = acute
         self.active[enc.id] = enc
@@ -208,7 +217,7 @@ class _Run(Behaviour):
             self.clock_t = t
             self.clock.at = self.start + timedelta(seconds=t)
         try:
-            self.fire(enc.id, option.event, option.actor)
+            self.fire(enc.id, option.event, self._actor(option.actor))
         except (GuardRefused, NotPermitted, InvalidArgument):
             # a plugin's guard (or a guarded handover to another party) said no, or the
             # step entered needs a date the actor chooses (until = "chosen"), which the

@@ -3,6 +3,7 @@
 from .base import Change, PendingDeadline, Store, check_change
 from .memory import MemoryStore
 from .postgres import PostgresStore
+from .refusals import Refusal
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "MemoryStore",
     "PendingDeadline",
     "PostgresStore",
+    "Refusal",
     "SQLiteStore",
     "Store",
     "check_change",

@@ -176,6 +176,8 @@ class AuditReport:
     commits: int
     head: tuple[int, str] | None
     problems: tuple[AuditProblem, ...]
+    #: refusal log rows checked (0 for a file older than schema version 5)
+    refusals: int = 0
 
     @property
     def ok(self) -> bool:
@@ -372,6 +374,7 @@ class _Verifier:
             if eid not in encounters:
                 self.add(eid, None, "notifications of an encounter row that is gone")
         self._leases()
+        refusals = self._refusals()
         commits, head = self._ledger(encounters, anchor)
         order = {eid: i for i, eid in enumerate(encounters)}
         ranked = sorted(
@@ -383,7 +386,7 @@ class _Verifier:
             ),
         )
         found = tuple(p for _, group in ranked for p in group)
-        return AuditReport(len(encounters), events, commits, head, found)
+        return AuditReport(len(encounters), events, commits, head, found, refusals)
 
     def _events_by_encounter(self) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
         current: str | None = None
@@ -682,6 +685,58 @@ class _Verifier:
                 f"outbox row {key} has no NotificationQueued in the encounter's timeline"
                 " (added or moved by hand?)",
             )
+
+    def _refusals(self) -> int:
+        """Check the refusal log's chain (schema version 5 on; an older file has none):
+        numbers 1, 2, 3, ... without a gap, every ``prev`` the hash before it, every
+        ``hash`` its row's link, the query columns what the hashed data says, and the
+        head the last row. Problems are the file's (no encounter owns the log)."""
+        from .refusals import load_refusal, refusal_link
+
+        if not {row[1] for row in self.conn.execute("PRAGMA table_info(refusals)")}:
+            return 0
+        prev, expected, count, broken = GENESIS, 1, 0, False
+        for seq, at_us, eid, data, stored_prev, stored_hash in self.conn.execute(
+            "SELECT seq, at_us, encounter_id, data, prev, hash FROM refusals ORDER BY seq"
+        ):
+            count += 1
+            if broken:
+                continue
+            digest = hash_hex(stored_hash)
+            if seq != expected:
+                self.add(None, None, f"refusal {expected} is missing (deleted?)")
+                broken = True
+            elif hash_hex(stored_prev) != prev:
+                self.add(None, None, f"refusal {seq} does not follow refusal {seq - 1}")
+                broken = True
+            elif refusal_link(prev, seq, data) != digest:
+                self.add(None, None, f"refusal {seq} was changed (its hash does not match)")
+                broken = True
+            else:
+                try:
+                    refusal = load_refusal(seq, data)
+                except (ValueError, KeyError, TypeError):
+                    self.add(None, None, f"refusal {seq} is unreadable")
+                else:
+                    if refusal.encounter_id != eid or _instant(at_us) != refusal.at:
+                        self.add(
+                            None,
+                            None,
+                            f"refusal {seq}: its encounter or time column was changed"
+                            " (not what its hashed record says)",
+                        )
+            prev, expected = digest or "", expected + 1
+        head = self.conn.execute("SELECT seq, hash FROM refusal_head").fetchall()
+        found = (int(head[0][0]), hash_hex(head[0][1])) if head else None
+        if not broken and found != (expected - 1, prev):
+            shown = "missing" if found is None else f"refusal {found[0]}"
+            self.add(
+                None,
+                None,
+                f"the refusal log ends at refusal {expected - 1}, its head says {shown}"
+                " (the last refusals deleted, or the head changed?)",
+            )
+        return count
 
     def _ledger(
         self, encounters: Mapping[str, tuple[Any, ...]], anchor: tuple[int, str] | None

@@ -19,6 +19,7 @@ from ..errors import InvalidArgument, StoreError
 from ..events import Event, NotificationDeadLettered, NotificationDelivered, NotificationQueued
 from ..outbox import Notification
 from ..protocol.model import Encounter
+from .refusals import Refusal
 
 __all__ = [
     "Change",
@@ -343,6 +344,35 @@ class Store(Protocol):
 
     def encounter_ids(self, open_only: bool = False) -> Sequence[str]:
         """Ids of stored encounters (only those not closed, with ``open_only``)."""
+        ...
+
+    def record_refusal(self, refusal: Refusal) -> Refusal:
+        """Append ``refusal`` to the refusal log, numbered one past the last (``seq``
+        1, 2, 3, ... over the whole store), and return it numbered. The log is
+        separate from the encounters: no encounter, timeline, version or event hash
+        changes. Append-only: nothing edits or removes a refusal (retention of the
+        log is the operator's, see docs/store.md).
+
+        :raises InvalidArgument: when ``refusal`` is not a :class:`Refusal` whose every
+            field may be kept (:func:`~lastresort.store.refusals.check_refusal`);
+            nothing is written.
+        :raises StoreError: when the store fails; nothing is written."""
+        ...
+
+    def refusals(
+        self,
+        *,
+        encounter_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        after_seq: int | None = None,
+    ) -> list[Refusal]:
+        """Recorded refusals, oldest first (by ``seq``): only ``encounter_id``'s, only
+        those at or after ``since``, only those numbered after ``after_seq``, at most
+        ``limit`` (page on with the last ``seq`` as ``after_seq``).
+
+        :raises InvalidArgument: for an argument of the wrong type (``limit`` a whole
+            number of at least 1); nothing is read."""
         ...
 
     def close(self) -> None:

@@ -47,6 +47,7 @@ from .base import (
     check_dead_letter,
     numbered,
 )
+from .refusals import Refusal, check_refusal, check_refusals_query
 
 __all__ = ["MemoryStore"]
 
@@ -88,6 +89,7 @@ class MemoryStore:
         # sort of everything due; an entry is live while the note still has that
         # next_attempt_at (else it was claimed or failed since, and is back in _pending)
         self._ready: list[tuple[float, str, float]] = []
+        self._refusals: list[Refusal] = []  # the refusal log, append-only, numbered 1, 2, ...
 
     # -- encounters -----------------------------------------------------------------
 
@@ -423,6 +425,37 @@ class MemoryStore:
             else:
                 notes = [self._outbox[k] for k in self._outbox_of.get(encounter_id, ())]
         return sorted(notes, key=lambda n: (n.created_at, n.key))
+
+    # -- refusals -------------------------------------------------------------------
+
+    def record_refusal(self, refusal: Refusal) -> Refusal:
+        check_refusal("record_refusal", refusal)
+        with self._lock:
+            numbered_refusal = evolve(refusal, seq=len(self._refusals) + 1)
+            self._refusals.append(numbered_refusal)
+            return numbered_refusal
+
+    def refusals(
+        self,
+        *,
+        encounter_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        after_seq: int | None = None,
+    ) -> list[Refusal]:
+        check_refusals_query("refusals", encounter_id, since, limit, after_seq)
+        with self._lock:
+            log = self._refusals[after_seq or 0 :]
+        out: list[Refusal] = []
+        for refusal in log:
+            if len(out) >= limit:
+                break
+            if encounter_id is not None and refusal.encounter_id != encounter_id:
+                continue
+            if since is not None and refusal.at < since:
+                continue
+            out.append(refusal)
+        return out
 
     # -- lifetime -------------------------------------------------------------------
 

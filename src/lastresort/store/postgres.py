@@ -36,6 +36,8 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from attrs import evolve
+
 from ..arguments import (
     check_attempts,
     check_claim,
@@ -61,11 +63,21 @@ from .audit import (
     AuditReport,
     event_json,
     facts_digest,
+    hash_hex,
     ledger_link,
     link_hash,
     snapshot_digest,
 )
 from .base import Change, PendingDeadline, check_change, check_dead_letter, numbered
+from .refusals import (
+    Refusal,
+    check_refusal,
+    check_refusals_query,
+    load_refusal,
+    refusal_json,
+    refusal_link,
+    refusals_query,
+)
 from .row_codecs import (
     converter,
     encounter_canonical_json,
@@ -193,9 +205,31 @@ _V1 = (
     " WHERE delivered_at IS NULL AND dead_lettered_at IS NULL",
 )
 
+#: Version 2: the refusal log (refused attempts, numbered over the whole schema and
+#: hash-chained, see :mod:`lastresort.store.refusals`) and its one-row head, as SQLite
+#: schema version 5 (hashes as hex text, like the other hashes of this schema).
+_V2 = (
+    """CREATE TABLE refusals (
+        seq BIGINT PRIMARY KEY,
+        at_us BIGINT NOT NULL,
+        encounter_id TEXT COLLATE "C",
+        data TEXT NOT NULL,
+        prev TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX refusals_encounter ON refusals (encounter_id, seq)"
+    " WHERE encounter_id IS NOT NULL",
+    """CREATE TABLE refusal_head (
+        one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    f"INSERT INTO refusal_head (seq, hash) VALUES (0, '{GENESIS}')",
+)
+
 #: Migration ``i`` brings a database schema from version ``i`` to ``i + 1``: a tuple of
 #: statements run in one transaction with the ``schema_version`` row.
-PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 #: The PostgreSQL schema version this lastresort writes.
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 #: an arbitrary constant: the advisory lock two processes migrating at once share
@@ -907,6 +941,52 @@ class PostgresStore:
         return int(count)
 
     # -- lifetime -------------------------------------------------------------------
+
+    # -- refusals ----------------------------------------------------------------
+
+    def record_refusal(self, refusal: Refusal) -> Refusal:
+        check_refusal("record_refusal", refusal)
+        data = refusal_json(refusal)
+        at_us = _us(refusal.at)
+        with self._db.write("record a refusal") as conn:
+            # the head row is locked: refusals are numbered and chained one at a time
+            row = conn.execute("SELECT seq, hash FROM refusal_head FOR UPDATE").fetchone()
+            prev = None if row is None else hash_hex(row[1])
+            if row is None or prev is None:
+                raise StoreError(
+                    problem=f"{self._where()}: the refusal log's head is missing or unreadable"
+                    " (changed by hand?); nothing was written"
+                )
+            seq = int(row[0]) + 1
+            digest = refusal_link(prev, seq, data)
+            conn.execute(
+                "WITH moved AS (UPDATE refusal_head SET seq = %s, hash = %s)"
+                " INSERT INTO refusals (seq, at_us, encounter_id, data, prev, hash)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (seq, digest, seq, at_us, refusal.encounter_id, data, prev, digest),
+            )
+        return evolve(refusal, seq=seq)
+
+    def refusals(
+        self,
+        *,
+        encounter_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        after_seq: int | None = None,
+    ) -> list[Refusal]:
+        check_refusals_query("refusals", encounter_id, since, limit, after_seq)
+        sql, args = refusals_query(encounter_id, since, limit, after_seq, "%s")
+        rows = self._db.read("read the refusal log", sql, args)
+        out = []
+        for seq, data in rows:
+            try:
+                out.append(load_refusal(int(seq), data))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StoreError(
+                    problem=f"{self._where()}: refusal {seq} is unreadable: {type(exc).__name__}"
+                ) from exc
+        return out
 
     @property
     def schema_version(self) -> int:

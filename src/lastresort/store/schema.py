@@ -25,6 +25,10 @@ do not change (:func:`~lastresort.audit.hash_bytes`,
 :func:`~lastresort.audit.hash_hex`). The retention index keeps only closed, unpurged
 encounters (open ones were in it with an empty closing
 time: one index write less per open and a smaller file).
+Version 5: the refusal log (``refusals``: refused attempts, numbered over the whole
+file and hash-chained, see :mod:`lastresort.store.refusals`) and its head
+(``refusal_head``: the last number and hash, so that removing the last refusal is
+detected). Nothing existing changes; the log starts empty.
 """
 
 from __future__ import annotations
@@ -239,8 +243,34 @@ def _v4(conn: sqlite3.Connection) -> None:
     )
 
 
+#: The statements of version 5 (the refusal log), shown in docs/store.md.
+V5_STATEMENTS: tuple[str, ...] = (
+    """CREATE TABLE refusals (
+        seq INTEGER PRIMARY KEY,
+        at_us INTEGER NOT NULL,
+        encounter_id TEXT,
+        data TEXT NOT NULL,
+        prev BLOB NOT NULL,
+        hash BLOB NOT NULL
+    )""",
+    "CREATE INDEX refusals_encounter ON refusals (encounter_id, seq)"
+    " WHERE encounter_id IS NOT NULL",
+    """CREATE TABLE refusal_head (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        seq INTEGER NOT NULL,
+        hash BLOB NOT NULL
+    )""",
+    "INSERT INTO refusal_head (one, seq, hash) VALUES (1, 0, zeroblob(32))",
+)
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    for statement in V5_STATEMENTS:
+        conn.execute(statement)
+
+
 #: Migration ``i`` brings a file from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 #: The schema version this lastresort writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from attrs import evolve
+
 from ..arguments import (
     check_attempts,
     check_claim,
@@ -44,6 +46,7 @@ from .audit import (
     GENESIS,
     event_json,
     facts_digest,
+    hash_hex,
     link_hash,
     snapshot_digest,
 )
@@ -55,6 +58,15 @@ from .base import (
     numbered,
 )
 from .connections import Connections
+from .refusals import (
+    Refusal,
+    check_refusal,
+    check_refusals_query,
+    load_refusal,
+    refusal_json,
+    refusal_link,
+    refusals_query,
+)
 from .row_codecs import (
     converter,
     encounter_canonical_json,
@@ -556,6 +568,51 @@ class SQLiteStore:
         return int(count)
 
     # -- lifetime -------------------------------------------------------------------
+
+    # -- refusals ----------------------------------------------------------------
+
+    def record_refusal(self, refusal: Refusal) -> Refusal:
+        check_refusal("record_refusal", refusal)
+        data = refusal_json(refusal)
+        at_us = micros(refusal.at)
+        with self._db.write("record a refusal") as conn:
+            row = conn.execute("SELECT seq, hash FROM refusal_head").fetchone()
+            prev = None if row is None else hash_hex(row[1])
+            if prev is None:
+                raise StoreError(
+                    problem=f"{self.path}: the refusal log's head is missing or unreadable"
+                    " (changed by hand?); nothing was written"
+                )
+            seq = int(row[0]) + 1
+            digest = bytes.fromhex(refusal_link(prev, seq, data))
+            conn.execute(
+                "INSERT INTO refusals (seq, at_us, encounter_id, data, prev, hash)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (seq, at_us, refusal.encounter_id, data, bytes.fromhex(prev), digest),
+            )
+            conn.execute("UPDATE refusal_head SET seq = ?, hash = ?", (seq, digest))
+        return evolve(refusal, seq=seq)
+
+    def refusals(
+        self,
+        *,
+        encounter_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        after_seq: int | None = None,
+    ) -> list[Refusal]:
+        check_refusals_query("refusals", encounter_id, since, limit, after_seq)
+        sql, args = refusals_query(encounter_id, since, limit, after_seq, "?")
+        rows = self._db.read("read the refusal log", sql, args)
+        out = []
+        for seq, data in rows:
+            try:
+                out.append(load_refusal(int(seq), data))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StoreError(
+                    problem=f"{self.path}: refusal {seq} is unreadable: {type(exc).__name__}"
+                ) from exc
+        return out
 
     @property
     def schema_version(self) -> int:

@@ -6,7 +6,7 @@ suspicion of it). In cases of child abuse the mayor **consults Veilig Thuis befo
 urgent cases the order is given **orally** first; the person removed gives a **contact
 address** at once or within **24 hours**; a *hulpofficier van justitie* may impose it under
 the mayor's mandate, but **extension** (to a date the mayor chooses, at most **four weeks**
-after imposing: ``engine.fire(order_id, "extend", "mayor", until=date)``) and **withdrawal**
+after imposing: ``engine.fire(order_id, "extend", lr.Actor("mayor", "mayor-1"), until=date)``) and **withdrawal**
 are the mayor's own; the court can set the order aside or suspend it (its end kept); help
 starts for everyone involved during the order.
 

@@ -228,7 +228,7 @@ def lastresort_party_directory(protocol: lr.Protocol, party: lr.Party) -> str | 
 
 def open_jeugdconsul_contact(
     engine: lr.Engine,
-    actor: lr.Actor | str = _JEUGDCONSUL,
+    actor: lr.Actor | str,
     facts: Mapping[str, str | bool] | None = None,
 ) -> lr.Encounter:
     """Open a contact that came in on the Jeugdconsul's own line, and take the case.
@@ -238,7 +238,9 @@ def open_jeugdconsul_contact(
     first minute.
 
     :param engine: an engine that runs the ``rotterdam`` protocol.
-    :param actor: the Jeugdconsul (role ``jeugdconsul``, optionally with a staff id).
+    :param actor: the Jeugdconsul: role ``jeugdconsul`` with a pseudonymous staff id
+        (``lr.Actor("jeugdconsul", "jc-0042")``; without one the engine refuses with
+        :class:`lastresort.ActorRefused`, and records the refusal).
     :param facts: declared facts only (``age_band``, ``contact_by``, ...).
     :returns: the encounter, in step ``with_jeugdconsul``.
     :raises lastresort.NotPermitted: when ``actor`` is not the Jeugdconsul; nothing is written.
