@@ -26,6 +26,7 @@ from lastresort.store.postgres import (
     PG_MIGRATIONS,
     PG_SCHEMA_VERSION,
     _AuditConnection,
+    lock_migrations,
     pg_schema_version,
     pg_upgrade,
 )
@@ -543,3 +544,21 @@ def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone() 
     assert engine.get(eid).state == "room"
     assert store.verify().ok
     store.close()
+
+
+def test_a_migration_of_one_schema_never_holds_up_a_store_in_another() -> None:
+    # the migration lock is per schema: a process migrating (or stuck migrating) schema A
+    # must not make a store with lock_timeout=0 in schema B fail (it used to share one
+    # server-wide advisory lock, so parallel test runs failed at random)
+    busy = pg_kit.make_store()
+    with pg_kit.connect() as other, other.transaction():
+        other.execute(f'SET search_path TO "{busy.schema}"')
+        lock_migrations(other)  # as a process migrating schema A holds it
+        store = pg_kit.make_store(lock_timeout=0)  # another schema: opens and migrates at once
+        assert store.schema != busy.schema
+        store.close()
+        # while the same schema's migration lock is held, a store there would wait:
+        # with lock_timeout=0 it fails at once, naming the lock, and writes nothing
+        with pytest.raises(lr.StoreError, match="LockNotAvailable"):
+            lr.PostgresStore(pg_kit.DSN, schema=busy.schema, lock_timeout=0)
+    busy.close()

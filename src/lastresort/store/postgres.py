@@ -232,7 +232,9 @@ _V2 = (
 PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 #: The PostgreSQL schema version this lastresort writes.
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
-#: an arbitrary constant: the advisory lock two processes migrating at once share
+#: an arbitrary constant: with the schema's name, the advisory lock two processes
+#: migrating the same schema at once share (other schemas, other locks: a store in one
+#: schema never waits for, or times out on, a migration of another)
 _MIGRATION_LOCK = 0x6C72_6D69
 
 
@@ -257,6 +259,12 @@ def pg_schema_version(conn: psycopg.Connection[Any], name: str = "database") -> 
     return int(found[0] or 0) if found else 0
 
 
+def lock_migrations(conn: psycopg.Connection[Any]) -> None:
+    """Take, until the end of the current transaction, the lock that migrations of the
+    connection's current schema share (waiting up to the connection's lock_timeout)."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_MIGRATION_LOCK,))
+
+
 def pg_upgrade(
     conn: psycopg.Connection[Any],
     target: int = PG_SCHEMA_VERSION,
@@ -274,7 +282,7 @@ def pg_upgrade(
     if not 0 <= target <= len(migrations):
         raise ValueError(f"no schema version {target}; this lastresort knows 1..{len(migrations)}")
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        lock_migrations(conn)
         before = pg_schema_version(conn, name)
         if before > len(migrations):
             raise StoreError(
