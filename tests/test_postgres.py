@@ -562,3 +562,60 @@ def test_a_migration_of_one_schema_never_holds_up_a_store_in_another() -> None:
         with pytest.raises(lr.StoreError, match="LockNotAvailable"):
             lr.PostgresStore(pg_kit.DSN, schema=busy.schema, lock_timeout=0)
     busy.close()
+
+
+def test_purge_on_a_dsn_removes_the_facts_of_closed_encounters_and_keeps_the_chain(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store = pg_kit.make_store()
+    engine = engine_on(store)
+    eid = engine.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "8-11"}).id
+    open_id = engine.open("relay", lr.Actor("counter", "counter-2"), facts={"age_band": "8-11"}).id
+    engine.fire(eid, "take_over", lr.Actor("expert", "expert-1"))
+    engine.fire(eid, "close", lr.Actor("expert", "expert-1"))
+    assert store.load(eid).closed_at is not None
+    assert store.load(eid).facts == {"age_band": "8-11"}
+    before = snapshot(store)
+    args = ["purge", "--dsn", pg_kit.DSN, "--schema", str(store.schema), "--older-than", "20y"]
+    as_of = ["--as-of", (START + timedelta(days=365 * 21)).isoformat()]
+    assert cli([*args, *as_of, "--dry-run"]) == 0
+    assert "would purge the facts of 1 encounter" in capsys.readouterr().out
+    assert snapshot(store) == before
+    assert cli([*args, "--as-of", (START + timedelta(days=365 * 19)).isoformat()]) == 0
+    assert "purged the facts of 0 encounters" in capsys.readouterr().out
+    assert cli([*args, *as_of]) == 0
+    assert "purged the facts of 1 encounter" in capsys.readouterr().out
+    assert store.load(eid).facts == {}
+    assert store.load(open_id).facts == {"age_band": "8-11"}  # still open: kept
+    timelines = {e[0].id: e[1] for e in before}
+    assert store.timeline(eid) == timelines[eid]
+    assert cli(["audit", "verify", "--dsn", pg_kit.DSN, "--schema", str(store.schema)]) == 0
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--schema", "lr_no_such_schema"], "empty, not a lastresort store"),
+        (["--schema", "Not A Name"], "plain lowercase SQL name"),
+        (["x.db"], "not both"),
+    ],
+)
+def test_purge_on_a_dsn_refuses_what_is_not_a_store_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert cli(["purge", "--dsn", pg_kit.DSN, "--older-than", "20y", *argv]) == 2
+    assert message in capsys.readouterr().err
+    with pg_kit.connect() as conn:
+        found = conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = 'lr_no_such_schema'"
+        ).fetchall()
+    assert found == []  # purge never creates a schema
+
+
+def test_purge_on_a_bad_dsn_names_no_password(capsys: pytest.CaptureFixture[str]) -> None:
+    for dsn in ("postgresql://someone:s3cret@127.0.0.1:1/test", "host=x port=bad password=s3cret"):
+        assert cli(["purge", "--dsn", dsn, "--older-than", "20y"]) == 2
+        err = capsys.readouterr().err
+        assert "lastresort: purge:" in err
+        assert "s3cret" not in err
