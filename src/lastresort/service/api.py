@@ -270,10 +270,17 @@ class Api:
                 ) from None
         expected: int | None = None
         match = request.headers.get("if-match")
-        if match is not None:
+        if match is not None and match.strip() != "*":
             parsed = _ETAG.fullmatch(match.strip())
-            if parsed is None:
-                raise Problem(400, "malformed-if-match", 'If-Match: an ETag such as "v3"')
+            if parsed is None or int(parsed.group(1)) < 1:
+                # an ETag this service never gave cannot match (RFC 9110, 13.1.1)
+                raise Problem(
+                    412,
+                    "version-mismatch",
+                    "the If-Match ETag is not the encounter's: reload it and decide again",
+                    category="conflict",
+                    current=_etag(encounter),
+                )
             expected = int(parsed.group(1))
         try:
             events = await run_in_threadpool(
@@ -397,13 +404,18 @@ class Api:
             raise Problem(503, "store-unavailable", "the store cannot be read") from None
         return _json({"status": "ok"})
 
+    async def _encounters_or_open(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self.open(request)
+        return await self.encounters(request)
+
     def routes(self) -> list[Route]:
         """The API's routes (mounted under ``/api/v1``)."""
         return [
             Route("/health", self.health, methods=["GET"]),
             Route("/protocols", self.protocols, methods=["GET"]),
-            Route("/encounters", self.encounters, methods=["GET"]),
-            Route("/encounters", self.open, methods=["POST"]),
+            # one route per path, so that a 405's Allow names every method of the path
+            Route("/encounters", self._encounters_or_open, methods=["GET", "POST"]),
             Route("/encounters/{encounter_id}", self.get, methods=["GET"]),
             Route("/encounters/{encounter_id}/allowed", self.allowed, methods=["GET"]),
             Route("/encounters/{encounter_id}/events", self.fire, methods=["POST"]),

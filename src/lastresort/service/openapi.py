@@ -333,6 +333,8 @@ def openapi() -> dict[str, Any]:
                             "in": "header",
                             "required": False,
                             "schema": {"type": "string"},
+                            "description": 'the ETag the decision was made on ("v3");'
+                            " any other value cannot match: 412",
                         }
                     ],
                     "requestBody": {
