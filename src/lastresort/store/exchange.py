@@ -20,7 +20,7 @@ from cattrs.strategies import configure_tagged_union
 from ..errors import InvalidArgument
 from ..events import Event
 from ..protocol.conversion import problems_of
-from .row_codecs import StoredEvent, make_converter
+from .row_codecs import _KINDS, StoredEvent, make_converter
 
 __all__ = ["from_json", "to_json"]
 
@@ -91,15 +91,39 @@ def from_json(data: Mapping[str, Any], cls: type[T]) -> T:
         raise InvalidArgument(
             call="from_json", argument="data", problem=f"a JSON object, not {type(data).__name__}"
         )
+    if is_event and data.get("kind") not in _KINDS:
+        raise InvalidArgument(
+            call="from_json",
+            argument="data",
+            problem=f"$.kind: not an event kind; one of {', '.join(sorted(_KINDS))}",
+        )
     try:
         if is_event:
             value = _CONVERTER.structure(dict(data), StoredEvent)
-            if not isinstance(value, cls):
-                raise ValueError(f"$.kind: a {type(value).__name__}, not a {cls.__name__}")
-            return value
-        structured: T = _CONVERTER.structure(dict(data), cls)
-        return structured
+        else:
+            structured: T = _CONVERTER.structure(dict(data), cls)
+            return structured
     except Exception as exc:
+        raise InvalidArgument(call="from_json", argument="data", problem=_problems(exc)) from exc
+    if not isinstance(value, cls):
         raise InvalidArgument(
-            call="from_json", argument="data", problem="; ".join(problems_of(exc))
-        ) from exc
+            call="from_json",
+            argument="data",
+            problem=f"$.kind: a {type(value).__name__}, not a {cls.__name__}",
+        )
+    return value
+
+
+def _problems(exc: BaseException) -> str:
+    """Where ``data`` is wrong, never what it holds: the data may be a child's facts,
+    so neither a value nor an unknown key's name is quoted."""
+    lines = []
+    for line in problems_of(exc):
+        path, _, problem = line.partition(": ")
+        if problem.startswith("required key missing"):
+            lines.append(f"{path}: required key missing")
+        elif problem.startswith("unknown key"):
+            lines.append(f"{path.rsplit('.', 1)[0] or '$'}: an unknown key")
+        else:
+            lines.append(f"{path}: not a valid value for this field")
+    return "; ".join(dict.fromkeys(lines)) or "not the JSON of this value"
