@@ -241,9 +241,11 @@ class Desk:
 
     async def index(self, request: Request) -> Response:
         who = self._session(request)
-        if who is None:
-            return self._page(request, "sign_in.html")
         lang = self._lang(request)
+        done = request.query_params.get("done")
+        if who is None:
+            signed_out = self.words.text(lang, "signed_out") if done == "signed-out" else None
+            return self._page(request, "sign_in.html", message=signed_out)
         credential = who[1]
         items = await run_in_threadpool(view.queue, self.engine, credential, lang, self.words)
         openable = [
@@ -253,15 +255,7 @@ class Desk:
             and "act" in credential.scopes
             and p.steps[p.initial].responsible == credential.party
         ]
-        done = request.query_params.get("done")
-        return self._page(
-            request,
-            "queue.html",
-            who=who,
-            items=items,
-            openable=openable,
-            message=self.words.text(lang, "signed_out") if done == "signed-out" else None,
-        )
+        return self._page(request, "queue.html", who=who, items=items, openable=openable)
 
     async def sign_in(self, request: Request) -> Response:
         try:

@@ -172,7 +172,8 @@ def queue(
         if not credential.may_act_in(encounter.protocol):
             continue
         mine = encounter.responsible == credential.party
-        if not mine and not engine.allowed(encounter_id, credential.actor):
+        # acute danger may be fired by many from every step: it puts nothing in a queue
+        if not mine and not set(engine.allowed(encounter_id, credential.actor)) - {ACUTE_DANGER}:
             continue
         protocol = engine.protocol(encounter.protocol)
         items.append(
