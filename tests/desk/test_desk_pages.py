@@ -301,3 +301,13 @@ def test_dutch_first_and_an_english_switch_that_is_no_open_redirect(service: Ser
     for target in ("https://evil.example/", "//evil.example/desk/", "/desk/..\\evil"):
         away = clerk.client.get("/desk/lang/nl", params={"next": target})
         assert away.headers["location"] == "/desk/"
+
+
+def test_a_crafted_done_link_puts_no_words_on_the_page(service: Service) -> None:
+    clerk = person(service, "counter")
+    encounter_id = clerk.open()
+    page = clerk.client.get(f"/desk/encounters/{encounter_id}?done=payment_received").text
+    assert "payment" not in page
+    assert 'id="message"' not in page
+    page = clerk.client.get(f"/desk/encounters/{encounter_id}?done=call_expert").text
+    assert "Vastgelegd: call expert" in page

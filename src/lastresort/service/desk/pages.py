@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -184,7 +184,9 @@ class Desk:
         else:
             pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(16)
             csrf = self.signer.csrf(pre)
-        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # where the language switch comes back to: the page, without a one-time message
+        kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "done"])
+        here = request.url.path + (f"?{kept}" if kept else "")
         html = self.templates.get_template(template).render(
             lang=lang,
             t=lambda key, **f: words.text(lang, key, **f),
@@ -430,7 +432,9 @@ class Desk:
     ) -> HTMLResponse:
         data = view.encounter_view(self.engine, encounter, who[1], lang, self.words)
         done = request.query_params.get("done")
-        if message is None and done is not None and _ID.fullmatch(done):
+        events = {t.event for t in data["protocol"].transitions}
+        # only a name of this protocol: a crafted link cannot put words on the page
+        if message is None and done is not None and (done == "opened" or done in events):
             message = (
                 self.words.text(lang, "opened")
                 if done == "opened"
