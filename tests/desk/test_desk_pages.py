@@ -6,7 +6,8 @@ opening with facts only, and the language switch. The browser tests
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -311,3 +312,32 @@ def test_a_crafted_done_link_puts_no_words_on_the_page(service: Service) -> None
     assert 'id="message"' not in page
     page = clerk.client.get(f"/desk/encounters/{encounter_id}?done=call_expert").text
     assert "Vastgelegd: call expert" in page
+
+
+def test_time_left_across_the_night_summer_time_starts(service: Service) -> None:
+    # 29 March 2026, 01:50 CET: 15 minutes later is 03:05 CEST (the clocks skip an hour)
+    service.clock.set(datetime(2026, 3, 29, 1, 50, tzinfo=ZoneInfo("Europe/Amsterdam")))
+    clerk = person(service, "counter")
+    encounter_id = clerk.open()
+    page = clerk.client.get(f"/desk/encounters/{encounter_id}").text
+    assert "nog 15 min (om 03:05 CEST)" in page
+
+
+def test_a_passed_deadline_shows_as_overdue(service: Service) -> None:
+    clerk = person(service, "counter")
+    encounter_id = clerk.open()
+    service.clock.advance(timedelta(minutes=16))  # not ticked: the deadline is still pending
+    page = clerk.client.get(f"/desk/encounters/{encounter_id}").text
+    assert "verstreken sinds 10:15 CET" in page
+    assert 'class="overdue"' in page
+
+
+def test_two_clicks_on_one_page_fire_once(service: Service) -> None:
+    clerk = person(service, "counter")
+    encounter_id = clerk.open()
+    first = clerk.fire(encounter_id, "call_expert", version=1)
+    second = clerk.fire(encounter_id, "call_expert", version=1)  # a double click
+    assert first.status_code == 303
+    assert second.status_code == 409
+    steps = [e for e in service.engine.timeline(encounter_id) if type(e).__name__ == "StepEntered"]
+    assert len(steps) == 1
