@@ -66,7 +66,7 @@ def _existing_store(path: Path) -> SQLiteStore:
 def _existing_postgres(dsn: str, schema: str | None) -> PostgresStore:
     """Open the PostgreSQL store in ``schema`` only if it already is one: never
     create a schema or tables in some other database."""
-    from ..store.postgres import PostgresStore, pg_schema_version
+    from ..store.postgres import PostgresStore, pg_connect, pg_schema_version
 
     try:
         import psycopg
@@ -79,7 +79,7 @@ def _existing_postgres(dsn: str, schema: str | None) -> PostgresStore:
             call="purge", argument="--schema", problem="a plain lowercase SQL name"
         )
     try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        with pg_connect(dsn, autocommit=True, connect_timeout=10) as conn:
             if schema is not None:
                 conn.execute(f'SET search_path TO "{schema}"')
             where = f"PostgreSQL schema {schema or '(search_path)'}"
