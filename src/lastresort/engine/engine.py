@@ -518,12 +518,21 @@ class Engine:
         if isinstance(exc, GuardRefused) and CODE.fullmatch(f"guard:{exc.guard}"):
             reason = f"guard:{exc.guard}"
         role, actor_id = _who(actor)
+        # a name the protocol does not know is the caller's text, whatever its form
+        # ("AnnaJansenGeslagen" is a code): only the protocol's own names are kept
+        compiled = self._compiled.get(protocol_id) if protocol_id is not None else None
+        protocol = None if compiled is None else compiled.protocol
+        if role not in (UNKNOWN_ROLE, CLOCK) and (protocol is None or role not in protocol.parties):
+            role = UNKNOWN_ROLE
+        known = action == "open" or (
+            protocol is not None and any(t.event == action for t in protocol.transitions)
+        )
         step = None if encounter is None else encounter.state
         refusal = Refusal(
             at=self.clock.now().astimezone(UTC),
             actor_role=role,
             actor_id=actor_id,
-            action=action if _code(action) else UNREADABLE,
+            action=action if known and _code(action) else UNREADABLE,
             encounter_id=None if encounter is None else encounter.id,
             step=step if step is not None and _code(step) else None,
             version=None if encounter is None else encounter.version,

@@ -1,0 +1,178 @@
+"""Adversarial review of the refusal log (issue 15) on all three stores: what a caller
+can make the engine keep, who can pose as the clock, and refusals recorded from
+several threads at once.
+
+The log keeps codes and identifiers only. A name the protocol does not know (an
+event it has no transition for, a role that is none of its parties) is the caller's
+text, even when it has a code's form ("AnnaJansenGeslagen"): it is kept as
+``_unreadable`` / ``?``, never as given."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lastresort as lr
+from lastresort.store.audit import verify
+from lastresort.store.postgres import verify_postgres
+from lastresort.testing import snapshot
+from tests import pg_kit
+from tests.store_kit import START, relay
+
+CLERK = lr.Actor("counter", "clerk-07")
+EXPERT = lr.Actor("expert", "expert-12")
+#: caller text of a code's (and an identifier's) form: letters only, no spaces
+TEXT = "AnnaJansenGeslagenDoorVader"
+
+
+def make_memory(_: Path) -> lr.Store:
+    return lr.MemoryStore()
+
+
+def make_sqlite(tmp: Path) -> lr.Store:
+    return lr.SQLiteStore(tmp / "review.db", synchronous="NORMAL")
+
+
+def make_postgres(_: Path) -> lr.Store:
+    return pg_kit.make_store()
+
+
+STORES = [
+    pytest.param(make_memory, id="memory"),
+    pytest.param(make_sqlite, id="sqlite"),
+    pytest.param(make_postgres, id="postgres"),
+]
+
+
+@pytest.fixture(params=STORES)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[lr.Engine]:
+    store = request.param(tmp_path)
+    yield lr.Engine(
+        protocols=[relay()], store=store, clock=lr.VirtualClock(START), entry_points=False
+    )
+    store.close()
+
+
+def one_refusal(engine: lr.Engine, call: Any, error: type[Exception], eid: str | None) -> Any:
+    """Make ``call`` refuse with ``error``; it changed nothing and recorded exactly one
+    refusal, which is returned."""
+    before = None if eid is None else snapshot(engine, eid)
+    count = len(engine.refusals(limit=10_000))
+    with pytest.raises(error):
+        call()
+    if eid is not None:
+        assert snapshot(engine, eid) == before
+    found = engine.refusals(limit=10_000)
+    assert len(found) == count + 1
+    return found[-1]
+
+
+def nothing_of(engine: lr.Engine, *texts: str) -> None:
+    for item in engine.refusals(limit=10_000):
+        for text in texts:
+            assert text not in repr(item)
+
+
+# -- caller text of a code's form ---------------------------------------------------------
+
+
+def test_an_event_the_protocol_does_not_know_is_not_kept(engine: lr.Engine) -> None:
+    eid = engine.open("relay", CLERK).id
+    entry = one_refusal(engine, lambda: engine.fire(eid, TEXT, CLERK), lr.TransitionNotAllowed, eid)
+    assert entry.action == "_unreadable"
+    assert (entry.reason, entry.step, entry.actor_id) == (
+        "TransitionNotAllowed",
+        "desk",
+        "clerk-07",
+    )
+    nothing_of(engine, TEXT)
+
+
+def test_a_known_event_is_kept(engine: lr.Engine) -> None:
+    eid = engine.open("relay", CLERK).id
+    entry = one_refusal(engine, lambda: engine.fire(eid, "close", CLERK), lr.LastResortError, eid)
+    assert entry.action == "close"
+
+
+def test_a_role_that_is_no_party_is_not_kept(engine: lr.Engine) -> None:
+    eid = engine.open("relay", CLERK).id
+    stranger = lr.Actor(TEXT, "x-1")
+    entry = one_refusal(engine, lambda: engine.fire(eid, "go", stranger), lr.NotPermitted, eid)
+    assert (entry.actor_role, entry.actor_id, entry.action) == ("?", "x-1", "go")
+    entry = one_refusal(engine, lambda: engine.open("relay", stranger), lr.NotPermitted, None)
+    assert (entry.actor_role, entry.actor_id, entry.action) == ("?", "x-1", "open")
+    entry = one_refusal(engine, lambda: engine.fire(eid, "go", TEXT), lr.ActorRefused, eid)
+    assert (entry.actor_role, entry.actor_id) == ("?", None)
+    nothing_of(engine, TEXT)
+
+
+def test_a_party_role_is_kept(engine: lr.Engine) -> None:
+    eid = engine.open("relay", CLERK).id
+    entry = one_refusal(engine, lambda: engine.fire(eid, "go", EXPERT), lr.NotPermitted, eid)
+    assert (entry.actor_role, entry.actor_id) == ("expert", "expert-12")
+
+
+# -- nobody fires as the clock ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("clock", [lr.Actor("clock"), lr.Actor("clock", "x-1"), "clock"])
+def test_nobody_fires_as_the_clock_and_each_try_is_recorded_once(
+    engine: lr.Engine, clock: lr.Actor | str
+) -> None:
+    eid = engine.open("relay", CLERK).id
+    for event in ("go", "desk_timeout"):
+        entry = one_refusal(
+            engine, lambda e=event: engine.fire(eid, e, clock), lr.NotPermitted, eid
+        )
+        assert (entry.actor_role, entry.action, entry.reason) == ("clock", event, "NotPermitted")
+    entry = one_refusal(engine, lambda: engine.open("relay", clock), lr.NotPermitted, None)
+    assert entry.action == "open"
+    assert engine.allowed(eid, clock) == []
+
+
+# -- threads at once ---------------------------------------------------------------------
+
+
+def test_refusals_from_threads_at_once_leave_no_gap_and_no_fork(
+    engine: lr.Engine, tmp_path: Path
+) -> None:
+    eid = engine.open("relay", CLERK).id
+    threads, each = 4, 15
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def refuse(n: int) -> None:
+        who = lr.Actor("counter", f"t-{n}")
+        start.wait()
+        for _ in range(each):
+            try:
+                engine.fire(eid, "close", who)
+            except lr.TransitionNotAllowed:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+    workers = [threading.Thread(target=refuse, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    found = engine.refusals(limit=10_000)
+    assert [r.seq for r in found] == list(range(1, threads * each + 1))
+    assert sorted(r.actor_id or "" for r in found) == sorted(
+        f"t-{n}" for n in range(threads) for _ in range(each)
+    )
+    store = engine.store
+    if isinstance(store, lr.SQLiteStore):
+        report = verify(store.path)
+    elif isinstance(store, lr.PostgresStore):
+        report = verify_postgres(pg_kit.DSN, schema=store.schema)
+    else:
+        return
+    assert report.ok, report.problems
+    assert report.refusals == threads * each
