@@ -1053,9 +1053,16 @@ class PostgresStore:
             ]
         )
 
-    def verify(self, *, anchor: tuple[int, str] | None = None) -> AuditReport:
+    def verify(
+        self,
+        *,
+        anchor: tuple[int, str] | None = None,
+        refusal_anchor: tuple[int, str] | None = None,
+    ) -> AuditReport:
         """:func:`verify_postgres` on this store's schema."""
-        return verify_postgres(self.dsn, schema=self.schema, anchor=anchor)
+        return verify_postgres(
+            self.dsn, schema=self.schema, anchor=anchor, refusal_anchor=refusal_anchor
+        )
 
     def close(self) -> None:
         """Close every connection this process opened; the store is unusable after."""
@@ -1144,7 +1151,11 @@ class _AuditConnection:
 
 
 def verify_postgres(
-    dsn: str, *, schema: str | None = None, anchor: tuple[int, str] | None = None
+    dsn: str,
+    *,
+    schema: str | None = None,
+    anchor: tuple[int, str] | None = None,
+    refusal_anchor: tuple[int, str] | None = None,
 ) -> AuditReport:
     """:func:`lastresort.audit.verify` for a PostgreSQL store: every hash chain, the
     ledger, and every row derived from the events, in one ``REPEATABLE READ READ
@@ -1154,7 +1165,7 @@ def verify_postgres(
         ``anchor``; nothing is read.
     :raises StoreError: when the server cannot be reached, or the schema is empty, not
         a lastresort store or newer than this lastresort."""
-    from .audit import _Verifier, check_anchor
+    from .audit import _Verifier, check_anchor, check_refusal_anchor
 
     if not isinstance(dsn, str) or not dsn.strip():
         raise InvalidArgument(
@@ -1165,6 +1176,7 @@ def verify_postgres(
             call="audit.verify", argument="schema", problem="a plain lowercase SQL name"
         )
     check_anchor(anchor)
+    check_refusal_anchor(refusal_anchor)
     pg = _psycopg()
     where = f"PostgreSQL schema {schema or '(search_path)'}"
     try:
@@ -1186,7 +1198,7 @@ def verify_postgres(
                     problem=f"{where} has schema version {version}, newer than this lastresort"
                     f" understands ({PG_SCHEMA_VERSION})"
                 )
-            return _Verifier(_AuditConnection(conn), micros=True).run(anchor)  # type: ignore[arg-type]
+            return _Verifier(_AuditConnection(conn), micros=True).run(anchor, refusal_anchor)  # type: ignore[arg-type]
     except pg.Error as exc:
         raise StoreError(problem=f"{where}: cannot be read: {exc}".strip()) from exc
     finally:
