@@ -176,3 +176,72 @@ def test_refusals_from_threads_at_once_leave_no_gap_and_no_fork(
         return
     assert report.ok, report.problems
     assert report.refusals == threads * each
+
+
+# -- an actor id holding a citizen service number ------------------------------------------
+
+BSN = "123456782"  # passes the eleven-test
+
+
+@pytest.mark.parametrize(
+    "given", [BSN, f"bsn-{BSN}", f"{BSN}.x", f"clerk:{BSN}", f"a_{BSN}_b", "012345672"]
+)
+def test_an_actor_id_holding_a_bsn_is_refused_without_quoting_it(given: str) -> None:
+    with pytest.raises(lr.ActorRefused) as caught:
+        lr.Actor("counter", given)
+    assert BSN not in str(caught.value)
+    assert "citizen service number" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "clerk-07",
+        "123456789",  # nine digits failing the eleven-test
+        "emp-123456789",
+        "550e8400-e29b-41d4-a716-446655440000",  # a dashed UUID: no nine-character part
+        "3f2a9c0d5e7b4a1c8d6e2f0a9b8c7d6e",
+        f"x{BSN}",  # glued to a letter: not split off (a random hex id is never refused)
+    ],
+)
+def test_an_actor_id_of_other_digits_is_kept(given: str) -> None:
+    assert lr.Actor("counter", given).id == given
+
+
+def test_a_refusal_carrying_a_bsn_in_an_id_is_refused_by_every_store(tmp_path: Path) -> None:
+    from datetime import UTC
+
+    for make in (make_memory, make_sqlite, make_postgres):
+        store = make(tmp_path)
+        refusal = lr.Refusal(
+            at=START.astimezone(UTC),
+            actor_role="counter",
+            actor_id=f"bsn-{BSN}",
+            action="http:fire",
+            category=lr.Category.FORBIDDEN,
+            reason="unauthenticated",
+        )
+        with pytest.raises(lr.InvalidArgument) as caught:
+            store.record_refusal(refusal)
+        assert caught.value.argument == "actor_id"
+        assert BSN not in str(caught.value)
+        assert store.refusals() == []
+        store.close()
+
+
+def test_every_id_check_agrees_on_open_fire_allowed_and_record_refusal(
+    engine: lr.Engine,
+) -> None:
+    eid = engine.open("relay", CLERK).id
+    before = snapshot(engine, eid)
+    bad = f"counter-{BSN}"
+    calls = [
+        lambda: engine.open("relay", lr.Actor("counter", bad)),
+        lambda: engine.fire(eid, "go", lr.Actor("counter", bad)),
+        lambda: engine.allowed(eid, lr.Actor("counter", bad)),
+    ]
+    for call in calls:
+        with pytest.raises(lr.ActorRefused):
+            call()
+    assert snapshot(engine, eid) == before
+    assert engine.refusals() == []  # the Actor was never made: nothing to record
