@@ -245,3 +245,64 @@ def test_every_id_check_agrees_on_open_fire_allowed_and_record_refusal(
             call()
     assert snapshot(engine, eid) == before
     assert engine.refusals() == []  # the Actor was never made: nothing to record
+
+
+# -- processes at once -------------------------------------------------------------------
+
+_CHILD = """
+import sys
+import lastresort as lr
+from datetime import UTC, datetime
+if sys.argv[1] == "sqlite":
+    store = lr.SQLiteStore(sys.argv[2])
+else:
+    store = lr.PostgresStore(sys.argv[3], schema=sys.argv[2])
+for n in range(int(sys.argv[4])):
+    store.record_refusal(lr.Refusal(
+        at=datetime(2026, 3, 2, 9, 0, tzinfo=UTC), actor_role="counter",
+        actor_id="p-" + sys.argv[5], action="http:fire",
+        category=lr.Category.FORBIDDEN, reason="unauthenticated"))
+store.close()
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_refusals_from_processes_at_once_leave_no_gap_and_no_fork(
+    kind: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    if kind == "sqlite":
+        store: lr.Store = lr.SQLiteStore(tmp_path / "mp.db")
+        where = str(tmp_path / "mp.db")
+    else:
+        pg = pg_kit.make_store()
+        store, where = pg, str(pg.schema)
+    store.close()
+    processes, each = 3, 20
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, kind, where, pg_kit.DSN, str(each), str(n)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(processes)
+    ]
+    for child in children:
+        _, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+    if kind == "sqlite":
+        report = verify(where)
+        store = lr.SQLiteStore(where)
+    else:
+        report = verify_postgres(pg_kit.DSN, schema=where)
+        store = lr.PostgresStore(pg_kit.DSN, schema=where)
+    assert report.ok, report.problems
+    assert report.refusals == processes * each
+    found = store.refusals(limit=10_000)
+    assert [r.seq for r in found] == list(range(1, processes * each + 1))
+    assert sorted(r.actor_id or "" for r in found) == sorted(
+        f"p-{n}" for n in range(processes) for _ in range(each)
+    )
+    store.close()
