@@ -306,3 +306,50 @@ def test_refusals_from_processes_at_once_leave_no_gap_and_no_fork(
         f"p-{n}" for n in range(processes) for _ in range(each)
     )
     store.close()
+
+
+# -- a clock that fails while the refusal is dated -----------------------------------------
+
+
+class FailingClock(lr.VirtualClock):
+    """A clock that raises on the ``fail_after + 1``-th reading from now on."""
+
+    fail_after: int | None = None
+
+    def now(self) -> Any:
+        if self.fail_after is not None:
+            self.fail_after -= 1
+            if self.fail_after < 0:
+                raise OSError("time source gone")
+        return super().now()
+
+
+@pytest.mark.parametrize("make", STORES)
+def test_a_clock_failing_while_the_refusal_is_dated_still_gives_the_refusal(
+    make: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    store = make(tmp_path)
+    clock = FailingClock(START)
+    engine = lr.Engine(protocols=[relay()], store=store, clock=clock, entry_points=False)
+    eid = engine.open("relay", CLERK).id
+    before = snapshot(engine, eid)
+    with caplog.at_level(logging.ERROR, logger="lastresort.engine"):
+        clock.fail_after = 1  # fire reads the clock once, then the refusal is dated
+        with pytest.raises(lr.TransitionNotAllowed):
+            engine.fire(eid, "close", CLERK)
+        clock.fail_after = 0  # open refuses the facts before it reads the clock
+        with pytest.raises(lr.FactsRefused):
+            engine.open("relay", CLERK, facts={"age_band": TEXT})
+    clock.fail_after = None
+    assert snapshot(engine, eid) == before
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert all("could not be recorded: OSError" in m for m in messages)
+    assert TEXT not in " ".join(messages)
+    assert engine.refusals() == []
+    with pytest.raises(lr.TransitionNotAllowed):
+        engine.fire(eid, "close", CLERK)
+    assert [r.seq for r in engine.refusals()] == [1]
+    store.close()

@@ -512,8 +512,31 @@ class Engine:
     ) -> None:
         """Record ``exc``, the refusal of ``action`` by ``actor``, in the refusal log:
         codes and identifiers only (never facts, a guard's reason or a value that has
-        not an identifier's form). When the store cannot record it the failure is
-        logged, and the caller still gets ``exc``."""
+        not an identifier's form). When it cannot be recorded (the store fails, or the
+        clock it is dated by) the failure is logged, and the caller still gets ``exc``."""
+        refusal: Refusal | None = None
+        try:
+            refusal = self._refusal(exc, actor, action, protocol_id, encounter)
+            self.store.record_refusal(refusal)
+        except Exception as failure:  # noqa: BLE001 - the caller gets the refusal itself
+            log.error(
+                "refusal of %s by %s on encounter %s (%s) could not be recorded: %s",
+                "?" if refusal is None else refusal.action,
+                "?" if refusal is None else refusal.actor_role,
+                (None if refusal is None else refusal.encounter_id) or "-",
+                type(exc).__name__ if refusal is None else refusal.reason,
+                exception_kind(failure),
+            )
+
+    def _refusal(
+        self,
+        exc: LastResortError,
+        actor: Actor | str,
+        action: str,
+        protocol_id: str | None,
+        encounter: Encounter | None,
+    ) -> Refusal:
+        """The refusal log's record of ``exc`` (see :meth:`_refused`)."""
         reason = type(exc).__name__
         if isinstance(exc, GuardRefused) and CODE.fullmatch(f"guard:{exc.guard}"):
             reason = f"guard:{exc.guard}"
@@ -543,17 +566,7 @@ class Engine:
         if refusal_problem(refusal) is not None:  # an encounter or protocol id of a
             # foreign form (an embedder's ids=): kept without it rather than not at all
             refusal = evolve(refusal, encounter_id=None, protocol=None)
-        try:
-            self.store.record_refusal(refusal)
-        except Exception as failure:  # noqa: BLE001 - the caller gets the refusal itself
-            log.error(
-                "refusal of %s by %s on encounter %s (%s) could not be recorded: %s",
-                refusal.action,
-                refusal.actor_role,
-                refusal.encounter_id or "-",
-                refusal.reason,
-                exception_kind(failure),
-            )
+        return refusal
 
     def record_refusal(
         self,
