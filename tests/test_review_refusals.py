@@ -353,3 +353,30 @@ def test_a_clock_failing_while_the_refusal_is_dated_still_gives_the_refusal(
         engine.fire(eid, "close", CLERK)
     assert [r.seq for r in engine.refusals()] == [1]
     store.close()
+
+
+# -- record_refusal: a record that contradicts the store ----------------------------------
+
+
+def test_record_refusal_refuses_a_protocol_other_than_the_encounters(engine: lr.Engine) -> None:
+    eid = engine.open("relay", CLERK).id
+    with pytest.raises(lr.InvalidArgument) as caught:
+        engine.record_refusal(
+            actor=CLERK,
+            action="http:fire",
+            category=lr.Category.FORBIDDEN,
+            reason="unauthenticated",
+            encounter_id=eid,
+            protocol="taskforce",
+        )
+    assert caught.value.argument == "protocol"
+    assert engine.refusals() == []
+    entry = engine.record_refusal(
+        actor=CLERK,
+        action="http:fire",
+        category=lr.Category.FORBIDDEN,
+        reason="unauthenticated",
+        encounter_id=eid,
+        protocol="relay",
+    )
+    assert (entry.seq, entry.protocol, entry.step, entry.version) == (1, "relay", "desk", 1)

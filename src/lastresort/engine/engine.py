@@ -589,7 +589,8 @@ class Engine:
             letters, digits, ``_ : . -``, no run of 8 digits; never free text.
         :param encounter_id: the encounter named, if any: when it is stored, its step,
             version and protocol are recorded with it.
-        :param protocol: the protocol id, if known (default: the encounter's).
+        :param protocol: the protocol id, if known (default: the encounter's; another
+            protocol than a stored encounter's is refused).
         :returns: the recorded refusal, numbered.
         :raises InvalidArgument: when an argument has not its form (the message never
             quotes it); nothing is written.
@@ -624,6 +625,14 @@ class Engine:
             except UnknownEncounter:
                 pass
             else:
+                if protocol is not None and protocol != encounter.protocol:
+                    # an audit record that contradicts the store is refused, not kept
+                    raise InvalidArgument(
+                        call=call,
+                        argument="protocol",
+                        problem="None or the named encounter's protocol (its id is"
+                        f" {encounter.protocol!r}), not another protocol",
+                    )
                 step = encounter.state if _code(encounter.state) else None
                 version = encounter.version
                 if (
