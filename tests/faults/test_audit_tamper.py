@@ -907,3 +907,23 @@ def test_a_refusal_anchor_of_the_wrong_form_on_the_command_line_is_exit_2(
         main([*command(db), "--refusal-anchor", "3:nothex"])
     assert caught.value.code == 2
     assert "--refusal-anchor" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("statement", "fragment"),
+    [
+        ("UPDATE refusals SET seq = seq + 10 WHERE seq = 2", "refusal 2 is missing"),
+        ("UPDATE refusals SET at_us = at_us + 1 WHERE seq = 2", "refusal 2: its encounter or time"),
+        ("UPDATE refusals SET encounter_id = NULL WHERE seq = 1", "refusal 1: its encounter"),
+        ("UPDATE refusals SET prev = hash WHERE seq = 2", "refusal 2 does not follow"),
+        ("UPDATE refusals SET hash = prev WHERE seq = 3", "refusal 3 was changed"),
+        ("UPDATE refusals SET data = data || ' ' WHERE seq = 1", "refusal 1 was changed"),
+        ("UPDATE refusal_head SET seq = seq + 1", "its head says refusal"),
+        ("DELETE FROM refusal_head", "its head says missing"),
+    ],
+)
+def test_every_refusal_column_tampered_alone_is_reported(
+    db: Db, capsys: pytest.CaptureFixture[str], statement: str, fragment: str
+) -> None:
+    assert sql(db, statement) >= 1
+    refusal_broken(db, capsys, fragment)
