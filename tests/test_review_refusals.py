@@ -380,3 +380,59 @@ def test_record_refusal_refuses_a_protocol_other_than_the_encounters(engine: lr.
         protocol="relay",
     )
     assert (entry.seq, entry.protocol, entry.step, entry.version) == (1, "relay", "desk", 1)
+
+
+# -- a crashing guard of another event ---------------------------------------------------
+
+
+class CrashingGuard:
+    """A guard that raises (with something of the child in its message)."""
+
+    @lr.hookimpl
+    def lastresort_guard_names(self) -> list[str]:
+        return ["crashes"]
+
+    @lr.hookimpl
+    def lastresort_guard(self, name: str) -> str | None:
+        raise RuntimeError("guard crashed over Anna Jansen")
+
+
+@pytest.mark.parametrize("make", STORES)
+def test_a_crashing_guard_of_another_event_never_replaces_the_refusal(
+    make: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    import attrs
+
+    protocol = relay()
+    protocol = attrs.evolve(
+        protocol,
+        transitions=tuple(
+            attrs.evolve(t, guard="crashes") if t.event == "go" else t for t in protocol.transitions
+        ),
+    )
+    store = make(tmp_path)
+    engine = lr.Engine(
+        protocols=[protocol],
+        plugins=[CrashingGuard()],
+        store=store,
+        clock=lr.VirtualClock(START),
+        entry_points=False,
+    )
+    eid = engine.open("relay", CLERK).id
+    with caplog.at_level(logging.ERROR, logger="lastresort.engine"):
+        # "close" is not defined from "desk": the refusal lists what is allowed instead,
+        # asking the guard of "go", which crashes
+        entry = one_refusal(
+            engine, lambda: engine.fire(eid, "close", CLERK), lr.TransitionNotAllowed, eid
+        )
+    assert (entry.action, entry.reason) == ("close", "TransitionNotAllowed")
+    assert "raised RuntimeError while listing the allowed events" in caplog.text
+    assert "Anna" not in caplog.text
+    with pytest.raises(lr.TransitionNotAllowed) as caught:
+        engine.fire(eid, "close", CLERK)
+    assert caught.value.allowed == ["acute_danger"]  # "go" is not claimed to be allowed
+    with pytest.raises(RuntimeError):  # the event's own guard: reaches the caller unchanged
+        engine.fire(eid, "go", CLERK)
+    store.close()

@@ -264,19 +264,39 @@ class Engine:
         who = Actor.of(actor)
         return [] if who.role == CLOCK else self._allowed(encounter, who)
 
-    def _allowed(self, encounter: Encounter, actor: Actor) -> list[str]:
+    def _allowed(self, encounter: Encounter, actor: Actor, *, lenient: bool = False) -> list[str]:
+        """The events ``actor`` may fire now. ``lenient`` (for the ``allowed`` list of a
+        refusal): a guard that raises counts as refusing, and is logged, so that a
+        crashing guard of another event never replaces the refusal being raised."""
         machine = self._machine(encounter.protocol)
         allowed = []
         for event in machine.events(encounter.state):
             # the same permitted candidates fire() uses, so both answer alike
             for transition in machine.permitted_for(encounter.state, event, actor.role):
-                if (
-                    transition.guard is None
-                    or self.hooks.guard(transition.guard, encounter, event, actor) is None
+                if transition.guard is None or self._guard_allows(
+                    transition.guard, encounter, event, actor, lenient
                 ):
                     allowed.append(event)
                     break
         return allowed
+
+    def _guard_allows(
+        self, guard: str, encounter: Encounter, event: str, actor: Actor, lenient: bool
+    ) -> bool:
+        if not lenient:
+            return self.hooks.guard(guard, encounter, event, actor) is None
+        try:
+            return self.hooks.guard(guard, encounter, event, actor) is None
+        except Exception as exc:  # noqa: BLE001 - listed as not allowed; the refusal goes on
+            log.error(
+                "encounter %s: guard %s of %s raised %s while listing the allowed events"
+                " of a refusal; listed as not allowed",
+                encounter.id,
+                guard,
+                event,
+                exception_kind(exc),
+            )
+            return False
 
     def on_duty(self, protocol_id: str, party: str, at: datetime | None = None) -> str | None:
         """Who is on duty for ``party`` (``lastresort_party_directory``), if a plugin knows.
@@ -479,7 +499,7 @@ class Engine:
                 encounter_id=encounter.id,
                 step=state,
                 event=event,
-                allowed=self._allowed(encounter, actor),
+                allowed=self._allowed(encounter, actor, lenient=True),
                 closed=state in protocol.steps and protocol.steps[state].terminal,
             )
         may = sorted(
