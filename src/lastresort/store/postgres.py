@@ -32,7 +32,7 @@ import re
 import threading
 import urllib.parse
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -70,6 +70,7 @@ from .audit import (
     snapshot_digest,
 )
 from .base import Change, PendingDeadline, check_change, check_dead_letter, numbered
+from .queries import QUEUE_INDEX, check_find, find_query
 from .refusals import (
     Refusal,
     check_refusal,
@@ -276,9 +277,13 @@ _V2 = (
     f"INSERT INTO refusal_head (seq, hash) VALUES (0, '{GENESIS}')",
 )
 
+#: Version 3: the work-queue index (open encounters by responsible party, in id
+#: order, for :meth:`PostgresStore.find`), as SQLite schema version 6.
+_V3 = (QUEUE_INDEX,)
+
 #: Migration ``i`` brings a database schema from version ``i`` to ``i + 1``: a tuple of
 #: statements run in one transaction with the ``schema_version`` row.
-PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 #: The PostgreSQL schema version this lastresort writes.
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 #: an arbitrary constant: with the schema's name, the advisory lock two processes
@@ -760,6 +765,40 @@ class PostgresStore:
             else "SELECT id FROM encounters ORDER BY rowid"
         )
         return [r[0] for r in self._db.read("list encounters", sql)]
+
+    def find(
+        self,
+        *,
+        protocol: str | Collection[str] | None = None,
+        state: str | Collection[str] | None = None,
+        responsible: str | Collection[str] | None = None,
+        overdue_at: datetime | None = None,
+        overdue: bool = True,
+        open_only: bool = True,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[Encounter]:
+        query = check_find(
+            "find",
+            protocol=protocol,
+            state=state,
+            responsible=responsible,
+            overdue_at=overdue_at,
+            overdue=overdue,
+            open_only=open_only,
+            after=after,
+            limit=limit,
+        )
+        if query.empty:
+            return []
+        sql, args = find_query(query, "%s")
+        out = []
+        for row in self._db.read("find encounters", sql, args):
+            try:
+                out.append(load_encounter(tuple(row)))
+            except (StoreError, ValueError) as exc:
+                raise StoreError(problem=f"encounter {row[0]} is unreadable: {exc}") from exc
+        return out
 
     # -- deadlines ------------------------------------------------------------------
 
