@@ -17,7 +17,8 @@ from itertools import pairwise
 
 from attrs import frozen
 
-from ..protocol.model import ACUTE_DANGER, ANY_STEP, CLOCK, Protocol, Transition
+from ..protocol.model import ACUTE_DANGER, ANY_STEP, CLOCK, Deadline, Protocol, Transition
+from ..protocol.workdays import WorkingCalendar, longest_span
 
 __all__ = [
     "Bound",
@@ -31,6 +32,29 @@ __all__ = [
 ]
 
 ZERO = timedelta(0)
+
+#: The calendar years over which a working-day deadline (``2wd``) is converted to its
+#: longest span in elapsed time: every start in them is tried (Easter, Christmas and
+#: King's Day fall on every weekday in ten years). Stated in the report.
+WORKING_DAY_HORIZON = range(2026, 2036)
+
+_SPANS: dict[tuple[str, int], timedelta] = {}
+
+
+def span(protocol: Protocol, deadline: Deadline) -> timedelta:
+    """The longest elapsed time ``deadline`` can last: its ``after``, or for working
+    days their longest span over :data:`WORKING_DAY_HORIZON` in the protocol's time
+    zone (weekends and Dutch public holidays; a plugin's closing days are not known
+    to the verifier, see docs/verifier.md)."""
+    after = deadline.after
+    if isinstance(after, timedelta):
+        return after
+    key = (protocol.timezone, after.count)
+    found = _SPANS.get(key)
+    if found is None:
+        found = longest_span(after, WorkingCalendar(protocol.timezone), WORKING_DAY_HORIZON)
+        _SPANS[key] = found
+    return found
 
 
 @frozen
@@ -309,7 +333,7 @@ class ProtocolGraph:
 def _cost(protocol: Protocol, step: str) -> timedelta | None:
     here = protocol.steps[step]
     if here.deadline is not None:
-        return here.deadline.after
+        return span(protocol, here.deadline)
     party = protocol.parties.get(here.responsible or "")
     if party is not None and party.response is not None:
         return party.response.p90
@@ -582,7 +606,7 @@ def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
             deadline = steps[f].deadline
             assert deadline is not None
             later[f] = most
-            best[f] = deadline.after + most
+            best[f] = span(protocol, deadline) + most
             continue
         members = set(part) if len(part) > 1 else ()
         found: timedelta | None = None
@@ -615,7 +639,8 @@ def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
         path.extend(graph.path(after, parent)[1:])
         here = after
     costs = tuple(
-        d.after if p.step in weighted and (d := steps[p.step].deadline) else ZERO for p in path
+        span(protocol, d) if p.step in weighted and (d := steps[p.step].deadline) else ZERO
+        for p in path
     )
     return Bound(tag, what, name, requirement, best[top], True, path=tuple(path), costs=costs)
 
@@ -656,7 +681,7 @@ def _dated_order_bound(
         for g in later:
             if best[g][0] > choice[0]:
                 choice = (best[g][0], g)
-        best[f] = (deadline.after + choice[0], choice[1])
+        best[f] = (span(protocol, deadline) + choice[0], choice[1])
     start = between(protocol.initial)
     first = [f for f in force if f in start]
     before = _time_before(graph, force, reach, start, {a for a in dated.values()})
@@ -688,7 +713,9 @@ def _dated_order_bound(
         assert here is not None
         path.extend(graph.path(after, reach[here])[1:])
         here = after
-    weighted_costs = {f: d.after for f in weighted if (d := steps[f].deadline) is not None}
+    weighted_costs = {
+        f: span(protocol, d) for f in weighted if (d := steps[f].deadline) is not None
+    }
     if anchored is not None:
         g, anchor = anchored
         # between the anchor's entry and the dated step's end, the dated step's bound
@@ -742,7 +769,7 @@ def _time_before(
         for p in sources:
             deadline = steps[p].deadline
             assert deadline is not None
-            total = memo[p][0] + deadline.after
+            total = memo[p][0] + span(graph.protocol, deadline)
             if total > choice[0]:
                 choice = (total, p)
         memo[x] = choice
