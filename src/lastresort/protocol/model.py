@@ -329,6 +329,9 @@ class Requirements:
     :param report_before_close: every closing path passes ``reported`` or ``safe_arrangement``.
     :param max_order_duration: for ``kind = "order"``: the most time the order may be in
         force in total (the sum of the deadlines of steps tagged ``order_in_force``).
+    :param reminders_end_wait: a reminder (a step's own deadline event leading back to
+        that step) ends the wait the bounds measure: the verifier counts such a loop's
+        deadline once, up to the first reminder, instead of calling the wait unbounded.
     """
 
     mayor_contact: bool = False
@@ -337,6 +340,7 @@ class Requirements:
     report_before_close: bool = True
     max_order_duration: timedelta | None = None
     mayor: MayorPromise | None = None
+    reminders_end_wait: bool = False
 
     @property
     def mayor_promise(self) -> MayorPromise | None:

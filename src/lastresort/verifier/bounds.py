@@ -119,6 +119,15 @@ class Bound:
         (at most ``max_examples`` of :func:`~lastresort.verify`), the shortest path
         there (reported apart; not counted in ``worst``).
     :param ends_total: how many such steps there are (all counted, a few in ``ends``).
+    :param estimate: when no true worst case exists because a step on the way has no
+        deadline (it may last any time): the longest time with such steps at their
+        responsible party's p90 (an ESTIMATE, never a guarantee); else ``None``.
+    :param estimated_steps: the steps without a deadline that ``estimate`` counts at p90.
+    :param working_days: the steps of ``path`` whose deadline is in working days,
+        counted at their longest span over :data:`WORKING_DAY_HORIZON`.
+    :param reminders: reminder loops counted once (``requirements.reminders_end_wait``):
+        the steps whose own deadline event leads back to them, each costing its deadline
+        once (the wait ends when the first reminder fires).
     """
 
     goal: str
@@ -133,16 +142,21 @@ class Bound:
     open_step: str | None = None
     ends: tuple[tuple[PathStep, ...], ...] = ()
     ends_total: int = 0
+    estimate: timedelta | None = None
+    estimated_steps: tuple[str, ...] = ()
+    reminders: tuple[str, ...] = ()
+    working_days: tuple[str, ...] = ()
 
     @property
     def unbounded(self) -> bool:
-        """Whether no finite worst case exists (a cycle or a step of unknown cost)."""
-        return bool(self.cycle) or self.open_step is not None
+        """Whether no finite worst case exists (a cycle, a step of unknown cost, or a
+        step without a deadline: only an :attr:`estimate` then)."""
+        return bool(self.cycle) or self.open_step is not None or bool(self.estimated_steps)
 
     @property
     def holds(self) -> bool | None:
-        """``None`` when no requirement is stated; otherwise whether the worst
-        case is known and within it."""
+        """``None`` when no requirement is stated; otherwise whether the true worst
+        case is known and within it (an estimate never proves a requirement)."""
         if self.requirement is None:
             return None
         return self.worst is not None and self.worst <= self.requirement
@@ -340,6 +354,11 @@ def _cost(protocol: Protocol, step: str) -> timedelta | None:
     return None
 
 
+def _event(protocol: Protocol, step: str) -> str | None:
+    deadline = protocol.steps[step].deadline
+    return None if deadline is None else deadline.event
+
+
 def goal_bound(
     graph: ProtocolGraph,
     goal: str,
@@ -358,9 +377,22 @@ def goal_bound(
     protocol = graph.protocol
     steps = protocol.steps
     is_goal = {k for k, s in steps.items() if goal in s.tags}
+    # with reminders_end_wait, a step's own deadline event back into it is a reminder:
+    # the wait is counted until the first one fires (the step costs its deadline once)
+    reminder_edges = (
+        {
+            (k, d.event)
+            for k, s in steps.items()
+            if (d := s.deadline) is not None
+            for e in graph.out.get(k, ())
+            if e.target == k and e.event == d.event
+        }
+        if protocol.requirements.reminders_end_wait
+        else set()
+    )
 
     def calm(e: Edge) -> bool:
-        return e.event != ACUTE_DANGER
+        return e.event != ACUTE_DANGER and (e.source, e.event) not in reminder_edges
 
     initial = protocol.initial
     if initial in is_goal:
@@ -400,6 +432,9 @@ def goal_bound(
             path=graph.path(entry, before), cycle=graph.walk(entry, cycle), ends=ends,
             ends_total=total,
         )  # fmt: skip
+    reminders = tuple(
+        s for s in region if s in leads and (s, _event(protocol, s)) in reminder_edges
+    )
     open_step = next((s for s in region if s in leads and _cost(protocol, s) is None), None)
     if open_step is not None:
         return Bound(
@@ -436,9 +471,13 @@ def goal_bound(
         edges.append(chosen)
         here = chosen.target
     costs.append(ZERO)
+    # a step without a deadline may last any time: only an estimate (its party's p90)
+    estimated = tuple(s for s in region if s in leads and steps[s].deadline is None)
+    longest = best[initial][0]
     return Bound(
-        goal, what, requirement_name, requirement, best[initial][0], True,
+        goal, what, requirement_name, requirement, None if estimated else longest, True,
         path=graph.walk(initial, edges), costs=tuple(costs), ends=ends, ends_total=total,
+        estimate=longest if estimated else None, estimated_steps=estimated, reminders=reminders,
     )  # fmt: skip
 
 
