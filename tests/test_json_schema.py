@@ -152,6 +152,7 @@ def _every_key() -> dict[str, Any]:
         "max_wait_for_mayor": "PT3H",
         "report_before_close": True,
         "max_order_duration": "28d",
+        "reminders_end_wait": True,
     }
     return data
 
