@@ -56,8 +56,9 @@ from ..outbox import (
     retry_delay,
 )
 from ..privacy import FACT_NAME, describe, exception_kind, role_problem
-from ..protocol.model import CLOCK, Actor, Encounter, Protocol, Transition
+from ..protocol.model import CLOCK, Actor, Encounter, Protocol, Transition, WorkingDays
 from ..protocol.validation import validate
+from ..protocol.workdays import WorkingCalendar
 from ..store.base import PendingDeadline, Store
 from ..store.memory import MemoryStore
 from ..store.refusals import (
@@ -188,6 +189,9 @@ class Engine:
         found = self.hooks.protocols() if protocols is None else _by_id(protocols)
         self._check(found.values())
         self._compiled = {pid: CompiledProtocol(p) for pid, p in found.items()}
+        # per protocol id: its working-day calendar, None when no deadline counts
+        # working days (built on first use; the closing-days hook is asked per year)
+        self._calendars: dict[str, WorkingCalendar | None] = {}
 
     # -- protocols ------------------------------------------------------------------
 
@@ -219,6 +223,22 @@ class Engine:
         """The protocol ``protocol_id``. :raises UnknownProtocol, InvalidArgument:"""
         check.check_text("Engine.protocol", "protocol_id", protocol_id)
         return self._machine(protocol_id).protocol
+
+    def _calendar(self, protocol: Protocol) -> WorkingCalendar | None:
+        """The working-day calendar of ``protocol``, or ``None`` when it needs none."""
+        try:
+            return self._calendars[protocol.id]
+        except KeyError:
+            pass
+        calendar = None
+        if any(
+            s.deadline is not None and isinstance(s.deadline.after, WorkingDays)
+            for s in protocol.steps.values()
+        ):
+            hooks = self.hooks
+            calendar = WorkingCalendar.of(protocol, lambda year: hooks.closing_days(protocol, year))
+        self._calendars[protocol.id] = calendar
+        return calendar
 
     def _machine(self, protocol_id: str) -> CompiledProtocol:
         try:
@@ -355,7 +375,9 @@ class Engine:
         except RECORDED as exc:
             self._refused(exc, actor, "open", protocol.id, None)
             raise
-        change = opened(protocol, self._ids(), who, clean, self.clock.now(), channel)
+        change = opened(
+            protocol, self._ids(), who, clean, self.clock.now(), channel, self._calendar(protocol)
+        )
         encounter = change.encounter
         committed = self.store.commit(change)
         log.debug("encounter %s v1: opened in %s by %s", encounter.id, protocol.initial, who.role)
@@ -452,7 +474,16 @@ class Engine:
         due = (
             None
             if until is None and (spec is None or (spec.since is None and spec.until is None))
-            else dated(protocol, encounter, taken.target, now, until, pending, self.store.timeline)
+            else dated(
+                protocol,
+                encounter,
+                taken.target,
+                now,
+                until,
+                pending,
+                self.store.timeline,
+                self._calendar(protocol),
+            )
         )
         change = stepped(
             protocol,
@@ -466,6 +497,7 @@ class Engine:
             missed,
             first_seq,
             due,
+            self._calendar(protocol),
         )
         committed = self.store.commit(change)
         after, step_key = change.encounter, taken.target
@@ -762,9 +794,12 @@ class Engine:
             deadline.event,
             type(exc).__name__,
         )
-        step = self._machine(encounter.protocol).protocol.steps[deadline.step]
+        protocol = self._machine(encounter.protocol).protocol
+        step = protocol.steps[deadline.step]
         first_seq = self._predict(encounter.id) if self._predict is not None else 0
-        change = unfired(encounter, step, deadline, now, _CLOCK, first_seq)
+        change = unfired(
+            encounter, step, deadline, now, _CLOCK, first_seq, self._calendar(protocol)
+        )
         committed = self.store.commit(change)
         return committed + self._observe(committed, change.encounter)
 
