@@ -125,3 +125,13 @@ def test_the_records_of_a_fire_equal_the_constructors() -> None:
     assert Encounter(**attrs.asdict(after, recurse=False)) == after
     assert after.facts == FACTS
     assert isinstance(after.facts, FrozenMap)
+
+
+def test_a_class_without_slots_has_no_maker() -> None:
+    # the maker writes each field through the slot's descriptor: a dict class has none
+    @attrs.frozen(slots=False)
+    class Loose:
+        a: int
+
+    with pytest.raises(TypeError, match="not a slotted class"):
+        maker(Loose)
