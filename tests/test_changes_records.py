@@ -64,6 +64,8 @@ MADE = [
     (changes._cleared, lr.DeadlineCleared),
     (changes._queued, lr.NotificationQueued),
     (changes._closed, lr.EncounterClosed),
+    (changes._opened, lr.EncounterOpened),
+    (changes._missed_at, lr.DeadlineMissed),
 ]
 
 
@@ -100,6 +102,8 @@ def test_every_record_a_fire_builds_has_a_checked_maker() -> None:
         "_cleared",
         "_queued",
         "_closed",
+        "_opened",
+        "_missed_at",
     }
 
 
@@ -135,3 +139,16 @@ def test_a_class_without_slots_has_no_maker() -> None:
 
     with pytest.raises(TypeError, match="not a slotted class"):
         maker(Loose)
+
+
+@pytest.mark.parametrize("facts", [{}, FACTS, FrozenMap(FACTS)])
+def test_an_opened_encounter_equals_the_constructors(facts: dict[str, str | bool]) -> None:
+    """open builds the Encounter through a maker with the class's own facts converter:
+    equal to the constructor's, facts frozen (and shared with equal facts)."""
+    engine, _ = make_engine()
+    encounter = engine.open("taskforce", lr.Actor("counter", "counter-1"), facts)
+    assert Encounter(**attrs.asdict(encounter, recurse=False)) == encounter
+    assert isinstance(encounter.facts, FrozenMap)
+    assert encounter.facts == facts
+    for event in engine.timeline(encounter.id):
+        assert type(event)(**attrs.asdict(event, recurse=False)) == event

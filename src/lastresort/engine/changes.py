@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import count, repeat
 from types import MemberDescriptorType
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from attrs import evolve
@@ -92,6 +92,13 @@ _scheduled: Callable[..., DeadlineScheduled] = maker(DeadlineScheduled)
 _cleared: Callable[..., DeadlineCleared] = maker(DeadlineCleared)
 _queued: Callable[..., NotificationQueued] = maker(NotificationQueued)
 _closed: Callable[..., EncounterClosed] = maker(EncounterClosed)
+_opened: Callable[..., EncounterOpened] = maker(EncounterOpened)
+_missed_at: Callable[..., DeadlineMissed] = maker(DeadlineMissed)
+#: Encounter's own converter of its facts (what its constructor applies), for opened()
+_facts = cast(
+    "Callable[[Mapping[str, str | bool]], Mapping[str, str | bool]]",
+    attrs.fields(Encounter).facts.converter,
+)
 
 
 def opened(
@@ -106,29 +113,34 @@ def opened(
     the step has a deadline, ``DeadlineScheduled`` (numbered from 1)."""
     initial = protocol.initial
     step = protocol.steps[initial]
-    encounter = Encounter(
-        id=encounter_id,
-        protocol=protocol.id,
-        protocol_version=protocol.version,
-        state=initial,
-        responsible=step.responsible,
-        facts=facts,
-        version=1,
-        opened_at=now,
-        channel=channel,
+    # Encounter(id, protocol, protocol_version, state, responsible, facts, version,
+    # opened_at, closed_at, channel), its facts converted as its constructor does
+    encounter = _encounter(
+        encounter_id,
+        protocol.id,
+        protocol.version,
+        initial,
+        step.responsible,
+        _facts(facts),
+        1,
+        now,
+        None,
+        channel,
     )
     seq = count(1)  # a new encounter's timeline starts at 1
+    # EncounterOpened(encounter_id, seq, at, actor, protocol, protocol_version, step,
+    # responsible, channel)
     events: list[Event] = [
-        EncounterOpened(
-            encounter_id=encounter_id,
-            seq=next(seq),
-            at=now,
-            actor=actor,
-            protocol=protocol.id,
-            protocol_version=protocol.version,
-            step=initial,
-            responsible=step.responsible,
-            channel=channel,
+        _opened(
+            encounter_id,
+            next(seq),
+            now,
+            actor,
+            protocol.id,
+            protocol.version,
+            initial,
+            step.responsible,
+            channel,
         )
     ]
     schedule = _schedule(encounter, initial, step, now, actor, events, seq)
@@ -339,15 +351,9 @@ def dated(
 def _missed(
     deadline: PendingDeadline, encounter_id: str, seq: int, now: datetime, actor: Actor
 ) -> DeadlineMissed:
-    return DeadlineMissed(
-        encounter_id=encounter_id,
-        seq=seq,
-        at=now,
-        actor=actor,
-        deadline_id=deadline.id,
-        step=deadline.step,
-        event=deadline.event,
-        due=deadline.due,
+    # DeadlineMissed(encounter_id, seq, at, actor, deadline_id, step, event, due)
+    return _missed_at(
+        encounter_id, seq, now, actor, deadline.id, deadline.step, deadline.event, deadline.due
     )
 
 
