@@ -186,6 +186,7 @@ PINNED_ALL = [
     "ActorRefused",
     "Backoff",
     "Bound",
+    "BrokenPlugin",
     "Category",
     "ChannelRefused",
     "Clock",

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..engine.plugins import Hooks, make_plugin_manager
+from ..engine.installed import load_installed
 from ..errors import ScenarioError
 from ..protocol.model import Protocol
 from ..render.card import timeline_table
@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
     if not files:
         print("lastresort: no scenario files found", file=sys.stderr)
         return 2
-    protocols: dict[str, Protocol] = Hooks(make_plugin_manager()).protocols()
+    protocols: Mapping[str, Protocol] = load_installed().protocols
     scenarios: list[Scenario] = []
     unusable = 0
     for path in files:

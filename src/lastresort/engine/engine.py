@@ -71,7 +71,8 @@ from ..store.refusals import (
 from ..verifier.verification import verify
 from .changes import dated, opened, stepped, unfired
 from .dispatch import CompiledProtocol
-from .plugins import Hooks, make_plugin_manager
+from .loading import BrokenPlugin, leave_out_broken
+from .plugins import REPLACEMENT, Hooks, delivery_replacement, make_plugin_manager
 
 __all__ = ["Engine"]
 
@@ -121,6 +122,11 @@ class Engine:
     :param clock: where the time comes from (default: :class:`SystemClock`).
     :param entry_points: load plugins from the ``lastresort`` entry point group.
     :param strict: refuse protocols that fail a safety property of the verifier.
+    :param strict_plugins: an installed plugin that cannot be used (it fails to
+        import or register, its protocols hook fails, a protocol it provides is
+        invalid or collides with another's) is an error: the first one's
+        :attr:`BrokenPlugin.error` is raised. By default it is left out, logged, and
+        listed in :attr:`broken_plugins`, and everything else runs.
     :param backoff: the retry policy of outbox deliveries.
     :param ids: makes new encounter ids (default: random UUIDs, pseudonymous).
     :param deadline_lease: how long :meth:`tick` claims a due deadline: no other
@@ -150,6 +156,7 @@ class Engine:
         entry_points: bool = True,
         *,
         strict: bool = False,
+        strict_plugins: bool = False,
         backoff: Backoff | None = None,
         ids: Callable[[], str] | None = None,
         deadline_lease: timedelta = DEFAULT_DEADLINE_LEASE,
@@ -183,18 +190,44 @@ class Engine:
         # (``next_seq`` is an optional store method); without it events carry 0 and the
         # store numbers them
         self._predict: Callable[[str], int] | None = getattr(self.store, "next_seq", None)
-        self.plugin_manager = make_plugin_manager(plugins, entry_points)
-        self.hooks = Hooks(self.plugin_manager)
+        broken: list[BrokenPlugin] = []
+        pm = make_plugin_manager(plugins, entry_points, broken=broken)
+        self.plugin_manager = pm
+        # a test's recording delivery (lastresort.testing) replaces every other delivery
+        replacement = delivery_replacement()
+        if replacement is not None and not pm.is_registered(replacement):
+            pm.register(replacement, name=REPLACEMENT)
+        self.hooks = Hooks(
+            pm, delivery_only=None if replacement is None else pm.get_name(replacement)
+        )
+        if entry_points:
+            leave_out_broken(self.hooks, self._problems_of if protocols is None else None, broken)
+        if strict_plugins and broken:
+            raise broken[0].error
         found = self.hooks.protocols() if protocols is None else _by_id(protocols)
         self._check(found.values())
+        self.hooks.delivery_scopes()
         self._compiled = {pid: CompiledProtocol(p) for pid, p in found.items()}
+        #: the installed plugins left out because they cannot be used, and why (empty
+        #: with ``strict_plugins=True``, which raises instead)
+        self.broken_plugins: tuple[BrokenPlugin, ...] = tuple(broken)
+        for plugin in self.broken_plugins:
+            log.error(
+                "plugin %s left out (%s): %s; protocols left out with it: %s",
+                plugin.name,
+                plugin.stage,
+                plugin.reason,
+                ", ".join(plugin.protocols) or "none",
+            )
 
     # -- protocols ------------------------------------------------------------------
 
-    def _check(self, protocols: Iterable[Protocol]) -> None:
+    def _problems_of(self) -> Callable[[Protocol], list[str]]:
+        """The check of one protocol, as :meth:`_check` makes it (the guard names
+        asked once)."""
         guard_names = self.hooks.guard_names()
-        problems: list[str] = []
-        for protocol in protocols:
+
+        def problems(protocol: Protocol) -> list[str]:
             found = validate(protocol, extra=[self.hooks.validate_protocol])
             for i, transition in enumerate(protocol.transitions):
                 if transition.guard is not None and transition.guard not in guard_names:
@@ -206,7 +239,15 @@ class Engine:
                 # strict: the verifier's safety properties, on a structurally sound protocol
                 report = verify(protocol, self.hooks.protocol_properties(protocol))
                 found.extend(f"unsafe: {p}" for p in report.problems())
-            problems.extend(f"protocol {protocol.id!r}: {p}" for p in found)
+            return found
+
+        return problems
+
+    def _check(self, protocols: Iterable[Protocol]) -> None:
+        problems_of = self._problems_of()
+        problems: list[str] = []
+        for protocol in protocols:
+            problems.extend(f"protocol {protocol.id!r}: {p}" for p in problems_of(protocol))
         if problems:
             raise ProtocolError(problems=problems)
 

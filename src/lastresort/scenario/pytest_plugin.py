@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ..engine.plugins import Hooks, make_plugin_manager
+from ..engine.installed import load_installed
 from ..errors import LastResortError, ScenarioError
 from ..protocol.model import Protocol
 from .files import load_scenario
@@ -49,7 +49,7 @@ class ScenarioFile(pytest.File):
     def _protocols(self) -> dict[str, Protocol]:
         stash = self.config.stash
         if _PROTOCOLS not in stash:
-            stash[_PROTOCOLS] = Hooks(make_plugin_manager()).protocols()
+            stash[_PROTOCOLS] = dict(load_installed().protocols)
         return stash[_PROTOCOLS]
 
 
