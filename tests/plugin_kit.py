@@ -77,3 +77,21 @@ import lastresort as lr
 def lastresort_protocols():
     return [lr.load_packaged_protocol(__name__, "good.toml")]
 """
+
+#: an installed pager for ``taskforce`` and ``good-city`` that appends each
+#: notification it is handed to the file named by ``LASTRESORT_TEST_PAGER_LOG`` (so a
+#: test sees, even from a subprocess, whether anyone was paged)
+PAGER = """
+import os
+import lastresort as lr
+
+@lr.hookimpl
+def lastresort_delivers_for():
+    return ["taskforce", "good-city"]
+
+@lr.hookimpl
+def lastresort_deliver(notification):
+    with open(os.environ["LASTRESORT_TEST_PAGER_LOG"], "a", encoding="utf-8") as log:
+        log.write(f"{notification.protocol} {notification.party} {notification.event}\\n")
+    return "pager"
+"""
