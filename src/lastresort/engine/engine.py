@@ -827,11 +827,16 @@ class Engine:
 
     def _deliver_one(self, note: Notification, now: datetime) -> list[Event]:
         attempt = note.attempts + 1
+        # who the directory said is on duty, kept on the outbox row whatever the outcome
+        # (a contact is staff's address, never the child's); set by hand(), which may run
+        # in a thread of its own
+        addressed: list[str | None] = [None]
 
         def hand() -> str:
             machine = self._machine(note.protocol)
             party = machine.protocol.parties[note.party]
             contact = self.hooks.party_directory(machine.protocol, party, now)
+            addressed[0] = contact
             receipt = self.hooks.deliver(evolve(note, contact=contact, attempts=attempt))
             if receipt is None:
                 raise NotDelivered("no plugin delivered it")
@@ -841,11 +846,13 @@ class Engine:
             receipt = hand_over(hand, self.delivery_timeout)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, never fatal
             if attempt >= self.max_attempts or isinstance(exc, DeliveryRefused):
-                return self._dead_letter(note, attempt, now, exc)
+                return self._dead_letter(note, attempt, now, exc, addressed[0])
             delay = retry_delay(self.backoff, attempt, exc)
             # the hook's message could hold anything (a child's name): never kept
             error = failure_text(exc)
-            self.store.failed(note.key, attempt, instant_after(now, delay), error)
+            self.store.failed(
+                note.key, attempt, instant_after(now, delay), error, contact=addressed[0]
+            )
             log.warning(
                 "delivery of %s to %s failed (attempt %d of %d), retry in %s: %s",
                 note.key,
@@ -867,6 +874,7 @@ class Engine:
                 receipt=receipt,
                 attempts=attempt,
             ),
+            contact=addressed[0],
         )
         if event is None:  # our lease ran out and another worker settled it meanwhile
             log.info("notification %s was settled by another worker; nothing recorded", note.key)
@@ -874,7 +882,12 @@ class Engine:
         return [event, *self._observe([event], self.store.load(note.encounter_id))]
 
     def _dead_letter(
-        self, note: Notification, attempt: int, now: datetime, exc: Exception
+        self,
+        note: Notification,
+        attempt: int,
+        now: datetime,
+        exc: Exception,
+        contact: str | None = None,
     ) -> list[Event]:
         """Give up ``note`` after its last attempt and escalate, in one commit."""
         compiled = self._compiled.get(note.protocol)
@@ -918,6 +931,7 @@ class Engine:
                 )
                 for n in escalations
             ],
+            contact=contact,
         )
         if not committed:  # another worker settled it meanwhile
             return []
