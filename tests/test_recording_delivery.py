@@ -171,3 +171,26 @@ def test_pytest_scenario_items_record_unless_real_delivery(tmp_path: Path) -> No
     done = run(where, log, *args, "--real-delivery")
     assert done.returncode == 0, done.stdout + done.stderr
     assert paged(log)
+
+
+ACUTE = ROOT / "examples" / "scenarios" / "amsterdam-acute-danger.scenario.toml"
+
+
+def test_a_scenario_asserts_on_the_contact_a_notification_was_delivered_to(
+    tmp_path: Path,
+) -> None:
+    text = ACUTE.read_text(encoding="utf-8")
+    assert 'contact = "112"' in text
+    result = run_scenario(load_scenario(ACUTE))
+    assert result.passed, result.report()
+    assert result.delivery is not None
+    assert [n.contact for n in result.delivery.to("police")] == ["112"]
+    wrong = tmp_path / "wrong.scenario.toml"
+    wrong.write_text(text.replace('contact = "112"', 'contact = "113"'), encoding="utf-8")
+    failed = run_scenario(load_scenario(wrong))
+    assert not failed.passed
+    assert "once at '113' (addressed to: 112)" in failed.report()
+    bad = tmp_path / "bad.scenario.toml"
+    bad.write_text(text.replace('contact = "112"', "contact = 112"), encoding="utf-8")
+    with pytest.raises(lr.ScenarioError, match=r"delivered\[0\]\.contact"):
+        load_scenario(bad)

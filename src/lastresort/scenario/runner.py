@@ -385,11 +385,28 @@ def _notifications(
     counts = Counter((n.party, n.event) for n in notes)
     out = []
     for want in expected:
-        have = counts[(want.party, want.event)]
+        if want.contact is None:
+            have = counts[(want.party, want.event)]
+        else:
+            have = sum(
+                (n.party, n.event, n.contact) == (want.party, want.event, want.contact)
+                for n in notes
+            )
         ok = have >= 1 if want.count is None else have == want.count
         if ok:
             continue
         times = "at least once" if want.count is None else _times(want.count)
+        if want.contact is not None:
+            contacts = _listing(
+                sorted(
+                    {
+                        f"{n.contact}"
+                        for n in notes
+                        if (n.party, n.event) == (want.party, want.event)
+                    }
+                )
+            )
+            times += f" at {want.contact!r} (addressed to: {contacts})"
         so_far = _listing(
             f"{p} of {e}" + (f" ×{c}" if c > 1 else "") for (p, e), c in counts.items()
         )
