@@ -1,6 +1,6 @@
 """Plugin isolation on the command line (issue 14): with a broken plugin installed
 beside good ones, ``protocols`` lists it as broken (exit 3), and ``show``, ``demo``,
-``scenario run``, ``docs`` and ``check`` work for every other protocol; ``check``
+``scenario run``, ``docs``, ``diagram``, ``simulate`` and ``check`` work for every other protocol; ``check``
 still fails on the broken one."""
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ def test_protocols_exits_0_when_every_plugin_loads() -> None:
         ("scenario", "run", str(LATE)),
         ("check", "good-city"),
         ("check", "amsterdam"),
+        ("docs", "good-city"),
+        ("diagram", "amsterdam"),
+        ("simulate", "good-city", "--encounters", "5", "--no-progress"),
     ],
     ids=" ".join,
 )

@@ -63,7 +63,10 @@ def lastresort_protocols() -> Sequence[Protocol]:
 
     Called once when an :class:`~lastresort.Engine` is built (and by the CLI to list
     installed protocols). Every implementation is called; the results are merged.
-    Two plugins providing the same protocol id is an error (:class:`ProtocolError`).
+    Two plugins providing the same protocol id is an error (:class:`ProtocolError`)
+    naming both; two *installed* plugins are both left out instead, as is an installed
+    plugin whose implementation raises or returns something else than protocols (see
+    :attr:`lastresort.Engine.broken_plugins`), unless ``strict_plugins=True``.
     Each protocol is validated (including :func:`lastresort_validate_protocol`)
     before the engine accepts it.
 
