@@ -191,6 +191,8 @@ class Engine:
         # store numbers them
         self._predict: Callable[[str], int] | None = getattr(self.store, "next_seq", None)
         broken: list[BrokenPlugin] = []
+        # protocols checked while loading, with the plugin manager's change count then
+        self._checked: dict[int, tuple[Protocol, int | None, list[str]]] = {}
         pm = make_plugin_manager(plugins, entry_points, broken=broken)
         self.plugin_manager = pm
         # a test's recording delivery (lastresort.testing) replaces every other delivery
@@ -224,24 +226,37 @@ class Engine:
 
     def _problems_of(self) -> Callable[[Protocol], list[str]]:
         """The check of one protocol, as :meth:`_check` makes it (the guard names
-        asked once)."""
+        asked once). A protocol already checked while the same plugins were registered
+        is not checked again: loading leaves broken plugins out by checking the
+        installed protocols, and :meth:`_check` then checks the ones that remain."""
         guard_names = self.hooks.guard_names()
+        changes = getattr(self.plugin_manager, "changes", None)
+        memo = self._checked
 
         def problems(protocol: Protocol) -> list[str]:
-            found = validate(protocol, extra=[self.hooks.validate_protocol])
-            for i, transition in enumerate(protocol.transitions):
-                if transition.guard is not None and transition.guard not in guard_names:
-                    found.append(
-                        f"$.transitions[{i}].guard: no plugin answers guard {transition.guard!r}"
-                        " (declare it in lastresort_guard_names)"
-                    )
-            if self.strict and not found:
-                # strict: the verifier's safety properties, on a structurally sound protocol
-                report = verify(protocol, self.hooks.protocol_properties(protocol))
-                found.extend(f"unsafe: {p}" for p in report.problems())
+            seen = memo.get(id(protocol))
+            if seen is not None and changes is not None and seen[:2] == (protocol, changes):
+                return list(seen[2])
+            found = self._problems(protocol, guard_names)
+            memo[id(protocol)] = (protocol, changes, list(found))
             return found
 
         return problems
+
+    def _problems(self, protocol: Protocol, guard_names: set[str]) -> list[str]:
+        """Every problem of ``protocol`` with the plugins registered now."""
+        found = validate(protocol, extra=[self.hooks.validate_protocol])
+        for i, transition in enumerate(protocol.transitions):
+            if transition.guard is not None and transition.guard not in guard_names:
+                found.append(
+                    f"$.transitions[{i}].guard: no plugin answers guard {transition.guard!r}"
+                    " (declare it in lastresort_guard_names)"
+                )
+        if self.strict and not found:
+            # strict: the verifier's safety properties, on a structurally sound protocol
+            report = verify(protocol, self.hooks.protocol_properties(protocol))
+            found.extend(f"unsafe: {p}" for p in report.problems())
+        return found
 
     def _check(self, protocols: Iterable[Protocol]) -> None:
         problems_of = self._problems_of()

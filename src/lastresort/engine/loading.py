@@ -84,14 +84,21 @@ def _error(name: str, exc: BaseException) -> LastResortError:
 
 
 def load_entry_points(pm: pluggy.PluginManager, broken: list[BrokenPlugin] | None) -> None:
-    """Register every plugin of the ``lastresort`` entry point group, one at a time
-    (in the order ``importlib.metadata`` lists them), through pluggy's
-    ``load_setuptools_entrypoints``.
+    """Register every plugin of the ``lastresort`` entry point group through pluggy's
+    ``load_setuptools_entrypoints``: all at once, and when one fails, the others one
+    at a time (in the order ``importlib.metadata`` lists them).
 
     :param broken: where a plugin that fails to import or register is recorded (it
         is left out); ``None``: raise at once.
     :raises PluginLoadError: with ``broken=None``, naming the plugin.
     """
+    try:  # the common case, all at once: one scan of the installed distributions
+        pm.load_setuptools_entrypoints(PROJECT)
+        return
+    except Exception:  # noqa: BLE001 - found again below, one plugin at a time
+        pass
+    # pluggy stopped at the failing plugin: load the rest one by one (a registered one is
+    # skipped by pluggy), recording each that fails
     names = dict.fromkeys(ep.name for ep in importlib.metadata.entry_points(group=PROJECT))
     for name in names:
         cause: Exception

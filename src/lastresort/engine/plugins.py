@@ -54,13 +54,19 @@ __all__ = [
 log = logging.getLogger("lastresort.plugins")
 
 
+@functools.cache
+def _taskforce() -> Protocol:
+    """The reference protocol, read once per process (a frozen value)."""
+    return load_packaged_protocol("lastresort.protocol.builtin", "taskforce.toml")
+
+
 class DefaultPlugin:
     """The core's own behaviour, registered first and asked last: the reference
     protocol ``taskforce`` and a delivery that only logs (no child data)."""
 
     @hookimpl(trylast=True)
     def lastresort_protocols(self) -> Sequence[Protocol]:
-        return [load_packaged_protocol("lastresort.protocol.builtin", "taskforce.toml")]
+        return [_taskforce()]
 
     @hookimpl(trylast=True)
     def lastresort_delivers_for(self) -> Sequence[str]:
