@@ -167,3 +167,39 @@ def test_an_installed_plugin_delivering_without_delivers_for_is_left_out(
     assert sys.modules["unscoped_pager"].CALLS == []
     with pytest.raises(lr.PluginLoadError, match="unscoped_pager"):
         lr.Engine(store=lr.MemoryStore(), strict_plugins=True)
+
+
+def test_lastresort_delivers_for_of_a_plugin_registered_later_is_heeded(
+    taskforce: lr.Protocol,
+) -> None:
+    engine = lr.Engine(
+        protocols=two_protocols(taskforce), entry_points=False, delivery_timeout=None
+    )
+    late = Channel(["other-city"], "late-pager")
+    engine.plugin_manager.register(late)
+    a = walk_happy_path(engine, "taskforce")
+    b = walk_happy_path(engine, "other-city")
+    engine.deliver()
+    assert receipts(engine, a.id) == {"log"}
+    assert receipts(engine, b.id) == {"late-pager"}
+    engine.plugin_manager.unregister(late)
+    c = walk_happy_path(engine, "other-city")
+    engine.deliver()
+    assert receipts(engine, c.id) == {"log"}
+
+
+def test_the_innermost_replacement_delivers(taskforce: lr.Protocol) -> None:
+    from lastresort.testing import RecordingDelivery, replacing_delivery
+
+    outer, inner = RecordingDelivery(), RecordingDelivery()
+    with replacing_delivery(outer):
+        with replacing_delivery(inner):
+            nested = lr.Engine(protocols=[taskforce], entry_points=False)
+        after = lr.Engine(protocols=[taskforce], entry_points=False)
+    walk_happy_path(nested, "taskforce")
+    nested.deliver()
+    assert inner.delivered
+    assert outer.delivered == []
+    walk_happy_path(after, "taskforce")
+    after.deliver()
+    assert outer.delivered
