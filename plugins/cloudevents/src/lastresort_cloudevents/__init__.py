@@ -248,7 +248,8 @@ class CloudEventsDelivery:
         if self._own:
             self.client.close()
 
-    @lr.hookimpl
+    # optional: a lastresort older than the hook loads the plugin as before
+    @lr.hookimpl(optionalhook=True)
     def lastresort_delivers_for(self) -> list[str]:
         """The protocols it is configured for: it is not called for any other."""
         return sorted(self.config.protocols)
@@ -292,7 +293,7 @@ def from_env() -> CloudEventsDelivery | None:
         return _cache[snapshot]
 
 
-@lr.hookimpl
+@lr.hookimpl(optionalhook=True)
 def lastresort_delivers_for() -> list[str]:
     """The installed entry point's scope: the protocols the ``LASTRESORT_CLOUDEVENTS_*``
     variables name (read when an engine is built), none when they are not set; with a
