@@ -18,6 +18,7 @@ from attrs import frozen
 from ..errors import ProtocolError
 from ..privacy import DEFAULT_CHANNELS
 from .conversion import Invalid, _show, _unfact, converter, problems_of
+from .groups import expand_groups
 from .locations import Locator, locate
 from .model import (
     Fact,
@@ -65,12 +66,20 @@ class _Header:
 
 @frozen
 class _ProtocolFile:
+    """A protocol file.
+
+    :param groups: party groups, e.g. `expert = ["vangnet", "veilig_thuis"]`: a step or
+        transition that writes `{expert}` stands for one copy per member, and `"@expert"`
+        in `by` or `notify` for all members (expanded when the file is loaded).
+    """
+
     protocol: _Header
     parties: dict[str, Party]
     steps: dict[str, Step]
     transitions: list[Transition]
     facts: dict[str, Fact] = attrs.Factory(dict)
     requirements: Requirements = attrs.Factory(Requirements)
+    groups: dict[str, list[str]] = attrs.Factory(dict)
 
 
 # -- reading files ----------------------------------------------------------------
@@ -245,6 +254,15 @@ def load_protocol(
 
     if not isinstance(data, Mapping):
         raise error([f"$: expected a table (mapping), got {type(data).__name__}"])
+    # party groups: templates become their copies before anything else reads the file
+    expansion = expand_groups(data)
+    if expansion.problems:
+        raise error(list(expansion.problems))
+    data = expansion.data
+
+    def placed(problems: list[str]) -> list[str]:
+        return list(dict.fromkeys(expansion.locate(p) for p in problems))
+
     try:
         file = converter.structure(data, _ProtocolFile)
     except Exception as exc:
@@ -253,12 +271,12 @@ def load_protocol(
             partial, broken = _salvage(data)
             if partial is not None:
                 problems.extend(p for p in validate(partial, broken=broken) if p not in problems)
-        raise error(problems) from exc
+        raise error(placed(problems)) from exc
     protocol = _to_protocol(file)
     # durations beyond the bound are refused even unchecked: nothing could run or verify them
     found = validate(protocol) if check else duration_problems(protocol)
     if found:
-        raise error(found)
+        raise error(placed(found))
     return protocol
 
 
@@ -280,7 +298,10 @@ def locate_problems(source: str | os.PathLike[str], problems: Sequence[str]) -> 
 
     :raises ProtocolError: when the file cannot be read or parsed.
     """
-    _, _, locator = _read(source)
+    data, _, locator = _read(source)
+    if isinstance(data, Mapping):  # paths of the expanded protocol: to their templates
+        expansion = expand_groups(data)
+        problems = [expansion.locate(p) for p in problems]
     return _located(locator, list(problems)) or list(problems)
 
 

@@ -26,7 +26,7 @@ import attrs
 from ..privacy import CHANNEL, FACT_NAME
 from .conversion import _RENAMES
 from .files import _Header, _ProtocolFile
-from .model import ANY_STEP, Deadline, Fact, ResponseModel, Step, Text, Transition
+from .model import ANY_STEP, LANGUAGE_TAG, Deadline, Fact, ResponseModel, Step, Text, Transition
 
 __all__ = ["SCHEMA_RESOURCE", "protocol_schema", "schema_text", "shipped_schema_text"]
 
@@ -41,6 +41,11 @@ DURATION_PATTERN = (
 )
 #: Step keys, party keys and event names (validation's plain names).
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]*$"
+#: Step keys of a file: plain names, or templates with a ``{group}`` placeholder.
+STEP_KEY_PATTERN = (
+    r"^(?:[A-Za-z0-9_]|\{[A-Za-z0-9_][A-Za-z0-9_-]*\})"
+    r"(?:[A-Za-z0-9_-]|\{[A-Za-z0-9_][A-Za-z0-9_-]*\})*$"
+)
 
 #: Fields the loader reads as "a name or a list of names" (the converter's ``_names``).
 _NAMES_FIELDS = {
@@ -52,7 +57,8 @@ _NAMES_FIELDS = {
 #: Map keys: the pattern each table's keys must match.
 _KEY_PATTERNS = {
     "parties": NAME_PATTERN,
-    "steps": NAME_PATTERN,
+    "steps": STEP_KEY_PATTERN,
+    "groups": NAME_PATTERN,
     "facts": f"^{FACT_NAME.pattern}$",
 }
 
@@ -125,11 +131,13 @@ class _Builder:
                 "text",
                 {
                     "type": "object",
-                    "description": "a text shown to people, in Dutch and English",
+                    "description": "a text shown to people, in Dutch and English, and in"
+                    " any further language by its tag (fy, pl, ...)",
                     "properties": {
                         "nl": {"type": "string", "minLength": 1},
                         "en": {"type": "string", "minLength": 1},
                     },
+                    "patternProperties": {LANGUAGE_TAG: {"type": "string", "minLength": 1}},
                     "required": ["nl", "en"],
                     "additionalProperties": False,
                 },

@@ -148,16 +148,42 @@ class FactKind(enum.Enum):
     BOOL = "bool"
 
 
+#: A language tag of a text's key: ``nl``, ``en``, ``fy``, ``pl``, ``pt-BR`` (BCP 47's
+#: language, optionally with a region or script).
+LANGUAGE_TAG = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?$"
+
+
+def _more_texts(items: Mapping[str, str]) -> Mapping[str, str]:
+    return items if isinstance(items, FrozenMap) else FrozenMap(items)
+
+
 @frozen
 class Text:
-    """A text shown to people, in Dutch (``nl``) and English (``en``)."""
+    """A text shown to people, in Dutch (``nl``) and English (``en``), and in any further
+    language a municipality adds (file keys such as ``fy`` or ``pl``; no code change).
+
+    :param more: the texts in further languages, by language tag.
+    """
 
     nl: str
     en: str
+    more: Mapping[str, str] = field(factory=FrozenMap, converter=_more_texts, kw_only=True)
 
     def get(self, lang: str) -> str:
-        """The text in ``lang`` (``nl`` or ``en``)."""
-        return self.nl if lang == "nl" else self.en
+        """The text in ``lang``; English when the text has none in ``lang``."""
+        if lang == "nl":
+            return self.nl
+        if lang == "en":
+            return self.en
+        return self.more.get(lang, self.en)
+
+    def has(self, lang: str) -> bool:
+        """Whether the text is written in ``lang`` (not a fallback)."""
+        return lang in ("nl", "en") or lang in self.more
+
+    def languages(self) -> tuple[str, ...]:
+        """``nl``, ``en`` and the further languages, in that order."""
+        return ("nl", "en", *self.more)
 
 
 @frozen
@@ -239,6 +265,8 @@ class Step:
     :param tags: markers the verifier and simulator read, e.g. ``emergency``,
         ``child_with_expert``, ``mayor_involved``, ``reported``, ``safe_arrangement``.
     :param instructions: bilingual instructions for the responsible party.
+    :param label: a short bilingual name of the step, shown on cards, pages and
+        diagrams instead of its key (e.g. `Wachten op de deskundige`).
     """
 
     kind: StepKind
@@ -247,6 +275,11 @@ class Step:
     deadline: Deadline | None = None
     tags: tuple[str, ...] = field(default=(), converter=_tuple)
     key: str = ""
+    label: Text | None = field(default=None, kw_only=True)
+
+    def title(self, lang: str) -> str:
+        """The step's label in ``lang``, or its key when it has no label."""
+        return self.label.get(lang) if self.label is not None else self.key
 
     @property
     def terminal(self) -> bool:
@@ -264,6 +297,9 @@ class Transition:
     :param by: roles that may fire it; ``clock`` for deadline events.
     :param notify: parties told when it happens (through the outbox).
     :param guard: optional named condition answered by the ``lastresort_guard`` hook.
+    :param label: a short bilingual name of the event (e.g. `Deskundige neemt over`),
+        shown instead of the event's name; transitions of one event share it (give it
+        on one of them, or the same on each).
     """
 
     event: str
@@ -272,6 +308,7 @@ class Transition:
     by: tuple[str, ...] = field(converter=_tuple)
     notify: tuple[str, ...] = field(default=(), converter=_tuple)
     guard: str | None = None
+    label: Text | None = field(default=None, kw_only=True)
 
 
 @frozen
@@ -402,6 +439,23 @@ class Protocol:
         if ANY_STEP in transition.sources:
             return tuple(key for key, step in self.steps.items() if not step.terminal)
         return transition.sources
+
+    def event_label(self, event: str) -> Text | None:
+        """The label of ``event``: the first one its transitions give, if any."""
+        for transition in self.transitions:
+            if transition.event == event and transition.label is not None:
+                return transition.label
+        return None
+
+    def event_title(self, event: str, lang: str) -> str:
+        """``event``'s label in ``lang``, or the event's name when it has no label."""
+        label = self.event_label(event)
+        return label.get(lang) if label is not None else event
+
+    def step_title(self, key: str, lang: str) -> str:
+        """The label of step ``key`` in ``lang``, or ``key`` when it has none."""
+        step = self.steps.get(key)
+        return step.title(lang) if step is not None else key
 
     def closing_steps(self) -> tuple[str, ...]:
         """Terminal steps that close the encounter normally (not tagged ``emergency``)."""
