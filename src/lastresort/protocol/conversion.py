@@ -322,6 +322,9 @@ def configure_converter(conv: Converter) -> None:
         conv.register_structure_hook(enum_type, _enum_hook(enum_type, what))
     text_in, text_out = _text_hooks(conv)
     conv.register_structure_hook(Text, text_in)
+    conv.register_structure_hook(
+        str | Text, lambda v, _: v if isinstance(v, str) else text_in(v, Text)
+    )
     conv.register_unstructure_hook(Text, text_out)
     conv.register_structure_hook(Fact, _fact)
     conv.register_unstructure_hook(Fact, _unfact)

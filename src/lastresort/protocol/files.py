@@ -46,20 +46,23 @@ class _Header:
 
     :param id: unique key of the protocol, e.g. `amsterdam`; plugins may not collide.
     :param version: version of the arrangement, e.g. `2026-12-04`; stored with every encounter.
-    :param municipality: the municipality (or "any" for a generic arrangement).
+    :param municipality: the municipality (or "any" for a generic arrangement); a string,
+        or a text in each language.
     :param title: bilingual title.
     :param initial: the step every encounter starts in; a non-terminal step.
-    :param source: where the arrangement comes from: the letter, an agreement, a decision.
+    :param source: where the arrangement comes from: the letter, an agreement, a decision;
+        a string, or a text in each language (`{ nl = "...", en = "..." }`) so that a card
+        in Dutch cites it in Dutch.
     :param kind: `encounter` (a child at the counter) or `order` (a measure that runs for days).
     :param channels: how an encounter may arrive; the first is the default.
     """
 
     id: str
     version: str
-    municipality: str
+    municipality: str | Text
     title: Text
     initial: str
-    source: str
+    source: str | Text
     kind: ProtocolKind = ProtocolKind.ENCOUNTER
     channels: list[str] = attrs.Factory(lambda: list(DEFAULT_CHANNELS))
 
@@ -127,15 +130,25 @@ def _read(
         raise ProtocolError(problems=["$: nested too deeply to read"], source=name) from exc
 
 
+def _plain(value: str | Text) -> str:
+    return value if isinstance(value, str) else value.en
+
+
+def _text(value: str | Text) -> Text | None:
+    return value if isinstance(value, Text) else None
+
+
 def _to_protocol(file: _ProtocolFile) -> Protocol:
     header = file.protocol
     return Protocol(
         id=header.id,
         version=header.version,
-        municipality=header.municipality,
+        municipality=_plain(header.municipality),
+        municipality_text=_text(header.municipality),
         title=header.title,
         initial=header.initial,
-        source=header.source,
+        source=_plain(header.source),
+        source_text=_text(header.source),
         kind=header.kind,
         channels=tuple(header.channels),
         parties=file.parties,
@@ -167,16 +180,28 @@ def _salvage_header(raw: Mapping[str, Any], broken: dict[str, Any]) -> _Header:
     except Exception:  # noqa: BLE001 - unknown kind: the kind-specific rules cannot be judged
         broken["kind"] = True
         kind = ProtocolKind.ENCOUNTER
+
+    def either(key: str) -> str | Text:
+        if not isinstance(raw.get(key), Mapping):
+            return text(key)
+        try:
+            found: Text = converter.structure(raw.get(key), Text)
+        except Exception:  # noqa: BLE001
+            broken["header"] = True
+            return "?"
+        return found
+
+    source = either("source")
     channels = raw.get("channels", DEFAULT_CHANNELS)
     if not isinstance(channels, list | tuple) or not all(isinstance(c, str) for c in channels):
         channels = DEFAULT_CHANNELS  # reported by the converter; nothing to judge here
     return _Header(
         text("id"),
         text("version"),
-        text("municipality"),
+        either("municipality"),
         title,
         initial,
-        text("source"),
+        source,
         kind,
         list(channels),
     )
@@ -329,10 +354,10 @@ def dump_protocol(protocol: Protocol) -> dict[str, Any]:
     header = _Header(
         protocol.id,
         protocol.version,
-        protocol.municipality,
+        protocol.municipality if protocol.municipality_text is None else protocol.municipality_text,
         protocol.title,
         protocol.initial,
-        protocol.source,
+        protocol.source if protocol.source_text is None else protocol.source_text,
         protocol.kind,
         list(protocol.channels),
     )

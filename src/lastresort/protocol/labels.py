@@ -31,7 +31,8 @@ def text_problems(text: Text, path: str) -> list[str]:
 
 def label_problems(protocol: Protocol, index_map: Iterable[int] | None = None) -> list[str]:
     """Labels that are given but unsound: an empty text, or two transitions of one event
-    with different labels.
+    and guard with different labels (transitions of one event with different guards may
+    each say what sets them apart, e.g. "in office hours").
 
     :param index_map: the file index of each transition (when some failed to load).
     """
@@ -39,7 +40,7 @@ def label_problems(protocol: Protocol, index_map: Iterable[int] | None = None) -
     for key, step in protocol.steps.items():
         if step.label is not None:
             found += text_problems(step.label, f"{_key_path('$.steps', key)}.label")
-    first: dict[str, tuple[int, Text]] = {}
+    first: dict[tuple[str, str | None], tuple[int, Text]] = {}
     positions = list(index_map) if index_map is not None else []
     for position, transition in enumerate(protocol.transitions):
         if transition.label is None:
@@ -47,12 +48,13 @@ def label_problems(protocol: Protocol, index_map: Iterable[int] | None = None) -
         i = positions[position] if position < len(positions) else position
         path = f"$.transitions[{i}].label"
         found += text_problems(transition.label, path)
-        seen = first.setdefault(transition.event, (i, transition.label))
+        seen = first.setdefault((transition.event, transition.guard), (i, transition.label))
         if seen[1] != transition.label:
             found.append(
                 f"{path}: differs from the label of event {transition.event!r} at"
                 f" $.transitions[{seen[0]}] (an event has one label: give it once, or the"
-                " same on each transition)"
+                " same on each transition; only transitions with different guards may"
+                " have labels of their own)"
             )
     return found
 

@@ -417,6 +417,12 @@ class Protocol:
     :param channels: how an encounter may arrive (file key ``protocol.channels``):
         short slugs, the first is the default of :meth:`lastresort.Engine.open`;
         :data:`lastresort.privacy.DEFAULT_CHANNELS` when the file declares none.
+    :param source: where the arrangement comes from, as written (the English text when
+        the file gives ``source`` in several languages).
+    :param municipality_text: the municipality in every language, when the file gives
+        it as a text table (``municipality`` is then its English text).
+    :param source_text: the source in every language, when the file gives it as a text
+        table (``source = { nl = "...", en = "..." }``); ``None`` for a plain string.
     """
 
     id: str
@@ -432,6 +438,8 @@ class Protocol:
     requirements: Requirements = field(factory=Requirements)
     kind: ProtocolKind = ProtocolKind.ENCOUNTER
     channels: tuple[str, ...] = field(default=DEFAULT_CHANNELS, converter=_tuple)
+    source_text: Text | None = field(default=None, kw_only=True)
+    municipality_text: Text | None = field(default=None, kw_only=True)
 
     def sources_of(self, transition: Transition) -> tuple[str, ...]:
         """The step keys ``transition`` leaves from, with ``*`` expanded to every
@@ -451,6 +459,23 @@ class Protocol:
         """``event``'s label in ``lang``, or the event's name when it has no label."""
         label = self.event_label(event)
         return label.get(lang) if label is not None else event
+
+    def transition_title(self, transition: Transition, lang: str) -> str:
+        """``transition``'s own label in ``lang``, else its event's, else the event's name."""
+        if transition.label is not None:
+            return transition.label.get(lang)
+        return self.event_title(transition.event, lang)
+
+    def source_in(self, lang: str) -> str:
+        """The source in ``lang``: :attr:`source_text` when the file gave the source in
+        several languages, else :attr:`source` as written."""
+        return self.source_text.get(lang) if self.source_text is not None else self.source
+
+    def municipality_in(self, lang: str) -> str:
+        """The municipality in ``lang`` (see :meth:`source_in`)."""
+        if self.municipality_text is not None:
+            return self.municipality_text.get(lang)
+        return self.municipality
 
     def step_title(self, key: str, lang: str) -> str:
         """The label of step ``key`` in ``lang``, or ``key`` when it has none."""
