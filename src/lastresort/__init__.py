@@ -12,6 +12,7 @@ from .engine.engine import Engine
 from .engine.hookspecs import hookimpl
 from .errors import (
     ActorRefused,
+    CatalogueError,
     Category,
     ChannelRefused,
     ConcurrentUpdate,
@@ -66,6 +67,8 @@ from .protocol.model import (
     Transition,
 )
 from .protocol.validation import validate
+from .render.card import protocol_card
+from .render.catalogue import Catalogue, load_catalogue
 from .render.diagram import to_dot, to_mermaid
 from .render.scxml import from_scxml, to_scxml
 from .store import MemoryStore, PendingDeadline, PostgresStore, Refusal, SQLiteStore, Store
@@ -86,6 +89,8 @@ __all__ = [
     "ActorRefused",
     "Backoff",
     "Bound",
+    "Catalogue",
+    "CatalogueError",
     "Category",
     "ChannelRefused",
     "Clock",
@@ -153,8 +158,10 @@ __all__ = [
     "dump_protocol",
     "from_scxml",
     "hookimpl",
+    "load_catalogue",
     "load_packaged_protocol",
     "load_protocol",
+    "protocol_card",
     "to_dot",
     "to_mermaid",
     "to_scxml",

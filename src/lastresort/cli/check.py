@@ -25,6 +25,7 @@ from attrs import frozen
 from ..engine.plugins import Hooks, make_plugin_manager
 from ..errors import LastResortError, ProtocolError
 from ..protocol.files import load_protocol, locate_problems, read_document
+from ..protocol.labels import label_warnings
 from ..protocol.model import Protocol
 from ..verifier.text import render_report
 from ..verifier.verification import MAX_EXAMPLES, Report, verify
@@ -44,11 +45,15 @@ class Outcome:
         ``lastresort_validate_protocol``), each located ``file:line:col: $.path: ...``
         when it was read from a file. Any problem makes the exit code 2: an Engine
         refuses the protocol until it is fixed.
+    :param warnings: what does not stop the protocol from running but should be fixed
+        (steps and events without a label, see :func:`~lastresort.protocol.labels.label_warnings`);
+        they never change the exit code.
     """
 
     target: str
     report: Report | None = None
     problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def code(self) -> int:
@@ -60,25 +65,39 @@ class Outcome:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able data."""
         if self.report is None:
-            return {"target": self.target, "usable": False, "problems": list(self.problems)}
+            return {
+                "target": self.target,
+                "usable": False,
+                "problems": list(self.problems),
+                "warnings": list(self.warnings),
+            }
         return {
             "target": self.target,
             "usable": not self.problems,
             **self.report.to_dict(),
             "problems": list(self.problems),
+            "warnings": list(self.warnings),
         }
 
 
 def _verified(
-    target: str, protocol: Protocol, problems: list[str], hooks: Hooks, max_examples: int
+    target: str,
+    protocol: Protocol,
+    problems: list[str],
+    hooks: Hooks,
+    max_examples: int,
+    path: str | None = None,
 ) -> Outcome:
     problems = list(dict.fromkeys(problems))
+    warnings = label_warnings(protocol)
+    if path is not None:
+        warnings = locate_problems(path, warnings)
     try:
         report = verify(protocol, hooks.protocol_properties(protocol), max_examples=max_examples)
     except ProtocolError as exc:
         # a graph that cannot be built: validation has named why (with suggestions)
-        return Outcome(target, problems=tuple(problems or exc.lines))
-    return Outcome(target, report, tuple(problems))
+        return Outcome(target, problems=tuple(problems or exc.lines), warnings=tuple(warnings))
+    return Outcome(target, report, tuple(problems), tuple(warnings))
 
 
 def _checked_file(target: str, path: str, hooks: Hooks, max_examples: int) -> Outcome:
@@ -94,7 +113,7 @@ def _checked_file(target: str, path: str, hooks: Hooks, max_examples: int) -> Ou
         except ProtocolError:
             return Outcome(target, problems=tuple(problems))
     problems += locate_problems(path, hooks.validate_protocol(protocol))
-    return _verified(target, protocol, problems, hooks, max_examples)
+    return _verified(target, protocol, problems, hooks, max_examples, path)
 
 
 def _checked(target: str, protocol: Protocol, hooks: Hooks, max_examples: int) -> Outcome:
@@ -182,6 +201,8 @@ def _command(args: argparse.Namespace) -> int:
         return code
     printed = False
     for outcome in outcomes:
+        for warning in outcome.warnings:
+            print(f"{outcome.target}: warning: {warning}", file=sys.stderr)
         if outcome.problems:
             count = len(outcome.problems)
             print(

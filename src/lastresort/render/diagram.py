@@ -198,7 +198,7 @@ def _layout(protocol: Protocol, lang: str, catalogue: Catalogue | None = None) -
     return _Layout(
         protocol.title.get(lang),
         f"{protocol.id} {protocol.version}",
-        protocol.municipality,
+        protocol.municipality_in(lang),
         ids[protocol.initial],
         (*nodes, *groups.values()),
         tuple(edges),
