@@ -32,7 +32,7 @@ from lastresort.render.catalogue import catalogue_for
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(lr.__file__).parent
 HERE = Path(__file__).parent / "protocols" / "labels"
-FY = HERE / "fy.toml"
+FY = Path(__file__).parent / "messages" / "fy.toml"
 MINIMAL_FY = HERE / "minimal-fy.toml"
 MINIMAL = Path(__file__).parent / "protocols" / "foundations" / "minimal.toml"
 FROZEN = Path(__file__).parent / "protocols" / "taskforce-2014.toml"
