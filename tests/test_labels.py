@@ -100,7 +100,7 @@ def test_a_card_in_frisian_is_entirely_in_frisian() -> None:
     lines = card.splitlines()
     assert lines[:3] == [
         "Minimale ôfspraak",
-        "Testdoarp · minimal-fy 1 · in bern oan de baly",
+        "Testdoarp · minimal-fy 1 · kontakt mei in bern",
         "Boarne: testprotokol foar de eigen tests",
     ]
     assert "  - Balymeiwurker (meiwurker gemeente; te berikken: mo-fr 08:00-18:00)" in lines
