@@ -6,13 +6,19 @@ from __future__ import annotations
 import argparse
 
 from ..render.card import protocol_card
-from ..render.catalogue import load_catalogue
+from ..render.catalogue import SHIPPED_LANGUAGES, load_catalogue
 from ._common import resolve_protocol
 
 __all__ = ["register"]
 
 
 def _show(args: argparse.Namespace) -> int:
+    if args.lang not in SHIPPED_LANGUAGES and args.catalogue is None:
+        # a usage error, as an unknown option is: the command line itself is wrong
+        args.show_parser.error(
+            f"--lang: one of {', '.join(SHIPPED_LANGUAGES)}, or a further language"
+            " with --catalogue FILE"
+        )
     catalogue = None
     if args.catalogue is not None:
         catalogue = load_catalogue(args.catalogue, args.lang)
@@ -35,4 +41,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the message catalogue of a further language (a TOML file with the keys of"
         " lastresort/render/messages/en.toml)",
     )
-    p.set_defaults(run=_show)
+    p.set_defaults(run=_show, show_parser=p)
