@@ -121,7 +121,7 @@ def test_the_shipped_taskforce_informs_the_mayors_office_through_a_group() -> No
 # -- problems, located at the template ------------------------------------------------------
 
 
-def _problems(data: dict[str, Any], tmp_path: Path | None = None) -> list[str]:
+def _problems(data: dict[str, Any]) -> list[str]:
     with pytest.raises(lr.ProtocolError) as caught:
         lr.load_protocol(data)
     return caught.value.problems
@@ -181,6 +181,14 @@ def test_a_plain_transition_after_templates_keeps_its_file_index() -> None:
             "$.groups.expert[1]: 'vangnet' is named twice",
         ),
         (lambda d: d["groups"].update(expert=[]), "$.groups.expert: names no party"),
+        (
+            lambda d: d["groups"].update(expert="vangnet"),
+            "$.groups.expert: expected a list of party keys",
+        ),
+        (
+            lambda d: d.update(groups=["vangnet"]),
+            "$.groups: expected a table of group names and party keys",
+        ),
         (
             lambda d: d["groups"].update(counter=["vangnet"]),
             "$.groups.counter: a party has the same key; name the group differently",

@@ -118,7 +118,8 @@ def _members(value: Any, groups: Mapping[str, list[str]]) -> Any:
 def _read_groups(data: Mapping[str, Any], problems: list[str]) -> dict[str, list[str]]:
     raw = data.get("groups", {})
     if not isinstance(raw, Mapping):
-        return {}  # the converter reports the wrong type
+        problems.append("$.groups: expected a table of group names and party keys")
+        return {}
     parties = data.get("parties")
     party_keys = list(parties) if isinstance(parties, Mapping) else None
     groups: dict[str, list[str]] = {}
@@ -128,7 +129,8 @@ def _read_groups(data: Mapping[str, Any], problems: list[str]) -> dict[str, list
             problems.append(f"{path}: group name {name!r} is not a plain name")
             continue
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            continue  # the converter reports it
+            problems.append(f"{path}: expected a list of party keys")
+            continue
         if not members:
             problems.append(f"{path}: names no party")
         for j, member in enumerate(members):
