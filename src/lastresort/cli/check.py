@@ -86,12 +86,10 @@ def _verified(
     problems: list[str],
     hooks: Hooks,
     max_examples: int,
-    path: str | None = None,
 ) -> Outcome:
     problems = list(dict.fromkeys(problems))
+    # not located, so that `check FILE` and `check ID` say the same (their $.paths place them)
     warnings = label_warnings(protocol)
-    if path is not None:
-        warnings = locate_problems(path, warnings)
     try:
         report = verify(protocol, hooks.protocol_properties(protocol), max_examples=max_examples)
     except ProtocolError as exc:
@@ -113,7 +111,7 @@ def _checked_file(target: str, path: str, hooks: Hooks, max_examples: int) -> Ou
         except ProtocolError:
             return Outcome(target, problems=tuple(problems))
     problems += locate_problems(path, hooks.validate_protocol(protocol))
-    return _verified(target, protocol, problems, hooks, max_examples, path)
+    return _verified(target, protocol, problems, hooks, max_examples)
 
 
 def _checked(target: str, protocol: Protocol, hooks: Hooks, max_examples: int) -> Outcome:
