@@ -177,7 +177,11 @@ def test_readme_links_into_the_docs() -> None:
 
 #: loaded into the build's Python: any connection to another host fails the build
 NO_NETWORK = """
+import os
 import socket
+
+# proves to the test that this guard was loaded into the build's interpreter
+open(os.environ["LASTRESORT_NO_NETWORK_MARK"], "w").close()
 
 _connect = socket.socket.connect
 
@@ -213,6 +217,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(tmp), os.environ.get("PYTHONPATH", "")]),
         "NO_MKDOCS_2_WARNING": "1",
+        "LASTRESORT_NO_NETWORK_MARK": str(tmp / "guarded"),
     }
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
@@ -222,7 +227,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         text=True,
         check=False,
     )
-    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, (
+        f"mkdocs build --strict failed (`make docs-site` shows the same):\n{proc.stderr[-6000:]}\n"
+        "A new page goes into mkdocs.yml's nav; a link to a file outside docs/ (other than "
+        "a README) cannot work on the site: link a docs page, or name the file in `code`."
+    )
+    assert (tmp / "guarded").exists(), "the build ran without the network guard"
     return out
 
 
@@ -231,7 +241,11 @@ def test_the_network_guard_refuses_a_connection(tmp_path: Path) -> None:
     (tmp_path / "sitecustomize.py").write_text(NO_NETWORK, encoding="utf-8")
     proc = subprocess.run(
         [sys.executable, "-c", "import socket; socket.create_connection(('192.0.2.1', 443), 1)"],
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(tmp_path),
+            "LASTRESORT_NO_NETWORK_MARK": str(tmp_path / "guarded"),
+        },
         capture_output=True,
         text=True,
         check=False,
