@@ -4,12 +4,13 @@ to act as a party one is not."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import lastresort as lr
-from tests.service.kit import FACTS, Service
+from tests.service.kit import FACTS, Service, make_service
 
 
 def _problem(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -328,3 +329,56 @@ def test_every_response_carries_the_api_version(service: Service) -> None:
         service.client.get("/api/v1/protocols"),
     ):
         assert response.headers["api-version"] == "1.0.0"
+
+
+class _Counting:
+    """A store that counts the reads of single encounters (delegates everything)."""
+
+    def __init__(self, inner: lr.Store) -> None:
+        self.inner = inner
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.inner, name)
+        if name in ("load", "deadlines", "encounter_ids", "timeline"):
+            self.calls[name] = self.calls.get(name, 0) + 1
+        return found
+
+
+def test_a_work_queue_page_reads_the_page_not_every_open_encounter(tmp_path: Path) -> None:
+    counting = _Counting(lr.SQLiteStore(tmp_path / "queue.db"))
+    made = make_service(tmp_path, store=counting)  # type: ignore[arg-type]
+    with made.client:
+        ids = sorted(made.open("counter")["id"] for _ in range(40))
+        made.clock.advance(timedelta(hours=1))
+        counting.calls.clear()
+        page = made.client.get(
+            "/api/v1/encounters", params={"limit": 3, "overdue": "true"}, headers=made.as_("expert")
+        ).json()
+        assert [i["id"] for i in page["items"]] == ids[:3]
+        assert page["next"] == ids[2]
+        assert all(i["overdue"] and i["next_deadline"] for i in page["items"])
+        # the deadlines of the three shown, nothing per open encounter
+        assert counting.calls == {"deadlines": 3}
+        last = made.client.get(
+            "/api/v1/encounters", params={"limit": 50, "after": ids[-2]}, headers=made.as_("expert")
+        ).json()
+        assert ([i["id"] for i in last["items"]], last["next"]) == ([ids[-1]], None)
+    counting.inner.close()
+
+
+def test_a_token_for_some_protocols_sees_only_their_encounters(service: Service) -> None:
+    ids = sorted(service.open("counter")["id"] for _ in range(3))
+    other, _ = service.credentials.add(party="expert", actor_id="vt-99", protocols=("meldcode",))
+    mine, _ = service.credentials.add(party="expert", actor_id="vt-98", protocols=("taskforce",))
+    for token, params, expected in (
+        (other, {}, []),
+        (other, {"protocol": "taskforce"}, []),
+        (mine, {}, ids),
+        (mine, {"protocol": "taskforce"}, ids),
+        (mine, {"protocol": "meldcode"}, []),
+    ):
+        found = service.client.get(
+            "/api/v1/encounters", params=params, headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        assert [i["id"] for i in found["items"]] == expected, params
