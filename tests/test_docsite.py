@@ -274,6 +274,8 @@ def test_generated_pages_render_their_mermaid_diagrams(site: Path) -> None:
 @pytest.mark.slow
 def test_site_has_search(site: Path) -> None:
     index = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))
+    assert index["config"]["lang"] == ["en", "nl"]  # Dutch terms are stemmed as Dutch
+    assert (site / "assets" / "javascripts" / "lunr" / "min" / "lunr.nl.min.js").is_file()
     text = " ".join(doc["text"] for doc in index["docs"])
     for word in ("Veilig Thuis", "Jeugdconsul", "lastresort_deliver", "warm handover"):
         assert word in text, word
