@@ -204,6 +204,7 @@ PINNED_ALL = [
     "ActorRefused",
     "Backoff",
     "Bound",
+    "BrokenPlugin",
     "Category",
     "ChannelRefused",
     "Clock",

@@ -10,6 +10,7 @@ Everything a user needs is importable from here::
 from .clock import Clock, SystemClock, VirtualClock
 from .engine.engine import Engine
 from .engine.hookspecs import hookimpl
+from .engine.loading import BrokenPlugin
 from .errors import (
     ActorRefused,
     Category,
@@ -87,6 +88,7 @@ __all__ = [
     "ActorRefused",
     "Backoff",
     "Bound",
+    "BrokenPlugin",
     "Category",
     "ChannelRefused",
     "Clock",

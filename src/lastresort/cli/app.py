@@ -30,7 +30,7 @@ EXIT_BROKEN_PIPE = 141
 
 #: subcommand -> (module of lastresort.cli that registers it, its one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "protocols": ("protocols", "list installed protocols"),
+    "protocols": ("protocols", "list installed protocols (and broken plugins)"),
     "show": ("show", "print a protocol's card"),
     "demo": ("demo", "run one encounter on a virtual clock and print its timeline"),
     "scenario": ("scenario", "run scenario files in virtual time"),

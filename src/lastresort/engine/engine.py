@@ -56,8 +56,9 @@ from ..outbox import (
     retry_delay,
 )
 from ..privacy import FACT_NAME, describe, exception_kind, role_problem
-from ..protocol.model import CLOCK, Actor, Encounter, Protocol, Transition
+from ..protocol.model import CLOCK, Actor, Encounter, Protocol, Transition, WorkingDays
 from ..protocol.validation import validate
+from ..protocol.workdays import WorkingCalendar
 from ..store.base import PendingDeadline, Store
 from ..store.memory import MemoryStore
 from ..store.refusals import (
@@ -71,7 +72,8 @@ from ..store.refusals import (
 from ..verifier.verification import verify
 from .changes import dated, opened, stepped, unfired
 from .dispatch import CompiledProtocol
-from .plugins import Hooks, make_plugin_manager
+from .loading import BrokenPlugin, leave_out_broken
+from .plugins import REPLACEMENT, Hooks, delivery_replacement, make_plugin_manager
 
 __all__ = ["Engine"]
 
@@ -121,6 +123,11 @@ class Engine:
     :param clock: where the time comes from (default: :class:`SystemClock`).
     :param entry_points: load plugins from the ``lastresort`` entry point group.
     :param strict: refuse protocols that fail a safety property of the verifier.
+    :param strict_plugins: an installed plugin that cannot be used (it fails to
+        import or register, its protocols hook fails, a protocol it provides is
+        invalid or collides with another's) is an error: the first one's
+        :attr:`BrokenPlugin.error` is raised. By default it is left out, logged, and
+        listed in :attr:`broken_plugins`, and everything else runs.
     :param backoff: the retry policy of outbox deliveries.
     :param ids: makes new encounter ids (default: random UUIDs, pseudonymous).
     :param deadline_lease: how long :meth:`tick` claims a due deadline: no other
@@ -150,6 +157,7 @@ class Engine:
         entry_points: bool = True,
         *,
         strict: bool = False,
+        strict_plugins: bool = False,
         backoff: Backoff | None = None,
         ids: Callable[[], str] | None = None,
         deadline_lease: timedelta = DEFAULT_DEADLINE_LEASE,
@@ -183,30 +191,82 @@ class Engine:
         # (``next_seq`` is an optional store method); without it events carry 0 and the
         # store numbers them
         self._predict: Callable[[str], int] | None = getattr(self.store, "next_seq", None)
-        self.plugin_manager = make_plugin_manager(plugins, entry_points)
-        self.hooks = Hooks(self.plugin_manager)
+        broken: list[BrokenPlugin] = []
+        # protocols checked while loading, with the plugin manager's change count then
+        self._checked: dict[int, tuple[Protocol, int | None, list[str]]] = {}
+        pm = make_plugin_manager(plugins, entry_points, broken=broken)
+        self.plugin_manager = pm
+        # a test's recording delivery (lastresort.testing) replaces every other delivery
+        replacement = delivery_replacement()
+        if replacement is not None and not pm.is_registered(replacement):
+            pm.register(replacement, name=REPLACEMENT)
+        self.hooks = Hooks(
+            pm, delivery_only=None if replacement is None else pm.get_name(replacement)
+        )
+        if entry_points:
+            leave_out_broken(self.hooks, self._problems_of if protocols is None else None, broken)
+        if strict_plugins and broken:
+            raise broken[0].error
         found = self.hooks.protocols() if protocols is None else _by_id(protocols)
         self._check(found.values())
+        self.hooks.delivery_scopes()
         self._compiled = {pid: CompiledProtocol(p) for pid, p in found.items()}
+        # per protocol id: its working-day calendar, None when no deadline counts
+        # working days (built on first use; the closing-days hook is asked per year)
+        self._calendars: dict[str, WorkingCalendar | None] = {}
+        #: the installed plugins left out because they cannot be used, and why (empty
+        #: with ``strict_plugins=True``, which raises instead)
+        self.broken_plugins: tuple[BrokenPlugin, ...] = tuple(broken)
+        for plugin in self.broken_plugins:
+            log.error(
+                "plugin %s left out (%s): %s; protocols left out with it: %s",
+                plugin.name,
+                plugin.stage,
+                plugin.reason,
+                ", ".join(plugin.protocols) or "none",
+            )
 
     # -- protocols ------------------------------------------------------------------
 
-    def _check(self, protocols: Iterable[Protocol]) -> None:
+    def _problems_of(self) -> Callable[[Protocol], list[str]]:
+        """The check of one protocol, as :meth:`_check` makes it (the guard names
+        asked once). A protocol already checked while the same plugins were registered
+        is not checked again: loading leaves broken plugins out by checking the
+        installed protocols, and :meth:`_check` then checks the ones that remain."""
         guard_names = self.hooks.guard_names()
+        changes = getattr(self.plugin_manager, "changes", None)
+        memo = self._checked
+
+        def problems(protocol: Protocol) -> list[str]:
+            seen = memo.get(id(protocol))
+            if seen is not None and changes is not None and seen[:2] == (protocol, changes):
+                return list(seen[2])
+            found = self._problems(protocol, guard_names)
+            memo[id(protocol)] = (protocol, changes, list(found))
+            return found
+
+        return problems
+
+    def _problems(self, protocol: Protocol, guard_names: set[str]) -> list[str]:
+        """Every problem of ``protocol`` with the plugins registered now."""
+        found = validate(protocol, extra=[self.hooks.validate_protocol])
+        for i, transition in enumerate(protocol.transitions):
+            if transition.guard is not None and transition.guard not in guard_names:
+                found.append(
+                    f"$.transitions[{i}].guard: no plugin answers guard {transition.guard!r}"
+                    " (declare it in lastresort_guard_names)"
+                )
+        if self.strict and not found:
+            # strict: the verifier's safety properties, on a structurally sound protocol
+            report = verify(protocol, self.hooks.protocol_properties(protocol))
+            found.extend(f"unsafe: {p}" for p in report.problems())
+        return found
+
+    def _check(self, protocols: Iterable[Protocol]) -> None:
+        problems_of = self._problems_of()
         problems: list[str] = []
         for protocol in protocols:
-            found = validate(protocol, extra=[self.hooks.validate_protocol])
-            for i, transition in enumerate(protocol.transitions):
-                if transition.guard is not None and transition.guard not in guard_names:
-                    found.append(
-                        f"$.transitions[{i}].guard: no plugin answers guard {transition.guard!r}"
-                        " (declare it in lastresort_guard_names)"
-                    )
-            if self.strict and not found:
-                # strict: the verifier's safety properties, on a structurally sound protocol
-                report = verify(protocol, self.hooks.protocol_properties(protocol))
-                found.extend(f"unsafe: {p}" for p in report.problems())
-            problems.extend(f"protocol {protocol.id!r}: {p}" for p in found)
+            problems.extend(f"protocol {protocol.id!r}: {p}" for p in problems_of(protocol))
         if problems:
             raise ProtocolError(problems=problems)
 
@@ -219,6 +279,22 @@ class Engine:
         """The protocol ``protocol_id``. :raises UnknownProtocol, InvalidArgument:"""
         check.check_text("Engine.protocol", "protocol_id", protocol_id)
         return self._machine(protocol_id).protocol
+
+    def _calendar(self, protocol: Protocol) -> WorkingCalendar | None:
+        """The working-day calendar of ``protocol``, or ``None`` when it needs none."""
+        try:
+            return self._calendars[protocol.id]
+        except KeyError:
+            pass
+        calendar = None
+        if any(
+            s.deadline is not None and isinstance(s.deadline.after, WorkingDays)
+            for s in protocol.steps.values()
+        ):
+            hooks = self.hooks
+            calendar = WorkingCalendar.of(protocol, lambda year: hooks.closing_days(protocol, year))
+        self._calendars[protocol.id] = calendar
+        return calendar
 
     def _machine(self, protocol_id: str) -> CompiledProtocol:
         try:
@@ -363,7 +439,9 @@ class Engine:
         except RECORDED as exc:
             self._refused(exc, actor, "open", protocol.id, None)
             raise
-        change = opened(protocol, self._ids(), who, clean, self.clock.now(), channel)
+        change = opened(
+            protocol, self._ids(), who, clean, self.clock.now(), channel, self._calendar(protocol)
+        )
         encounter = change.encounter
         committed = self.store.commit(change)
         log.debug("encounter %s v1: opened in %s by %s", encounter.id, protocol.initial, who.role)
@@ -464,7 +542,16 @@ class Engine:
         due = (
             None
             if until is None and (spec is None or (spec.since is None and spec.until is None))
-            else dated(protocol, encounter, taken.target, now, until, pending, self.store.timeline)
+            else dated(
+                protocol,
+                encounter,
+                taken.target,
+                now,
+                until,
+                pending,
+                self.store.timeline,
+                self._calendar(protocol),
+            )
         )
         change = stepped(
             protocol,
@@ -478,6 +565,7 @@ class Engine:
             missed,
             first_seq,
             due,
+            self._calendar(protocol),
         )
         committed = self.store.commit(change)
         after, step_key = change.encounter, taken.target
@@ -774,9 +862,12 @@ class Engine:
             deadline.event,
             type(exc).__name__,
         )
-        step = self._machine(encounter.protocol).protocol.steps[deadline.step]
+        protocol = self._machine(encounter.protocol).protocol
+        step = protocol.steps[deadline.step]
         first_seq = self._predict(encounter.id) if self._predict is not None else 0
-        change = unfired(encounter, step, deadline, now, _CLOCK, first_seq)
+        change = unfired(
+            encounter, step, deadline, now, _CLOCK, first_seq, self._calendar(protocol)
+        )
         committed = self.store.commit(change)
         return committed + self._observe(committed, change.encounter)
 
@@ -849,11 +940,16 @@ class Engine:
 
     def _deliver_one(self, note: Notification, now: datetime) -> list[Event]:
         attempt = note.attempts + 1
+        # who the directory said is on duty, kept on the outbox row whatever the outcome
+        # (a contact is staff's address, never the child's); set by hand(), which may run
+        # in a thread of its own
+        addressed: list[str | None] = [None]
 
         def hand() -> str:
             machine = self._machine(note.protocol)
             party = machine.protocol.parties[note.party]
             contact = self.hooks.party_directory(machine.protocol, party, now)
+            addressed[0] = contact
             receipt = self.hooks.deliver(evolve(note, contact=contact, attempts=attempt))
             if receipt is None:
                 raise NotDelivered("no plugin delivered it")
@@ -863,11 +959,13 @@ class Engine:
             receipt = hand_over(hand, self.delivery_timeout)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, never fatal
             if attempt >= self.max_attempts or isinstance(exc, DeliveryRefused):
-                return self._dead_letter(note, attempt, now, exc)
+                return self._dead_letter(note, attempt, now, exc, addressed[0])
             delay = retry_delay(self.backoff, attempt, exc)
             # the hook's message could hold anything (a child's name): never kept
             error = failure_text(exc)
-            self.store.failed(note.key, attempt, instant_after(now, delay), error)
+            self.store.failed(
+                note.key, attempt, instant_after(now, delay), error, contact=addressed[0]
+            )
             log.warning(
                 "delivery of %s to %s failed (attempt %d of %d), retry in %s: %s",
                 note.key,
@@ -889,6 +987,7 @@ class Engine:
                 receipt=receipt,
                 attempts=attempt,
             ),
+            contact=addressed[0],
         )
         if event is None:  # our lease ran out and another worker settled it meanwhile
             log.info("notification %s was settled by another worker; nothing recorded", note.key)
@@ -896,7 +995,12 @@ class Engine:
         return [event, *self._observe([event], self.store.load(note.encounter_id))]
 
     def _dead_letter(
-        self, note: Notification, attempt: int, now: datetime, exc: Exception
+        self,
+        note: Notification,
+        attempt: int,
+        now: datetime,
+        exc: Exception,
+        contact: str | None = None,
     ) -> list[Event]:
         """Give up ``note`` after its last attempt and escalate, in one commit."""
         compiled = self._compiled.get(note.protocol)
@@ -940,6 +1044,7 @@ class Engine:
                 )
                 for n in escalations
             ],
+            contact=contact,
         )
         if not committed:  # another worker settled it meanwhile
             return []
