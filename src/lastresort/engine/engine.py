@@ -312,7 +312,8 @@ class Engine:
     def timeline(self, encounter_id: str) -> list[Event]:
         """The encounter's events in order (sequence numbers 1, 2, 3, ...).
 
-        :raises UnknownEncounter, InvalidArgument:"""
+        :raises UnknownEncounter: no such encounter.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.timeline", "encounter_id", encounter_id)
         return self.store.timeline(encounter_id)
 
@@ -333,7 +334,8 @@ class Engine:
         """The events ``actor`` may fire now (permissions, handover rule and guards).
         Deadline events are never listed: only :meth:`tick` fires them.
 
-        :raises UnknownEncounter, InvalidArgument:"""
+        :raises UnknownEncounter: no such encounter.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.allowed", "encounter_id", encounter_id)
         check.check_actor("Engine.allowed", actor)
         encounter = self.store.load(encounter_id)
@@ -378,7 +380,9 @@ class Engine:
         """Who is on duty for ``party`` (``lastresort_party_directory``), if a plugin knows.
 
         :param at: a timezone-aware moment (default: the clock's now).
-        :raises UnknownProtocol, NotPermitted, InvalidArgument:"""
+        :raises UnknownProtocol: no such protocol.
+        :raises NotPermitted: ``party`` is not one of its parties.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.on_duty", "party", party)
         check.check_moment("Engine.on_duty", "at", at, optional=True)
         protocol = self.protocol(protocol_id)
@@ -404,8 +408,12 @@ class Engine:
         :param facts: declared facts only (no names, no BSN, no free text).
         :param channel: how the child arrived: one of the protocol's ``channels``
             (``None``: the first of them, ``counter`` unless the protocol says otherwise).
-        :raises UnknownProtocol, ActorRefused, NotPermitted, ChannelRefused, FactsRefused,
-            InvalidArgument: nothing is written.
+        :raises UnknownProtocol: nothing is written (as for every error below).
+        :raises ActorRefused: the actor carries no pseudonymous id.
+        :raises NotPermitted: the actor may not open an encounter.
+        :raises ChannelRefused: a channel the protocol does not declare.
+        :raises FactsRefused: facts the protocol does not declare, or of the wrong value.
+        :raises InvalidArgument: an argument of the wrong form.
         """
         check.check_open(protocol_id, actor, facts, channel)
         machine = self._machine(protocol_id)
@@ -459,8 +467,12 @@ class Engine:
             ``from`` step; stored as a UTC instant. Required for such a step, refused
             for any other.
         :returns: the committed events, then any :class:`ObserverFailed`.
-        :raises TransitionNotAllowed, NotPermitted, GuardRefused, UnknownEncounter,
-            ConcurrentUpdate, InvalidArgument: nothing is written.
+        :raises TransitionNotAllowed: nothing is written (as for every error below).
+        :raises NotPermitted: the actor's party may not fire the event.
+        :raises GuardRefused: a guard refused the event.
+        :raises UnknownEncounter: no such encounter.
+        :raises ConcurrentUpdate: ``expected_version`` is not the stored version.
+        :raises InvalidArgument: an argument of the wrong form.
         """
         check.check_fire(encounter_id, event, actor, expected_version)
         check.check_moment("Engine.fire", "until", until, optional=True)
