@@ -34,7 +34,7 @@ BROKEN: dict[str, tuple[Callable[[str], str], str, int]] = {
     # a privacy violation: on main `check FILE` passed it with exit 0
     "forbidden-fact": (
         _edit("[facts]\n", '[facts]\nnaam = "bool"\n'),
-        ":293:1: $.facts.naam: may not be declared: it reads as 'naam'",
+        ":325:1: $.facts.naam: may not be declared: it reads as 'naam'",
         2,
     ),
     # a simulation model that cannot be: on main `check FILE` exited 0
@@ -45,12 +45,12 @@ BROKEN: dict[str, tuple[Callable[[str], str], str, int]] = {
     ),
     "typo-in-to": (
         _edit('to = "with_expert"', 'to = "with_expet"'),
-        ":177:1: $.transitions[2].to: unknown step 'with_expet' (did you mean 'with_expert'?)",
+        ":199:1: $.transitions[2].to: unknown step 'with_expet' (did you mean 'with_expert'?)",
         2,
     ),
     "unknown-key": (
         _edit('tags = ["child_with_expert"]', 'tag = ["child_with_expert"]'),
-        ":92:1: $.steps.with_expert.tag: unknown key 'tag' (did you mean 'tags'?)",
+        ":101:1: $.steps.with_expert.tag: unknown key 'tag' (did you mean 'tags'?)",
         2,
     ),
     "bad-duration": (
@@ -65,7 +65,7 @@ BROKEN: dict[str, tuple[Callable[[str], str], str, int]] = {
     ),
     "unknown-party": (
         _edit('by = ["expert"]', 'by = ["expret"]'),
-        ":178:7: $.transitions[2].by[0]: unknown party 'expret' (did you mean 'expert'?)",
+        ":200:7: $.transitions[2].by[0]: unknown party 'expret' (did you mean 'expert'?)",
         2,
     ),
     # sound in structure, unsafe: a clerk may close the encounter (a property fails)

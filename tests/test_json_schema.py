@@ -137,12 +137,17 @@ def _every_key() -> dict[str, Any]:
     data = lr.dump_protocol(lr.load_protocol(TASKFORCE))
     data["protocol"]["kind"] = "encounter"
     data["protocol"]["channels"] = ["counter", "phone"]
+    data["protocol"]["timezone"] = "Europe/Amsterdam"
     party = data["parties"]["expert"]
     party.update(hours="always", no_show=0.1, capacity=2)
     party["response"] = {"median": "30m", "p90": "50m", "example": True}
     step = next(s for s in data["steps"].values() if "deadline" in s)
     step["deadline"].update(example=True, until="kept", **{"from": "arrived"})
-    data["transitions"][0].update(notify=["expert"], guard="on_duty")
+    data["transitions"][0].update(
+        notify=["expert"], guard="on_duty", label={"nl": "Bellen", "en": "Call", "fy": "Skilje"}
+    )
+    step["label"] = {"nl": "Aangekomen", "en": "Arrived"}
+    data["groups"] = {"experts": ["expert"]}
     data["facts"] = {"age_band": ["0-7", "8-11"], "disclosure": "bool"}
     data["requirements"] = {
         "mayor": "informed",
@@ -151,6 +156,7 @@ def _every_key() -> dict[str, Any]:
         "max_wait_for_mayor": "PT3H",
         "report_before_close": True,
         "max_order_duration": "28d",
+        "reminders_end_wait": True,
     }
     return data
 

@@ -27,6 +27,7 @@ from ..engine.loading import BrokenPlugin
 from ..engine.plugins import Hooks, make_plugin_manager
 from ..errors import LastResortError, ProtocolError
 from ..protocol.files import load_protocol, locate_problems, read_document
+from ..protocol.labels import label_warnings
 from ..protocol.model import Protocol
 from ..verifier.text import render_report
 from ..verifier.verification import MAX_EXAMPLES, Report, verify
@@ -46,11 +47,15 @@ class Outcome:
         ``lastresort_validate_protocol``), each located ``file:line:col: $.path: ...``
         when it was read from a file. Any problem makes the exit code 2: an Engine
         refuses the protocol until it is fixed.
+    :param warnings: what does not stop the protocol from running but should be fixed
+        (steps and events without a label, see :func:`~lastresort.protocol.labels.label_warnings`);
+        they never change the exit code.
     """
 
     target: str
     report: Report | None = None
     problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def code(self) -> int:
@@ -62,25 +67,37 @@ class Outcome:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able data."""
         if self.report is None:
-            return {"target": self.target, "usable": False, "problems": list(self.problems)}
+            return {
+                "target": self.target,
+                "usable": False,
+                "problems": list(self.problems),
+                "warnings": list(self.warnings),
+            }
         return {
             "target": self.target,
             "usable": not self.problems,
             **self.report.to_dict(),
             "problems": list(self.problems),
+            "warnings": list(self.warnings),
         }
 
 
 def _verified(
-    target: str, protocol: Protocol, problems: list[str], hooks: Hooks, max_examples: int
+    target: str,
+    protocol: Protocol,
+    problems: list[str],
+    hooks: Hooks,
+    max_examples: int,
 ) -> Outcome:
     problems = list(dict.fromkeys(problems))
+    # not located, so that `check FILE` and `check ID` say the same (their $.paths place them)
+    warnings = label_warnings(protocol)
     try:
         report = verify(protocol, hooks.protocol_properties(protocol), max_examples=max_examples)
     except ProtocolError as exc:
         # a graph that cannot be built: validation has named why (with suggestions)
-        return Outcome(target, problems=tuple(problems or exc.lines))
-    return Outcome(target, report, tuple(problems))
+        return Outcome(target, problems=tuple(problems or exc.lines), warnings=tuple(warnings))
+    return Outcome(target, report, tuple(problems), tuple(warnings))
 
 
 def _checked_file(target: str, path: str, hooks: Hooks, max_examples: int) -> Outcome:
@@ -196,6 +213,8 @@ def _command(args: argparse.Namespace) -> int:
         return code
     printed = False
     for outcome in outcomes:
+        for warning in outcome.warnings:
+            print(f"{outcome.target}: warning: {warning}", file=sys.stderr)
         if outcome.problems:
             count = len(outcome.problems)
             print(

@@ -56,8 +56,9 @@ from ..outbox import (
     retry_delay,
 )
 from ..privacy import FACT_NAME, describe, exception_kind, role_problem
-from ..protocol.model import CLOCK, Actor, Encounter, Protocol, Transition
+from ..protocol.model import CLOCK, Actor, Encounter, Protocol, Transition, WorkingDays
 from ..protocol.validation import validate
+from ..protocol.workdays import WorkingCalendar
 from ..store.base import PendingDeadline, Store
 from ..store.memory import MemoryStore
 from ..store.refusals import (
@@ -210,6 +211,9 @@ class Engine:
         self._check(found.values())
         self.hooks.delivery_scopes()
         self._compiled = {pid: CompiledProtocol(p) for pid, p in found.items()}
+        # per protocol id: its working-day calendar, None when no deadline counts
+        # working days (built on first use; the closing-days hook is asked per year)
+        self._calendars: dict[str, WorkingCalendar | None] = {}
         #: the installed plugins left out because they cannot be used, and why (empty
         #: with ``strict_plugins=True``, which raises instead)
         self.broken_plugins: tuple[BrokenPlugin, ...] = tuple(broken)
@@ -276,6 +280,22 @@ class Engine:
         check.check_text("Engine.protocol", "protocol_id", protocol_id)
         return self._machine(protocol_id).protocol
 
+    def _calendar(self, protocol: Protocol) -> WorkingCalendar | None:
+        """The working-day calendar of ``protocol``, or ``None`` when it needs none."""
+        try:
+            return self._calendars[protocol.id]
+        except KeyError:
+            pass
+        calendar = None
+        if any(
+            s.deadline is not None and isinstance(s.deadline.after, WorkingDays)
+            for s in protocol.steps.values()
+        ):
+            hooks = self.hooks
+            calendar = WorkingCalendar.of(protocol, lambda year: hooks.closing_days(protocol, year))
+        self._calendars[protocol.id] = calendar
+        return calendar
+
     def _machine(self, protocol_id: str) -> CompiledProtocol:
         try:
             return self._compiled[protocol_id]
@@ -292,7 +312,8 @@ class Engine:
     def timeline(self, encounter_id: str) -> list[Event]:
         """The encounter's events in order (sequence numbers 1, 2, 3, ...).
 
-        :raises UnknownEncounter, InvalidArgument:"""
+        :raises UnknownEncounter: no such encounter.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.timeline", "encounter_id", encounter_id)
         return self.store.timeline(encounter_id)
 
@@ -313,7 +334,8 @@ class Engine:
         """The events ``actor`` may fire now (permissions, handover rule and guards).
         Deadline events are never listed: only :meth:`tick` fires them.
 
-        :raises UnknownEncounter, InvalidArgument:"""
+        :raises UnknownEncounter: no such encounter.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.allowed", "encounter_id", encounter_id)
         check.check_actor("Engine.allowed", actor)
         encounter = self.store.load(encounter_id)
@@ -358,7 +380,9 @@ class Engine:
         """Who is on duty for ``party`` (``lastresort_party_directory``), if a plugin knows.
 
         :param at: a timezone-aware moment (default: the clock's now).
-        :raises UnknownProtocol, NotPermitted, InvalidArgument:"""
+        :raises UnknownProtocol: no such protocol.
+        :raises NotPermitted: ``party`` is not one of its parties.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.on_duty", "party", party)
         check.check_moment("Engine.on_duty", "at", at, optional=True)
         protocol = self.protocol(protocol_id)
@@ -384,8 +408,12 @@ class Engine:
         :param facts: declared facts only (no names, no BSN, no free text).
         :param channel: how the child arrived: one of the protocol's ``channels``
             (``None``: the first of them, ``counter`` unless the protocol says otherwise).
-        :raises UnknownProtocol, ActorRefused, NotPermitted, ChannelRefused, FactsRefused,
-            InvalidArgument: nothing is written.
+        :raises UnknownProtocol: nothing is written (as for every error below).
+        :raises ActorRefused: the actor carries no pseudonymous id.
+        :raises NotPermitted: the actor may not open an encounter.
+        :raises ChannelRefused: a channel the protocol does not declare.
+        :raises FactsRefused: facts the protocol does not declare, or of the wrong value.
+        :raises InvalidArgument: an argument of the wrong form.
         """
         check.check_open(protocol_id, actor, facts, channel)
         machine = self._machine(protocol_id)
@@ -411,7 +439,9 @@ class Engine:
         except RECORDED as exc:
             self._refused(exc, actor, "open", protocol.id, None)
             raise
-        change = opened(protocol, self._ids(), who, clean, self.clock.now(), channel)
+        change = opened(
+            protocol, self._ids(), who, clean, self.clock.now(), channel, self._calendar(protocol)
+        )
         encounter = change.encounter
         committed = self.store.commit(change)
         log.debug("encounter %s v1: opened in %s by %s", encounter.id, protocol.initial, who.role)
@@ -437,8 +467,12 @@ class Engine:
             ``from`` step; stored as a UTC instant. Required for such a step, refused
             for any other.
         :returns: the committed events, then any :class:`ObserverFailed`.
-        :raises TransitionNotAllowed, NotPermitted, GuardRefused, UnknownEncounter,
-            ConcurrentUpdate, InvalidArgument: nothing is written.
+        :raises TransitionNotAllowed: nothing is written (as for every error below).
+        :raises NotPermitted: the actor's party may not fire the event.
+        :raises GuardRefused: a guard refused the event.
+        :raises UnknownEncounter: no such encounter.
+        :raises ConcurrentUpdate: ``expected_version`` is not the stored version.
+        :raises InvalidArgument: an argument of the wrong form.
         """
         check.check_fire(encounter_id, event, actor, expected_version)
         check.check_moment("Engine.fire", "until", until, optional=True)
@@ -508,7 +542,16 @@ class Engine:
         due = (
             None
             if until is None and (spec is None or (spec.since is None and spec.until is None))
-            else dated(protocol, encounter, taken.target, now, until, pending, self.store.timeline)
+            else dated(
+                protocol,
+                encounter,
+                taken.target,
+                now,
+                until,
+                pending,
+                self.store.timeline,
+                self._calendar(protocol),
+            )
         )
         change = stepped(
             protocol,
@@ -522,6 +565,7 @@ class Engine:
             missed,
             first_seq,
             due,
+            self._calendar(protocol),
         )
         committed = self.store.commit(change)
         after, step_key = change.encounter, taken.target
@@ -818,9 +862,12 @@ class Engine:
             deadline.event,
             type(exc).__name__,
         )
-        step = self._machine(encounter.protocol).protocol.steps[deadline.step]
+        protocol = self._machine(encounter.protocol).protocol
+        step = protocol.steps[deadline.step]
         first_seq = self._predict(encounter.id) if self._predict is not None else 0
-        change = unfired(encounter, step, deadline, now, _CLOCK, first_seq)
+        change = unfired(
+            encounter, step, deadline, now, _CLOCK, first_seq, self._calendar(protocol)
+        )
         committed = self.store.commit(change)
         return committed + self._observe(committed, change.encounter)
 

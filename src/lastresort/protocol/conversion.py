@@ -40,6 +40,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ..errors import ProtocolError
 from .model import (
     ANY_STEP,
+    LANGUAGE_TAG,
     Deadline,
     DeadlineDate,
     Fact,
@@ -51,7 +52,9 @@ from .model import (
     ProtocolKind,
     Step,
     StepKind,
+    Text,
     Transition,
+    WorkingDays,
 )
 
 __all__ = [
@@ -59,6 +62,7 @@ __all__ = [
     "converter",
     "format_duration",
     "make_converter",
+    "parse_deadline_duration",
     "parse_duration",
     "problems_of",
     "structure",
@@ -71,6 +75,7 @@ _SHORT = re.compile(
     r"^(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$",
     re.ASCII,  # no other scripts' digits
 )
+_WORKING = re.compile(r"^(?P<n>\d+)wd$", re.ASCII)
 _ISO = re.compile(
     r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
     r"(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
@@ -124,13 +129,31 @@ def parse_duration(text: str) -> timedelta:
         raise Invalid(f"duration {_REPR.repr(text)} is too long") from None
 
 
-def format_duration(delta: timedelta) -> str:
-    """The compact form of a duration (``1h30m``, ``10d``); inverse of :func:`parse_duration`.
+def parse_deadline_duration(text: str) -> timedelta | WorkingDays:
+    """Parse a deadline's ``after``: working days (``2wd``, see :class:`WorkingDays`)
+    or anything :func:`parse_duration` reads.
+
+    :raises ValueError: for anything else.
+    """
+    match = _WORKING.match(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        return parse_duration(text)
+    digits = match.group("n")
+    if len(digits) > 6:  # far beyond the bound validation reports; keep int() cheap
+        raise Invalid(f"duration {_REPR.repr(text)} is too long")
+    return WorkingDays(int(digits))
+
+
+def format_duration(delta: timedelta | WorkingDays) -> str:
+    """The compact form of a duration (``1h30m``, ``10d``, ``2wd``); inverse of
+    :func:`parse_duration` and :func:`parse_deadline_duration`.
 
     Durations with a fraction of a second use ISO 8601 (``PT1M0.5S``).
 
     :raises ValueError: for a negative duration.
     """
+    if isinstance(delta, WorkingDays):
+        return str(delta)
     if delta < timedelta(0):
         raise ValueError(f"negative duration {delta}")
     hours, rest = divmod(delta.seconds, 3600)
@@ -224,6 +247,12 @@ def _datetime(value: Any, _: Any) -> datetime:
     return parsed
 
 
+def _structure_after(value: Any, _: Any) -> timedelta | WorkingDays:
+    if isinstance(value, timedelta | WorkingDays):
+        return value
+    return parse_deadline_duration(value)
+
+
 def _structure_timedelta(value: Any, _: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
@@ -259,6 +288,34 @@ def _unsources(sources: tuple[str, ...]) -> str | list[str]:
     return ANY_STEP if sources == (ANY_STEP,) else list(sources)
 
 
+_LANGUAGE = re.compile(LANGUAGE_TAG)
+
+
+def _text_hooks(conv: Converter) -> tuple[Callable[[Any, Any], Text], Callable[[Text], Any]]:
+    """A text is a table of ``nl``, ``en`` and further language tags (``fy``, ``pl``):
+    ``nl`` and ``en`` are required, every other key must have a language tag's form."""
+    base = make_dict_structure_fn(Text, conv, more=override(omit=True))
+
+    def structure(value: Any, _: Any) -> Text:
+        if not isinstance(value, Mapping):
+            return base(value, Text)  # the generated function reports "expected a table"
+        more = {
+            k: v
+            for k, v in value.items()
+            if isinstance(k, str) and k not in ("nl", "en") and _LANGUAGE.match(k)
+        }
+        for lang, text in more.items():
+            if not isinstance(text, str):
+                raise Invalid(f"expected a string for language {lang!r}, got {_show(text)}")
+        text = base({k: v for k, v in value.items() if k not in more}, Text)
+        return attrs.evolve(text, more=more) if more else text
+
+    def unstructure(text: Text) -> Any:
+        return {"nl": text.nl, "en": text.en, **text.more}
+
+    return structure, unstructure
+
+
 def make_converter() -> Converter:
     """A new strict converter with the hooks of protocol values (durations, date-times,
     enums, parties, steps, transitions, facts); packages add their own hooks to theirs."""
@@ -275,6 +332,8 @@ def configure_converter(conv: Converter) -> None:
     conv.register_structure_hook(float, lambda v, _: float(_strict((int, float), "a number")(v, _)))  # type: ignore[arg-type]
     conv.register_structure_hook(timedelta, _structure_timedelta)
     conv.register_unstructure_hook(timedelta, format_duration)
+    conv.register_structure_hook(timedelta | WorkingDays, _structure_after)
+    conv.register_unstructure_hook(WorkingDays, format_duration)
     conv.register_structure_hook(datetime, _datetime)
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_structure_hook(str | bool, _fact_value)
@@ -290,6 +349,12 @@ def configure_converter(conv: Converter) -> None:
         (DeadlineDate, "deadline date"),
     ):
         conv.register_structure_hook(enum_type, _enum_hook(enum_type, what))
+    text_in, text_out = _text_hooks(conv)
+    conv.register_structure_hook(Text, text_in)
+    conv.register_structure_hook(
+        str | Text, lambda v, _: v if isinstance(v, str) else text_in(v, Text)
+    )
+    conv.register_unstructure_hook(Text, text_out)
     conv.register_structure_hook(Fact, _fact)
     conv.register_unstructure_hook(Fact, _unfact)
     conv.register_unstructure_hook(
@@ -379,7 +444,7 @@ def _allowed_keys(cls: type) -> list[str]:
     return [
         _RENAMES.get(a.name, a.name) if cls is Transition or cls is Deadline else a.name
         for a in attrs.fields(cls)
-        if a.name != "key"
+        if a.name not in ("key", "more")
     ]
 
 

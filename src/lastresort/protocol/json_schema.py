@@ -26,7 +26,17 @@ import attrs
 from ..privacy import CHANNEL, FACT_NAME
 from .conversion import _RENAMES
 from .files import _Header, _ProtocolFile
-from .model import ANY_STEP, Deadline, Fact, ResponseModel, Step, Text, Transition
+from .model import (
+    ANY_STEP,
+    LANGUAGE_TAG,
+    Deadline,
+    Fact,
+    ResponseModel,
+    Step,
+    Text,
+    Transition,
+    WorkingDays,
+)
 
 __all__ = ["SCHEMA_RESOURCE", "protocol_schema", "schema_text", "shipped_schema_text"]
 
@@ -39,8 +49,16 @@ DURATION_PATTERN = (
     r"^\s*(?=.*\d)(?:(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?"
     r"|[Pp](?:\d+[Ww])?(?:\d+[Dd])?(?:[Tt](?:\d+[Hh])?(?:\d+[Mm])?(?:\d+(?:\.\d+)?[Ss])?)?)\s*$"
 )
+#: Working days as :func:`~lastresort.protocol.conversion.parse_deadline_duration` reads
+#: them (a deadline's ``after`` only).
+WORKING_DAYS_PATTERN = r"^\s*\d+wd\s*$"
 #: Step keys, party keys and event names (validation's plain names).
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]*$"
+#: Step keys of a file: plain names, or templates with a ``{group}`` placeholder.
+STEP_KEY_PATTERN = (
+    r"^(?:[A-Za-z0-9_]|\{[A-Za-z0-9_][A-Za-z0-9_-]*\})"
+    r"(?:[A-Za-z0-9_-]|\{[A-Za-z0-9_][A-Za-z0-9_-]*\})*$"
+)
 
 #: Fields the loader reads as "a name or a list of names" (the converter's ``_names``).
 _NAMES_FIELDS = {
@@ -52,7 +70,8 @@ _NAMES_FIELDS = {
 #: Map keys: the pattern each table's keys must match.
 _KEY_PATTERNS = {
     "parties": NAME_PATTERN,
-    "steps": NAME_PATTERN,
+    "steps": STEP_KEY_PATTERN,
+    "groups": NAME_PATTERN,
     "facts": f"^{FACT_NAME.pattern}$",
 }
 
@@ -109,6 +128,15 @@ class _Builder:
             return {"type": "integer"}
         if kind is float:
             return {"type": "number"}
+        if kind is WorkingDays:
+            return self.ref(
+                "working_days",
+                {
+                    "type": "string",
+                    "pattern": WORKING_DAYS_PATTERN,
+                    "description": "whole working days in the protocol's time zone: 2wd",
+                },
+            )
         if kind is timedelta:
             return self.ref(
                 "duration",
@@ -125,11 +153,13 @@ class _Builder:
                 "text",
                 {
                     "type": "object",
-                    "description": "a text shown to people, in Dutch and English",
+                    "description": "a text shown to people, in Dutch and English, and in"
+                    " any further language by its tag (fy, pl, ...)",
                     "properties": {
                         "nl": {"type": "string", "minLength": 1},
                         "en": {"type": "string", "minLength": 1},
                     },
+                    "patternProperties": {LANGUAGE_TAG: {"type": "string", "minLength": 1}},
                     "required": ["nl", "en"],
                     "additionalProperties": False,
                 },

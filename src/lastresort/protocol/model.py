@@ -21,6 +21,7 @@ from ..privacy import DEFAULT_CHANNELS, actor_id_problem, role_problem
 __all__ = [
     "ACUTE_DANGER",
     "CLOCK",
+    "DEFAULT_TIMEZONE",
     "Actor",
     "Deadline",
     "DeadlineDate",
@@ -39,12 +40,15 @@ __all__ = [
     "StepKind",
     "Text",
     "Transition",
+    "WorkingDays",
 ]
 
 #: The reserved event that leads from every non-terminal step to an emergency step.
 ACUTE_DANGER = "acute_danger"
 #: The pseudo-role that fires deadline events.
 CLOCK = "clock"
+#: The time zone of a protocol whose file names none (``[protocol] timezone``).
+DEFAULT_TIMEZONE = "Europe/Amsterdam"
 #: ``from = "*"``: every non-terminal step.
 ANY_STEP = "*"
 
@@ -148,16 +152,42 @@ class FactKind(enum.Enum):
     BOOL = "bool"
 
 
+#: A language tag of a text's key: ``nl``, ``en``, ``fy``, ``pl``, ``pt-BR`` (BCP 47's
+#: language, optionally with a region or script).
+LANGUAGE_TAG = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?$"
+
+
+def _more_texts(items: Mapping[str, str]) -> Mapping[str, str]:
+    return items if isinstance(items, FrozenMap) else FrozenMap(items)
+
+
 @frozen
 class Text:
-    """A text shown to people, in Dutch (``nl``) and English (``en``)."""
+    """A text shown to people, in Dutch (``nl``) and English (``en``), and in any further
+    language a municipality adds (file keys such as ``fy`` or ``pl``; no code change).
+
+    :param more: the texts in further languages, by language tag.
+    """
 
     nl: str
     en: str
+    more: Mapping[str, str] = field(factory=FrozenMap, converter=_more_texts, kw_only=True)
 
     def get(self, lang: str) -> str:
-        """The text in ``lang`` (``nl`` or ``en``)."""
-        return self.nl if lang == "nl" else self.en
+        """The text in ``lang``; English when the text has none in ``lang``."""
+        if lang == "nl":
+            return self.nl
+        if lang == "en":
+            return self.en
+        return self.more.get(lang, self.en)
+
+    def has(self, lang: str) -> bool:
+        """Whether the text is written in ``lang`` (not a fallback)."""
+        return lang in ("nl", "en") or lang in self.more
+
+    def languages(self) -> tuple[str, ...]:
+        """``nl``, ``en`` and the further languages, in that order."""
+        return ("nl", "en", *self.more)
 
 
 @frozen
@@ -207,6 +237,22 @@ class DeadlineDate(enum.Enum):
 
 
 @frozen
+class WorkingDays:
+    """A duration of whole working days (file form ``"2wd"``), counted in the
+    protocol's time zone on its working-day calendar (Monday to Friday, less Dutch
+    public holidays and the closing days plugins name): ``n`` working days after a
+    moment on a working day is the same wall-clock time on the ``n``-th working day
+    after it; from a moment on a day that is not a working day, counting starts at
+    00:00 of the next working day. See docs/protocol-format.md, "Working days".
+    """
+
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.count}wd"
+
+
+@frozen
 class Deadline:
     """When the encounter is still in the step at the deadline, the clock fires ``event``.
 
@@ -217,11 +263,14 @@ class Deadline:
     ``since``) is the latest it may be. In every form ``after`` is the longest the
     step can last from entering it, which is what the verifier's bounds count.
 
+    ``after`` is a duration of elapsed time (:class:`~datetime.timedelta`) or of
+    :class:`WorkingDays`.
+
     :param example: ``after`` is an example value a municipality sets for itself (file
         key ``example = true``); the card labels it so.
     """
 
-    after: timedelta
+    after: timedelta | WorkingDays
     event: str
     example: bool = field(default=False, kw_only=True)
     until: DeadlineDate | None = field(default=None, kw_only=True)
@@ -239,6 +288,8 @@ class Step:
     :param tags: markers the verifier and simulator read, e.g. ``emergency``,
         ``child_with_expert``, ``mayor_involved``, ``reported``, ``safe_arrangement``.
     :param instructions: bilingual instructions for the responsible party.
+    :param label: a short bilingual name of the step, shown on cards, pages and
+        diagrams instead of its key (e.g. `Wachten op de deskundige`).
     """
 
     kind: StepKind
@@ -247,6 +298,11 @@ class Step:
     deadline: Deadline | None = None
     tags: tuple[str, ...] = field(default=(), converter=_tuple)
     key: str = ""
+    label: Text | None = field(default=None, kw_only=True)
+
+    def title(self, lang: str) -> str:
+        """The step's label in ``lang``, or its key when it has no label."""
+        return self.label.get(lang) if self.label is not None else self.key
 
     @property
     def terminal(self) -> bool:
@@ -264,6 +320,9 @@ class Transition:
     :param by: roles that may fire it; ``clock`` for deadline events.
     :param notify: parties told when it happens (through the outbox).
     :param guard: optional named condition answered by the ``lastresort_guard`` hook.
+    :param label: a short bilingual name of the event (e.g. `Deskundige neemt over`),
+        shown instead of the event's name; transitions of one event share it (give it
+        on one of them, or the same on each).
     """
 
     event: str
@@ -272,6 +331,7 @@ class Transition:
     by: tuple[str, ...] = field(converter=_tuple)
     notify: tuple[str, ...] = field(default=(), converter=_tuple)
     guard: str | None = None
+    label: Text | None = field(default=None, kw_only=True)
 
 
 @frozen
@@ -306,6 +366,9 @@ class Requirements:
     :param report_before_close: every closing path passes ``reported`` or ``safe_arrangement``.
     :param max_order_duration: for ``kind = "order"``: the most time the order may be in
         force in total (the sum of the deadlines of steps tagged ``order_in_force``).
+    :param reminders_end_wait: a reminder (a step's own deadline event leading back to
+        that step) ends the wait the bounds measure: the verifier counts such a loop's
+        deadline once, up to the first reminder, instead of calling the wait unbounded.
     """
 
     mayor_contact: bool = False
@@ -314,6 +377,7 @@ class Requirements:
     report_before_close: bool = True
     max_order_duration: timedelta | None = None
     mayor: MayorPromise | None = None
+    reminders_end_wait: bool = False
 
     @property
     def mayor_promise(self) -> MayorPromise | None:
@@ -380,6 +444,14 @@ class Protocol:
     :param channels: how an encounter may arrive (file key ``protocol.channels``):
         short slugs, the first is the default of :meth:`lastresort.Engine.open`;
         :data:`lastresort.privacy.DEFAULT_CHANNELS` when the file declares none.
+    :param timezone: the IANA time zone working days are counted in (file key
+        ``protocol.timezone``), :data:`DEFAULT_TIMEZONE` when the file names none.
+    :param source: where the arrangement comes from, as written (the English text when
+        the file gives ``source`` in several languages).
+    :param municipality_text: the municipality in every language, when the file gives
+        it as a text table (``municipality`` is then its English text).
+    :param source_text: the source in every language, when the file gives it as a text
+        table (``source = { nl = "...", en = "..." }``); ``None`` for a plain string.
     """
 
     id: str
@@ -395,6 +467,9 @@ class Protocol:
     requirements: Requirements = field(factory=Requirements)
     kind: ProtocolKind = ProtocolKind.ENCOUNTER
     channels: tuple[str, ...] = field(default=DEFAULT_CHANNELS, converter=_tuple)
+    timezone: str = field(default=DEFAULT_TIMEZONE, kw_only=True)
+    source_text: Text | None = field(default=None, kw_only=True)
+    municipality_text: Text | None = field(default=None, kw_only=True)
 
     def sources_of(self, transition: Transition) -> tuple[str, ...]:
         """The step keys ``transition`` leaves from, with ``*`` expanded to every
@@ -402,6 +477,40 @@ class Protocol:
         if ANY_STEP in transition.sources:
             return tuple(key for key, step in self.steps.items() if not step.terminal)
         return transition.sources
+
+    def event_label(self, event: str) -> Text | None:
+        """The label of ``event``: the first one its transitions give, if any."""
+        for transition in self.transitions:
+            if transition.event == event and transition.label is not None:
+                return transition.label
+        return None
+
+    def event_title(self, event: str, lang: str) -> str:
+        """``event``'s label in ``lang``, or the event's name when it has no label."""
+        label = self.event_label(event)
+        return label.get(lang) if label is not None else event
+
+    def transition_title(self, transition: Transition, lang: str) -> str:
+        """``transition``'s own label in ``lang``, else its event's, else the event's name."""
+        if transition.label is not None:
+            return transition.label.get(lang)
+        return self.event_title(transition.event, lang)
+
+    def source_in(self, lang: str) -> str:
+        """The source in ``lang``: :attr:`source_text` when the file gave the source in
+        several languages, else :attr:`source` as written."""
+        return self.source_text.get(lang) if self.source_text is not None else self.source
+
+    def municipality_in(self, lang: str) -> str:
+        """The municipality in ``lang`` (see :meth:`source_in`)."""
+        if self.municipality_text is not None:
+            return self.municipality_text.get(lang)
+        return self.municipality
+
+    def step_title(self, key: str, lang: str) -> str:
+        """The label of step ``key`` in ``lang``, or ``key`` when it has none."""
+        step = self.steps.get(key)
+        return step.title(lang) if step is not None else key
 
     def closing_steps(self) -> tuple[str, ...]:
         """Terminal steps that close the encounter normally (not tagged ``emergency``)."""
