@@ -178,11 +178,6 @@ def test_demo_refuses_an_unknown_protocol_before_creating_its_store(tmp_path: Pa
     assert not db.exists()
 
 
-@pytest.mark.xfail(
-    reason="opening a store of an older schema upgrades it, also for purge --dry-run "
-    "('only count; change nothing'): found by docs/cli.md's table; the store's to fix",
-    strict=True,
-)
 def test_purge_dry_run_changes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
     shutil.copyfile(STORE, db)
