@@ -5,7 +5,10 @@ still fails on the broken one."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +107,14 @@ def test_show_names_the_broken_plugin_of_a_colliding_protocol(tmp_path: Path) ->
     )
     assert "'twin_a'" in done.stderr
     assert "'twin_b'" in done.stderr
+
+
+def test_pytest_scenario_items_of_other_protocols_run(site: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    args = ["-m", "pytest", "-q", "-p", "lastresort.testing", "-p", "no:cacheprovider"]
+    args += ["--rootdir", str(tmp_path), "-c", os.devnull, str(LATE)]
+    done = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
