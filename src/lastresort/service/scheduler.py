@@ -77,11 +77,14 @@ class Scheduler:
         """One round of delivery; the number of events it committed."""
         return len(self.engine.deliver(limit=self.config.batch))
 
-    async def _loop(self, work: str, interval: float) -> None:
+    async def _loop(self, work: str, interval: float, stopping: asyncio.Event) -> None:
         once = self.tick_once if work == "tick" else self.deliver_once
-        while True:
+        while not stopping.is_set():
             try:
-                done = await run_in_threadpool(once)
+                # shielded: a round runs to its end in its thread even when the loop is
+                # stopped, and stop() waits for it (a store closed under a running round
+                # would be used after close)
+                done = await asyncio.shield(run_in_threadpool(once))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - logged and retried: the loop never stops
@@ -89,20 +92,25 @@ class Scheduler:
                 log.warning("scheduler %s round failed (%s); retrying", work, type(exc).__name__)
                 done = 0
             if done < self.config.batch:
-                await asyncio.sleep(interval)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), interval)
 
     def start(self) -> None:
         """Start both loops on the running event loop."""
+        self._stopping = asyncio.Event()
         self._tasks = [
-            asyncio.create_task(self._loop("tick", self.config.tick_interval)),
-            asyncio.create_task(self._loop("deliver", self.config.deliver_interval)),
+            asyncio.create_task(self._loop("tick", self.config.tick_interval, self._stopping)),
+            asyncio.create_task(
+                self._loop("deliver", self.config.deliver_interval, self._stopping)
+            ),
         ]
 
     async def stop(self) -> None:
-        """Stop both loops (a round in progress finishes in its thread)."""
+        """Stop both loops: a round in progress is finished first, so that the engine
+        and its store may be closed as soon as this returns."""
+        stopping = getattr(self, "_stopping", None)
+        if stopping is not None:
+            stopping.set()
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+            await task
         self._tasks = []
