@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,14 +38,16 @@ def test_a_failing_round_is_logged_counted_and_retried(
     service = make_service(tmp_path)
     service.open("counter")
     service.clock.advance(timedelta(hours=2))
-    calls = {"n": 0}
+    calls = {"n": 0, "done": 0}
     real_tick = service.engine.tick
 
     def flaky_tick(*args: object, **kw: object) -> list[lr.Event]:
         calls["n"] += 1
         if calls["n"] <= 2:
             raise lr.StoreError(problem="database is locked")
-        return real_tick(*args, **kw)  # type: ignore[arg-type]
+        fired = real_tick(*args, **kw)  # type: ignore[arg-type]
+        calls["done"] += 1
+        return fired
 
     service.engine.tick = flaky_tick  # type: ignore[method-assign]
     scheduler = Scheduler(
@@ -54,7 +58,9 @@ def test_a_failing_round_is_logged_counted_and_retried(
         scheduler.start()
         for _ in range(300):
             await asyncio.sleep(0.01)
-            if calls["n"] >= 3:
+            # a round that went through has returned (not merely begun: stopping the
+            # loop does not wait for the round's thread, so that raced the check below)
+            if calls["done"] >= 1:
                 break
         await scheduler.stop()
 
@@ -84,3 +90,86 @@ def test_a_failing_round_is_logged_counted_and_retried(
 def test_bad_scheduler_settings_are_refused(kw: dict[str, object], argument: str) -> None:
     with pytest.raises(lr.InvalidArgument, match=argument):
         SchedulerConfig(**kw)  # type: ignore[arg-type]
+
+
+def test_store_faults_in_rounds_are_logged_counted_retried_and_change_no_outcome(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.faults.kit import Fault, FaultyStore
+
+    faulty = FaultyStore(
+        lr.SQLiteStore(tmp_path / "faulty.db"),
+        faults=[
+            Fault("claim_deadlines", 1),  # the first tick round cannot claim
+            Fault("commit", 4, when="after"),  # the first fire commits, then "fails"
+            Fault("claim_outbox", 1),  # the first delivery round cannot claim
+            Fault("delivered", 1, when="after"),  # a delivery is recorded, then "fails"
+        ],
+    )
+    service = make_service(tmp_path, store=faulty)  # type: ignore[arg-type]
+    ids = [service.open("counter")["id"] for _ in range(3)]  # commits 1-3
+    service.clock.advance(timedelta(hours=2))
+    scheduler = Scheduler(
+        service.engine, SchedulerConfig(tick_interval=0.01, deliver_interval=0.01, batch=1)
+    )
+
+    def settled() -> bool:
+        due = faulty.inner.next_due()
+        done = due is None or due > service.clock.now()
+        return done and not any(n.pending for n in faulty.inner.outbox())
+
+    async def run() -> None:
+        scheduler.start()
+        for _ in range(1000):
+            await asyncio.sleep(0.01)
+            if len(faulty.raised) == 4 and settled():
+                break
+        await scheduler.stop()
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(run())
+    assert len(faulty.raised) == 4
+    assert settled()  # the loops went on after every fault
+    # the two claims and the delivery reached the loop; the engine's tick keeps a failed
+    # fire to itself (logged, retried after the lease) and goes on with the round
+    assert scheduler.failures == 3
+    assert "tick round failed (StoreError); retrying" in caplog.text
+    assert "deliver round failed (StoreError); retrying" in caplog.text
+    assert "could not fire now" in caplog.text
+    events = [e for eid in ids for e in service.engine.timeline(eid)]
+    fired = [e.deadline_id for e in events if isinstance(e, lr.DeadlineMissed)]
+    assert len(fired) == len(set(fired)) >= 3  # each fired once, the faulted one too
+    delivered = [e.key for e in events if isinstance(e, lr.NotificationDelivered)]
+    assert sorted(delivered) == sorted({n.key for n in faulty.inner.outbox()})  # once each
+    faulty.close()
+
+
+def test_stop_waits_for_a_round_in_progress(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    entered, release, finished = threading.Event(), threading.Event(), []
+
+    def slow_tick(*args: object, **kw: object) -> list[lr.Event]:
+        entered.set()
+        release.wait(30)
+        time.sleep(0.2)  # still working when stop() is awaited
+        finished.append("tick")
+        return []
+
+    service.engine.tick = slow_tick  # type: ignore[method-assign]
+    scheduler = Scheduler(service.engine, SchedulerConfig(tick_interval=0.01))
+
+    async def run() -> None:
+        scheduler.start()
+        while not entered.is_set():
+            await asyncio.sleep(0.005)
+        stopping = asyncio.create_task(scheduler.stop())
+        await asyncio.sleep(0.05)
+        assert not stopping.done()  # the round holds it
+        release.set()
+        await stopping
+        # the round is over before stop() returns: the store may be closed now
+        assert finished == ["tick"]
+
+    asyncio.run(run())
+    assert scheduler.failures == 0
+    service.engine.store.close()

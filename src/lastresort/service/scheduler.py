@@ -66,6 +66,7 @@ class Scheduler:
         self.engine = engine
         self.config = config or SchedulerConfig()
         self._tasks: list[asyncio.Task[None]] = []
+        self._rounds: set[asyncio.Future[int]] = set()  # rounds running in threads
         #: rounds that failed (the store unavailable, a plugin bug): logged, retried
         self.failures = 0
 
@@ -80,8 +81,13 @@ class Scheduler:
     async def _loop(self, work: str, interval: float) -> None:
         once = self.tick_once if work == "tick" else self.deliver_once
         while True:
+            # shielded: cancelling the loop does not abandon a round half-way in its
+            # thread; stop() waits for it, so that the store is not closed under it
+            round_ = asyncio.ensure_future(run_in_threadpool(once))
+            self._rounds.add(round_)
+            round_.add_done_callback(self._rounds.discard)
             try:
-                done = await run_in_threadpool(once)
+                done = await asyncio.shield(round_)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - logged and retried: the loop never stops
@@ -99,10 +105,17 @@ class Scheduler:
         ]
 
     async def stop(self) -> None:
-        """Stop both loops (a round in progress finishes in its thread)."""
+        """Stop both loops; returns once a round in progress has finished (its outcome
+        is kept: a failure was already counted or is dropped with the loop)."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        # a round's failure after the loop stopped is not the loop's any more: logged
+        rounds = list(self._rounds)
+        for result in await asyncio.gather(*rounds, return_exceptions=True):
+            if isinstance(result, Exception):
+                self.failures += 1
+                log.warning("scheduler round failed (%s) while stopping", type(result).__name__)
