@@ -66,7 +66,7 @@ def _existing_store(path: Path) -> SQLiteStore:
 def _existing_postgres(dsn: str, schema: str | None) -> PostgresStore:
     """Open the PostgreSQL store in ``schema`` only if it already is one: never
     create a schema or tables in some other database."""
-    from ..store.postgres import PostgresStore, pg_schema_version
+    from ..store.postgres import PostgresStore, pg_connect, pg_schema_version
 
     try:
         import psycopg
@@ -79,7 +79,7 @@ def _existing_postgres(dsn: str, schema: str | None) -> PostgresStore:
             call="purge", argument="--schema", problem="a plain lowercase SQL name"
         )
     try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        with pg_connect(dsn, autocommit=True, connect_timeout=10) as conn:
             if schema is not None:
                 conn.execute(f'SET search_path TO "{schema}"')
             where = f"PostgreSQL schema {schema or '(search_path)'}"
@@ -121,6 +121,9 @@ def _print_report(path: str, report: AuditReport) -> None:
     if report.head is not None:
         n, link = report.head
         print(f"ledger head {n}:{link} (keep it elsewhere; check later with --anchor)")
+    if report.refusal_head is not None:
+        n, link = report.refusal_head
+        print(f"refusal head {n}:{link} (keep it elsewhere; check later with --refusal-anchor)")
 
 
 def _anchor(text: str) -> tuple[int, str]:
@@ -144,9 +147,14 @@ def _verify(args: argparse.Namespace) -> int:
         if args.dsn is not None:
             from ..store.postgres import verify_postgres
 
-            report = verify_postgres(args.dsn, schema=args.schema, anchor=args.anchor)
+            report = verify_postgres(
+                args.dsn,
+                schema=args.schema,
+                anchor=args.anchor,
+                refusal_anchor=args.refusal_anchor,
+            )
         else:
-            report = verify(args.db, anchor=args.anchor)
+            report = verify(args.db, anchor=args.anchor, refusal_anchor=args.refusal_anchor)
     except (StoreError, InvalidArgument) as exc:
         print(f"lastresort: audit verify: {exc}", file=sys.stderr)
         return 2
@@ -217,6 +225,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_anchor,
         metavar="N:LINK",
         help="a ledger head printed by an earlier run; fail if the ledger no longer holds it",
+    )
+    p.add_argument(
+        "--refusal-anchor",
+        type=_anchor,
+        metavar="SEQ:HASH",
+        help="a refusal head printed by an earlier run; fail if the refusal log no longer"
+        " holds it (the log cut back or rewritten with its head)",
     )
     p.set_defaults(run=_verify)
 

@@ -12,14 +12,13 @@ over half of a fire.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import count, repeat
 from typing import Any
 
 import attrs
 from attrs import evolve
 
-from ..clock import instant_after
 from ..errors import InvalidArgument
 from ..events import (
     DeadlineCleared,
@@ -35,6 +34,7 @@ from ..events import (
 from ..outbox import Notification
 from ..protocol.conversion import format_duration
 from ..protocol.model import Actor, DeadlineDate, Encounter, Protocol, Step, Transition
+from ..protocol.workdays import WorkingCalendar, due_after
 from ..store.base import Change, PendingDeadline
 from ..store.row_codecs import generated
 
@@ -92,6 +92,7 @@ def opened(
     facts: Mapping[str, str | bool],
     now: datetime,
     channel: str,
+    calendar: WorkingCalendar | None = None,
 ) -> Change:
     """A new encounter in the protocol's initial step: ``EncounterOpened`` and, when
     the step has a deadline, ``DeadlineScheduled`` (numbered from 1)."""
@@ -122,7 +123,7 @@ def opened(
             channel=channel,
         )
     ]
-    schedule = _schedule(encounter, initial, step, now, actor, events, seq)
+    schedule = _schedule(encounter, initial, step, now, actor, events, seq, None, calendar)
     return Change(encounter=encounter, expected_version=None, events=events, schedule=schedule)
 
 
@@ -138,6 +139,7 @@ def stepped(
     missed: PendingDeadline | None = None,
     first_seq: int = 0,
     due: datetime | None = None,
+    calendar: WorkingCalendar | None = None,
 ) -> Change:
     """``encounter`` takes ``taken`` (fired as ``event`` by ``actor``).
 
@@ -196,7 +198,7 @@ def stepped(
         now if terminal else None,
         encounter.channel,
     )
-    schedule = _schedule(after, step_key, target, now, actor, events, seq, due)
+    schedule = _schedule(after, step_key, target, now, actor, events, seq, due, calendar)
     notes = []
     pid = protocol.id
     for party in taken.notify:
@@ -227,6 +229,7 @@ def unfired(
     now: datetime,
     actor: Actor,
     first_seq: int = 0,
+    calendar: WorkingCalendar | None = None,
 ) -> Change:
     """``deadline``'s event could not fire (a guard refused it, say): it is recorded as
     missed, consumed (so that it never fires twice) and scheduled again, the same
@@ -238,7 +241,7 @@ def unfired(
     after = evolve(encounter, version=encounter.version + 1)
     seq = count(first_seq) if first_seq else repeat(0)
     events: list[Event] = [_missed(deadline, encounter.id, next(seq), now, actor)]
-    schedule = _schedule(after, encounter.state, step, now, actor, events, seq)
+    schedule = _schedule(after, encounter.state, step, now, actor, events, seq, None, calendar)
     return Change(
         encounter=after,
         expected_version=encounter.version,
@@ -257,6 +260,7 @@ def dated(
     until: datetime | None,
     pending: Sequence[PendingDeadline],
     timeline: Callable[[str], Sequence[Event]],
+    calendar: WorkingCalendar | None = None,
 ) -> datetime | None:
     """When the deadline of ``step_key``, about to be entered, falls if it is dated;
     ``None`` for a plain one (``after`` from now) or none.
@@ -291,7 +295,7 @@ def dated(
             if isinstance(event, StepEntered | EncounterOpened) and event.step == spec.since:
                 anchor = event.at
                 break
-    latest = instant_after(anchor, spec.after)
+    latest = due_after(anchor, spec.after, calendar)
     if spec.until is None:
         return latest
     if spec.until is DeadlineDate.KEPT:
@@ -315,7 +319,8 @@ def dated(
     # the calendar in the decision's time zone; across a daylight saving change they are
     # an hour apart, and the earlier one holds under both readings
     zone = until.tzinfo
-    latest = min(latest, (anchor.astimezone(zone) + spec.after).astimezone(UTC))
+    if isinstance(spec.after, timedelta):  # working days are counted on the calendar only
+        latest = min(latest, (anchor.astimezone(zone) + spec.after).astimezone(UTC))
     if until.astimezone(UTC) > latest:
         raise InvalidArgument(
             call="Engine.fire",
@@ -351,12 +356,13 @@ def _schedule(
     events: list[Event],
     seq: Iterator[int],
     due: datetime | None = None,
+    calendar: WorkingCalendar | None = None,
 ) -> tuple[PendingDeadline, ...]:
     """Schedule the deadline of ``step`` (entered as ``step_key``), if it has one:
     its :class:`DeadlineScheduled` is appended to ``events``. It is due at ``due``
-    when given (the engine dated it), else ``after`` of real time from ``now``; either
-    way as a UTC instant (never wall-clock arithmetic, which is an hour off across a
-    daylight saving change)."""
+    when given (the engine dated it), else ``after`` from ``now``: real time for a
+    timedelta (never wall-clock arithmetic, which is an hour off across a daylight
+    saving change), working days on ``calendar``; either way as a UTC instant."""
     deadline_spec = step.deadline
     if deadline_spec is None:
         return ()
@@ -366,7 +372,7 @@ def _schedule(
         encounter_id=eid,
         step=step_key,
         event=deadline_spec.event,
-        due=instant_after(now, deadline_spec.after) if due is None else due.astimezone(UTC),
+        due=due_after(now, deadline_spec.after, calendar) if due is None else due.astimezone(UTC),
     )
     events.append(
         DeadlineScheduled(

@@ -22,7 +22,7 @@ running engine may call the engine again (see docs/embedding.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -195,5 +195,26 @@ def lastresort_protocol_properties(protocol: Protocol) -> Sequence[Property]:
     :returns: :class:`lastresort.Property` values, each with a stable ``name``, a
         one-line ``rule`` and a ``check(protocol)`` returning every
         :class:`lastresort.Violation` (none when it holds).
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lastresort_closing_days(protocol: Protocol, year: int) -> Sequence[date]:
+    """Return the local closing days of ``year`` on which ``protocol``'s working days
+    (``"2wd"`` deadlines) do not count, besides weekends and Dutch public holidays.
+
+    Called by the engine the first time it counts working days in ``year`` for
+    ``protocol`` (the answer is kept for the engine's life), and by the verifier
+    when it is given the plugins (``lastresort check`` with installed plugins).
+    Every implementation is called; the days are merged. A hook that raises or returns
+    anything but dates is a :class:`~lastresort.PluginLoadError` naming the plugin,
+    and the call that needed the calendar changes nothing.
+
+    :param protocol: the protocol whose calendar is built; return an empty list for the
+        protocols your plugin has nothing to say about.
+    :param year: the calendar year asked for; days of other years are ignored.
+    :returns: :class:`datetime.date` values (not datetimes), e.g. a town hall's
+        closing day between Christmas and New Year.
     """
     raise NotImplementedError

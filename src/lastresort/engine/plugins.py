@@ -25,7 +25,7 @@ import functools
 import logging
 from collections.abc import Callable, Generator, Iterable, Sequence
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pluggy
@@ -135,6 +135,7 @@ _TAPPED = {
     "lastresort_on_event": True,
     "lastresort_protocols": False,
     "lastresort_protocol_properties": False,
+    "lastresort_closing_days": False,
 }
 
 
@@ -419,3 +420,45 @@ class Hooks:
         """Who is on duty for ``party`` at ``at``, if a plugin knows."""
         result = self._hook.lastresort_party_directory(protocol=protocol, party=party, at=at)
         return None if result is None else str(result)
+
+    def closing_days(self, protocol: Protocol, year: int) -> list[date]:
+        """Every plugin's local closing days of ``year`` for ``protocol``, merged.
+
+        :raises PluginLoadError: naming the plugin, when one raises or returns
+            anything but a list of dates.
+        """
+        self._tap()
+        calls: list[_Record] = []
+        token = _CALL.set(calls)
+        try:
+            results = self._hook.lastresort_closing_days(protocol=protocol, year=year)
+        except Exception as exc:
+            failed = [plugin for plugin, error, _ in calls if error is exc]
+            raise PluginLoadError(
+                plugin=failed[0] if failed else self._wrappers("lastresort_closing_days"),
+                problems=[
+                    f"lastresort_closing_days({protocol.id!r}, {year}) raised {type(exc).__name__}"
+                ],
+            ) from exc
+        finally:
+            _CALL.reset(token)
+        owners = {id(result): plugin for plugin, exc, result in calls if exc is None}
+        days: list[date] = []
+        for result in results:
+            name = owners.get(id(result)) or self._wrappers("lastresort_closing_days")
+            items = list(result) if isinstance(result, list | tuple | set | frozenset) else None
+            wrong = (
+                type(result).__name__
+                if items is None
+                else next((type(d).__name__ for d in items if type(d) is not date), None)
+            )
+            if wrong is not None:
+                raise PluginLoadError(
+                    plugin=name,
+                    problems=[
+                        f"lastresort_closing_days({protocol.id!r}, {year}) returned {wrong};"
+                        " expected a list of datetime.date"
+                    ],
+                )
+            days.extend(items or ())
+        return days

@@ -20,6 +20,7 @@ from ..privacy import DEFAULT_CHANNELS
 from .conversion import Invalid, _show, _unfact, converter, problems_of
 from .locations import Locator, locate
 from .model import (
+    DEFAULT_TIMEZONE,
     Fact,
     Party,
     Protocol,
@@ -51,6 +52,7 @@ class _Header:
     :param source: where the arrangement comes from: the letter, an agreement, a decision.
     :param kind: `encounter` (a child at the counter) or `order` (a measure that runs for days).
     :param channels: how an encounter may arrive; the first is the default.
+    :param timezone: the IANA time zone working days (`2wd`) are counted in, e.g. `Europe/Amsterdam` (the default).
     """
 
     id: str
@@ -61,6 +63,7 @@ class _Header:
     source: str
     kind: ProtocolKind = ProtocolKind.ENCOUNTER
     channels: list[str] = attrs.Factory(lambda: list(DEFAULT_CHANNELS))
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @frozen
@@ -129,6 +132,7 @@ def _to_protocol(file: _ProtocolFile) -> Protocol:
         source=header.source,
         kind=header.kind,
         channels=tuple(header.channels),
+        timezone=header.timezone,
         parties=file.parties,
         steps=file.steps,
         transitions=file.transitions,
@@ -161,6 +165,9 @@ def _salvage_header(raw: Mapping[str, Any], broken: dict[str, Any]) -> _Header:
     channels = raw.get("channels", DEFAULT_CHANNELS)
     if not isinstance(channels, list | tuple) or not all(isinstance(c, str) for c in channels):
         channels = DEFAULT_CHANNELS  # reported by the converter; nothing to judge here
+    zone = raw.get("timezone", DEFAULT_TIMEZONE)
+    if not isinstance(zone, str):
+        zone = DEFAULT_TIMEZONE  # reported by the converter
     return _Header(
         text("id"),
         text("version"),
@@ -170,6 +177,7 @@ def _salvage_header(raw: Mapping[str, Any], broken: dict[str, Any]) -> _Header:
         text("source"),
         kind,
         list(channels),
+        zone,
     )
 
 
@@ -236,7 +244,7 @@ def load_protocol(
         durations longer than 366 days are refused even without it.
     :raises ProtocolError: with ``.problems``, each ``"<path>: <problem>"``.
     """
-    from .validation import duration_problems, validate
+    from .validation import duration_problems, validate, zone_problems
 
     data, name, locator = _read(source)
 
@@ -256,7 +264,7 @@ def load_protocol(
         raise error(problems) from exc
     protocol = _to_protocol(file)
     # durations beyond the bound are refused even unchecked: nothing could run or verify them
-    found = validate(protocol) if check else duration_problems(protocol)
+    found = validate(protocol) if check else duration_problems(protocol) + zone_problems(protocol)
     if found:
         raise error(found)
     return protocol
@@ -314,6 +322,7 @@ def dump_protocol(protocol: Protocol) -> dict[str, Any]:
         protocol.source,
         protocol.kind,
         list(protocol.channels),
+        protocol.timezone,
     )
     data: dict[str, Any] = {
         "protocol": converter.unstructure(header),

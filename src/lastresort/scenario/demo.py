@@ -81,9 +81,10 @@ def next_move(
     refused: Collection[tuple[str, str]] = (),
 ) -> Transition | None:
     """The transition a demo (or a happy-path test) takes from ``state``: one that
-    keeps a closing step reachable, preferring new steps, then (with ``prefer``) a
-    party of that kind acting and then a closing step, then the responsible party
-    acting itself, then declaration order. ``None`` when there is none.
+    keeps a closing step reachable, preferring new steps, then (with ``prefer``, in a
+    step whose responsible party is of another kind) a party of that kind acting and
+    then a closing step, then the responsible party acting itself, then declaration
+    order. ``None`` when there is none.
 
     :param prefer: the demo passes :attr:`PartyKind.MAYOR`: where the mayor may act
         (meet the child), the walk shows it rather than the expert calling it off.
@@ -109,13 +110,20 @@ def next_move(
     if not options:
         return None
     closing = set(protocol.closing_steps())
+    # only where a party of that kind steps in (the mayor meeting the child while the
+    # expert is responsible); in a step it is responsible for itself (huisverbod: the
+    # mayor decides on an order) its choice of a closing step would end the walk at once
+    stepping_in = (
+        prefer is not None
+        and responsible is not None
+        and protocol.parties[responsible].kind is not prefer
+    )
     return min(
         options,
         key=lambda t: (
             t.target in visited,
-            prefer is not None
-            and protocol.parties[actor_for(protocol, state, t)].kind is not prefer,
-            prefer is not None and t.target not in closing,
+            stepping_in and protocol.parties[actor_for(protocol, state, t)].kind is not prefer,
+            stepping_in and t.target not in closing,
             actor_for(protocol, state, t) != responsible,
             options.index(t),
         ),

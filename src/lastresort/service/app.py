@@ -23,6 +23,7 @@ from ..engine.engine import Engine
 from ..errors import LastResortError
 from .api import Api
 from .auth import CredentialStore, Verifier
+from .desk import Desk
 from .openapi import openapi
 from .problems import API_VERSION, Problem, from_error, problem_response
 from .scheduler import Scheduler, SchedulerConfig
@@ -79,6 +80,8 @@ def create_app(
     scheduler: SchedulerConfig | None = None,
     run_scheduler: bool = True,
     verifier: Verifier | None = None,
+    desk: bool = True,
+    desk_secret: bytes | None = None,
 ) -> Starlette:
     """The service over ``engine``.
 
@@ -87,6 +90,9 @@ def create_app(
     :param run_scheduler: start the scheduler with the app (tests that drive the clock
         themselves switch it off and call :class:`Scheduler` directly).
     :param verifier: another token verifier (OIDC/JWT), see docs/service.md.
+    :param desk: serve the counter-desk page at ``/desk`` (docs/desk.md).
+    :param desk_secret: signs the desk's session cookies (at least 32 bytes; default:
+        random per process, so a restart signs everyone out).
     """
     api = Api(engine, credentials, verifier)
     background = Scheduler(engine, scheduler)
@@ -107,6 +113,11 @@ def create_app(
         routes=[
             Route("/api/v1/openapi.json", spec, methods=["GET"]),
             Mount("/api/v1", routes=api.routes()),
+            *(
+                [Mount("/desk", routes=Desk(engine, credentials, secret=desk_secret).routes())]
+                if desk
+                else []
+            ),
         ],
         exception_handlers={
             Problem: _problem,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import urllib.parse
 import weakref
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -95,6 +96,7 @@ __all__ = [
     "PG_MIGRATIONS",
     "PG_SCHEMA_VERSION",
     "PostgresStore",
+    "pg_connect",
     "pg_schema_version",
     "pg_upgrade",
     "verify_postgres",
@@ -115,6 +117,53 @@ def _psycopg() -> Any:
             problem=f"PostgresStore needs psycopg 3, which is not installed: {_INSTALL}"
         ) from exc
     return psycopg
+
+
+#: where a connection string keeps its password: the userinfo of a URI
+#: (``postgresql://user:PASSWORD@host``) or the ``password`` keyword (quoted or not)
+_DSN_PASSWORDS = (
+    re.compile(r"^[a-z]+://[^:@/?#]*:([^@/?#]*)@"),
+    re.compile(r"\bpassword\s*=\s*('(?:[^'\\]|\\.)*'?|\S+)"),
+)
+MALFORMED_DSN = "the connection string is malformed (not shown: it may hold a password)"
+
+
+def _without_password(text: str, dsn: str) -> str:
+    """``text`` with the DSN and every form of its password replaced by ``***``."""
+    secrets = {dsn}
+    for pattern in _DSN_PASSWORDS:
+        for found in pattern.finditer(dsn):
+            raw = found.group(1)
+            secrets |= {raw, raw.strip("'"), urllib.parse.unquote(raw)}
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def pg_connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """``psycopg.connect(dsn, **kwargs)`` whose errors never show the DSN's password:
+    libpq quotes the offending token of a connection string it cannot parse (a bad
+    percent escape in the password) or the whole URI (an unterminated IPv6 host), so a
+    parse error (``ProgrammingError``) says only that the DSN is malformed, and any
+    other error has the DSN and its password replaced by ``***``. The error raised
+    carries no link to the original one.
+
+    :raises psycopg.Error: of the original error's class."""
+    pg = _psycopg()
+    failure: Exception | None = None
+    try:
+        conn: psycopg.Connection[Any] = pg.connect(dsn, **kwargs)
+    except pg.ProgrammingError:
+        failure = pg.ProgrammingError(MALFORMED_DSN)
+    except pg.Error as exc:
+        text = str(exc).strip() or type(exc).__name__
+        try:
+            failure = type(exc)(_without_password(text, dsn))
+        except Exception:  # noqa: BLE001 - a class that will not take a message
+            failure = pg.OperationalError(_without_password(text, dsn))
+    else:
+        return conn
+    raise failure  # outside the except clause: no __context__ holding the password
 
 
 def _us(moment: datetime) -> int:
@@ -354,8 +403,7 @@ class _Connections:
             return held.conn
         if held is not None and held.pid != pid:
             self._inherited.append(held)  # a parent's: never used, never closed here
-        pg = _psycopg()
-        conn: psycopg.Connection[Any] = pg.connect(self.dsn, autocommit=True)
+        conn = pg_connect(self.dsn, autocommit=True)
         if self.schema is not None:
             conn.execute(f'SET search_path TO "{self.schema}"')
         # 0 would mean "wait for ever" to PostgreSQL: the shortest wait there is instead
@@ -1044,9 +1092,16 @@ class PostgresStore:
             ]
         )
 
-    def verify(self, *, anchor: tuple[int, str] | None = None) -> AuditReport:
+    def verify(
+        self,
+        *,
+        anchor: tuple[int, str] | None = None,
+        refusal_anchor: tuple[int, str] | None = None,
+    ) -> AuditReport:
         """:func:`verify_postgres` on this store's schema."""
-        return verify_postgres(self.dsn, schema=self.schema, anchor=anchor)
+        return verify_postgres(
+            self.dsn, schema=self.schema, anchor=anchor, refusal_anchor=refusal_anchor
+        )
 
     def close(self) -> None:
         """Close every connection this process opened; the store is unusable after."""
@@ -1135,7 +1190,11 @@ class _AuditConnection:
 
 
 def verify_postgres(
-    dsn: str, *, schema: str | None = None, anchor: tuple[int, str] | None = None
+    dsn: str,
+    *,
+    schema: str | None = None,
+    anchor: tuple[int, str] | None = None,
+    refusal_anchor: tuple[int, str] | None = None,
 ) -> AuditReport:
     """:func:`lastresort.audit.verify` for a PostgreSQL store: every hash chain, the
     ledger, and every row derived from the events, in one ``REPEATABLE READ READ
@@ -1145,7 +1204,7 @@ def verify_postgres(
         ``anchor``; nothing is read.
     :raises StoreError: when the server cannot be reached, or the schema is empty, not
         a lastresort store or newer than this lastresort."""
-    from .audit import _Verifier, check_anchor
+    from .audit import _Verifier, check_anchor, check_refusal_anchor
 
     if not isinstance(dsn, str) or not dsn.strip():
         raise InvalidArgument(
@@ -1156,10 +1215,11 @@ def verify_postgres(
             call="audit.verify", argument="schema", problem="a plain lowercase SQL name"
         )
     check_anchor(anchor)
+    check_refusal_anchor(refusal_anchor)
     pg = _psycopg()
     where = f"PostgreSQL schema {schema or '(search_path)'}"
     try:
-        conn = pg.connect(dsn, autocommit=True)
+        conn = pg_connect(dsn, autocommit=True)
     except pg.Error as exc:
         raise StoreError(problem=f"cannot connect to PostgreSQL: {exc}".strip()) from exc
     try:
@@ -1177,7 +1237,7 @@ def verify_postgres(
                     problem=f"{where} has schema version {version}, newer than this lastresort"
                     f" understands ({PG_SCHEMA_VERSION})"
                 )
-            return _Verifier(_AuditConnection(conn), micros=True).run(anchor)  # type: ignore[arg-type]
+            return _Verifier(_AuditConnection(conn), micros=True).run(anchor, refusal_anchor)  # type: ignore[arg-type]
     except pg.Error as exc:
         raise StoreError(problem=f"{where}: cannot be read: {exc}".strip()) from exc
     finally:
