@@ -7,14 +7,36 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import lastresort as lr
 from lastresort.service import Scheduler, SchedulerConfig
 from tests.service.kit import make_service
+
+
+def run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """``asyncio.run(main())`` in a thread of its own: the browser tests' session-wide
+    Playwright keeps an event loop running in the main thread, where ``asyncio.run``
+    is refused; an exception in the loop is raised here."""
+    failed: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            failed.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), "the event loop did not finish in 120 s"
+    if failed:
+        raise failed[0]
 
 
 def test_a_round_fires_due_deadlines_and_delivers(tmp_path: Path) -> None:
@@ -65,7 +87,7 @@ def test_a_failing_round_is_logged_counted_and_retried(
         await scheduler.stop()
 
     with caplog.at_level(logging.WARNING, logger="lastresort.service.scheduler"):
-        asyncio.run(run())
+        run_loop(run)
     assert calls["n"] >= 3  # the loop went on after two failures
     assert scheduler.failures == 2
     assert "tick round failed (StoreError); retrying" in caplog.text
@@ -127,7 +149,7 @@ def test_store_faults_in_rounds_are_logged_counted_retried_and_change_no_outcome
         await scheduler.stop()
 
     with caplog.at_level(logging.WARNING):
-        asyncio.run(run())
+        run_loop(run)
     assert len(faulty.raised) == 4
     assert settled()  # the loops went on after every fault
     # the two claims and the delivery reached the loop; the engine's tick keeps a failed
@@ -170,6 +192,6 @@ def test_stop_waits_for_a_round_in_progress(tmp_path: Path) -> None:
         # the round is over before stop() returns: the store may be closed now
         assert finished == ["tick"]
 
-    asyncio.run(run())
+    run_loop(run)
     assert scheduler.failures == 0
     service.engine.store.close()
