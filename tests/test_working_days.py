@@ -338,3 +338,13 @@ def test_system_clock_refuses_an_unknown_zone(zone: Any) -> None:
         lr.SystemClock(tz=zone)
     assert info.value.call == "SystemClock"
     assert info.value.argument == "tz"
+
+
+def test_a_card_and_a_diagram_name_working_days_in_their_language() -> None:
+    # merged with the one-language cards: a working-day deadline is "2 werkdagen" in
+    # Dutch and "2 working days" in English (it was a type error in both renderers)
+    protocol = lr.load_protocol(_data("2wd"))
+    assert "2 werkdagen" in lr.protocol_card(protocol, "nl")
+    assert "2 working days" in lr.protocol_card(protocol, "en")
+    assert "1 werkdag" in lr.protocol_card(lr.load_protocol(_data("1wd")), "nl")
+    assert "2 werkdagen" in lr.to_mermaid(protocol, "nl")
