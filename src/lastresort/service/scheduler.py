@@ -66,6 +66,7 @@ class Scheduler:
         self.engine = engine
         self.config = config or SchedulerConfig()
         self._tasks: list[asyncio.Task[None]] = []
+        self._rounds: set[asyncio.Future[int]] = set()  # rounds running in threads
         #: rounds that failed (the store unavailable, a plugin bug): logged, retried
         self.failures = 0
 
@@ -77,14 +78,16 @@ class Scheduler:
         """One round of delivery; the number of events it committed."""
         return len(self.engine.deliver(limit=self.config.batch))
 
-    async def _loop(self, work: str, interval: float, stopping: asyncio.Event) -> None:
+    async def _loop(self, work: str, interval: float) -> None:
         once = self.tick_once if work == "tick" else self.deliver_once
-        while not stopping.is_set():
+        while True:
+            # shielded: cancelling the loop does not abandon a round half-way in its
+            # thread; stop() waits for it, so that the store is not closed under it
+            round_ = asyncio.ensure_future(run_in_threadpool(once))
+            self._rounds.add(round_)
+            round_.add_done_callback(self._rounds.discard)
             try:
-                # shielded: a round runs to its end in its thread even when the loop is
-                # stopped, and stop() waits for it (a store closed under a running round
-                # would be used after close)
-                done = await asyncio.shield(run_in_threadpool(once))
+                done = await asyncio.shield(round_)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - logged and retried: the loop never stops
@@ -92,25 +95,27 @@ class Scheduler:
                 log.warning("scheduler %s round failed (%s); retrying", work, type(exc).__name__)
                 done = 0
             if done < self.config.batch:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), interval)
+                await asyncio.sleep(interval)
 
     def start(self) -> None:
         """Start both loops on the running event loop."""
-        self._stopping = asyncio.Event()
         self._tasks = [
-            asyncio.create_task(self._loop("tick", self.config.tick_interval, self._stopping)),
-            asyncio.create_task(
-                self._loop("deliver", self.config.deliver_interval, self._stopping)
-            ),
+            asyncio.create_task(self._loop("tick", self.config.tick_interval)),
+            asyncio.create_task(self._loop("deliver", self.config.deliver_interval)),
         ]
 
     async def stop(self) -> None:
-        """Stop both loops: a round in progress is finished first, so that the engine
-        and its store may be closed as soon as this returns."""
-        stopping = getattr(self, "_stopping", None)
-        if stopping is not None:
-            stopping.set()
+        """Stop both loops; returns once a round in progress has finished (its outcome
+        is kept: a failure was already counted or is dropped with the loop)."""
         for task in self._tasks:
-            await task
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError):
+                await task
         self._tasks = []
+        # a round's failure after the loop stopped is not the loop's any more: logged
+        rounds = list(self._rounds)
+        for result in await asyncio.gather(*rounds, return_exceptions=True):
+            if isinstance(result, Exception):
+                self.failures += 1
+                log.warning("scheduler round failed (%s) while stopping", type(result).__name__)
