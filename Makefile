@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean test-oldest-transitions
+.PHONY: demo test lint typecheck pytest bench clean test-oldest-transitions chromium
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,16 +19,29 @@ demo: $(STAMP)
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks plugins
-	$(BIN)/ruff format --check src tests examples benchmarks plugins
+	$(BIN)/ruff check src tests examples benchmarks plugins tools
+	$(BIN)/ruff format --check src tests examples benchmarks plugins tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-pytest: $(STAMP)
-	$(BIN)/pytest -q
+# the desk's browser tests (tests/browser) drive Debian's chromium with Playwright;
+# never `playwright install` (no browser download): install the system's when missing
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		echo "installing chromium with apt-get (the desk's browser tests need it)"; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
-.PHONY: docs
+pytest: $(STAMP) chromium
+	LASTRESORT_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
+
+.PHONY: docs docs-site
+# the documentation site (mkdocs.yml), built strictly into site/; tests/test_docsite.py builds it too
+docs-site: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 # the generated page of every installed protocol; tests/test_generated_docs.py fails when one is stale
 docs: $(STAMP)
 	$(BIN)/lastresort docs --all --out docs/generated

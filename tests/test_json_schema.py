@@ -137,6 +137,7 @@ def _every_key() -> dict[str, Any]:
     data = lr.dump_protocol(lr.load_protocol(TASKFORCE))
     data["protocol"]["kind"] = "encounter"
     data["protocol"]["channels"] = ["counter", "phone"]
+    data["protocol"]["timezone"] = "Europe/Amsterdam"
     party = data["parties"]["expert"]
     party.update(hours="always", no_show=0.1, capacity=2)
     party["response"] = {"median": "30m", "p90": "50m", "example": True}
@@ -155,6 +156,7 @@ def _every_key() -> dict[str, Any]:
         "max_wait_for_mayor": "PT3H",
         "report_before_close": True,
         "max_order_duration": "28d",
+        "reminders_end_wait": True,
     }
     return data
 

@@ -117,8 +117,11 @@ def test_mini_protocol_passes_and_is_structurally_valid() -> None:
     expert, mayor = report.bounds
     assert expert.worst == timedelta(minutes=40)
     assert expert.path == (START, TO_WAITING, TO_EXPERT)
-    # with_expert has no deadline: it costs the expert's p90 (50m)
-    assert mayor.worst == timedelta(minutes=90)
+    # with_expert has no deadline: no true worst case, an ESTIMATE with the expert's p90 (50m)
+    assert mayor.worst is None
+    assert mayor.estimate == timedelta(minutes=90)
+    assert mayor.estimated_steps == ("with_expert",)
+    assert mayor.holds is None  # mini.toml states no max_wait_for_mayor
     assert mayor.costs == (
         timedelta(minutes=10),
         timedelta(minutes=30),
@@ -150,6 +153,9 @@ def _trap(d: dict[str, Any]) -> None:
 
 def _waiting_without_deadline(d: dict[str, Any]) -> None:
     del d["steps"]["waiting"]["deadline"]
+    # without the deadline the expert's wait has no true worst case either, so a stated
+    # max_wait_for_expert would fail time-bounds too (an estimate proves nothing)
+    del d["requirements"]["max_wait_for_expert"]
 
 
 def _acute_gap(d: dict[str, Any]) -> None:
@@ -417,6 +423,7 @@ def test_a_reminder_loop_before_the_expert_makes_the_wait_unbounded() -> None:
 
 def test_a_step_of_unknown_cost_makes_the_wait_unbounded() -> None:
     data = mini()
+    data["requirements"]["max_wait_for_mayor"] = "2h"
     del data["parties"]["expert"]["response"]  # with_expert has no deadline either
     report = lr.verify(load(data))
     assert failed(report) == ["time-bounds"]
@@ -687,6 +694,7 @@ def test_text_report_shows_marks_counterexample_and_bounds() -> None:
 
 def test_to_dict_is_json_and_complete() -> None:
     data = mini()
+    data["requirements"]["max_wait_for_mayor"] = "2h"
     _close_unreported(data)
     out = json.loads(json.dumps(lr.verify(load(data)).to_dict()))
     assert out["ok"] is False

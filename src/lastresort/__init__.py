@@ -10,6 +10,7 @@ Everything a user needs is importable from here::
 from .clock import Clock, SystemClock, VirtualClock
 from .engine.engine import Engine
 from .engine.hookspecs import hookimpl
+from .engine.loading import BrokenPlugin
 from .errors import (
     ActorRefused,
     CatalogueError,
@@ -72,6 +73,7 @@ from .render.catalogue import Catalogue, load_catalogue
 from .render.diagram import to_dot, to_mermaid
 from .render.scxml import from_scxml, to_scxml
 from .store import MemoryStore, PendingDeadline, PostgresStore, Refusal, SQLiteStore, Store
+from .store.exchange import from_json, to_json
 from .verifier.verification import (
     Bound,
     PathStep,
@@ -89,6 +91,7 @@ __all__ = [
     "ActorRefused",
     "Backoff",
     "Bound",
+    "BrokenPlugin",
     "Catalogue",
     "CatalogueError",
     "Category",
@@ -156,6 +159,7 @@ __all__ = [
     "VirtualClock",
     "__version__",
     "dump_protocol",
+    "from_json",
     "from_scxml",
     "hookimpl",
     "load_catalogue",
@@ -163,6 +167,7 @@ __all__ = [
     "load_protocol",
     "protocol_card",
     "to_dot",
+    "to_json",
     "to_mermaid",
     "to_scxml",
     "validate",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol, runtime_checkable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import InvalidArgument
 
@@ -31,14 +32,50 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real time, in UTC."""
+    """The real time, in UTC or in the time zone ``tz``.
+
+    :param tz: an IANA time zone name (``"Europe/Amsterdam"``) or a
+        :class:`~datetime.tzinfo`; ``None`` (the default) is UTC. The instant is the
+        same in every zone; only how it is shown differs (deadlines are computed on
+        the UTC instant whatever the zone).
+    :raises InvalidArgument: (a :class:`ValueError`) for a name this machine does
+        not know, or anything but a name or a tzinfo.
+    """
+
+    def __init__(self, tz: str | tzinfo | None = None) -> None:
+        if tz is None or tz is UTC:
+            self._zone: tzinfo = UTC
+            self._name: str | None = None
+        elif isinstance(tz, tzinfo):
+            self._zone, self._name = tz, getattr(tz, "key", None) or str(tz)
+        elif isinstance(tz, str):
+            self._zone, self._name = _zone(tz), tz
+        else:
+            raise InvalidArgument(
+                call="SystemClock",
+                argument="tz",
+                problem=f"a time zone name or a tzinfo, not {_kind(tz)}",
+            )
 
     def now(self) -> datetime:
-        """The current time in UTC."""
-        return datetime.now(UTC)
+        """The current time, timezone-aware, in the clock's zone (UTC by default)."""
+        return datetime.now(self._zone)
 
     def __repr__(self) -> str:
-        return "SystemClock()"
+        return "SystemClock()" if self._name is None else f"SystemClock(tz={self._name!r})"
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        if not name or len(name) > 64:
+            raise ValueError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidArgument(
+            call="SystemClock",
+            argument="tz",
+            problem="an IANA time zone this machine knows, such as 'Europe/Amsterdam'",
+        ) from None
 
 
 class VirtualClock:

@@ -21,7 +21,14 @@ from ..errors import ProtocolError
 from ..protocol.model import Protocol
 from ..simulate.config import SimulationConfig, SimulationConfigError, load_config
 from ..simulate.montecarlo import monte_carlo
-from ..simulate.report import comparison_table, html_report, require_plotting, to_csv, to_json
+from ..simulate.report import (
+    comparison_table,
+    defaulted_note,
+    html_report,
+    require_plotting,
+    to_csv,
+    to_json,
+)
 from ._common import installed_protocols, is_file_target, resolve_protocol
 
 __all__ = ["ProgressBar", "register", "run_simulate"]
@@ -166,6 +173,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(to_json(result))
     else:
         print(comparison_table(result.comparison, args.lang))
+        print(defaulted_note(result))
     if args.csv is not None:
         with args.csv.open("w", encoding="utf-8", newline="") as out:
             to_csv(result.comparison, out)

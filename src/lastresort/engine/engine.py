@@ -56,8 +56,9 @@ from ..outbox import (
     retry_delay,
 )
 from ..privacy import FACT_NAME, describe, exception_kind, role_problem
-from ..protocol.model import CLOCK, Actor, Encounter, Protocol, Transition
+from ..protocol.model import CLOCK, Actor, Encounter, Protocol, Transition, WorkingDays
 from ..protocol.validation import validate
+from ..protocol.workdays import WorkingCalendar
 from ..store.base import PendingDeadline, Store
 from ..store.memory import MemoryStore
 from ..store.refusals import (
@@ -71,7 +72,8 @@ from ..store.refusals import (
 from ..verifier.verification import verify
 from .changes import dated, opened, stepped, unfired
 from .dispatch import CompiledProtocol
-from .plugins import Hooks, make_plugin_manager
+from .loading import BrokenPlugin, leave_out_broken
+from .plugins import REPLACEMENT, Hooks, delivery_replacement, make_plugin_manager
 
 __all__ = ["Engine"]
 
@@ -121,6 +123,11 @@ class Engine:
     :param clock: where the time comes from (default: :class:`SystemClock`).
     :param entry_points: load plugins from the ``lastresort`` entry point group.
     :param strict: refuse protocols that fail a safety property of the verifier.
+    :param strict_plugins: an installed plugin that cannot be used (it fails to
+        import or register, its protocols hook fails, a protocol it provides is
+        invalid or collides with another's) is an error: the first one's
+        :attr:`BrokenPlugin.error` is raised. By default it is left out, logged, and
+        listed in :attr:`broken_plugins`, and everything else runs.
     :param backoff: the retry policy of outbox deliveries.
     :param ids: makes new encounter ids (default: random UUIDs, pseudonymous).
     :param deadline_lease: how long :meth:`tick` claims a due deadline: no other
@@ -150,6 +157,7 @@ class Engine:
         entry_points: bool = True,
         *,
         strict: bool = False,
+        strict_plugins: bool = False,
         backoff: Backoff | None = None,
         ids: Callable[[], str] | None = None,
         deadline_lease: timedelta = DEFAULT_DEADLINE_LEASE,
@@ -183,30 +191,82 @@ class Engine:
         # (``next_seq`` is an optional store method); without it events carry 0 and the
         # store numbers them
         self._predict: Callable[[str], int] | None = getattr(self.store, "next_seq", None)
-        self.plugin_manager = make_plugin_manager(plugins, entry_points)
-        self.hooks = Hooks(self.plugin_manager)
+        broken: list[BrokenPlugin] = []
+        # protocols checked while loading, with the plugin manager's change count then
+        self._checked: dict[int, tuple[Protocol, int | None, list[str]]] = {}
+        pm = make_plugin_manager(plugins, entry_points, broken=broken)
+        self.plugin_manager = pm
+        # a test's recording delivery (lastresort.testing) replaces every other delivery
+        replacement = delivery_replacement()
+        if replacement is not None and not pm.is_registered(replacement):
+            pm.register(replacement, name=REPLACEMENT)
+        self.hooks = Hooks(
+            pm, delivery_only=None if replacement is None else pm.get_name(replacement)
+        )
+        if entry_points:
+            leave_out_broken(self.hooks, self._problems_of if protocols is None else None, broken)
+        if strict_plugins and broken:
+            raise broken[0].error
         found = self.hooks.protocols() if protocols is None else _by_id(protocols)
         self._check(found.values())
+        self.hooks.delivery_scopes()
         self._compiled = {pid: CompiledProtocol(p) for pid, p in found.items()}
+        # per protocol id: its working-day calendar, None when no deadline counts
+        # working days (built on first use; the closing-days hook is asked per year)
+        self._calendars: dict[str, WorkingCalendar | None] = {}
+        #: the installed plugins left out because they cannot be used, and why (empty
+        #: with ``strict_plugins=True``, which raises instead)
+        self.broken_plugins: tuple[BrokenPlugin, ...] = tuple(broken)
+        for plugin in self.broken_plugins:
+            log.error(
+                "plugin %s left out (%s): %s; protocols left out with it: %s",
+                plugin.name,
+                plugin.stage,
+                plugin.reason,
+                ", ".join(plugin.protocols) or "none",
+            )
 
     # -- protocols ------------------------------------------------------------------
 
-    def _check(self, protocols: Iterable[Protocol]) -> None:
+    def _problems_of(self) -> Callable[[Protocol], list[str]]:
+        """The check of one protocol, as :meth:`_check` makes it (the guard names
+        asked once). A protocol already checked while the same plugins were registered
+        is not checked again: loading leaves broken plugins out by checking the
+        installed protocols, and :meth:`_check` then checks the ones that remain."""
         guard_names = self.hooks.guard_names()
+        changes = getattr(self.plugin_manager, "changes", None)
+        memo = self._checked
+
+        def problems(protocol: Protocol) -> list[str]:
+            seen = memo.get(id(protocol))
+            if seen is not None and changes is not None and seen[:2] == (protocol, changes):
+                return list(seen[2])
+            found = self._problems(protocol, guard_names)
+            memo[id(protocol)] = (protocol, changes, list(found))
+            return found
+
+        return problems
+
+    def _problems(self, protocol: Protocol, guard_names: set[str]) -> list[str]:
+        """Every problem of ``protocol`` with the plugins registered now."""
+        found = validate(protocol, extra=[self.hooks.validate_protocol])
+        for i, transition in enumerate(protocol.transitions):
+            if transition.guard is not None and transition.guard not in guard_names:
+                found.append(
+                    f"$.transitions[{i}].guard: no plugin answers guard {transition.guard!r}"
+                    " (declare it in lastresort_guard_names)"
+                )
+        if self.strict and not found:
+            # strict: the verifier's safety properties, on a structurally sound protocol
+            report = verify(protocol, self.hooks.protocol_properties(protocol))
+            found.extend(f"unsafe: {p}" for p in report.problems())
+        return found
+
+    def _check(self, protocols: Iterable[Protocol]) -> None:
+        problems_of = self._problems_of()
         problems: list[str] = []
         for protocol in protocols:
-            found = validate(protocol, extra=[self.hooks.validate_protocol])
-            for i, transition in enumerate(protocol.transitions):
-                if transition.guard is not None and transition.guard not in guard_names:
-                    found.append(
-                        f"$.transitions[{i}].guard: no plugin answers guard {transition.guard!r}"
-                        " (declare it in lastresort_guard_names)"
-                    )
-            if self.strict and not found:
-                # strict: the verifier's safety properties, on a structurally sound protocol
-                report = verify(protocol, self.hooks.protocol_properties(protocol))
-                found.extend(f"unsafe: {p}" for p in report.problems())
-            problems.extend(f"protocol {protocol.id!r}: {p}" for p in found)
+            problems.extend(f"protocol {protocol.id!r}: {p}" for p in problems_of(protocol))
         if problems:
             raise ProtocolError(problems=problems)
 
@@ -219,6 +279,22 @@ class Engine:
         """The protocol ``protocol_id``. :raises UnknownProtocol, InvalidArgument:"""
         check.check_text("Engine.protocol", "protocol_id", protocol_id)
         return self._machine(protocol_id).protocol
+
+    def _calendar(self, protocol: Protocol) -> WorkingCalendar | None:
+        """The working-day calendar of ``protocol``, or ``None`` when it needs none."""
+        try:
+            return self._calendars[protocol.id]
+        except KeyError:
+            pass
+        calendar = None
+        if any(
+            s.deadline is not None and isinstance(s.deadline.after, WorkingDays)
+            for s in protocol.steps.values()
+        ):
+            hooks = self.hooks
+            calendar = WorkingCalendar.of(protocol, lambda year: hooks.closing_days(protocol, year))
+        self._calendars[protocol.id] = calendar
+        return calendar
 
     def _machine(self, protocol_id: str) -> CompiledProtocol:
         try:
@@ -236,7 +312,8 @@ class Engine:
     def timeline(self, encounter_id: str) -> list[Event]:
         """The encounter's events in order (sequence numbers 1, 2, 3, ...).
 
-        :raises UnknownEncounter, InvalidArgument:"""
+        :raises UnknownEncounter: no such encounter.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.timeline", "encounter_id", encounter_id)
         return self.store.timeline(encounter_id)
 
@@ -257,32 +334,55 @@ class Engine:
         """The events ``actor`` may fire now (permissions, handover rule and guards).
         Deadline events are never listed: only :meth:`tick` fires them.
 
-        :raises UnknownEncounter, InvalidArgument:"""
+        :raises UnknownEncounter: no such encounter.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.allowed", "encounter_id", encounter_id)
         check.check_actor("Engine.allowed", actor)
         encounter = self.store.load(encounter_id)
         who = Actor.of(actor)
         return [] if who.role == CLOCK else self._allowed(encounter, who)
 
-    def _allowed(self, encounter: Encounter, actor: Actor) -> list[str]:
+    def _allowed(self, encounter: Encounter, actor: Actor, *, lenient: bool = False) -> list[str]:
+        """The events ``actor`` may fire now. ``lenient`` (for the ``allowed`` list of a
+        refusal): a guard that raises counts as refusing, and is logged, so that a
+        crashing guard of another event never replaces the refusal being raised."""
         machine = self._machine(encounter.protocol)
         allowed = []
         for event in machine.events(encounter.state):
             # the same permitted candidates fire() uses, so both answer alike
             for transition in machine.permitted_for(encounter.state, event, actor.role):
-                if (
-                    transition.guard is None
-                    or self.hooks.guard(transition.guard, encounter, event, actor) is None
+                if transition.guard is None or self._guard_allows(
+                    transition.guard, encounter, event, actor, lenient
                 ):
                     allowed.append(event)
                     break
         return allowed
 
+    def _guard_allows(
+        self, guard: str, encounter: Encounter, event: str, actor: Actor, lenient: bool
+    ) -> bool:
+        if not lenient:
+            return self.hooks.guard(guard, encounter, event, actor) is None
+        try:
+            return self.hooks.guard(guard, encounter, event, actor) is None
+        except Exception as exc:  # noqa: BLE001 - listed as not allowed; the refusal goes on
+            log.error(
+                "encounter %s: guard %s of %s raised %s while listing the allowed events"
+                " of a refusal; listed as not allowed",
+                encounter.id,
+                guard,
+                event,
+                exception_kind(exc),
+            )
+            return False
+
     def on_duty(self, protocol_id: str, party: str, at: datetime | None = None) -> str | None:
         """Who is on duty for ``party`` (``lastresort_party_directory``), if a plugin knows.
 
         :param at: a timezone-aware moment (default: the clock's now).
-        :raises UnknownProtocol, NotPermitted, InvalidArgument:"""
+        :raises UnknownProtocol: no such protocol.
+        :raises NotPermitted: ``party`` is not one of its parties.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.on_duty", "party", party)
         check.check_moment("Engine.on_duty", "at", at, optional=True)
         protocol = self.protocol(protocol_id)
@@ -308,8 +408,12 @@ class Engine:
         :param facts: declared facts only (no names, no BSN, no free text).
         :param channel: how the child arrived: one of the protocol's ``channels``
             (``None``: the first of them, ``counter`` unless the protocol says otherwise).
-        :raises UnknownProtocol, ActorRefused, NotPermitted, ChannelRefused, FactsRefused,
-            InvalidArgument: nothing is written.
+        :raises UnknownProtocol: nothing is written (as for every error below).
+        :raises ActorRefused: the actor carries no pseudonymous id.
+        :raises NotPermitted: the actor may not open an encounter.
+        :raises ChannelRefused: a channel the protocol does not declare.
+        :raises FactsRefused: facts the protocol does not declare, or of the wrong value.
+        :raises InvalidArgument: an argument of the wrong form.
         """
         check.check_open(protocol_id, actor, facts, channel)
         machine = self._machine(protocol_id)
@@ -335,7 +439,9 @@ class Engine:
         except RECORDED as exc:
             self._refused(exc, actor, "open", protocol.id, None)
             raise
-        change = opened(protocol, self._ids(), who, clean, self.clock.now(), channel)
+        change = opened(
+            protocol, self._ids(), who, clean, self.clock.now(), channel, self._calendar(protocol)
+        )
         encounter = change.encounter
         committed = self.store.commit(change)
         log.debug("encounter %s v1: opened in %s by %s", encounter.id, protocol.initial, who.role)
@@ -361,8 +467,12 @@ class Engine:
             ``from`` step; stored as a UTC instant. Required for such a step, refused
             for any other.
         :returns: the committed events, then any :class:`ObserverFailed`.
-        :raises TransitionNotAllowed, NotPermitted, GuardRefused, UnknownEncounter,
-            ConcurrentUpdate, InvalidArgument: nothing is written.
+        :raises TransitionNotAllowed: nothing is written (as for every error below).
+        :raises NotPermitted: the actor's party may not fire the event.
+        :raises GuardRefused: a guard refused the event.
+        :raises UnknownEncounter: no such encounter.
+        :raises ConcurrentUpdate: ``expected_version`` is not the stored version.
+        :raises InvalidArgument: an argument of the wrong form.
         """
         check.check_fire(encounter_id, event, actor, expected_version)
         check.check_moment("Engine.fire", "until", until, optional=True)
@@ -432,7 +542,16 @@ class Engine:
         due = (
             None
             if until is None and (spec is None or (spec.since is None and spec.until is None))
-            else dated(protocol, encounter, taken.target, now, until, pending, self.store.timeline)
+            else dated(
+                protocol,
+                encounter,
+                taken.target,
+                now,
+                until,
+                pending,
+                self.store.timeline,
+                self._calendar(protocol),
+            )
         )
         change = stepped(
             protocol,
@@ -446,6 +565,7 @@ class Engine:
             missed,
             first_seq,
             due,
+            self._calendar(protocol),
         )
         committed = self.store.commit(change)
         after, step_key = change.encounter, taken.target
@@ -479,7 +599,7 @@ class Engine:
                 encounter_id=encounter.id,
                 step=state,
                 event=event,
-                allowed=self._allowed(encounter, actor),
+                allowed=self._allowed(encounter, actor, lenient=True),
                 closed=state in protocol.steps and protocol.steps[state].terminal,
             )
         may = sorted(
@@ -512,18 +632,50 @@ class Engine:
     ) -> None:
         """Record ``exc``, the refusal of ``action`` by ``actor``, in the refusal log:
         codes and identifiers only (never facts, a guard's reason or a value that has
-        not an identifier's form). When the store cannot record it the failure is
-        logged, and the caller still gets ``exc``."""
+        not an identifier's form). When it cannot be recorded (the store fails, or the
+        clock it is dated by) the failure is logged, and the caller still gets ``exc``."""
+        refusal: Refusal | None = None
+        try:
+            refusal = self._refusal(exc, actor, action, protocol_id, encounter)
+            self.store.record_refusal(refusal)
+        except Exception as failure:  # noqa: BLE001 - the caller gets the refusal itself
+            log.error(
+                "refusal of %s by %s on encounter %s (%s) could not be recorded: %s",
+                "?" if refusal is None else refusal.action,
+                "?" if refusal is None else refusal.actor_role,
+                (None if refusal is None else refusal.encounter_id) or "-",
+                type(exc).__name__ if refusal is None else refusal.reason,
+                exception_kind(failure),
+            )
+
+    def _refusal(
+        self,
+        exc: LastResortError,
+        actor: Actor | str,
+        action: str,
+        protocol_id: str | None,
+        encounter: Encounter | None,
+    ) -> Refusal:
+        """The refusal log's record of ``exc`` (see :meth:`_refused`)."""
         reason = type(exc).__name__
         if isinstance(exc, GuardRefused) and CODE.fullmatch(f"guard:{exc.guard}"):
             reason = f"guard:{exc.guard}"
         role, actor_id = _who(actor)
+        # a name the protocol does not know is the caller's text, whatever its form
+        # ("AnnaJansenGeslagen" is a code): only the protocol's own names are kept
+        compiled = self._compiled.get(protocol_id) if protocol_id is not None else None
+        protocol = None if compiled is None else compiled.protocol
+        if role not in (UNKNOWN_ROLE, CLOCK) and (protocol is None or role not in protocol.parties):
+            role = UNKNOWN_ROLE
+        known = action == "open" or (
+            protocol is not None and any(t.event == action for t in protocol.transitions)
+        )
         step = None if encounter is None else encounter.state
         refusal = Refusal(
             at=self.clock.now().astimezone(UTC),
             actor_role=role,
             actor_id=actor_id,
-            action=action if _code(action) else UNREADABLE,
+            action=action if known and _code(action) else UNREADABLE,
             encounter_id=None if encounter is None else encounter.id,
             step=step if step is not None and _code(step) else None,
             version=None if encounter is None else encounter.version,
@@ -534,17 +686,7 @@ class Engine:
         if refusal_problem(refusal) is not None:  # an encounter or protocol id of a
             # foreign form (an embedder's ids=): kept without it rather than not at all
             refusal = evolve(refusal, encounter_id=None, protocol=None)
-        try:
-            self.store.record_refusal(refusal)
-        except Exception as failure:  # noqa: BLE001 - the caller gets the refusal itself
-            log.error(
-                "refusal of %s by %s on encounter %s (%s) could not be recorded: %s",
-                refusal.action,
-                refusal.actor_role,
-                refusal.encounter_id or "-",
-                refusal.reason,
-                exception_kind(failure),
-            )
+        return refusal
 
     def record_refusal(
         self,
@@ -567,7 +709,8 @@ class Engine:
             letters, digits, ``_ : . -``, no run of 8 digits; never free text.
         :param encounter_id: the encounter named, if any: when it is stored, its step,
             version and protocol are recorded with it.
-        :param protocol: the protocol id, if known (default: the encounter's).
+        :param protocol: the protocol id, if known (default: the encounter's; another
+            protocol than a stored encounter's is refused).
         :returns: the recorded refusal, numbered.
         :raises InvalidArgument: when an argument has not its form (the message never
             quotes it); nothing is written.
@@ -602,6 +745,14 @@ class Engine:
             except UnknownEncounter:
                 pass
             else:
+                if protocol is not None and protocol != encounter.protocol:
+                    # an audit record that contradicts the store is refused, not kept
+                    raise InvalidArgument(
+                        call=call,
+                        argument="protocol",
+                        problem="None or the named encounter's protocol (its id is"
+                        f" {encounter.protocol!r}), not another protocol",
+                    )
                 step = encounter.state if _code(encounter.state) else None
                 version = encounter.version
                 if (
@@ -711,9 +862,12 @@ class Engine:
             deadline.event,
             type(exc).__name__,
         )
-        step = self._machine(encounter.protocol).protocol.steps[deadline.step]
+        protocol = self._machine(encounter.protocol).protocol
+        step = protocol.steps[deadline.step]
         first_seq = self._predict(encounter.id) if self._predict is not None else 0
-        change = unfired(encounter, step, deadline, now, _CLOCK, first_seq)
+        change = unfired(
+            encounter, step, deadline, now, _CLOCK, first_seq, self._calendar(protocol)
+        )
         committed = self.store.commit(change)
         return committed + self._observe(committed, change.encounter)
 
@@ -786,11 +940,16 @@ class Engine:
 
     def _deliver_one(self, note: Notification, now: datetime) -> list[Event]:
         attempt = note.attempts + 1
+        # who the directory said is on duty, kept on the outbox row whatever the outcome
+        # (a contact is staff's address, never the child's); set by hand(), which may run
+        # in a thread of its own
+        addressed: list[str | None] = [None]
 
         def hand() -> str:
             machine = self._machine(note.protocol)
             party = machine.protocol.parties[note.party]
             contact = self.hooks.party_directory(machine.protocol, party, now)
+            addressed[0] = contact
             receipt = self.hooks.deliver(evolve(note, contact=contact, attempts=attempt))
             if receipt is None:
                 raise NotDelivered("no plugin delivered it")
@@ -800,11 +959,13 @@ class Engine:
             receipt = hand_over(hand, self.delivery_timeout)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, never fatal
             if attempt >= self.max_attempts or isinstance(exc, DeliveryRefused):
-                return self._dead_letter(note, attempt, now, exc)
+                return self._dead_letter(note, attempt, now, exc, addressed[0])
             delay = retry_delay(self.backoff, attempt, exc)
             # the hook's message could hold anything (a child's name): never kept
             error = failure_text(exc)
-            self.store.failed(note.key, attempt, instant_after(now, delay), error)
+            self.store.failed(
+                note.key, attempt, instant_after(now, delay), error, contact=addressed[0]
+            )
             log.warning(
                 "delivery of %s to %s failed (attempt %d of %d), retry in %s: %s",
                 note.key,
@@ -826,6 +987,7 @@ class Engine:
                 receipt=receipt,
                 attempts=attempt,
             ),
+            contact=addressed[0],
         )
         if event is None:  # our lease ran out and another worker settled it meanwhile
             log.info("notification %s was settled by another worker; nothing recorded", note.key)
@@ -833,7 +995,12 @@ class Engine:
         return [event, *self._observe([event], self.store.load(note.encounter_id))]
 
     def _dead_letter(
-        self, note: Notification, attempt: int, now: datetime, exc: Exception
+        self,
+        note: Notification,
+        attempt: int,
+        now: datetime,
+        exc: Exception,
+        contact: str | None = None,
     ) -> list[Event]:
         """Give up ``note`` after its last attempt and escalate, in one commit."""
         compiled = self._compiled.get(note.protocol)
@@ -877,6 +1044,7 @@ class Engine:
                 )
                 for n in escalations
             ],
+            contact=contact,
         )
         if not committed:  # another worker settled it meanwhile
             return []

@@ -22,7 +22,7 @@ running engine may call the engine again (see docs/embedding.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -38,6 +38,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "lastresort_deliver",
+    "lastresort_delivers_for",
     "lastresort_guard",
     "lastresort_guard_names",
     "lastresort_on_event",
@@ -62,7 +63,10 @@ def lastresort_protocols() -> Sequence[Protocol]:
 
     Called once when an :class:`~lastresort.Engine` is built (and by the CLI to list
     installed protocols). Every implementation is called; the results are merged.
-    Two plugins providing the same protocol id is an error (:class:`ProtocolError`).
+    Two plugins providing the same protocol id is an error (:class:`ProtocolError`)
+    naming both; two *installed* plugins are both left out instead, as is an installed
+    plugin whose implementation raises or returns something else than protocols (see
+    :attr:`lastresort.Engine.broken_plugins`), unless ``strict_plugins=True``.
     Each protocol is validated (including :func:`lastresort_validate_protocol`)
     before the engine accepts it.
 
@@ -156,8 +160,27 @@ def lastresort_deliver(notification: Notification) -> str | None:
         :class:`~lastresort.DeliveryRefused` when retrying cannot help (it is
         dead-lettered and escalated at once), :class:`~lastresort.DeliveryDeferred`
         with ``retry_after`` to pass on the receiver's ``Retry-After``.
-        A hook that returns a receipt must leave the protocols (``notification.protocol``)
-        and parties it does not serve alone: return ``None`` for them.
+        It is called only for the protocols its plugin names in
+        :func:`lastresort_delivers_for`; return ``None`` for parties it does not serve.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lastresort_delivers_for() -> Sequence[str]:
+    """Say which protocols this plugin's :func:`lastresort_deliver` delivers for.
+
+    Called when an :class:`~lastresort.Engine` is built and again after plugins are
+    registered or removed. Every implementation is called; a plugin's answers are
+    merged. Its ``lastresort_deliver`` (and a ``wrapper=True`` implementation of it)
+    is then called only for notifications whose ``protocol`` it names: for the
+    others it is not called at all, so it can neither page nor give a receipt.
+    An installed plugin that implements ``lastresort_deliver`` must implement this
+    hook (it is left out as broken otherwise); a plugin passed to
+    ``Engine(plugins=[...])`` without it delivers for every protocol of that engine.
+
+    :returns: protocol ids, or ``["*"]`` for every protocol (a channel such as a
+        generic webhook). An id no protocol has matches nothing.
     """
     raise NotImplementedError
 
@@ -195,5 +218,26 @@ def lastresort_protocol_properties(protocol: Protocol) -> Sequence[Property]:
     :returns: :class:`lastresort.Property` values, each with a stable ``name``, a
         one-line ``rule`` and a ``check(protocol)`` returning every
         :class:`lastresort.Violation` (none when it holds).
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lastresort_closing_days(protocol: Protocol, year: int) -> Sequence[date]:
+    """Return the local closing days of ``year`` on which ``protocol``'s working days
+    (``"2wd"`` deadlines) do not count, besides weekends and Dutch public holidays.
+
+    Called by the engine the first time it counts working days in ``year`` for
+    ``protocol`` (the answer is kept for the engine's life), and by the verifier
+    when it is given the plugins (``lastresort check`` with installed plugins).
+    Every implementation is called; the days are merged. A hook that raises or returns
+    anything but dates is a :class:`~lastresort.PluginLoadError` naming the plugin,
+    and the call that needed the calendar changes nothing.
+
+    :param protocol: the protocol whose calendar is built; return an empty list for the
+        protocols your plugin has nothing to say about.
+    :param year: the calendar year asked for; days of other years are ignored.
+    :returns: :class:`datetime.date` values (not datetimes), e.g. a town hall's
+        closing day between Christmas and New Year.
     """
     raise NotImplementedError

@@ -54,6 +54,7 @@ from .model import (
     StepKind,
     Text,
     Transition,
+    WorkingDays,
 )
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "converter",
     "format_duration",
     "make_converter",
+    "parse_deadline_duration",
     "parse_duration",
     "problems_of",
     "structure",
@@ -73,6 +75,7 @@ _SHORT = re.compile(
     r"^(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$",
     re.ASCII,  # no other scripts' digits
 )
+_WORKING = re.compile(r"^(?P<n>\d+)wd$", re.ASCII)
 _ISO = re.compile(
     r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
     r"(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
@@ -126,13 +129,31 @@ def parse_duration(text: str) -> timedelta:
         raise Invalid(f"duration {_REPR.repr(text)} is too long") from None
 
 
-def format_duration(delta: timedelta) -> str:
-    """The compact form of a duration (``1h30m``, ``10d``); inverse of :func:`parse_duration`.
+def parse_deadline_duration(text: str) -> timedelta | WorkingDays:
+    """Parse a deadline's ``after``: working days (``2wd``, see :class:`WorkingDays`)
+    or anything :func:`parse_duration` reads.
+
+    :raises ValueError: for anything else.
+    """
+    match = _WORKING.match(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        return parse_duration(text)
+    digits = match.group("n")
+    if len(digits) > 6:  # far beyond the bound validation reports; keep int() cheap
+        raise Invalid(f"duration {_REPR.repr(text)} is too long")
+    return WorkingDays(int(digits))
+
+
+def format_duration(delta: timedelta | WorkingDays) -> str:
+    """The compact form of a duration (``1h30m``, ``10d``, ``2wd``); inverse of
+    :func:`parse_duration` and :func:`parse_deadline_duration`.
 
     Durations with a fraction of a second use ISO 8601 (``PT1M0.5S``).
 
     :raises ValueError: for a negative duration.
     """
+    if isinstance(delta, WorkingDays):
+        return str(delta)
     if delta < timedelta(0):
         raise ValueError(f"negative duration {delta}")
     hours, rest = divmod(delta.seconds, 3600)
@@ -226,6 +247,12 @@ def _datetime(value: Any, _: Any) -> datetime:
     return parsed
 
 
+def _structure_after(value: Any, _: Any) -> timedelta | WorkingDays:
+    if isinstance(value, timedelta | WorkingDays):
+        return value
+    return parse_deadline_duration(value)
+
+
 def _structure_timedelta(value: Any, _: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
@@ -305,6 +332,8 @@ def configure_converter(conv: Converter) -> None:
     conv.register_structure_hook(float, lambda v, _: float(_strict((int, float), "a number")(v, _)))  # type: ignore[arg-type]
     conv.register_structure_hook(timedelta, _structure_timedelta)
     conv.register_unstructure_hook(timedelta, format_duration)
+    conv.register_structure_hook(timedelta | WorkingDays, _structure_after)
+    conv.register_unstructure_hook(WorkingDays, format_duration)
     conv.register_structure_hook(datetime, _datetime)
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_structure_hook(str | bool, _fact_value)

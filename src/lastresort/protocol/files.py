@@ -21,6 +21,7 @@ from .conversion import Invalid, _show, _unfact, converter, problems_of
 from .groups import expand_groups
 from .locations import Locator, locate
 from .model import (
+    DEFAULT_TIMEZONE,
     Fact,
     Party,
     Protocol,
@@ -55,6 +56,7 @@ class _Header:
         in Dutch cites it in Dutch.
     :param kind: `encounter` (a child at the counter) or `order` (a measure that runs for days).
     :param channels: how an encounter may arrive; the first is the default.
+    :param timezone: the IANA time zone working days (`2wd`) are counted in, e.g. `Europe/Amsterdam` (the default).
     """
 
     id: str
@@ -65,6 +67,7 @@ class _Header:
     source: str | Text
     kind: ProtocolKind = ProtocolKind.ENCOUNTER
     channels: list[str] = attrs.Factory(lambda: list(DEFAULT_CHANNELS))
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @frozen
@@ -151,6 +154,7 @@ def _to_protocol(file: _ProtocolFile) -> Protocol:
         source_text=_text(header.source),
         kind=header.kind,
         channels=tuple(header.channels),
+        timezone=header.timezone,
         parties=file.parties,
         steps=file.steps,
         transitions=file.transitions,
@@ -195,6 +199,9 @@ def _salvage_header(raw: Mapping[str, Any], broken: dict[str, Any]) -> _Header:
     channels = raw.get("channels", DEFAULT_CHANNELS)
     if not isinstance(channels, list | tuple) or not all(isinstance(c, str) for c in channels):
         channels = DEFAULT_CHANNELS  # reported by the converter; nothing to judge here
+    zone = raw.get("timezone", DEFAULT_TIMEZONE)
+    if not isinstance(zone, str):
+        zone = DEFAULT_TIMEZONE  # reported by the converter
     return _Header(
         text("id"),
         text("version"),
@@ -204,6 +211,7 @@ def _salvage_header(raw: Mapping[str, Any], broken: dict[str, Any]) -> _Header:
         source,
         kind,
         list(channels),
+        zone,
     )
 
 
@@ -270,7 +278,7 @@ def load_protocol(
         durations longer than 366 days are refused even without it.
     :raises ProtocolError: with ``.problems``, each ``"<path>: <problem>"``.
     """
-    from .validation import duration_problems, validate
+    from .validation import duration_problems, validate, zone_problems
 
     data, name, locator = _read(source)
 
@@ -299,7 +307,7 @@ def load_protocol(
         raise error(placed(problems)) from exc
     protocol = _to_protocol(file)
     # durations beyond the bound are refused even unchecked: nothing could run or verify them
-    found = validate(protocol) if check else duration_problems(protocol)
+    found = validate(protocol) if check else duration_problems(protocol) + zone_problems(protocol)
     if found:
         raise error(placed(found))
     return protocol
@@ -360,6 +368,7 @@ def dump_protocol(protocol: Protocol) -> dict[str, Any]:
         protocol.source if protocol.source_text is None else protocol.source_text,
         protocol.kind,
         list(protocol.channels),
+        protocol.timezone,
     )
     data: dict[str, Any] = {
         "protocol": converter.unstructure(header),

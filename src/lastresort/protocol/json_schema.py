@@ -26,7 +26,17 @@ import attrs
 from ..privacy import CHANNEL, FACT_NAME
 from .conversion import _RENAMES
 from .files import _Header, _ProtocolFile
-from .model import ANY_STEP, LANGUAGE_TAG, Deadline, Fact, ResponseModel, Step, Text, Transition
+from .model import (
+    ANY_STEP,
+    LANGUAGE_TAG,
+    Deadline,
+    Fact,
+    ResponseModel,
+    Step,
+    Text,
+    Transition,
+    WorkingDays,
+)
 
 __all__ = ["SCHEMA_RESOURCE", "protocol_schema", "schema_text", "shipped_schema_text"]
 
@@ -39,6 +49,9 @@ DURATION_PATTERN = (
     r"^\s*(?=.*\d)(?:(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?"
     r"|[Pp](?:\d+[Ww])?(?:\d+[Dd])?(?:[Tt](?:\d+[Hh])?(?:\d+[Mm])?(?:\d+(?:\.\d+)?[Ss])?)?)\s*$"
 )
+#: Working days as :func:`~lastresort.protocol.conversion.parse_deadline_duration` reads
+#: them (a deadline's ``after`` only).
+WORKING_DAYS_PATTERN = r"^\s*\d+wd\s*$"
 #: Step keys, party keys and event names (validation's plain names).
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]*$"
 #: Step keys of a file: plain names, or templates with a ``{group}`` placeholder.
@@ -115,6 +128,15 @@ class _Builder:
             return {"type": "integer"}
         if kind is float:
             return {"type": "number"}
+        if kind is WorkingDays:
+            return self.ref(
+                "working_days",
+                {
+                    "type": "string",
+                    "pattern": WORKING_DAYS_PATTERN,
+                    "description": "whole working days in the protocol's time zone: 2wd",
+                },
+            )
         if kind is timedelta:
             return self.ref(
                 "duration",

@@ -21,6 +21,7 @@ from ..privacy import DEFAULT_CHANNELS, actor_id_problem, role_problem
 __all__ = [
     "ACUTE_DANGER",
     "CLOCK",
+    "DEFAULT_TIMEZONE",
     "Actor",
     "Deadline",
     "DeadlineDate",
@@ -39,12 +40,15 @@ __all__ = [
     "StepKind",
     "Text",
     "Transition",
+    "WorkingDays",
 ]
 
 #: The reserved event that leads from every non-terminal step to an emergency step.
 ACUTE_DANGER = "acute_danger"
 #: The pseudo-role that fires deadline events.
 CLOCK = "clock"
+#: The time zone of a protocol whose file names none (``[protocol] timezone``).
+DEFAULT_TIMEZONE = "Europe/Amsterdam"
 #: ``from = "*"``: every non-terminal step.
 ANY_STEP = "*"
 
@@ -233,6 +237,22 @@ class DeadlineDate(enum.Enum):
 
 
 @frozen
+class WorkingDays:
+    """A duration of whole working days (file form ``"2wd"``), counted in the
+    protocol's time zone on its working-day calendar (Monday to Friday, less Dutch
+    public holidays and the closing days plugins name): ``n`` working days after a
+    moment on a working day is the same wall-clock time on the ``n``-th working day
+    after it; from a moment on a day that is not a working day, counting starts at
+    00:00 of the next working day. See docs/protocol-format.md, "Working days".
+    """
+
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.count}wd"
+
+
+@frozen
 class Deadline:
     """When the encounter is still in the step at the deadline, the clock fires ``event``.
 
@@ -243,11 +263,14 @@ class Deadline:
     ``since``) is the latest it may be. In every form ``after`` is the longest the
     step can last from entering it, which is what the verifier's bounds count.
 
+    ``after`` is a duration of elapsed time (:class:`~datetime.timedelta`) or of
+    :class:`WorkingDays`.
+
     :param example: ``after`` is an example value a municipality sets for itself (file
         key ``example = true``); the card labels it so.
     """
 
-    after: timedelta
+    after: timedelta | WorkingDays
     event: str
     example: bool = field(default=False, kw_only=True)
     until: DeadlineDate | None = field(default=None, kw_only=True)
@@ -343,6 +366,9 @@ class Requirements:
     :param report_before_close: every closing path passes ``reported`` or ``safe_arrangement``.
     :param max_order_duration: for ``kind = "order"``: the most time the order may be in
         force in total (the sum of the deadlines of steps tagged ``order_in_force``).
+    :param reminders_end_wait: a reminder (a step's own deadline event leading back to
+        that step) ends the wait the bounds measure: the verifier counts such a loop's
+        deadline once, up to the first reminder, instead of calling the wait unbounded.
     """
 
     mayor_contact: bool = False
@@ -351,6 +377,7 @@ class Requirements:
     report_before_close: bool = True
     max_order_duration: timedelta | None = None
     mayor: MayorPromise | None = None
+    reminders_end_wait: bool = False
 
     @property
     def mayor_promise(self) -> MayorPromise | None:
@@ -417,6 +444,8 @@ class Protocol:
     :param channels: how an encounter may arrive (file key ``protocol.channels``):
         short slugs, the first is the default of :meth:`lastresort.Engine.open`;
         :data:`lastresort.privacy.DEFAULT_CHANNELS` when the file declares none.
+    :param timezone: the IANA time zone working days are counted in (file key
+        ``protocol.timezone``), :data:`DEFAULT_TIMEZONE` when the file names none.
     :param source: where the arrangement comes from, as written (the English text when
         the file gives ``source`` in several languages).
     :param municipality_text: the municipality in every language, when the file gives
@@ -438,6 +467,7 @@ class Protocol:
     requirements: Requirements = field(factory=Requirements)
     kind: ProtocolKind = ProtocolKind.ENCOUNTER
     channels: tuple[str, ...] = field(default=DEFAULT_CHANNELS, converter=_tuple)
+    timezone: str = field(default=DEFAULT_TIMEZONE, kw_only=True)
     source_text: Text | None = field(default=None, kw_only=True)
     municipality_text: Text | None = field(default=None, kw_only=True)
 

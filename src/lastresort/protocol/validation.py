@@ -8,6 +8,7 @@ verifier's (``verifier/verification.py``).
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
@@ -36,9 +37,17 @@ from .model import (
     Protocol,
     ProtocolKind,
     Text,
+    WorkingDays,
 )
 
-__all__ = ["FORBIDDEN_FACTS", "MAX_DURATION", "duration_problems", "validate"]
+__all__ = [
+    "FORBIDDEN_FACTS",
+    "MAX_DURATION",
+    "MAX_WORKING_DAYS",
+    "duration_problems",
+    "validate",
+    "zone_problems",
+]
 
 #: Every term a fact name may not contain (see :func:`lastresort.privacy.forbidden_fact_term`
 #: for how a name is read: as words, after Unicode normalisation).
@@ -49,6 +58,36 @@ FORBIDDEN_FACTS = FORBIDDEN_WORDS | FORBIDDEN_PARTS | FORBIDDEN_GLUED
 #: requirement): a year and a day. Longer ones are typing errors, and would make the
 #: arithmetic of deadlines and bounds overflow.
 MAX_DURATION = timedelta(days=366)
+
+
+#: The most working days a deadline may state (``250wd``): about a year of working
+#: days, so that its longest calendar span stays within the bounds' arithmetic.
+MAX_WORKING_DAYS = 250
+
+
+def zone_problems(protocol: Protocol) -> list[str]:
+    """``[protocol] timezone`` when it is not an IANA time zone this machine knows,
+    located, with the closest name. Checked even without validation, like
+    :func:`duration_problems`: working days could not be counted."""
+    zone = protocol.timezone
+    if _known_zone(zone):
+        return []
+    shown = zone if len(zone) <= 64 and zone.isprintable() else zone[:61] + "..."
+    return [
+        f"$.protocol.timezone: unknown time zone {shown!r}"
+        f"{suggest(zone, sorted(zoneinfo.available_timezones()))}; use an IANA name"
+        " such as 'Europe/Amsterdam'"
+    ]
+
+
+def _known_zone(name: str) -> bool:
+    if not name or len(name) > 64 or name != name.strip():
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def duration_problems(protocol: Protocol) -> list[str]:
@@ -65,9 +104,19 @@ def duration_problems(protocol: Protocol) -> list[str]:
                 (f"{path}.median", party.response.median),
                 (f"{path}.p90", party.response.p90),
             ]
+    working: list[str] = []
     for key, step in protocol.steps.items():
-        if step.deadline is not None:
-            found.append((f"{_key_path('$.steps', key)}.deadline.after", step.deadline.after))
+        if step.deadline is None:
+            continue
+        path = f"{_key_path('$.steps', key)}.deadline.after"
+        after = step.deadline.after
+        if isinstance(after, WorkingDays):
+            if after.count > MAX_WORKING_DAYS:
+                working.append(
+                    f"{path}: {after} is too long; a deadline is at most {MAX_WORKING_DAYS}wd"
+                )
+        else:
+            found.append((path, after))
     for field in attrs.fields(type(protocol.requirements)):
         value = getattr(protocol.requirements, field.name)
         if isinstance(value, timedelta):
@@ -77,7 +126,7 @@ def duration_problems(protocol: Protocol) -> list[str]:
         f" {format_duration(MAX_DURATION)}"
         for path, value in found
         if value > MAX_DURATION
-    ]
+    ] + working
 
 
 #: Step, party and event names: what TOML allows as a bare key. This also keeps out
@@ -196,12 +245,14 @@ def validate(
         if step.deadline is not None:
             if step.terminal:
                 add(f"{path}.deadline: a terminal step cannot have a deadline")
-            if step.deadline.after.total_seconds() <= 0:
+            after = step.deadline.after
+            if (after.count if isinstance(after, WorkingDays) else after.total_seconds()) <= 0:
                 add(f"{path}.deadline.after: must be longer than zero")
         elif step.kind.value == "waiting":
             add(f"{path}: waiting step has no deadline (nothing may wait forever)")
 
     problems.extend(duration_problems(protocol))
+    problems.extend(zone_problems(protocol))
     problems.extend(label_problems(protocol, index_map))
 
     # -- requirements

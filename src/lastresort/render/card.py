@@ -17,7 +17,14 @@ from ..events import (
     ResponsibilityTransferred,
     StepEntered,
 )
-from ..protocol.model import ACUTE_DANGER, CLOCK, MayorPromise, Protocol, ProtocolKind
+from ..protocol.model import (
+    ACUTE_DANGER,
+    CLOCK,
+    MayorPromise,
+    Protocol,
+    ProtocolKind,
+    WorkingDays,
+)
 from .catalogue import Catalogue, catalogue_for
 from .tables import text_table
 
@@ -50,7 +57,7 @@ def protocol_card(
         party = parties.get(key)
         return party.name.get(lang) if party else key
 
-    def duration(delta: timedelta) -> str:
+    def duration(delta: timedelta | WorkingDays) -> str:
         return words.duration(delta)
 
     out = [

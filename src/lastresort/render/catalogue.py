@@ -24,7 +24,7 @@ from attrs import field, frozen
 
 from ..errors import CatalogueError, InvalidArgument
 from ..protocol.conversion import format_duration, suggest
-from ..protocol.model import FrozenMap
+from ..protocol.model import FrozenMap, WorkingDays
 
 __all__ = ["SHIPPED_LANGUAGES", "Catalogue", "catalogue_for", "load_catalogue"]
 
@@ -63,8 +63,12 @@ class Catalogue:
         """A party's hours in this language: ``mon-fri 08:00-18:00`` -> ``ma-vr 08:00-18:00``."""
         return _WORD.sub(lambda m: self.messages.get(f"hours.{m.group(0)}", m.group(0)), text)
 
-    def duration(self, delta: timedelta) -> str:
-        """A duration in this language's units: ``1h30m`` -> ``1 u 30 min``."""
+    def duration(self, delta: timedelta | WorkingDays) -> str:
+        """A duration in this language's units: ``1h30m`` -> ``1 u 30 min``; working
+        days as ``2 werkdagen`` / ``2 working days``."""
+        if isinstance(delta, WorkingDays):
+            key = "units.working_day" if delta.count == 1 else "units.working_days"
+            return f"{delta.count} {self.messages[key]}"
         compact = format_duration(delta)
         parts = _PART.findall(compact)
         if not parts or "".join(n + u for n, u in parts) != compact:

@@ -38,7 +38,16 @@ from xml.sax.saxutils import escape, quoteattr
 from ..errors import InvalidArgument, ProtocolError
 from ..protocol.conversion import format_duration
 from ..protocol.files import dump_protocol, load_protocol
-from ..protocol.model import ACUTE_DANGER, ANY_STEP, CLOCK, Protocol, Step, Text, Transition
+from ..protocol.model import (
+    ACUTE_DANGER,
+    ANY_STEP,
+    CLOCK,
+    Protocol,
+    Step,
+    Text,
+    Transition,
+    WorkingDays,
+)
 
 __all__ = [
     "LASTRESORT_NS",
@@ -109,6 +118,14 @@ def guard_variables(protocol: Protocol) -> dict[str, str]:
 def deadline_send_id(step: str) -> str:
     """The ``sendid`` of the delayed ``<send>`` of ``step``'s deadline."""
     return f"lr.deadline.{step}"
+
+
+def _rearm(send_id: str, event: str, after: timedelta | WorkingDays) -> str:
+    if isinstance(after, WorkingDays):
+        return _attrs(
+            id=send_id, event=event, delayexpr="_event.data.deadline", lr__after=str(after)
+        )
+    return _attrs(id=send_id, event=event, delay=_delay(after))
 
 
 def _delay(after: timedelta) -> str:
@@ -205,11 +222,19 @@ def _state(protocol: Protocol, key: str, step: Step, guards: Mapping[str, str]) 
     deadline = step.deadline
     send_id = deadline_send_id(key)
     if deadline is not None:
-        dated = deadline.since is not None or deadline.until is not None
+        # working days have no fixed delay: like a dated deadline, the host computes
+        # the moment (on its calendar) and passes it in the event's data
+        dated = (
+            deadline.since is not None
+            or deadline.until is not None
+            or isinstance(deadline.after, WorkingDays)
+        )
         send = _attrs(
             id=send_id,
             event=deadline.event,
-            delay=None if dated else _delay(deadline.after),
+            delay=None
+            if isinstance(deadline.after, WorkingDays) or dated
+            else _delay(deadline.after),
             delayexpr="_event.data.deadline" if dated else None,
             lr__after=format_duration(deadline.after) if dated else None,
             lr__from=deadline.since,
@@ -245,7 +270,7 @@ def _state(protocol: Protocol, key: str, step: Step, guards: Mapping[str, str]) 
         yield (
             "    <transition"
             + _attrs(event=deadline.event, cond=f"_event.data.role == '{CLOCK}'", lr__rearm="true")
-            + f"><send{_attrs(id=send_id, event=deadline.event, delay=_delay(deadline.after))}>"
+            + f"><send{_rearm(send_id, deadline.event, deadline.after)}>"
             f'<param name="role" expr="\'{CLOCK}\'"/></send></transition>'
         )
     yield f"  </{tag}>"

@@ -11,7 +11,22 @@ from .arrivals import can_arrive
 from .config import ProtocolSettings, SimulationConfig
 from .plan import options_from
 
-__all__ = ["check_config"]
+__all__ = ["check_config", "defaulted_responses"]
+
+
+def defaulted_responses(config: SimulationConfig, protocol: Protocol) -> tuple[str, ...]:
+    """The parties of ``protocol`` that fire events in a simulation (a role in some
+    transition's ``by``) but have no response model, neither in the protocol nor in
+    ``config``'s ``[parties]``/``[protocols.<id>.parties]``: they need
+    ``default_response``."""
+    acting = {role for t in protocol.transitions for role in t.by if role != CLOCK}
+    return tuple(
+        key
+        for key, party in protocol.parties.items()
+        if key in acting
+        and party.response is None
+        and config.party(protocol.id, key).response is None
+    )
 
 
 def check_config(config: SimulationConfig, protocols: Iterable[Protocol]) -> list[str]:
@@ -57,6 +72,14 @@ def check_config(config: SimulationConfig, protocols: Iterable[Protocol]) -> lis
                         f"$.children.facts.{key}: protocol {pid!r} has no value"
                         f" {', '.join(map(repr, unknown))} (it declares {', '.join(fact.values)})"
                     )
+        if config.default_response is None:
+            for key in defaulted_responses(config, protocol):
+                add(
+                    f"$.parties.{key}.response: party {key!r} of protocol {pid!r} fires events"
+                    " but has no response model; give it a `response` in the protocol or"
+                    f" here ([parties.{key}] response), or set default_response (it is then"
+                    " named in the report)"
+                )
         settings = config.protocols.get(pid)
         if settings is not None:
             problems.extend(_check_settings(protocol, settings))

@@ -123,10 +123,6 @@ class ProtocolSettings:
     policy: Mapping[str, Mapping[str, float]] = field(factory=FrozenMap, converter=_frozen_map)
 
 
-def _default_response() -> ResponseModel:
-    return ResponseModel(timedelta(minutes=10), timedelta(minutes=30))
-
-
 def _default_start() -> datetime:
     return datetime(2026, 1, 5, tzinfo=ZoneInfo("Europe/Amsterdam"))  # a Monday
 
@@ -141,14 +137,17 @@ class SimulationConfig:
         of determinism (changing it changes the random numbers).
     :param drain: how long a chunk keeps running after its last arrival; what is
         still open then is counted as open at the end.
-    :param default_response: response model of parties that have none.
+    :param default_response: response model of parties that have none, when set
+        (``None``, the default: such a party is a problem of :func:`check_config`
+        naming it, since a made-up response time would skew every figure). When set,
+        the parties it stands in for are listed in the result and the report.
     """
 
     start: datetime = field(factory=_default_start)
     timezone: str = "Europe/Amsterdam"
     chunk: int = 250
     drain: timedelta = timedelta(days=14)
-    default_response: ResponseModel = field(factory=_default_response)
+    default_response: ResponseModel | None = None
     arrivals: Arrivals = field(factory=Arrivals)
     children: Children = field(factory=Children)
     parties: Mapping[str, PartySettings] = field(factory=FrozenMap, converter=_frozen_map)
@@ -423,4 +422,6 @@ def dump_config(config: SimulationConfig) -> dict[str, Any]:
     """The configuration as JSON/TOML-compatible data; ``load_config(dump_config(c)) == c``."""
     data: dict[str, Any] = converter.unstructure(config)
     data["start"] = config.start.isoformat()
+    if data.get("default_response") is None:
+        data.pop("default_response", None)  # unset: TOML has no null
     return data

@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 
-from attrs import frozen
+from attrs import field, frozen
 
 from ..engine.engine import Engine
-from ..engine.plugins import Hooks, make_plugin_manager
+from ..engine.installed import load_installed
 from ..protocol.model import Protocol
-from .check import check_config
+from .check import check_config, defaulted_responses
 from .config import SimulationConfig, SimulationConfigError
 from .kpi import Comparison, Samples, kpis, merge
 from .plan import plan_of
@@ -44,12 +44,15 @@ class MonteCarloResult:
         seconds), for plots and your own statistics.
     :param config: the configuration used.
     :param protocols: the protocols simulated, in the order given.
+    :param defaulted: per protocol id, the parties whose response times came from
+        ``config.default_response`` (none unless it is set); shown in the report.
     """
 
     comparison: Comparison
     samples: Mapping[str, Samples]
     config: SimulationConfig
     protocols: tuple[Protocol, ...]
+    defaulted: Mapping[str, tuple[str, ...]] = field(factory=dict)
 
 
 def chunk_sizes(encounters: int, chunk: int) -> list[int]:
@@ -73,7 +76,7 @@ def _resolve(
             problems=["protocols: expected a non-empty list of protocols or ids"]
         )
     wanted = [p for p in protocols if isinstance(p, str)]
-    installed = Hooks(make_plugin_manager(plugins, entry_points)).protocols() if wanted else {}
+    installed = load_installed(plugins, entry_points).protocols if wanted else {}
     found: list[Protocol] = []
     for i, item in enumerate(protocols):
         if isinstance(item, Protocol):
@@ -168,7 +171,12 @@ def monte_carlo(
         chunk=config.chunk,
         protocols=tuple(kpis(p, merged[p.id], _capacities(p, config)) for p in found),
     )
-    return MonteCarloResult(comparison, merged, config, tuple(found))
+    defaulted = {
+        p.id: found_here
+        for p in found
+        if config.default_response is not None and (found_here := defaulted_responses(config, p))
+    }
+    return MonteCarloResult(comparison, merged, config, tuple(found), defaulted)
 
 
 def _run_on(

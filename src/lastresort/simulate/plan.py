@@ -10,14 +10,22 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from datetime import time
+from datetime import time, timedelta
 from statistics import NormalDist
 from typing import NamedTuple
 
 from attrs import frozen
 
 from ..protocol.hours import Hours
-from ..protocol.model import ACUTE_DANGER, CLOCK, MayorPromise, Protocol, ProtocolKind, Requirements
+from ..protocol.model import (
+    ACUTE_DANGER,
+    CLOCK,
+    MayorPromise,
+    Protocol,
+    ProtocolKind,
+    Requirements,
+    ResponseModel,
+)
 from .config import SimulationConfig
 
 __all__ = [
@@ -129,6 +137,10 @@ def _tagged(protocol: Protocol, *tags: str) -> frozenset[str]:
     return frozenset(k for k, s in protocol.steps.items() if any(t in s.tags for t in tags))
 
 
+#: The model of a party that never acts (only told, or only responsible): never sampled.
+_IDLE = ResponseModel(timedelta(minutes=1), timedelta(minutes=1))
+
+
 class ProtocolPlan:
     """A protocol prepared for simulation with a configuration (built once per process)."""
 
@@ -140,7 +152,9 @@ class ProtocolPlan:
         self.parties: dict[str, PartyModel] = {}
         for key, party in protocol.parties.items():
             own = config.party(pid, key)
-            response = own.response or party.response or config.default_response
+            # a party without any model never fires an event (check_config refuses
+            # one that does unless default_response is set): its figures are never drawn
+            response = own.response or party.response or config.default_response or _IDLE
             # at least a second: time must move on, or a cycle of instant responses never ends
             median = max(response.median.total_seconds(), 1.0)
             p90 = max(response.p90.total_seconds(), median)

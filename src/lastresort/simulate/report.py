@@ -19,6 +19,7 @@ from typing import IO, Any
 from attrs import frozen
 
 from ..errors import ReportUnavailable
+from ..protocol.conversion import format_duration
 from ..render.tables import text_table
 from .config import converter, dump_config
 from .kpi import Comparison, PartyLoad, ProtocolKPIs, Wait
@@ -29,6 +30,7 @@ __all__ = [
     "Row",
     "comparison_rows",
     "comparison_table",
+    "defaulted_note",
     "format_minutes",
     "html_report",
     "require_plotting",
@@ -240,11 +242,25 @@ def comparison_table(comparison: Comparison, lang: str = "en") -> str:
     return "\n".join([title, head_line, rule, *body_lines, rule, note])
 
 
+def defaulted_note(result: MonteCarloResult) -> str:
+    """One line naming the parties whose response times are ``default_response``'s
+    (not their own), or saying that every party had its own model."""
+    model = result.config.default_response
+    if not result.defaulted or model is None:
+        return "response times: every acting party has its own model"
+    who = "; ".join(f"{pid}: {', '.join(keys)}" for pid, keys in result.defaulted.items())
+    return (
+        f"response times: default_response (median {format_duration(model.median)},"
+        f" p90 {format_duration(model.p90)}) used for {who}"
+    )
+
+
 def to_json(result: MonteCarloResult) -> str:
     """The KPIs and the configuration as JSON (times in minutes, shares as fractions)."""
     data = {
         "comparison": converter.unstructure(result.comparison),
         "config": dump_config(result.config),
+        "default_response_used_for": {pid: list(keys) for pid, keys in result.defaulted.items()},
     }
     return json.dumps(data, indent=2, ensure_ascii=False)
 
@@ -401,6 +417,7 @@ seed {comparison.seed}, chunk {comparison.chunk}. {
         if nl
         else "Times from arrival; pNN over the children who got there."
     }</p>
+<p>{html.escape(defaulted_note(result))}</p>
 <table>
 <thead><tr><th></th>{head}</tr></thead>
 <tbody>

@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +58,7 @@ from .base import (
     numbered,
 )
 from .connections import Connections
+from .queries import check_find, find_query
 from .refusals import (
     Refusal,
     check_refusal,
@@ -331,6 +332,42 @@ class SQLiteStore:
         )
         return [r[0] for r in self._db.read("list encounters", sql)]
 
+    def find(
+        self,
+        *,
+        protocol: str | Collection[str] | None = None,
+        state: str | Collection[str] | None = None,
+        responsible: str | Collection[str] | None = None,
+        overdue_at: datetime | None = None,
+        overdue: bool = True,
+        open_only: bool = True,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[Encounter]:
+        query = check_find(
+            "find",
+            protocol=protocol,
+            state=state,
+            responsible=responsible,
+            overdue_at=overdue_at,
+            overdue=overdue,
+            open_only=open_only,
+            after=after,
+            limit=limit,
+        )
+        if query.empty:
+            return []
+        sql, args = find_query(query, "?")
+        return [self._found(row) for row in self._db.read("find encounters", sql, args)]
+
+    def _found(self, row: Sequence[Any]) -> Encounter:
+        try:
+            return load_encounter(row)
+        except (StoreError, ValueError) as exc:
+            raise StoreError(
+                problem=f"{self.path}: encounter {row[0]} is unreadable: {exc}"
+            ) from exc
+
     # -- deadlines ------------------------------------------------------------------
 
     def _deadlines(self, rows: list[Any]) -> list[PendingDeadline]:
@@ -446,9 +483,12 @@ class SQLiteStore:
         self._append_ledger(conn, eid, seq, prev)
         return int(first)
 
-    def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
+    def delivered(
+        self, key: str, event: NotificationDelivered, *, contact: str | None = None
+    ) -> Event | None:
         check_text("delivered", "key", key)
         check_delivery("delivered", event)
+        check_optional_text("delivered", "contact", contact)
         at = converter.unstructure(event.at)
         with self._db.write(f"record delivery of {key}") as conn:
             eid, pending = self._known_note(conn, key)
@@ -461,22 +501,38 @@ class SQLiteStore:
                 return None  # a late worker: delivered or dead-lettered meanwhile
             seq = self._append_events(conn, eid, [event])
             conn.execute(
-                "UPDATE outbox SET delivered_at = ?, attempts = ?, contact = NULL WHERE key = ?",
-                (at, event.attempts, key),
+                "UPDATE outbox SET delivered_at = ?, attempts = ?, contact = ? WHERE key = ?",
+                (at, event.attempts, contact, key),
             )
         return numbered(event, seq)
 
-    def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+    def failed(
+        self,
+        key: str,
+        attempts: int,
+        next_attempt_at: datetime,
+        error: str,
+        *,
+        contact: str | None = None,
+    ) -> None:
         check_text("failed", "key", key)
         check_attempts("failed", attempts)
         check_moment("failed", "next_attempt_at", next_attempt_at)
         check_text("failed", "error", error)
+        check_optional_text("failed", "contact", contact)
         with self._db.write(f"record failed delivery of {key}") as conn:
             self._known_note(conn, key)
             conn.execute(
                 "UPDATE outbox SET attempts = ?, next_attempt_at = ?, next_attempt_us = ?,"
-                f" last_error = ? WHERE key = ? AND {PENDING}",
-                (attempts, next_attempt_at.isoformat(), micros(next_attempt_at), error, key),
+                f" last_error = ?, contact = ? WHERE key = ? AND {PENDING}",
+                (
+                    attempts,
+                    next_attempt_at.isoformat(),
+                    micros(next_attempt_at),
+                    error,
+                    contact,
+                    key,
+                ),
             )
 
     def dead_lettered(
@@ -485,9 +541,12 @@ class SQLiteStore:
         event: NotificationDeadLettered,
         escalations: Sequence[Notification] = (),
         queued: Sequence[NotificationQueued] = (),
+        *,
+        contact: str | None = None,
     ) -> list[Event]:
         check_text("dead_lettered", "key", key)
         check_delivery("dead_lettered", event, NotificationDeadLettered)
+        check_optional_text("dead_lettered", "contact", contact)
         at = converter.unstructure(event.at)
         rows = [note_row(n) for n in escalations]
         with self._db.write(f"dead-letter {key}") as conn:
@@ -498,9 +557,9 @@ class SQLiteStore:
             events: list[Event] = [event, *queued]
             first = self._append_events(conn, eid, events)
             conn.execute(
-                "UPDATE outbox SET dead_lettered_at = ?, attempts = ?, contact = NULL,"
+                "UPDATE outbox SET dead_lettered_at = ?, attempts = ?, contact = ?,"
                 " last_error = ? WHERE key = ?",
-                (at, event.attempts, event.error_kind, key),
+                (at, event.attempts, contact, event.error_kind, key),
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO outbox VALUES"

@@ -17,7 +17,8 @@ from itertools import pairwise
 
 from attrs import frozen
 
-from ..protocol.model import ACUTE_DANGER, ANY_STEP, CLOCK, Protocol, Transition
+from ..protocol.model import ACUTE_DANGER, ANY_STEP, CLOCK, Deadline, Protocol, Transition
+from ..protocol.workdays import WorkingCalendar, longest_span
 
 __all__ = [
     "Bound",
@@ -31,6 +32,29 @@ __all__ = [
 ]
 
 ZERO = timedelta(0)
+
+#: The calendar years over which a working-day deadline (``2wd``) is converted to its
+#: longest span in elapsed time: every start in them is tried (Easter, Christmas and
+#: King's Day fall on every weekday in ten years). Stated in the report.
+WORKING_DAY_HORIZON = range(2026, 2036)
+
+_SPANS: dict[tuple[str, int], timedelta] = {}
+
+
+def span(protocol: Protocol, deadline: Deadline) -> timedelta:
+    """The longest elapsed time ``deadline`` can last: its ``after``, or for working
+    days their longest span over :data:`WORKING_DAY_HORIZON` in the protocol's time
+    zone (weekends and Dutch public holidays; a plugin's closing days are not known
+    to the verifier, see docs/verifier.md)."""
+    after = deadline.after
+    if isinstance(after, timedelta):
+        return after
+    key = (protocol.timezone, after.count)
+    found = _SPANS.get(key)
+    if found is None:
+        found = longest_span(after, WorkingCalendar(protocol.timezone), WORKING_DAY_HORIZON)
+        _SPANS[key] = found
+    return found
 
 
 @frozen
@@ -95,6 +119,15 @@ class Bound:
         (at most ``max_examples`` of :func:`~lastresort.verify`), the shortest path
         there (reported apart; not counted in ``worst``).
     :param ends_total: how many such steps there are (all counted, a few in ``ends``).
+    :param estimate: when no true worst case exists because a step on the way has no
+        deadline (it may last any time): the longest time with such steps at their
+        responsible party's p90 (an ESTIMATE, never a guarantee); else ``None``.
+    :param estimated_steps: the steps without a deadline that ``estimate`` counts at p90.
+    :param working_days: the steps of ``path`` whose deadline is in working days,
+        counted at their longest span over :data:`WORKING_DAY_HORIZON`.
+    :param reminders: reminder loops counted once (``requirements.reminders_end_wait``):
+        the steps whose own deadline event leads back to them, each costing its deadline
+        once (the wait ends when the first reminder fires).
     """
 
     goal: str
@@ -109,16 +142,21 @@ class Bound:
     open_step: str | None = None
     ends: tuple[tuple[PathStep, ...], ...] = ()
     ends_total: int = 0
+    estimate: timedelta | None = None
+    estimated_steps: tuple[str, ...] = ()
+    reminders: tuple[str, ...] = ()
+    working_days: tuple[str, ...] = ()
 
     @property
     def unbounded(self) -> bool:
-        """Whether no finite worst case exists (a cycle or a step of unknown cost)."""
-        return bool(self.cycle) or self.open_step is not None
+        """Whether no finite worst case exists (a cycle, a step of unknown cost, or a
+        step without a deadline: only an :attr:`estimate` then)."""
+        return bool(self.cycle) or self.open_step is not None or bool(self.estimated_steps)
 
     @property
     def holds(self) -> bool | None:
-        """``None`` when no requirement is stated; otherwise whether the worst
-        case is known and within it."""
+        """``None`` when no requirement is stated; otherwise whether the true worst
+        case is known and within it (an estimate never proves a requirement)."""
         if self.requirement is None:
             return None
         return self.worst is not None and self.worst <= self.requirement
@@ -309,11 +347,16 @@ class ProtocolGraph:
 def _cost(protocol: Protocol, step: str) -> timedelta | None:
     here = protocol.steps[step]
     if here.deadline is not None:
-        return here.deadline.after
+        return span(protocol, here.deadline)
     party = protocol.parties.get(here.responsible or "")
     if party is not None and party.response is not None:
         return party.response.p90
     return None
+
+
+def _event(protocol: Protocol, step: str) -> str | None:
+    deadline = protocol.steps[step].deadline
+    return None if deadline is None else deadline.event
 
 
 def goal_bound(
@@ -334,9 +377,22 @@ def goal_bound(
     protocol = graph.protocol
     steps = protocol.steps
     is_goal = {k for k, s in steps.items() if goal in s.tags}
+    # with reminders_end_wait, a step's own deadline event back into it is a reminder:
+    # the wait is counted until the first one fires (the step costs its deadline once)
+    reminder_edges = (
+        {
+            (k, d.event)
+            for k, s in steps.items()
+            if (d := s.deadline) is not None
+            for e in graph.out.get(k, ())
+            if e.target == k and e.event == d.event
+        }
+        if protocol.requirements.reminders_end_wait
+        else set()
+    )
 
     def calm(e: Edge) -> bool:
-        return e.event != ACUTE_DANGER
+        return e.event != ACUTE_DANGER and (e.source, e.event) not in reminder_edges
 
     initial = protocol.initial
     if initial in is_goal:
@@ -376,6 +432,9 @@ def goal_bound(
             path=graph.path(entry, before), cycle=graph.walk(entry, cycle), ends=ends,
             ends_total=total,
         )  # fmt: skip
+    reminders = tuple(
+        s for s in region if s in leads and (s, _event(protocol, s)) in reminder_edges
+    )
     open_step = next((s for s in region if s in leads and _cost(protocol, s) is None), None)
     if open_step is not None:
         return Bound(
@@ -412,9 +471,13 @@ def goal_bound(
         edges.append(chosen)
         here = chosen.target
     costs.append(ZERO)
+    # a step without a deadline may last any time: only an estimate (its party's p90)
+    estimated = tuple(s for s in region if s in leads and steps[s].deadline is None)
+    longest = best[initial][0]
     return Bound(
-        goal, what, requirement_name, requirement, best[initial][0], True,
+        goal, what, requirement_name, requirement, None if estimated else longest, True,
         path=graph.walk(initial, edges), costs=tuple(costs), ends=ends, ends_total=total,
+        estimate=longest if estimated else None, estimated_steps=estimated, reminders=reminders,
     )  # fmt: skip
 
 
@@ -582,7 +645,7 @@ def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
             deadline = steps[f].deadline
             assert deadline is not None
             later[f] = most
-            best[f] = deadline.after + most
+            best[f] = span(protocol, deadline) + most
             continue
         members = set(part) if len(part) > 1 else ()
         found: timedelta | None = None
@@ -615,7 +678,8 @@ def order_bound(graph: ProtocolGraph, requirement: timedelta | None) -> Bound:
         path.extend(graph.path(after, parent)[1:])
         here = after
     costs = tuple(
-        d.after if p.step in weighted and (d := steps[p.step].deadline) else ZERO for p in path
+        span(protocol, d) if p.step in weighted and (d := steps[p.step].deadline) else ZERO
+        for p in path
     )
     return Bound(tag, what, name, requirement, best[top], True, path=tuple(path), costs=costs)
 
@@ -656,7 +720,7 @@ def _dated_order_bound(
         for g in later:
             if best[g][0] > choice[0]:
                 choice = (best[g][0], g)
-        best[f] = (deadline.after + choice[0], choice[1])
+        best[f] = (span(protocol, deadline) + choice[0], choice[1])
     start = between(protocol.initial)
     first = [f for f in force if f in start]
     before = _time_before(graph, force, reach, start, {a for a in dated.values()})
@@ -688,7 +752,9 @@ def _dated_order_bound(
         assert here is not None
         path.extend(graph.path(after, reach[here])[1:])
         here = after
-    weighted_costs = {f: d.after for f in weighted if (d := steps[f].deadline) is not None}
+    weighted_costs = {
+        f: span(protocol, d) for f in weighted if (d := steps[f].deadline) is not None
+    }
     if anchored is not None:
         g, anchor = anchored
         # between the anchor's entry and the dated step's end, the dated step's bound
@@ -742,7 +808,7 @@ def _time_before(
         for p in sources:
             deadline = steps[p].deadline
             assert deadline is not None
-            total = memo[p][0] + deadline.after
+            total = memo[p][0] + span(graph.protocol, deadline)
             if total > choice[0]:
                 choice = (total, p)
         memo[x] = choice

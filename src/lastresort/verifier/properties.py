@@ -380,6 +380,15 @@ def _bound_violation(b: Bound, label: str) -> Finding | None:
             " responsible party no response model",
             path=b.path,
         )
+    if b.estimated_steps:
+        assert b.estimate is not None
+        steps = ", ".join(map(repr, b.estimated_steps))
+        return Finding(
+            f"{label} has no true worst case ({need}): {steps} may last any time (no"
+            f" deadline); an ESTIMATE with the parties' p90 is {format_duration(b.estimate)},"
+            " which proves nothing",
+            path=b.path,
+        )
     if not b.reachable:
         return Finding(f"{label}: no step tagged {b.goal!r} can be reached ({need})")
     assert b.worst is not None

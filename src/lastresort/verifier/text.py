@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..protocol.conversion import format_duration
 from ..protocol.model import ProtocolKind
-from .bounds import PathStep, render_path
+from .bounds import WORKING_DAY_HORIZON, PathStep, render_path
 
 if TYPE_CHECKING:
     from .report import Report
@@ -48,15 +48,29 @@ def _lines(report: Report) -> Iterator[str]:
     encounter = report.kind is ProtocolKind.ENCOUNTER
     if report.bounds:
         yield f"  bounds (worst case{'; acute_danger not followed' if encounter else ''}):"
+    if any(b.working_days for b in report.bounds):
+        yield (
+            f"    (working days at their longest span over {WORKING_DAY_HORIZON.start}-"
+            f"{WORKING_DAY_HORIZON.stop - 1}: weekends and Dutch public holidays; closing"
+            " days of plugins not included)"
+        )
     for b in report.bounds:
         need = (
             f"requirement {b.requirement_name} {format_duration(b.requirement)}:"
-            f" {'holds' if b.holds else 'FAILS'}"
+            f" {'holds' if b.holds else 'not proven' if b.estimated_steps else 'FAILS'}"
             if b.requirement is not None
             else f"no {b.requirement_name} stated"
         )
-        if b.worst is not None:
+        if b.estimated_steps and b.estimate is not None:
+            steps = ", ".join(map(repr, b.estimated_steps))
+            value = (
+                f"no true worst case ({steps} without a deadline may last any time);"
+                f" ESTIMATE at most {format_duration(b.estimate)} with the parties' p90"
+            )
+        elif b.worst is not None:
             value = f"at most {format_duration(b.worst)}" + ("" if b.reachable else " (never)")
+            if b.reminders:
+                value += f" (reminders in {', '.join(map(repr, b.reminders))} counted once)"
         elif b.cycle:
             value = "unbounded (a cycle can repeat before it)"
         elif b.open_step is not None:
@@ -67,9 +81,12 @@ def _lines(report: Report) -> Iterator[str]:
         if b.cycle:
             yield "      cycle:"
             yield from _path_lines(b.cycle)
+        elif b.path and b.estimate:
+            yield "      estimated path (each step at its deadline, or its party's p90):"
+            yield from _path_lines(b.path, b.costs)
         elif b.path and b.worst:
             yield (
-                "      worst path (each step at its deadline, or its party's p90):"
+                "      worst path (each step at its deadline):"
                 if encounter
                 else "      worst path (each step in force until its deadline):"
             )
@@ -77,6 +94,11 @@ def _lines(report: Report) -> Iterator[str]:
         elif b.path:
             yield "      path:"
             yield from _path_lines(b.path)
+        if b.ends_total:
+            yield (
+                f"      never reaches {b.goal!r}: {b.ends_total} end step(s) where a path stops"
+                " without it (not counted in the bound above)"
+            )
         for end in b.ends:
             yield f"      a path may end without it in {end[-1].step!r}: {render_path(end)}"
         if b.ends_total > len(b.ends):

@@ -16,8 +16,10 @@ from collections.abc import Iterable, Sequence
 from itertools import islice
 from typing import NoReturn
 
+from attrs import evolve
+
 from ..errors import InvalidArgument, ProtocolError
-from ..protocol.model import Protocol, ProtocolKind
+from ..protocol.model import Protocol, ProtocolKind, WorkingDays
 from ..protocol.validation import duration_problems
 from .bounds import Bound, PathStep, ProtocolGraph, goal_bound, graph_problems, order_bound
 from .bounds import render_path as render_path  # re-exported for cli_check and testing
@@ -189,6 +191,7 @@ def verify(
                 "max_wait_for_mayor", req.max_wait_for_mayor, max_examples,
             ),
         )  # fmt: skip
+    bounds = tuple(_with_working_days(protocol, b) for b in bounds)
     results = []
     for name, check in core_checks(protocol, bounds).items():
         why = not_applicable(protocol, name)
@@ -203,3 +206,16 @@ def verify(
         else:
             results.append(_plugin(g, prop, max_examples))
     return Report(protocol.id, protocol.version, protocol.kind, tuple(results), bounds)
+
+
+def _with_working_days(protocol: Protocol, bound: Bound) -> Bound:
+    """``bound`` with the steps of its path whose deadline counts working days."""
+    found = tuple(
+        dict.fromkeys(
+            p.step
+            for p in bound.path
+            if (d := protocol.steps[p.step].deadline) is not None
+            and isinstance(d.after, WorkingDays)
+        )
+    )
+    return evolve(bound, working_days=found) if found else bound
