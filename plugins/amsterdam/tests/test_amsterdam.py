@@ -458,7 +458,7 @@ def test_show_prints_a_dutch_card_a_counter_clerk_can_read(
     out = capsys.readouterr().out
     for text in (
         "GGD Vangnet neemt over en beslist of en wanneer de burgemeester het kind spreekt",
-        "Verantwoordelijk: Baliemedewerker stadhuis\n",  # the party's name, no role key
+        "Verantwoordelijk: Baliemedewerker stadhuis\n",  # the name, not the key
         "Vraag: ben je nu veilig? Is het kind in acuut gevaar, bel dan 112.",
         "Bel daarna GGD Vangnet",
         "Blijf bij het kind tot de Vangnet-medewerker het overneemt.",
