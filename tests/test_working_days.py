@@ -338,3 +338,13 @@ def test_system_clock_refuses_an_unknown_zone(zone: Any) -> None:
         lr.SystemClock(tz=zone)
     assert info.value.call == "SystemClock"
     assert info.value.argument == "tz"
+
+
+def test_working_days_survive_an_scxml_round_trip() -> None:
+    from lastresort.render.scxml import from_scxml, to_scxml
+
+    protocol = lr.load_protocol(_data("2wd", timezone="Europe/Brussels"))
+    text = to_scxml(protocol)
+    assert 'lr:after="2wd"' in text
+    assert 'delay="' not in text.split('id="lr.deadline.arrived"')[1].split(">")[0]
+    assert from_scxml(text) == protocol

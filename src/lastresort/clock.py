@@ -45,11 +45,11 @@ class SystemClock:
     def __init__(self, tz: str | tzinfo | None = None) -> None:
         if tz is None or tz is UTC:
             self._zone: tzinfo = UTC
-            self._name: str | None = None
+            self._zone_name: str | None = None
         elif isinstance(tz, tzinfo):
-            self._zone, self._name = tz, getattr(tz, "key", None) or str(tz)
+            self._zone, self._zone_name = tz, getattr(tz, "key", None) or str(tz)
         elif isinstance(tz, str):
-            self._zone, self._name = _zone(tz), tz
+            self._zone, self._zone_name = _zone(tz), tz
         else:
             raise InvalidArgument(
                 call="SystemClock",
@@ -62,7 +62,8 @@ class SystemClock:
         return datetime.now(self._zone)
 
     def __repr__(self) -> str:
-        return "SystemClock()" if self._name is None else f"SystemClock(tz={self._name!r})"
+        name = self._zone_name
+        return "SystemClock()" if name is None else f"SystemClock(tz={name!r})"
 
 
 def _zone(name: str) -> ZoneInfo:
