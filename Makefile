@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean test-oldest-transitions
+.PHONY: demo test lint typecheck pytest bench clean test-oldest-transitions chromium
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-pytest: $(STAMP)
-	$(BIN)/pytest -q
+# the desk's browser tests (tests/browser) drive Debian's chromium with Playwright;
+# never `playwright install` (no browser download): install the system's when missing
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		echo "installing chromium with apt-get (the desk's browser tests need it)"; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+pytest: $(STAMP) chromium
+	LASTRESORT_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
 
 .PHONY: docs
 # the generated page of every installed protocol; tests/test_generated_docs.py fails when one is stale

@@ -34,7 +34,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "scenario": {"protocol", "verifier", "store", "engine", "render"},
     "simulate": {"protocol", "verifier", "store", "engine", "render", "scenario"},
 }
-#: what nobody imports (``service``, the HTTP API, joins it when it exists)
+#: what nobody imports: the command line and the HTTP service (which may import
+#: anything but the command line)
 NOBODY_IMPORTS = {"cli", "service"}
 
 
@@ -88,6 +89,8 @@ def forbidden_imports(modules: Mapping[str, tuple[ast.Module, bool]]) -> list[st
             why = None
             if theirs in NOBODY_IMPORTS and mine not in NOBODY_IMPORTS:
                 why = f"nothing imports {theirs}"
+            elif mine == "service" and theirs == "cli":
+                why = "service may import anything but cli"
             elif mine == "ground" and target == "lastresort.protocol.model":
                 continue
             elif mine in MAY_IMPORT and theirs not in {mine, "ground", None}:
@@ -154,6 +157,19 @@ def test_every_import_points_the_way_the_layout_says() -> None:
             " ground may import only ground floor",
         ),
         (
+            "lastresort.service.fake",
+            False,
+            "from ..cli.serve import register",
+            "lastresort.service.fake:1 imports lastresort.cli.serve:"
+            " service may import anything but cli",
+        ),
+        (
+            "lastresort.engine.fake",
+            False,
+            "from ..service import create_app",
+            "lastresort.engine.fake:1 imports lastresort.service: nothing imports service",
+        ),
+        (
             "lastresort.render.fake",
             False,
             "from ..testing import make_engine",
@@ -173,6 +189,8 @@ def test_allowed_imports_are_not_reported() -> None:
         "lastresort.events": (ast.parse("from .protocol.model import Actor"), False),
         "lastresort.engine.fake": (ast.parse("from ..store.base import Store"), False),
         "lastresort.cli.fake": (ast.parse("from ..simulate import monte_carlo"), False),
+        "lastresort.cli.fake2": (ast.parse("from ..service import create_app"), False),
+        "lastresort.service.fake": (ast.parse("from ..engine.engine import Engine"), False),
         "lastresort.testing": (ast.parse("from .engine.engine import Engine"), False),
     }
     assert forbidden_imports(fakes) == []
@@ -251,11 +269,13 @@ PINNED_ALL = [
     "VirtualClock",
     "__version__",
     "dump_protocol",
+    "from_json",
     "from_scxml",
     "hookimpl",
     "load_packaged_protocol",
     "load_protocol",
     "to_dot",
+    "to_json",
     "to_mermaid",
     "to_scxml",
     "validate",
@@ -337,6 +357,15 @@ HEAVY = {
     "lastresort.scenario",
     "lastresort.render.page",
 }
+
+
+def test_the_library_never_imports_the_service_or_its_web_framework() -> None:
+    # `import lastresort` and running an engine must work without the service extra
+    loaded = _modules_after(
+        "import lastresort as lr\nfrom lastresort.scenario.demo import run_demo\nrun_demo()"
+    )
+    assert {m for m in loaded if m.split(".")[0] in {"starlette", "uvicorn", "httpx"}} == set()
+    assert {m for m in loaded if m.startswith("lastresort.service")} == set()
 
 
 def test_help_imports_no_subcommand() -> None:

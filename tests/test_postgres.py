@@ -26,6 +26,7 @@ from lastresort.store.postgres import (
     PG_MIGRATIONS,
     PG_SCHEMA_VERSION,
     _AuditConnection,
+    lock_migrations,
     pg_schema_version,
     pg_upgrade,
 )
@@ -143,7 +144,8 @@ def test_an_empty_schema_is_migrated_once_even_by_four_openers_at_once() -> None
         rows = conn.execute(
             f'SELECT version FROM "{schema}".schema_version ORDER BY version'
         ).fetchall()
-    assert rows == [(1,), (PG_SCHEMA_VERSION,)] == [(1,), (2,)]
+    # every migration once (schema version 3 added the work-queue index)
+    assert rows == [(v,) for v in range(1, PG_SCHEMA_VERSION + 1)] == [(1,), (2,), (3,)]
     for store in stores:
         assert store.schema_version == PG_SCHEMA_VERSION
         store.close()
@@ -160,8 +162,9 @@ def test_a_store_migrates_from_the_previous_version_keeping_its_data() -> None:
     engine.fire(eid, "go", lr.Actor("counter", "counter-1"))
     before = snapshot(store)
     conn = store._db.get()
-    assert pg_upgrade(conn, migrations=(*PG_MIGRATIONS, _NEXT), target=3) == 2
-    assert pg_schema_version(conn) == 3
+    later = PG_SCHEMA_VERSION + 1
+    assert pg_upgrade(conn, migrations=(*PG_MIGRATIONS, _NEXT), target=later) == PG_SCHEMA_VERSION
+    assert pg_schema_version(conn) == later
     assert snapshot(store) == before
     store.close()
     # a schema newer than this lastresort is refused, and left as it is
@@ -169,7 +172,7 @@ def test_a_store_migrates_from_the_previous_version_keeping_its_data() -> None:
         lr.PostgresStore(pg_kit.DSN, schema=store.schema)
     with pg_kit.connect() as check:
         check.execute(f'SET search_path TO "{store.schema}"')
-        assert pg_schema_version(check) == 3
+        assert pg_schema_version(check) == later
 
 
 def test_a_schema_of_another_application_is_refused_and_left_alone() -> None:
@@ -543,3 +546,78 @@ def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone() 
     assert engine.get(eid).state == "room"
     assert store.verify().ok
     store.close()
+
+
+def test_a_migration_of_one_schema_never_holds_up_a_store_in_another() -> None:
+    # the migration lock is per schema: a process migrating (or stuck migrating) schema A
+    # must not make a store with lock_timeout=0 in schema B fail (it used to share one
+    # server-wide advisory lock, so parallel test runs failed at random)
+    busy = pg_kit.make_store()
+    with pg_kit.connect() as other, other.transaction():
+        other.execute(f'SET search_path TO "{busy.schema}"')
+        lock_migrations(other)  # as a process migrating schema A holds it
+        store = pg_kit.make_store(lock_timeout=0)  # another schema: opens and migrates at once
+        assert store.schema != busy.schema
+        store.close()
+        # while the same schema's migration lock is held, a store there would wait:
+        # with lock_timeout=0 it fails at once, naming the lock, and writes nothing
+        with pytest.raises(lr.StoreError, match="LockNotAvailable"):
+            lr.PostgresStore(pg_kit.DSN, schema=busy.schema, lock_timeout=0)
+    busy.close()
+
+
+def test_purge_on_a_dsn_removes_the_facts_of_closed_encounters_and_keeps_the_chain(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store = pg_kit.make_store()
+    engine = engine_on(store)
+    eid = engine.open("relay", lr.Actor("counter", "counter-1"), facts={"age_band": "8-11"}).id
+    open_id = engine.open("relay", lr.Actor("counter", "counter-2"), facts={"age_band": "8-11"}).id
+    engine.fire(eid, "take_over", lr.Actor("expert", "expert-1"))
+    engine.fire(eid, "close", lr.Actor("expert", "expert-1"))
+    assert store.load(eid).closed_at is not None
+    assert store.load(eid).facts == {"age_band": "8-11"}
+    before = snapshot(store)
+    args = ["purge", "--dsn", pg_kit.DSN, "--schema", str(store.schema), "--older-than", "20y"]
+    as_of = ["--as-of", (START + timedelta(days=365 * 21)).isoformat()]
+    assert cli([*args, *as_of, "--dry-run"]) == 0
+    assert "would purge the facts of 1 encounter" in capsys.readouterr().out
+    assert snapshot(store) == before
+    assert cli([*args, "--as-of", (START + timedelta(days=365 * 19)).isoformat()]) == 0
+    assert "purged the facts of 0 encounters" in capsys.readouterr().out
+    assert cli([*args, *as_of]) == 0
+    assert "purged the facts of 1 encounter" in capsys.readouterr().out
+    assert store.load(eid).facts == {}
+    assert store.load(open_id).facts == {"age_band": "8-11"}  # still open: kept
+    timelines = {e[0].id: e[1] for e in before}
+    assert store.timeline(eid) == timelines[eid]
+    assert cli(["audit", "verify", "--dsn", pg_kit.DSN, "--schema", str(store.schema)]) == 0
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--schema", "lr_no_such_schema"], "empty, not a lastresort store"),
+        (["--schema", "Not A Name"], "plain lowercase SQL name"),
+        (["x.db"], "not both"),
+    ],
+)
+def test_purge_on_a_dsn_refuses_what_is_not_a_store_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert cli(["purge", "--dsn", pg_kit.DSN, "--older-than", "20y", *argv]) == 2
+    assert message in capsys.readouterr().err
+    with pg_kit.connect() as conn:
+        found = conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = 'lr_no_such_schema'"
+        ).fetchall()
+    assert found == []  # purge never creates a schema
+
+
+def test_purge_on_a_bad_dsn_names_no_password(capsys: pytest.CaptureFixture[str]) -> None:
+    for dsn in ("postgresql://someone:s3cret@127.0.0.1:1/test", "host=x port=bad password=s3cret"):
+        assert cli(["purge", "--dsn", dsn, "--older-than", "20y"]) == 2
+        err = capsys.readouterr().err
+        assert "lastresort: purge:" in err
+        assert "s3cret" not in err

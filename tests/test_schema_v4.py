@@ -94,7 +94,8 @@ def test_a_version_3_file_is_migrated_and_keeps_every_row_and_its_chain(v3: Path
     assert report.head is not None
 
     store = lr.SQLiteStore(v3)
-    assert store.schema_version == SCHEMA_VERSION == 5  # through 4 to the refusal log (5)
+    # through 4 and the refusal log (5) to the latest (6: the work-queue index)
+    assert store.schema_version == SCHEMA_VERSION == 6
     store.close()
 
     conn = sqlite3.connect(v3)
@@ -103,7 +104,7 @@ def test_a_version_3_file_is_migrated_and_keeps_every_row_and_its_chain(v3: Path
         "SELECT sql FROM sqlite_master WHERE name = 'encounters_retention'"
     ).fetchone()[0]
     conn.close()
-    assert versions == [(1,), (2,), (3,), (4,), (5,)]
+    assert versions == [(1,), (2,), (3,), (4,), (5,), (6,)]
     assert "closed_us IS NOT NULL" in retention  # open encounters are left out
     after = rows(v3)
     assert after == as_bytes(before)  # nothing lost, nothing else changed

@@ -70,3 +70,29 @@ def test_load_packaged_protocol_names_what_is_missing() -> None:
         lr.load_packaged_protocol("no_such_plugin", "x.toml")
     with pytest.raises(lr.ProtocolError, match="cannot read file"):
         lr.load_packaged_protocol("lastresort.protocol.builtin", "missing.toml")
+
+
+def test_the_demo_shows_the_mayor_meeting_the_child_and_does_not_call_it_off() -> None:
+    # the README promises "the mayor": where the mayor may act, the demo (`make demo`:
+    # the installed protocols, a Monday morning) shows it; it used to arrange a meeting
+    # and then cancel it, as the expert acting first won
+    run = run_demo()
+    engine = run.engine
+    steps = [e for e in run.timeline if isinstance(e, lr.StepEntered)]
+    events = [e.event for e in steps]
+    actors = {e.actor.role for e in steps}
+    assert "mayor_spoke_with_child" in events
+    assert "meeting_cancelled" not in events
+    assert "mayor" in actors
+    assert engine.get(run.encounter_id).state == "closed"
+
+
+def test_the_demo_of_every_installed_protocol_ends_in_a_terminal_step() -> None:
+    # a guard that refuses the walk's first choice (veilig-thuis: a disclosure is
+    # reported, not referred on; meldcode: a disclosure is a suspicion) sends the walk
+    # the way the guard leaves open, instead of stopping half-way
+    for protocol_id in ("taskforce", "amsterdam", "rotterdam", "veilig-thuis", "meldcode"):
+        run = run_demo(protocol_id=protocol_id)
+        protocol = run.engine.protocol(protocol_id)
+        state = run.engine.get(run.encounter_id).state
+        assert protocol.steps[state].terminal, (protocol_id, state)

@@ -69,6 +69,7 @@ from .protocol.validation import validate
 from .render.diagram import to_dot, to_mermaid
 from .render.scxml import from_scxml, to_scxml
 from .store import MemoryStore, PendingDeadline, PostgresStore, Refusal, SQLiteStore, Store
+from .store.exchange import from_json, to_json
 from .verifier.verification import (
     Bound,
     PathStep,
@@ -151,11 +152,13 @@ __all__ = [
     "VirtualClock",
     "__version__",
     "dump_protocol",
+    "from_json",
     "from_scxml",
     "hookimpl",
     "load_packaged_protocol",
     "load_protocol",
     "to_dot",
+    "to_json",
     "to_mermaid",
     "to_scxml",
     "validate",

@@ -31,6 +31,7 @@ __all__ = [
     "exception_kind",
     "fact_words",
     "forbidden_fact_term",
+    "holds_bsn",
     "is_bsn",
     "role_problem",
 ]
@@ -96,6 +97,20 @@ def is_bsn(text: str) -> bool:
     return (total - digits[8]) % 11 == 0
 
 
+_ID_PARTS = re.compile(r"[._:-]")
+
+
+def holds_bsn(text: str) -> bool:
+    """Whether ``text`` is a citizen service number (:func:`is_bsn`) or holds one as a
+    part of its own between ``. _ : -`` (``bsn-123456782``, ``123456782.x``): nine
+    digits passing the eleven-test. Digits glued to letters (``x123456782``) are not
+    split off, so that a random id (32 hex digits) is never refused by chance; and a
+    dashed UUID has no part of nine characters."""
+    if is_bsn(text):
+        return True
+    return any(len(part) == 9 and is_bsn(part) for part in _ID_PARTS.split(text))
+
+
 def actor_id_problem(value: object) -> str | None:
     """Why ``value`` cannot be an actor id (``None`` when it can). Never quotes the value."""
     if not isinstance(value, str):
@@ -105,8 +120,11 @@ def actor_id_problem(value: object) -> str | None:
             f"an actor id is 1 to 64 letters, digits, '.', '_', ':' or '-', starting with a"
             f" letter or digit (a pseudonymous identifier, never a name); got {describe(value)}"
         )
-    if is_bsn(value):
-        return "an actor id may not be a citizen service number (8 or 9 digits passing the 11-test)"
+    if holds_bsn(value):
+        return (
+            "an actor id may not be or hold a citizen service number (8 or 9 digits passing"
+            " the 11-test, alone or as a part between '.', '_', ':' or '-')"
+        )
     return None
 
 

@@ -796,3 +796,134 @@ def test_refusals_hold_nothing_of_the_child(db: Db) -> None:
         store.close()
     for secret in SECRETS:
         assert secret not in text
+
+
+# -- the refusal log cut back or rewritten, head and all (review) ---------------------------
+
+
+def check_anchored(db: Db, anchor: tuple[int, str]) -> AuditReport:
+    if isinstance(db, PgDb):
+        return verify_postgres(pg_kit.DSN, schema=db.schema, refusal_anchor=anchor)
+    return verify(db, refusal_anchor=anchor)
+
+
+def refusal_row(db: Db, seq: int) -> tuple[int, str]:
+    from lastresort.store.audit import hash_hex
+
+    found = hash_hex(one(db, "SELECT hash FROM refusals WHERE seq = ?", seq)[0])
+    assert found is not None
+    return seq, found
+
+
+def anchor_broken(db: Db, capsys: pytest.CaptureFixture[str], anchor: tuple[int, str]) -> None:
+    """Without the anchor the forgery passes (what the head alone cannot show); with it,
+    ``verify`` and ``audit verify --refusal-anchor`` report the log broken."""
+    assert check(db).ok
+    report = check_anchored(db, anchor)
+    assert not report.ok
+    assert any(
+        f"no longer holds refusal anchor {anchor[0]}:{anchor[1]}" in p.message
+        for p in report.problems
+    ), [str(p) for p in report.problems]
+    assert main([*command(db), "--refusal-anchor", f"{anchor[0]}:{anchor[1]}"]) == 1
+    out, err = capsys.readouterr()
+    assert "BROKEN" in out
+    assert "no longer holds refusal anchor" in out
+    assert "Traceback" not in out + err
+
+
+def test_the_refusal_head_is_reported_and_an_anchor_taken_before_holds(
+    db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = check(db)
+    assert report.refusal_head == refusal_row(db, REFUSALS)
+    assert main(command(db)) == 0
+    n, link = report.refusal_head
+    assert f"refusal head {n}:{link}" in capsys.readouterr().out
+    for seq in range(1, REFUSALS + 1):  # any earlier head still holds
+        assert check_anchored(db, refusal_row(db, seq)).ok
+    assert check_anchored(db, (0, lr.store.audit.GENESIS)).ok
+    assert main([*command(db), "--refusal-anchor", f"{n}:{link}"]) == 0
+
+
+def test_the_last_refusal_deleted_with_its_head_moved_back_is_caught_by_the_anchor(
+    db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    anchor = refusal_row(db, REFUSALS)
+    back, back_hash = refusal_row(db, REFUSALS - 1)
+    as_stored = (lambda h: h) if isinstance(db, PgDb) else bytes.fromhex
+    assert sql(db, "DELETE FROM refusals WHERE seq = ?", REFUSALS) == 1
+    assert sql(db, "UPDATE refusal_head SET seq = ?, hash = ?", back, as_stored(back_hash)) == 1
+    anchor_broken(db, capsys, anchor)
+
+
+def test_the_whole_refusal_log_emptied_with_its_head_reset_is_caught_by_the_anchor(
+    db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    anchor = refusal_row(db, 2)
+    genesis = lr.store.audit.GENESIS
+    as_stored = (lambda h: h) if isinstance(db, PgDb) else bytes.fromhex
+    assert sql(db, "DELETE FROM refusals") == REFUSALS
+    assert sql(db, "UPDATE refusal_head SET seq = 0, hash = ?", as_stored(genesis)) == 1
+    anchor_broken(db, capsys, anchor)
+
+
+def test_a_refusal_log_rewritten_and_rechained_is_caught_by_the_anchor(
+    db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lastresort.store.refusals import refusal_link
+
+    anchor = refusal_row(db, REFUSALS)
+    as_stored = (lambda h: h) if isinstance(db, PgDb) else bytes.fromhex
+    prev = lr.store.audit.GENESIS
+    for seq in range(1, REFUSALS + 1):
+        data = str(one(db, "SELECT data FROM refusals WHERE seq = ?", seq)[0])
+        data = data.replace("counter-1", "counter-9")  # someone else did it
+        digest = refusal_link(prev, seq, data)
+        sql(
+            db,
+            "UPDATE refusals SET data = ?, prev = ?, hash = ? WHERE seq = ?",
+            data,
+            as_stored(prev),
+            as_stored(digest),
+            seq,
+        )
+        prev = digest
+    sql(db, "UPDATE refusal_head SET hash = ?", as_stored(prev))
+    anchor_broken(db, capsys, anchor)
+
+
+@pytest.mark.parametrize("anchor", [(1, "x"), ("1", "0" * 64), [1, "0" * 64], (-1, "0" * 64)])
+def test_a_refusal_anchor_of_the_wrong_form_is_refused(db: Db, anchor: object) -> None:
+    with pytest.raises(lr.InvalidArgument) as caught:
+        check_anchored(db, anchor)  # type: ignore[arg-type]
+    assert caught.value.argument == "refusal_anchor"
+
+
+def test_a_refusal_anchor_of_the_wrong_form_on_the_command_line_is_exit_2(
+    db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main([*command(db), "--refusal-anchor", "3:nothex"])
+    assert caught.value.code == 2
+    assert "--refusal-anchor" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("statement", "fragment"),
+    [
+        ("UPDATE refusals SET seq = seq + 10 WHERE seq = 2", "refusal 2 is missing"),
+        ("UPDATE refusals SET at_us = at_us + 1 WHERE seq = 2", "refusal 2: its encounter or time"),
+        ("UPDATE refusals SET encounter_id = NULL WHERE seq = 1", "refusal 1: its encounter"),
+        ("UPDATE refusals SET prev = hash WHERE seq = 2", "refusal 2 does not follow"),
+        ("UPDATE refusals SET hash = prev WHERE seq = 3", "refusal 3 was changed"),
+        ("UPDATE refusals SET data = data || ' ' WHERE seq = 1", "refusal 1 was changed"),
+        ("UPDATE refusal_head SET seq = seq + 1", "its head says refusal"),
+        ("DELETE FROM refusal_head", "its head says missing"),
+    ],
+)
+def test_every_refusal_column_tampered_alone_is_reported(
+    db: Db, capsys: pytest.CaptureFixture[str], statement: str, fragment: str
+) -> None:
+    assert sql(db, statement) >= 1
+    refusal_broken(db, capsys, fragment)

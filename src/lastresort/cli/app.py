@@ -42,6 +42,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diagram": ("docs", "print a protocol's diagram (Mermaid or Graphviz DOT)"),
     "docs": ("docs", "write a protocol's generated Markdown page"),
     "export": ("export", "write a protocol as an SCXML 1.0 statechart"),
+    "serve": (
+        "serve",
+        "run the HTTP service (JSON API and scheduler) over the installed protocols",
+    ),
+    "credentials": ("serve", "make, list or revoke the service's API tokens"),
 }
 
 

@@ -1,4 +1,5 @@
-"""``lastresort audit verify DB`` (or ``--dsn postgresql://... [--schema NAME]``) and ``lastresort purge DB --older-than 20y``.
+"""``lastresort audit verify DB`` and ``lastresort purge DB --older-than 20y`` (each also
+with ``--dsn postgresql://... [--schema NAME]`` for a PostgreSQL store).
 
 Exit codes of ``audit verify``: 0 every chain verifies and everything derived from
 the events agrees, 1 a link is broken or a row disagrees with its events (the first
@@ -6,7 +7,8 @@ problem is named: encounter id and sequence number), 2 the file is unusable
 (missing, not SQLite, not a lastresort store, newer than this version, or on
 read-only media with a ``-wal`` that SQLite cannot read there). It never writes to
 the file, also on read-only media.
-``purge``: 0 done, 2 unusable input; nothing is changed on an error. Neither
+``purge``: 0 done, 2 unusable input (also a PostgreSQL schema that is empty or not a
+lastresort store: purge never creates one); nothing is changed on an error. Neither
 command ever prints anything of a child (no facts), only ids and counts.
 """
 
@@ -18,6 +20,7 @@ import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgument, StoreError
 from ..protocol.conversion import converter
@@ -25,6 +28,9 @@ from ..store.audit import AuditReport, verify
 from ..store.retention import parse_retention
 from ..store.schema import schema_version
 from ..store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from ..store.postgres import PostgresStore
 
 __all__ = ["register"]
 
@@ -57,6 +63,38 @@ def _existing_store(path: Path) -> SQLiteStore:
     return SQLiteStore(path)
 
 
+def _existing_postgres(dsn: str, schema: str | None) -> PostgresStore:
+    """Open the PostgreSQL store in ``schema`` only if it already is one: never
+    create a schema or tables in some other database."""
+    from ..store.postgres import PostgresStore, pg_connect, pg_schema_version
+
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise StoreError(
+            problem="the PostgreSQL store needs psycopg: pip install 'lastresort[postgres]'"
+        ) from exc
+    if schema is not None and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+        raise InvalidArgument(
+            call="purge", argument="--schema", problem="a plain lowercase SQL name"
+        )
+    try:
+        with pg_connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            if schema is not None:
+                conn.execute(f'SET search_path TO "{schema}"')
+            where = f"PostgreSQL schema {schema or '(search_path)'}"
+            if pg_schema_version(conn, where) == 0:
+                raise StoreError(problem=f"{where}: empty, not a lastresort store")
+    except psycopg.ProgrammingError as exc:  # its message may quote the DSN's password
+        raise InvalidArgument(
+            call="purge", argument="--dsn", problem="a valid PostgreSQL connection string"
+        ) from exc
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(problem=f"cannot connect to PostgreSQL: {first}") from exc
+    return PostgresStore(dsn, schema=schema)
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -83,6 +121,9 @@ def _print_report(path: str, report: AuditReport) -> None:
     if report.head is not None:
         n, link = report.head
         print(f"ledger head {n}:{link} (keep it elsewhere; check later with --anchor)")
+    if report.refusal_head is not None:
+        n, link = report.refusal_head
+        print(f"refusal head {n}:{link} (keep it elsewhere; check later with --refusal-anchor)")
 
 
 def _anchor(text: str) -> tuple[int, str]:
@@ -106,9 +147,14 @@ def _verify(args: argparse.Namespace) -> int:
         if args.dsn is not None:
             from ..store.postgres import verify_postgres
 
-            report = verify_postgres(args.dsn, schema=args.schema, anchor=args.anchor)
+            report = verify_postgres(
+                args.dsn,
+                schema=args.schema,
+                anchor=args.anchor,
+                refusal_anchor=args.refusal_anchor,
+            )
         else:
-            report = verify(args.db, anchor=args.anchor)
+            report = verify(args.db, anchor=args.anchor, refusal_anchor=args.refusal_anchor)
     except (StoreError, InvalidArgument) as exc:
         print(f"lastresort: audit verify: {exc}", file=sys.stderr)
         return 2
@@ -123,11 +169,22 @@ def _purge(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lastresort: purge: {exc}", file=sys.stderr)
         return 2
+    if (args.db is None) == (args.dsn is None) or (args.schema and args.dsn is None):
+        print(
+            "lastresort: purge: name a store file DB, or a PostgreSQL store with --dsn"
+            " (and --schema), not both",
+            file=sys.stderr,
+        )
+        return 2
     cutoff = retention.cutoff(now)
     try:
-        with _existing_store(Path(args.db)) as store:
-            count = store.purge_facts(cutoff, dry_run=args.dry_run, now=now)
-    except StoreError as exc:
+        if args.dsn is not None:
+            with _existing_postgres(args.dsn, args.schema) as pg_store:
+                count = pg_store.purge_facts(cutoff, dry_run=args.dry_run, now=now)
+        else:
+            with _existing_store(Path(args.db)) as store:
+                count = store.purge_facts(cutoff, dry_run=args.dry_run, now=now)
+    except (StoreError, InvalidArgument) as exc:
         print(f"lastresort: purge: {exc}", file=sys.stderr)
         return 2
     noun = _count(count, "encounter")
@@ -169,6 +226,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N:LINK",
         help="a ledger head printed by an earlier run; fail if the ledger no longer holds it",
     )
+    p.add_argument(
+        "--refusal-anchor",
+        type=_anchor,
+        metavar="SEQ:HASH",
+        help="a refusal head printed by an earlier run; fail if the refusal log no longer"
+        " holds it (the log cut back or rewritten with its head)",
+    )
     p.set_defaults(run=_verify)
 
     p = sub.add_parser(
@@ -177,7 +241,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Remove the facts (and their salt) of encounters closed longer ago than"
         " --older-than. Their anonymous step timelines stay, and the audit chain still verifies.",
     )
-    p.add_argument("db", help="a lastresort SQLite store file")
+    p.add_argument("db", nargs="?", help="a lastresort SQLite store file")
+    p.add_argument(
+        "--dsn",
+        metavar="DSN",
+        help="purge a PostgreSQL store instead: a connection string (postgresql://host/db)",
+    )
+    p.add_argument(
+        "--schema", metavar="NAME", help="the PostgreSQL schema of the store (with --dsn)"
+    )
     p.add_argument(
         "--older-than",
         required=True,

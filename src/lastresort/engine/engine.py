@@ -284,19 +284,39 @@ class Engine:
         who = Actor.of(actor)
         return [] if who.role == CLOCK else self._allowed(encounter, who)
 
-    def _allowed(self, encounter: Encounter, actor: Actor) -> list[str]:
+    def _allowed(self, encounter: Encounter, actor: Actor, *, lenient: bool = False) -> list[str]:
+        """The events ``actor`` may fire now. ``lenient`` (for the ``allowed`` list of a
+        refusal): a guard that raises counts as refusing, and is logged, so that a
+        crashing guard of another event never replaces the refusal being raised."""
         machine = self._machine(encounter.protocol)
         allowed = []
         for event in machine.events(encounter.state):
             # the same permitted candidates fire() uses, so both answer alike
             for transition in machine.permitted_for(encounter.state, event, actor.role):
-                if (
-                    transition.guard is None
-                    or self.hooks.guard(transition.guard, encounter, event, actor) is None
+                if transition.guard is None or self._guard_allows(
+                    transition.guard, encounter, event, actor, lenient
                 ):
                     allowed.append(event)
                     break
         return allowed
+
+    def _guard_allows(
+        self, guard: str, encounter: Encounter, event: str, actor: Actor, lenient: bool
+    ) -> bool:
+        if not lenient:
+            return self.hooks.guard(guard, encounter, event, actor) is None
+        try:
+            return self.hooks.guard(guard, encounter, event, actor) is None
+        except Exception as exc:  # noqa: BLE001 - listed as not allowed; the refusal goes on
+            log.error(
+                "encounter %s: guard %s of %s raised %s while listing the allowed events"
+                " of a refusal; listed as not allowed",
+                encounter.id,
+                guard,
+                event,
+                exception_kind(exc),
+            )
+            return False
 
     def on_duty(self, protocol_id: str, party: str, at: datetime | None = None) -> str | None:
         """Who is on duty for ``party`` (``lastresort_party_directory``), if a plugin knows.
@@ -511,7 +531,7 @@ class Engine:
                 encounter_id=encounter.id,
                 step=state,
                 event=event,
-                allowed=self._allowed(encounter, actor),
+                allowed=self._allowed(encounter, actor, lenient=True),
                 closed=state in protocol.steps and protocol.steps[state].terminal,
             )
         may = sorted(
@@ -544,18 +564,50 @@ class Engine:
     ) -> None:
         """Record ``exc``, the refusal of ``action`` by ``actor``, in the refusal log:
         codes and identifiers only (never facts, a guard's reason or a value that has
-        not an identifier's form). When the store cannot record it the failure is
-        logged, and the caller still gets ``exc``."""
+        not an identifier's form). When it cannot be recorded (the store fails, or the
+        clock it is dated by) the failure is logged, and the caller still gets ``exc``."""
+        refusal: Refusal | None = None
+        try:
+            refusal = self._refusal(exc, actor, action, protocol_id, encounter)
+            self.store.record_refusal(refusal)
+        except Exception as failure:  # noqa: BLE001 - the caller gets the refusal itself
+            log.error(
+                "refusal of %s by %s on encounter %s (%s) could not be recorded: %s",
+                "?" if refusal is None else refusal.action,
+                "?" if refusal is None else refusal.actor_role,
+                (None if refusal is None else refusal.encounter_id) or "-",
+                type(exc).__name__ if refusal is None else refusal.reason,
+                exception_kind(failure),
+            )
+
+    def _refusal(
+        self,
+        exc: LastResortError,
+        actor: Actor | str,
+        action: str,
+        protocol_id: str | None,
+        encounter: Encounter | None,
+    ) -> Refusal:
+        """The refusal log's record of ``exc`` (see :meth:`_refused`)."""
         reason = type(exc).__name__
         if isinstance(exc, GuardRefused) and CODE.fullmatch(f"guard:{exc.guard}"):
             reason = f"guard:{exc.guard}"
         role, actor_id = _who(actor)
+        # a name the protocol does not know is the caller's text, whatever its form
+        # ("AnnaJansenGeslagen" is a code): only the protocol's own names are kept
+        compiled = self._compiled.get(protocol_id) if protocol_id is not None else None
+        protocol = None if compiled is None else compiled.protocol
+        if role not in (UNKNOWN_ROLE, CLOCK) and (protocol is None or role not in protocol.parties):
+            role = UNKNOWN_ROLE
+        known = action == "open" or (
+            protocol is not None and any(t.event == action for t in protocol.transitions)
+        )
         step = None if encounter is None else encounter.state
         refusal = Refusal(
             at=self.clock.now().astimezone(UTC),
             actor_role=role,
             actor_id=actor_id,
-            action=action if _code(action) else UNREADABLE,
+            action=action if known and _code(action) else UNREADABLE,
             encounter_id=None if encounter is None else encounter.id,
             step=step if step is not None and _code(step) else None,
             version=None if encounter is None else encounter.version,
@@ -566,17 +618,7 @@ class Engine:
         if refusal_problem(refusal) is not None:  # an encounter or protocol id of a
             # foreign form (an embedder's ids=): kept without it rather than not at all
             refusal = evolve(refusal, encounter_id=None, protocol=None)
-        try:
-            self.store.record_refusal(refusal)
-        except Exception as failure:  # noqa: BLE001 - the caller gets the refusal itself
-            log.error(
-                "refusal of %s by %s on encounter %s (%s) could not be recorded: %s",
-                refusal.action,
-                refusal.actor_role,
-                refusal.encounter_id or "-",
-                refusal.reason,
-                exception_kind(failure),
-            )
+        return refusal
 
     def record_refusal(
         self,
@@ -599,7 +641,8 @@ class Engine:
             letters, digits, ``_ : . -``, no run of 8 digits; never free text.
         :param encounter_id: the encounter named, if any: when it is stored, its step,
             version and protocol are recorded with it.
-        :param protocol: the protocol id, if known (default: the encounter's).
+        :param protocol: the protocol id, if known (default: the encounter's; another
+            protocol than a stored encounter's is refused).
         :returns: the recorded refusal, numbered.
         :raises InvalidArgument: when an argument has not its form (the message never
             quotes it); nothing is written.
@@ -634,6 +677,14 @@ class Engine:
             except UnknownEncounter:
                 pass
             else:
+                if protocol is not None and protocol != encounter.protocol:
+                    # an audit record that contradicts the store is refused, not kept
+                    raise InvalidArgument(
+                        call=call,
+                        argument="protocol",
+                        problem="None or the named encounter's protocol (its id is"
+                        f" {encounter.protocol!r}), not another protocol",
+                    )
                 step = encounter.state if _code(encounter.state) else None
                 version = encounter.version
                 if (

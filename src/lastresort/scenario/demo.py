@@ -8,7 +8,7 @@ Also used by plugin authors' tests (:func:`lastresort.testing.walk_happy_path`).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,9 +16,17 @@ from attrs import frozen
 
 from ..clock import VirtualClock
 from ..engine.engine import Engine
-from ..errors import LastResortError
+from ..errors import GuardRefused, LastResortError
 from ..events import Event
-from ..protocol.model import ACUTE_DANGER, CLOCK, Actor, Protocol, ProtocolKind, Transition
+from ..protocol.model import (
+    ACUTE_DANGER,
+    CLOCK,
+    Actor,
+    PartyKind,
+    Protocol,
+    ProtocolKind,
+    Transition,
+)
 
 __all__ = ["DemoRun", "actor_for", "demo_actor", "happy_path", "next_move", "run_demo"]
 
@@ -65,11 +73,23 @@ def _can_close(protocol: Protocol) -> set[str]:
 
 
 def next_move(
-    protocol: Protocol, state: str, visited: frozenset[str] = frozenset()
+    protocol: Protocol,
+    state: str,
+    visited: frozenset[str] = frozenset(),
+    *,
+    prefer: PartyKind | None = None,
+    refused: Collection[tuple[str, str]] = (),
 ) -> Transition | None:
     """The transition a demo (or a happy-path test) takes from ``state``: one that
-    keeps a closing step reachable, preferring new steps, then the responsible
-    party acting itself, then declaration order. ``None`` when there is none."""
+    keeps a closing step reachable, preferring new steps, then (with ``prefer``, in a
+    step whose responsible party is of another kind) a party of that kind acting and
+    then a closing step, then the responsible party acting itself, then declaration
+    order. ``None`` when there is none.
+
+    :param prefer: the demo passes :attr:`PartyKind.MAYOR`: where the mayor may act
+        (meet the child), the walk shows it rather than the expert calling it off.
+    :param refused: ``(step, event)`` pairs a guard refused on this walk: not taken
+        again (the demo then takes the way the guard leaves open)."""
     reach = _can_close(protocol)
     responsible = protocol.steps[state].responsible
     # grouped by event in order of first declaration, like CompiledProtocol.events();
@@ -83,14 +103,27 @@ def next_move(
         for event, group in by_event.items()
         if event != ACUTE_DANGER
         for transition in group
-        if transition.by != (CLOCK,) and transition.target in reach
+        if transition.by != (CLOCK,)
+        and transition.target in reach
+        and (state, transition.event) not in refused
     ]
     if not options:
         return None
+    closing = set(protocol.closing_steps())
+    # only where a party of that kind steps in (the mayor meeting the child while the
+    # expert is responsible); in a step it is responsible for itself (huisverbod: the
+    # mayor decides on an order) its choice of a closing step would end the walk at once
+    stepping_in = (
+        prefer is not None
+        and responsible is not None
+        and protocol.parties[responsible].kind is not prefer
+    )
     return min(
         options,
         key=lambda t: (
             t.target in visited,
+            stepping_in and protocol.parties[actor_for(protocol, state, t)].kind is not prefer,
+            stepping_in and t.target not in closing,
             actor_for(protocol, state, t) != responsible,
             options.index(t),
         ),
@@ -146,6 +179,7 @@ def run_demo(
     engine.deliver()
     escalated = not escalate
     visited = {protocol.initial}
+    refused: set[tuple[str, str]] = set()
     for _ in range(4 * len(protocol.steps) + 4):
         current = engine.get(encounter.id)
         if current.closed:
@@ -169,7 +203,9 @@ def run_demo(
             engine.deliver()
             escalated = True
             continue
-        move = next_move(protocol, current.state, frozenset(visited))
+        move = next_move(
+            protocol, current.state, frozenset(visited), prefer=PartyKind.MAYOR, refused=refused
+        )
         if move is None:
             if pending:  # only the clock can move it on
                 clock.set(max(clock.now(), pending[0].due + timedelta(minutes=1)))
@@ -178,13 +214,18 @@ def run_demo(
                 continue
             break
         clock.advance(timedelta(minutes=7))
-        visited.add(move.target)
         try:
             engine.fire(
                 encounter.id, move.event, demo_actor(actor_for(protocol, current.state, move))
             )
+        except GuardRefused:
+            # the facts rule this way out (a disclosure is reported, not referred on):
+            # nothing changed; take the way the guard leaves open
+            refused.add((current.state, move.event))
+            continue
         except LastResortError:
             break
+        visited.add(move.target)
         engine.deliver()
     return DemoRun(engine, encounter.id, engine.timeline(encounter.id), start)
 

@@ -69,6 +69,7 @@ __all__ = [
     "AuditProblem",
     "AuditReport",
     "check_anchor",
+    "check_refusal_anchor",
     "event_json",
     "facts_digest",
     "hash_bytes",
@@ -169,6 +170,11 @@ class AuditReport:
     :param head: the last ledger row ``(n, link)``: write it down elsewhere and
         pass it as ``anchor`` later to detect the file being cut back.
     :param problems: every problem, the first broken link first.
+    :param refusals: refusal log rows checked (0 for a file older than schema version 5).
+    :param refusal_head: the last refusal ``(seq, hash)`` (``(0, GENESIS)`` for an empty
+        log, ``None`` for a file without one): write it down elsewhere with ``head``
+        and pass it as ``refusal_anchor`` later, to detect the log cut back or
+        rewritten together with its head.
     """
 
     encounters: int
@@ -176,8 +182,8 @@ class AuditReport:
     commits: int
     head: tuple[int, str] | None
     problems: tuple[AuditProblem, ...]
-    #: refusal log rows checked (0 for a file older than schema version 5)
     refusals: int = 0
+    refusal_head: tuple[int, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -267,7 +273,36 @@ def check_anchor(anchor: object) -> None:
         )
 
 
-def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = None) -> AuditReport:
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def check_refusal_anchor(anchor: object) -> None:
+    """Refuse a ``refusal_anchor`` that is not ``None`` or ``(seq, hash)`` of a whole
+    number >= 0 and 64 lowercase hex digits (what ``refusal_head`` reports).
+
+    :raises InvalidArgument: naming the type given, never the value."""
+    if anchor is not None and not (
+        isinstance(anchor, tuple)
+        and len(anchor) == 2
+        and type(anchor[0]) is int
+        and anchor[0] >= 0
+        and isinstance(anchor[1], str)
+        and _HASH.fullmatch(anchor[1])
+    ):
+        raise InvalidArgument(
+            call="audit.verify",
+            argument="refusal_anchor",
+            problem="None or a pair (seq, hash) of a whole number >= 0 and 64 lowercase hex"
+            f" digits, as AuditReport.refusal_head reports it; not this {type(anchor).__name__}",
+        )
+
+
+def verify(
+    path: str | os.PathLike[str],
+    *,
+    anchor: tuple[int, str] | None = None,
+    refusal_anchor: tuple[int, str] | None = None,
+) -> AuditReport:
     """Check every hash chain of a store file, the ledger, and that every snapshot,
     pending deadline, outbox row, closing and purge marker agrees with its
     timeline. Read-only, in one read transaction (a consistent view while other
@@ -276,6 +311,8 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
 
     :param anchor: a ledger head ``(n, link)`` recorded earlier; the ledger must
         still hold it.
+    :param refusal_anchor: a refusal log head ``(seq, hash)`` recorded earlier
+        (:attr:`AuditReport.refusal_head`); the refusal log must still hold it.
     :raises StoreError: when the file is missing, not SQLite, not a lastresort
         store or written by a newer lastresort.
     :raises InvalidArgument: (a :class:`ValueError`) for a ``path`` that is not a
@@ -287,6 +324,7 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
             call="audit.verify", argument="path", problem=f"a path, not {type(path).__name__}"
         )
     check_anchor(anchor)
+    check_refusal_anchor(refusal_anchor)
     from .connections import open_readonly
     from .schema import SCHEMA_VERSION, schema_version
 
@@ -302,7 +340,7 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
                 problem=f"{file} has schema version {version}, newer than this lastresort"
                 f" understands ({SCHEMA_VERSION})"
             )
-        return _Verifier(conn, micros=version >= 2).run(anchor)
+        return _Verifier(conn, micros=version >= 2).run(anchor, refusal_anchor)
     except sqlite3.Error as exc:
         raise StoreError(problem=f"{file}: cannot be read: {exc}") from exc
     finally:
@@ -335,7 +373,9 @@ class _Verifier:
         file, which has none)."""
         return self.micros and _instant(micros) != moment
 
-    def run(self, anchor: tuple[int, str] | None) -> AuditReport:
+    def run(
+        self, anchor: tuple[int, str] | None, refusal_anchor: tuple[int, str] | None = None
+    ) -> AuditReport:
         conn = self.conn
         rows = conn.execute(
             f"SELECT {self._columns(_ENC)} FROM encounters ORDER BY rowid"
@@ -374,7 +414,7 @@ class _Verifier:
             if eid not in encounters:
                 self.add(eid, None, "notifications of an encounter row that is gone")
         self._leases()
-        refusals = self._refusals()
+        refusals, refusal_head = self._refusals(refusal_anchor)
         commits, head = self._ledger(encounters, anchor)
         order = {eid: i for i, eid in enumerate(encounters)}
         ranked = sorted(
@@ -386,7 +426,7 @@ class _Verifier:
             ),
         )
         found = tuple(p for _, group in ranked for p in group)
-        return AuditReport(len(encounters), events, commits, head, found, refusals)
+        return AuditReport(len(encounters), events, commits, head, found, refusals, refusal_head)
 
     def _events_by_encounter(self) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
         current: str | None = None
@@ -686,23 +726,31 @@ class _Verifier:
                 " (added or moved by hand?)",
             )
 
-    def _refusals(self) -> int:
+    def _refusals(self, anchor: tuple[int, str] | None) -> tuple[int, tuple[int, str] | None]:
         """Check the refusal log's chain (schema version 5 on; an older file has none):
         numbers 1, 2, 3, ... without a gap, every ``prev`` the hash before it, every
         ``hash`` its row's link, the query columns what the hashed data says, and the
-        head the last row. Problems are the file's (no encounter owns the log)."""
+        head the last row; and an ``anchor`` taken before is still in the log (a log cut
+        back or rewritten with its head passes every other check). Problems are the
+        file's (no encounter owns the log). Returns the rows checked and the head."""
         from .refusals import load_refusal, refusal_link
 
         if not {row[1] for row in self.conn.execute("PRAGMA table_info(refusals)")}:
-            return 0
+            if anchor is not None:
+                self.add(None, None, "the file has no refusal log to hold the refusal anchor")
+            return 0, None
         prev, expected, count, broken = GENESIS, 1, 0, False
+        # the anchor (0, GENESIS) is the empty log's head: every log holds it
+        anchored = anchor is None or anchor == (0, GENESIS)
         for seq, at_us, eid, data, stored_prev, stored_hash in self.conn.execute(
             "SELECT seq, at_us, encounter_id, data, prev, hash FROM refusals ORDER BY seq"
         ):
             count += 1
+            digest = hash_hex(stored_hash)
+            if anchor is not None and seq == anchor[0]:
+                anchored = digest == anchor[1]
             if broken:
                 continue
-            digest = hash_hex(stored_hash)
             if seq != expected:
                 self.add(None, None, f"refusal {expected} is missing (deleted?)")
                 broken = True
@@ -727,7 +775,8 @@ class _Verifier:
                         )
             prev, expected = digest or "", expected + 1
         head = self.conn.execute("SELECT seq, hash FROM refusal_head").fetchall()
-        found = (int(head[0][0]), hash_hex(head[0][1])) if head else None
+        head_hash = hash_hex(head[0][1]) if head else None
+        found = None if head_hash is None else (int(head[0][0]), head_hash)
         if not broken and found != (expected - 1, prev):
             shown = "missing" if found is None else f"refusal {found[0]}"
             self.add(
@@ -736,7 +785,15 @@ class _Verifier:
                 f"the refusal log ends at refusal {expected - 1}, its head says {shown}"
                 " (the last refusals deleted, or the head changed?)",
             )
-        return count
+        if not anchored:
+            assert anchor is not None
+            self.add(
+                None,
+                None,
+                f"the refusal log no longer holds refusal anchor {anchor[0]}:{anchor[1]}"
+                " (refusals deleted or rewritten, with the head, since it was taken?)",
+            )
+        return count, found
 
     def _ledger(
         self, encounters: Mapping[str, tuple[Any, ...]], anchor: tuple[int, str] | None

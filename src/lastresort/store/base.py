@@ -7,7 +7,7 @@ outbox, claimed with leases so that two workers never take the same row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import NoReturn, Protocol, TypeVar, runtime_checkable
 
@@ -344,6 +344,39 @@ class Store(Protocol):
 
     def encounter_ids(self, open_only: bool = False) -> Sequence[str]:
         """Ids of stored encounters (only those not closed, with ``open_only``)."""
+        ...
+
+    def find(
+        self,
+        *,
+        protocol: str | Collection[str] | None = None,
+        state: str | Collection[str] | None = None,
+        responsible: str | Collection[str] | None = None,
+        overdue_at: datetime | None = None,
+        overdue: bool = True,
+        open_only: bool = True,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[Encounter]:
+        """A work queue: stored encounters that match every filter given, ordered
+        by id, at most ``limit`` (page on with the last id as ``after``). The SQL
+        stores answer from indexes (:mod:`lastresort.store.queries`); the memory
+        store walks its encounters.
+
+        :param protocol: only encounters of this protocol (or of any of these).
+        :param state: only encounters in this step (or any of these).
+        :param responsible: only encounters this party (or any of these) is
+            responsible for now. An empty collection matches nothing.
+        :param overdue_at: with ``overdue`` (default), only encounters with a
+            pending deadline due at or before this moment; with ``overdue=False``,
+            only those with none.
+        :param overdue: see ``overdue_at`` (``False`` needs ``overdue_at``).
+        :param open_only: leave out closed encounters (default).
+        :param after: only ids after this one (the cursor of the next page).
+        :param limit: the page size, at least 1.
+        :raises InvalidArgument: for an argument of the wrong type or out of range
+            (:func:`~lastresort.store.queries.check_find`); nothing is read.
+        :raises StoreError: when a found row is unreadable or the store fails."""
         ...
 
     def record_refusal(self, refusal: Refusal) -> Refusal:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from attrs import evolve
@@ -47,6 +47,7 @@ from .base import (
     check_dead_letter,
     numbered,
 )
+from .queries import check_find
 from .refusals import Refusal, check_refusal, check_refusals_query
 
 __all__ = ["MemoryStore"]
@@ -164,6 +165,41 @@ class MemoryStore:
             if open_only:  # not indexed: a set of open ids would cost ~100 B per encounter
                 return sorted(k for k, e in self._encounters.items() if e.closed_at is None)
             return list(self._encounters)
+
+    def find(
+        self,
+        *,
+        protocol: str | Collection[str] | None = None,
+        state: str | Collection[str] | None = None,
+        responsible: str | Collection[str] | None = None,
+        overdue_at: datetime | None = None,
+        overdue: bool = True,
+        open_only: bool = True,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[Encounter]:
+        query = check_find(
+            "find",
+            protocol=protocol,
+            state=state,
+            responsible=responsible,
+            overdue_at=overdue_at,
+            overdue=overdue,
+            open_only=open_only,
+            after=after,
+            limit=limit,
+        )
+        if query.empty:
+            return []
+        with self._lock:
+            # a walk of every encounter (O(n log limit)): the memory store is for tests
+            # and simulation; the SQL stores answer from indexes
+            found = (
+                e
+                for e in self._encounters.values()
+                if query.matches(e, self._deadlines_of.get(e.id, ()))
+            )
+            return heapq.nsmallest(query.limit, found, key=lambda e: e.id)
 
     # -- deadlines ------------------------------------------------------------------
 

@@ -30,8 +30,9 @@ from __future__ import annotations
 import os
 import re
 import threading
+import urllib.parse
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,7 @@ from .audit import (
     snapshot_digest,
 )
 from .base import Change, PendingDeadline, check_change, check_dead_letter, numbered
+from .queries import QUEUE_INDEX, check_find, find_query
 from .refusals import (
     Refusal,
     check_refusal,
@@ -94,6 +96,7 @@ __all__ = [
     "PG_MIGRATIONS",
     "PG_SCHEMA_VERSION",
     "PostgresStore",
+    "pg_connect",
     "pg_schema_version",
     "pg_upgrade",
     "verify_postgres",
@@ -114,6 +117,53 @@ def _psycopg() -> Any:
             problem=f"PostgresStore needs psycopg 3, which is not installed: {_INSTALL}"
         ) from exc
     return psycopg
+
+
+#: where a connection string keeps its password: the userinfo of a URI
+#: (``postgresql://user:PASSWORD@host``) or the ``password`` keyword (quoted or not)
+_DSN_PASSWORDS = (
+    re.compile(r"^[a-z]+://[^:@/?#]*:([^@/?#]*)@"),
+    re.compile(r"\bpassword\s*=\s*('(?:[^'\\]|\\.)*'?|\S+)"),
+)
+MALFORMED_DSN = "the connection string is malformed (not shown: it may hold a password)"
+
+
+def _without_password(text: str, dsn: str) -> str:
+    """``text`` with the DSN and every form of its password replaced by ``***``."""
+    secrets = {dsn}
+    for pattern in _DSN_PASSWORDS:
+        for found in pattern.finditer(dsn):
+            raw = found.group(1)
+            secrets |= {raw, raw.strip("'"), urllib.parse.unquote(raw)}
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def pg_connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """``psycopg.connect(dsn, **kwargs)`` whose errors never show the DSN's password:
+    libpq quotes the offending token of a connection string it cannot parse (a bad
+    percent escape in the password) or the whole URI (an unterminated IPv6 host), so a
+    parse error (``ProgrammingError``) says only that the DSN is malformed, and any
+    other error has the DSN and its password replaced by ``***``. The error raised
+    carries no link to the original one.
+
+    :raises psycopg.Error: of the original error's class."""
+    pg = _psycopg()
+    failure: Exception | None = None
+    try:
+        conn: psycopg.Connection[Any] = pg.connect(dsn, **kwargs)
+    except pg.ProgrammingError:
+        failure = pg.ProgrammingError(MALFORMED_DSN)
+    except pg.Error as exc:
+        text = str(exc).strip() or type(exc).__name__
+        try:
+            failure = type(exc)(_without_password(text, dsn))
+        except Exception:  # noqa: BLE001 - a class that will not take a message
+            failure = pg.OperationalError(_without_password(text, dsn))
+    else:
+        return conn
+    raise failure  # outside the except clause: no __context__ holding the password
 
 
 def _us(moment: datetime) -> int:
@@ -227,12 +277,18 @@ _V2 = (
     f"INSERT INTO refusal_head (seq, hash) VALUES (0, '{GENESIS}')",
 )
 
+#: Version 3: the work-queue index (open encounters by responsible party, in id
+#: order, for :meth:`PostgresStore.find`), as SQLite schema version 6.
+_V3 = (QUEUE_INDEX,)
+
 #: Migration ``i`` brings a database schema from version ``i`` to ``i + 1``: a tuple of
 #: statements run in one transaction with the ``schema_version`` row.
-PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 #: The PostgreSQL schema version this lastresort writes.
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
-#: an arbitrary constant: the advisory lock two processes migrating at once share
+#: an arbitrary constant: with the schema's name, the advisory lock two processes
+#: migrating the same schema at once share (other schemas, other locks: a store in one
+#: schema never waits for, or times out on, a migration of another)
 _MIGRATION_LOCK = 0x6C72_6D69
 
 
@@ -257,6 +313,12 @@ def pg_schema_version(conn: psycopg.Connection[Any], name: str = "database") -> 
     return int(found[0] or 0) if found else 0
 
 
+def lock_migrations(conn: psycopg.Connection[Any]) -> None:
+    """Take, until the end of the current transaction, the lock that migrations of the
+    connection's current schema share (waiting up to the connection's lock_timeout)."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_MIGRATION_LOCK,))
+
+
 def pg_upgrade(
     conn: psycopg.Connection[Any],
     target: int = PG_SCHEMA_VERSION,
@@ -274,7 +336,7 @@ def pg_upgrade(
     if not 0 <= target <= len(migrations):
         raise ValueError(f"no schema version {target}; this lastresort knows 1..{len(migrations)}")
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        lock_migrations(conn)
         before = pg_schema_version(conn, name)
         if before > len(migrations):
             raise StoreError(
@@ -341,8 +403,7 @@ class _Connections:
             return held.conn
         if held is not None and held.pid != pid:
             self._inherited.append(held)  # a parent's: never used, never closed here
-        pg = _psycopg()
-        conn: psycopg.Connection[Any] = pg.connect(self.dsn, autocommit=True)
+        conn = pg_connect(self.dsn, autocommit=True)
         if self.schema is not None:
             conn.execute(f'SET search_path TO "{self.schema}"')
         # 0 would mean "wait for ever" to PostgreSQL: the shortest wait there is instead
@@ -705,6 +766,40 @@ class PostgresStore:
         )
         return [r[0] for r in self._db.read("list encounters", sql)]
 
+    def find(
+        self,
+        *,
+        protocol: str | Collection[str] | None = None,
+        state: str | Collection[str] | None = None,
+        responsible: str | Collection[str] | None = None,
+        overdue_at: datetime | None = None,
+        overdue: bool = True,
+        open_only: bool = True,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[Encounter]:
+        query = check_find(
+            "find",
+            protocol=protocol,
+            state=state,
+            responsible=responsible,
+            overdue_at=overdue_at,
+            overdue=overdue,
+            open_only=open_only,
+            after=after,
+            limit=limit,
+        )
+        if query.empty:
+            return []
+        sql, args = find_query(query, "%s")
+        out = []
+        for row in self._db.read("find encounters", sql, args):
+            try:
+                out.append(load_encounter(tuple(row)))
+            except (StoreError, ValueError) as exc:
+                raise StoreError(problem=f"encounter {row[0]} is unreadable: {exc}") from exc
+        return out
+
     # -- deadlines ------------------------------------------------------------------
 
     @staticmethod
@@ -997,9 +1092,16 @@ class PostgresStore:
             ]
         )
 
-    def verify(self, *, anchor: tuple[int, str] | None = None) -> AuditReport:
+    def verify(
+        self,
+        *,
+        anchor: tuple[int, str] | None = None,
+        refusal_anchor: tuple[int, str] | None = None,
+    ) -> AuditReport:
         """:func:`verify_postgres` on this store's schema."""
-        return verify_postgres(self.dsn, schema=self.schema, anchor=anchor)
+        return verify_postgres(
+            self.dsn, schema=self.schema, anchor=anchor, refusal_anchor=refusal_anchor
+        )
 
     def close(self) -> None:
         """Close every connection this process opened; the store is unusable after."""
@@ -1088,7 +1190,11 @@ class _AuditConnection:
 
 
 def verify_postgres(
-    dsn: str, *, schema: str | None = None, anchor: tuple[int, str] | None = None
+    dsn: str,
+    *,
+    schema: str | None = None,
+    anchor: tuple[int, str] | None = None,
+    refusal_anchor: tuple[int, str] | None = None,
 ) -> AuditReport:
     """:func:`lastresort.audit.verify` for a PostgreSQL store: every hash chain, the
     ledger, and every row derived from the events, in one ``REPEATABLE READ READ
@@ -1098,7 +1204,7 @@ def verify_postgres(
         ``anchor``; nothing is read.
     :raises StoreError: when the server cannot be reached, or the schema is empty, not
         a lastresort store or newer than this lastresort."""
-    from .audit import _Verifier, check_anchor
+    from .audit import _Verifier, check_anchor, check_refusal_anchor
 
     if not isinstance(dsn, str) or not dsn.strip():
         raise InvalidArgument(
@@ -1109,10 +1215,11 @@ def verify_postgres(
             call="audit.verify", argument="schema", problem="a plain lowercase SQL name"
         )
     check_anchor(anchor)
+    check_refusal_anchor(refusal_anchor)
     pg = _psycopg()
     where = f"PostgreSQL schema {schema or '(search_path)'}"
     try:
-        conn = pg.connect(dsn, autocommit=True)
+        conn = pg_connect(dsn, autocommit=True)
     except pg.Error as exc:
         raise StoreError(problem=f"cannot connect to PostgreSQL: {exc}".strip()) from exc
     try:
@@ -1130,7 +1237,7 @@ def verify_postgres(
                     problem=f"{where} has schema version {version}, newer than this lastresort"
                     f" understands ({PG_SCHEMA_VERSION})"
                 )
-            return _Verifier(_AuditConnection(conn), micros=True).run(anchor)  # type: ignore[arg-type]
+            return _Verifier(_AuditConnection(conn), micros=True).run(anchor, refusal_anchor)  # type: ignore[arg-type]
     except pg.Error as exc:
         raise StoreError(problem=f"{where}: cannot be read: {exc}".strip()) from exc
     finally:

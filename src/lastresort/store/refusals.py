@@ -29,7 +29,7 @@ from attrs import frozen
 
 from ..arguments import MAX_LIMIT
 from ..errors import Category, InvalidArgument
-from ..privacy import ACTOR_ID, ROLE, describe, is_bsn
+from ..privacy import ACTOR_ID, ROLE, describe, holds_bsn, is_bsn
 
 __all__ = [
     "CODE",
@@ -106,7 +106,7 @@ def _code_problem(name: str, value: object) -> str | None:
 def _id_problem(name: str, value: object, *, optional: bool = True) -> str | None:
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not ACTOR_ID.fullmatch(value) or is_bsn(value):
+    if not isinstance(value, str) or not ACTOR_ID.fullmatch(value) or holds_bsn(value):
         return (
             f"{name} must be {'None or ' if optional else ''}an identifier: 1 to 64 letters,"
             f" digits, '.', '_', ':' or '-' starting with a letter or digit, not a citizen"

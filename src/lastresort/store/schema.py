@@ -29,6 +29,9 @@ Version 5: the refusal log (``refusals``: refused attempts, numbered over the wh
 file and hash-chained, see :mod:`lastresort.store.refusals`) and its head
 (``refusal_head``: the last number and hash, so that removing the last refusal is
 detected). Nothing existing changes; the log starts empty.
+Version 6: the work-queue index ``encounters_queue`` (open encounters by responsible
+party, in id order: :data:`~lastresort.store.queries.QUEUE_INDEX`) for
+:meth:`~lastresort.store.sqlite.SQLiteStore.find`. No row changes.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..errors import StoreError
 from .audit import hash_bytes
+from .queries import QUEUE_INDEX
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "micros", "schema_version", "upgrade"]
 
@@ -269,8 +273,12 @@ def _v5(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v6(conn: sqlite3.Connection) -> None:
+    conn.execute(QUEUE_INDEX)
+
+
 #: Migration ``i`` brings a file from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 #: The schema version this lastresort writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

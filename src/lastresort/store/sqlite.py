@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +58,7 @@ from .base import (
     numbered,
 )
 from .connections import Connections
+from .queries import check_find, find_query
 from .refusals import (
     Refusal,
     check_refusal,
@@ -330,6 +331,42 @@ class SQLiteStore:
             else "SELECT id FROM encounters ORDER BY rowid"
         )
         return [r[0] for r in self._db.read("list encounters", sql)]
+
+    def find(
+        self,
+        *,
+        protocol: str | Collection[str] | None = None,
+        state: str | Collection[str] | None = None,
+        responsible: str | Collection[str] | None = None,
+        overdue_at: datetime | None = None,
+        overdue: bool = True,
+        open_only: bool = True,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[Encounter]:
+        query = check_find(
+            "find",
+            protocol=protocol,
+            state=state,
+            responsible=responsible,
+            overdue_at=overdue_at,
+            overdue=overdue,
+            open_only=open_only,
+            after=after,
+            limit=limit,
+        )
+        if query.empty:
+            return []
+        sql, args = find_query(query, "?")
+        return [self._found(row) for row in self._db.read("find encounters", sql, args)]
+
+    def _found(self, row: Sequence[Any]) -> Encounter:
+        try:
+            return load_encounter(row)
+        except (StoreError, ValueError) as exc:
+            raise StoreError(
+                problem=f"{self.path}: encounter {row[0]} is unreadable: {exc}"
+            ) from exc
 
     # -- deadlines ------------------------------------------------------------------
 

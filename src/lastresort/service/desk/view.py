@@ -1,0 +1,208 @@
+"""What the desk shows, as plain values for the templates: the step's card, the
+actions of this person, who is responsible, the next deadline, the timeline, the
+work queue. Nothing here writes."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from attrs import frozen
+
+from ...engine.engine import Engine
+from ...errors import LastResortError
+from ...events import Event
+from ...protocol.model import ACUTE_DANGER, CLOCK, Encounter, FactKind, Protocol
+from ..auth import Credential
+from .messages import Catalogue
+
+__all__ = ["Action", "Deadline", "encounter_view", "facts_form", "queue", "timeline_rows"]
+
+
+@frozen
+class Action:
+    """A button: the event, its label, and the step it leads to."""
+
+    event: str
+    label: str
+    target: str
+
+
+@frozen
+class Deadline:
+    """The next deadline: its event, the time left (server computed) and whether it passed."""
+
+    event: str
+    due: str
+    text: str
+    overdue: bool
+
+
+def label(event: str) -> str:
+    """An event's name as words (``call_expert`` → ``call expert``)."""
+    return event.replace("_", " ")
+
+
+def party_name(protocol: Protocol, party: str | None, lang: str, words: Catalogue) -> str:
+    """A party's name in ``lang`` with its key, or *nobody* for a closed encounter."""
+    if party is None:
+        return words.text(lang, "nobody")
+    if party == CLOCK:
+        return party
+    found = protocol.parties.get(party)
+    return f"{found.name.get(lang)} ({party})" if found else party
+
+
+def _clock_time(moment: datetime, now: datetime) -> str:
+    local = moment.astimezone(now.tzinfo)
+    return local.strftime("%H:%M ") + (local.tzname() or "")
+
+
+def next_deadline(
+    engine: Engine, encounter: Encounter, lang: str, words: Catalogue
+) -> Deadline | None:
+    """The encounter's next pending deadline, with the time left from the engine's clock."""
+    pending = sorted(engine.deadlines(encounter.id), key=lambda d: d.due)
+    if not pending:
+        return None
+    first = pending[0]
+    now = engine.clock.now()
+    left = (first.due - now).total_seconds()
+    when = _clock_time(first.due, now)
+    if left <= 0:
+        text = words.text(lang, "overdue", time=when)
+    else:
+        text = words.text(lang, "minutes_left", minutes=math.ceil(left / 60), time=when)
+    return Deadline(event=first.event, due=first.due.isoformat(), text=text, overdue=left <= 0)
+
+
+def _target(protocol: Protocol, state: str, event: str) -> str:
+    for transition in protocol.transitions:
+        if transition.event == event and state in protocol.sources_of(transition):
+            return transition.target
+    return ""
+
+
+def encounter_view(
+    engine: Engine, encounter: Encounter, credential: Credential, lang: str, words: Catalogue
+) -> dict[str, Any]:
+    """Everything the encounter page shows to ``credential``'s holder."""
+    protocol = engine.protocol(encounter.protocol)
+    step = protocol.steps[encounter.state]
+    allowed = (
+        engine.allowed(encounter.id, credential.actor)
+        if "act" in credential.scopes and credential.may_act_in(encounter.protocol)
+        else []
+    )
+    actions = [
+        Action(event, label(event), _target(protocol, encounter.state, event))
+        for event in allowed
+        if event != ACUTE_DANGER
+    ]
+    # the card of the current step: its transitions, who may fire each, where it leads
+    card = [
+        {
+            "event": t.event,
+            "by": ", ".join(party_name(protocol, b, lang, words) for b in t.by),
+            "target": t.target,
+            "guard": t.guard,
+        }
+        for t in protocol.transitions
+        if t.event != ACUTE_DANGER and encounter.state in protocol.sources_of(t)
+    ]
+    return {
+        "encounter": encounter,
+        "protocol": protocol,
+        "title": protocol.title.get(lang),
+        "step": encounter.state,
+        "step_kind": step.kind.value,
+        "instructions": step.instructions.get(lang),
+        "tags": step.tags,
+        "responsible": party_name(protocol, encounter.responsible, lang, words),
+        "responsible_is_you": encounter.responsible == credential.party,
+        "deadline": next_deadline(engine, encounter, lang, words),
+        "actions": actions,
+        "acute": ACUTE_DANGER in allowed,
+        "card": card,
+        "closed": encounter.closed_at is not None,
+        "timeline": timeline_rows(engine.timeline(encounter.id), engine.clock.now(), lang, words),
+    }
+
+
+def timeline_rows(
+    events: list[Event], now: datetime, lang: str, words: Catalogue
+) -> list[dict[str, str]]:
+    """One row per event: time (in the clock's zone, like ``now``), what happened (in
+    ``lang``), who (role and id)."""
+    rows = []
+    for event in events:
+        kind = type(event).__name__
+        key = f"event.{kind}"
+        fields = {
+            name: getattr(event, name)
+            for name in ("step", "event", "from_party", "to_party", "party", "due")
+            if hasattr(event, name)
+        }
+        if isinstance(fields.get("due"), datetime):
+            fields["due"] = _clock_time(fields["due"], now)
+        what = words.text(lang, key, **fields) if key in words.texts["nl"] else kind
+        who = event.actor.role + (f" · {event.actor.id}" if event.actor.id else "")
+        rows.append(
+            {
+                "seq": str(event.seq),
+                "at": event.at.astimezone(now.tzinfo).strftime("%H:%M:%S"),
+                "what": what,
+                "who": who,
+            }
+        )
+    return rows
+
+
+def queue(
+    engine: Engine, credential: Credential, lang: str, words: Catalogue
+) -> list[dict[str, Any]]:
+    """The holder's work queue: open encounters they are responsible for or may act in."""
+    items = []
+    for encounter_id in sorted(engine.store.encounter_ids(open_only=True)):
+        try:
+            encounter = engine.get(encounter_id)
+        except LastResortError:
+            continue  # closed or purged meanwhile
+        if not credential.may_act_in(encounter.protocol):
+            continue
+        mine = encounter.responsible == credential.party
+        # acute danger may be fired by many from every step: it puts nothing in a queue
+        if not mine and not set(engine.allowed(encounter_id, credential.actor)) - {ACUTE_DANGER}:
+            continue
+        protocol = engine.protocol(encounter.protocol)
+        items.append(
+            {
+                "id": encounter.id,
+                "protocol": protocol.title.get(lang),
+                "step": encounter.state,
+                "responsible": party_name(protocol, encounter.responsible, lang, words),
+                "deadline": next_deadline(engine, encounter, lang, words),
+            }
+        )
+
+    # the most urgent first: overdue, then the nearest deadline, then those without one
+    def urgency(item: dict[str, Any]) -> tuple[bool, str]:
+        deadline: Deadline | None = item["deadline"]
+        return (deadline is None, deadline.due if deadline is not None else "")
+
+    items.sort(key=urgency)
+    return items
+
+
+def facts_form(protocol: Protocol) -> list[dict[str, Any]]:
+    """The protocol's facts as choices (select for a set of values, radios for a boolean)."""
+    return [
+        {
+            "name": name,
+            "label": label(name),
+            "kind": "bool" if fact.kind is FactKind.BOOL else "enum",
+            "values": list(fact.values),
+        }
+        for name, fact in protocol.facts.items()
+    ]

@@ -1,0 +1,3 @@
+from tests.service.kit import service
+
+__all__ = ["service"]
