@@ -19,8 +19,8 @@ demo: $(STAMP)
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks plugins
-	$(BIN)/ruff format --check src tests examples benchmarks plugins
+	$(BIN)/ruff check src tests examples benchmarks plugins tools
+	$(BIN)/ruff format --check src tests examples benchmarks plugins tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
@@ -37,7 +37,11 @@ chromium:
 pytest: $(STAMP) chromium
 	LASTRESORT_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
 
-.PHONY: docs
+.PHONY: docs docs-site
+# the documentation site (mkdocs.yml), built strictly into site/; tests/test_docsite.py builds it too
+docs-site: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 # the generated page of every installed protocol; tests/test_generated_docs.py fails when one is stale
 docs: $(STAMP)
 	$(BIN)/lastresort docs --all --out docs/generated

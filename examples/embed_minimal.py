@@ -19,6 +19,10 @@ class PrintDelivery:
     """A delivery plugin: in real life a pager, SMS gateway or ZGW notification."""
 
     @lr.hookimpl
+    def lastresort_delivers_for(self) -> list[str]:
+        return ["taskforce"]  # the protocols it delivers for; ["*"] for every one
+
+    @lr.hookimpl
     def lastresort_deliver(self, notification: lr.Notification) -> str:
         print(f"  -> notify {notification.party}: {notification.event} (key {notification.key})")
         return "printed"

@@ -64,6 +64,8 @@ MADE = [
     (changes._cleared, lr.DeadlineCleared),
     (changes._queued, lr.NotificationQueued),
     (changes._closed, lr.EncounterClosed),
+    (changes._opened, lr.EncounterOpened),
+    (changes._missed_at, lr.DeadlineMissed),
 ]
 
 
@@ -100,6 +102,8 @@ def test_every_record_a_fire_builds_has_a_checked_maker() -> None:
         "_cleared",
         "_queued",
         "_closed",
+        "_opened",
+        "_missed_at",
     }
 
 
@@ -125,3 +129,26 @@ def test_the_records_of_a_fire_equal_the_constructors() -> None:
     assert Encounter(**attrs.asdict(after, recurse=False)) == after
     assert after.facts == FACTS
     assert isinstance(after.facts, FrozenMap)
+
+
+def test_a_class_without_slots_has_no_maker() -> None:
+    # the maker writes each field through the slot's descriptor: a dict class has none
+    @attrs.frozen(slots=False)
+    class Loose:
+        a: int
+
+    with pytest.raises(TypeError, match="not a slotted class"):
+        maker(Loose)
+
+
+@pytest.mark.parametrize("facts", [{}, FACTS, FrozenMap(FACTS)])
+def test_an_opened_encounter_equals_the_constructors(facts: dict[str, str | bool]) -> None:
+    """open builds the Encounter through a maker with the class's own facts converter:
+    equal to the constructor's, facts frozen (and shared with equal facts)."""
+    engine, _ = make_engine()
+    encounter = engine.open("taskforce", lr.Actor("counter", "counter-1"), facts)
+    assert Encounter(**attrs.asdict(encounter, recurse=False)) == encounter
+    assert isinstance(encounter.facts, FrozenMap)
+    assert encounter.facts == facts
+    for event in engine.timeline(encounter.id):
+        assert type(event)(**attrs.asdict(event, recurse=False)) == event

@@ -15,6 +15,8 @@ from lastresort.cli import check as check_module
 from lastresort.cli.app import main
 from lastresort.engine.plugins import make_plugin_manager
 
+from . import plugin_kit
+
 TASKFORCE = Path(lr.__file__).parent / "protocol" / "builtin" / "taskforce.toml"
 SOURCE = TASKFORCE.read_text(encoding="utf-8")
 
@@ -32,7 +34,7 @@ BROKEN: dict[str, tuple[Callable[[str], str], str, int]] = {
     # a privacy violation: on main `check FILE` passed it with exit 0
     "forbidden-fact": (
         _edit("[facts]\n", '[facts]\nnaam = "bool"\n'),
-        ":293:1: $.facts.naam: may not be declared: it reads as 'naam'",
+        ":325:1: $.facts.naam: may not be declared: it reads as 'naam'",
         2,
     ),
     # a simulation model that cannot be: on main `check FILE` exited 0
@@ -43,12 +45,12 @@ BROKEN: dict[str, tuple[Callable[[str], str], str, int]] = {
     ),
     "typo-in-to": (
         _edit('to = "with_expert"', 'to = "with_expet"'),
-        ":177:1: $.transitions[2].to: unknown step 'with_expet' (did you mean 'with_expert'?)",
+        ":199:1: $.transitions[2].to: unknown step 'with_expet' (did you mean 'with_expert'?)",
         2,
     ),
     "unknown-key": (
         _edit('tags = ["child_with_expert"]', 'tag = ["child_with_expert"]'),
-        ":92:1: $.steps.with_expert.tag: unknown key 'tag' (did you mean 'tags'?)",
+        ":101:1: $.steps.with_expert.tag: unknown key 'tag' (did you mean 'tags'?)",
         2,
     ),
     "bad-duration": (
@@ -63,7 +65,7 @@ BROKEN: dict[str, tuple[Callable[[str], str], str, int]] = {
     ),
     "unknown-party": (
         _edit('by = ["expert"]', 'by = ["expret"]'),
-        ":178:7: $.transitions[2].by[0]: unknown party 'expret' (did you mean 'expert'?)",
+        ":200:7: $.transitions[2].by[0]: unknown party 'expret' (did you mean 'expert'?)",
         2,
     ),
     # sound in structure, unsafe: a clerk may close the encounter (a property fails)
@@ -75,24 +77,23 @@ BROKEN: dict[str, tuple[Callable[[str], str], str, int]] = {
 }
 
 
-class _Plugin:
-    """A vendor's plugin serving one protocol file, as the new-plugin skeleton does."""
+#: A vendor's plugin serving one protocol file, as the new-plugin skeleton does.
+_PLUGIN = """
+import lastresort as lr
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @lr.hookimpl
-    def lastresort_protocols(self) -> list[lr.Protocol]:
-        return [lr.load_protocol(self.path)]
+@lr.hookimpl
+def lastresort_protocols():
+    return [lr.load_protocol({path!r})]
+"""
 
 
 @pytest.fixture
-def install(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+def install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[Path], None]:
     def installed(path: Path) -> None:
-        plugin = _Plugin(path)
-        monkeypatch.setattr(
-            check_module, "make_plugin_manager", lambda: make_plugin_manager([plugin])
-        )
+        # installed for real: an entry point in a directory on sys.path
+        where = tmp_path / "site"
+        plugin_kit.install(where, "vendor_plugin", _PLUGIN.format(path=str(path)))
+        plugin_kit.activate(monkeypatch, where)
 
     return installed
 
@@ -182,7 +183,9 @@ def test_a_plugin_validation_problem_in_a_file_is_located(
         def lastresort_validate_protocol(self, protocol: lr.Protocol) -> list[str]:
             return ["$.steps.closed.tags: a municipal rule wants 'archived' here"]
 
-    monkeypatch.setattr(check_module, "make_plugin_manager", lambda: make_plugin_manager([Rule()]))
+    monkeypatch.setattr(
+        check_module, "make_plugin_manager", lambda **_: make_plugin_manager([Rule()])
+    )
     path = tmp_path / "p.toml"
     path.write_text(SOURCE, "utf-8")
     code, _, err = _run(capsys, str(path))
@@ -204,19 +207,28 @@ def test_check_without_targets_checks_a_broken_installed_file_the_same_way(
     assert code == 2
     assert "vendor: unusable input (1 problem;" in err
     assert f"  - {path}{expected}" in err
-    assert _run(capsys, "vendor")[1:] == (out, err)
+    # the broken file is checked as `check vendor` checks it; since plugin isolation,
+    # `check` also checks every other installed protocol beside it (their reports too)
+    by_id = _run(capsys, "vendor")
+    assert by_id[0] == 2
+    assert by_id[2] in err
+    assert by_id[1] in out
+    assert "taskforce" in out
 
 
-def test_an_id_beside_a_broken_installed_file_names_the_load_error(
+def test_an_id_beside_a_broken_installed_file_is_checked_and_the_broken_one_fails(
     tmp_path: Path, install: Callable[[Path], None], capsys: pytest.CaptureFixture[str]
 ) -> None:
     change, expected, _ = BROKEN["typo-in-to"]
     path = tmp_path / "vendor.toml"
     path.write_text(change(SOURCE).replace('id = "taskforce"', 'id = "vendor"'), "utf-8")
     install(path)
-    # one broken plugin still stops the other installed protocols (plugin isolation is a
-    # separate part of issue 14), but the reason is located and printed, never a traceback
-    code, _, err = _run(capsys, "taskforce")
+    # plugin isolation: the broken plugin is left out, the other protocols are checked
+    code, out, err = _run(capsys, "taskforce")
+    assert code == 0, err
+    assert "properties hold" in out
+    # and the broken one still fails, located, never a traceback
+    code, _, err = _run(capsys, "vendor")
     assert code == 2
     assert f"  - {path}{expected}" in err
     assert "Traceback" not in err

@@ -20,7 +20,7 @@ import pytest
 
 import lastresort as lr
 from lastresort.cli import main
-from lastresort.protocol.conversion import format_duration
+from lastresort.render.catalogue import catalogue_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # engine and drawing mechanics on a frozen copy of the 2014 reference protocol (tests/conftest.py)
@@ -170,14 +170,16 @@ def read_dot(text: str) -> Dot:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def expected_edges(protocol: lr.Protocol) -> Counter[tuple[str, str, str]]:
-    """(source, target, event) for every transition that is not grouped."""
+def expected_edges(protocol: lr.Protocol, lang: str | None = None) -> Counter[tuple[str, str, str]]:
+    """(source, target, event) for every transition that is not grouped; with ``lang``,
+    the transition's label in that language instead of the event."""
     found: Counter[tuple[str, str, str]] = Counter()
     for t in protocol.transitions:
         if t.event == "acute_danger" or "*" in t.sources:
             continue
+        shown = t.event if lang is None else protocol.transition_title(t, lang)
         for source in t.sources:
-            found[(source, t.target, t.event)] += 1
+            found[(source, t.target, shown)] += 1
     return found
 
 
@@ -259,16 +261,18 @@ def test_clock_edges_carry_their_deadline_and_others_do_not(taskforce: lr.Protoc
         if source in taskforce.steps:
             deadline = taskforce.steps[source].deadline
             if deadline is not None and deadline.event == label[0]:
-                assert label[1].startswith(f"clock, after {format_duration(deadline.after)}")
+                # durations in the diagram's language: "15 min", "2 h"
+                after = catalogue_for("en").duration(deadline.after)
+                assert label[1].startswith(f"clock, after {after}")
                 continue
         assert not any("clock" in line for line in label), (source, target, label)
     clock = {(s, label[0], label[1]) for s, _, label in m.edges if "clock" in "".join(label)}
     assert clock == {
-        ("arrived", "expert_not_called", "clock, after 15m"),
-        ("awaiting_expert", "expert_overdue", "clock, after 45m"),
-        ("escalated", "no_expert_available", "clock, after 45m · handover"),
-        ("with_expert", "mayor_not_informed", "clock, after 2h"),
-        ("awaiting_mayor", "mayor_overdue", "clock, after 4h"),
+        ("arrived", "expert_not_called", "clock, after 15 min"),
+        ("awaiting_expert", "expert_overdue", "clock, after 45 min"),
+        ("escalated", "no_expert_available", "clock, after 45 min · handover"),
+        ("with_expert", "mayor_not_informed", "clock, after 2 h"),
+        ("awaiting_mayor", "mayor_overdue", "clock, after 4 h"),
     }
 
 
@@ -291,7 +295,7 @@ def test_dutch_labels(taskforce: lr.Protocol) -> None:
     assert m.states["with_police"] == ["with_police", "Politie (112)", "eindstap · nood"]
     assert m.states["lr_any"] == ["elke stap behalve de eindstappen"]
     edges = {(s, label[0]): label for s, _, label in m.edges}
-    assert edges[("arrived", "expert_not_called")] == ["expert_not_called", "klok, na 15m"]
+    assert edges[("arrived", "expert_not_called")] == ["expert_not_called", "klok, na 15 min"]
     assert edges[("arrived", "expert_takes_over")] == ["expert_takes_over", "overdracht"]
     assert "Burgemeester als last resort" in m.title
 
@@ -312,17 +316,20 @@ def test_guards_are_shown(taskforce: lr.Protocol) -> None:
 def test_explicit_acute_sources_are_grouped_too() -> None:
     huisverbod = lr.load_protocol(HUISVERBOD)
     m = read_mermaid(lr.to_mermaid(huisverbod))
-    acute = [(s, d) for s, d, label in m.edges if label[0] == "acute_danger"]
+    # huisverbod has labels: edges and grouping states show them, not keys
+    acute = [(s, d) for s, d, label in m.edges if label[0] == "Acute danger (112)"]
     assert len(acute) == 1
     group = acute[0][0]
-    assert m.states[group] == ["from assessing, consulting, consulted"]
+    assert m.states[group] == [
+        "from Assessing with the RiHG, Consulting Veilig Thuis, Deciding on a huisverbod"
+    ]
     assert "lr_any" not in m.states  # nothing leaves from '*'
     drawn = Counter(
         (s, d, label[0].split(" [")[0])
         for s, d, label in m.edges
         if s in huisverbod.steps and d != "[*]"
     )
-    assert drawn == expected_edges(huisverbod)
+    assert drawn == expected_edges(huisverbod, lang="en")
 
 
 def test_a_star_transition_is_drawn_once(taskforce: lr.Protocol) -> None:
@@ -408,11 +415,11 @@ def test_dot_clock_edges_are_dashed_and_labelled_with_the_duration(
     d = read_dot(lr.to_dot(taskforce))
     dashed = {(s, attrs["label"]) for s, _, attrs in d.edges if attrs.get("style") == "dashed"}
     assert dashed == {
-        ("arrived", "expert_not_called\nclock, after 15m"),
-        ("awaiting_expert", "expert_overdue\nclock, after 45m"),
-        ("escalated", "no_expert_available\nclock, after 45m · handover"),
-        ("with_expert", "mayor_not_informed\nclock, after 2h"),
-        ("awaiting_mayor", "mayor_overdue\nclock, after 4h"),
+        ("arrived", "expert_not_called\nclock, after 15 min"),
+        ("awaiting_expert", "expert_overdue\nclock, after 45 min"),
+        ("escalated", "no_expert_available\nclock, after 45 min · handover"),
+        ("with_expert", "mayor_not_informed\nclock, after 2 h"),
+        ("awaiting_mayor", "mayor_overdue\nclock, after 4 h"),
     }
     bold = {(s, attrs["label"].split("\n")[0]) for s, _, attrs in d.edges if "penwidth" in attrs}
     assert ("arrived", "expert_takes_over") in bold
@@ -502,9 +509,10 @@ def test_the_same_text_in_fresh_interpreters_with_other_hash_seeds() -> None:
 
 
 def test_an_unknown_language_is_refused(taskforce: lr.Protocol) -> None:
-    with pytest.raises(ValueError, match="lang must be one of 'en', 'nl', got 'de'"):
+    # a further language needs its catalogue (see tests/test_labels.py)
+    with pytest.raises(lr.InvalidArgument, match="lang must be one of en, nl, or come with"):
         lr.to_mermaid(taskforce, lang="de")
-    with pytest.raises(ValueError, match="got 'de'"):
+    with pytest.raises(ValueError, match="lang must be one of en, nl"):
         lr.to_dot(taskforce, lang="de")
 
 

@@ -143,7 +143,11 @@ def _every_key() -> dict[str, Any]:
     party["response"] = {"median": "30m", "p90": "50m", "example": True}
     step = next(s for s in data["steps"].values() if "deadline" in s)
     step["deadline"].update(example=True, until="kept", **{"from": "arrived"})
-    data["transitions"][0].update(notify=["expert"], guard="on_duty")
+    data["transitions"][0].update(
+        notify=["expert"], guard="on_duty", label={"nl": "Bellen", "en": "Call", "fy": "Skilje"}
+    )
+    step["label"] = {"nl": "Aangekomen", "en": "Arrived"}
+    data["groups"] = {"experts": ["expert"]}
     data["facts"] = {"age_band": ["0-7", "8-11"], "disclosure": "bool"}
     data["requirements"] = {
         "mayor": "informed",

@@ -211,12 +211,13 @@ def test_example_deadlines_and_responses_load_dump_and_show_on_the_card() -> Non
     assert lr.load_protocol(dumped) == protocol
     nl, en = protocol_card(protocol, "nl"), protocol_card(protocol, "en")
     assert (
-        "Termijn: 30m → expert_overdue * (voorbeeldwaarde: de gemeente stelt deze termijn"
-        " zelf vast)" in nl.splitlines()[nl.splitlines().index("2. waiting  #child_present") + 3]
+        "Termijn: 30 min → expert_overdue * (voorbeeldwaarde: de gemeente stelt deze termijn"
+        " zelf vast)"
+        in nl.splitlines()[nl.splitlines().index("2. waiting  (kenmerken: kind aanwezig)") + 3]
     )
-    assert "Termijn: 10m → expert_not_called\n" in nl  # not an example: no mark
+    assert "Termijn: 10 min → expert_not_called\n" in nl  # not an example: no mark
     assert "Termijnen met * zijn voorbeeldwaarden: de gemeente stelt ze zelf vast." in nl
-    assert "Deadline: 30m → expert_overdue * (example value: the municipality sets" in en
+    assert "Deadline: 30 min → expert_overdue * (example value: the municipality sets" in en
     assert "Deadlines marked * are example values: the municipality sets them itself." in en
 
 

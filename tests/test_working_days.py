@@ -348,3 +348,13 @@ def test_working_days_survive_an_scxml_round_trip() -> None:
     assert 'lr:after="2wd"' in text
     assert 'delay="' not in text.split('id="lr.deadline.arrived"')[1].split(">")[0]
     assert from_scxml(text) == protocol
+
+
+def test_a_card_and_a_diagram_name_working_days_in_their_language() -> None:
+    # merged with the one-language cards: a working-day deadline is "2 werkdagen" in
+    # Dutch and "2 working days" in English (it was a type error in both renderers)
+    protocol = lr.load_protocol(_data("2wd"))
+    assert "2 werkdagen" in lr.protocol_card(protocol, "nl")
+    assert "2 working days" in lr.protocol_card(protocol, "en")
+    assert "1 werkdag" in lr.protocol_card(lr.load_protocol(_data("1wd")), "nl")
+    assert "2 werkdagen" in lr.to_mermaid(protocol, "nl")

@@ -10,8 +10,10 @@ Everything a user needs is importable from here::
 from .clock import Clock, SystemClock, VirtualClock
 from .engine.engine import Engine
 from .engine.hookspecs import hookimpl
+from .engine.loading import BrokenPlugin
 from .errors import (
     ActorRefused,
+    CatalogueError,
     Category,
     ChannelRefused,
     ConcurrentUpdate,
@@ -66,6 +68,8 @@ from .protocol.model import (
     Transition,
 )
 from .protocol.validation import validate
+from .render.card import protocol_card
+from .render.catalogue import Catalogue, load_catalogue
 from .render.diagram import to_dot, to_mermaid
 from .render.scxml import from_scxml, to_scxml
 from .store import MemoryStore, PendingDeadline, PostgresStore, Refusal, SQLiteStore, Store
@@ -87,6 +91,9 @@ __all__ = [
     "ActorRefused",
     "Backoff",
     "Bound",
+    "BrokenPlugin",
+    "Catalogue",
+    "CatalogueError",
     "Category",
     "ChannelRefused",
     "Clock",
@@ -155,8 +162,10 @@ __all__ = [
     "from_json",
     "from_scxml",
     "hookimpl",
+    "load_catalogue",
     "load_packaged_protocol",
     "load_protocol",
+    "protocol_card",
     "to_dot",
     "to_json",
     "to_mermaid",

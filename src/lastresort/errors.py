@@ -23,6 +23,7 @@ One style for all of them (see docs/embedding.md, "Errors"):
     │   ├── ScenarioError (.source)                    invalid
     │   ├── SimulationConfigError (.source)            invalid
     │   ├── PluginLoadError (.plugin)                  invalid
+    │   ├── CatalogueError (.source)                   invalid
     │   └── FactsRefused (.protocol_id)                invalid
     ├── UnknownProtocol                                not_found
     ├── UnknownEncounter                               not_found
@@ -57,6 +58,7 @@ from .privacy import quoted
 
 __all__ = [
     "ActorRefused",
+    "CatalogueError",
     "Category",
     "ChannelRefused",
     "ConcurrentUpdate",
@@ -216,6 +218,11 @@ class ScenarioError(ProblemsError):
 class SimulationConfigError(ProblemsError):
     """A simulation configuration or its arguments are unusable; ``.problems`` lists
     each problem with its path. Not a :class:`ProtocolError`."""
+
+
+class CatalogueError(ProblemsError):
+    """A message catalogue (the words of cards in a further language) is unusable:
+    ``.problems`` names every missing, unknown or empty key."""
 
 
 class PluginLoadError(ProblemsError):

@@ -66,7 +66,9 @@ class Notification:
     :param attempts: failed or claimed delivery attempts so far.
     :param next_attempt_at: not delivered before this moment.
     :param contact: who is on duty for the role (``lastresort_party_directory``),
-        set just before delivery.
+        set just before each attempt and kept in the outbox after it (delivered,
+        failed or dead-lettered): staff's address, never the child's data;
+        ``None`` before the first attempt or when no directory knows.
     :param last_error: what failed the last attempt, if any: the exception's class
         name (:func:`failure_text`), never its message.
     :param delivered_at: when it was delivered (``None`` while it is not).

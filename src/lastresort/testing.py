@@ -12,7 +12,10 @@ Use them from your plugin's tests::
 It is also a pytest plugin (this part needs pytest): enabled with
 ``-p lastresort.testing`` or ``pytest_plugins = ["lastresort.testing"]`` in a
 ``conftest.py``, pytest collects every ``*.scenario.toml`` file as a test that runs
-the scenario (see ``docs/scenarios.md``). pytest is imported only when it does.
+the scenario (see ``docs/scenarios.md``), recording deliveries unless
+``--real-delivery`` is given, and offers the fixture ``recording_delivery``: a
+:class:`RecordingDelivery` that replaces every delivery of the engines the test
+builds. pytest is imported only when it does.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from attrs import field, frozen
 from .clock import Clock, VirtualClock
 from .engine.engine import Engine
 from .engine.hookspecs import hookimpl
+from .engine.recording import Attempt, RecordingDelivery, replacing_delivery
 from .errors import InvalidArgument, ProtocolError
 from .protocol.model import Actor, Encounter, Protocol
 from .scenario.demo import DEMO_START, actor_for, happy_path
@@ -44,15 +48,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HANG",
+    "Attempt",
     "GuardPlugin",
     "Received",
+    "RecordingDelivery",
     "Reply",
     "WebhookReceiver",
     "assert_protocol_safe",
     "engine_for",
     "make_engine",
     "pseudonymous",
+    "pytest_addoption",
     "pytest_collect_file",
+    "pytest_configure",
+    "replacing_delivery",
     "snapshot",
     "walk_happy_path",
     "webhook_receiver",
@@ -258,6 +267,25 @@ def assert_protocol_safe(
             f" propert{'y' if len(report.failed) == 1 else 'ies'}:\n" + "\n".join(lines)
         )
     return report
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """pytest hook: ``--real-delivery`` lets scenario items deliver through the
+    installed delivery plugins (they page for real) instead of recording."""
+    parser.addoption(
+        "--real-delivery",
+        action="store_true",
+        default=False,
+        help="lastresort scenarios: deliver through the installed delivery plugins",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest hook: register the fixtures (``recording_delivery``)."""
+    from .scenario import pytest_plugin
+
+    if not config.pluginmanager.is_registered(pytest_plugin):
+        config.pluginmanager.register(pytest_plugin, "lastresort.scenario.pytest_plugin")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -345,3 +345,37 @@ def test_two_clicks_on_one_page_fire_once(service: Service) -> None:
     assert second.status_code == 409
     steps = [e for e in service.engine.timeline(encounter_id) if type(e).__name__ == "StepEntered"]
     assert len(steps) == 1
+
+
+def test_the_work_queue_puts_the_nearest_deadline_first(service: Service) -> None:
+    clerk = person(service, "counter")
+    later = clerk.open()
+    clerk.fire(later, "call_expert")  # 45 minutes from now
+    service.clock.advance(timedelta(minutes=1))
+    sooner = clerk.open()  # 15 minutes from now
+    page = clerk.client.get("/desk/").text
+    assert page.index(sooner) < page.index(later)
+    # the expert has both (expert_takes_over from either step), the mayor neither
+    expert_page = person(service, "expert").client.get("/desk/").text
+    assert sooner in expert_page
+    assert later in expert_page
+    mayor_page = person(service, "mayor").client.get("/desk/").text
+    assert sooner not in mayor_page
+    assert later not in mayor_page
+
+
+def test_only_short_urlencoded_forms_with_each_field_once_are_read(service: Service) -> None:
+    clerk = person(service, "counter")
+    encounter_id = clerk.open()
+    before = _snapshot(service, encounter_id)
+    url = f"/desk/encounters/{encounter_id}/fire"
+    good = {"csrf": clerk.csrf(), "event": "call_expert", "version": "1"}
+    as_json = clerk.client.post(url, json=good)
+    oversize = clerk.client.post(url, data={**good, "version": "1" * 5000})
+    twice = clerk.client.post(
+        url,
+        content="&".join(f"{k}={v}" for k, v in good.items()) + "&event=acute_danger",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert [as_json.status_code, oversize.status_code, twice.status_code] == [415, 413, 400]
+    assert _snapshot(service, encounter_id) == before

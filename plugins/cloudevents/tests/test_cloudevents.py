@@ -599,3 +599,23 @@ def test_two_workers_sharing_one_plugin_deliver_every_notification_once(tmp_path
     assert len(expected) == 20
     assert sorted(delivered) == sorted(expected)
     assert sorted(ids) == sorted(expected)  # each posted once, by one worker or the other
+
+
+def test_the_entry_point_delivers_for_the_protocols_its_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("URL", "URLS"):
+        monkeypatch.delenv(ce.ENV + name, raising=False)
+    assert ce.lastresort_delivers_for() == []  # not configured: delivers for nothing
+    for name, value in {
+        "URL": "http://127.0.0.1:9/hook",
+        "SOURCE": SOURCE,
+        "TYPE_PREFIX": "nl.utrecht.lastresort",
+        "PROTOCOLS": "utrecht, taskforce",
+    }.items():
+        monkeypatch.setenv(ce.ENV + name, value)
+    assert ce.lastresort_delivers_for() == ["taskforce", "utrecht"]
+    # a wrong setting: every protocol, so each notification fails naming the variable and
+    # is retried and escalated, never logged as delivered
+    monkeypatch.setenv(ce.ENV + "TIMEOUT", "soon")
+    assert ce.lastresort_delivers_for() == ["*"]

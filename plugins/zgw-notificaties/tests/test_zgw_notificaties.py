@@ -398,3 +398,23 @@ def test_without_environment_variables_it_is_not_in_use() -> None:
 def test_the_secret_is_not_in_the_config_repr() -> None:
     made = config("http://x", authorization=None, client_id="lr", secret="geheim")
     assert "geheim" not in repr(made)
+
+
+def test_the_entry_point_delivers_for_the_protocols_its_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("URL", "URLS"):
+        monkeypatch.delenv(zgw.ENV + name, raising=False)
+    assert zgw.lastresort_delivers_for() == []  # not configured: delivers for nothing
+    for name, value in {
+        "URLS": "police=http://127.0.0.1:9/police",
+        "RESOURCE_BASE": BASE,
+        "PROTOCOLS": "utrecht,taskforce",
+        "KANAAL": "last-resort",
+        "CLIENT_ID": "lr",
+        "SECRET": "geheim",
+    }.items():
+        monkeypatch.setenv(zgw.ENV + name, value)
+    assert zgw.lastresort_delivers_for() == ["taskforce", "utrecht"]
+    monkeypatch.setenv(zgw.ENV + "KANAAL", "Last Resort")  # wrong: every protocol, to fail loudly
+    assert zgw.lastresort_delivers_for() == ["*"]

@@ -11,17 +11,39 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..engine.plugins import Hooks, make_plugin_manager
+from ..engine.installed import Installed, load_installed
 from ..errors import ProtocolError
 from ..protocol.files import load_protocol
 from ..protocol.model import Protocol
 
-__all__ = ["installed_protocols", "is_file_target", "resolve_protocol", "unknown_protocol"]
+__all__ = [
+    "Known",
+    "installed",
+    "installed_protocols",
+    "is_file_target",
+    "resolve_protocol",
+    "unknown_protocol",
+]
 
 
-def installed_protocols() -> dict[str, Protocol]:
-    """Every protocol the installed plugins (and the core) provide, by id."""
-    return Hooks(make_plugin_manager()).protocols()
+class Known(dict[str, Protocol]):
+    """The usable installed protocols by id, knowing the plugins left out as broken
+    (:attr:`loaded`), so that asking for one of theirs says why it is missing."""
+
+    def __init__(self, loaded: Installed) -> None:
+        super().__init__(loaded.protocols)
+        self.loaded = loaded
+
+
+def installed() -> Installed:
+    """The usable installed protocols and the broken plugins."""
+    return load_installed()
+
+
+def installed_protocols() -> Known:
+    """Every usable protocol the installed plugins (and the core) provide, by id; an
+    installed plugin that cannot be used is left out (see docs/hooks.md)."""
+    return Known(installed())
 
 
 def is_file_target(target: str) -> bool:
@@ -31,8 +53,13 @@ def is_file_target(target: str) -> bool:
 
 
 def unknown_protocol(target: str, known: Mapping[str, Protocol]) -> str:
-    """The problem for an id that no installed plugin provides."""
-    return f"$: unknown protocol {target!r}; installed: {', '.join(sorted(known)) or 'none'}"
+    """The problem for an id that no usable installed plugin provides (naming the
+    broken plugin that provided it, if one did)."""
+    listed = f"installed: {', '.join(sorted(known)) or 'none'}"
+    why = known.loaded.why_not(target) if isinstance(known, Known) else None
+    if why is not None:
+        return f"$: protocol {target!r} is not usable: {why}; {listed}"
+    return f"$: unknown protocol {target!r}; {listed}"
 
 
 def resolve_protocol(

@@ -1,7 +1,8 @@
 """The ``lastresort`` command.
 
-Exit codes: 0 success, 1 a check or scenario failed, 2 unusable input (the
-problems are printed, never a traceback).
+Exit codes (docs/cli.md): 0 success, 1 a check, scenario or audit found problems,
+2 unusable input or usage (the problems are printed, never a traceback), 141 standard
+output closed early.
 
 Each subcommand lives in its own module of :mod:`lastresort.cli`, imported only
 when that subcommand runs: ``lastresort --help`` and ``lastresort show`` do not pay
@@ -24,9 +25,12 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 Command = Callable[[argparse.Namespace], int]
 
+#: the exit code when the reader of standard output went away (128 + SIGPIPE)
+EXIT_BROKEN_PIPE = 141
+
 #: subcommand -> (module of lastresort.cli that registers it, its one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "protocols": ("protocols", "list installed protocols"),
+    "protocols": ("protocols", "list installed protocols (and broken plugins)"),
     "show": ("show", "print a protocol's card"),
     "demo": ("demo", "run one encounter on a virtual clock and print its timeline"),
     "scenario": ("scenario", "run scenario files in virtual time"),
@@ -95,10 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lastresort: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        # the reader (e.g. `| head`) went away: stop quietly, as Unix tools do
+        # the reader (e.g. `| head`) went away: stop quietly, as Unix tools do, with the
+        # shell's code for a pipe's death (128 + SIGPIPE), not 1, which means "check failed"
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,13 +22,16 @@ from typing import Any
 
 from attrs import frozen
 
+from ..engine.installed import load_installed
+from ..engine.loading import BrokenPlugin
 from ..engine.plugins import Hooks, make_plugin_manager
 from ..errors import LastResortError, ProtocolError
 from ..protocol.files import load_protocol, locate_problems, read_document
+from ..protocol.labels import label_warnings
 from ..protocol.model import Protocol
 from ..verifier.text import render_report
 from ..verifier.verification import MAX_EXAMPLES, Report, verify
-from ._common import is_file_target, unknown_protocol
+from ._common import Known, is_file_target, unknown_protocol
 
 __all__ = ["register", "run_check"]
 
@@ -44,11 +47,15 @@ class Outcome:
         ``lastresort_validate_protocol``), each located ``file:line:col: $.path: ...``
         when it was read from a file. Any problem makes the exit code 2: an Engine
         refuses the protocol until it is fixed.
+    :param warnings: what does not stop the protocol from running but should be fixed
+        (steps and events without a label, see :func:`~lastresort.protocol.labels.label_warnings`);
+        they never change the exit code.
     """
 
     target: str
     report: Report | None = None
     problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def code(self) -> int:
@@ -60,25 +67,37 @@ class Outcome:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able data."""
         if self.report is None:
-            return {"target": self.target, "usable": False, "problems": list(self.problems)}
+            return {
+                "target": self.target,
+                "usable": False,
+                "problems": list(self.problems),
+                "warnings": list(self.warnings),
+            }
         return {
             "target": self.target,
             "usable": not self.problems,
             **self.report.to_dict(),
             "problems": list(self.problems),
+            "warnings": list(self.warnings),
         }
 
 
 def _verified(
-    target: str, protocol: Protocol, problems: list[str], hooks: Hooks, max_examples: int
+    target: str,
+    protocol: Protocol,
+    problems: list[str],
+    hooks: Hooks,
+    max_examples: int,
 ) -> Outcome:
     problems = list(dict.fromkeys(problems))
+    # not located, so that `check FILE` and `check ID` say the same (their $.paths place them)
+    warnings = label_warnings(protocol)
     try:
         report = verify(protocol, hooks.protocol_properties(protocol), max_examples=max_examples)
     except ProtocolError as exc:
         # a graph that cannot be built: validation has named why (with suggestions)
-        return Outcome(target, problems=tuple(problems or exc.lines))
-    return Outcome(target, report, tuple(problems))
+        return Outcome(target, problems=tuple(problems or exc.lines), warnings=tuple(warnings))
+    return Outcome(target, report, tuple(problems), tuple(warnings))
 
 
 def _checked_file(target: str, path: str, hooks: Hooks, max_examples: int) -> Outcome:
@@ -115,49 +134,61 @@ def _broken_file(exc: ProtocolError) -> tuple[str, str] | None:
     return (pid if isinstance(pid, str) else exc.source), exc.source
 
 
+def _broken(plugin: BrokenPlugin, hooks: Hooks, max_examples: int) -> Outcome:
+    """A plugin left out as broken: its protocol file checked as ``check FILE`` does
+    when that is what failed, otherwise its problems (exit 2 either way)."""
+    error = plugin.error
+    found = _broken_file(error) if isinstance(error, ProtocolError) else None
+    if found is not None:
+        return _checked_file(*found, hooks, max_examples)
+    target = plugin.protocols[0] if len(plugin.protocols) == 1 else f"plugin {plugin.name}"
+    return Outcome(target, problems=(f"plugin {plugin.name!r} ({plugin.stage}):", *plugin.problems))
+
+
 def run_check(targets: Sequence[str], max_examples: int = MAX_EXAMPLES) -> list[Outcome]:
     """Check each target (an installed protocol id, or a ``.toml``/``.json`` file);
-    with no targets, every installed protocol. A file and an installed protocol go
-    through the same checks: the strict load, plugins' validation, the verifier.
+    with no targets, every installed protocol and every installed plugin left out as
+    broken (each a failure, exit 2). A file and an installed protocol go through the
+    same checks: the strict load, plugins' validation, the verifier. A target that a
+    broken plugin provides fails with that plugin's problems.
 
     :param max_examples: the most violations shown per property (all are counted).
 
-    :raises ProtocolError: when the installed plugins' protocols cannot be loaded
-        for a reason other than one protocol file's problems.
-    :raises PluginLoadError: when a plugin cannot be registered.
+    :raises ProtocolError: for a problem of the core's own protocol.
+    :raises PluginLoadError: when the core's plugin cannot be registered.
     """
-    hooks = Hooks(make_plugin_manager())
+    if all(is_file_target(target) for target in targets) and targets:
+        # files only: the installed protocols are not needed, their plugins' hooks are
+        # (an installed plugin that cannot even be registered is left out)
+        hooks = Hooks(make_plugin_manager(broken=[]))
+        return [_checked_file(target, target, hooks, max_examples) for target in targets]
+    loaded = load_installed()
+    hooks = loaded.hooks
     if not targets:
-        try:
-            installed = hooks.protocols()
-        except ProtocolError as exc:
-            broken = _broken_file(exc)
-            if broken is None:
-                raise
-            return [_checked_file(*broken, hooks, max_examples)]
-        return [_checked(pid, p, hooks, max_examples) for pid, p in sorted(installed.items())]
+        out = [_checked(pid, p, hooks, max_examples) for pid, p in sorted(loaded.protocols.items())]
+        return out + [_broken(plugin, hooks, max_examples) for plugin in loaded.broken]
     out = []
-    loaded: list[Mapping[str, Protocol] | ProtocolError] = []  # the installed, once, for an id
     for target in targets:
         if is_file_target(target):
             out.append(_checked_file(target, target, hooks, max_examples))
             continue
-        if not loaded:
-            try:
-                loaded.append(hooks.protocols())
-            except ProtocolError as exc:
-                loaded.append(exc)
-        known = loaded[0]
-        if isinstance(known, ProtocolError):
-            broken = _broken_file(known)
-            if broken is not None and broken[0] == target:
-                out.append(_checked_file(target, broken[1], hooks, max_examples))
-            else:
-                out.append(Outcome(target, problems=tuple(known.lines)))
-        elif target in known:
-            out.append(_checked(target, known[target], hooks, max_examples))
+        if target in loaded.protocols:
+            out.append(_checked(target, loaded.protocols[target], hooks, max_examples))
+            continue
+        broken = [
+            plugin
+            for plugin in loaded.broken
+            if target in plugin.protocols
+            or (
+                isinstance(plugin.error, ProtocolError)
+                and (found := _broken_file(plugin.error)) is not None
+                and found[0] == target
+            )
+        ]
+        if broken:
+            out.extend(_broken(plugin, hooks, max_examples) for plugin in broken)
         else:
-            out.append(Outcome(target, problems=(unknown_protocol(target, known),)))
+            out.append(Outcome(target, problems=(unknown_protocol(target, Known(loaded)),)))
     return out
 
 
@@ -182,6 +213,8 @@ def _command(args: argparse.Namespace) -> int:
         return code
     printed = False
     for outcome in outcomes:
+        for warning in outcome.warnings:
+            print(f"{outcome.target}: warning: {warning}", file=sys.stderr)
         if outcome.problems:
             count = len(outcome.problems)
             print(

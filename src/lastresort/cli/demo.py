@@ -12,12 +12,15 @@ from ..engine.engine import Engine
 from ..render.card import timeline_table
 from ..scenario.demo import DEMO_START, run_demo
 from ..store.audit import verify
+from ..store.memory import MemoryStore
 from ..store.sqlite import SQLiteStore
 
 __all__ = ["register"]
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # an unknown protocol is refused before --db's file is created: bad input writes nothing
+    Engine(store=MemoryStore(), clock=VirtualClock(DEMO_START)).protocol(args.protocol)
     # the embedded default store: a SQLite file (a throwaway one unless --db is given)
     with tempfile.TemporaryDirectory(prefix="lastresort-demo-") as tmp:
         path = Path(args.db) if args.db else Path(tmp) / "demo.db"

@@ -15,10 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..engine.plugins import Hooks, make_plugin_manager
+from ..engine.installed import load_installed
 from ..render.diagram import to_dot, to_mermaid
 from ..render.page import page_name, protocol_page
-from ._common import resolve_protocol
+from ._common import Known, resolve_protocol
 
 __all__ = ["register"]
 
@@ -45,11 +45,12 @@ def _docs(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else None
     if out is not None and out.exists() and not out.is_dir():
         return _refuse(f"--out {str(out)!r} exists and is not a directory")
-    hooks = Hooks(make_plugin_manager())
+    installed = load_installed()
+    hooks = installed.hooks
     if args.all:
-        protocols = [p for _, p in sorted(hooks.protocols().items())]
+        protocols = [p for _, p in sorted(installed.protocols.items())]
     else:
-        protocols = [resolve_protocol(args.protocol, hooks.protocols)]
+        protocols = [resolve_protocol(args.protocol, lambda: Known(installed))]
     # every page is made before any file is written: bad input changes nothing
     pages = [
         (

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..engine.plugins import Hooks, make_plugin_manager
+from ..engine.installed import load_installed
 from ..errors import ScenarioError
 from ..protocol.model import Protocol
 from ..render.card import timeline_table
@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
     if not files:
         print("lastresort: no scenario files found", file=sys.stderr)
         return 2
-    protocols: dict[str, Protocol] = Hooks(make_plugin_manager()).protocols()
+    protocols: Mapping[str, Protocol] = load_installed().protocols
     scenarios: list[Scenario] = []
     unusable = 0
     for path in files:
@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     failed = 0
     for scenario in scenarios:
-        result = run_scenario(scenario)
+        result = run_scenario(scenario, real_delivery=args.real_delivery)
         if result.passed:
             print(result.report() if not args.timeline else _with_timeline(result))
         else:
@@ -81,11 +81,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = actions.add_parser(
         "run",
         help="run *.scenario.toml files (directories are searched)",
-        description="Run scenario files on the real engine in virtual time. Exit 0 when all"
+        description="Run scenario files on the real engine in virtual time, recording"
+        " deliveries (nobody is paged) unless --real-delivery. Exit 0 when all"
         " pass, 1 when one fails, 2 when a file is unusable (nothing is run then).",
     )
     run.add_argument("files", nargs="+", metavar="FILES", help="scenario files or directories")
     run.add_argument(
         "--timeline", action="store_true", help="print the timeline of passing scenarios too"
+    )
+    run.add_argument(
+        "--real-delivery",
+        action="store_true",
+        help="deliver through the installed delivery plugins (they page for real); by"
+        " default deliveries are recorded and nobody is sent anything",
     )
     run.set_defaults(run=_run)

@@ -18,6 +18,7 @@ import argparse
 import re
 import sqlite3
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,6 +62,31 @@ def _existing_store(path: Path) -> SQLiteStore:
     if version == 0:
         raise StoreError(problem=f"{path}: an empty file, not a lastresort store")
     return SQLiteStore(path)
+
+
+def _dry_run_count(path: Path, cutoff: datetime, now: datetime) -> int:
+    """What ``purge`` would remove, counted on a copy: opening a store of an older
+    schema upgrades it, and a dry run changes nothing, not even the schema."""
+    if not path.is_file():
+        raise StoreError(problem=f"{path}: no such file")
+    with tempfile.TemporaryDirectory(prefix="lastresort-purge-") as tmp:
+        copy = Path(tmp) / "copy.db"
+        try:
+            source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                if schema_version(source, str(path)) == 0:
+                    raise StoreError(problem=f"{path}: an empty file, not a lastresort store")
+                target = sqlite3.connect(copy)
+                try:
+                    source.backup(target)
+                finally:
+                    target.close()
+            finally:
+                source.close()
+        except sqlite3.Error as exc:
+            raise StoreError(problem=f"{path}: not a readable SQLite database: {exc}") from exc
+        with SQLiteStore(copy) as store:
+            return store.purge_facts(cutoff, dry_run=True, now=now)
 
 
 def _existing_postgres(dsn: str, schema: str | None) -> PostgresStore:
@@ -181,9 +207,11 @@ def _purge(args: argparse.Namespace) -> int:
         if args.dsn is not None:
             with _existing_postgres(args.dsn, args.schema) as pg_store:
                 count = pg_store.purge_facts(cutoff, dry_run=args.dry_run, now=now)
+        elif args.dry_run:
+            count = _dry_run_count(Path(args.db), cutoff, now)
         else:
             with _existing_store(Path(args.db)) as store:
-                count = store.purge_facts(cutoff, dry_run=args.dry_run, now=now)
+                count = store.purge_facts(cutoff, dry_run=False, now=now)
     except (StoreError, InvalidArgument) as exc:
         print(f"lastresort: purge: {exc}", file=sys.stderr)
         return 2

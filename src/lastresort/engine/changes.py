@@ -11,10 +11,12 @@ over half of a fire.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import count, repeat
-from typing import Any
+from types import MemberDescriptorType
+from typing import Any, cast
 
 import attrs
 from attrs import evolve
@@ -45,7 +47,8 @@ def maker(cls: type, trusted: frozenset[str] = frozenset()) -> Callable[..., Any
     """A positional constructor of the frozen attrs class ``cls``: ``make(*values)``
     with every field in ``attrs.fields`` order gives what ``cls(**fields)`` gives (an
     equal, equally frozen instance of ``cls`` itself), for about half the cost: one
-    positional call and a slot write per field, without keyword binding.
+    positional call and a slot write per field (through the slot's own descriptor),
+    without keyword binding.
 
     It runs no validator or converter, so ``cls`` may have none, except on the
     fields named in ``trusted``, whose values the caller passes already as the
@@ -62,9 +65,15 @@ def maker(cls: type, trusted: frozenset[str] = frozenset()) -> Callable[..., Any
     ]
     if unsafe or hasattr(cls, "__attrs_post_init__") or not attrs.has(cls):
         raise TypeError(f"{cls.__name__}: fields {unsafe} are checked or converted")
-    body = "".join(f"    _set(self, {name!r}, {name})\n" for name in names)
+    # each field's slot written through its own member descriptor's bound ``__set__``
+    # (what ``object.__setattr__`` finds by name on every call): a third cheaper
+    slots = {name: inspect.getattr_static(cls, name, None) for name in names}
+    if not all(isinstance(slot, MemberDescriptorType) for slot in slots.values()):
+        raise TypeError(f"{cls.__name__}: not a slotted class")
+    body = "".join(f"    _set_{name}(self, {name})\n" for name in names)
     source = f"def make({', '.join(names)}):\n    self = _new(_cls)\n{body}    return self\n"
-    names_used = {"_new": object.__new__, "_set": object.__setattr__, "_cls": cls}
+    names_used: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    names_used.update({f"_set_{name}": slot.__set__ for name, slot in slots.items()})
     made: Callable[..., Any] = generated(
         source, "make", f"positional constructor of {cls.__qualname__}", names_used
     )
@@ -83,6 +92,13 @@ _scheduled: Callable[..., DeadlineScheduled] = maker(DeadlineScheduled)
 _cleared: Callable[..., DeadlineCleared] = maker(DeadlineCleared)
 _queued: Callable[..., NotificationQueued] = maker(NotificationQueued)
 _closed: Callable[..., EncounterClosed] = maker(EncounterClosed)
+_opened: Callable[..., EncounterOpened] = maker(EncounterOpened)
+_missed_at: Callable[..., DeadlineMissed] = maker(DeadlineMissed)
+#: Encounter's own converter of its facts (what its constructor applies), for opened()
+_facts = cast(
+    "Callable[[Mapping[str, str | bool]], Mapping[str, str | bool]]",
+    attrs.fields(Encounter).facts.converter,
+)
 
 
 def opened(
@@ -98,29 +114,34 @@ def opened(
     the step has a deadline, ``DeadlineScheduled`` (numbered from 1)."""
     initial = protocol.initial
     step = protocol.steps[initial]
-    encounter = Encounter(
-        id=encounter_id,
-        protocol=protocol.id,
-        protocol_version=protocol.version,
-        state=initial,
-        responsible=step.responsible,
-        facts=facts,
-        version=1,
-        opened_at=now,
-        channel=channel,
+    # Encounter(id, protocol, protocol_version, state, responsible, facts, version,
+    # opened_at, closed_at, channel), its facts converted as its constructor does
+    encounter = _encounter(
+        encounter_id,
+        protocol.id,
+        protocol.version,
+        initial,
+        step.responsible,
+        _facts(facts),
+        1,
+        now,
+        None,
+        channel,
     )
     seq = count(1)  # a new encounter's timeline starts at 1
+    # EncounterOpened(encounter_id, seq, at, actor, protocol, protocol_version, step,
+    # responsible, channel)
     events: list[Event] = [
-        EncounterOpened(
-            encounter_id=encounter_id,
-            seq=next(seq),
-            at=now,
-            actor=actor,
-            protocol=protocol.id,
-            protocol_version=protocol.version,
-            step=initial,
-            responsible=step.responsible,
-            channel=channel,
+        _opened(
+            encounter_id,
+            next(seq),
+            now,
+            actor,
+            protocol.id,
+            protocol.version,
+            initial,
+            step.responsible,
+            channel,
         )
     ]
     schedule = _schedule(encounter, initial, step, now, actor, events, seq, None, calendar)
@@ -335,15 +356,9 @@ def dated(
 def _missed(
     deadline: PendingDeadline, encounter_id: str, seq: int, now: datetime, actor: Actor
 ) -> DeadlineMissed:
-    return DeadlineMissed(
-        encounter_id=encounter_id,
-        seq=seq,
-        at=now,
-        actor=actor,
-        deadline_id=deadline.id,
-        step=deadline.step,
-        event=deadline.event,
-        due=deadline.due,
+    # DeadlineMissed(encounter_id, seq, at, actor, deadline_id, step, event, due)
+    return _missed_at(
+        encounter_id, seq, now, actor, deadline.id, deadline.step, deadline.event, deadline.due
     )
 
 
@@ -367,23 +382,11 @@ def _schedule(
     if deadline_spec is None:
         return ()
     eid = encounter.id
-    deadline = PendingDeadline(
-        id=f"{eid}:v{encounter.version}:{step_key}",
-        encounter_id=eid,
-        step=step_key,
-        event=deadline_spec.event,
-        due=due_after(now, deadline_spec.after, calendar) if due is None else due.astimezone(UTC),
-    )
-    events.append(
-        DeadlineScheduled(
-            encounter_id=eid,
-            seq=next(seq),
-            at=now,
-            actor=actor,
-            deadline_id=deadline.id,
-            step=step_key,
-            event=deadline.event,
-            due=deadline.due,
-        )
-    )
+    did = f"{eid}:v{encounter.version}:{step_key}"
+    event = deadline_spec.event
+    at = due_after(now, deadline_spec.after, calendar) if due is None else due.astimezone(UTC)
+    # PendingDeadline(id, encounter_id, step, event, due)
+    deadline = _deadline(did, eid, step_key, event, at)
+    # DeadlineScheduled(encounter_id, seq, at, actor, deadline_id, step, event, due)
+    events.append(_scheduled(eid, next(seq), now, actor, did, step_key, event, at))
     return (deadline,)

@@ -72,7 +72,8 @@ from ..store.refusals import (
 from ..verifier.verification import verify
 from .changes import dated, opened, stepped, unfired
 from .dispatch import CompiledProtocol
-from .plugins import Hooks, make_plugin_manager
+from .loading import BrokenPlugin, leave_out_broken
+from .plugins import REPLACEMENT, Hooks, delivery_replacement, make_plugin_manager
 
 __all__ = ["Engine"]
 
@@ -122,6 +123,11 @@ class Engine:
     :param clock: where the time comes from (default: :class:`SystemClock`).
     :param entry_points: load plugins from the ``lastresort`` entry point group.
     :param strict: refuse protocols that fail a safety property of the verifier.
+    :param strict_plugins: an installed plugin that cannot be used (it fails to
+        import or register, its protocols hook fails, a protocol it provides is
+        invalid or collides with another's) is an error: the first one's
+        :attr:`BrokenPlugin.error` is raised. By default it is left out, logged, and
+        listed in :attr:`broken_plugins`, and everything else runs.
     :param backoff: the retry policy of outbox deliveries.
     :param ids: makes new encounter ids (default: random UUIDs, pseudonymous).
     :param deadline_lease: how long :meth:`tick` claims a due deadline: no other
@@ -151,6 +157,7 @@ class Engine:
         entry_points: bool = True,
         *,
         strict: bool = False,
+        strict_plugins: bool = False,
         backoff: Backoff | None = None,
         ids: Callable[[], str] | None = None,
         deadline_lease: timedelta = DEFAULT_DEADLINE_LEASE,
@@ -184,33 +191,82 @@ class Engine:
         # (``next_seq`` is an optional store method); without it events carry 0 and the
         # store numbers them
         self._predict: Callable[[str], int] | None = getattr(self.store, "next_seq", None)
-        self.plugin_manager = make_plugin_manager(plugins, entry_points)
-        self.hooks = Hooks(self.plugin_manager)
+        broken: list[BrokenPlugin] = []
+        # protocols checked while loading, with the plugin manager's change count then
+        self._checked: dict[int, tuple[Protocol, int | None, list[str]]] = {}
+        pm = make_plugin_manager(plugins, entry_points, broken=broken)
+        self.plugin_manager = pm
+        # a test's recording delivery (lastresort.testing) replaces every other delivery
+        replacement = delivery_replacement()
+        if replacement is not None and not pm.is_registered(replacement):
+            pm.register(replacement, name=REPLACEMENT)
+        self.hooks = Hooks(
+            pm, delivery_only=None if replacement is None else pm.get_name(replacement)
+        )
+        if entry_points:
+            leave_out_broken(self.hooks, self._problems_of if protocols is None else None, broken)
+        if strict_plugins and broken:
+            raise broken[0].error
         found = self.hooks.protocols() if protocols is None else _by_id(protocols)
         self._check(found.values())
+        self.hooks.delivery_scopes()
         self._compiled = {pid: CompiledProtocol(p) for pid, p in found.items()}
         # per protocol id: its working-day calendar, None when no deadline counts
         # working days (built on first use; the closing-days hook is asked per year)
         self._calendars: dict[str, WorkingCalendar | None] = {}
+        #: the installed plugins left out because they cannot be used, and why (empty
+        #: with ``strict_plugins=True``, which raises instead)
+        self.broken_plugins: tuple[BrokenPlugin, ...] = tuple(broken)
+        for plugin in self.broken_plugins:
+            log.error(
+                "plugin %s left out (%s): %s; protocols left out with it: %s",
+                plugin.name,
+                plugin.stage,
+                plugin.reason,
+                ", ".join(plugin.protocols) or "none",
+            )
 
     # -- protocols ------------------------------------------------------------------
 
-    def _check(self, protocols: Iterable[Protocol]) -> None:
+    def _problems_of(self) -> Callable[[Protocol], list[str]]:
+        """The check of one protocol, as :meth:`_check` makes it (the guard names
+        asked once). A protocol already checked while the same plugins were registered
+        is not checked again: loading leaves broken plugins out by checking the
+        installed protocols, and :meth:`_check` then checks the ones that remain."""
         guard_names = self.hooks.guard_names()
+        changes = getattr(self.plugin_manager, "changes", None)
+        memo = self._checked
+
+        def problems(protocol: Protocol) -> list[str]:
+            seen = memo.get(id(protocol))
+            if seen is not None and changes is not None and seen[:2] == (protocol, changes):
+                return list(seen[2])
+            found = self._problems(protocol, guard_names)
+            memo[id(protocol)] = (protocol, changes, list(found))
+            return found
+
+        return problems
+
+    def _problems(self, protocol: Protocol, guard_names: set[str]) -> list[str]:
+        """Every problem of ``protocol`` with the plugins registered now."""
+        found = validate(protocol, extra=[self.hooks.validate_protocol])
+        for i, transition in enumerate(protocol.transitions):
+            if transition.guard is not None and transition.guard not in guard_names:
+                found.append(
+                    f"$.transitions[{i}].guard: no plugin answers guard {transition.guard!r}"
+                    " (declare it in lastresort_guard_names)"
+                )
+        if self.strict and not found:
+            # strict: the verifier's safety properties, on a structurally sound protocol
+            report = verify(protocol, self.hooks.protocol_properties(protocol))
+            found.extend(f"unsafe: {p}" for p in report.problems())
+        return found
+
+    def _check(self, protocols: Iterable[Protocol]) -> None:
+        problems_of = self._problems_of()
         problems: list[str] = []
         for protocol in protocols:
-            found = validate(protocol, extra=[self.hooks.validate_protocol])
-            for i, transition in enumerate(protocol.transitions):
-                if transition.guard is not None and transition.guard not in guard_names:
-                    found.append(
-                        f"$.transitions[{i}].guard: no plugin answers guard {transition.guard!r}"
-                        " (declare it in lastresort_guard_names)"
-                    )
-            if self.strict and not found:
-                # strict: the verifier's safety properties, on a structurally sound protocol
-                report = verify(protocol, self.hooks.protocol_properties(protocol))
-                found.extend(f"unsafe: {p}" for p in report.problems())
-            problems.extend(f"protocol {protocol.id!r}: {p}" for p in found)
+            problems.extend(f"protocol {protocol.id!r}: {p}" for p in problems_of(protocol))
         if problems:
             raise ProtocolError(problems=problems)
 
@@ -256,7 +312,8 @@ class Engine:
     def timeline(self, encounter_id: str) -> list[Event]:
         """The encounter's events in order (sequence numbers 1, 2, 3, ...).
 
-        :raises UnknownEncounter, InvalidArgument:"""
+        :raises UnknownEncounter: no such encounter.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.timeline", "encounter_id", encounter_id)
         return self.store.timeline(encounter_id)
 
@@ -277,7 +334,8 @@ class Engine:
         """The events ``actor`` may fire now (permissions, handover rule and guards).
         Deadline events are never listed: only :meth:`tick` fires them.
 
-        :raises UnknownEncounter, InvalidArgument:"""
+        :raises UnknownEncounter: no such encounter.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.allowed", "encounter_id", encounter_id)
         check.check_actor("Engine.allowed", actor)
         encounter = self.store.load(encounter_id)
@@ -322,7 +380,9 @@ class Engine:
         """Who is on duty for ``party`` (``lastresort_party_directory``), if a plugin knows.
 
         :param at: a timezone-aware moment (default: the clock's now).
-        :raises UnknownProtocol, NotPermitted, InvalidArgument:"""
+        :raises UnknownProtocol: no such protocol.
+        :raises NotPermitted: ``party`` is not one of its parties.
+        :raises InvalidArgument: an argument of the wrong form."""
         check.check_text("Engine.on_duty", "party", party)
         check.check_moment("Engine.on_duty", "at", at, optional=True)
         protocol = self.protocol(protocol_id)
@@ -348,8 +408,12 @@ class Engine:
         :param facts: declared facts only (no names, no BSN, no free text).
         :param channel: how the child arrived: one of the protocol's ``channels``
             (``None``: the first of them, ``counter`` unless the protocol says otherwise).
-        :raises UnknownProtocol, ActorRefused, NotPermitted, ChannelRefused, FactsRefused,
-            InvalidArgument: nothing is written.
+        :raises UnknownProtocol: nothing is written (as for every error below).
+        :raises ActorRefused: the actor carries no pseudonymous id.
+        :raises NotPermitted: the actor may not open an encounter.
+        :raises ChannelRefused: a channel the protocol does not declare.
+        :raises FactsRefused: facts the protocol does not declare, or of the wrong value.
+        :raises InvalidArgument: an argument of the wrong form.
         """
         check.check_open(protocol_id, actor, facts, channel)
         machine = self._machine(protocol_id)
@@ -403,8 +467,12 @@ class Engine:
             ``from`` step; stored as a UTC instant. Required for such a step, refused
             for any other.
         :returns: the committed events, then any :class:`ObserverFailed`.
-        :raises TransitionNotAllowed, NotPermitted, GuardRefused, UnknownEncounter,
-            ConcurrentUpdate, InvalidArgument: nothing is written.
+        :raises TransitionNotAllowed: nothing is written (as for every error below).
+        :raises NotPermitted: the actor's party may not fire the event.
+        :raises GuardRefused: a guard refused the event.
+        :raises UnknownEncounter: no such encounter.
+        :raises ConcurrentUpdate: ``expected_version`` is not the stored version.
+        :raises InvalidArgument: an argument of the wrong form.
         """
         check.check_fire(encounter_id, event, actor, expected_version)
         check.check_moment("Engine.fire", "until", until, optional=True)
@@ -872,11 +940,16 @@ class Engine:
 
     def _deliver_one(self, note: Notification, now: datetime) -> list[Event]:
         attempt = note.attempts + 1
+        # who the directory said is on duty, kept on the outbox row whatever the outcome
+        # (a contact is staff's address, never the child's); set by hand(), which may run
+        # in a thread of its own
+        addressed: list[str | None] = [None]
 
         def hand() -> str:
             machine = self._machine(note.protocol)
             party = machine.protocol.parties[note.party]
             contact = self.hooks.party_directory(machine.protocol, party, now)
+            addressed[0] = contact
             receipt = self.hooks.deliver(evolve(note, contact=contact, attempts=attempt))
             if receipt is None:
                 raise NotDelivered("no plugin delivered it")
@@ -886,11 +959,13 @@ class Engine:
             receipt = hand_over(hand, self.delivery_timeout)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, never fatal
             if attempt >= self.max_attempts or isinstance(exc, DeliveryRefused):
-                return self._dead_letter(note, attempt, now, exc)
+                return self._dead_letter(note, attempt, now, exc, addressed[0])
             delay = retry_delay(self.backoff, attempt, exc)
             # the hook's message could hold anything (a child's name): never kept
             error = failure_text(exc)
-            self.store.failed(note.key, attempt, instant_after(now, delay), error)
+            self.store.failed(
+                note.key, attempt, instant_after(now, delay), error, contact=addressed[0]
+            )
             log.warning(
                 "delivery of %s to %s failed (attempt %d of %d), retry in %s: %s",
                 note.key,
@@ -912,6 +987,7 @@ class Engine:
                 receipt=receipt,
                 attempts=attempt,
             ),
+            contact=addressed[0],
         )
         if event is None:  # our lease ran out and another worker settled it meanwhile
             log.info("notification %s was settled by another worker; nothing recorded", note.key)
@@ -919,7 +995,12 @@ class Engine:
         return [event, *self._observe([event], self.store.load(note.encounter_id))]
 
     def _dead_letter(
-        self, note: Notification, attempt: int, now: datetime, exc: Exception
+        self,
+        note: Notification,
+        attempt: int,
+        now: datetime,
+        exc: Exception,
+        contact: str | None = None,
     ) -> list[Event]:
         """Give up ``note`` after its last attempt and escalate, in one commit."""
         compiled = self._compiled.get(note.protocol)
@@ -963,6 +1044,7 @@ class Engine:
                 )
                 for n in escalations
             ],
+            contact=contact,
         )
         if not committed:  # another worker settled it meanwhile
             return []

@@ -38,6 +38,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "lastresort_deliver",
+    "lastresort_delivers_for",
     "lastresort_guard",
     "lastresort_guard_names",
     "lastresort_on_event",
@@ -62,7 +63,10 @@ def lastresort_protocols() -> Sequence[Protocol]:
 
     Called once when an :class:`~lastresort.Engine` is built (and by the CLI to list
     installed protocols). Every implementation is called; the results are merged.
-    Two plugins providing the same protocol id is an error (:class:`ProtocolError`).
+    Two plugins providing the same protocol id is an error (:class:`ProtocolError`)
+    naming both; two *installed* plugins are both left out instead, as is an installed
+    plugin whose implementation raises or returns something else than protocols (see
+    :attr:`lastresort.Engine.broken_plugins`), unless ``strict_plugins=True``.
     Each protocol is validated (including :func:`lastresort_validate_protocol`)
     before the engine accepts it.
 
@@ -156,8 +160,27 @@ def lastresort_deliver(notification: Notification) -> str | None:
         :class:`~lastresort.DeliveryRefused` when retrying cannot help (it is
         dead-lettered and escalated at once), :class:`~lastresort.DeliveryDeferred`
         with ``retry_after`` to pass on the receiver's ``Retry-After``.
-        A hook that returns a receipt must leave the protocols (``notification.protocol``)
-        and parties it does not serve alone: return ``None`` for them.
+        It is called only for the protocols its plugin names in
+        :func:`lastresort_delivers_for`; return ``None`` for parties it does not serve.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lastresort_delivers_for() -> Sequence[str]:
+    """Say which protocols this plugin's :func:`lastresort_deliver` delivers for.
+
+    Called when an :class:`~lastresort.Engine` is built and again after plugins are
+    registered or removed. Every implementation is called; a plugin's answers are
+    merged. Its ``lastresort_deliver`` (and a ``wrapper=True`` implementation of it)
+    is then called only for notifications whose ``protocol`` it names: for the
+    others it is not called at all, so it can neither page nor give a receipt.
+    An installed plugin that implements ``lastresort_deliver`` must implement this
+    hook (it is left out as broken otherwise); a plugin passed to
+    ``Engine(plugins=[...])`` without it delivers for every protocol of that engine.
+
+    :returns: protocol ids, or ``["*"]`` for every protocol (a channel such as a
+        generic webhook). An id no protocol has matches nothing.
     """
     raise NotImplementedError
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any
@@ -38,10 +39,25 @@ from ..protocol.model import Actor, Encounter, Party, Protocol
 from ..verifier.verification import RULES, Property
 from . import hookspecs
 from .hookspecs import PROJECT, hookimpl
+from .loading import BrokenPlugin, check_pending, load_entry_points
 
-__all__ = ["DefaultPlugin", "Hooks", "PluginLoadError", "make_plugin_manager"]
+__all__ = [
+    "DefaultPlugin",
+    "Hooks",
+    "PluginFailed",
+    "PluginLoadError",
+    "delivery_replacement",
+    "make_plugin_manager",
+    "replacing_delivery",
+]
 
 log = logging.getLogger("lastresort.plugins")
+
+
+@functools.cache
+def _taskforce() -> Protocol:
+    """The reference protocol, read once per process (a frozen value)."""
+    return load_packaged_protocol("lastresort.protocol.builtin", "taskforce.toml")
 
 
 class DefaultPlugin:
@@ -50,7 +66,11 @@ class DefaultPlugin:
 
     @hookimpl(trylast=True)
     def lastresort_protocols(self) -> Sequence[Protocol]:
-        return [load_packaged_protocol("lastresort.protocol.builtin", "taskforce.toml")]
+        return [_taskforce()]
+
+    @hookimpl(trylast=True)
+    def lastresort_delivers_for(self) -> Sequence[str]:
+        return ["*"]
 
     @hookimpl(trylast=True)
     def lastresort_deliver(self, notification: Notification) -> str | None:
@@ -98,10 +118,19 @@ class PluginManager(pluggy.PluginManager):
 
 
 def make_plugin_manager(
-    plugins: Iterable[object] = (), entry_points: bool = True
+    plugins: Iterable[object] = (),
+    entry_points: bool = True,
+    *,
+    broken: list[BrokenPlugin] | None = None,
 ) -> pluggy.PluginManager:
     """Build a fresh PluginManager in the documented order.
 
+    :param plugins: the explicit plugins, registered after the installed ones.
+    :param entry_points: load the plugins installed under the ``lastresort`` group.
+    :param broken: when given, an *installed* plugin that fails to import or to
+        register (a bad hook name or signature) is left out and recorded here, and
+        the others load; when ``None`` (strict), it is an error. The default plugin
+        and explicit plugins are always strict.
     :raises PluginLoadError: naming the plugin and what is wrong with it.
     """
     pm = PluginManager(PROJECT)
@@ -109,10 +138,10 @@ def make_plugin_manager(
     try:
         pm.register(DefaultPlugin(), name="lastresort.default")
         if entry_points:
-            pm.load_setuptools_entrypoints(PROJECT)
+            load_entry_points(pm, broken)
         for plugin in plugins:
             pm.register(plugin)
-        pm.check_pending()
+        check_pending(pm, broken)
     except pluggy.PluginValidationError as exc:
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
         raise PluginLoadError(plugin=name, problems=[str(exc)]) from exc
@@ -136,17 +165,82 @@ _TAPPED = {
     "lastresort_protocols": False,
     "lastresort_protocol_properties": False,
     "lastresort_closing_days": False,
+    "lastresort_validate_protocol": False,
+    "lastresort_guard_names": False,
+    "lastresort_delivers_for": False,
 }
+#: While set, a tapped implementation that raises is recorded and answers ``None``
+#: (the loading of installed plugins, which leaves a failing one out: see loading.py).
+_LENIENT: ContextVar[bool] = ContextVar("lastresort_lenient", default=False)
+#: While :meth:`Hooks.deliver` calls: the notification's protocol, each plugin's
+#: delivery scope, and the one plugin that alone may deliver (a test's replacement).
+_DELIVERING: ContextVar[tuple[str, Mapping[str, frozenset[str]], str | None] | None] = ContextVar(
+    "lastresort_delivering", default=None
+)
+#: Every protocol (a plugin's ``lastresort_delivers_for`` answer).
+EVERY = "*"
+#: The name a test's replacement delivery is registered under (:func:`replacing_delivery`).
+REPLACEMENT = "lastresort.testing.delivery"
+_replacements: list[object] = []
 
 
-def _tap(impl: pluggy.HookImpl, isolate: bool) -> None:
-    """Replace ``impl.function`` by its tap (see the module's docstring); idempotent."""
+@contextmanager
+def replacing_delivery(plugin: object) -> Iterator[object]:
+    """While inside, every :class:`~lastresort.Engine` built (in any thread) registers
+    ``plugin`` and lets it alone deliver: no other ``lastresort_deliver`` (installed,
+    explicit or the default log) is called. For tests and scenario runs
+    (:class:`lastresort.testing.RecordingDelivery`); nestable, the innermost wins."""
+    _replacements.append(plugin)
+    try:
+        yield plugin
+    finally:
+        _replacements.remove(plugin)
+
+
+def delivery_replacement() -> object | None:
+    """The plugin of the innermost :func:`replacing_delivery`, if any."""
+    return _replacements[-1] if _replacements else None
+
+
+class PluginFailed(Exception):
+    """A plugin's hook raised while :meth:`Hooks.attributed` made a call.
+
+    :ivar plugin: the plugin's name.
+    :ivar error: what it raised.
+    """
+
+    def __init__(self, plugin: str, error: BaseException) -> None:
+        super().__init__(f"{plugin}: {type(error).__name__}: {error}")
+        self.plugin = plugin
+        self.error = error
+
+
+def _in_scope(plugin: str) -> bool:
+    """Whether ``plugin`` may deliver the notification being delivered now (always
+    outside :meth:`Hooks.deliver`)."""
+    delivering = _DELIVERING.get()
+    if delivering is None:
+        return True
+    protocol, scopes, only = delivering
+    if only is not None:
+        return plugin == only
+    scope = scopes.get(plugin, frozenset())
+    return EVERY in scope or protocol in scope
+
+
+def _tap(impl: pluggy.HookImpl, isolate: bool, scoped: bool = False) -> None:
+    """Replace ``impl.function`` by its tap (see the module's docstring); idempotent.
+    A ``scoped`` tap (``lastresort_deliver``) skips the implementation when its plugin
+    does not deliver for the notification's protocol."""
     function = impl.function
     if getattr(function, "_lastresort_tap", False):
         return
     plugin = impl.plugin_name
     wrapper = impl.wrapper or impl.hookwrapper
-    tapped = (_tap_wrapper if wrapper else _tap_plain)(function, plugin, isolate)
+    if scoped:
+        tapped = _tap_scoped(function, plugin, wrapper)
+    else:
+        tapped = (_tap_wrapper if wrapper else _tap_plain)(function, plugin, isolate)
     tapped._lastresort_tap = True  # type: ignore[attr-defined]
     # HookImpl.function is pluggy's documented attribute, marked Final for type checkers;
     # pluggy reads it at each call (argnames stay those of the original function)
@@ -165,7 +259,7 @@ def _tap_plain(
             result = function(*args, **kwargs)
         except Exception as exc:
             calls.append((plugin, exc, None))
-            if isolate:
+            if isolate or _LENIENT.get():
                 return None
             raise
         if not isolate:
@@ -173,6 +267,29 @@ def _tap_plain(
         return result
 
     return tapped
+
+
+def _tap_scoped(function: Callable[..., Any], plugin: str, wrapper: bool) -> Callable[..., object]:
+    """A delivery implementation (or wrapper) that runs only for the protocols its
+    plugin delivers for: out of scope it is not called at all (a wrapper passes the
+    others' result through), so it can neither page nor produce a receipt."""
+    if wrapper:
+
+        @functools.wraps(function)
+        def wrapped(*args: object, **kwargs: object) -> Generator[None, object, object]:
+            if not _in_scope(plugin):
+                return (yield)
+            return (yield from function(*args, **kwargs))
+
+        return wrapped
+
+    @functools.wraps(function)
+    def plain(*args: object, **kwargs: object) -> object:
+        if not _in_scope(plugin):
+            return None
+        return function(*args, **kwargs)
+
+    return plain
 
 
 def _tap_wrapper(
@@ -224,9 +341,13 @@ class Hooks:
     per-plugin failures apart. Holds no lock: hooks may be called from any thread
     and a plugin may call the engine (and so these hooks) again."""
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    def __init__(self, pm: pluggy.PluginManager, delivery_only: str | None = None) -> None:
         self.pm = pm
+        #: the one plugin that alone delivers (a test's replacement), or ``None``
+        self.delivery_only = delivery_only
         self._hook: Any = pm.hook
+        self._scopes: Mapping[str, frozenset[str]] = {}
+        self._scopes_at = -2
         self._observers = False
         # the observers in call order when on_event may call them itself (see on_event)
         self._direct: tuple[_Observer, ...] | None = None
@@ -242,6 +363,8 @@ class Hooks:
         for name, isolate in _TAPPED.items():
             for impl in getattr(self._hook, name).get_hookimpls():
                 _tap(impl, isolate)
+        for impl in self._hook.lastresort_deliver.get_hookimpls():
+            _tap(impl, False, scoped=True)
         observers = self._hook.lastresort_on_event.get_hookimpls()
         self._observers = bool(observers)
         plain = not any(impl.wrapper or impl.hookwrapper for impl in observers)
@@ -301,6 +424,102 @@ class Hooks:
         if problems:
             raise ProtocolError(problems=problems)
         return found
+
+    def collect(
+        self, hook: str, **kwargs: object
+    ) -> tuple[list[tuple[str, object]], list[tuple[str, BaseException]]]:
+        """Call ``hook`` (not ``firstresult``) through ``pm.hook`` with every
+        implementation isolated: each result with its plugin's name, and each plugin
+        whose implementation raised with what it raised (the others still ran)."""
+        self._tap()
+        calls: list[_Record] = []
+        token, lenient = _CALL.set(calls), _LENIENT.set(True)
+        try:
+            results = getattr(self._hook, hook)(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - a wrapper's: reported as its plugin's
+            plugin = next((p for p, e, _ in calls if e is exc), None) or self._wrappers(hook)
+            return [], [(plugin, exc)]
+        finally:
+            _LENIENT.reset(lenient)
+            _CALL.reset(token)
+        owners = {id(result): plugin for plugin, exc, result in calls if exc is None}
+        given = [(owners.get(id(r)) or self._wrappers(hook), r) for r in results]
+        return given, [(plugin, exc) for plugin, exc, _ in calls if exc is not None]
+
+    @contextmanager
+    def blaming(self) -> Iterator[None]:
+        """Inside, an exception raised by a plugin's implementation of a tapped hook
+        (validation, guard names, properties, protocols) comes out as
+        :class:`PluginFailed` naming the plugin."""
+        self._tap()
+        calls: list[_Record] = []
+        token = _CALL.set(calls)
+        try:
+            yield
+        except PluginFailed:
+            raise
+        except Exception as exc:
+            plugin = next((p for p, e, _ in calls if e is exc), None)
+            if plugin is None:
+                raise
+            raise PluginFailed(plugin, exc) from exc
+        finally:
+            _CALL.reset(token)
+
+    def installed(self) -> set[str]:
+        """The names of the plugins loaded from entry points."""
+        return {name for p, _ in self.pm.list_plugin_distinfo() if (name := self.pm.get_name(p))}
+
+    def delivery_scopes(self) -> Mapping[str, frozenset[str]]:
+        """The protocols each plugin delivers for (``lastresort_delivers_for``), by
+        plugin name; ``"*"`` for every protocol. A plugin given explicitly to the
+        engine that implements ``lastresort_deliver`` without saying delivers for
+        every protocol; an installed one must say (worked out once per change of the
+        registrations).
+
+        :raises PluginLoadError: naming the plugin, for a failing or unusable
+            ``lastresort_delivers_for``, or an installed plugin that delivers
+            without it.
+        """
+        changes = getattr(self.pm, "changes", -1)
+        if changes >= 0 and changes == self._scopes_at:
+            return self._scopes
+        hook = "lastresort_delivers_for"
+        given, failed = self.collect(hook)
+        for plugin, exc in failed:
+            raise PluginLoadError(
+                plugin=plugin, problems=[f"{hook} failed: {type(exc).__name__}: {exc}"]
+            ) from exc
+        scopes: dict[str, frozenset[str]] = {}
+        for plugin, result in given:
+            items = None
+            if isinstance(result, Iterable) and not isinstance(result, str | bytes):
+                items = list(result)
+            if items is None or not all(isinstance(item, str) for item in items):
+                raise PluginLoadError(
+                    plugin=plugin,
+                    problems=[
+                        f"{hook} returned {type(result).__name__}, expected a list of"
+                        f" protocol ids or [{EVERY!r}]"
+                    ],
+                )
+            scopes[plugin] = scopes.get(plugin, frozenset()) | frozenset(items)
+        installed = self.installed()
+        for impl in self._hook.lastresort_deliver.get_hookimpls():
+            name = impl.plugin_name
+            if name in scopes:
+                continue
+            if name in installed:
+                raise PluginLoadError(
+                    plugin=name,
+                    problems=[
+                        f"it implements lastresort_deliver but not {hook}: say which"
+                        f" protocols it delivers for (their ids, or [{EVERY!r}])"
+                    ],
+                )
+            scopes[name] = frozenset({EVERY})
+        self._scopes, self._scopes_at = scopes, changes
+        return scopes
 
     def validate_protocol(self, protocol: Protocol) -> list[str]:
         """Extra problems from every plugin."""
@@ -412,8 +631,20 @@ class Hooks:
         return [(plugin, exc) for plugin, exc, _ in calls if exc is not None]
 
     def deliver(self, notification: Notification) -> str | None:
-        """The first receipt from a delivery plugin (exceptions propagate)."""
-        result = self._hook.lastresort_deliver(notification=notification)
+        """The first receipt from a delivery plugin that delivers for the
+        notification's protocol (exceptions propagate): the others are not called
+        (only :attr:`delivery_only` is, when set).
+
+        :raises PluginLoadError: when the delivery scopes cannot be worked out
+            (see :meth:`delivery_scopes`); the attempt then counts as failed.
+        """
+        scopes = self.delivery_scopes()
+        self._tap()
+        token = _DELIVERING.set((notification.protocol, scopes, self.delivery_only))
+        try:
+            result = self._hook.lastresort_deliver(notification=notification)
+        finally:
+            _DELIVERING.reset(token)
         return None if result is None else str(result)
 
     def party_directory(self, protocol: Protocol, party: Party, at: datetime) -> str | None:

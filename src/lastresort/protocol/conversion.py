@@ -40,6 +40,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ..errors import ProtocolError
 from .model import (
     ANY_STEP,
+    LANGUAGE_TAG,
     Deadline,
     DeadlineDate,
     Fact,
@@ -51,6 +52,7 @@ from .model import (
     ProtocolKind,
     Step,
     StepKind,
+    Text,
     Transition,
     WorkingDays,
 )
@@ -286,6 +288,34 @@ def _unsources(sources: tuple[str, ...]) -> str | list[str]:
     return ANY_STEP if sources == (ANY_STEP,) else list(sources)
 
 
+_LANGUAGE = re.compile(LANGUAGE_TAG)
+
+
+def _text_hooks(conv: Converter) -> tuple[Callable[[Any, Any], Text], Callable[[Text], Any]]:
+    """A text is a table of ``nl``, ``en`` and further language tags (``fy``, ``pl``):
+    ``nl`` and ``en`` are required, every other key must have a language tag's form."""
+    base = make_dict_structure_fn(Text, conv, more=override(omit=True))
+
+    def structure(value: Any, _: Any) -> Text:
+        if not isinstance(value, Mapping):
+            return base(value, Text)  # the generated function reports "expected a table"
+        more = {
+            k: v
+            for k, v in value.items()
+            if isinstance(k, str) and k not in ("nl", "en") and _LANGUAGE.match(k)
+        }
+        for lang, text in more.items():
+            if not isinstance(text, str):
+                raise Invalid(f"expected a string for language {lang!r}, got {_show(text)}")
+        text = base({k: v for k, v in value.items() if k not in more}, Text)
+        return attrs.evolve(text, more=more) if more else text
+
+    def unstructure(text: Text) -> Any:
+        return {"nl": text.nl, "en": text.en, **text.more}
+
+    return structure, unstructure
+
+
 def make_converter() -> Converter:
     """A new strict converter with the hooks of protocol values (durations, date-times,
     enums, parties, steps, transitions, facts); packages add their own hooks to theirs."""
@@ -319,6 +349,12 @@ def configure_converter(conv: Converter) -> None:
         (DeadlineDate, "deadline date"),
     ):
         conv.register_structure_hook(enum_type, _enum_hook(enum_type, what))
+    text_in, text_out = _text_hooks(conv)
+    conv.register_structure_hook(Text, text_in)
+    conv.register_structure_hook(
+        str | Text, lambda v, _: v if isinstance(v, str) else text_in(v, Text)
+    )
+    conv.register_unstructure_hook(Text, text_out)
     conv.register_structure_hook(Fact, _fact)
     conv.register_unstructure_hook(Fact, _unfact)
     conv.register_unstructure_hook(
@@ -408,7 +444,7 @@ def _allowed_keys(cls: type) -> list[str]:
     return [
         _RENAMES.get(a.name, a.name) if cls is Transition or cls is Deadline else a.name
         for a in attrs.fields(cls)
-        if a.name != "key"
+        if a.name not in ("key", "more")
     ]
 
 

@@ -18,6 +18,7 @@ from attrs import frozen
 from ..errors import ProtocolError
 from ..privacy import DEFAULT_CHANNELS
 from .conversion import Invalid, _show, _unfact, converter, problems_of
+from .groups import expand_groups
 from .locations import Locator, locate
 from .model import (
     DEFAULT_TIMEZONE,
@@ -46,10 +47,13 @@ class _Header:
 
     :param id: unique key of the protocol, e.g. `amsterdam`; plugins may not collide.
     :param version: version of the arrangement, e.g. `2026-12-04`; stored with every encounter.
-    :param municipality: the municipality (or "any" for a generic arrangement).
+    :param municipality: the municipality (or "any" for a generic arrangement); a string,
+        or a text in each language.
     :param title: bilingual title.
     :param initial: the step every encounter starts in; a non-terminal step.
-    :param source: where the arrangement comes from: the letter, an agreement, a decision.
+    :param source: where the arrangement comes from: the letter, an agreement, a decision;
+        a string, or a text in each language (`{ nl = "...", en = "..." }`) so that a card
+        in Dutch cites it in Dutch.
     :param kind: `encounter` (a child at the counter) or `order` (a measure that runs for days).
     :param channels: how an encounter may arrive; the first is the default.
     :param timezone: the IANA time zone working days (`2wd`) are counted in, e.g. `Europe/Amsterdam` (the default).
@@ -57,10 +61,10 @@ class _Header:
 
     id: str
     version: str
-    municipality: str
+    municipality: str | Text
     title: Text
     initial: str
-    source: str
+    source: str | Text
     kind: ProtocolKind = ProtocolKind.ENCOUNTER
     channels: list[str] = attrs.Factory(lambda: list(DEFAULT_CHANNELS))
     timezone: str = DEFAULT_TIMEZONE
@@ -68,12 +72,20 @@ class _Header:
 
 @frozen
 class _ProtocolFile:
+    """A protocol file.
+
+    :param groups: party groups, e.g. `expert = ["vangnet", "veilig_thuis"]`: a step or
+        transition that writes `{expert}` stands for one copy per member, and `"@expert"`
+        in `by` or `notify` for all members (expanded when the file is loaded).
+    """
+
     protocol: _Header
     parties: dict[str, Party]
     steps: dict[str, Step]
     transitions: list[Transition]
     facts: dict[str, Fact] = attrs.Factory(dict)
     requirements: Requirements = attrs.Factory(Requirements)
+    groups: dict[str, list[str]] = attrs.Factory(dict)
 
 
 # -- reading files ----------------------------------------------------------------
@@ -121,15 +133,25 @@ def _read(
         raise ProtocolError(problems=["$: nested too deeply to read"], source=name) from exc
 
 
+def _plain(value: str | Text) -> str:
+    return value if isinstance(value, str) else value.en
+
+
+def _text(value: str | Text) -> Text | None:
+    return value if isinstance(value, Text) else None
+
+
 def _to_protocol(file: _ProtocolFile) -> Protocol:
     header = file.protocol
     return Protocol(
         id=header.id,
         version=header.version,
-        municipality=header.municipality,
+        municipality=_plain(header.municipality),
+        municipality_text=_text(header.municipality),
         title=header.title,
         initial=header.initial,
-        source=header.source,
+        source=_plain(header.source),
+        source_text=_text(header.source),
         kind=header.kind,
         channels=tuple(header.channels),
         timezone=header.timezone,
@@ -162,6 +184,18 @@ def _salvage_header(raw: Mapping[str, Any], broken: dict[str, Any]) -> _Header:
     except Exception:  # noqa: BLE001 - unknown kind: the kind-specific rules cannot be judged
         broken["kind"] = True
         kind = ProtocolKind.ENCOUNTER
+
+    def either(key: str) -> str | Text:
+        if not isinstance(raw.get(key), Mapping):
+            return text(key)
+        try:
+            found: Text = converter.structure(raw.get(key), Text)
+        except Exception:  # noqa: BLE001
+            broken["header"] = True
+            return "?"
+        return found
+
+    source = either("source")
     channels = raw.get("channels", DEFAULT_CHANNELS)
     if not isinstance(channels, list | tuple) or not all(isinstance(c, str) for c in channels):
         channels = DEFAULT_CHANNELS  # reported by the converter; nothing to judge here
@@ -171,10 +205,10 @@ def _salvage_header(raw: Mapping[str, Any], broken: dict[str, Any]) -> _Header:
     return _Header(
         text("id"),
         text("version"),
-        text("municipality"),
+        either("municipality"),
         title,
         initial,
-        text("source"),
+        source,
         kind,
         list(channels),
         zone,
@@ -253,6 +287,15 @@ def load_protocol(
 
     if not isinstance(data, Mapping):
         raise error([f"$: expected a table (mapping), got {type(data).__name__}"])
+    # party groups: templates become their copies before anything else reads the file
+    expansion = expand_groups(data)
+    if expansion.problems:
+        raise error(list(expansion.problems))
+    data = expansion.data
+
+    def placed(problems: list[str]) -> list[str]:
+        return list(dict.fromkeys(expansion.locate(p) for p in problems))
+
     try:
         file = converter.structure(data, _ProtocolFile)
     except Exception as exc:
@@ -261,12 +304,12 @@ def load_protocol(
             partial, broken = _salvage(data)
             if partial is not None:
                 problems.extend(p for p in validate(partial, broken=broken) if p not in problems)
-        raise error(problems) from exc
+        raise error(placed(problems)) from exc
     protocol = _to_protocol(file)
     # durations beyond the bound are refused even unchecked: nothing could run or verify them
     found = validate(protocol) if check else duration_problems(protocol) + zone_problems(protocol)
     if found:
-        raise error(found)
+        raise error(placed(found))
     return protocol
 
 
@@ -288,7 +331,10 @@ def locate_problems(source: str | os.PathLike[str], problems: Sequence[str]) -> 
 
     :raises ProtocolError: when the file cannot be read or parsed.
     """
-    _, _, locator = _read(source)
+    data, _, locator = _read(source)
+    if isinstance(data, Mapping):  # paths of the expanded protocol: to their templates
+        expansion = expand_groups(data)
+        problems = [expansion.locate(p) for p in problems]
     return _located(locator, list(problems)) or list(problems)
 
 
@@ -316,10 +362,10 @@ def dump_protocol(protocol: Protocol) -> dict[str, Any]:
     header = _Header(
         protocol.id,
         protocol.version,
-        protocol.municipality,
+        protocol.municipality if protocol.municipality_text is None else protocol.municipality_text,
         protocol.title,
         protocol.initial,
-        protocol.source,
+        protocol.source if protocol.source_text is None else protocol.source_text,
         protocol.kind,
         list(protocol.channels),
         protocol.timezone,

@@ -28,6 +28,7 @@ from .conversion import _RENAMES
 from .files import _Header, _ProtocolFile
 from .model import (
     ANY_STEP,
+    LANGUAGE_TAG,
     Deadline,
     Fact,
     ResponseModel,
@@ -53,6 +54,11 @@ DURATION_PATTERN = (
 WORKING_DAYS_PATTERN = r"^\s*\d+wd\s*$"
 #: Step keys, party keys and event names (validation's plain names).
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]*$"
+#: Step keys of a file: plain names, or templates with a ``{group}`` placeholder.
+STEP_KEY_PATTERN = (
+    r"^(?:[A-Za-z0-9_]|\{[A-Za-z0-9_][A-Za-z0-9_-]*\})"
+    r"(?:[A-Za-z0-9_-]|\{[A-Za-z0-9_][A-Za-z0-9_-]*\})*$"
+)
 
 #: Fields the loader reads as "a name or a list of names" (the converter's ``_names``).
 _NAMES_FIELDS = {
@@ -64,7 +70,8 @@ _NAMES_FIELDS = {
 #: Map keys: the pattern each table's keys must match.
 _KEY_PATTERNS = {
     "parties": NAME_PATTERN,
-    "steps": NAME_PATTERN,
+    "steps": STEP_KEY_PATTERN,
+    "groups": NAME_PATTERN,
     "facts": f"^{FACT_NAME.pattern}$",
 }
 
@@ -146,11 +153,13 @@ class _Builder:
                 "text",
                 {
                     "type": "object",
-                    "description": "a text shown to people, in Dutch and English",
+                    "description": "a text shown to people, in Dutch and English, and in"
+                    " any further language by its tag (fy, pl, ...)",
                     "properties": {
                         "nl": {"type": "string", "minLength": 1},
                         "en": {"type": "string", "minLength": 1},
                     },
+                    "patternProperties": {LANGUAGE_TAG: {"type": "string", "minLength": 1}},
                     "required": ["nl", "en"],
                     "additionalProperties": False,
                 },

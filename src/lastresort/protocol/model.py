@@ -152,16 +152,42 @@ class FactKind(enum.Enum):
     BOOL = "bool"
 
 
+#: A language tag of a text's key: ``nl``, ``en``, ``fy``, ``pl``, ``pt-BR`` (BCP 47's
+#: language, optionally with a region or script).
+LANGUAGE_TAG = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?$"
+
+
+def _more_texts(items: Mapping[str, str]) -> Mapping[str, str]:
+    return items if isinstance(items, FrozenMap) else FrozenMap(items)
+
+
 @frozen
 class Text:
-    """A text shown to people, in Dutch (``nl``) and English (``en``)."""
+    """A text shown to people, in Dutch (``nl``) and English (``en``), and in any further
+    language a municipality adds (file keys such as ``fy`` or ``pl``; no code change).
+
+    :param more: the texts in further languages, by language tag.
+    """
 
     nl: str
     en: str
+    more: Mapping[str, str] = field(factory=FrozenMap, converter=_more_texts, kw_only=True)
 
     def get(self, lang: str) -> str:
-        """The text in ``lang`` (``nl`` or ``en``)."""
-        return self.nl if lang == "nl" else self.en
+        """The text in ``lang``; English when the text has none in ``lang``."""
+        if lang == "nl":
+            return self.nl
+        if lang == "en":
+            return self.en
+        return self.more.get(lang, self.en)
+
+    def has(self, lang: str) -> bool:
+        """Whether the text is written in ``lang`` (not a fallback)."""
+        return lang in ("nl", "en") or lang in self.more
+
+    def languages(self) -> tuple[str, ...]:
+        """``nl``, ``en`` and the further languages, in that order."""
+        return ("nl", "en", *self.more)
 
 
 @frozen
@@ -262,6 +288,8 @@ class Step:
     :param tags: markers the verifier and simulator read, e.g. ``emergency``,
         ``child_with_expert``, ``mayor_involved``, ``reported``, ``safe_arrangement``.
     :param instructions: bilingual instructions for the responsible party.
+    :param label: a short bilingual name of the step, shown on cards, pages and
+        diagrams instead of its key (e.g. `Wachten op de deskundige`).
     """
 
     kind: StepKind
@@ -270,6 +298,11 @@ class Step:
     deadline: Deadline | None = None
     tags: tuple[str, ...] = field(default=(), converter=_tuple)
     key: str = ""
+    label: Text | None = field(default=None, kw_only=True)
+
+    def title(self, lang: str) -> str:
+        """The step's label in ``lang``, or its key when it has no label."""
+        return self.label.get(lang) if self.label is not None else self.key
 
     @property
     def terminal(self) -> bool:
@@ -287,6 +320,9 @@ class Transition:
     :param by: roles that may fire it; ``clock`` for deadline events.
     :param notify: parties told when it happens (through the outbox).
     :param guard: optional named condition answered by the ``lastresort_guard`` hook.
+    :param label: a short bilingual name of the event (e.g. `Deskundige neemt over`),
+        shown instead of the event's name; transitions of one event share it (give it
+        on one of them, or the same on each).
     """
 
     event: str
@@ -295,6 +331,7 @@ class Transition:
     by: tuple[str, ...] = field(converter=_tuple)
     notify: tuple[str, ...] = field(default=(), converter=_tuple)
     guard: str | None = None
+    label: Text | None = field(default=None, kw_only=True)
 
 
 @frozen
@@ -409,6 +446,12 @@ class Protocol:
         :data:`lastresort.privacy.DEFAULT_CHANNELS` when the file declares none.
     :param timezone: the IANA time zone working days are counted in (file key
         ``protocol.timezone``), :data:`DEFAULT_TIMEZONE` when the file names none.
+    :param source: where the arrangement comes from, as written (the English text when
+        the file gives ``source`` in several languages).
+    :param municipality_text: the municipality in every language, when the file gives
+        it as a text table (``municipality`` is then its English text).
+    :param source_text: the source in every language, when the file gives it as a text
+        table (``source = { nl = "...", en = "..." }``); ``None`` for a plain string.
     """
 
     id: str
@@ -425,6 +468,8 @@ class Protocol:
     kind: ProtocolKind = ProtocolKind.ENCOUNTER
     channels: tuple[str, ...] = field(default=DEFAULT_CHANNELS, converter=_tuple)
     timezone: str = field(default=DEFAULT_TIMEZONE, kw_only=True)
+    source_text: Text | None = field(default=None, kw_only=True)
+    municipality_text: Text | None = field(default=None, kw_only=True)
 
     def sources_of(self, transition: Transition) -> tuple[str, ...]:
         """The step keys ``transition`` leaves from, with ``*`` expanded to every
@@ -432,6 +477,40 @@ class Protocol:
         if ANY_STEP in transition.sources:
             return tuple(key for key, step in self.steps.items() if not step.terminal)
         return transition.sources
+
+    def event_label(self, event: str) -> Text | None:
+        """The label of ``event``: the first one its transitions give, if any."""
+        for transition in self.transitions:
+            if transition.event == event and transition.label is not None:
+                return transition.label
+        return None
+
+    def event_title(self, event: str, lang: str) -> str:
+        """``event``'s label in ``lang``, or the event's name when it has no label."""
+        label = self.event_label(event)
+        return label.get(lang) if label is not None else event
+
+    def transition_title(self, transition: Transition, lang: str) -> str:
+        """``transition``'s own label in ``lang``, else its event's, else the event's name."""
+        if transition.label is not None:
+            return transition.label.get(lang)
+        return self.event_title(transition.event, lang)
+
+    def source_in(self, lang: str) -> str:
+        """The source in ``lang``: :attr:`source_text` when the file gave the source in
+        several languages, else :attr:`source` as written."""
+        return self.source_text.get(lang) if self.source_text is not None else self.source
+
+    def municipality_in(self, lang: str) -> str:
+        """The municipality in ``lang`` (see :meth:`source_in`)."""
+        if self.municipality_text is not None:
+            return self.municipality_text.get(lang)
+        return self.municipality
+
+    def step_title(self, key: str, lang: str) -> str:
+        """The label of step ``key`` in ``lang``, or ``key`` when it has none."""
+        step = self.steps.get(key)
+        return step.title(lang) if step is not None else key
 
     def closing_steps(self) -> tuple[str, ...]:
         """Terminal steps that close the encounter normally (not tagged ``emergency``)."""

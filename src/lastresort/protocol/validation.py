@@ -26,6 +26,7 @@ from ..privacy import (
 )
 from .conversion import _key_path, format_duration, suggest
 from .hours import Hours
+from .labels import label_problems, text_problems
 from .model import (
     ACUTE_DANGER,
     ANY_STEP,
@@ -150,11 +151,7 @@ def _twice(names: Iterable[str], path: str) -> list[str]:
 
 
 def _text_problems(text: Text, path: str) -> list[str]:
-    return [
-        f"{path}.{lang}: empty text (texts shown to people need both nl and en)"
-        for lang in ("nl", "en")
-        if not getattr(text, lang).strip()
-    ]
+    return text_problems(text, path)
 
 
 def validate(
@@ -256,6 +253,7 @@ def validate(
 
     problems.extend(duration_problems(protocol))
     problems.extend(zone_problems(protocol))
+    problems.extend(label_problems(protocol, index_map))
 
     # -- requirements
     for field in attrs.fields(type(protocol.requirements)):

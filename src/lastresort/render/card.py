@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..events import (
     DeadlineCleared,
@@ -17,148 +17,126 @@ from ..events import (
     ResponsibilityTransferred,
     StepEntered,
 )
-from ..protocol.conversion import format_duration
-from ..protocol.model import ACUTE_DANGER, CLOCK, MayorPromise, Protocol, ProtocolKind
+from ..protocol.model import (
+    ACUTE_DANGER,
+    CLOCK,
+    MayorPromise,
+    Protocol,
+    ProtocolKind,
+    WorkingDays,
+)
+from .catalogue import Catalogue, catalogue_for
 from .tables import text_table
 
 __all__ = ["protocol_card", "timeline_table"]
 
-_LABELS = {
-    "nl": {
-        "responsible": "Verantwoordelijk",
-        "nobody": "niemand (afgesloten)",
-        "deadline": "Termijn",
-        "then": "daarna",
-        "events": "Handelingen",
-        "by": "door",
-        "notify": "informeert",
-        "parties": "Partijen",
-        "steps": "Stappen",
-        "source": "Bron",
-        "terminal": "eindstap",
-        "acute": "Acuut gevaar: bel 112. Vanuit elke stap mogelijk",
-        "requirements": "Afspraken",
-        "mayor_met": "de burgemeester spreekt het kind vóór afsluiting",
-        "mayor_informed": "de burgemeester wordt altijd geïnformeerd; de deskundige beslist of en"
-        " wanneer de burgemeester het kind spreekt",
-        "example": "voorbeeldwaarde: de gemeente stelt deze termijn zelf vast",
-        "examples": "Termijnen met * zijn voorbeeldwaarden: de gemeente stelt ze zelf vast.",
-        "max_wait": "maximale wachttijd op een deskundige",
-        "max_wait_mayor": "maximale wachttijd op de burgemeester",
-        "report_before_close": "melding of veilige regeling vóór afsluiting",
-        "max_order": "maximale duur van de maatregel",
-        "hours": "bereikbaar",
-        "after_step": "{after} na het begin van stap {step}",
-        "chosen": "de gekozen datum, uiterlijk {after} na het begin van stap {step}",
-        "kept": "dezelfde datum als de vorige stap, uiterlijk {after} na het begin van stap {step}",
-    },
-    "en": {
-        "responsible": "Responsible",
-        "nobody": "nobody (closed)",
-        "deadline": "Deadline",
-        "then": "then",
-        "events": "Actions",
-        "by": "by",
-        "notify": "notifies",
-        "parties": "Parties",
-        "steps": "Steps",
-        "source": "Source",
-        "terminal": "final step",
-        "acute": "Acute danger: call 112. Possible from every step",
-        "requirements": "Commitments",
-        "mayor_met": "the mayor speaks to the child before closing",
-        "mayor_informed": "the mayor is always informed; the expert decides whether and when"
-        " the mayor meets the child",
-        "example": "example value: the municipality sets this deadline itself",
-        "examples": "Deadlines marked * are example values: the municipality sets them itself.",
-        "max_wait": "maximum wait for an expert",
-        "max_wait_mayor": "maximum wait for the mayor",
-        "report_before_close": "a report or a safe arrangement before closing",
-        "max_order": "maximum duration of the order",
-        "hours": "available",
-        "after_step": "{after} after step {step} began",
-        "chosen": "the date chosen, at the latest {after} after step {step} began",
-        "kept": "the same date as the step before, at the latest {after} after step {step} began",
-    },
-}
 
-
-def protocol_card(protocol: Protocol, lang: str = "en") -> str:
+def protocol_card(
+    protocol: Protocol, lang: str = "en", *, catalogue: Catalogue | None = None
+) -> str:
     """A card a counter clerk, an expert or the mayor's office can read: steps in
-    order, who is responsible, what they must do, deadlines and what follows."""
-    words = _LABELS["nl" if lang == "nl" else "en"]
+    order, who is responsible, what they must do, deadlines and what follows.
+
+    The card is entirely in ``lang``: the protocol's texts (title, source, party names,
+    step and event labels, instructions) in that language, every other word from the
+    language's message catalogue. A step or event without a label shows its key.
+
+    :param protocol: the protocol.
+    :param lang: ``nl``, ``en``, or a further language given with ``catalogue``.
+    :param catalogue: the words of a further language (:func:`lastresort.load_catalogue`).
+    :raises InvalidArgument: for a language without a catalogue.
+    """
+    words = catalogue_for(lang, catalogue, call="protocol_card")
     parties = protocol.parties
 
     def who(key: str | None) -> str:
         if key is None:
-            return words["nobody"]
+            return words["card.nobody"]
         if key == CLOCK:
-            return "clock" if lang != "nl" else "de klok"
+            return words["card.clock"]
         party = parties.get(key)
-        return f"{party.name.get(lang)} ({key})" if party else key
+        return party.name.get(lang) if party else key
+
+    def duration(delta: timedelta | WorkingDays) -> str:
+        return words.duration(delta)
 
     out = [
         f"{protocol.title.get(lang)}",
-        f"{protocol.municipality} · {protocol.id} {protocol.version} · {protocol.kind.value}",
-        f"{words['source']}: {protocol.source}",
+        f"{protocol.municipality_in(lang)} · {protocol.id} {protocol.version}"
+        f" · {words.word('protocol_kind', protocol.kind.value)}",
+        f"{words['card.source']}: {protocol.source_in(lang)}",
         "",
-        f"{words['parties']}:",
+        f"{words['card.parties']}:",
     ]
-    for key, party in parties.items():
+    for party in parties.values():
+        kind = words.word("party_kind", party.kind.value)
         out.append(
-            f"  - {party.name.get(lang)} ({key}, {party.kind.value}; {words['hours']}: {party.hours})"
+            f"  - {party.name.get(lang)} ({kind}; {words['card.hours']}: {words.hours(party.hours)})"
         )
-    out += ["", f"{words['steps']}:"]
+    out += ["", f"{words['card.steps']}:"]
     acute = [t for t in protocol.transitions if t.event == ACUTE_DANGER]
     for number, (key, step) in enumerate(protocol.steps.items(), start=1):
-        marker = f" [{words['terminal']}]" if step.terminal else ""
-        tags = f"  #{' #'.join(step.tags)}" if step.tags else ""
-        out.append(f"{number}. {key}{marker}{tags}")
-        out.append(f"   {words['responsible']}: {who(step.responsible)}")
+        marker = f" [{words['card.terminal']}]" if step.terminal else ""
+        tags = ", ".join(words.word("tag", tag) for tag in step.tags)
+        tags = f"  ({words['card.tags']}: {tags})" if tags else ""
+        out.append(f"{number}. {step.title(lang)}{marker}{tags}")
+        out.append(f"   {words['card.responsible']}: {who(step.responsible)}")
         out.append(f"   {step.instructions.get(lang)}")
         if step.deadline is not None:
             deadline = step.deadline
-            after = format_duration(deadline.after)
+            after = duration(deadline.after)
             if deadline.since is not None:
                 form = "after_step" if deadline.until is None else deadline.until.value
-                after = words[form].format(after=after, step=deadline.since)
-            example = f" * ({words['example']})" if deadline.example else ""
-            out.append(f"   {words['deadline']}: {after} → {deadline.event}{example}")
+                since = protocol.step_title(deadline.since, lang)
+                after = words[f"card.{form}"].format(after=after, step=since)
+            example = f" * ({words['card.example']})" if deadline.example else ""
+            event = protocol.event_title(deadline.event, lang)
+            out.append(f"   {words['card.deadline']}: {after} → {event}{example}")
         actions = [
             t
             for t in protocol.transitions
             if t.event != ACUTE_DANGER and key in protocol.sources_of(t)
         ]
         if actions:
-            out.append(f"   {words['events']}:")
+            out.append(f"   {words['card.events']}:")
             for t in actions:
-                notify = f"; {words['notify']} {', '.join(t.notify)}" if t.notify else ""
-                guard = f" [{t.guard}]" if t.guard else ""
+                notify = (
+                    f"; {words['card.notify']} {', '.join(who(n) for n in t.notify)}"
+                    if t.notify
+                    else ""
+                )
+                guard = (
+                    f" [{words['card.guard']}: {t.guard}]" if t.guard and t.label is None else ""
+                )
                 by = ", ".join(who(b) for b in t.by)
-                out.append(f"     - {t.event}{guard} ({words['by']} {by}) → {t.target}{notify}")
+                title = protocol.transition_title(t, lang)
+                target = protocol.step_title(t.target, lang)
+                out.append(f"     - {title}{guard} ({words['card.by']} {by}) → {target}{notify}")
     if acute:
+        target = acute[0].target
         out += [
             "",
-            f"{words['acute']} → {acute[0].target} ({who(protocol.steps[acute[0].target].responsible)}).",
+            f"{words['card.acute']} → {protocol.step_title(target, lang)}"
+            f" ({who(protocol.steps[target].responsible)}).",
         ]
     if any(s.deadline is not None and s.deadline.example for s in protocol.steps.values()):
-        out += ["", words["examples"]]
+        out += ["", words["card.examples"]]
     req = protocol.requirements
     lines = []
     if req.mayor_promise is MayorPromise.MET:
-        lines.append(f"  - {words['mayor_met']}")
+        lines.append(f"  - {words['card.mayor_met']}")
     elif req.mayor_promise is MayorPromise.INFORMED:
-        lines.append(f"  - {words['mayor_informed']}")
+        lines.append(f"  - {words['card.mayor_informed']}")
     if req.max_wait_for_expert is not None:
-        lines.append(f"  - {words['max_wait']}: {format_duration(req.max_wait_for_expert)}")
+        lines.append(f"  - {words['card.max_wait']}: {duration(req.max_wait_for_expert)}")
     if req.max_wait_for_mayor is not None:
-        lines.append(f"  - {words['max_wait_mayor']}: {format_duration(req.max_wait_for_mayor)}")
+        lines.append(f"  - {words['card.max_wait_mayor']}: {duration(req.max_wait_for_mayor)}")
     if req.report_before_close and protocol.kind is ProtocolKind.ENCOUNTER:
-        lines.append(f"  - {words['report_before_close']}")
+        lines.append(f"  - {words['card.report_before_close']}")
     if req.max_order_duration is not None:
-        lines.append(f"  - {words['max_order']}: {format_duration(req.max_order_duration)}")
+        lines.append(f"  - {words['card.max_order']}: {duration(req.max_order_duration)}")
     if lines:
-        out += ["", f"{words['requirements']}:", *lines]
+        out += ["", f"{words['card.requirements']}:", *lines]
     return "\n".join(out)
 
 

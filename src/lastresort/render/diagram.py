@@ -27,41 +27,14 @@ from collections.abc import Iterator, Sequence
 from attrs import frozen
 
 from ..errors import ProtocolError
-from ..protocol.conversion import format_duration
 from ..protocol.model import ACUTE_DANGER, ANY_STEP, CLOCK, Protocol
 from ..verifier.bounds import graph_problems
+from .catalogue import SHIPPED_LANGUAGES, Catalogue, catalogue_for
 
 __all__ = ["LANGS", "escape_dot", "escape_mermaid", "to_dot", "to_mermaid"]
 
-#: The languages a diagram can be drawn in.
-LANGS = ("en", "nl")
-
-_WORDS = {
-    "en": {
-        "final": "final step",
-        "emergency": "emergency",
-        "nobody": "nobody",
-        "clock": "clock, after {after}",
-        "dated": "≤ {after} from {step}",
-        "from_step": "{after} from {step}",
-        "clock_only": "clock",
-        "handover": "handover",
-        "any": "every step except the final steps",
-        "from": "from {steps}",
-    },
-    "nl": {
-        "final": "eindstap",
-        "emergency": "nood",
-        "nobody": "niemand",
-        "clock": "klok, na {after}",
-        "dated": "≤ {after} vanaf {step}",
-        "from_step": "{after} vanaf {step}",
-        "clock_only": "klok",
-        "handover": "overdracht",
-        "any": "elke stap behalve de eindstappen",
-        "from": "vanuit {steps}",
-    },
-}
+#: The languages a diagram can be drawn in without a catalogue of one's own.
+LANGS = SHIPPED_LANGUAGES
 
 #: Node kinds, which decide the styling.
 STEP, FINAL, EMERGENCY, GROUP = "step", "final", "emergency", "group"
@@ -125,12 +98,12 @@ class _Layout:
     edges: tuple[_Edge, ...]
 
 
-def _check(protocol: Protocol, lang: str) -> None:
-    if lang not in LANGS:
-        raise ValueError(f"lang must be one of {', '.join(map(repr, LANGS))}, got {lang!r}")
+def _check(protocol: Protocol, lang: str, catalogue: Catalogue | None) -> Catalogue:
+    words = catalogue_for(lang, catalogue, call="diagram")
     problems = graph_problems(protocol)
     if problems:
         raise ProtocolError(problems=problems, source=protocol.id)
+    return words
 
 
 def _ids(protocol: Protocol) -> dict[str, str]:
@@ -151,10 +124,14 @@ def _edge_lines(head: str, notes: Sequence[str]) -> tuple[str, ...]:
     return (head, " · ".join(notes)) if notes else (head,)
 
 
-def _layout(protocol: Protocol, lang: str) -> _Layout:
+def _layout(protocol: Protocol, lang: str, catalogue: Catalogue | None = None) -> _Layout:
     """Nodes and edges of ``protocol``, in file order."""
-    _check(protocol, lang)
-    words = _WORDS[lang]
+    catalogue = _check(protocol, lang, catalogue)
+    words = {
+        key.removeprefix("diagram."): text
+        for key, text in catalogue.messages.items()
+        if key.startswith("diagram.")
+    }
     steps, parties = protocol.steps, protocol.parties
     ids = _ids(protocol)
 
@@ -167,7 +144,7 @@ def _layout(protocol: Protocol, lang: str) -> _Layout:
     nodes = []
     for key, step in steps.items():
         emergency = "emergency" in step.tags
-        label = [key]
+        label = [step.title(lang)]
         if step.responsible is not None or not step.terminal:
             label.append(party_name(step.responsible))
         marks = [words[m] for m, on in (("final", step.terminal), ("emergency", emergency)) if on]
@@ -179,7 +156,8 @@ def _layout(protocol: Protocol, lang: str) -> _Layout:
     edges: list[_Edge] = []
     groups: dict[str, _Node] = {}
     for number, t in enumerate(protocol.transitions, start=1):
-        head = t.event + (f" [{t.guard}]" if t.guard else "")
+        guard = f" [{t.guard}]" if t.guard and t.label is None else ""
+        head = protocol.transition_title(t, lang) + guard
         target = steps[t.target]
         sources = protocol.sources_of(t)
         receiver = target.responsible
@@ -188,7 +166,7 @@ def _layout(protocol: Protocol, lang: str) -> _Layout:
             if ANY_STEP in t.sources:
                 group = _Node(f"{_OWN}any", (words["any"],), GROUP)
             else:
-                listed = ", ".join(sources)
+                listed = ", ".join(protocol.step_title(s, lang) for s in sources)
                 group = _Node(f"{_OWN}from{number}", (words["from"].format(steps=listed),), GROUP)
             groups.setdefault(group.id, group)
             handover = receiver is not None and any(
@@ -206,10 +184,11 @@ def _layout(protocol: Protocol, lang: str) -> _Layout:
             notes: list[str] = []
             if clock:
                 assert deadline is not None
-                after = format_duration(deadline.after)
+                after = catalogue.duration(deadline.after)
                 if deadline.since is not None:  # dated: at most ``after`` past another step
                     form = "from_step" if deadline.until is None else "dated"
-                    after = words[form].format(after=after, step=deadline.since)
+                    since = protocol.step_title(deadline.since, lang)
+                    after = words[form].format(after=after, step=since)
                 notes.append(words["clock"].format(after=after))
             if handover:
                 notes.append(words["handover"])
@@ -219,7 +198,7 @@ def _layout(protocol: Protocol, lang: str) -> _Layout:
     return _Layout(
         protocol.title.get(lang),
         f"{protocol.id} {protocol.version}",
-        protocol.municipality,
+        protocol.municipality_in(lang),
         ids[protocol.initial],
         (*nodes, *groups.values()),
         tuple(edges),
@@ -296,7 +275,7 @@ def _mermaid_lines(layout: _Layout) -> Iterator[str]:
             yield f"    class {','.join(members)} {kind}"
 
 
-def to_mermaid(protocol: Protocol, lang: str = "en") -> str:
+def to_mermaid(protocol: Protocol, lang: str = "en", *, catalogue: Catalogue | None = None) -> str:
     """The protocol as a Mermaid ``stateDiagram-v2`` (text ending in a newline).
 
     Each step is a state labelled with its key and its responsible party; the
@@ -308,13 +287,15 @@ def to_mermaid(protocol: Protocol, lang: str = "en") -> str:
     one grouping state. See docs/diagrams.md.
 
     :param protocol: the protocol to draw.
-    :param lang: ``"en"`` or ``"nl"``: the language of party names, the title and
-        the marks.
-    :raises ValueError: for another ``lang``.
+    :param lang: ``"en"`` or ``"nl"``, or a further language given with ``catalogue``:
+        the language of step and event labels, party names, the title and the marks
+        (a step or event without a label shows its key).
+    :param catalogue: the words of a further language (:func:`lastresort.load_catalogue`).
+    :raises InvalidArgument: (a ``ValueError``) for a language without a catalogue.
     :raises ProtocolError: when the graph cannot be drawn (a transition or
         ``initial`` naming an unknown step, see :func:`lastresort.verify`).
     """
-    return "\n".join(_mermaid_lines(_layout(protocol, lang))) + "\n"
+    return "\n".join(_mermaid_lines(_layout(protocol, lang, catalogue))) + "\n"
 
 
 # -- Graphviz DOT --------------------------------------------------------------------
@@ -398,7 +379,7 @@ def _dot_lines(layout: _Layout, name: str) -> Iterator[str]:
     yield "}"
 
 
-def to_dot(protocol: Protocol, lang: str = "en") -> str:
+def to_dot(protocol: Protocol, lang: str = "en", *, catalogue: Catalogue | None = None) -> str:
     """The protocol as a Graphviz DOT ``digraph`` (text ending in a newline; no
     Graphviz needed to make it; render it with ``dot -Tsvg``).
 
@@ -410,8 +391,9 @@ def to_dot(protocol: Protocol, lang: str = "en") -> str:
     grouping node. See docs/diagrams.md.
 
     :param protocol: the protocol to draw.
-    :param lang: ``"en"`` or ``"nl"``.
-    :raises ValueError: for another ``lang``.
+    :param lang: as for :func:`to_mermaid`.
+    :param catalogue: as for :func:`to_mermaid`.
+    :raises InvalidArgument: (a ``ValueError``) for a language without a catalogue.
     :raises ProtocolError: when the graph cannot be drawn.
     """
-    return "\n".join(_dot_lines(_layout(protocol, lang), protocol.id)) + "\n"
+    return "\n".join(_dot_lines(_layout(protocol, lang, catalogue), protocol.id)) + "\n"

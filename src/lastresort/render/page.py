@@ -126,6 +126,13 @@ def _summary(report: Report) -> str:
     return f"All {len(applicable)} properties hold{rest}."
 
 
+def _event_title(protocol: Protocol, event: str, guard: str | None, lang: str) -> str:
+    for transition in protocol.transitions:
+        if transition.event == event and transition.guard == guard:
+            return protocol.transition_title(transition, lang)
+    return event
+
+
 def _page_lines(protocol: Protocol, report: Report) -> Iterator[str]:
     data = report.to_dict()
     yield (
@@ -180,6 +187,39 @@ def _page_lines(protocol: Protocol, report: Report) -> Iterator[str]:
             ]
         )
     yield from _table(["key", "name", "naam (nl)", "kind", "hours", "response median / p90"], rows)
+    yield ""
+    yield "## Steps and events"
+    yield ""
+    yield (
+        "The diagram and the cards show these labels; the keys are what scenarios,"
+        " `Engine.fire` and the verifier use."
+    )
+    yield ""
+    yield from _table(
+        ["step", "label", "label (nl)", "responsible"],
+        (
+            [
+                _code(key),
+                _md(step.title("en")),
+                _md(step.title("nl")),
+                _code(step.responsible) if step.responsible else "–",
+            ]
+            for key, step in protocol.steps.items()
+        ),
+    )
+    yield ""
+    events = list(dict.fromkeys((t.event, t.guard) for t in protocol.transitions))
+    yield from _table(
+        ["event", "label", "label (nl)"],
+        (
+            [
+                _code(event) + (f" [{_code(guard)}]" if guard else ""),
+                _md(_event_title(protocol, event, guard, "en")),
+                _md(_event_title(protocol, event, guard, "nl")),
+            ]
+            for event, guard in events
+        ),
+    )
     yield ""
     yield "## Verifier"
     yield ""

@@ -38,7 +38,16 @@ from xml.sax.saxutils import escape, quoteattr
 from ..errors import InvalidArgument, ProtocolError
 from ..protocol.conversion import format_duration
 from ..protocol.files import dump_protocol, load_protocol
-from ..protocol.model import ACUTE_DANGER, ANY_STEP, CLOCK, Protocol, Step, Transition, WorkingDays
+from ..protocol.model import (
+    ACUTE_DANGER,
+    ANY_STEP,
+    CLOCK,
+    Protocol,
+    Step,
+    Text,
+    Transition,
+    WorkingDays,
+)
 
 __all__ = [
     "LASTRESORT_NS",
@@ -61,7 +70,15 @@ _L = "{" + LASTRESORT_NS + "}"
 #: an XML NCName as SCXML's ``id`` attributes need (ASCII subset: the protocol's keys are ASCII)
 _NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 #: what makes two occurrences of one ``lr:index`` the same transition
-_CONTENT = ("event", "target", _L + "by", _L + "notify", _L + "guard", _L + "from")
+_CONTENT = (
+    "event",
+    "target",
+    _L + "by",
+    _L + "notify",
+    _L + "guard",
+    _L + "from",
+    _L + "label",
+)
 #: the parts of the protocol file the statechart does not hold
 _HEADER_KEYS = ("protocol", "parties", "facts", "requirements")
 
@@ -197,7 +214,10 @@ def _state(protocol: Protocol, key: str, step: Step, guards: Mapping[str, str]) 
         )
         + ">"
     )
-    for lang in ("nl", "en"):
+    if step.label is not None:
+        for lang in step.label.languages():
+            yield f'    <lr:label lang="{lang}">{escape(step.label.get(lang))}</lr:label>'
+    for lang in step.instructions.languages():
         yield f'    <lr:instructions lang="{lang}">{escape(step.instructions.get(lang))}</lr:instructions>'
     deadline = step.deadline
     send_id = deadline_send_id(key)
@@ -240,6 +260,7 @@ def _state(protocol: Protocol, key: str, step: Step, guards: Mapping[str, str]) 
                 lr__by=" ".join(transition.by),
                 lr__notify=_words(transition.notify),
                 lr__guard=transition.guard,
+                lr__label=_label_json(transition.label),
             )
             + "/>"
         )
@@ -335,6 +356,18 @@ def scxml_problems(text: str) -> list[str]:
     return problems
 
 
+def _label_json(label: Text | None) -> str | None:
+    """A transition's label as the JSON of its file form (an attribute: SCXML's
+    ``<transition>`` holds executable content, not texts)."""
+    if label is None:
+        return None
+    return json.dumps({lang: label.get(lang) for lang in label.languages()}, ensure_ascii=False)
+
+
+def _texts(state: ET.Element, tag: str) -> dict[str, str]:
+    return {el.get("lang") or "": el.text or "" for el in state.findall(_L + tag)}
+
+
 def _split(value: str | None) -> list[str]:
     return value.split() if value else []
 
@@ -400,11 +433,13 @@ def from_scxml(text: str, *, check: bool = True) -> Protocol:
 
 def _step(state: ET.Element, key: str, problems: list[str]) -> dict[str, Any]:
     where = f"$.state[{key}]"
-    texts = {el.get("lang"): el.text or "" for el in state.findall(_L + "instructions")}
+    texts = _texts(state, "instructions")
     step: dict[str, Any] = {
         "kind": state.get(_L + "kind", "terminal" if state.tag == _S + "final" else "active"),
-        "instructions": {"nl": texts.get("nl", ""), "en": texts.get("en", "")},
+        "instructions": {"nl": texts.pop("nl", ""), "en": texts.pop("en", ""), **texts},
     }
+    if state.find(_L + "label") is not None:
+        step["label"] = _texts(state, "label")
     if state.get(_L + "responsible") is not None:
         step["responsible"] = state.get(_L + "responsible")
     send = state.find(f"{_S}onentry/{_S}send")
@@ -464,4 +499,10 @@ def _transition(
         out["notify"] = _split(first.get(_L + "notify"))
     if first.get(_L + "guard") is not None:
         out["guard"] = first.get(_L + "guard")
+    label = first.get(_L + "label")
+    if label is not None:
+        try:
+            out["label"] = json.loads(label)
+        except json.JSONDecodeError:
+            problems.append(f"{where}: lr:label is not JSON")
     return out

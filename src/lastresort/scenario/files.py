@@ -295,9 +295,9 @@ def _protocol(
     if not isinstance(wanted, str):
         return None
     if protocols is None:
-        from ..engine.plugins import Hooks, make_plugin_manager
+        from ..engine.installed import load_installed
 
-        known: Mapping[str, Protocol] = Hooks(make_plugin_manager()).protocols()
+        known: Mapping[str, Protocol] = load_installed().protocols
     elif isinstance(protocols, Mapping):
         known = protocols
     else:

@@ -84,11 +84,14 @@ class NotificationExpectation:
 
     :param count: exactly this many such notifications (``0``: none at all);
         without it, at least one.
+    :param contact: only notifications addressed to this contact (the directory's
+        answer, kept in the outbox once an attempt was made) are counted.
     """
 
     party: str
     event: str
     count: int | None = None
+    contact: str | None = None
 
 
 @frozen

@@ -1,7 +1,8 @@
 """pytest items for ``*.scenario.toml`` files (needs pytest).
 
-Imported only by :func:`lastresort.testing.pytest_collect_file`, so that pytest
-never becomes a dependency of the library itself. A failing scenario is reported
+Imported only by the pytest hooks of :mod:`lastresort.testing` (which registers
+this module as a pytest plugin for its fixture ``recording_delivery``), so that
+pytest never becomes a dependency of the library itself. A failing scenario is reported
 with its readable diff and timeline, not a traceback; an unusable file is a
 collection error listing every problem.
 """
@@ -14,14 +15,15 @@ from typing import Any
 
 import pytest
 
-from ..engine.plugins import Hooks, make_plugin_manager
+from ..engine.installed import load_installed
+from ..engine.recording import RecordingDelivery, replacing_delivery
 from ..errors import LastResortError, ScenarioError
 from ..protocol.model import Protocol
 from .files import load_scenario
 from .model import Scenario
 from .runner import ScenarioResult, run_scenario
 
-__all__ = ["ScenarioFailed", "ScenarioFile", "ScenarioItem"]
+__all__ = ["ScenarioFailed", "ScenarioFile", "ScenarioItem", "recording_delivery"]
 
 _PROTOCOLS = pytest.StashKey[dict[str, Protocol]]()
 
@@ -49,7 +51,7 @@ class ScenarioFile(pytest.File):
     def _protocols(self) -> dict[str, Protocol]:
         stash = self.config.stash
         if _PROTOCOLS not in stash:
-            stash[_PROTOCOLS] = Hooks(make_plugin_manager()).protocols()
+            stash[_PROTOCOLS] = dict(load_installed().protocols)
         return stash[_PROTOCOLS]
 
 
@@ -61,7 +63,8 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
 
     def runtest(self) -> None:
-        result = run_scenario(self.scenario)
+        real = bool(self.config.getoption("real_delivery", default=False))
+        result = run_scenario(self.scenario, real_delivery=real)
         if not result.passed:
             raise ScenarioFailed(result)
 
@@ -76,3 +79,15 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"scenario: {self.name}"
+
+
+@pytest.fixture
+def recording_delivery() -> Iterator[RecordingDelivery]:
+    """A :class:`~lastresort.testing.RecordingDelivery` that alone delivers for every
+    :class:`~lastresort.Engine` the test builds: no installed delivery plugin (nor
+    the default log) is called, nobody is paged, and the test asserts on
+    ``recording_delivery.delivered``. Engines built before the fixture are not
+    affected."""
+    recording = RecordingDelivery()
+    with replacing_delivery(recording):
+        yield recording

@@ -14,10 +14,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from ..clock import VirtualClock
 from ..engine.engine import Engine
+from ..engine.recording import RecordingDelivery, replacing_delivery
 from ..errors import LastResortError, ScenarioError
 from ..events import Event
 from ..outbox import Notification
@@ -88,6 +89,8 @@ class ScenarioResult:
     :param timeline: the encounter's events up to the end (or the failure).
     :param steps_run: how many steps passed.
     :param failure: the first failing step, or ``None`` when the scenario passed.
+    :param delivery: the recording delivery the run delivered through (``None``
+        with ``real_delivery=True`` or an engine given): what was "sent".
     """
 
     scenario: Scenario
@@ -95,6 +98,7 @@ class ScenarioResult:
     timeline: tuple[Event, ...] = field(converter=_events)
     steps_run: int
     failure: ScenarioFailure | None = None
+    delivery: RecordingDelivery | None = field(default=None, eq=False)
 
     @property
     def passed(self) -> bool:
@@ -148,7 +152,9 @@ class ScenarioResult:
         return self.report()
 
 
-def run_scenario(scenario: Scenario, engine: Engine | None = None) -> ScenarioResult:
+def run_scenario(
+    scenario: Scenario, engine: Engine | None = None, *, real_delivery: bool = False
+) -> ScenarioResult:
     """Run ``scenario`` on the real engine in virtual time.
 
     :param scenario: a scenario from :func:`~lastresort.simulate.load_scenario`.
@@ -156,18 +162,32 @@ def run_scenario(scenario: Scenario, engine: Engine | None = None) -> ScenarioRe
         :class:`~lastresort.VirtualClock` not later than the scenario's start, and
         run the scenario's protocol. Default: a new engine on a
         :class:`~lastresort.MemoryStore` with the installed plugins (entry points),
-        running the protocol the scenario was checked against.
+        running the protocol the scenario was checked against, delivering through a
+        :class:`~lastresort.testing.RecordingDelivery` (nobody is paged; it is the
+        result's :attr:`~ScenarioResult.delivery`).
+    :param real_delivery: let the new engine deliver through the installed delivery
+        plugins instead (they page for real); ignored when ``engine`` is given.
     :returns: the result; a failing expectation is a result, not an exception.
     :raises ScenarioError: when ``engine`` cannot run the scenario (no virtual
         clock, clock past the start, protocol not run by it).
     :raises ProtocolError: when a new engine refuses the protocol.
     """
+    recording: RecordingDelivery | None = None
     if engine is None:
         clock = VirtualClock(scenario.start)
         protocols = None if scenario.definition is None else [scenario.definition]
-        engine = Engine(protocols=protocols, store=MemoryStore(), clock=clock)
+        if real_delivery:
+            engine = Engine(protocols=protocols, store=MemoryStore(), clock=clock)
+        else:
+            recording = RecordingDelivery()
+            with replacing_delivery(recording):
+                engine = Engine(protocols=protocols, store=MemoryStore(), clock=clock)
     else:
         clock = _virtual_clock(engine, scenario)
+    return evolve(_run(scenario, engine, clock), delivery=recording)
+
+
+def _run(scenario: Scenario, engine: Engine, clock: VirtualClock) -> ScenarioResult:
     try:
         encounter = engine.open(
             scenario.protocol,
@@ -365,11 +385,28 @@ def _notifications(
     counts = Counter((n.party, n.event) for n in notes)
     out = []
     for want in expected:
-        have = counts[(want.party, want.event)]
+        if want.contact is None:
+            have = counts[(want.party, want.event)]
+        else:
+            have = sum(
+                (n.party, n.event, n.contact) == (want.party, want.event, want.contact)
+                for n in notes
+            )
         ok = have >= 1 if want.count is None else have == want.count
         if ok:
             continue
         times = "at least once" if want.count is None else _times(want.count)
+        if want.contact is not None:
+            contacts = _listing(
+                sorted(
+                    {
+                        f"{n.contact}"
+                        for n in notes
+                        if (n.party, n.event) == (want.party, want.event)
+                    }
+                )
+            )
+            times += f" at {want.contact!r} (addressed to: {contacts})"
         so_far = _listing(
             f"{p} of {e}" + (f" ×{c}" if c > 1 else "") for (p, e), c in counts.items()
         )

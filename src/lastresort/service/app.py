@@ -24,6 +24,7 @@ from ..errors import LastResortError
 from .api import Api
 from .auth import CredentialStore, Verifier
 from .desk import Desk
+from .desk.session import secret_from_env
 from .openapi import openapi
 from .problems import API_VERSION, Problem, from_error, problem_response
 from .scheduler import Scheduler, SchedulerConfig
@@ -92,7 +93,8 @@ def create_app(
     :param verifier: another token verifier (OIDC/JWT), see docs/service.md.
     :param desk: serve the counter-desk page at ``/desk`` (docs/desk.md).
     :param desk_secret: signs the desk's session cookies (at least 32 bytes; default:
-        random per process, so a restart signs everyone out).
+        the environment's ``LASTRESORT_DESK_SECRET``, else random per process, so a
+        restart signs everyone out).
     """
     api = Api(engine, credentials, verifier)
     background = Scheduler(engine, scheduler)
@@ -114,7 +116,14 @@ def create_app(
             Route("/api/v1/openapi.json", spec, methods=["GET"]),
             Mount("/api/v1", routes=api.routes()),
             *(
-                [Mount("/desk", routes=Desk(engine, credentials, secret=desk_secret).routes())]
+                [
+                    Mount(
+                        "/desk",
+                        routes=Desk(
+                            engine, credentials, secret=desk_secret or secret_from_env()
+                        ).routes(),
+                    )
+                ]
                 if desk
                 else []
             ),

@@ -21,7 +21,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 from attrs import field, frozen
 
 from ..engine.engine import Engine
-from ..engine.plugins import Hooks, make_plugin_manager
+from ..engine.installed import load_installed
 from ..protocol.model import Protocol
 from .check import check_config, defaulted_responses
 from .config import SimulationConfig, SimulationConfigError
@@ -76,7 +76,7 @@ def _resolve(
             problems=["protocols: expected a non-empty list of protocols or ids"]
         )
     wanted = [p for p in protocols if isinstance(p, str)]
-    installed = Hooks(make_plugin_manager(plugins, entry_points)).protocols() if wanted else {}
+    installed = load_installed(plugins, entry_points).protocols if wanted else {}
     found: list[Protocol] = []
     for i, item in enumerate(protocols):
         if isinstance(item, Protocol):

@@ -298,22 +298,38 @@ class Store(Protocol):
             :meth:`claim_deadlines`; nothing is claimed."""
         ...
 
-    def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
+    def delivered(
+        self, key: str, event: NotificationDelivered, *, contact: str | None = None
+    ) -> Event | None:
         """Mark notification ``key`` delivered and append ``event`` to its timeline
         (numbered; the encounter's version does not change), in one transaction.
 
         Idempotent: when ``key`` is already delivered or dead-lettered (a late
         worker whose lease ran out), nothing is written and ``None`` is returned.
 
+        :param contact: who it was addressed to (``lastresort_party_directory``),
+            kept as the notification's ``contact`` (``None``: nobody known).
+
         :returns: the numbered event, or ``None`` when nothing was recorded.
         :raises StoreError: when there is no notification ``key`` or ``event``
             belongs to another encounter; nothing is written."""
         ...
 
-    def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+    def failed(
+        self,
+        key: str,
+        attempts: int,
+        next_attempt_at: datetime,
+        error: str,
+        *,
+        contact: str | None = None,
+    ) -> None:
         """Record a failed delivery attempt of notification ``key``: it is due again
         at ``next_attempt_at``. Does nothing when ``key`` is already delivered or
         dead-lettered.
+
+        :param contact: who the attempt was addressed to, kept as the
+            notification's ``contact``.
 
         :raises StoreError: when there is no notification ``key``."""
         ...
@@ -324,6 +340,8 @@ class Store(Protocol):
         event: NotificationDeadLettered,
         escalations: Sequence[Notification] = (),
         queued: Sequence[NotificationQueued] = (),
+        *,
+        contact: str | None = None,
     ) -> list[Event]:
         """Give up notification ``key``: mark it dead-lettered (it is never claimed
         again), append ``event`` and then ``queued`` to its timeline and queue the

@@ -389,9 +389,12 @@ class MemoryStore:
                 self._put_note(evolve(note, next_attempt_at=instant_after(now, lease)))
             return taken
 
-    def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
+    def delivered(
+        self, key: str, event: NotificationDelivered, *, contact: str | None = None
+    ) -> Event | None:
         check_text("delivered", "key", key)
         check_delivery("delivered", event)
+        check_optional_text("delivered", "contact", contact)
         with self._lock:
             note = self._note(key)
             if event.encounter_id != note.encounter_id:
@@ -403,7 +406,7 @@ class MemoryStore:
                 return None  # a late worker: delivered or dead-lettered meanwhile
             [delivery] = self._append(note.encounter_id, [event])
             self._outbox[key] = evolve(
-                note, delivered_at=event.at, attempts=event.attempts, contact=None
+                note, delivered_at=event.at, attempts=event.attempts, contact=contact
             )
             return delivery
 
@@ -414,17 +417,32 @@ class MemoryStore:
         timeline.extend(numbered_events)
         return numbered_events
 
-    def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+    def failed(
+        self,
+        key: str,
+        attempts: int,
+        next_attempt_at: datetime,
+        error: str,
+        *,
+        contact: str | None = None,
+    ) -> None:
         check_text("failed", "key", key)
         check_attempts("failed", attempts)
         check_moment("failed", "next_attempt_at", next_attempt_at)
         check_text("failed", "error", error)
+        check_optional_text("failed", "contact", contact)
         with self._lock:
             note = self._note(key)
             if not note.pending:
                 return  # a late worker: delivered or dead-lettered meanwhile
             self._put_note(
-                evolve(note, attempts=attempts, next_attempt_at=next_attempt_at, last_error=error)
+                evolve(
+                    note,
+                    attempts=attempts,
+                    next_attempt_at=next_attempt_at,
+                    last_error=error,
+                    contact=contact,
+                )
             )
 
     def dead_lettered(
@@ -433,9 +451,12 @@ class MemoryStore:
         event: NotificationDeadLettered,
         escalations: Sequence[Notification] = (),
         queued: Sequence[NotificationQueued] = (),
+        *,
+        contact: str | None = None,
     ) -> list[Event]:
         check_text("dead_lettered", "key", key)
         check_delivery("dead_lettered", event, NotificationDeadLettered)
+        check_optional_text("dead_lettered", "contact", contact)
         with self._lock:
             note = self._note(key)
             check_dead_letter(note.encounter_id, event, escalations, queued)
@@ -446,7 +467,7 @@ class MemoryStore:
                 note,
                 dead_lettered_at=event.at,
                 attempts=event.attempts,
-                contact=None,
+                contact=contact,
                 last_error=event.error_kind,
             )
             for escalation in escalations:

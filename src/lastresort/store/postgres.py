@@ -920,9 +920,12 @@ class PostgresStore:
         self._append_ledger(conn, eid, seq, prev)
         return first
 
-    def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
+    def delivered(
+        self, key: str, event: NotificationDelivered, *, contact: str | None = None
+    ) -> Event | None:
         check_text("delivered", "key", key)
         check_delivery("delivered", event)
+        check_optional_text("delivered", "contact", contact)
         at = converter.unstructure(event.at)
         with self._db.write(f"record delivery of {key}") as conn:
             eid, pending = self._known_note(conn, key)
@@ -934,22 +937,31 @@ class PostgresStore:
             if not pending:
                 return None  # a late worker: delivered or dead-lettered meanwhile
             conn.execute(
-                "UPDATE outbox SET delivered_at = %s, attempts = %s, contact = NULL WHERE key = %s",
-                (at, event.attempts, key),
+                "UPDATE outbox SET delivered_at = %s, attempts = %s, contact = %s WHERE key = %s",
+                (at, event.attempts, contact, key),
             )
             seq = self._append_events(conn, eid, [event])
         return numbered(event, seq)
 
-    def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+    def failed(
+        self,
+        key: str,
+        attempts: int,
+        next_attempt_at: datetime,
+        error: str,
+        *,
+        contact: str | None = None,
+    ) -> None:
         check_text("failed", "key", key)
         check_attempts("failed", attempts)
         check_moment("failed", "next_attempt_at", next_attempt_at)
         check_text("failed", "error", error)
+        check_optional_text("failed", "contact", contact)
         with self._db.write(f"record failed delivery of {key}") as conn:
             found = conn.execute(
                 "UPDATE outbox SET attempts = %s, next_attempt_at = %s, next_attempt_us = %s,"
-                f" last_error = %s WHERE key = %s AND {_PENDING}",
-                (attempts, next_attempt_at.isoformat(), _us(next_attempt_at), error, key),
+                f" last_error = %s, contact = %s WHERE key = %s AND {_PENDING}",
+                (attempts, next_attempt_at.isoformat(), _us(next_attempt_at), error, contact, key),
             )
             if (
                 not found.rowcount
@@ -963,9 +975,12 @@ class PostgresStore:
         event: NotificationDeadLettered,
         escalations: Sequence[Notification] = (),
         queued: Sequence[NotificationQueued] = (),
+        *,
+        contact: str | None = None,
     ) -> list[Event]:
         check_text("dead_lettered", "key", key)
         check_delivery("dead_lettered", event, NotificationDeadLettered)
+        check_optional_text("dead_lettered", "contact", contact)
         at = converter.unstructure(event.at)
         rows = [_note_row(n) for n in escalations]
         with self._db.write(f"dead-letter {key}") as conn:
@@ -975,9 +990,9 @@ class PostgresStore:
                 return []
             events: list[Event] = [event, *queued]
             conn.execute(
-                "UPDATE outbox SET dead_lettered_at = %s, attempts = %s, contact = NULL,"
+                "UPDATE outbox SET dead_lettered_at = %s, attempts = %s, contact = %s,"
                 " last_error = %s WHERE key = %s",
-                (at, event.attempts, event.error_kind, key),
+                (at, event.attempts, contact, event.error_kind, key),
             )
             if rows:
                 conn.cursor().executemany(_UPSERT_NOTE, rows)

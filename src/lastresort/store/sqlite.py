@@ -483,9 +483,12 @@ class SQLiteStore:
         self._append_ledger(conn, eid, seq, prev)
         return int(first)
 
-    def delivered(self, key: str, event: NotificationDelivered) -> Event | None:
+    def delivered(
+        self, key: str, event: NotificationDelivered, *, contact: str | None = None
+    ) -> Event | None:
         check_text("delivered", "key", key)
         check_delivery("delivered", event)
+        check_optional_text("delivered", "contact", contact)
         at = converter.unstructure(event.at)
         with self._db.write(f"record delivery of {key}") as conn:
             eid, pending = self._known_note(conn, key)
@@ -498,22 +501,38 @@ class SQLiteStore:
                 return None  # a late worker: delivered or dead-lettered meanwhile
             seq = self._append_events(conn, eid, [event])
             conn.execute(
-                "UPDATE outbox SET delivered_at = ?, attempts = ?, contact = NULL WHERE key = ?",
-                (at, event.attempts, key),
+                "UPDATE outbox SET delivered_at = ?, attempts = ?, contact = ? WHERE key = ?",
+                (at, event.attempts, contact, key),
             )
         return numbered(event, seq)
 
-    def failed(self, key: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+    def failed(
+        self,
+        key: str,
+        attempts: int,
+        next_attempt_at: datetime,
+        error: str,
+        *,
+        contact: str | None = None,
+    ) -> None:
         check_text("failed", "key", key)
         check_attempts("failed", attempts)
         check_moment("failed", "next_attempt_at", next_attempt_at)
         check_text("failed", "error", error)
+        check_optional_text("failed", "contact", contact)
         with self._db.write(f"record failed delivery of {key}") as conn:
             self._known_note(conn, key)
             conn.execute(
                 "UPDATE outbox SET attempts = ?, next_attempt_at = ?, next_attempt_us = ?,"
-                f" last_error = ? WHERE key = ? AND {PENDING}",
-                (attempts, next_attempt_at.isoformat(), micros(next_attempt_at), error, key),
+                f" last_error = ?, contact = ? WHERE key = ? AND {PENDING}",
+                (
+                    attempts,
+                    next_attempt_at.isoformat(),
+                    micros(next_attempt_at),
+                    error,
+                    contact,
+                    key,
+                ),
             )
 
     def dead_lettered(
@@ -522,9 +541,12 @@ class SQLiteStore:
         event: NotificationDeadLettered,
         escalations: Sequence[Notification] = (),
         queued: Sequence[NotificationQueued] = (),
+        *,
+        contact: str | None = None,
     ) -> list[Event]:
         check_text("dead_lettered", "key", key)
         check_delivery("dead_lettered", event, NotificationDeadLettered)
+        check_optional_text("dead_lettered", "contact", contact)
         at = converter.unstructure(event.at)
         rows = [note_row(n) for n in escalations]
         with self._db.write(f"dead-letter {key}") as conn:
@@ -535,9 +557,9 @@ class SQLiteStore:
             events: list[Event] = [event, *queued]
             first = self._append_events(conn, eid, events)
             conn.execute(
-                "UPDATE outbox SET dead_lettered_at = ?, attempts = ?, contact = NULL,"
+                "UPDATE outbox SET dead_lettered_at = ?, attempts = ?, contact = ?,"
                 " last_error = ? WHERE key = ?",
-                (at, event.attempts, event.error_kind, key),
+                (at, event.attempts, contact, event.error_kind, key),
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO outbox VALUES"

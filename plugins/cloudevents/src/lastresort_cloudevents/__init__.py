@@ -248,6 +248,12 @@ class CloudEventsDelivery:
         if self._own:
             self.client.close()
 
+    # optional: a lastresort older than the hook loads the plugin as before
+    @lr.hookimpl(optionalhook=True)
+    def lastresort_delivers_for(self) -> list[str]:
+        """The protocols it is configured for: it is not called for any other."""
+        return sorted(self.config.protocols)
+
     @lr.hookimpl
     def lastresort_deliver(self, notification: lr.Notification) -> str | None:
         """POST the notification's CloudEvent; ``None`` for a protocol or party this
@@ -285,6 +291,20 @@ def from_env() -> CloudEventsDelivery | None:
             config = CloudEventsConfig.from_env(dict(snapshot))
             _cache[snapshot] = None if config is None else CloudEventsDelivery(config)
         return _cache[snapshot]
+
+
+@lr.hookimpl(optionalhook=True)
+def lastresort_delivers_for() -> list[str]:
+    """The installed entry point's scope: the protocols the ``LASTRESORT_CLOUDEVENTS_*``
+    variables name (read when an engine is built), none when they are not set; with a
+    wrong setting every protocol, so that each notification is tried, fails naming the
+    variable, and is retried, dead-lettered and escalated rather than logged as
+    delivered."""
+    try:
+        plugin = from_env()
+    except lr.InvalidArgument:
+        return ["*"]
+    return [] if plugin is None else plugin.lastresort_delivers_for()
 
 
 @lr.hookimpl

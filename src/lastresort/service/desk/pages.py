@@ -8,10 +8,9 @@ person's language and recorded in the engine's refusal log, and changes nothing.
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -25,16 +24,16 @@ from ...errors import Category, ConcurrentUpdate, InvalidArgument, LastResortErr
 from ...protocol.model import Actor
 from ..auth import Credential, CredentialStore, Unauthenticated
 from . import view
+from .forms import ID as _ID
+from .forms import Refused as _Refused
+from .forms import code as _code
+from .forms import read_form
 from .messages import Catalogue, catalogue
 from .session import COOKIE, LIFETIME, PRE_COOKIE, Session, Signer
 
 __all__ = ["Desk"]
 
 LANG_COOKIE = "lr_desk_lang"
-#: forms are a few short fields; anything longer is refused unread
-MAX_FORM = 4096
-#: what may be recorded (or shown) of a value a caller sent: an identifier's form only
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _STATUS = {
     Category.NOT_FOUND: 404,
     Category.FORBIDDEN: 403,
@@ -49,19 +48,6 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-class _Refused(Exception):
-    """A refusal to show: a message key and its fields, and the HTTP status."""
-
-    def __init__(self, status: int, key: str, **fields: str) -> None:
-        super().__init__(key)
-        self.status, self.key, self.fields = status, key, fields
-
-
-def _code(value: object) -> str:
-    """``value`` when it has an identifier's form, else ``?`` (never echo free text)."""
-    return value if isinstance(value, str) and _ID.fullmatch(value) else "?"
 
 
 class Desk:
@@ -144,24 +130,6 @@ class Desk:
         except InvalidArgument:
             kwargs.pop("encounter_id", None)
             self.engine.record_refusal(**kwargs)
-
-    async def _form(self, request: Request, allowed: set[str]) -> dict[str, str]:
-        """The posted form: urlencoded, short, only ``allowed`` fields, each once."""
-        kind = request.headers.get("content-type", "").split(";")[0].strip()
-        if kind != "application/x-www-form-urlencoded":
-            raise _Refused(415, "invalid", problem="form")
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_FORM:
-                raise _Refused(413, "invalid", problem="form")
-        try:
-            fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
-        except (UnicodeDecodeError, ValueError):
-            raise _Refused(400, "invalid", problem="form") from None
-        if any(len(v) != 1 for v in fields.values()) or not set(fields) <= allowed:
-            raise _Refused(400, "invalid", problem="form")
-        return {k: v[0] for k, v in fields.items()}
 
     # -- rendering ------------------------------------------------------------------
 
@@ -261,7 +229,7 @@ class Desk:
 
     async def sign_in(self, request: Request) -> Response:
         try:
-            form = await self._form(request, {"token", "csrf"})
+            form = await read_form(request, {"token", "csrf"})
             if not self.signer.csrf_ok(request.cookies.get(PRE_COOKIE), form.get("csrf")):
                 self._record(Actor("anonymous"), "sign-in", Category.FORBIDDEN, "csrf")
                 raise _Refused(403, "bad_csrf")
@@ -289,7 +257,7 @@ class Desk:
     async def sign_out(self, request: Request) -> Response:
         who = self._session(request)
         try:
-            form = await self._form(request, {"csrf"})
+            form = await read_form(request, {"csrf"})
             if who is not None and not self.signer.csrf_ok(who[0].nonce, form.get("csrf")):
                 self._record(who[1].actor, "sign-out", Category.FORBIDDEN, "csrf")
                 raise _Refused(403, "bad_csrf")
@@ -335,7 +303,7 @@ class Desk:
             protocol_id = request.query_params.get("protocol", "")
             protocol = self.engine.protocols.get(protocol_id)
             names = {f"fact_{name}" for name in protocol.facts} if protocol else set()
-            form = await self._form(request, {"csrf", *names})
+            form = await read_form(request, {"csrf", *names})
             if not self.signer.csrf_ok(session.nonce, form.get("csrf")):
                 self._record(credential.actor, "open", Category.FORBIDDEN, "csrf")
                 raise _Refused(403, "bad_csrf")
@@ -458,7 +426,7 @@ class Desk:
         encounter_id = request.path_params["encounter_id"]
         lang = self._lang(request)
         try:
-            form = await self._form(request, {"csrf", "event", "version"})
+            form = await read_form(request, {"csrf", "event", "version"})
             if not self.signer.csrf_ok(session.nonce, form.get("csrf")):
                 self._record(credential.actor, "fire", Category.FORBIDDEN, "csrf", encounter_id)
                 raise _Refused(403, "bad_csrf")

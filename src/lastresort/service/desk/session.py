@@ -13,13 +13,18 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable
 
 from attrs import frozen
 
-__all__ = ["COOKIE", "PRE_COOKIE", "Session", "Signer"]
+__all__ = ["COOKIE", "PRE_COOKIE", "SECRET_ENV", "Session", "Signer", "secret_from_env"]
+
+#: the environment variable that holds the desk's secret, shared by every process
+#: behind one address (at least 32 characters)
+SECRET_ENV = "LASTRESORT_DESK_SECRET"
 
 #: the session cookie's name
 COOKIE = "lr_desk"
@@ -36,6 +41,19 @@ class Session:
     token_id: str
     nonce: str
     expires: int
+
+
+def secret_from_env() -> bytes | None:
+    """The secret in ``LASTRESORT_DESK_SECRET``, or ``None`` when it is not set.
+
+    :raises ValueError: when it is set but shorter than 32 bytes (never quoted)."""
+    value = os.environ.get(SECRET_ENV)
+    if not value:
+        return None
+    secret = value.encode("utf-8")
+    if len(secret) < 32:
+        raise ValueError(f"{SECRET_ENV} must be at least 32 bytes")
+    return secret
 
 
 def _b64(data: bytes) -> str:
