@@ -458,14 +458,14 @@ def test_show_prints_a_dutch_card_a_counter_clerk_can_read(
     out = capsys.readouterr().out
     for text in (
         "GGD Vangnet neemt over en beslist of en wanneer de burgemeester het kind spreekt",
-        "Verantwoordelijk: Baliemedewerker stadhuis (counter)",
+        "Verantwoordelijk: Baliemedewerker stadhuis\n",  # the party's name, no role key
         "Vraag: ben je nu veilig? Is het kind in acuut gevaar, bel dan 112.",
         "Bel daarna GGD Vangnet",
         "Blijf bij het kind tot de Vangnet-medewerker het overneemt.",
         "Wil het kind weggaan, dan kunt u het niet tegenhouden",
         "de burgemeester het kind zo snel mogelijk persoonlijk spreekt",
-        "Termijn: 4h → mayor_contact_overdue * (voorbeeldwaarde: de gemeente stelt deze termijn"
-        " zelf vast)",
+        "Termijn: 4 u → Herinnering aan de burgemeester * (voorbeeldwaarde: de gemeente stelt"
+        " deze termijn zelf vast)",
         "Termijnen met * zijn voorbeeldwaarden",
         "de burgemeester wordt altijd geïnformeerd; de deskundige beslist of en wanneer",
         "Acuut gevaar: bel 112.",

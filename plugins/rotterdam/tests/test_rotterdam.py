@@ -582,8 +582,8 @@ def test_show_prints_the_dutch_card(capsys: pytest.CaptureFixture[str]) -> None:
         "Wil het kind weggaan, dan kunt u het niet tegenhouden",
         "Kabinetsmedewerker (stafmedewerker van de burgemeester)",
         "gebruik uw doorzettingsmacht",
-        "Verantwoordelijk: Jeugdconsul (jeugdconsul)",
-        "Termijn: 2d → jeugdconsul_overdue * (voorbeeldwaarde",
+        "Verantwoordelijk: Jeugdconsul\n",  # the party's name, no role key
+        "Termijn: 2 d → Herinnering aan de Jeugdconsul * (voorbeeldwaarde",
         "Tijdens het gesprek bent u verantwoordelijk voor het kind.",
     ):
         assert text in out
