@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -74,9 +75,15 @@ def test_the_report_does_not_grow_with_the_protocol(reports: dict[int, lr.Report
     # on main: 4000 dead ends gave every path of every end (n² path points, hundreds of MB)
     assert len(text) < 8_000
     assert len(data) < 16_000
+
     # 500 or 4000 dead ends: the same report, but for the counts ("4000" is one digit longer)
-    assert len(text) - len(small.to_text()) == 5
-    assert len(data) - len(json.dumps(small.to_dict())) == 5
+    # (the counts: the violations, and since the bounds name ends never reaching the
+    # tag, "4001 such ends"): with every number masked the two reports are equal
+    def masked(s: str) -> str:
+        return re.sub(r"\d+", "N", s)
+
+    assert masked(text) == masked(small.to_text())
+    assert masked(data) == masked(json.dumps(small.to_dict()))
     assert text.count("4000 violations, 5 shown") == 3
     assert text.count("4001 such ends, 5 shown (the nearest)") == 2
     shown = json.loads(data)["results"]

@@ -45,11 +45,11 @@ class SystemClock:
     def __init__(self, tz: str | tzinfo | None = None) -> None:
         if tz is None or tz is UTC:
             self._zone: tzinfo = UTC
-            self._zone_name: str | None = None
+            self._zone_label: str | None = None
         elif isinstance(tz, tzinfo):
-            self._zone, self._zone_name = tz, getattr(tz, "key", None) or str(tz)
+            self._zone, self._zone_label = tz, getattr(tz, "key", None) or str(tz)
         elif isinstance(tz, str):
-            self._zone, self._zone_name = _zone(tz), tz
+            self._zone, self._zone_label = _zone(tz), tz
         else:
             raise InvalidArgument(
                 call="SystemClock",
@@ -62,8 +62,9 @@ class SystemClock:
         return datetime.now(self._zone)
 
     def __repr__(self) -> str:
-        name = self._zone_name
-        return "SystemClock()" if name is None else f"SystemClock(tz={name!r})"
+        return (
+            "SystemClock()" if self._zone_label is None else f"SystemClock(tz={self._zone_label!r})"
+        )
 
 
 def _zone(name: str) -> ZoneInfo:
