@@ -340,6 +340,16 @@ def test_system_clock_refuses_an_unknown_zone(zone: Any) -> None:
     assert info.value.argument == "tz"
 
 
+def test_working_days_survive_an_scxml_round_trip() -> None:
+    from lastresort.render.scxml import from_scxml, to_scxml
+
+    protocol = lr.load_protocol(_data("2wd", timezone="Europe/Brussels"))
+    text = to_scxml(protocol)
+    assert 'lr:after="2wd"' in text
+    assert 'delay="' not in text.split('id="lr.deadline.arrived"')[1].split(">")[0]
+    assert from_scxml(text) == protocol
+
+
 def test_a_card_and_a_diagram_name_working_days_in_their_language() -> None:
     # merged with the one-language cards: a working-day deadline is "2 werkdagen" in
     # Dutch and "2 working days" in English (it was a type error in both renderers)

@@ -40,6 +40,9 @@ class WorkingCalendar:
         self.zone = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
         self._closing = closing_days
         self._years: dict[int, frozenset[date]] = {}
+        # (start date, count) -> (due date, whether the start date is a working day):
+        # encounters opened on one day share it; bounded, dates are few
+        self._targets: dict[tuple[date, int], tuple[date, bool]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -82,13 +85,18 @@ class WorkingCalendar:
         whole of ``count`` working days lies between.
         """
         local = moment.astimezone(self.zone)
-        day = local.date()
-        clock = local.timetz().replace(tzinfo=None) if self.is_working_day(day) else None
-        if clock is None:
-            day = self.next_working_day(day)
-            clock = time(0)
-        for _ in range(count):
-            day = self.next_working_day(day)
+        start = local.date()
+        found = self._targets.get((start, count))
+        if found is None:
+            working = self.is_working_day(start)
+            day = start if working else self.next_working_day(start)
+            for _ in range(count):
+                day = self.next_working_day(day)
+            found = (day, working)
+            if len(self._targets) < 4096:
+                self._targets[start, count] = found
+        day, working = found
+        clock = local.time() if working else time(0)
         # wall-clock arithmetic on purpose: a working day keeps its hour across a
         # daylight saving change. A wall-clock time that does not exist that day (in
         # the gap of a spring change) is read with the offset before the change

@@ -48,7 +48,7 @@ def _lines(report: Report) -> Iterator[str]:
     encounter = report.kind is ProtocolKind.ENCOUNTER
     if report.bounds:
         yield f"  bounds (worst case{'; acute_danger not followed' if encounter else ''}):"
-    if any(b.working_days for b in report.bounds):
+    if any(b.working_days and (b.worst or b.estimate) for b in report.bounds):
         yield (
             f"    (working days at their longest span over {WORKING_DAY_HORIZON.start}-"
             f"{WORKING_DAY_HORIZON.stop - 1}: weekends and Dutch public holidays; closing"
@@ -95,9 +95,11 @@ def _lines(report: Report) -> Iterator[str]:
             yield "      path:"
             yield from _path_lines(b.path)
         if b.ends_total:
+            # the count is on the "such ends" line below (once: the report stays the same
+            # size whatever the number of ends)
             yield (
-                f"      never reaches {b.goal!r}: {b.ends_total} end step(s) where a path stops"
-                " without it (not counted in the bound above)"
+                f"      paths that never reach {b.goal!r} (they end without it; not counted"
+                " in the bound above):"
             )
         for end in b.ends:
             yield f"      a path may end without it in {end[-1].step!r}: {render_path(end)}"
