@@ -20,18 +20,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..engine.engine import Engine
-from ..errors import Category, ConcurrentUpdate, InvalidArgument, StoreError
+from ..errors import Category, ConcurrentUpdate, StoreError
 from ..protocol.conversion import converter as protocol_converter
 from ..protocol.model import Actor, Encounter
 from ..store.exchange import to_json
 from .auth import Credential, CredentialStore, Unauthenticated, Verifier
-from .problems import API_VERSION, Problem
+from .problems import API_VERSION, ID, Problem, record_refusal
 
 __all__ = ["MAX_BODY", "Api"]
 
 #: the largest request body accepted (bytes): facts and an event name fit many times
 MAX_BODY = 16 * 1024
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _ETAG = re.compile(r'(?:W/)?"v(\d{1,18})"')
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -97,20 +96,16 @@ class Api:
         encounter_id: str | None = None,
         protocol: str | None = None,
     ) -> None:
-        """Record a refusal of the service; a failing log never hides the refusal."""
-        actor = credential.actor if credential is not None else Actor("anonymous")
-        action = f"http:{request.method.lower()}:{_action(request)}"
-        kwargs: dict[str, Any] = {"actor": actor, "action": action, "category": category}
-        if encounter_id is not None and _ID.fullmatch(encounter_id):
-            kwargs["encounter_id"] = encounter_id
-        if protocol is not None and _ID.fullmatch(protocol):
-            kwargs["protocol"] = protocol
-        try:
-            self.engine.record_refusal(reason=reason, **kwargs)
-        except InvalidArgument:
-            kwargs.pop("encounter_id", None)
-            kwargs.pop("protocol", None)
-            self.engine.record_refusal(reason=reason, **kwargs)
+        """Record a refusal of the service (see :func:`.problems.record_refusal`)."""
+        record_refusal(
+            self.engine,
+            actor=credential.actor if credential is not None else Actor("anonymous"),
+            action=f"http:{request.method.lower()}:{_action(request)}",
+            category=category,
+            reason=reason,
+            encounter_id=encounter_id,
+            protocol=protocol,
+        )
 
     def _forbid(
         self,
@@ -174,7 +169,7 @@ class Api:
                 "the actor is the token's holder: a request never names one",
             )
         if unknown:
-            names = ", ".join(k for k in unknown if _ID.fullmatch(k)) or "(not shown)"
+            names = ", ".join(k for k in unknown if ID.fullmatch(k)) or "(not shown)"
             raise Problem(
                 400,
                 "unknown-field",
@@ -381,7 +376,7 @@ class Api:
         limit = _int(params.get("limit"), "limit", 1, 500, 100) or 100
         after = _int(params.get("after"), "after", 0, 10**15, None)
         encounter_id = params.get("encounter")
-        if encounter_id is not None and not _ID.fullmatch(encounter_id):
+        if encounter_id is not None and not ID.fullmatch(encounter_id):
             raise Problem(400, "invalid-parameter", "encounter: an encounter id")
         found = await run_in_threadpool(
             lambda: self.engine.refusals(encounter_id=encounter_id, limit=limit, after_seq=after)
@@ -430,7 +425,7 @@ def _action(request: Request) -> str:
 def _only(params: Any, allowed: set[str]) -> None:
     unknown = sorted(set(params.keys()) - allowed)
     if unknown:
-        names = ", ".join(k for k in unknown if _ID.fullmatch(k)) or "(not shown)"
+        names = ", ".join(k for k in unknown if ID.fullmatch(k)) or "(not shown)"
         raise Problem(
             400,
             "unknown-parameter",
@@ -474,7 +469,7 @@ class _Query:
         texts: dict[str, str | None] = {}
         for name in ("protocol", "step", "responsible", "after"):
             value = params.get(name)
-            if value is not None and not _ID.fullmatch(value):
+            if value is not None and not ID.fullmatch(value):
                 raise Problem(400, "invalid-parameter", f"{name}: an identifier")
             texts[name] = value
         flags: dict[str, bool | None] = {}

@@ -8,13 +8,29 @@ message (which quotes caller values only when they have an identifier's form, se
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.responses import JSONResponse
 
-from ..errors import Category, LastResortError
+from ..engine.engine import Engine
+from ..errors import Category, InvalidArgument, LastResortError
+from ..protocol.model import Actor
 
-__all__ = ["API_VERSION", "PROBLEM_TYPE", "STATUS", "Problem", "from_error", "problem_response"]
+__all__ = [
+    "API_VERSION",
+    "ID",
+    "PROBLEM_TYPE",
+    "STATUS",
+    "Problem",
+    "from_error",
+    "problem_response",
+    "record_refusal",
+]
+
+#: an identifier's form (an encounter or protocol id, a form field's name): what the
+#: service may repeat back or record; anything else is caller text
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 #: the API's version, sent as the ``API-Version`` header of every response
 API_VERSION = "1.0.0"
@@ -83,3 +99,30 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
         media_type="application/problem+json",
         headers={"API-Version": API_VERSION, **(headers or {})},
     )
+
+
+def record_refusal(
+    engine: Engine,
+    *,
+    actor: Actor,
+    action: str,
+    category: Category,
+    reason: str,
+    encounter_id: str | None = None,
+    protocol: str | None = None,
+) -> None:
+    """Record a refusal of the service itself (the API's 401/403, the desk's), beside
+    the engine's own. An encounter or protocol id is kept only when it has an
+    identifier's form and the log accepts it; else the refusal is recorded without it,
+    so that caller text never enters the log and a refusal is never lost for it."""
+    kwargs: dict[str, Any] = {"actor": actor, "action": action, "category": category}
+    if encounter_id is not None and ID.fullmatch(encounter_id):
+        kwargs["encounter_id"] = encounter_id
+    if protocol is not None and ID.fullmatch(protocol):
+        kwargs["protocol"] = protocol
+    try:
+        engine.record_refusal(reason=reason, **kwargs)
+    except InvalidArgument:
+        kwargs.pop("encounter_id", None)
+        kwargs.pop("protocol", None)
+        engine.record_refusal(reason=reason, **kwargs)

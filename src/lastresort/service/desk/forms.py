@@ -3,17 +3,18 @@ multipart, no file, no field it does not expect), and the refusal a page explain
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
+
+from ..problems import ID as _SERVICE_ID
 
 __all__ = ["ID", "MAX_FORM", "Refused", "code", "read_form"]
 
 #: forms are a few short fields; anything longer is refused unread
 MAX_FORM = 4096
 #: what may be recorded (or shown) of a value a caller sent: an identifier's form only
-ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+ID = _SERVICE_ID  # the service's identifier form: what may be repeated back or recorded
 
 
 class Refused(Exception):

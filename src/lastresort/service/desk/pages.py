@@ -20,11 +20,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ...engine.engine import RECORDED, Engine
-from ...errors import Category, ConcurrentUpdate, InvalidArgument, LastResortError
+from ...errors import Category, ConcurrentUpdate, LastResortError
 from ...protocol.model import Actor
 from ..auth import Credential, CredentialStore, Unauthenticated
+from ..problems import STATUS, record_refusal
 from . import view
-from .forms import ID as _ID
 from .forms import Refused as _Refused
 from .forms import code as _code
 from .forms import read_form
@@ -34,13 +34,6 @@ from .session import COOKIE, LIFETIME, PRE_COOKIE, Session, Signer
 __all__ = ["Desk"]
 
 LANG_COOKIE = "lr_desk_lang"
-_STATUS = {
-    Category.NOT_FOUND: 404,
-    Category.FORBIDDEN: 403,
-    Category.CONFLICT: 409,
-    Category.INVALID: 400,
-    Category.UNAVAILABLE: 503,
-}
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -117,19 +110,14 @@ class Desk:
         encounter_id: str | None = None,
     ) -> None:
         """Record a refusal of the desk itself (the engine records its own)."""
-        kwargs: dict[str, Any] = {
-            "actor": actor,
-            "action": f"desk:{action}",
-            "category": category,
-            "reason": reason,
-        }
-        if encounter_id is not None and _ID.fullmatch(encounter_id):
-            kwargs["encounter_id"] = encounter_id
-        try:
-            self.engine.record_refusal(**kwargs)
-        except InvalidArgument:
-            kwargs.pop("encounter_id", None)
-            self.engine.record_refusal(**kwargs)
+        record_refusal(
+            self.engine,
+            actor=actor,
+            action=f"desk:{action}",
+            category=category,
+            reason=reason,
+            encounter_id=encounter_id,
+        )
 
     # -- rendering ------------------------------------------------------------------
 
@@ -353,7 +341,7 @@ class Desk:
                 self._record(
                     credential.actor, action, exc.category, type(exc).__name__, encounter_id
                 )
-            status = _STATUS.get(exc.category, 400)
+            status = STATUS.get(exc.category, 400)
             if isinstance(exc, ConcurrentUpdate):
                 raise _Refused(409, "stale") from None
             if exc.category is Category.NOT_FOUND:
