@@ -20,7 +20,7 @@ from cattrs.strategies import configure_tagged_union
 from ..errors import InvalidArgument
 from ..events import Event
 from ..protocol.conversion import problems_of
-from .row_codecs import _KINDS, StoredEvent, make_converter
+from .row_codecs import _KINDS, StoredEvent, _kind, make_converter
 
 __all__ = ["from_json", "to_json"]
 
@@ -32,10 +32,6 @@ def _converter() -> Converter:
     # a copy keeps plain hooks, not the union strategy: tag events again
     configure_tagged_union(StoredEvent, conv, tag_generator=_kind, tag_name="kind")
     return conv
-
-
-def _kind(cls: type) -> str:
-    return cls.__name__
 
 
 _CONVERTER: Converter = _converter()
