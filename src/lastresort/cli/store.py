@@ -92,15 +92,16 @@ def _dry_run_count(path: Path, cutoff: datetime, now: datetime) -> int:
 def _existing_postgres(dsn: str, schema: str | None) -> PostgresStore:
     """Open the PostgreSQL store in ``schema`` only if it already is one: never
     create a schema or tables in some other database."""
-    from ..store.postgres import PostgresStore, pg_connect, pg_schema_version
+    from ..store.postgres import (
+        _SCHEMA_NAME,
+        PostgresStore,
+        _psycopg,
+        pg_connect,
+        pg_schema_version,
+    )
 
-    try:
-        import psycopg
-    except ImportError as exc:
-        raise StoreError(
-            problem="the PostgreSQL store needs psycopg: pip install 'lastresort[postgres]'"
-        ) from exc
-    if schema is not None and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+    psycopg = _psycopg()  # StoreError naming the extra when it is not installed
+    if schema is not None and not _SCHEMA_NAME.match(schema):
         raise InvalidArgument(
             call="purge", argument="--schema", problem="a plain lowercase SQL name"
         )
