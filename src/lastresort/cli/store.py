@@ -46,47 +46,40 @@ def _as_of(text: str | None) -> datetime:
     return moment
 
 
-def _existing_store(path: Path) -> SQLiteStore:
+def _existing_store(path: Path, copy_to: Path | None = None) -> SQLiteStore:
     """Open ``path`` only if it already is a lastresort store: never create or
-    convert some other file."""
+    convert some other file.
+
+    :param copy_to: open a copy made there instead (read-only from ``path``): opening a
+        store of an older schema upgrades it, and a dry run changes nothing."""
     if not path.is_file():
         raise StoreError(problem=f"{path}: no such file")
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             version = schema_version(conn, str(path))
+            if version and copy_to is not None:
+                target = sqlite3.connect(copy_to)
+                try:
+                    conn.backup(target)
+                finally:
+                    target.close()
         finally:
             conn.close()
     except sqlite3.Error as exc:
         raise StoreError(problem=f"{path}: not a readable SQLite database: {exc}") from exc
     if version == 0:
         raise StoreError(problem=f"{path}: an empty file, not a lastresort store")
-    return SQLiteStore(path)
+    return SQLiteStore(copy_to or path)
 
 
 def _dry_run_count(path: Path, cutoff: datetime, now: datetime) -> int:
-    """What ``purge`` would remove, counted on a copy: opening a store of an older
-    schema upgrades it, and a dry run changes nothing, not even the schema."""
-    if not path.is_file():
-        raise StoreError(problem=f"{path}: no such file")
-    with tempfile.TemporaryDirectory(prefix="lastresort-purge-") as tmp:
-        copy = Path(tmp) / "copy.db"
-        try:
-            source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-            try:
-                if schema_version(source, str(path)) == 0:
-                    raise StoreError(problem=f"{path}: an empty file, not a lastresort store")
-                target = sqlite3.connect(copy)
-                try:
-                    source.backup(target)
-                finally:
-                    target.close()
-            finally:
-                source.close()
-        except sqlite3.Error as exc:
-            raise StoreError(problem=f"{path}: not a readable SQLite database: {exc}") from exc
-        with SQLiteStore(copy) as store:
-            return store.purge_facts(cutoff, dry_run=True, now=now)
+    """What ``purge`` would remove, counted on a copy (see :func:`_existing_store`)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="lastresort-purge-") as tmp,
+        _existing_store(path, copy_to=Path(tmp) / "copy.db") as store,
+    ):
+        return store.purge_facts(cutoff, dry_run=True, now=now)
 
 
 def _existing_postgres(dsn: str, schema: str | None) -> PostgresStore:
