@@ -17,7 +17,8 @@ Monte Carlo runs so that all see the same machine load:
   time (the ``fire`` calls timed, not the ``open``), on stores as large as the
   simulation's (a fresh engine every chunk);
 - replay: exactly the engine calls one Monte Carlo chunk made (``open``,
-  ``fire``, ``tick``, ``next_deadline``, ``get``, same clock moments, same ids),
+  ``fire``, ``tick``, ``deadlines``, ``get``, and ``next_deadline`` if it asks;
+  same clock moments, same ids),
   made again on a fresh engine without the simulator, under the same conditions
   (the cyclic garbage collector on, as in a one-worker run, which leaves the
   caller's collector alone):
@@ -103,6 +104,10 @@ class _Recorder(lr.Engine):
     def next_deadline(self) -> datetime | None:
         self.log.append(("next_deadline", self.clock.now(), (), {}))
         return super().next_deadline()
+
+    def deadlines(self, *args: Any, **kwargs: Any) -> list[lr.PendingDeadline]:
+        self.log.append(("deadlines", self.clock.now(), args, kwargs))
+        return super().deadlines(*args, **kwargs)
 
     def get(self, *args: Any, **kwargs: Any) -> lr.Encounter:
         self.log.append(("get", self.clock.now(), args, kwargs))

@@ -44,8 +44,13 @@ def tiny(
     mayor_hours: str = "always",
     counter_hours: str = "always",
     guard: str | None = None,
+    escalation_guard: str | None = None,
 ) -> lr.Protocol:
-    """A protocol whose parties always take exactly their median (p90 = median)."""
+    """A protocol whose parties always take exactly their median (p90 = median).
+
+    :param guard: a guard on ``report``; ``escalation_guard`` one on the clock's
+        ``expert_overdue``.
+    """
     parties = {
         "counter": {
             "name": text("Counter"),
@@ -127,6 +132,7 @@ def tiny(
             "from": ["awaiting_expert"],
             "to": "escalated",
             "by": ["clock"],
+            **({"guard": escalation_guard} if escalation_guard else {}),
         },
         {"event": "no_expert", "from": ["escalated"], "to": "with_police", "by": ["clock"]},
         {"event": "mayor_meets", "from": ["with_expert"], "to": "with_mayor", "by": ["mayor"]},

@@ -76,6 +76,7 @@ class Samples:
     acute: int = 0
     events: int = 0
     refused: int = 0
+    deferred: int = 0
     expert: list[float] = field(factory=list)
     mayor: list[float] = field(factory=list)
     report: list[float] = field(factory=list)
@@ -98,6 +99,7 @@ class Samples:
         self.acute += other.acute
         self.events += other.events
         self.refused += other.refused
+        self.deferred += other.deferred
         self.expert.extend(other.expert)
         self.mayor.extend(other.mayor)
         self.report.extend(other.report)
@@ -222,6 +224,8 @@ class ProtocolKPIs:
     :param open_at_end: still open when the run stopped (see ``drain``).
     :param escalated: passed a step tagged ``escalated``.
     :param refused: chosen events a guard (or the handover rule) refused.
+    :param deferred: deadlines that could not fire when due because a plugin (or the
+        store) failed, each time (``DeadlineDeferred``): retried when the lease ran out.
     """
 
     protocol: str
@@ -242,6 +246,7 @@ class ProtocolKPIs:
     escalated: int
     refused: int
     observed_days: float
+    deferred: int = 0
 
 
 @frozen
@@ -341,6 +346,7 @@ def kpis(
         escalated=samples.escalated,
         refused=samples.refused,
         observed_days=observed / 86400.0,
+        deferred=samples.deferred,
     )
 
 

@@ -217,6 +217,14 @@ def comparison_rows(comparison: Comparison) -> list[Row]:
             "count",
             (k.refused for k in ks),
         )
+    if any(k.deferred for k in ks):
+        add(
+            "deferred",
+            "deadlines deferred (a plugin failed)",
+            "termijnen uitgesteld (plugin faalde)",
+            "count",
+            (k.deferred for k in ks),
+        )
     add("events", "steps simulated", "gesimuleerde stappen", "count", (k.events for k in ks))
     return rows
 

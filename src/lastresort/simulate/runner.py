@@ -3,10 +3,19 @@
 For each protocol, a fresh :class:`~lastresort.Engine` on a :class:`MemoryStore`
 and a clock only the loop moves. The loop jumps the clock to the next of: a child
 arriving, a party's response falling due, or the engine's next deadline
-(:meth:`Engine.next_deadline`). Arrivals are ``engine.open``, responses are
+that a ``tick`` can fire). Arrivals are ``engine.open``, responses are
 ``engine.fire`` by the acting role, deadlines fire through ``engine.tick()``.
 Nothing here moves an encounter except the engine; the loop only reads the
 events the engine returns.
+
+The loop knows the engine's pending deadlines from those events (a
+``DeadlineScheduled`` adds one, a ``DeadlineCleared`` or ``DeadlineMissed``
+removes it; after ``open``, :meth:`Engine.deadlines`) rather than asking
+:meth:`Engine.next_deadline` after every step. That is cheaper, and it is what
+makes a deadline that could not fire (a plugin raised: ``DeadlineDeferred``)
+come back when its lease runs out, as it would under a real scheduler: the
+store's earliest deadline is then still that one, in the past, and a loop that
+ticked at it would tick for ever without moving the clock.
 
 The parties' side, what they do in each step (the behaviour model of
 ``docs/simulation.md``), is :class:`~.behaviour.Behaviour`, the base class of
@@ -19,11 +28,18 @@ import gc
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from heapq import heappop
+from heapq import heappop, heappush
 
 from ..engine.engine import Engine
 from ..errors import GuardRefused, InvalidArgument, NotPermitted
-from ..events import DeadlineMissed, Event, StepEntered
+from ..events import (
+    DeadlineCleared,
+    DeadlineDeferred,
+    DeadlineMissed,
+    DeadlineScheduled,
+    Event,
+    StepEntered,
+)
 from ..protocol.model import Actor, Protocol
 from ..store.memory import MemoryStore
 from .arrivals import Child, Describer, children
@@ -89,7 +105,7 @@ class _Run(Behaviour):
         )
         super().__init__(plan, engine, Samples(plan.protocol.id), start, config.zone)
         #: per step, event -> the step entered (where no guard can choose) and
-        #: whether that may change the deadlines
+        #: whether that may change the deadlines (else its events need no reading)
         self.after: dict[str, dict[str, tuple[str, bool]]] = {k: {} for k in plan.marks}
         has = plan.has_deadline
         for (step, event), target in plan.target.items():
@@ -100,6 +116,12 @@ class _Run(Behaviour):
         self.describe = Describer(config.children, plan.fact_keys)
         #: seconds after ``start`` the clock shows (it shows them rounded to a microsecond)
         self.clock_t = 0.0
+        #: the engine's pending deadlines: id -> seconds after ``start`` when a tick can
+        #: fire it (its due moment; the end of the lease once it was deferred)
+        self.deadlines: dict[str, float] = {}
+        #: (seconds, id, that moment) per deadline; an entry is stale unless
+        #: ``deadlines`` still holds those seconds for that id
+        self.due: list[tuple[float, str, datetime]] = []
 
     # -- time ------------------------------------------------------------------------
 
@@ -116,17 +138,16 @@ class _Run(Behaviour):
     # -- the loop --------------------------------------------------------------------
 
     def run(self) -> Samples:
-        heap, start, clock, quota = self.heap, self.start, self.clock, self.quota
-        tick, next_deadline = self.engine.tick, self.engine.next_deadline
+        heap, clock, quota = self.heap, self.clock, self.quota
+        tick, next_deadline = self.engine.tick, self._next_deadline
         act, arrive, ticked = self._act, self._arrive, self._ticked
         kids = children(self.config, self.seed, self.chunk, self.plan.counter_week)
         drain = self.config.drain.total_seconds()
         child = next(kids)
         accepted, horizon, last = 0, _INF, 0.0
         arrival = child.at if quota > 0 else _INF
-        # the engine's next deadline, and that moment in seconds: converted only
-        # when it is another one (the store hands back the same object until then)
-        deadline, due, seen = _INF, None, None
+        # the engine's next deadline a tick can fire, in seconds and as a moment
+        deadline, due = _INF, None
         while True:
             action = heap[0][0] if heap else _INF
             if deadline <= action and deadline <= arrival:
@@ -159,21 +180,48 @@ class _Run(Behaviour):
                 if enc.token != token:
                     continue  # a response that no longer fits
                 last = action
-                if not act(enc, action):
-                    continue  # the deadlines are as they were
-            due = next_deadline()
-            if due is not seen:
-                seen = due
-                deadline = (due - start).total_seconds() if due is not None else _INF
+                act(enc, action)
+            deadline, due = next_deadline()
         end = horizon if self.active else last
         for enc in list(self.active.values()):
             self._finish(enc, end, None)
         self.samples.observed = end
         return self.samples
 
+    # -- the engine's deadlines ------------------------------------------------------
+
+    def _schedule(self, deadline_id: str, at: datetime) -> None:
+        """Note that a tick can fire deadline ``deadline_id`` from ``at`` on."""
+        t = (at - self.start).total_seconds()
+        self.deadlines[deadline_id] = t
+        heappush(self.due, (t, deadline_id, at))
+
+    def _track(self, events: Iterable[Event]) -> None:
+        """Follow the deadlines scheduled and cleared in ``events`` (a ``fire``'s)."""
+        deadlines = self.deadlines
+        for event in events:
+            kind = type(event)
+            if kind is DeadlineScheduled:
+                assert isinstance(event, DeadlineScheduled)
+                self._schedule(event.deadline_id, event.due)
+            elif kind is DeadlineCleared:
+                assert isinstance(event, DeadlineCleared)
+                deadlines.pop(event.deadline_id, None)
+
+    def _next_deadline(self) -> tuple[float, datetime | None]:
+        """The earliest moment a tick can fire a pending deadline: in seconds after
+        ``start`` and as a moment; ``(inf, None)`` when none is pending."""
+        due, deadlines = self.due, self.deadlines
+        while due:
+            t, deadline_id, at = due[0]
+            if deadlines.get(deadline_id) == t:
+                return t, at
+            heappop(due)  # cleared, fired or deferred since
+        return _INF, None
+
     def _ticked(self, events: Iterable[Event], t: float) -> None:
         """Follow what the deadlines fired by ``tick`` did."""
-        active = self.active
+        active, deadlines = self.active, self.deadlines
         for event in events:
             kind = type(event)
             if kind is StepEntered:
@@ -182,8 +230,21 @@ class _Run(Behaviour):
                 self._entered(active[event.encounter_id], event.step, t)
             elif kind is DeadlineMissed:
                 assert isinstance(event, DeadlineMissed)
+                deadlines.pop(event.deadline_id, None)
                 fired = active[event.encounter_id].fired
                 fired[event.step] = fired.get(event.step, 0) + 1
+            elif kind is DeadlineScheduled:
+                assert isinstance(event, DeadlineScheduled)
+                self._schedule(event.deadline_id, event.due)
+            elif kind is DeadlineCleared:
+                assert isinstance(event, DeadlineCleared)
+                deadlines.pop(event.deadline_id, None)
+            elif kind is DeadlineDeferred:
+                # a plugin (or the store) failed while it fired: it stays pending, and a
+                # tick claims it again when the lease runs out, not before
+                assert isinstance(event, DeadlineDeferred)
+                self.samples.deferred += 1
+                self._schedule(event.deadline_id, event.retry_at)
 
     def _actor(self, role: str) -> Actor:
         """The simulated person acting for ``role``: a generated pseudonymous id
@@ -200,6 +261,8 @@ class _Run(Behaviour):
         self._next_id[0] = f"sim-{self.chunk}-{child.number}"
         facts, acute = self.describe(child)
         encounter = self.engine.open(plan.protocol.id, self._actor(plan.opener), facts=facts)
+        for pending in self.engine.deadlines(encounter.id):
+            self._schedule(pending.id, pending.due)
         enc = EncounterNotes(encounter.id, child, t)
         enc.acute = acute
         self.active[enc.id] = enc
@@ -208,8 +271,8 @@ class _Run(Behaviour):
         self.samples.acute += acute
         self._entered(enc, encounter.state, t)
 
-    def _act(self, enc: EncounterNotes, t: float) -> bool:
-        """Fire the pending option; ``True`` when deadlines may have changed."""
+    def _act(self, enc: EncounterNotes, t: float) -> None:
+        """Fire the pending option."""
         option = enc.pending
         assert option is not None
         step = enc.step
@@ -217,7 +280,7 @@ class _Run(Behaviour):
             self.clock_t = t
             self.clock.at = self.start + timedelta(seconds=t)
         try:
-            self.fire(enc.id, option.event, self._actor(option.actor))
+            events = self.fire(enc.id, option.event, self._actor(option.actor))
         except (GuardRefused, NotPermitted, InvalidArgument):
             # a plugin's guard (or a guarded handover to another party) said no, or the
             # step entered needs a date the actor chooses (until = "chosen"), which the
@@ -230,18 +293,18 @@ class _Run(Behaviour):
             enc.excluded.add(option)
             self._release_others(enc, self.plan.responsible[step], t)
             self._choose(enc, step, t)
-            return False
+            return
         enc.pending = None
         self.samples.events += 1
         # the step entered: known from the protocol unless a guard could choose
         known = self.after[step].get(option.event)
         if known is not None:
+            if known[1]:
+                self._track(events)
             self._entered(enc, known[0], t)
-            return known[1]
-        entered = self.engine.get(enc.id).state
-        self._entered(enc, entered, t)
-        has = self.plan.has_deadline
-        return step in has or entered in has
+            return
+        self._track(events)
+        self._entered(enc, self.engine.get(enc.id).state, t)
 
 
 def run_chunk(
