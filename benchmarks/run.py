@@ -20,11 +20,13 @@ Areas (in this order; pick some with ``--only``):
 - ``simulate`` Monte Carlo cost per event next to ``Engine.fire``; 1 and 2 workers;
 - ``postgres`` durable ``Engine.fire`` on PostgresStore next to raw PostgreSQL
   transactions of the same shape, 1 and 4 worker processes (needs the server:
-  without one the row says so, naming the DSN).
+  without one the row says so, naming the DSN);
+- ``queue``    the service's work queue: a page of ``Store.find`` on SQLiteStore with
+  1k/20k/100k encounters open, next to scanning every open encounter.
 
 The measurements live in the per-area scripts (anchors.py, bench_engine.py,
-bench_open.py, bench_store.py, bench_verify.py, bench_simulate.py, bench_postgres.py; each also runs
-alone); this script runs them together and judges every target. profiles.py shows
+bench_open.py, bench_store.py, bench_verify.py, bench_simulate.py, bench_postgres.py,
+bench_queue.py; each also runs alone); this script runs them together and judges every target. profiles.py shows
 why a target is missed.
 
 Run:  make bench                            (installs the bench extra, then the full run)
@@ -52,6 +54,7 @@ import anchors
 import bench_engine
 import bench_open
 import bench_postgres
+import bench_queue
 import bench_simulate
 import bench_store
 import bench_verify
@@ -60,7 +63,7 @@ from profiles import PROFILES, profile
 
 import lastresort as lr
 
-AREAS = ("events", "add_model", "open", "sqlite", "verify", "simulate", "postgres")
+AREAS = ("events", "add_model", "open", "sqlite", "verify", "simulate", "postgres", "queue")
 LASTRESORT = "lastresort Engine.fire (MemoryStore)"
 RAW = "transitions: one shared Machine, reused model"
 KB = 1024
@@ -470,6 +473,55 @@ def area_postgres(report: Report) -> None:
     }
 
 
+# -- 8. the work queue ----------------------------------------------------------------------
+
+
+def area_queue(report: Report) -> None:
+    sizes = (1_000, 4_000) if report.quick else (1_000, 20_000, 100_000)
+    rows = bench_queue.measure(report.quick, sizes)
+    base_n, base, _ = rows[0]
+    table(
+        f"8. Work queue: a page of {bench_queue.PAGE} open encounters held by one party from"
+        " SQLiteStore.find (indexed), next to scanning every open encounter; one in twenty"
+        " held by that party; wall time, best of 20 (scan: of 3)",
+        (
+            "open encounters",
+            "find, ms per page",
+            "scan, ms per page",
+            "scan ÷ find",
+            "find ÷ first",
+        ),
+        [
+            (
+                f"{n:,}",
+                f"{fast * 1e3:.2f}",
+                f"{slow * 1e3:.1f}",
+                f"{slow / fast:,.0f}x",
+                f"{fast / base:.2f}x",
+            )
+            for n, fast, slow in rows
+        ],
+    )
+    report.figures["queue"] = {
+        str(n): {"find_ms": fast * 1e3, "scan_ms": slow * 1e3} for n, fast, slow in rows
+    }
+    top_n, top, _ = rows[-1]
+    add(
+        report,
+        [
+            Target(
+                "queue",
+                f"work-queue page with {top_n // 1000}k open ≤ 1.5× with {base_n / 1000:g}k open",
+                f"{top * 1e3:.2f} ms",
+                f"{base * 1e3:.2f} ms",
+                f"{top / base:.2f}x",
+                "≤ 1.5x",
+                top / base <= 1.5,
+            )
+        ],
+    )
+
+
 RUN: dict[str, Callable[[Report], None]] = {
     "events": area_events,
     "add_model": area_add_model,
@@ -478,6 +530,7 @@ RUN: dict[str, Callable[[Report], None]] = {
     "verify": area_verify,
     "simulate": area_simulate,
     "postgres": area_postgres,
+    "queue": area_queue,
 }
 
 

@@ -44,6 +44,7 @@ TARGETS = [
     "verifier < 1 s on 200 steps (slower case)",
     "Monte Carlo per event ≤ 1.25× Engine.fire",
     "2 workers ≥ 1.8× one worker",
+    "work-queue page with 4k open ≤ 1.5× with 1k open",
 ]
 
 
@@ -176,6 +177,17 @@ def test_postgres_table_has_one_and_four_workers(quick: tuple[str, dict[str, Any
         assert figures["figures"]["postgres"][workers]["fire_per_s"] > 0
 
 
+def test_queue_table_has_each_size_with_both_ways(quick: tuple[str, dict[str, Any]]) -> None:
+    out, figures = quick
+    text = section(out, 8)
+    assert text.startswith("8. Work queue: a page of 50 open encounters held by one party")
+    for size in ("1,000", "4,000"):
+        cells = row(text, size)
+        assert re.fullmatch(rf"{NUMBER}\s+{NUMBER}\s+{NUMBER}x\s+{NUMBER}x", cells), cells
+    assert row(text, "1,000").endswith(" 1.00x")
+    assert set(figures["figures"]["queue"]) == {"1000", "4000"}
+
+
 def test_a_missing_postgres_server_is_named_in_its_row_and_crashes_nothing() -> None:
     dsn = "postgresql://postgres@127.0.0.1:1/test"
     done = subprocess.run(
@@ -215,7 +227,9 @@ def test_an_unknown_area_is_refused_before_anything_runs() -> None:
     done = run("--only", "events,nonsense", timeout=60)
     assert done.returncode == 2
     assert "unknown area 'nonsense'" in done.stderr
-    assert "choose from events, add_model, open, sqlite, verify, simulate" in done.stderr
+    assert "choose from events, add_model, open, sqlite, verify, simulate, postgres, queue" in (
+        done.stderr
+    )
     assert done.stdout == ""
 
 
@@ -247,7 +261,8 @@ def test_performance_doc_pastes_a_full_run_with_every_target() -> None:
     assert re.search(r"; nproc \d+; load average ", run_text)
     summary = run_text[run_text.index("Summary: every target") :]
     for target in TARGETS:
-        row(summary, target.replace("20k open", "100k open").replace("25k opens", "1M opens"))
+        full = target.replace("20k open", "100k open").replace("25k opens", "1M opens")
+        row(summary, full.replace("4k open ≤ 1.5× with 1k", "100k open ≤ 1.5× with 1k"))
     assert re.search(r"^\d+ of 10 targets met", summary, re.M)
     for area in range(1, 7):
         assert re.search(rf"^{area}\. ", run_text, re.M), f"area {area} missing"
