@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import count, repeat
 from types import MemberDescriptorType
 from typing import Any, cast
@@ -35,12 +35,20 @@ from ..events import (
 )
 from ..outbox import Notification
 from ..protocol.conversion import format_duration
-from ..protocol.model import Actor, DeadlineDate, Encounter, Protocol, Step, Transition
+from ..protocol.model import (
+    Actor,
+    DeadlineDate,
+    Encounter,
+    Protocol,
+    Step,
+    Transition,
+    WorkingDays,
+)
 from ..protocol.workdays import WorkingCalendar, due_after
 from ..store.base import Change, PendingDeadline
 from ..store.row_codecs import generated
 
-__all__ = ["dated", "maker", "opened", "stepped", "unfired"]
+__all__ = ["chosen_latest", "dated", "maker", "opened", "stepped", "unfired"]
 
 
 def maker(cls: type, trusted: frozenset[str] = frozenset()) -> Callable[..., Any]:
@@ -310,12 +318,7 @@ def dated(
         )
     if spec is None or (spec.since is None and spec.until is None):
         return None
-    anchor = encounter.opened_at
-    if spec.since is not None:
-        for event in reversed(timeline(encounter.id)):
-            if isinstance(event, StepEntered | EncounterOpened) and event.step == spec.since:
-                anchor = event.at
-                break
+    anchor = _anchor(encounter, spec.since, timeline)
     latest = due_after(anchor, spec.after, calendar)
     if spec.until is None:
         return latest
@@ -336,12 +339,9 @@ def dated(
             problem=f"later than now ({now.isoformat()}): a deadline in the past would"
             " fall at once",
         )
-    # a legal bound such as "four weeks after imposing" may be read as elapsed time or as
-    # the calendar in the decision's time zone; across a daylight saving change they are
-    # an hour apart, and the earlier one holds under both readings
     zone = until.tzinfo
-    if isinstance(spec.after, timedelta):  # working days are counted on the calendar only
-        latest = min(latest, (anchor.astimezone(zone) + spec.after).astimezone(UTC))
+    assert zone is not None  # checked aware by the engine
+    latest = _calendar_cap(latest, anchor, spec.after, zone)
     if until.astimezone(UTC) > latest:
         raise InvalidArgument(
             call="Engine.fire",
@@ -351,6 +351,47 @@ def dated(
             f" not {until.isoformat()}",
         )
     return until
+
+
+def chosen_latest(
+    protocol: Protocol,
+    encounter: Encounter,
+    step_key: str,
+    timeline: Callable[[str], Sequence[Event]],
+    zone: tzinfo,
+    calendar: WorkingCalendar | None = None,
+) -> datetime | None:
+    """The latest moment, in UTC, that :func:`dated` accepts as ``until`` for entering
+    ``step_key`` now when it is given in ``zone``; ``None`` when that step's deadline is
+    not a date the caller chooses."""
+    spec = protocol.steps[step_key].deadline
+    if spec is None or spec.until is not DeadlineDate.CHOSEN:
+        return None
+    anchor = _anchor(encounter, spec.since, timeline)
+    return _calendar_cap(due_after(anchor, spec.after, calendar), anchor, spec.after, zone)
+
+
+def _anchor(
+    encounter: Encounter, since: str | None, timeline: Callable[[str], Sequence[Event]]
+) -> datetime:
+    """When a deadline counted ``from`` step ``since`` starts: the encounter's last entry
+    of that step, else (never entered, or no ``from``) its opening."""
+    if since is not None:
+        for event in reversed(timeline(encounter.id)):
+            if isinstance(event, StepEntered | EncounterOpened) and event.step == since:
+                return event.at
+    return encounter.opened_at
+
+
+def _calendar_cap(
+    latest: datetime, anchor: datetime, after: timedelta | WorkingDays, zone: tzinfo
+) -> datetime:
+    # a legal bound such as "four weeks after imposing" may be read as elapsed time or as
+    # the calendar in the decision's time zone; across a daylight saving change they are
+    # an hour apart, and the earlier one holds under both readings
+    if isinstance(after, timedelta):  # working days are counted on the calendar only
+        return min(latest, (anchor.astimezone(zone) + after).astimezone(UTC))
+    return latest
 
 
 def _missed(

@@ -11,8 +11,9 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from attrs import evolve
 
@@ -70,7 +71,7 @@ from ..store.refusals import (
     refusal_problem,
 )
 from ..verifier.verification import verify
-from .changes import dated, opened, stepped, unfired
+from .changes import chosen_latest, dated, opened, stepped, unfired
 from .dispatch import CompiledProtocol
 from .loading import BrokenPlugin, leave_out_broken
 from .plugins import REPLACEMENT, Hooks, delivery_replacement, make_plugin_manager
@@ -322,6 +323,53 @@ class Engine:
         check.check_text("Engine.deadlines", "encounter_id", encounter_id)
         self.store.load(encounter_id)
         return self.store.deadlines(encounter_id)
+
+    def latest_until(
+        self, encounter_id: str, step: str, zone: tzinfo | str | None = None
+    ) -> datetime | None:
+        """The latest ``until`` that :meth:`fire` accepts now for an event that enters
+        ``step`` of the encounter, when that step's deadline is a date the actor chooses
+        (``until = "chosen"``): its ``after`` past the last entry of its ``from`` step,
+        and, for a duration, no later on the calendar in ``zone`` either (across a
+        daylight saving change the earlier reading holds). ``None`` for a step whose
+        deadline is not chosen. For a form that offers the date (the counter desk).
+
+        :param zone: the time zone the date is given in (an IANA name or a tzinfo);
+            ``None``: the protocol's ``[protocol] timezone``.
+        :returns: a UTC moment.
+        :raises UnknownEncounter: no such encounter.
+        :raises InvalidArgument: ``step`` is not a step of the encounter's protocol, or
+            ``zone`` is not a time zone.
+        """
+        check.check_text("Engine.latest_until", "encounter_id", encounter_id)
+        check.check_text("Engine.latest_until", "step", step)
+        encounter = self.store.load(encounter_id)
+        protocol = self._machine(encounter.protocol).protocol
+        if step not in protocol.steps:
+            raise InvalidArgument(
+                call="Engine.latest_until",
+                argument="step",
+                problem=f"a step of protocol {protocol.id!r}, not {step!r}",
+            )
+        if zone is None or isinstance(zone, str):
+            name = protocol.timezone if zone is None else zone
+            try:
+                zone = ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise InvalidArgument(
+                    call="Engine.latest_until",
+                    argument="zone",
+                    problem=f"an IANA time zone name, not {name!r}",
+                ) from None
+        elif not isinstance(zone, tzinfo):
+            raise InvalidArgument(
+                call="Engine.latest_until",
+                argument="zone",
+                problem=f"None, an IANA time zone name or a tzinfo, not {type(zone).__name__}",
+            )
+        return chosen_latest(
+            protocol, encounter, step, self.store.timeline, zone, self._calendar(protocol)
+        )
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
         """Notifications queued (delivered or not), for one encounter or all.

@@ -8,9 +8,12 @@ person's language and recorded in the engine's refusal log, and changes nothing.
 
 from __future__ import annotations
 
+import re
 import secrets
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from ...engine.engine import RECORDED, Engine
 from ...errors import Category, ConcurrentUpdate, LastResortError
-from ...protocol.model import Actor
+from ...protocol.model import Actor, Encounter
 from ..auth import Credential, CredentialStore, Unauthenticated
 from ..problems import STATUS, record_refusal
 from . import view
@@ -34,6 +37,8 @@ from .session import COOKIE, LIFETIME, PRE_COOKIE, Session, Signer
 __all__ = ["Desk"]
 
 LANG_COOKIE = "lr_desk_lang"
+#: what a ``datetime-local`` field posts: a date and a time to the minute (or second)
+_LOCAL_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -355,6 +360,51 @@ class Desk:
                 ) from None
             raise _Refused(status, "invalid", problem=type(exc).__name__) from None
 
+    def _until(
+        self,
+        credential: Credential,
+        encounter: Encounter,
+        event: str,
+        given: str | None,
+        lang: str,
+    ) -> datetime | None:
+        """The date chosen for the deadline of the step ``event`` enters (a field
+        ``YYYY-MM-DDTHH:MM`` in the protocol's time zone), checked as the engine will
+        check it, so that the page can say what is wrong; ``None`` when the step asks
+        for no date (and none may be given). Refusals are recorded."""
+        protocol = self.engine.protocol(encounter.protocol)
+        target = view.target_of(protocol, encounter.state, event)
+        latest = self.engine.latest_until(encounter.id, target) if target else None
+
+        def refuse(reason: str, key: str, **fields: str) -> NoReturn:
+            self._record(credential.actor, "fire", Category.INVALID, reason, encounter.id)
+            raise _Refused(400, key, **fields)
+
+        if latest is None:
+            if given is not None:
+                refuse("until-not-asked", "invalid", problem="until")
+            return None
+        zone = ZoneInfo(protocol.timezone)
+        shown = view.until_field(self.engine, encounter, target)
+        assert shown is not None
+        if not given:
+            refuse("until-missing", "until_missing")
+        assert given is not None
+        if not _LOCAL_MINUTE.fullmatch(given):
+            refuse("until-malformed", "invalid", problem="until")
+        try:
+            local = datetime.fromisoformat(given)
+        except ValueError:
+            refuse("until-malformed", "invalid", problem="until")
+        moment = local.replace(tzinfo=zone)  # fold 0: the first of a repeated hour
+        if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+            # a time the clock skips when summer time starts: it does not exist there
+            refuse("until-nonexistent", "until_not_a_moment", zone=protocol.timezone)
+        now = self.engine.clock.now()
+        if not now < moment <= latest:
+            refuse("until-out-of-range", "until_out_of_range", latest=shown.latest)
+        return moment
+
     async def encounter(self, request: Request) -> Response:
         who = self._session(request)
         if who is None:
@@ -414,7 +464,7 @@ class Desk:
         encounter_id = request.path_params["encounter_id"]
         lang = self._lang(request)
         try:
-            form = await read_form(request, {"csrf", "event", "version"})
+            form = await read_form(request, {"csrf", "event", "version", "until"})
             if not self.signer.csrf_ok(session.nonce, form.get("csrf")):
                 self._record(credential.actor, "fire", Category.FORBIDDEN, "csrf", encounter_id)
                 raise _Refused(403, "bad_csrf")
@@ -430,6 +480,9 @@ class Desk:
             version = form.get("version", "")
             if not version.isdigit() or len(version) > 9:
                 raise _Refused(400, "invalid", problem="version")
+            until = await run_in_threadpool(
+                self._until, credential, encounter, event, form.get("until"), lang
+            )
             await run_in_threadpool(
                 self._engine_call,
                 credential,
@@ -440,6 +493,7 @@ class Desk:
                 event,
                 credential.actor,
                 int(version),
+                until=until,
             )
         except _Refused as refused:
             try:

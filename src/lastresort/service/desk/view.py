@@ -5,8 +5,9 @@ work queue. Nothing here writes."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from attrs import frozen
 
@@ -17,16 +18,66 @@ from ...protocol.model import ACUTE_DANGER, CLOCK, Encounter, FactKind, Protocol
 from ..auth import Credential
 from .messages import Catalogue
 
-__all__ = ["Action", "Deadline", "encounter_view", "facts_form", "queue", "timeline_rows"]
+__all__ = [
+    "Action",
+    "Deadline",
+    "UntilField",
+    "encounter_view",
+    "facts_form",
+    "queue",
+    "target_of",
+    "timeline_rows",
+    "until_field",
+]
 
 
 @frozen
 class Action:
-    """A button: the event, its label, and the step it leads to."""
+    """A button: the event, its label, and the step it leads to.
+
+    :param until: for a step whose deadline date the actor chooses (``until =
+        "chosen"``): the date field's bounds, else ``None``.
+    """
 
     event: str
     label: str
     target: str
+    until: UntilField | None = None
+
+
+@frozen
+class UntilField:
+    """The date and time a person chooses for a deadline (a huisverbod's extension), in
+    the protocol's time zone: ``min`` and ``max`` as a ``datetime-local`` field takes
+    them (``YYYY-MM-DDTHH:MM``), and the latest moment shown in words."""
+
+    min: str
+    max: str
+    latest: str
+    zone: str
+
+
+def _local_minute(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M")
+
+
+def until_field(engine: Engine, encounter: Encounter, target: str) -> UntilField | None:
+    """The bounds of the date to choose when entering ``target``, if it asks for one."""
+    protocol = engine.protocol(encounter.protocol)
+    latest = engine.latest_until(encounter.id, target)
+    if latest is None:
+        return None
+    zone = ZoneInfo(protocol.timezone)
+    now = engine.clock.now().astimezone(zone)
+    # the first whole minute after now (the engine wants a moment later than now)
+    first = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    last = latest.astimezone(zone)
+    return UntilField(
+        min=_local_minute(first),
+        max=_local_minute(last),
+        latest=last.strftime("%d-%m-%Y %H:%M ") + (last.tzname() or ""),
+        zone=protocol.timezone,
+    )
 
 
 @frozen
@@ -77,7 +128,8 @@ def next_deadline(
     return Deadline(event=first.event, due=first.due, text=text, overdue=left <= 0)
 
 
-def _target(protocol: Protocol, state: str, event: str) -> str:
+def target_of(protocol: Protocol, state: str, event: str) -> str:
+    """The step ``event`` leads to from ``state`` (the first transition's), or ``""``."""
     for transition in protocol.transitions:
         if transition.event == event and state in protocol.sources_of(transition):
             return transition.target
@@ -95,11 +147,13 @@ def encounter_view(
         if "act" in credential.scopes and credential.may_act_in(encounter.protocol)
         else []
     )
-    actions = [
-        Action(event, label(event), _target(protocol, encounter.state, event))
-        for event in allowed
-        if event != ACUTE_DANGER
-    ]
+    actions = []
+    for event in allowed:
+        if event == ACUTE_DANGER:
+            continue
+        target = target_of(protocol, encounter.state, event)
+        until = until_field(engine, encounter, target) if target else None
+        actions.append(Action(event, label(event), target, until))
     # the card of the current step: its transitions, who may fire each, where it leads
     card = [
         {
