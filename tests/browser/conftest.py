@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,14 @@ def served(tmp_path: Path) -> Iterator[Served]:
         party: credentials.add(party=party, actor_id=actor_id)[0]
         for party, actor_id in PEOPLE.items()
     }
+    with serving(engine, credentials) as base:
+        yield Served(base, engine, clock, tokens, credentials)
+
+
+@contextmanager
+def serving(engine: lr.Engine, credentials: CredentialStore) -> Iterator[str]:
+    """The service over ``engine`` in uvicorn in a thread, on a free port: its base URL.
+    Stops the server and closes the engine's store after."""
     app = create_app(engine, credentials=credentials, run_scheduler=False)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning")
@@ -89,7 +98,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         time.sleep(0.01)
     assert server.started, "the service did not start"
     try:
-        yield Served(f"http://127.0.0.1:{server.config.port}", engine, clock, tokens, credentials)
+        yield f"http://127.0.0.1:{server.config.port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
