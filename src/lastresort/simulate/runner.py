@@ -198,15 +198,18 @@ class _Run(Behaviour):
 
     def _track(self, events: Iterable[Event]) -> None:
         """Follow the deadlines scheduled and cleared in ``events`` (a ``fire``'s)."""
-        deadlines = self.deadlines
+        follow = self._follow
         for event in events:
-            kind = type(event)
-            if kind is DeadlineScheduled:
-                assert isinstance(event, DeadlineScheduled)
-                self._schedule(event.deadline_id, event.due)
-            elif kind is DeadlineCleared:
-                assert isinstance(event, DeadlineCleared)
-                deadlines.pop(event.deadline_id, None)
+            follow(event, type(event))
+
+    def _follow(self, event: Event, kind: type[Event]) -> None:
+        """Follow ``event`` (of class ``kind``) if it schedules or clears a deadline."""
+        if kind is DeadlineScheduled:
+            assert isinstance(event, DeadlineScheduled)
+            self._schedule(event.deadline_id, event.due)
+        elif kind is DeadlineCleared:
+            assert isinstance(event, DeadlineCleared)
+            self.deadlines.pop(event.deadline_id, None)
 
     def _next_deadline(self) -> tuple[float, datetime | None]:
         """The earliest moment a tick can fire a pending deadline: in seconds after
@@ -233,18 +236,14 @@ class _Run(Behaviour):
                 deadlines.pop(event.deadline_id, None)
                 fired = active[event.encounter_id].fired
                 fired[event.step] = fired.get(event.step, 0) + 1
-            elif kind is DeadlineScheduled:
-                assert isinstance(event, DeadlineScheduled)
-                self._schedule(event.deadline_id, event.due)
-            elif kind is DeadlineCleared:
-                assert isinstance(event, DeadlineCleared)
-                deadlines.pop(event.deadline_id, None)
             elif kind is DeadlineDeferred:
                 # a plugin (or the store) failed while it fired: it stays pending, and a
                 # tick claims it again when the lease runs out, not before
                 assert isinstance(event, DeadlineDeferred)
                 self.samples.deferred += 1
                 self._schedule(event.deadline_id, event.retry_at)
+            else:
+                self._follow(event, kind)
 
     def _actor(self, role: str) -> Actor:
         """The simulated person acting for ``role``: a generated pseudonymous id
