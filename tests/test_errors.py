@@ -58,6 +58,10 @@ FULL: dict[type[LastResortError], dict[str, Any]] = {
     errors.ProtocolError: {"problems": ["$.steps: empty"], "source": "p.toml"},
     errors.ScenarioError: {"problems": ["$.scenario.start: missing"], "source": "s.toml"},
     errors.SimulationConfigError: {"problems": ["$.arrivals: bad"], "source": "c.toml"},
+    errors.SimulationAborted: {
+        "problems": ["$.protocols.p: deadline d could not fire"],
+        "source": "chunk 0 of seed 1",
+    },
     errors.PluginLoadError: {"problems": ["bad hook"], "plugin": "amsterdam", "source": "ep"},
     errors.CatalogueError: {"problems": ["$.card.deadline: missing"], "source": "fy.toml"},
     errors.FactsRefused: {"protocol_id": "taskforce", "problems": ["unknown fact 'x'"]},
@@ -105,6 +109,7 @@ CATEGORY = {
     errors.ProtocolError: Category.INVALID,
     errors.ScenarioError: Category.INVALID,
     errors.SimulationConfigError: Category.INVALID,
+    errors.SimulationAborted: Category.UNAVAILABLE,
     errors.PluginLoadError: Category.INVALID,
     errors.CatalogueError: Category.INVALID,
     errors.FactsRefused: Category.INVALID,

@@ -22,6 +22,7 @@ One style for all of them (see docs/embedding.md, "Errors"):
     │   ├── ProtocolError (.source)                    invalid
     │   ├── ScenarioError (.source)                    invalid
     │   ├── SimulationConfigError (.source)            invalid
+    │   ├── SimulationAborted (.source)                unavailable
     │   ├── PluginLoadError (.plugin)                  invalid
     │   ├── CatalogueError (.source)                   invalid
     │   └── FactsRefused (.protocol_id)                invalid
@@ -74,6 +75,7 @@ __all__ = [
     "ProtocolError",
     "ReportUnavailable",
     "ScenarioError",
+    "SimulationAborted",
     "SimulationConfigError",
     "StoreError",
     "TransitionNotAllowed",
@@ -218,6 +220,15 @@ class ScenarioError(ProblemsError):
 class SimulationConfigError(ProblemsError):
     """A simulation configuration or its arguments are unusable; ``.problems`` lists
     each problem with its path. Not a :class:`ProtocolError`."""
+
+
+class SimulationAborted(ProblemsError):
+    """A simulation run could not go on: ``.problems`` says where and why. Raised when
+    a deadline could not fire on every try for a day of simulated time (a plugin, or
+    the store, fails each time it fires): what the run would measure after that is
+    the failure, not the protocol."""
+
+    category = Category.UNAVAILABLE
 
 
 class CatalogueError(ProblemsError):

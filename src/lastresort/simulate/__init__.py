@@ -5,6 +5,7 @@ it, loaded with :func:`load_scenario` and run with :func:`run_scenario`; see
 ``docs/scenarios.md``.
 """
 
+from ..errors import SimulationAborted
 from ..scenario.files import load_scenario
 from ..scenario.model import (
     AllowedExpectation,
@@ -48,6 +49,7 @@ __all__ = [
     "ScenarioFailure",
     "ScenarioResult",
     "ScenarioStep",
+    "SimulationAborted",
     "SimulationConfig",
     "SimulationConfigError",
     "Wait",

@@ -29,9 +29,10 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from heapq import heappop, heappush
+from typing import NoReturn
 
 from ..engine.engine import Engine
-from ..errors import GuardRefused, InvalidArgument, NotPermitted
+from ..errors import GuardRefused, InvalidArgument, NotPermitted, SimulationAborted
 from ..events import (
     DeadlineCleared,
     DeadlineDeferred,
@@ -51,6 +52,9 @@ from .plan import ProtocolPlan, plan_of
 __all__ = ["run_chunk"]
 
 _INF = math.inf
+#: a deadline that could not fire this many times in a row (a day of simulated time at
+#: the engine's default one-minute lease) stops the run: a plugin fails every time
+MAX_DEFERRALS = 1440
 
 
 class _Clock:
@@ -122,6 +126,8 @@ class _Run(Behaviour):
         #: (seconds, id, that moment) per deadline; an entry is stale unless
         #: ``deadlines`` still holds those seconds for that id
         self.due: list[tuple[float, str, datetime]] = []
+        #: deadline id -> how many times in a row it could not fire (DeadlineDeferred)
+        self.deferrals: dict[str, int] = {}
 
     # -- time ------------------------------------------------------------------------
 
@@ -210,6 +216,8 @@ class _Run(Behaviour):
         elif kind is DeadlineCleared:
             assert isinstance(event, DeadlineCleared)
             self.deadlines.pop(event.deadline_id, None)
+            if self.deferrals:
+                self.deferrals.pop(event.deadline_id, None)
 
     def _next_deadline(self) -> tuple[float, datetime | None]:
         """The earliest moment a tick can fire a pending deadline: in seconds after
@@ -234,6 +242,8 @@ class _Run(Behaviour):
             elif kind is DeadlineMissed:
                 assert isinstance(event, DeadlineMissed)
                 deadlines.pop(event.deadline_id, None)
+                if self.deferrals:
+                    self.deferrals.pop(event.deadline_id, None)
                 fired = active[event.encounter_id].fired
                 fired[event.step] = fired.get(event.step, 0) + 1
             elif kind is DeadlineDeferred:
@@ -241,9 +251,28 @@ class _Run(Behaviour):
                 # tick claims it again when the lease runs out, not before
                 assert isinstance(event, DeadlineDeferred)
                 self.samples.deferred += 1
+                tries = self.deferrals[event.deadline_id] = (
+                    self.deferrals.get(event.deadline_id, 0) + 1
+                )
+                if tries >= MAX_DEFERRALS:
+                    self._abort(event, tries)
                 self._schedule(event.deadline_id, event.retry_at)
             else:
                 self._follow(event, kind)
+
+    def _abort(self, event: DeadlineDeferred, tries: int) -> NoReturn:
+        """Stop the run: ``event``'s deadline has not fired in ``tries`` tries."""
+        protocol = self.plan.protocol.id
+        raise SimulationAborted(
+            problems=[
+                f"$.protocols.{protocol}: deadline {event.deadline_id} ({event.event} in step"
+                f" {event.step!r}, due {event.due.isoformat()}) could not fire in {tries}"
+                f" tries, a lease apart, until {event.at.isoformat()}: {event.error}."
+                " A plugin (or the store) fails every time that deadline fires; what the"
+                " run would measure from here on is that failure, not the protocol"
+            ],
+            source=f"chunk {self.chunk} of seed {self.seed}",
+        )
 
     def _actor(self, role: str) -> Actor:
         """The simulated person acting for ``role``: a generated pseudonymous id
