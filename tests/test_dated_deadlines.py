@@ -274,6 +274,70 @@ def test_rule_no_guard_on_a_dated_clock_transition() -> None:
     )
 
 
+def test_rule_a_dated_deadline_does_not_lead_its_clock_back_into_its_step() -> None:
+    # a reminder that loops: on re-entry the deadline would count from the same entry of
+    # 'imposed' (already past): due at once, fired at once, again, at every tick
+    def change(d: dict[str, Any]) -> None:
+        d["transitions"][9]["to"] = "anchored"  # anchored_ends: anchored -> anchored
+
+    assert _problems(change) == [
+        "$.transitions[9].to: the deadline of step 'anchored' counts from an earlier step or"
+        " is kept, and its clock transition leads back into it: on re-entry it is due at once"
+        " and fires again without end; count it from the step's own entry (a plain 'after')"
+        " or lead the clock elsewhere"
+    ]
+
+
+@pytest.mark.parametrize(
+    "deadline",
+    [
+        {"until": "kept", "after": "28d", "from": "imposed", "event": "paused_ends"},
+        # from itself: on re-entry, its last entry is the previous one
+        {"after": "10d", "from": "paused", "event": "paused_ends"},
+    ],
+    ids=["kept", "from-itself"],
+)
+def test_rule_a_kept_or_self_counted_deadline_does_not_loop_either(
+    deadline: dict[str, str],
+) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["steps"]["paused"]["deadline"] = deadline
+        d["transitions"][6]["to"] = "paused"  # paused_ends: paused -> paused
+
+    [problem] = _problems(change)
+    assert problem.startswith("$.transitions[6].to: the deadline of step 'paused'")
+
+
+def test_rule_dated_steps_do_not_lead_round_into_each_other() -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["transitions"][9]["to"] = "paused"  # anchored_ends: anchored -> paused
+        d["transitions"][6]["to"] = "anchored"  # paused_ends: paused -> anchored
+
+    [problem] = _problems(change)
+    assert problem.startswith(
+        "$.transitions[6].to: the deadlines of steps 'paused', 'anchored' count from an"
+        " earlier step or are kept, and their clock transitions lead round into each other"
+    )
+
+
+def test_a_cycle_is_allowed_when_a_step_counts_from_another_step_of_it() -> None:
+    # 'paused' counts from 'anchored', which the cycle re-enters: every round starts later
+    d = copy.deepcopy(data())
+    d["steps"]["paused"]["deadline"] = {"after": "10d", "from": "anchored", "event": "paused_ends"}
+    d["transitions"][9]["to"] = "paused"  # anchored_ends: anchored -> paused
+    d["transitions"][6]["to"] = "anchored"  # paused_ends: paused -> anchored
+    d["transitions"].append({"event": "stop", "from": ["paused"], "to": "done", "by": ["mayor"]})
+    protocol = lr.load_protocol(d)
+    assert protocol.steps["paused"].deadline is not None
+
+
+def test_a_plain_deadline_may_loop_its_clock_back_into_its_step() -> None:
+    # the shipped reminders: counted from each entry, a loop moves the deadline on
+    taskforce = lr.Engine().protocol("taskforce")
+    loops = [t for t in taskforce.transitions if t.target in taskforce.sources_of(t)]
+    assert any("clock" in t.by for t in loops)
+
+
 def test_unknown_until_value_is_refused_with_its_path() -> None:
     def change(d: dict[str, Any]) -> None:
         d["steps"]["longer"]["deadline"]["until"] = "whenever"

@@ -427,7 +427,9 @@ def _dated_problems(protocol: Protocol, outgoing: Mapping[str, list[tuple[int, A
     - a ``kept`` deadline keeps the one pending in the step left, so every step a
       transition enters it from has a deadline;
     - the clock transition leaving a dated step has no guard (a refused one would be
-      re-armed, and a dated deadline has no "same again from now").
+      re-armed, and a dated deadline has no "same again from now");
+    - no dated steps form a cycle of their own deadlines' clock transitions (see
+      :func:`_clock_cycle_problems`).
     """
     problems: list[str] = []
     steps = protocol.steps
@@ -470,4 +472,108 @@ def _dated_problems(protocol: Protocol, outgoing: Mapping[str, list[tuple[int, A
                     f"$.transitions[{i}].guard: the deadline of step {key!r} counts from"
                     " an earlier step or is dated, so its clock transition cannot have a guard"
                 )
+    problems.extend(_clock_cycle_problems(protocol, outgoing))
     return problems
+
+
+def _clock_cycle_problems(
+    protocol: Protocol, outgoing: Mapping[str, list[tuple[int, Any]]]
+) -> list[str]:
+    """Dated steps whose deadlines' clock transitions lead round in a cycle.
+
+    A dated deadline (``from`` a step, or ``kept``) does not count from the moment its
+    step is entered. When its own clock transition leads back into the step (a
+    reminder that loops, say), or round through other such steps, the deadline of the
+    step entered is counted from the same moment as before (or keeps the one that just
+    fell due): it is due at once, fires at once, and again, without end: a message to
+    the parties at every tick and a scheduler that never catches up. A cycle is safe
+    when one of its steps counts ``from`` another step of the cycle (not itself), whose
+    entry in that round moves the moment on; a step that counts ``from`` itself counts
+    from its previous entry, so it does not.
+    """
+    steps = protocol.steps
+
+    def dated(key: str) -> bool:
+        d = steps[key].deadline
+        return d is not None and (d.since is not None or d.until is DeadlineDate.KEPT)
+
+    # the clock transitions of each dated step's own deadline, into a dated step
+    edges: dict[str, list[tuple[int, str]]] = {}
+    for key in steps:
+        deadline = steps[key].deadline
+        if deadline is None or not dated(key):
+            continue
+        edges[key] = [
+            (i, t.target)
+            for i, t in outgoing.get(key, [])
+            if t.event == deadline.event and CLOCK in t.by and t.target in steps and dated(t.target)
+        ]
+    problems = []
+    for component in _cycles(edges):
+        members = set(component)
+        moving = [
+            key
+            for key in component
+            if (d := steps[key].deadline) is not None
+            and d.until is not DeadlineDate.KEPT
+            and d.since in members
+            and d.since != key
+        ]
+        if moving:
+            continue
+        first = component[0]
+        i = next(i for i, target in edges[first] if target in members)
+        names = ", ".join(repr(k) for k in component)
+        problems.append(
+            f"$.transitions[{i}].to: the deadlines of steps {names} count from an earlier"
+            " step or are kept, and their clock transitions lead round into each other: on"
+            " re-entry a deadline is due at once and fires again without end; count one of"
+            " them from its own entry (a plain 'after') or lead the clock elsewhere"
+            if len(component) > 1
+            else f"$.transitions[{i}].to: the deadline of step {first!r} counts from an"
+            " earlier step or is kept, and its clock transition leads back into it: on"
+            " re-entry it is due at once and fires again without end; count it from the"
+            " step's own entry (a plain 'after') or lead the clock elsewhere"
+        )
+    return problems
+
+
+def _cycles(edges: Mapping[str, list[tuple[int, str]]]) -> list[list[str]]:
+    """The strongly connected components of ``edges`` that hold a cycle (more than one
+    step, or a step with an edge to itself), each in the order its steps were declared."""
+    order = list(edges)
+    position = {key: n for n, key in enumerate(order)}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(key: str) -> None:  # Tarjan's algorithm; protocols are small
+        index[key] = low[key] = len(index)
+        stack.append(key)
+        on_stack.add(key)
+        for _, target in edges.get(key, []):
+            if target not in edges:
+                continue
+            if target not in index:
+                visit(target)
+                low[key] = min(low[key], low[target])
+            elif target in on_stack:
+                low[key] = min(low[key], index[target])
+        if low[key] == index[key]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == key:
+                    break
+            looped = any(target == key for _, target in edges.get(key, []))
+            if len(component) > 1 or looped:
+                found.append(sorted(component, key=position.__getitem__))
+
+    for key in order:
+        if key not in index:
+            visit(key)
+    return sorted(found, key=lambda c: position[c[0]])
