@@ -244,14 +244,11 @@ class MemoryStore:
         """Push the deadlines scheduled since the last call onto the heap."""
         if self._due_new:
             deadlines, heap = self._deadlines, self._due
-            last, stamp = None, 0.0  # deadlines of one moment share one due object
             for did in dict.fromkeys(self._due_new):  # once per id: the current due
                 deadline = deadlines.get(did)
                 if deadline is not None:  # else cleared meanwhile: it never needs the heap
                     due = deadline.due
-                    if due is not last:
-                        last, stamp = due, due.timestamp()
-                    heapq.heappush(heap, (stamp, did, due))
+                    heapq.heappush(heap, (due.timestamp(), did, due))
             self._due_new = []
             if len(heap) > _COMPACT_MIN and len(heap) > _COMPACT_FACTOR * len(deadlines):
                 self._compact_due()
@@ -337,16 +334,10 @@ class MemoryStore:
         if not self._pending_new:
             return
         outbox, heap = self._outbox, self._pending
-        # the notifications of one step share one moment (and its timestamp, which costs
-        # more than the push when the moment has a time zone other than UTC)
-        last, stamp = None, 0.0
         for key in dict.fromkeys(self._pending_new):  # once per key: its current attempt
             note = outbox.get(key)
             if note is not None and note.pending:
-                at = note.next_attempt_at
-                if at is not last:
-                    last, stamp = at, at.timestamp()
-                heapq.heappush(heap, (stamp, key))
+                heapq.heappush(heap, (note.next_attempt_at.timestamp(), key))
         self._pending_new = []
         if len(heap) > _COMPACT_MIN and len(heap) > _COMPACT_FACTOR * len(outbox):
             self._pending = [
