@@ -96,7 +96,7 @@ def test_lastresort_on_event_failures_stay_isolated_with_a_wrapper_present(
     failed = [e for e in events if isinstance(e, lr.ObserverFailed)]
     committed = [e for e in events if not isinstance(e, lr.ObserverFailed)]
     assert len(failed) == len(committed) == 4
-    assert {e.error for e in failed} == {"RuntimeError: b down"}
+    assert {e.error for e in failed} == {"RuntimeError"}
     assert {e.plugin for e in failed} == {engine.plugin_manager.get_name(bad)}
     # a (asked after b) still saw every event, and the wrapper's teardown ran each time
     assert [x for x in log if x.startswith("a:")][-4:] == [f"a:{e.kind}" for e in committed]
@@ -127,7 +127,7 @@ def test_lastresort_on_event_wrapper_that_raises_is_reported_by_name(
     committed = [e for e in events if not isinstance(e, lr.ObserverFailed)]
     assert len(failed) == len(committed) == 4
     assert {e.plugin for e in failed} == {engine.plugin_manager.get_name(wrap)}
-    assert {e.error for e in failed} == {"ValueError: wrapper down"}
+    assert {e.error for e in failed} == {"ValueError"}
     assert log[-len(committed) :] == [f"a:{e.kind}" for e in committed]  # a still ran
     assert engine.get(enc.id).state == "awaiting_expert"
 

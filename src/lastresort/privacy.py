@@ -28,6 +28,7 @@ __all__ = [
     "ROLE",
     "actor_id_problem",
     "describe",
+    "error_text",
     "exception_kind",
     "fact_words",
     "forbidden_fact_term",
@@ -85,6 +86,18 @@ def exception_kind(exc: BaseException) -> str:
         if EXCEPTION_KIND.fullmatch(cls.__name__):
             return cls.__name__
     return "BaseException"  # not reached: BaseException's own name has the form
+
+
+def error_text(exc: BaseException) -> str:
+    """What an event or a log line may say of ``exc``: ``"<class>: <message>"`` (at most
+    300 characters) for an error class of lastresort itself, whose messages name ids,
+    steps and events only; for any other (a plugin's or a driver's, a plugin's own
+    subclass of a lastresort error included) only :func:`exception_kind`, since its
+    message could hold anything."""
+    module = type(exc).__module__
+    if module == "lastresort" or module.startswith("lastresort."):
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return exception_kind(exc)
 
 
 def is_bsn(text: str) -> bool:

@@ -56,7 +56,7 @@ from ..outbox import (
     is_emergency,
     retry_delay,
 )
-from ..privacy import FACT_NAME, describe, exception_kind, role_problem
+from ..privacy import FACT_NAME, describe, error_text, exception_kind, role_problem
 from ..protocol.model import CLOCK, Actor, Encounter, Protocol, Transition, WorkingDays
 from ..protocol.validation import validate
 from ..protocol.workdays import WorkingCalendar
@@ -920,13 +920,7 @@ class Engine:
         return committed + self._observe(committed, change.encounter)
 
     def _deferred(self, deadline: PendingDeadline, now: datetime, exc: Exception) -> Event:
-        # lastresort's own messages name ids, steps and events only; a foreign one
-        # (a plugin's, a driver's) could hold anything, so only its class is kept
-        error = (
-            f"{type(exc).__name__}: {exc}"[:300]
-            if isinstance(exc, LastResortError)
-            else type(exc).__name__
-        )
+        error = error_text(exc)  # a foreign message could hold anything: only its class
         retry_at = instant_after(now, self.deadline_lease)
         log.error(
             "deadline %s of encounter %s (%s) could not fire now, retried after the lease"
@@ -1185,7 +1179,7 @@ class Engine:
                         at=event.at,
                         actor=event.actor,
                         plugin=plugin,
-                        error=f"{type(exc).__name__}: {exc}"[:300],
+                        error=error_text(exc),
                         observed_seq=event.seq,
                     )
                 )
