@@ -282,9 +282,9 @@ def test_rule_a_dated_deadline_does_not_lead_its_clock_back_into_its_step() -> N
 
     assert _problems(change) == [
         "$.transitions[9].to: the deadline of step 'anchored' counts from an earlier step or"
-        " is kept, and its clock transition leads back into it: on re-entry it is due at once"
-        " and fires again without end; count it from the step's own entry (a plain 'after')"
-        " or lead the clock elsewhere"
+        " is kept, and its clock transition leads back into it: on re-entry it counts from a"
+        " moment already past, falls due at once or too soon, and fires again and again;"
+        " count it from the step's own entry (a plain 'after') or lead the clock elsewhere"
     ]
 
 
@@ -336,6 +336,29 @@ def test_a_plain_deadline_may_loop_its_clock_back_into_its_step() -> None:
     taskforce = lr.Engine().protocol("taskforce")
     loops = [t for t in taskforce.transitions if t.target in taskforce.sources_of(t)]
     assert any("clock" in t.by for t in loops)
+
+
+def test_rule_one_event_from_one_step_asks_for_a_date_everywhere_or_nowhere() -> None:
+    # a guard picks between 'longer' (the caller chooses its date) and 'anchored' (nobody
+    # does) only after the caller has given a date or none: one of them always fails
+    def change(d: dict[str, Any]) -> None:
+        d["transitions"][3]["guard"] = "long_allowed"  # extend: running -> longer
+        d["transitions"].append(
+            {
+                "event": "extend",
+                "from": ["running"],
+                "to": "anchored",
+                "by": ["mayor"],
+                "guard": "short_allowed",
+            }
+        )
+
+    assert _problems(change) == [
+        "$.transitions[10].to: event 'extend' from step 'running' enters ['longer'], whose"
+        " deadline date the caller chooses, and ['anchored'], whose deadline date nobody"
+        " chooses: the caller gives a date (or none) before a guard picks the transition, so"
+        " all of them must ask for one, or none"
+    ]
 
 
 def test_unknown_until_value_is_refused_with_its_path() -> None:

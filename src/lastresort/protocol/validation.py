@@ -429,7 +429,9 @@ def _dated_problems(protocol: Protocol, outgoing: Mapping[str, list[tuple[int, A
     - the clock transition leaving a dated step has no guard (a refused one would be
       re-armed, and a dated deadline has no "same again from now");
     - no dated steps form a cycle of their own deadlines' clock transitions (see
-      :func:`_clock_cycle_problems`).
+      :func:`_clock_cycle_problems`);
+    - the transitions of one event from one step all enter steps with a ``chosen`` date,
+      or none does: the caller gives the date (or none) before a guard picks among them.
     """
     problems: list[str] = []
     steps = protocol.steps
@@ -473,6 +475,36 @@ def _dated_problems(protocol: Protocol, outgoing: Mapping[str, list[tuple[int, A
                     " an earlier step or is dated, so its clock transition cannot have a guard"
                 )
     problems.extend(_clock_cycle_problems(protocol, outgoing))
+    problems.extend(_chosen_agreement_problems(protocol, outgoing))
+    return problems
+
+
+def _chosen_agreement_problems(
+    protocol: Protocol, outgoing: Mapping[str, list[tuple[int, Any]]]
+) -> list[str]:
+    steps = protocol.steps
+
+    def chosen(key: str) -> bool:
+        deadline = steps[key].deadline if key in steps else None
+        return deadline is not None and deadline.until is DeadlineDate.CHOSEN
+
+    problems = []
+    for source, items in outgoing.items():
+        by_event: dict[str, list[tuple[int, Any]]] = {}
+        for i, transition in items:
+            by_event.setdefault(transition.event, []).append((i, transition))
+        for event, candidates in by_event.items():
+            asks = {chosen(t.target) for _, t in candidates}
+            if len(asks) > 1:
+                i = next(i for i, t in candidates if not chosen(t.target))
+                dated = sorted({t.target for _, t in candidates if chosen(t.target)})
+                other = sorted({t.target for _, t in candidates if not chosen(t.target)})
+                problems.append(
+                    f"$.transitions[{i}].to: event {event!r} from step {source!r} enters"
+                    f" {dated}, whose deadline date the caller chooses, and {other}, whose"
+                    " deadline date nobody chooses: the caller gives a date (or none) before"
+                    " a guard picks the transition, so all of them must ask for one, or none"
+                )
     return problems
 
 
@@ -527,12 +559,14 @@ def _clock_cycle_problems(
         problems.append(
             f"$.transitions[{i}].to: the deadlines of steps {names} count from an earlier"
             " step or are kept, and their clock transitions lead round into each other: on"
-            " re-entry a deadline is due at once and fires again without end; count one of"
+            " re-entry a deadline counts from a moment already past, falls due at once or too soon,"
+            " and fires again and again; count one of"
             " them from its own entry (a plain 'after') or lead the clock elsewhere"
             if len(component) > 1
             else f"$.transitions[{i}].to: the deadline of step {first!r} counts from an"
             " earlier step or is kept, and its clock transition leads back into it: on"
-            " re-entry it is due at once and fires again without end; count it from the"
+            " re-entry it counts from a moment already past, falls due at once or too soon, and"
+            " fires again and again; count it from the"
             " step's own entry (a plain 'after') or lead the clock elsewhere"
         )
     return problems

@@ -38,7 +38,7 @@ __all__ = ["Desk"]
 
 LANG_COOKIE = "lr_desk_lang"
 #: what a ``datetime-local`` field posts: a date and a time to the minute (or second)
-_LOCAL_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
+_LOCAL_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?")
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -400,8 +400,14 @@ class Desk:
         if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
             # a time the clock skips when summer time starts: it does not exist there
             refuse("until-nonexistent", "until_not_a_moment", zone=protocol.timezone)
-        now = self.engine.clock.now()
-        if not now < moment <= latest:
+        # compared as instants (two times in one zone compare by the clock, fold ignored)
+        now = self.engine.clock.now().astimezone(UTC)
+        if moment.astimezone(UTC) <= now:
+            # in the repeated hour's second pass, its times still to come are the second
+            second = local.replace(tzinfo=zone, fold=1)
+            if second.astimezone(UTC) > now:
+                moment = second
+        if not now < moment.astimezone(UTC) <= latest:
             refuse("until-out-of-range", "until_out_of_range", latest=shown.latest)
         return moment
 
@@ -480,8 +486,17 @@ class Desk:
             version = form.get("version", "")
             if not version.isdigit() or len(version) > 9:
                 raise _Refused(400, "invalid", problem="version")
-            until = await run_in_threadpool(
-                self._until, credential, encounter, event, form.get("until"), lang
+            if int(version) != encounter.version:
+                raise _Refused(409, "stale")  # before the date: it was for another step
+            allowed = await run_in_threadpool(self.engine.allowed, encounter.id, credential.actor)
+            # the date is read only for an action this person may take now; any other is
+            # refused (and recorded) by the engine as what it is, whatever date came with it
+            until = (
+                await run_in_threadpool(
+                    self._until, credential, encounter, event, form.get("until"), lang
+                )
+                if event in allowed
+                else None
             )
             await run_in_threadpool(
                 self._engine_call,

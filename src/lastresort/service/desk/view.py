@@ -68,9 +68,10 @@ def until_field(engine: Engine, encounter: Encounter, target: str) -> UntilField
     if latest is None:
         return None
     zone = ZoneInfo(protocol.timezone)
-    now = engine.clock.now().astimezone(zone)
-    # the first whole minute after now (the engine wants a moment later than now)
-    first = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    now = engine.clock.now().astimezone(UTC)
+    # the first whole minute after now (the engine wants a moment later than now), counted
+    # on the instant: on the clock it may be an hour back, in autumn's repeated hour
+    first = (now + timedelta(minutes=1)).replace(second=0, microsecond=0).astimezone(zone)
     last = latest.astimezone(zone)
     return UntilField(
         min=_local_minute(first),
