@@ -25,6 +25,7 @@ from ..privacy import (
     forbidden_fact_term,
 )
 from .conversion import _key_path, format_duration, suggest
+from .cycles import strongly_connected
 from .hours import Hours
 from .labels import label_problems, text_problems
 from .model import (
@@ -577,37 +578,10 @@ def _cycles(edges: Mapping[str, list[tuple[int, str]]]) -> list[list[str]]:
     step, or a step with an edge to itself), each in the order its steps were declared."""
     order = list(edges)
     position = {key: n for n, key in enumerate(order)}
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(key: str) -> None:  # Tarjan's algorithm; protocols are small
-        index[key] = low[key] = len(index)
-        stack.append(key)
-        on_stack.add(key)
-        for _, target in edges.get(key, []):
-            if target not in edges:
-                continue
-            if target not in index:
-                visit(target)
-                low[key] = min(low[key], low[target])
-            elif target in on_stack:
-                low[key] = min(low[key], index[target])
-        if low[key] == index[key]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == key:
-                    break
-            looped = any(target == key for _, target in edges.get(key, []))
-            if len(component) > 1 or looped:
-                found.append(sorted(component, key=position.__getitem__))
-
-    for key in order:
-        if key not in index:
-            visit(key)
+    targets = {key: [t for _, t in out if t in edges] for key, out in edges.items()}
+    found = [
+        sorted(component, key=position.__getitem__)
+        for component in strongly_connected(order, targets.__getitem__)
+        if len(component) > 1 or component[0] in targets[component[0]]
+    ]
     return sorted(found, key=lambda c: position[c[0]])

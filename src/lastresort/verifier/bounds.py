@@ -17,6 +17,7 @@ from itertools import pairwise
 
 from attrs import frozen
 
+from ..protocol.cycles import strongly_connected
 from ..protocol.model import ACUTE_DANGER, ANY_STEP, CLOCK, Deadline, Protocol, Transition
 from ..protocol.workdays import WorkingCalendar, longest_span
 
@@ -505,49 +506,8 @@ def components(graph: ProtocolGraph) -> list[list[str]]:
     """The strongly connected components of the reachable steps, each listed after
     every component it leads to (Tarjan's order: reverse topological). Without
     recursion, linear in steps plus transitions."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-    counter = 0
-    for root in graph.reachable:
-        if root in index:
-            continue
-        work: list[tuple[str, int]] = [(root, 0)]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, i = work[-1]
-            edges = graph.out[node]
-            if i < len(edges):
-                work[-1] = (node, i + 1)
-                target = edges[i].target
-                if target not in index:
-                    index[target] = low[target] = counter
-                    counter += 1
-                    stack.append(target)
-                    on_stack.add(target)
-                    work.append((target, 0))
-                elif target in on_stack:
-                    low[node] = min(low[node], index[target])
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                found.append(component)
-    return found
+    targets = {key: [e.target for e in edges] for key, edges in graph.out.items()}
+    return strongly_connected(graph.reachable, targets.__getitem__)
 
 
 def _on_cycles(graph: ProtocolGraph, parts: Iterable[list[str]]) -> set[str]:
