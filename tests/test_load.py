@@ -148,6 +148,8 @@ _name = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True)
 _text = st.text(min_size=1, max_size=20).filter(lambda s: s.strip() != "")
 _bilingual = st.fixed_dictionaries({"nl": _text, "en": _text})
 _positive = st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=60))
+#: a deadline is at least a minute (validation: MIN_DEADLINE)
+_deadline_after = st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=60))
 _HOURS = [
     "always",
     "24/7",
@@ -218,7 +220,8 @@ def valid_protocols(draw: st.DrawFn) -> dict[str, Any]:
             step["tags"] = draw(st.lists(_name, max_size=3))
         if kind == "waiting" or draw(st.booleans()):
             event = f"e_deadline_{i}"
-            step["deadline"] = {"after": _duration_text(draw, draw(_positive)), "event": event}
+            after = _duration_text(draw, draw(_deadline_after))
+            step["deadline"] = {"after": after, "event": event}
             transitions.append(
                 {
                     "event": event,

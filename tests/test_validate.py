@@ -552,6 +552,25 @@ def test_deadline_of_zero() -> None:
     assert problems(change) == ["$.steps.waiting.deadline.after: must be longer than zero"]
 
 
+@pytest.mark.parametrize("after", ["59s", "PT0.000001S", "PT59.999999S"])
+def test_a_deadline_is_at_least_a_minute(after: str) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["steps"]["waiting"]["deadline"]["after"] = after
+
+    [problem] = problems(change)
+    assert problem.startswith("$.steps.waiting.deadline.after: must be at least 1m, not ")
+    assert problem.endswith(
+        ": nobody can act on a shorter deadline, and a clock transition that loops on it"
+        " would fire again and again"
+    )
+
+
+def test_a_deadline_of_one_minute_is_allowed() -> None:
+    data = minimal()
+    data["steps"]["waiting"]["deadline"]["after"] = "60s"
+    assert lr.load_protocol(data).steps["waiting"].deadline is not None
+
+
 def test_star_combined_with_step_names() -> None:
     def change(d: Data) -> None:
         transition(d, "acute_danger")["from"] = ["*", "arrived"]

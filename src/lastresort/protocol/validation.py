@@ -45,6 +45,7 @@ __all__ = [
     "FORBIDDEN_FACTS",
     "MAX_DURATION",
     "MAX_WORKING_DAYS",
+    "MIN_DEADLINE",
     "duration_problems",
     "validate",
     "zone_problems",
@@ -59,6 +60,9 @@ FORBIDDEN_FACTS = FORBIDDEN_WORDS | FORBIDDEN_PARTS | FORBIDDEN_GLUED
 #: requirement): a year and a day. Longer ones are typing errors, and would make the
 #: arithmetic of deadlines and bounds overflow.
 MAX_DURATION = timedelta(days=366)
+#: The shortest deadline: nobody acts within less, and a clock transition that loops on
+#: a shorter one (a reminder) would fire again and again (a message each time)
+MIN_DEADLINE = timedelta(minutes=1)
 
 
 #: The most working days a deadline may state (``250wd``): about a year of working
@@ -249,6 +253,12 @@ def validate(
             after = step.deadline.after
             if (after.count if isinstance(after, WorkingDays) else after.total_seconds()) <= 0:
                 add(f"{path}.deadline.after: must be longer than zero")
+            elif isinstance(after, timedelta) and after < MIN_DEADLINE:
+                add(
+                    f"{path}.deadline.after: must be at least {format_duration(MIN_DEADLINE)},"
+                    f" not {format_duration(after)}: nobody can act on a shorter deadline, and"
+                    " a clock transition that loops on it would fire again and again"
+                )
         elif step.kind.value == "waiting":
             add(f"{path}: waiting step has no deadline (nothing may wait forever)")
 
