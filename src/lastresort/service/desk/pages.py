@@ -488,7 +488,15 @@ class Desk:
                 raise _Refused(400, "invalid", problem="version")
             if int(version) != encounter.version:
                 raise _Refused(409, "stale")  # before the date: it was for another step
-            allowed = await run_in_threadpool(self.engine.allowed, encounter.id, credential.actor)
+            allowed = await run_in_threadpool(
+                self._engine_call,
+                credential,
+                "fire",
+                encounter_id,
+                self.engine.allowed,
+                encounter.id,
+                credential.actor,
+            )
             # the date is read only for an action this person may take now; any other is
             # refused (and recorded) by the engine as what it is, whatever date came with it
             until = (
