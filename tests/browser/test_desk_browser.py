@@ -114,7 +114,7 @@ def test_a_whole_encounter_as_clerk_expert_and_mayor(
     expect(clerk.locator("#acute-danger")).to_be_visible()
     shot(clerk, "clerk-arrived")
     clerk.locator('button[data-event="call_expert"]').click()
-    expect(clerk.locator("#message")).to_contain_text("call expert")
+    expect(clerk.locator("#message")).to_contain_text("Deskundige bellen")
     assert served.engine.get(encounter_id).state == "awaiting_expert"
     expect(clerk.locator("#deadline")).to_contain_text("nog 45 min")
 
@@ -223,7 +223,7 @@ def test_the_clerk_can_do_everything_with_the_keyboard_only(
     _tab_to(page, 'button[data-event="call_expert"]')
     shot(page, "keyboard-focus")
     page.keyboard.press("Enter")
-    expect(page.locator("#message")).to_contain_text("call expert")
+    expect(page.locator("#message")).to_contain_text("Deskundige bellen")
     assert served.engine.get(encounter_id).state == "awaiting_expert"
     # 112 by keyboard: the acute danger action is reachable and fires
     _tab_to(page, "#acute-danger")

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 import lastresort as lr
 from lastresort.service import CredentialStore
 from tests.browser.conftest import Served, serving
-from tests.browser.test_desk_browser import TABLET, check_page
+from tests.browser.test_desk_browser import TABLET, check_page, shot
 
 AMS = ZoneInfo("Europe/Amsterdam")
 START = datetime(2026, 3, 2, 10, 0, tzinfo=AMS)
@@ -71,6 +71,7 @@ def test_the_mayor_extends_to_a_date_typed_with_the_keyboard(
 
     # in bounds: typed, then the form sent with the keyboard
     field.fill("2026-03-20T12:00")
+    shot(page, "mayor-extend")
     field.press("Enter")
     expect(page.locator("#message")).to_be_visible()
     check_page(page)

@@ -315,7 +315,7 @@ def test_a_crafted_done_link_puts_no_words_on_the_page(service: Service) -> None
     assert "payment" not in page
     assert 'id="message"' not in page
     page = clerk.client.get(f"/desk/encounters/{encounter_id}?done=call_expert").text
-    assert "Vastgelegd: call expert" in page
+    assert "Vastgelegd: Deskundige bellen." in page
 
 
 def test_time_left_across_the_night_summer_time_starts(service: Service) -> None:

@@ -450,7 +450,7 @@ class Desk:
             message = (
                 self.words.text(lang, "opened")
                 if done == "opened"
-                else self.words.text(lang, "done", event=view.label(done))
+                else self.words.text(lang, "done", event=data["protocol"].event_title(done, lang))
             )
         return self._page(
             request,

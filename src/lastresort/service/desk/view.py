@@ -33,7 +33,8 @@ __all__ = [
 
 @frozen
 class Action:
-    """A button: the event, its label, and the step it leads to.
+    """A button: the event, its label and the label of the step it leads to, in the
+    page's language (the protocol's bilingual labels; the key where it has none).
 
     :param until: for a step whose deadline date the actor chooses (``until =
         "chosen"``): the date field's bounds, else ``None``.
@@ -154,7 +155,8 @@ def encounter_view(
             continue
         target = target_of(protocol, encounter.state, event)
         until = until_field(engine, encounter, target) if target else None
-        actions.append(Action(event, label(event), target, until))
+        to = protocol.step_title(target, lang) if target else ""
+        actions.append(Action(event, protocol.event_title(event, lang), to, until))
     # the card of the current step: its transitions, who may fire each, where it leads
     card = [
         {
