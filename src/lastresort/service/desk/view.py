@@ -160,9 +160,9 @@ def encounter_view(
     # the card of the current step: its transitions, who may fire each, where it leads
     card = [
         {
-            "event": t.event,
+            "event": protocol.event_title(t.event, lang),
             "by": ", ".join(party_name(protocol, b, lang, words) for b in t.by),
-            "target": t.target,
+            "target": protocol.step_title(t.target, lang),
             "guard": t.guard,
         }
         for t in protocol.transitions
@@ -173,6 +173,7 @@ def encounter_view(
         "protocol": protocol,
         "title": protocol.title.get(lang),
         "step": encounter.state,
+        "step_title": protocol.step_title(encounter.state, lang),
         "step_kind": step.kind.value,
         "instructions": step.instructions.get(lang),
         "tags": step.tags,
@@ -183,15 +184,21 @@ def encounter_view(
         "acute": ACUTE_DANGER in allowed,
         "card": card,
         "closed": encounter.closed_at is not None,
-        "timeline": timeline_rows(engine.timeline(encounter.id), engine.clock.now(), lang, words),
+        "timeline": timeline_rows(
+            engine.timeline(encounter.id), engine.clock.now(), lang, words, protocol
+        ),
     }
 
 
 def timeline_rows(
-    events: list[Event], now: datetime, lang: str, words: Catalogue
+    events: list[Event],
+    now: datetime,
+    lang: str,
+    words: Catalogue,
+    protocol: Protocol | None = None,
 ) -> list[dict[str, str]]:
     """One row per event: time (in the clock's zone, like ``now``), what happened (in
-    ``lang``), who (role and id)."""
+    ``lang``, steps and events by ``protocol``'s labels when given), who (role and id)."""
     rows = []
     for event in events:
         kind = type(event).__name__
@@ -203,6 +210,11 @@ def timeline_rows(
         }
         if isinstance(fields.get("due"), datetime):
             fields["due"] = _clock_time(fields["due"], now)
+        if protocol is not None:
+            if isinstance(fields.get("step"), str):
+                fields["step"] = protocol.step_title(fields["step"], lang)
+            if isinstance(fields.get("event"), str):
+                fields["event"] = protocol.event_title(fields["event"], lang)
         what = words.text(lang, key, **fields) if key in words.texts["nl"] else kind
         who = event.actor.role + (f" · {event.actor.id}" if event.actor.id else "")
         rows.append(
@@ -259,7 +271,7 @@ def queue(
             {
                 "id": encounter.id,
                 "protocol": protocol.title.get(lang),
-                "step": encounter.state,
+                "step": protocol.step_title(encounter.state, lang),
                 "responsible": party_name(protocol, encounter.responsible, lang, words),
                 "deadline": deadline,
             }
