@@ -46,16 +46,9 @@ class SystemClock:
         if tz is None or tz is UTC:
             self._zone: tzinfo = UTC
             self._zone_label: str | None = None
-        elif isinstance(tz, tzinfo):
-            self._zone, self._zone_label = tz, getattr(tz, "key", None) or str(tz)
-        elif isinstance(tz, str):
-            self._zone, self._zone_label = _zone(tz), tz
         else:
-            raise InvalidArgument(
-                call="SystemClock",
-                argument="tz",
-                problem=f"a time zone name or a tzinfo, not {_kind(tz)}",
-            )
+            self._zone = zone_of("SystemClock", "tz", tz)
+            self._zone_label = tz if isinstance(tz, str) else getattr(tz, "key", None) or str(tz)
 
     def now(self) -> datetime:
         """The current time, timezone-aware, in the clock's zone (UTC by default)."""
@@ -67,15 +60,27 @@ class SystemClock:
         )
 
 
-def _zone(name: str) -> ZoneInfo:
+def zone_of(call: str, argument: str, tz: object) -> tzinfo:
+    """``tz`` as a time zone: a :class:`~datetime.tzinfo` as it is, an IANA name as its
+    ``ZoneInfo``.
+
+    :raises InvalidArgument: naming ``call`` and ``argument`` (never repeating the
+        value), for a name this machine does not know or anything but a name or a tzinfo.
+    """
+    if isinstance(tz, tzinfo):
+        return tz
+    if not isinstance(tz, str):
+        raise InvalidArgument(
+            call=call, argument=argument, problem=f"a time zone name or a tzinfo, not {_kind(tz)}"
+        )
     try:
-        if not name or len(name) > 64:
-            raise ValueError(name)
-        return ZoneInfo(name)
+        if not tz or len(tz) > 64:
+            raise ValueError(tz)
+        return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidArgument(
-            call="SystemClock",
-            argument="tz",
+            call=call,
+            argument=argument,
             problem="an IANA time zone this machine knows, such as 'Europe/Amsterdam'",
         ) from None
 

@@ -101,6 +101,7 @@ def test_the_engine_says_the_latest_date_it_accepts(huisverbod: Huisverbod) -> N
         (("{eid}", "no_such_step"), lr.InvalidArgument, "step"),
         (("{eid}", "extended", "Mars/Olympus"), lr.InvalidArgument, "zone"),
         (("{eid}", "extended", 3600), lr.InvalidArgument, "zone"),
+        (("{eid}", "extended", "x" * 300), lr.InvalidArgument, "zone"),  # OSError inside
     ],
 )
 def test_latest_until_refuses_what_is_not_an_encounter_step_or_zone(

@@ -13,12 +13,11 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import NoReturn
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from attrs import evolve
 
 from .. import arguments as check
-from ..clock import Clock, SystemClock, instant_after
+from ..clock import Clock, SystemClock, instant_after, zone_of
 from ..errors import (
     ActorRefused,
     Category,
@@ -351,24 +350,11 @@ class Engine:
                 argument="step",
                 problem=f"a step of protocol {protocol.id!r}, not {step!r}",
             )
-        if zone is None or isinstance(zone, str):
-            name = protocol.timezone if zone is None else zone
-            try:
-                zone = ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise InvalidArgument(
-                    call="Engine.latest_until",
-                    argument="zone",
-                    problem=f"an IANA time zone name, not {name!r}",
-                ) from None
-        elif not isinstance(zone, tzinfo):
-            raise InvalidArgument(
-                call="Engine.latest_until",
-                argument="zone",
-                problem=f"None, an IANA time zone name or a tzinfo, not {type(zone).__name__}",
-            )
+        read_in = zone_of(
+            "Engine.latest_until", "zone", protocol.timezone if zone is None else zone
+        )
         return chosen_latest(
-            protocol, encounter, step, self.store.timeline, zone, self._calendar(protocol)
+            protocol, encounter, step, self.store.timeline, read_in, self._calendar(protocol)
         )
 
     def outbox(self, encounter_id: str | None = None) -> list[Notification]:
