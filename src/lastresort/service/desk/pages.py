@@ -374,19 +374,17 @@ class Desk:
         for no date (and none may be given). Refusals are recorded."""
         protocol = self.engine.protocol(encounter.protocol)
         target = view.target_of(protocol, encounter.state, event)
-        latest = self.engine.latest_until(encounter.id, target) if target else None
+        shown = view.until_field(self.engine, encounter, target) if target else None
 
         def refuse(reason: str, key: str, **fields: str) -> NoReturn:
             self._record(credential.actor, "fire", Category.INVALID, reason, encounter.id)
             raise _Refused(400, key, **fields)
 
-        if latest is None:
+        if shown is None:
             if given is not None:
                 refuse("until-not-asked", "invalid", problem="until")
             return None
         zone = ZoneInfo(protocol.timezone)
-        shown = view.until_field(self.engine, encounter, target)
-        assert shown is not None
         if not given:
             refuse("until-missing", "until_missing")
         assert given is not None
@@ -407,7 +405,7 @@ class Desk:
             second = local.replace(tzinfo=zone, fold=1)
             if second.astimezone(UTC) > now:
                 moment = second
-        if not now < moment.astimezone(UTC) <= latest:
+        if not now < moment.astimezone(UTC) <= shown.last:
             refuse("until-out-of-range", "until_out_of_range", latest=shown.latest)
         return moment
 

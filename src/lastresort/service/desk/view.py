@@ -50,12 +50,14 @@ class Action:
 class UntilField:
     """The date and time a person chooses for a deadline (a huisverbod's extension), in
     the protocol's time zone: ``min`` and ``max`` as a ``datetime-local`` field takes
-    them (``YYYY-MM-DDTHH:MM``), and the latest moment shown in words."""
+    them (``YYYY-MM-DDTHH:MM``), the latest moment shown in words, and that moment as
+    the instant the engine accepts at the latest (``last``)."""
 
     min: str
     max: str
     latest: str
     zone: str
+    last: datetime
 
 
 def _local_minute(moment: datetime) -> str:
@@ -79,6 +81,7 @@ def until_field(engine: Engine, encounter: Encounter, target: str) -> UntilField
         max=_local_minute(last),
         latest=last.strftime("%d-%m-%Y %H:%M ") + (last.tzname() or ""),
         zone=protocol.timezone,
+        last=latest,
     )
 
 
@@ -93,7 +96,7 @@ class Deadline:
 
 
 def label(event: str) -> str:
-    """An event's name as words (``call_expert`` → ``call expert``)."""
+    """A key as words (``age_band`` → ``age band``): a fact's name on the form."""
     return event.replace("_", " ")
 
 
