@@ -362,13 +362,9 @@ def validate(
 
     # two transitions for one event from one step need distinct guards
     for source, items in outgoing.items():
-        by_event: dict[str, list[int]] = defaultdict(list)
-        guards: dict[str, list[str | None]] = defaultdict(list)
-        for i, transition in items:
-            by_event[transition.event].append(i)
-            guards[transition.event].append(transition.guard)
-        for event, indices in by_event.items():
-            named = guards[event]
+        for event, candidates in _by_event(items).items():
+            indices = [i for i, _ in candidates]
+            named = [t.guard for _, t in candidates]
             if len(indices) > 1 and (None in named or len(set(named)) < len(named)):
                 add(
                     f"$.transitions[{indices[1]}]: event {event!r} from step {source!r} is"
@@ -490,9 +486,19 @@ def _dated_problems(protocol: Protocol, outgoing: Mapping[str, list[tuple[int, A
     return problems
 
 
+def _by_event(items: list[tuple[int, Any]]) -> dict[str, list[tuple[int, Any]]]:
+    """One step's outgoing ``(index, transition)`` pairs, by event, in file order."""
+    found: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+    for i, transition in items:
+        found[transition.event].append((i, transition))
+    return found
+
+
 def _chosen_agreement_problems(
     protocol: Protocol, outgoing: Mapping[str, list[tuple[int, Any]]]
 ) -> list[str]:
+    """The transitions of one event from one step enter steps with a ``chosen`` date
+    all, or none (the caller gives the date, or none, before a guard picks)."""
     steps = protocol.steps
 
     def chosen(key: str) -> bool:
@@ -501,10 +507,7 @@ def _chosen_agreement_problems(
 
     problems = []
     for source, items in outgoing.items():
-        by_event: dict[str, list[tuple[int, Any]]] = {}
-        for i, transition in items:
-            by_event.setdefault(transition.event, []).append((i, transition))
-        for event, candidates in by_event.items():
+        for event, candidates in _by_event(items).items():
             asks = {chosen(t.target) for _, t in candidates}
             if len(asks) > 1:
                 i = next(i for i, t in candidates if not chosen(t.target))
