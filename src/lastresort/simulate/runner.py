@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from heapq import heappop, heappush
 from typing import NoReturn
 
-from ..engine.engine import Engine
+from ..engine.engine import DEFAULT_DEADLINE_LEASE, Engine
 from ..errors import GuardRefused, InvalidArgument, NotPermitted, SimulationAborted
 from ..events import (
     DeadlineCleared,
@@ -53,8 +53,9 @@ __all__ = ["run_chunk"]
 
 _INF = math.inf
 #: a deadline that could not fire this many times in a row (a day of simulated time at
-#: the engine's default one-minute lease) stops the run: a plugin fails every time
-MAX_DEFERRALS = 1440
+#: the lease of the engine a chunk runs: its default, one minute) stops the run: a
+#: plugin fails every time
+MAX_DEFERRALS = timedelta(days=1) // DEFAULT_DEADLINE_LEASE
 
 
 class _Clock:
@@ -215,9 +216,13 @@ class _Run(Behaviour):
             self._schedule(event.deadline_id, event.due)
         elif kind is DeadlineCleared:
             assert isinstance(event, DeadlineCleared)
-            self.deadlines.pop(event.deadline_id, None)
-            if self.deferrals:
-                self.deferrals.pop(event.deadline_id, None)
+            self._drop(event.deadline_id)
+
+    def _drop(self, deadline_id: str) -> None:
+        """Forget deadline ``deadline_id``: cleared, or fired (missed)."""
+        self.deadlines.pop(deadline_id, None)
+        if self.deferrals:
+            self.deferrals.pop(deadline_id, None)
 
     def _next_deadline(self) -> tuple[float, datetime | None]:
         """The earliest moment a tick can fire a pending deadline: in seconds after
@@ -232,7 +237,7 @@ class _Run(Behaviour):
 
     def _ticked(self, events: Iterable[Event], t: float) -> None:
         """Follow what the deadlines fired by ``tick`` did."""
-        active, deadlines = self.active, self.deadlines
+        active = self.active
         for event in events:
             kind = type(event)
             if kind is StepEntered:
@@ -241,9 +246,7 @@ class _Run(Behaviour):
                 self._entered(active[event.encounter_id], event.step, t)
             elif kind is DeadlineMissed:
                 assert isinstance(event, DeadlineMissed)
-                deadlines.pop(event.deadline_id, None)
-                if self.deferrals:
-                    self.deferrals.pop(event.deadline_id, None)
+                self._drop(event.deadline_id)
                 fired = active[event.encounter_id].fired
                 fired[event.step] = fired.get(event.step, 0) + 1
             elif kind is DeadlineDeferred:
