@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from .errors import InvalidArgument
 from .events import Event, NotificationDelivered
+from .privacy import describe
 from .protocol.model import Actor
 
 __all__ = [
@@ -30,12 +31,13 @@ __all__ = [
     "check_moment",
     "check_open",
     "check_optional_text",
+    "check_page_limit",
     "check_text",
     "check_version",
 ]
 
-#: The largest claim limit: SQLite's largest integer (``sys.maxsize`` on 64-bit
-#: Pythons, what callers pass for "no limit").
+#: The largest claim or page limit: SQLite's and PostgreSQL's largest integer
+#: (``sys.maxsize`` on 64-bit Pythons, what callers pass for "no limit").
 MAX_LIMIT = 2**63 - 1
 #: The longest claim lease.
 MAX_LEASE = timedelta(days=366)
@@ -135,6 +137,19 @@ def check_limit(call: str, limit: object) -> None:
         argument="limit",
         problem=f"None or a whole number >= 0 and <= {MAX_LIMIT}, not {shown}",
     )
+
+
+def check_page_limit(call: str, limit: object) -> int:
+    """``limit`` when it is a whole number from 1 to :data:`MAX_LIMIT` (a page's size).
+
+    :raises InvalidArgument: for anything else."""
+    if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgument(
+            call=call,
+            argument="limit",
+            problem=f"a whole number of at least 1, not {describe(limit)}",
+        )
+    return limit
 
 
 def check_attempts(call: str, value: object) -> None:

@@ -518,8 +518,6 @@ _UPSERT_NOTE = (
     + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _NOTE_COLUMNS.split(",")[1:])
 )
 _PENDING = "delivered_at IS NULL AND dead_lettered_at IS NULL"
-#: PostgreSQL's LIMIT is a signed 64-bit integer
-_MAX_LIMIT = 2**63 - 1
 
 
 def _note_row(note: Notification) -> tuple[Any, ...]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from attrs import frozen
 
-from ..arguments import MAX_LIMIT
+from ..arguments import check_page_limit
 from ..errors import InvalidArgument
 from ..privacy import describe
 from ..protocol.model import Encounter
@@ -150,12 +150,7 @@ def check_find(
             argument="after",
             problem=f"None or an encounter id (a string), not {describe(after)}",
         )
-    if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidArgument(
-            call=call,
-            argument="limit",
-            problem=f"a whole number of at least 1, not {describe(limit)}",
-        )
+    page = check_page_limit(call, limit)
     return Find(
         protocol=selections["protocol"],
         state=selections["state"],
@@ -164,7 +159,7 @@ def check_find(
         overdue=overdue,
         open_only=open_only,
         after=after,
-        limit=limit,
+        limit=page,
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from attrs import frozen
 
-from ..arguments import MAX_LIMIT
+from ..arguments import check_page_limit
 from ..errors import Category, InvalidArgument
 from ..privacy import ACTOR_ID, ROLE, describe, holds_bsn, is_bsn
 
@@ -188,12 +188,7 @@ def check_refusals_query(
             argument="since",
             problem=f"None or a timezone-aware datetime, not {describe(since)}",
         )
-    if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidArgument(
-            call=call,
-            argument="limit",
-            problem=f"a whole number of at least 1, not {describe(limit)}",
-        )
+    check_page_limit(call, limit)
     if after_seq is not None and (type(after_seq) is not int or after_seq < 0):
         raise InvalidArgument(
             call=call,

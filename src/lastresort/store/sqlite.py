@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from attrs import evolve
 
 from ..arguments import (
+    MAX_LIMIT,
     check_attempts,
     check_claim,
     check_delivery,
@@ -102,8 +103,6 @@ __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 _SYNC = ("FULL", "NORMAL", "EXTRA")
-#: SQLite's LIMIT is a signed 64-bit integer: a larger limit claims everything anyway
-_MAX_LIMIT = 2**63 - 1
 
 
 class SQLiteStore:
@@ -444,7 +443,7 @@ class SQLiteStore:
         with self._db.write("claim notifications") as conn:
             rows = conn.execute(
                 f"SELECT {NOTE} FROM outbox WHERE {where} ORDER BY created_us, key LIMIT ?",
-                (now_us, -1 if limit is None else min(limit, _MAX_LIMIT)),
+                (now_us, -1 if limit is None else min(limit, MAX_LIMIT)),
             ).fetchall()
             until = instant_after(now, lease)
             conn.executemany(
